@@ -1,0 +1,15 @@
+# The two commands of the README: `make demo` and `make test`. Both install what is missing first.
+VENV := .venv
+
+.PHONY: demo test test-fast setup
+demo: $(VENV)/.installed
+	$(VENV)/bin/portflow demo
+
+test: $(VENV)/.installed
+	$(VENV)/bin/python -m pytest
+
+test-fast: $(VENV)/.installed
+	$(VENV)/bin/python -m pytest -m "not slow"
+
+setup $(VENV)/.installed: pyproject.toml scripts/setup.sh
+	bash scripts/setup.sh

@@ -1,0 +1,70 @@
+"""Kafka plumbing shared by the worker and the producers: topic creation and client settings.
+
+Plain Kafka only. Topics are created explicitly with the configured partition count because a
+broker that auto-creates them (tansu does, with 4) would otherwise fix the count on first use.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from kafka import KafkaAdminClient
+from kafka.admin import NewTopic
+from kafka.errors import KafkaError, TopicAlreadyExistsError
+
+from portflow.config import Settings
+
+log = logging.getLogger(__name__)
+
+
+class BrokerUnavailable(RuntimeError):
+    """The Kafka cluster could not be reached within the allowed time."""
+
+
+def admin_client(settings: Settings, timeout_s: float = 30.0) -> KafkaAdminClient:
+    """An admin client, retrying until the broker answers or ``timeout_s`` passes."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            return KafkaAdminClient(
+                bootstrap_servers=settings.kafka_bootstrap.split(","),
+                client_id="portflow-admin",
+                request_timeout_ms=10_000,
+            )
+        except (KafkaError, OSError) as exc:
+            if time.monotonic() > deadline:
+                raise BrokerUnavailable(
+                    f"cannot reach Kafka at {settings.kafka_bootstrap} ({exc}); is the broker "
+                    "running? (`portflow up` starts the embedded one; see PORTFLOW_KAFKA_BOOTSTRAP)"
+                ) from None
+            time.sleep(0.5)
+
+
+def ensure_topics(settings: Settings, timeout_s: float = 30.0) -> None:
+    """Create the event topics and the DLQ with ``settings.partitions`` partitions if missing."""
+    wanted = [*settings.event_topics, settings.dlq_topic]
+    admin = admin_client(settings, timeout_s)
+    try:
+        existing = set(admin.list_topics())
+        missing = [t for t in wanted if t not in existing]
+        if missing:
+            try:
+                admin.create_topics(
+                    [NewTopic(t, num_partitions=settings.partitions, replication_factor=-1)
+                     for t in missing],
+                    timeout_ms=10_000,
+                )
+                log.info("created topics %s with %d partitions", missing, settings.partitions)
+            except TopicAlreadyExistsError:
+                pass  # created concurrently by another worker or a replay
+        for topic in wanted:
+            found = admin.describe_topics([topic])
+            count = len(found[0].get("partitions", [])) if found else 0
+            if 0 < count < settings.partitions:
+                log.warning(
+                    "topic %s has %d partitions, fewer than PORTFLOW_PARTITIONS=%d; "
+                    "at most %d workers will share it", topic, count, settings.partitions, count,
+                )
+    finally:
+        admin.close()

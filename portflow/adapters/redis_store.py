@@ -1,0 +1,172 @@
+"""The Redis store: aggregates, per-partition offset high-water marks and the dedupe window.
+
+Key layout (``R`` is ``pf{<topic prefix>}``; the braces are a Redis Cluster hash tag, so every
+key one atomic step touches lives in one slot):
+
+- ``R:hwm``                               hash ``<topic>:<partition>`` → last applied offset
+- ``R:meta``                              hash ``tz`` → the reporting time zone the data uses
+- ``R:worker:<id>``                       JSON of a live worker's partitions (expires unless renewed)
+- ``R:seen:<type>:<event_id>``            "1" with a TTL of the dedupe window
+- ``R:agg:<type>:<measure>:<granule>``    hash cell → integer total (granule: day, month, year)
+
+Effectively-once: ``apply`` runs one Lua script that checks the expected high-water marks (so a
+zombie worker after a rebalance cannot apply twice), checks that no event id was seen before,
+and only then writes the increments, the event ids and the new marks together. Redis runs a
+script atomically, so a crash leaves either all of a batch or none of it.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Iterable, Mapping
+
+import redis
+
+APPLY_SCRIPT = """
+local ttl = ARGV[1]
+local n_tp = tonumber(ARGV[2])
+local a = 3
+for i = 1, n_tp do
+  local current = redis.call('HGET', KEYS[1], ARGV[a])
+  if (current or '-1') ~= ARGV[a + 1] then
+    return {1, ARGV[a], current or '-1'}
+  end
+  a = a + 3
+end
+local n_seen = tonumber(ARGV[a])
+a = a + 1
+local seen = {2}
+for i = 1, n_seen do
+  if redis.call('EXISTS', KEYS[1 + i]) == 1 then seen[#seen + 1] = i end
+end
+if #seen > 1 then return seen end
+for i = 1, n_seen do redis.call('SET', KEYS[1 + i], '1', 'EX', ttl) end
+while a <= #ARGV do
+  redis.call('HINCRBY', KEYS[tonumber(ARGV[a])], ARGV[a + 1], ARGV[a + 2])
+  a = a + 3
+end
+local b = 3
+for i = 1, n_tp do
+  redis.call('HSET', KEYS[1], ARGV[b], ARGV[b + 2])
+  b = b + 3
+end
+return {0}
+"""
+
+
+class StateConflict(Exception):
+    """A high-water mark moved under us: another worker applied this partition meanwhile."""
+
+
+@dataclass
+class ApplyOutcome:
+    applied: bool
+    seen: list[int] = field(default_factory=list)  # indexes of event ids seen before
+
+
+class RedisStore:
+    """Aggregates and progress in Redis, behind names that say what they mean."""
+
+    def __init__(self, client: redis.Redis, topic_prefix: str) -> None:
+        self.client = client
+        self.root = f"pf{{{topic_prefix}}}"
+        self.hwm_key = f"{self.root}:hwm"
+        self.meta_key = f"{self.root}:meta"
+        self._apply = client.register_script(APPLY_SCRIPT)
+
+    @classmethod
+    def from_url(cls, url: str, topic_prefix: str) -> "RedisStore":
+        return cls(redis.Redis.from_url(url, socket_timeout=30, socket_connect_timeout=5,
+                                        health_check_interval=15), topic_prefix)
+
+    def seen_key(self, event_type: str, event_id: str) -> str:
+        return f"{self.root}:seen:{event_type}:{event_id}"
+
+    def aggregate_key(self, event_type: str, measure: str, granule: str) -> str:
+        return f"{self.root}:agg:{event_type}:{measure}:{granule}"
+
+    # progress ---------------------------------------------------------------------------------
+    def high_water_marks(self) -> dict[str, int]:
+        """``<topic>:<partition>`` → last applied offset, for every partition ever applied."""
+        return {k.decode(): int(v) for k, v in self.client.hgetall(self.hwm_key).items()}
+
+    def high_water_marks_of(self, fields: list[str]) -> dict[str, int]:
+        values = self.client.hmget(self.hwm_key, fields) if fields else []
+        return {f: (int(v) if v is not None else -1) for f, v in zip(fields, values)}
+
+    def claim_time_zone(self, tz_name: str) -> None:
+        """Record the reporting time zone, or refuse one that differs from the data's."""
+        self.client.hsetnx(self.meta_key, "tz", tz_name)
+        stored = self.client.hget(self.meta_key, "tz")
+        if stored is not None and stored.decode() != tz_name:
+            raise ValueError(
+                f"the aggregates in Redis were built with PORTFLOW_TZ={stored.decode()}, not "
+                f"{tz_name}; use that zone, or rebuild into an empty Redis database"
+            )
+
+    def time_zone(self) -> str | None:
+        value = self.client.hget(self.meta_key, "tz")
+        return value.decode() if value is not None else None
+
+    def record_worker(self, worker_id: str, partitions: list[str], ttl_s: int) -> None:
+        """Announce which partitions a live worker owns (for readiness checks and operators)."""
+        body = json.dumps({"partitions": partitions, "at": time.time()})
+        self.client.set(f"{self.root}:worker:{worker_id}", body, ex=ttl_s)
+
+    def workers(self) -> dict[str, dict]:
+        """Live workers and the partitions each owns."""
+        found = {}
+        for key in self.client.scan_iter(match=f"{self.root}:worker:*", count=1000):
+            body = self.client.get(key)
+            if body is not None:
+                found[key.decode().split(":worker:", 1)[1]] = json.loads(body)
+        return found
+
+    # writes -----------------------------------------------------------------------------------
+    def apply(
+        self,
+        marks: Mapping[str, tuple[int, int]],
+        seen_keys: list[str],
+        totals: Mapping[tuple[str, str, str], Mapping[str, int]],
+        dedupe_ttl_seconds: int,
+    ) -> ApplyOutcome:
+        """Apply increments, event ids and new high-water marks as one atomic step.
+
+        ``marks`` maps ``<topic>:<partition>`` to (expected current mark, new mark); -1 means none.
+        Raises ``StateConflict`` when a mark is not what we expected; returns the indexes of
+        event ids already seen (and writes nothing) when there are any.
+        """
+        keys = [self.hwm_key, *seen_keys]
+        args: list = [dedupe_ttl_seconds, len(marks)]
+        for name, (expected, new) in marks.items():
+            args += [name, expected, new]
+        args.append(len(seen_keys))
+        for (event_type, measure, granule), cells in totals.items():
+            keys.append(self.aggregate_key(event_type, measure, granule))
+            index = len(keys)
+            for cell, delta in cells.items():
+                args += [index, cell, delta]
+        result = self._apply(keys=keys, args=args)
+        if result[0] == 1:
+            raise StateConflict(
+                f"high-water mark of {result[1].decode()} is {result[2].decode()}, "
+                f"not {marks[result[1].decode()][0]}"
+            )
+        if result[0] == 2:
+            return ApplyOutcome(applied=False, seen=[int(i) - 1 for i in result[1:]])
+        return ApplyOutcome(applied=True)
+
+    # reads ------------------------------------------------------------------------------------
+    def cells(self, event_type: str, measure: str, granules: Iterable[str]) -> dict[str, int]:
+        """The per-cell totals of a measure summed over granules (one pipelined round trip)."""
+        pipe = self.client.pipeline(transaction=False)
+        for granule in granules:
+            pipe.hgetall(self.aggregate_key(event_type, measure, granule))
+        totals: dict[str, int] = {}
+        for mapping in pipe.execute():
+            for cell, value in mapping.items():
+                key = cell.decode()
+                totals[key] = totals.get(key, 0) + int(value)
+        return totals

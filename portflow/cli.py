@@ -1,0 +1,268 @@
+"""``portflow``: the command line. Configuration comes from the environment (see README)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from portflow.config import ConfigError, Settings
+
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+
+
+def _settings() -> Settings:
+    try:
+        return Settings.from_env()
+    except ConfigError as exc:
+        raise click.UsageError(f"configuration error: {exc}") from None
+
+
+def _home() -> Path:
+    return Path(os.environ.get("PORTFLOW_HOME", Path.home() / ".portflow")).expanduser()
+
+
+def _fail(message: str) -> "click.exceptions.Exit":
+    click.secho(f"portflow: {message}", fg="red", err=True)
+    return click.exceptions.Exit(EXIT_FAILURE)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(package_name="portflow")
+def cli() -> None:
+    """Streaming monitor for port and trade throughput.
+
+    Producers publish shipment, train and customs events to Kafka; `portflow worker` aggregates
+    them exactly once into Redis; `portflow report` answers year-over-year questions.
+    Configure with PORTFLOW_* environment variables (PORTFLOW_KAFKA_BOOTSTRAP,
+    PORTFLOW_REDIS_URL, PORTFLOW_TZ, ...); the defaults serve the embedded stack of `portflow up`.
+    """
+
+
+@cli.command()
+@click.option("--loglevel", default="info", show_default=True,
+              type=click.Choice(["debug", "info", "warning", "error"]))
+def worker(loglevel: str) -> None:
+    """Run the stream processor (a Faust worker) until SIGTERM or Ctrl-C.
+
+    Creates missing topics with PORTFLOW_PARTITIONS partitions, then consumes the shipments,
+    trains and customs topics, sends rejected events to the DLQ topic with their reason, and
+    applies every event's effect to Redis exactly once. Run several for more throughput: they
+    share the partitions of one consumer group (PORTFLOW_GROUP_ID).
+    """
+    settings = _settings()
+    from portflow.adapters.kafka import BrokerUnavailable
+    from streams.worker import run_worker
+
+    try:
+        run_worker(settings, loglevel)
+    except (BrokerUnavailable, ValueError) as exc:
+        raise _fail(str(exc))
+
+
+@cli.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--speed", type=float, help="Pace by event time, sped up X times.")
+@click.option("--rate", type=float, help="Publish N events per second.")
+@click.option("--max", "as_fast", is_flag=True, help="As fast as possible (the default).")
+@click.option("--batch", type=int, default=500, show_default=True,
+              help="Events per Kafka record (1 to 1000); 1 sends single-event records.")
+@click.option("--wait", is_flag=True,
+              help="Return only once the worker has handled every published record.")
+@click.option("--timeout", type=float, default=600, show_default=True,
+              help="Seconds --wait waits before failing.")
+@click.option("--progress/--no-progress", default=None,
+              help="Progress bars (default: only on a terminal).")
+def replay(files, speed, rate, as_fast, batch, wait, timeout, progress) -> None:
+    """Publish JSON Lines event files (.jsonl or .jsonl.gz) in file order.
+
+    Events go to their type's topic, packed into batch records; any other line is published
+    unchanged to the shipments topic, where the worker rejects it to the DLQ. With --wait, exits 0
+    once every record is applied, skipped as a duplicate or rejected, or 1 after --timeout.
+    """
+    if sum(x is not None and x is not False for x in (speed, rate, as_fast or None)) > 1:
+        raise click.UsageError("choose one of --speed, --rate and --max")
+    settings = _settings()
+    from kafka.errors import KafkaError
+
+    from portflow.adapters.kafka import BrokerUnavailable, ensure_topics
+    from portflow.adapters.redis_store import RedisStore
+    from producers.replay import Pace, Replayer, ReplayError, make_producer, wait_until_applied
+
+    try:
+        pace = Pace(rate=rate, speed=speed)
+        replayer = Replayer(settings, None, batch=batch, pace=pace, progress=progress)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    try:
+        ensure_topics(settings)
+        replayer.producer = make_producer(settings)
+        result = replayer.run(list(files))
+        replayer.producer.close()
+        click.echo(
+            f"published {result.events:,} events in {result.records:,} records "
+            f"({result.other_lines:,} other lines) in {result.seconds:.1f}s "
+            f"({result.events_per_s:,.0f} events/s)", err=True,
+        )
+        if wait:
+            store = RedisStore.from_url(settings.redis_url, settings.topic_prefix)
+            waited = wait_until_applied(store, result.offsets, timeout, progress)
+            click.echo(f"all records handled by the worker ({waited:.1f}s after publishing)",
+                       err=True)
+    except (BrokerUnavailable, ReplayError, KafkaError) as exc:
+        raise _fail(str(exc))
+    except Exception as exc:  # Redis unreachable during --wait and the like
+        if type(exc).__module__.startswith("redis"):
+            raise _fail(f"Redis at {settings.redis_url}: {exc}")
+        raise
+
+
+@cli.command()
+@click.option("--period", required=True,
+              help="2024, 2024-H1, 2024-Q2, 2024-06 or 2024-06-15; compared with a year earlier.")
+@click.option("--measure", default="value_cny", show_default=True,
+              help="value_cny, weight_tonnes, shipments, trains, teu or declarations.")
+@click.option("--by", "by", default="", help="One or two dimensions, comma-separated "
+              "(port, mode, direction, partner, trade_mode, zone, zone_group; service; status).")
+@click.option("--json", "as_json", is_flag=True, help="Print the contract's JSON object.")
+def report(period, measure, by, as_json) -> None:
+    """Totals of a period against the same period a year earlier, by up to two dimensions."""
+    settings = _settings()
+    from redis import RedisError
+
+    from portflow.adapters.redis_store import RedisStore
+    from portflow.domain.periods import InvalidPeriod, Period
+    from portflow.domain.report import (
+        InvalidReport, MEASURES, build_report, check_request, to_json, to_table,
+    )
+
+    dims = [d.strip() for d in by.split(",") if d.strip()]
+    try:
+        current = Period.parse(period)
+        previous = current.previous()
+        spec = check_request(measure, dims)
+    except (InvalidPeriod, InvalidReport) as exc:
+        raise click.UsageError(str(exc)) from None
+    store = RedisStore.from_url(settings.redis_url, settings.topic_prefix)
+    try:
+        stored_tz = store.time_zone()
+        if stored_tz and stored_tz != settings.tz_name:
+            raise _fail(f"the aggregates were built with PORTFLOW_TZ={stored_tz}, "
+                        f"not {settings.tz_name}; set PORTFLOW_TZ={stored_tz}")
+        now = store.cells(spec.event_type, MEASURES[measure].stored, current.granules())
+        before = store.cells(spec.event_type, MEASURES[measure].stored, previous.granules())
+    except RedisError as exc:
+        raise _fail(f"cannot read Redis at {settings.redis_url}: {exc}")
+    result = build_report(current, measure, dims, now, before)
+    click.echo(to_json(result) if as_json else to_table(result))
+
+
+@cli.command()
+@click.argument("name", type=click.Choice(["sample"]))
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="Replay file to write.")
+@click.option("--seed", type=int, default=7, show_default=True)
+@click.option("--events", type=int, default=20000, show_default=True, help="Events (sample only).")
+def scenario(name, out, seed, events) -> None:
+    """Write the replay file of a built-in scenario (deterministic for a seed).
+
+    sample: two years (2023, 2024) of varied events over eight ports, with time-zone edges,
+    re-sent events and a few invalid lines.
+    """
+    from producers.sample import generate_sample
+
+    generate_sample(out, events=events, seed=seed)
+    click.echo(f"wrote {out}", err=True)
+
+
+def _run_stack(settings: Settings):
+    from portflow.embedded import EmbeddedStack, StackError
+
+    stack = EmbeddedStack(settings, _home() / "run")
+    click.echo("starting the embedded stack (tansu, redis-server, worker)…", err=True)
+    try:
+        stack.start()
+    except StackError as exc:
+        raise _fail(str(exc))
+    signal.signal(signal.SIGTERM, _interrupt)
+    return stack
+
+
+def _interrupt(signum, frame) -> None:
+    """SIGTERM stops the stack the same way Ctrl-C does."""
+    raise KeyboardInterrupt
+
+
+def _serve_until_interrupted(stack) -> None:
+    try:
+        while True:
+            failed = stack.failed_child()
+            if failed:
+                raise _fail(f"{failed.name} stopped unexpectedly:\n{failed.tail()}")
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        click.echo("\nstopping…", err=True)
+    finally:
+        stack.stop()
+
+
+@cli.command()
+def up() -> None:
+    """Run the embedded stack here: tansu broker, redis-server and one worker; Ctrl-C stops it.
+
+    Listens on PORTFLOW_KAFKA_BOOTSTRAP and PORTFLOW_REDIS_URL (127.0.0.1:19092 and :16379 by
+    default). Nothing is kept on disk: the broker is in-memory, so Redis is too.
+    """
+    stack = _run_stack(_settings())
+    click.echo("portflow is up:\n" + stack.describe() + "\nCtrl-C stops everything.", err=True)
+    _serve_until_interrupted(stack)
+
+
+@cli.command()
+@click.option("--once", is_flag=True, help="Print the reports and exit (for scripts).")
+@click.option("--events", type=int, default=20000, show_default=True)
+def demo(once, events) -> None:
+    """Start the embedded stack, replay a generated sample, and show year-over-year reports."""
+    settings = _settings()
+    stack = _run_stack(settings)
+    try:
+        from portflow.adapters.redis_store import RedisStore
+        from producers.replay import Replayer, make_producer, wait_until_applied
+        from producers.sample import generate_sample
+
+        path = str(_home() / "run" / "sample.jsonl")
+        generate_sample(path, events=events)
+        replayer = Replayer(settings, make_producer(settings))
+        result = replayer.run([path])
+        replayer.producer.close()
+        store = RedisStore.from_url(settings.redis_url, settings.topic_prefix)
+        wait_until_applied(store, result.offsets, 300)
+        for measure, by in (("value_cny", "port"), ("weight_tonnes", "mode"),
+                            ("trains", "service"), ("declarations", "status")):
+            click.echo("")
+            click.get_current_context().invoke(report, period="2024", measure=measure, by=by,
+                                               as_json=False)
+    except BaseException:
+        stack.stop()
+        raise
+    if once:
+        stack.stop()
+        return
+    click.echo("\nThe stack stays up for `portflow report …`:\n" + stack.describe()
+               + "\nCtrl-C stops everything.", err=True)
+    _serve_until_interrupted(stack)
+
+
+def main() -> None:
+    try:
+        cli.main(prog_name="portflow", standalone_mode=True)
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,143 @@
+"""Configuration from the environment, validated once, with messages that name the variable.
+
+Every variable has a default that serves the embedded stack (``portflow up``).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from typing import Mapping
+from urllib.parse import urlparse
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+DEFAULT_KAFKA_BOOTSTRAP = "127.0.0.1:19092"
+DEFAULT_REDIS_URL = "redis://127.0.0.1:16379/0"
+DEFAULT_METRICS_ADDR = "127.0.0.1:9464"
+
+_DURATION = re.compile(r"^(\d+)\s*([smhdw]?)$")
+_DURATION_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_TOPIC_PREFIX = re.compile(r"^[A-Za-z0-9._-]{0,200}$")
+_HOST_PORT = re.compile(r"^\[?([A-Za-z0-9.:_-]+?)\]?:(\d{1,5})$")
+
+
+class ConfigError(ValueError):
+    """A configuration value that cannot work; the message says which variable and why."""
+
+
+def parse_duration(text: str, name: str) -> int:
+    """Seconds in ``30``, ``30s``, ``15m``, ``12h``, ``7d`` or ``2w``."""
+    match = _DURATION.match(text.strip().lower())
+    if not match or int(match[1]) <= 0:
+        raise ConfigError(f"{name}={text!r}: expected a positive duration such as 7d, 12h, 30m")
+    return int(match[1]) * _DURATION_UNITS[match[2]]
+
+
+def parse_host_port(text: str, name: str) -> tuple[str, int]:
+    match = _HOST_PORT.match(text.strip())
+    if not match or not 0 < int(match[2]) < 65536:
+        raise ConfigError(f"{name}={text!r}: expected host:port, e.g. 127.0.0.1:9464")
+    return match[1], int(match[2])
+
+
+@dataclass(frozen=True)
+class Settings:
+    kafka_bootstrap: str = DEFAULT_KAFKA_BOOTSTRAP
+    redis_url: str = DEFAULT_REDIS_URL
+    tz_name: str = "Asia/Shanghai"
+    topic_prefix: str = "portflow."
+    dedupe_ttl_seconds: int = 7 * 86400
+    metrics_addr: tuple[str, int] = ("127.0.0.1", 9464)
+    partitions: int = 8
+    group_id: str = "portflow"
+    session_timeout_s: int = 30
+    tz: ZoneInfo = field(default=None, compare=False, repr=False)  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        if self.tz is None:
+            object.__setattr__(self, "tz", ZoneInfo(self.tz_name))
+
+    def topic(self, event_type: str) -> str:
+        """The topic of an event type (``shipment`` → ``portflow.shipments``) or ``dlq``."""
+        suffix = {"shipment": "shipments", "train": "trains", "customs": "customs"}.get(
+            event_type, event_type
+        )
+        return f"{self.topic_prefix}{suffix}"
+
+    @property
+    def event_topics(self) -> dict[str, str]:
+        """Topic name → the event type it carries."""
+        return {self.topic(t): t for t in ("shipment", "train", "customs")}
+
+    @property
+    def dlq_topic(self) -> str:
+        return self.topic("dlq")
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
+        env = os.environ if env is None else env
+
+        def get(name: str, default: str) -> str:
+            value = env.get(name, "").strip()
+            return value or default
+
+        bootstrap = get("PORTFLOW_KAFKA_BOOTSTRAP", DEFAULT_KAFKA_BOOTSTRAP)
+        for server in bootstrap.split(","):
+            parse_host_port(server, "PORTFLOW_KAFKA_BOOTSTRAP")
+
+        redis_url = get("PORTFLOW_REDIS_URL", DEFAULT_REDIS_URL)
+        parsed = urlparse(redis_url)
+        if parsed.scheme not in ("redis", "rediss", "unix") or not (parsed.hostname or parsed.path):
+            raise ConfigError(
+                f"PORTFLOW_REDIS_URL={_redact(redis_url)!r}: expected redis://[user:password@]host:port/db "
+                "or rediss://…"
+            )
+
+        tz_name = get("PORTFLOW_TZ", "Asia/Shanghai")
+        try:
+            tz = ZoneInfo(tz_name)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ConfigError(
+                f"PORTFLOW_TZ={tz_name!r}: not an IANA time zone (e.g. Asia/Shanghai, UTC)"
+            ) from None
+
+        prefix = env.get("PORTFLOW_TOPIC_PREFIX", "portflow.")
+        if not _TOPIC_PREFIX.match(prefix):
+            raise ConfigError(
+                f"PORTFLOW_TOPIC_PREFIX={prefix!r}: only letters, digits, '.', '_' and '-' allowed"
+            )
+
+        partitions_text = get("PORTFLOW_PARTITIONS", "8")
+        if not partitions_text.isdigit() or not 1 <= int(partitions_text) <= 10000:
+            raise ConfigError(f"PORTFLOW_PARTITIONS={partitions_text!r}: expected 1 to 10000")
+
+        group_id = get("PORTFLOW_GROUP_ID", "portflow")
+        if not _TOPIC_PREFIX.match(group_id):
+            raise ConfigError(
+                f"PORTFLOW_GROUP_ID={group_id!r}: only letters, digits, '.', '_' and '-' allowed"
+            )
+
+        return cls(
+            kafka_bootstrap=bootstrap,
+            redis_url=redis_url,
+            tz_name=tz_name,
+            tz=tz,
+            topic_prefix=prefix,
+            dedupe_ttl_seconds=parse_duration(get("PORTFLOW_DEDUPE_TTL", "7d"),
+                                              "PORTFLOW_DEDUPE_TTL"),
+            metrics_addr=parse_host_port(get("PORTFLOW_METRICS_ADDR", DEFAULT_METRICS_ADDR),
+                                         "PORTFLOW_METRICS_ADDR"),
+            partitions=int(partitions_text),
+            group_id=group_id,
+            session_timeout_s=parse_duration(get("PORTFLOW_SESSION_TIMEOUT", "30s"),
+                                             "PORTFLOW_SESSION_TIMEOUT"),
+        )
+
+
+def _redact(url: str) -> str:
+    """The URL without its password, for error messages and logs."""
+    parsed = urlparse(url)
+    if parsed.password:
+        return url.replace(f":{parsed.password}@", ":***@", 1)
+    return url

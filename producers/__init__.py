@@ -1,0 +1,1 @@
+"""Producers: replay of event files, and generators of sample data and scenarios."""

@@ -1,0 +1,1 @@
+"""The Faust side of portflow: the application, its agents and the batch processor."""

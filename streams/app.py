@@ -1,0 +1,107 @@
+"""The Faust application: one agent per event topic, all feeding one ``BatchProcessor``.
+
+Agents read raw bytes (no Faust models: validation is the core's job), take records in small
+batches without acknowledging them, and acknowledge only after the processor has put their
+effects in Redis. Faust tables and changelogs are not used: Redis holds the state and the
+per-partition high-water marks that make restarts exact.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+
+import faust
+
+from portflow.adapters.redis_store import RedisStore
+from portflow.config import Settings
+from streams.processor import BatchProcessor, DeadLetter, SourceRecord
+
+log = logging.getLogger(__name__)
+
+# Records per take: a batch record holds up to 1,000 events, so this bounds a take to ~100k
+# events (the processor splits it into atomic chunks) while single-event records still share
+# one Redis step per take.
+TAKE_MAX_RECORDS = 100
+TAKE_WITHIN_S = 0.05
+
+
+def create_app(settings: Settings, store: RedisStore) -> faust.App:
+    app = faust.App(
+        settings.group_id,
+        broker=[f"kafka://{server}" for server in settings.kafka_bootstrap.split(",")],
+        store="memory://",
+        web_enabled=False,
+        topic_partitions=settings.partitions,
+        topic_allow_declare=False,  # portflow creates its topics itself (see ensure_topics)
+        consumer_auto_offset_reset="earliest",
+        broker_session_timeout=settings.session_timeout_s,
+        broker_heartbeat_interval=max(1.0, settings.session_timeout_s / 3),
+        broker_rebalance_timeout=max(10.0, settings.session_timeout_s * 2),
+        stream_buffer_maxsize=256,
+        producer_acks=-1,
+        consumer_max_fetch_size=4 * 1024 * 1024,
+    )
+
+    async def send_dead_letters(letters: list[DeadLetter]) -> None:
+        pending = []
+        for letter in letters:
+            raw = letter.rejection.raw
+            pending.append(await app.producer.send(
+                settings.dlq_topic, letter.source.key, raw, None, None, letter.headers()
+            ))
+        await asyncio.gather(*pending)
+
+    processor = BatchProcessor(settings, store, send_dead_letters)
+    app.portflow_processor = processor  # for tests and introspection
+    _announce_assignment(app, settings, store)
+
+    for topic_name, event_type in settings.event_topics.items():
+        topic = app.topic(
+            topic_name, key_type=bytes, value_type=bytes,
+            key_serializer="raw", value_serializer="raw",
+        )
+        _register_agent(app, topic, f"portflow-{event_type}", processor)
+    return app
+
+
+def _register_agent(app: faust.App, topic, name: str, processor: BatchProcessor) -> None:
+    @app.agent(topic, name=name)
+    async def aggregate(stream):
+        async for events in stream.noack_take(TAKE_MAX_RECORDS, within=TAKE_WITHIN_S):
+            records = [
+                SourceRecord(m.topic, m.partition, m.offset, m.key, m.value)
+                for m in (event.message for event in events)
+            ]
+            stats = await processor.process(records)
+            for event in events:
+                await stream.ack(event)
+            if stats.rejected:
+                log.warning("%s: %d rejected to the DLQ (first: %s)", name, stats.rejected,
+                            stats.rejection_reasons[0])
+
+
+def _announce_assignment(app: faust.App, settings: Settings, store: RedisStore) -> None:
+    """Keep ``R:worker:<id>`` listing this worker's partitions while it lives."""
+    worker_id = f"{socket.gethostname()}-{os.getpid()}"
+    ttl_s = max(15, settings.session_timeout_s * 3)
+    owned: list[str] = []
+
+    async def publish() -> None:
+        try:
+            await asyncio.to_thread(store.record_worker, worker_id, list(owned), ttl_s)
+        except Exception as exc:  # announcing is best effort; processing must go on
+            log.warning("could not announce assignment: %s", exc)
+
+    @app.on_partitions_assigned.connect
+    async def on_assigned(sender, assigned, **kwargs) -> None:
+        owned[:] = sorted(f"{tp.topic}:{tp.partition}" for tp in assigned
+                          if tp.topic in settings.event_topics)
+        log.info("assigned %d partitions", len(owned))
+        await publish()
+
+    @app.timer(interval=5.0)
+    async def renew() -> None:
+        await publish()

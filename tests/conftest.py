@@ -1,0 +1,77 @@
+"""Shared fixtures: a real redis-server and a real tansu broker on free 127.0.0.1 ports.
+
+Servers start once per test session and are stopped by PID. Tests isolate themselves with a
+unique topic prefix (which also namespaces every Redis key) and consumer group, so they can
+share the servers.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import uuid
+from pathlib import Path
+
+import pytest
+import redis
+
+from portflow.config import Settings
+from portflow.embedded import free_port, start_redis, start_tansu
+
+_counter = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def run_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("servers")
+
+
+@pytest.fixture(scope="session")
+def redis_url(run_dir):
+    port = free_port()
+    child = start_redis(port, run_dir / f"redis-{port}", run_dir / "logs")
+    yield f"redis://127.0.0.1:{port}/0"
+    child.stop()
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(run_dir):
+    port = free_port()
+    child = start_tansu(port, run_dir / "logs")
+    yield f"127.0.0.1:{port}"
+    child.stop()
+
+
+@pytest.fixture
+def redis_client(redis_url):
+    client = redis.Redis.from_url(redis_url)
+    yield client
+    client.close()
+
+
+def unique_prefix() -> str:
+    return f"t{next(_counter)}{uuid.uuid4().hex[:6]}."
+
+
+@pytest.fixture
+def settings(redis_url) -> Settings:
+    """Settings for Redis-only tests: a fresh key namespace, no broker needed."""
+    return Settings(redis_url=redis_url, topic_prefix=unique_prefix(), tz_name="Asia/Shanghai")
+
+
+@pytest.fixture
+def stack_env(redis_url, kafka_bootstrap) -> dict[str, str]:
+    """Environment for a worker, replay and report on the shared servers, isolated by prefix."""
+    prefix = unique_prefix()
+    return {
+        "PORTFLOW_KAFKA_BOOTSTRAP": kafka_bootstrap,
+        "PORTFLOW_REDIS_URL": redis_url,
+        "PORTFLOW_TOPIC_PREFIX": prefix,
+        "PORTFLOW_GROUP_ID": f"group-{prefix}",
+        "PORTFLOW_SESSION_TIMEOUT": "6s",
+        "PORTFLOW_TZ": "Asia/Shanghai",
+        "PORTFLOW_PARTITIONS": "8",
+        "PORTFLOW_METRICS_ADDR": f"127.0.0.1:{free_port()}",
+        "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
+        "PATH": os.environ["PATH"],
+    }

@@ -1,0 +1,196 @@
+"""Every rejection rule of the contract, and exact integer amounts for valid events."""
+
+import json
+
+import pytest
+
+from portflow.domain.events import (
+    MAX_EVENT_BYTES, Customs, Shipment, Train, parse_event, parse_record, InvalidEvent,
+)
+
+SHIPMENT = {
+    "type": "shipment", "event_id": "s-1", "ts": "2024-03-14T08:15:00+08:00", "port": "khorgos",
+    "mode": "rail", "direction": "export", "value_cny": 1234.56, "weight_tonnes": "12.345",
+    "partner": "KZ", "trade_mode": "general", "zones": ["ftz-urumqi", "cbz-urumqi"],
+}
+TRAIN = {"type": "train", "event_id": "t-1", "ts": "2024-03-14T00:15:00Z", "port": "alashankou",
+         "service": "china-europe", "direction": "outbound", "teu": 110}
+CUSTOMS = {"type": "customs", "event_id": "c-1", "ts": "2024-03-14T00:15:00Z", "port": "kashgar",
+           "declaration_id": "D-9", "status": "released"}
+
+
+def encode(event: dict) -> bytes:
+    return json.dumps(event).encode()
+
+
+def with_(base: dict, **changes) -> bytes:
+    event = {**base, **changes}
+    return encode({k: v for k, v in event.items() if v is not ...})
+
+
+def rejected(raw: bytes, expected_type: str = "shipment") -> str:
+    with pytest.raises(InvalidEvent) as info:
+        parse_event(raw, expected_type)
+    return str(info.value)
+
+
+def test_valid_shipment_has_exact_integer_amounts():
+    event = parse_event(encode(SHIPMENT), "shipment")
+    assert isinstance(event, Shipment)
+    assert event.value_fen == 123456
+    assert event.weight_kg == 12345
+    assert event.zones == ("cbz-urumqi", "ftz-urumqi")
+
+
+@pytest.mark.parametrize("text, fen", [
+    ('"0"', 0), ("0", 0), ("-0", 0), ('"1234.5"', 123450), ("1e3", 100000), ("1.5E1", 1500),
+    ("0.07", 7), ("999999999999.99", 99999999999999),
+])
+def test_value_forms(text, fen):
+    raw = encode(SHIPMENT).replace(b"1234.56", text.encode())
+    assert parse_event(raw, "shipment").value_fen == fen
+
+
+def test_big_values_are_exact_not_floats():
+    raw = encode(SHIPMENT).replace(b"1234.56", b"987654321012.34")
+    assert parse_event(raw, "shipment").value_fen == 98765432101234
+
+
+def test_valid_train_and_customs():
+    train = parse_event(encode(TRAIN), "train")
+    assert isinstance(train, Train) and train.teu == 110 and train.train_id is None
+    customs = parse_event(encode(CUSTOMS), "customs")
+    assert isinstance(customs, Customs) and customs.value_fen is None
+    valued = parse_event(with_(CUSTOMS, value_cny="10.50", trade_mode="general"), "customs")
+    assert valued.value_fen == 1050 and valued.trade_mode == "general"
+
+
+def test_unknown_extra_fields_are_ignored():
+    assert parse_event(with_(SHIPMENT, colour="blue", nested={"a": [1]}), "shipment")
+
+
+@pytest.mark.parametrize("field", [k for k in SHIPMENT if k != "type"])
+def test_missing_shipment_field_is_rejected(field):
+    assert field in rejected(with_(SHIPMENT, **{field: ...}))
+
+
+@pytest.mark.parametrize("field", ["event_id", "ts", "port", "service", "direction", "teu"])
+def test_missing_train_field_is_rejected(field):
+    assert field in rejected(with_(TRAIN, **{field: ...}), "train")
+
+
+@pytest.mark.parametrize("field", ["event_id", "ts", "port", "declaration_id", "status"])
+def test_missing_customs_field_is_rejected(field):
+    assert field in rejected(with_(CUSTOMS, **{field: ...}), "customs")
+
+
+@pytest.mark.parametrize("changes, reason", [
+    ({"type": "spaceship"}, "type"),
+    ({"event_id": ""}, "event_id"),
+    ({"event_id": "x" * 129}, "event_id"),
+    ({"event_id": 17}, "event_id"),
+    ({"ts": "2024-03-14T08:15:00"}, "offset"),
+    ({"ts": "14/03/2024"}, "ts"),
+    ({"ts": 1710400000}, "ts"),
+    ({"port": "Khorgos"}, "port"),
+    ({"port": "-khorgos"}, "port"),
+    ({"port": "k" * 41}, "port"),
+    ({"mode": "teleport"}, "mode"),
+    ({"direction": "sideways"}, "direction"),
+    ({"value_cny": -1}, "negative"),
+    ({"value_cny": "-1.00"}, "value_cny"),
+    ({"value_cny": 1.234}, "fraction digits"),
+    ({"value_cny": "1.234"}, "fraction digits"),
+    ({"value_cny": "NaN"}, "value_cny"),
+    ({"value_cny": "Infinity"}, "value_cny"),
+    ({"value_cny": "1e400"}, "value_cny"),
+    ({"value_cny": True}, "value_cny"),
+    ({"value_cny": None}, "value_cny"),
+    ({"value_cny": [1]}, "value_cny"),
+    ({"value_cny": " 12"}, "value_cny"),
+    ({"value_cny": 10**13}, "exceeds"),
+    ({"weight_tonnes": 1.2345}, "fraction digits"),
+    ({"weight_tonnes": -0.001}, "negative"),
+    ({"partner": "kz"}, "partner"),
+    ({"partner": "KAZ"}, "partner"),
+    ({"partner": "ZZ"}, "ISO 3166"),
+    ({"trade_mode": "smuggling"}, "trade_mode"),
+    ({"zones": "ftz-urumqi"}, "zones"),
+    ({"zones": ["FTZ-Urumqi"]}, "zones"),
+    ({"zones": ["ftz--urumqi"]}, "zones"),
+    ({"zones": [f"z{i}" for i in range(33)]}, "zones"),
+])
+def test_shipment_rule_violations_are_rejected_with_reason(changes, reason):
+    assert reason in rejected(with_(SHIPMENT, **changes))
+
+
+def test_non_finite_json_number_literal_is_rejected():
+    raw = encode(SHIPMENT).replace(b"1234.56", b"NaN")
+    assert "JSON" in rejected(raw)
+
+
+@pytest.mark.parametrize("changes, reason", [
+    ({"service": "china-africa"}, "service"),
+    ({"direction": "export"}, "direction"),
+    ({"teu": -1}, "teu"),
+    ({"teu": 1.5}, "teu"),
+    ({"teu": "10"}, "teu"),
+    ({"teu": 10**6}, "teu"),
+    ({"train_id": 5}, "train_id"),
+])
+def test_train_rule_violations_are_rejected(changes, reason):
+    assert reason in rejected(with_(TRAIN, **changes), "train")
+
+
+@pytest.mark.parametrize("changes, reason", [
+    ({"status": "lost"}, "status"),
+    ({"declaration_id": ""}, "declaration_id"),
+    ({"trade_mode": "barter"}, "trade_mode"),
+    ({"value_cny": "1.001"}, "fraction digits"),
+])
+def test_customs_rule_violations_are_rejected(changes, reason):
+    assert reason in rejected(with_(CUSTOMS, **changes), "customs")
+
+
+def test_event_on_the_wrong_topic_is_rejected():
+    assert "does not belong on the shipment topic" in rejected(encode(TRAIN), "shipment")
+
+
+def test_event_over_64_kib_is_rejected():
+    raw = with_(SHIPMENT, padding="x" * MAX_EVENT_BYTES)
+    assert "bytes" in rejected(raw)
+
+
+@pytest.mark.parametrize("raw", [b"not json", b"\xff\xfe{}", b'{"type": "shipment"', b"",
+                                 b"42", b'"text"', b"null", b"{}"])
+def test_garbage_records_are_rejected_whole(raw):
+    events, rejections = parse_record(raw, "shipment")
+    assert events == [] and len(rejections) == 1
+    assert rejections[0].raw == raw and rejections[0].reason
+
+
+def test_batch_rejects_bad_elements_alone_with_their_index():
+    batch = b"[" + b",".join([encode(SHIPMENT), with_(SHIPMENT, event_id="s-2", mode="x"),
+                              b"7", with_(SHIPMENT, event_id="s-3")]) + b"]"
+    events, rejections = parse_record(batch, "shipment")
+    assert [e.event_id for e in events] == ["s-1", "s-3"]
+    assert [(r.batch_index, r.raw) for r in rejections] == [
+        (1, with_(SHIPMENT, event_id="s-2", mode="x")), (2, b"7")]
+
+
+@pytest.mark.parametrize("size", [0, 1001])
+def test_batch_size_outside_1_to_1000_is_rejected(size):
+    batch = b"[" + b",".join([encode(TRAIN)] * size) + b"]"
+    events, rejections = parse_record(batch, "train")
+    assert events == [] and "1 to 1000" in rejections[0].reason
+
+
+def test_batch_of_1000_is_accepted():
+    batch = b"[" + b",".join([encode(TRAIN)] * 1000) + b"]"
+    events, rejections = parse_record(batch, "train")
+    assert len(events) == 1000 and rejections == []
+
+
+def test_truncated_batch_is_rejected_whole():
+    events, rejections = parse_record(b"[" + encode(TRAIN), "train")
+    assert events == [] and "not valid JSON" in rejections[0].reason

@@ -1,0 +1,70 @@
+"""Calendar periods in the reporting time zone: parsing, previous year, granules, edges."""
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from portflow.domain.periods import InvalidPeriod, Period, granules_of
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+def at(text: str, tz=SHANGHAI):
+    return granules_of(datetime.fromisoformat(text), tz)
+
+
+def test_contract_example_belongs_to_next_day_in_shanghai():
+    assert at("2024-06-30T23:30:00+00:00") == ("2024-07-01", "2024-07", "2024")
+
+
+def test_day_boundary_is_midnight_local():
+    assert at("2024-03-13T15:59:59+00:00")[0] == "2024-03-13"
+    assert at("2024-03-13T16:00:00+00:00")[0] == "2024-03-14"
+
+
+def test_offsets_are_honoured():
+    assert at("2024-03-14T00:30:00+08:00")[0] == "2024-03-14"
+    assert at("2024-03-14T00:30:00+09:00")[0] == "2024-03-13"
+    assert at("2024-03-13T20:00:00-05:00")[0] == "2024-03-14"
+
+
+def test_year_end_rolls_over_in_local_time():
+    assert at("2023-12-31T16:00:00Z") == ("2024-01-01", "2024-01", "2024")
+    assert at("2023-12-31T15:59:59Z") == ("2023-12-31", "2023-12", "2023")
+
+
+def test_29_february():
+    assert at("2024-02-28T16:00:00Z")[0] == "2024-02-29"
+    assert at("2024-02-29T16:00:00Z")[0] == "2024-03-01"
+
+
+def test_other_reporting_zone():
+    assert at("2024-06-30T23:30:00Z", ZoneInfo("UTC"))[0] == "2024-06-30"
+    # New York changes to daylight time on 2024-03-10; 04:30Z is 23:30 on the 9th (EST)
+    assert at("2024-03-10T04:30:00Z", ZoneInfo("America/New_York"))[0] == "2024-03-09"
+    assert at("2024-03-11T03:30:00Z", ZoneInfo("America/New_York"))[0] == "2024-03-10"
+
+
+@pytest.mark.parametrize("text, granules, previous", [
+    ("2024", ["2024"], "2023"),
+    ("2024-H1", [f"2024-{m:02d}" for m in range(1, 7)], "2023-H1"),
+    ("2024-H2", [f"2024-{m:02d}" for m in range(7, 13)], "2023-H2"),
+    ("2024-Q2", ["2024-04", "2024-05", "2024-06"], "2023-Q2"),
+    ("2024-Q4", ["2024-10", "2024-11", "2024-12"], "2023-Q4"),
+    ("2024-06", ["2024-06"], "2023-06"),
+    ("2024-06-15", ["2024-06-15"], "2023-06-15"),
+    ("2024-02-29", ["2024-02-29"], "2023-02-28"),
+])
+def test_parse_granules_and_previous(text, granules, previous):
+    period = Period.parse(text)
+    assert str(period) == text
+    assert period.granules() == granules
+    assert str(period.previous()) == previous
+
+
+@pytest.mark.parametrize("text", ["24", "2024-H3", "2024-Q5", "2024-13", "2024-00", "2023-02-29",
+                                  "2024-6", "2024-06-31", "2024/06", "", "0000", "H1-2024"])
+def test_invalid_periods(text):
+    with pytest.raises(InvalidPeriod):
+        Period.parse(text)

@@ -1,0 +1,99 @@
+"""Reports from cells: sums by one or two dimensions, zones, sorting, YoY and exact JSON."""
+
+import json
+from decimal import Decimal
+
+import pytest
+
+from portflow.domain.periods import Period
+from portflow.domain.report import (
+    InvalidReport, build_report, check_request, to_json, to_table, yoy_pct,
+)
+
+CELLS_2024 = {
+    "khorgos|rail|export|KZ|general|cbz-khorgos,ftz-khorgos": 150_00,
+    "khorgos|road|import|KG|general|": 50_00,
+    "urumqi|air|import|DE|bonded_logistics|ftz-urumqi": 200_00,
+}
+CELLS_2023 = {
+    "khorgos|rail|export|KZ|general|cbz-khorgos,ftz-khorgos": 100_00,
+    "kashgar|road|import|KG|general|": 1_01,
+}
+
+
+def report(by, measure="value_cny", now=CELLS_2024, before=CELLS_2023):
+    return build_report(Period.parse("2024-H1"), measure, by, now, before)
+
+
+def test_by_port_sums_sorts_and_compares():
+    result = report(["port"])
+    assert result["period"] == "2024-H1" and result["previous_period"] == "2023-H1"
+    assert [(r["key"], r["current"], r["previous"], r["yoy_pct"]) for r in result["rows"]] == [
+        ({"port": "khorgos"}, Decimal("200.00"), Decimal("100.00"), Decimal("100.00")),
+        ({"port": "urumqi"}, Decimal("200.00"), Decimal("0.00"), None),
+        ({"port": "kashgar"}, Decimal("0.00"), Decimal("1.01"), Decimal("-100.00")),
+    ]
+    assert result["total"] == {"current": Decimal("400.00"), "previous": Decimal("101.01"),
+                               "yoy_pct": Decimal("296.00")}
+
+
+def test_zone_rows_overlap_and_total_is_not_their_sum():
+    result = report(["zone"])
+    rows = {r["key"]["zone"]: r["current"] for r in result["rows"]}
+    assert rows == {"cbz-khorgos": Decimal("150.00"), "ftz-khorgos": Decimal("150.00"),
+                    "ftz-urumqi": Decimal("200.00")}
+    assert result["total"]["current"] == Decimal("400.00")
+
+
+def test_zone_group_counts_a_shipment_once_per_group():
+    result = report(["zone_group"])
+    assert {r["key"]["zone_group"]: r["current"] for r in result["rows"]} == {
+        "ftz": Decimal("350.00"), "cbz": Decimal("150.00")}
+
+
+def test_two_dimensions():
+    result = report(["port", "mode"])
+    assert [r["key"] for r in result["rows"]][:2] == [
+        {"port": "urumqi", "mode": "air"}, {"port": "khorgos", "mode": "rail"}]
+
+
+def test_counts_are_integers_and_weights_have_three_places():
+    counts = report(["port"], measure="shipments", now={"a|b|c|KZ|general|": 3}, before={})
+    assert counts["rows"][0]["current"] == 3 and counts["total"]["yoy_pct"] is None
+    weight = report([], measure="weight_tonnes", now={"x": 1}, before={"x": 1000})
+    assert weight["total"]["current"] == Decimal("0.001")
+
+
+@pytest.mark.parametrize("current, previous, expected", [
+    (1484, 1000, "48.40"), (2, 3, "-33.33"), (1, 3, "-66.67"), (100000, 1, "9999900.00"),
+    (200_000_005, 100_000_000, "100.00"), (200_005, 100_000, "100.01"),
+    (99_995, 100_000, "-0.01"), (99_994, 100_000, "-0.01"), (99_9949, 100_0000, "-0.01"),
+    (5, 0, None), (0, 0, None),
+])
+def test_yoy_rounds_half_away_from_zero(current, previous, expected):
+    value = yoy_pct(current, previous)
+    assert (str(value) if value is not None else None) == expected
+
+
+def test_json_is_exact_and_parses():
+    result = report(["port"], now={"khorgos|rail|export|KZ|general|": 2_000_000_000_000_01},
+                    before={})
+    text = to_json(result)
+    assert '"current": 2000000000000.01' in text
+    parsed = json.loads(text, parse_float=Decimal)
+    assert parsed["rows"][0]["current"] == Decimal("2000000000000.01")
+
+
+def test_table_has_rows_and_total():
+    table = to_table(report(["port"]))
+    assert "khorgos" in table and "TOTAL" in table and "+296.00" in table
+
+
+@pytest.mark.parametrize("measure, by", [
+    ("value", []), ("value_cny", ["service"]), ("trains", ["mode"]),
+    ("declarations", ["partner"]), ("value_cny", ["port", "port"]),
+    ("value_cny", ["port", "mode", "partner"]),
+])
+def test_invalid_requests(measure, by):
+    with pytest.raises(InvalidReport):
+        check_request(measure, by)
