@@ -162,15 +162,23 @@ def start_worker(env: dict, log_dir: Path, name: str = "worker") -> Child:
 
 
 def wait_for_assignment(settings: Settings, child: Child, timeout_s: float = 60) -> None:
-    """Block until live workers own every partition of the event topics."""
+    """Block until live workers own every partition of the event topics.
+
+    Entries of workers on this host whose process is gone are ignored: a killed worker's entry
+    outlives it until its TTL runs out.
+    """
     from portflow.adapters.redis_store import RedisStore
 
     store = RedisStore.from_url(settings.redis_url, settings.topic_prefix)
     wanted = {f"{t}:{p}" for t in settings.event_topics for p in range(settings.partitions)}
+    host = socket.gethostname()
 
     def covered() -> bool:
         owned = set()
-        for info in store.workers().values():
+        for worker_id, info in store.workers().items():
+            worker_host, _, pid = worker_id.rpartition("-")
+            if worker_host == host and not _pid_alive(int(pid)):
+                continue
             owned.update(info["partitions"])
         return wanted <= owned
 

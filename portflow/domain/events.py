@@ -75,7 +75,7 @@ class _CustomsWire(msgspec.Struct, tag_field="type", tag="customs"):
 _JSON_NULL = msgspec.Raw(b"null")
 _EVENT_DECODER = msgspec.json.Decoder(Union[_ShipmentWire, _TrainWire, _CustomsWire])
 _BATCH_DECODER = msgspec.json.Decoder(list[msgspec.Raw])
-_DECIMAL_STRING = re.compile(r"^[0-9]+(\.[0-9]+)?$")
+_DECIMAL_STRING = re.compile(r"^-?[0-9]+(\.[0-9]+)?$")
 
 
 @dataclass(frozen=True, slots=True)

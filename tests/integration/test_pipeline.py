@@ -1,0 +1,179 @@
+"""End to end through real tansu, redis-server and worker processes: replay, report, crash.
+
+Expected figures come from ``tests/oracle.py``, which reads the replay file on its own.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from kafka import KafkaConsumer
+
+from portflow.adapters.redis_store import RedisStore
+from portflow.cli import cli
+from portflow.config import Settings
+from portflow.embedded import start_worker, wait_for_assignment
+from producers.sample import generate_sample
+from tests.oracle import Oracle
+
+pytestmark = pytest.mark.slow
+
+BAD_LINES = [
+    # structurally complete, invalid by the contract's rules (the oracle skips "bad-" ids)
+    {"type": "shipment", "event_id": "bad-1", "ts": "2024-03-01T10:00:00+08:00", "port": "khorgos",
+     "mode": "rail", "direction": "export", "value_cny": -5, "weight_tonnes": 1, "partner": "KZ",
+     "trade_mode": "general", "zones": []},
+    {"type": "shipment", "event_id": "bad-2", "ts": "2024-03-01T10:00:00", "port": "khorgos",
+     "mode": "rail", "direction": "export", "value_cny": 5, "weight_tonnes": 1, "partner": "KZ",
+     "trade_mode": "general", "zones": []},
+    {"type": "shipment", "event_id": "bad-3", "ts": "2024-03-01T10:00:00Z", "port": "khorgos",
+     "mode": "rail", "direction": "export", "value_cny": "5.001", "weight_tonnes": 1,
+     "partner": "KZ", "trade_mode": "general", "zones": []},
+    {"type": "train", "event_id": "bad-4", "ts": "2024-03-01T10:00:00Z", "port": "khorgos",
+     "service": "china-mars", "direction": "outbound", "teu": 3},
+    {"type": "customs", "event_id": "bad-5", "ts": "2024-03-01T10:00:00Z", "port": "KHORGOS",
+     "declaration_id": "D1", "status": "filed"},
+]
+
+REPORTS = [
+    ("2024", "value_cny", []), ("2024", "value_cny", ["port"]), ("2024", "value_cny", ["mode"]),
+    ("2024", "value_cny", ["direction"]), ("2024", "value_cny", ["partner"]),
+    ("2024", "value_cny", ["trade_mode"]), ("2024", "value_cny", ["zone"]),
+    ("2024", "value_cny", ["zone_group"]), ("2024-H1", "value_cny", ["port", "mode"]),
+    ("2024-Q1", "value_cny", ["zone", "partner"]), ("2024-02", "weight_tonnes", ["port"]),
+    ("2024-02-29", "shipments", ["mode"]), ("2024-01-01", "value_cny", ["port"]),
+    ("2024-12-31", "weight_tonnes", []), ("2024-H2", "shipments", ["zone_group", "direction"]),
+    ("2024", "trains", ["port", "service"]), ("2024-Q3", "teu", ["service", "direction"]),
+    ("2024", "declarations", ["status"]), ("2024-H1", "declarations", ["port", "status"]),
+    ("2024-07-01", "declarations", []),
+]
+
+
+def write_replay_file(path: Path, events: int, seed: int) -> Oracle:
+    generate_sample(str(path), events=events, seed=seed)
+    with open(path, "ab") as f:
+        for bad in BAD_LINES:
+            f.write(json.dumps(bad).encode() + b"\n")
+    return Oracle(str(path))
+
+
+def portflow(env: dict, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "portflow.cli", *args], env=env, timeout=timeout,
+                          capture_output=True, text=True)
+
+
+def check_reports(env: dict, oracle: Oracle) -> None:
+    runner = CliRunner()
+    for period, measure, by in REPORTS:
+        args = ["report", "--period", period, "--measure", measure, "--json"]
+        if by:
+            args += ["--by", ",".join(by)]
+        result = runner.invoke(cli, args, env=env, catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+        got = json.loads(result.output, parse_float=Decimal)
+        previous = got["previous_period"]
+        want = oracle.report(period, previous, measure, by)
+        rows = {tuple(r["key"][d] for d in by): (Decimal(r["current"]), Decimal(r["previous"]),
+                                                 None if r["yoy_pct"] is None
+                                                 else Decimal(r["yoy_pct"]))
+                for r in got["rows"]}
+        assert rows == want["rows"], (period, measure, by)
+        total = got["total"]
+        assert (Decimal(total["current"]), Decimal(total["previous"]),
+                None if total["yoy_pct"] is None else Decimal(total["yoy_pct"])) == want["total"]
+        currents = [r["current"] for r in got["rows"]]
+        assert currents == sorted(currents, reverse=True)
+
+
+def dead_letters(env: dict) -> list:
+    settings = Settings.from_env(env)
+    consumer = KafkaConsumer(settings.dlq_topic, bootstrap_servers=settings.kafka_bootstrap,
+                             auto_offset_reset="earliest", consumer_timeout_ms=3000,
+                             enable_auto_commit=False)
+    try:
+        return list(consumer)
+    finally:
+        consumer.close()
+
+
+@pytest.fixture
+def worker_factory(stack_env, tmp_path):
+    started = []
+
+    def start():
+        child = start_worker(stack_env, tmp_path / "logs", name=f"worker-{len(started)}")
+        started.append(child)
+        wait_for_assignment(Settings.from_env(stack_env), child, timeout_s=90)
+        return child
+
+    yield start
+    for child in started:
+        child.stop()
+
+
+def test_replay_gives_exact_reports_and_replaying_again_changes_nothing(stack_env, tmp_path,
+                                                                       worker_factory):
+    path = tmp_path / "events.jsonl"
+    oracle = write_replay_file(path, events=4000, seed=11)
+    worker_factory()
+
+    done = portflow(stack_env, "replay", str(path), "--wait", "--timeout", "120")
+    assert done.returncode == 0, done.stderr
+    check_reports(stack_env, oracle)
+    table = portflow(stack_env, "report", "--period", "2024", "--by", "port")
+    assert table.returncode == 0 and "TOTAL" in table.stdout
+
+    letters = dead_letters(stack_env)
+    assert len(letters) == oracle.dead_letters
+    for letter in letters:
+        headers = dict(letter.headers)
+        assert headers["portflow-reason"] and headers["portflow-source-topic"]
+        assert int(headers["portflow-source-offset"]) >= 0
+
+    again = portflow(stack_env, "replay", str(path), "--batch", "1", "--wait", "--timeout", "120")
+    assert again.returncode == 0, again.stderr
+    check_reports(stack_env, oracle)
+    assert len(dead_letters(stack_env)) == 2 * oracle.dead_letters
+
+
+def test_worker_killed_mid_replay_loses_and_double_counts_nothing(stack_env, tmp_path,
+                                                                 worker_factory):
+    path = tmp_path / "events.jsonl"
+    oracle = write_replay_file(path, events=30000, seed=23)
+    settings = Settings.from_env(stack_env)
+    store = RedisStore.from_url(settings.redis_url, settings.topic_prefix)
+    worker = worker_factory()
+    replay = subprocess.Popen(
+        [sys.executable, "-m", "portflow.cli", "replay", str(path), "--batch", "20",
+         "--rate", "2500", "--wait", "--timeout", "240"],
+        env=stack_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def progress() -> int:
+        return sum(store.high_water_marks().values())
+
+    kills = 0
+    try:
+        for _ in range(2):
+            start, deadline = progress(), time.monotonic() + 60
+            while progress() < start + 50 and replay.poll() is None:
+                assert time.monotonic() < deadline, "the worker made no progress"
+                time.sleep(0.02)
+            if replay.poll() is not None:
+                break  # everything was applied before the next kill
+            worker.kill()  # SIGKILL, mid-stream
+            kills += 1
+            worker = worker_factory()
+        out, err = replay.communicate(timeout=300)
+    finally:
+        replay.kill()
+    assert kills >= 1
+    assert replay.returncode == 0, err
+    check_reports(stack_env, oracle)

@@ -1,0 +1,155 @@
+"""The batch processor against a real redis-server: exactly-once under re-delivery, replays,
+duplicates, zombie workers and Redis hiccups. No broker needed: records are built here."""
+
+import asyncio
+import json
+
+import pytest
+import redis
+
+from portflow.adapters.redis_store import RedisStore
+from streams import processor as processor_module
+from streams.processor import BatchProcessor, SourceRecord
+
+
+def shipment(n: int, value: str = "10.00", ts: str = "2024-06-30T23:30:00Z", **extra) -> dict:
+    return {"type": "shipment", "event_id": f"s{n}", "ts": ts, "port": "khorgos", "mode": "rail",
+            "direction": "export", "value_cny": value, "weight_tonnes": "1.5", "partner": "KZ",
+            "trade_mode": "general", "zones": [], **extra}
+
+
+class Harness:
+    def __init__(self, settings):
+        self.settings = settings
+        self.store = RedisStore.from_url(settings.redis_url, settings.topic_prefix)
+        self.letters = []
+        self.topic = settings.topic("shipment")
+
+    def processor(self, **kwargs) -> BatchProcessor:
+        async def sink(letters):
+            self.letters.extend(letters)
+        return BatchProcessor(self.settings, self.store, sink, **kwargs)
+
+    def records(self, values, partition=0, first_offset=0):
+        return [SourceRecord(self.topic, partition, first_offset + i, None,
+                             v if isinstance(v, bytes) else json.dumps(v).encode())
+                for i, v in enumerate(values)]
+
+    def total(self, measure="value", granule="2024"):
+        return sum(self.store.cells("shipment", measure, [granule]).values())
+
+    def mark(self, partition=0):
+        return self.store.high_water_marks_of([f"{self.topic}:{partition}"])[f"{self.topic}:{partition}"]
+
+
+@pytest.fixture
+def h(settings):
+    return Harness(settings)
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+def test_applies_events_and_moves_the_mark(h):
+    stats = run(h.processor().process(h.records([shipment(i) for i in range(10)])))
+    assert stats.applied_events == 10 and stats.duplicate_events == 0
+    assert h.total() == 10 * 1000 and h.total("weight") == 15000 and h.total("count") == 10
+    assert h.total(granule="2024-07-01") == 10000  # 23:30Z is the next day in Shanghai
+    assert h.mark() == 9
+
+
+def test_redelivered_records_are_skipped_by_a_restarted_worker(h):
+    records = h.records([shipment(i) for i in range(10)])
+    run(h.processor().process(records))
+    stats = run(h.processor().process(records))  # a new worker reading from an old commit
+    assert stats.skipped_records == 10 and h.total() == 10000
+
+
+def test_replayed_events_at_new_offsets_count_once(h):
+    run(h.processor().process(h.records([shipment(i) for i in range(10)])))
+    stats = run(h.processor().process(
+        h.records([shipment(i) for i in range(12)], first_offset=10)))
+    assert stats.duplicate_events == 10 and stats.applied_events == 2
+    assert h.total() == 12000 and h.mark() == 21
+
+
+def test_duplicates_inside_one_batch_and_one_record_count_once(h):
+    batch = json.dumps([shipment(1), shipment(1), shipment(2)]).encode()
+    stats = run(h.processor().process(h.records([batch, shipment(2), shipment(3)])))
+    assert stats.applied_events == 3 and stats.duplicate_events == 2
+    assert h.total("count") == 3
+
+
+def test_dedupe_is_per_event_type(h):
+    proc = h.processor()
+    run(proc.process(h.records([shipment(1)])))
+    train = {"type": "train", "event_id": "s1", "ts": "2024-01-01T00:00:00Z", "port": "khorgos",
+             "service": "china-asia", "direction": "inbound", "teu": 3}
+    stats = run(proc.process([SourceRecord(h.settings.topic("train"), 0, 0, None,
+                                           json.dumps(train).encode())]))
+    assert stats.applied_events == 1
+
+
+def test_dedupe_keys_expire_with_the_window(h, redis_client):
+    run(h.processor().process(h.records([shipment(1)])))
+    ttl = redis_client.ttl(h.store.seen_key("shipment", "s1"))
+    assert 0 < ttl <= h.settings.dedupe_ttl_seconds
+
+
+def test_rejections_go_to_the_dead_letter_sink_and_change_nothing(h):
+    batch = json.dumps([shipment(1), shipment(2, value="-5")]).encode()
+    stats = run(h.processor().process(h.records([b"garbage", batch, shipment(3, value="1.234")])))
+    assert stats.applied_events == 1 and stats.rejected == 3
+    assert h.total() == 1000 and h.mark() == 2
+    headers = [dict(letter.headers()) for letter in h.letters]
+    assert [l.rejection.raw for l in h.letters][0] == b"garbage"
+    assert headers[1]["portflow-batch-index"] == b"1"
+    assert headers[1]["portflow-source-offset"] == b"1"
+    assert headers[1]["portflow-source-topic"] == h.topic.encode()
+    assert b"negative" in headers[1]["portflow-reason"]
+    assert b"fraction digits" in headers[2]["portflow-reason"]
+
+
+def test_a_zombie_worker_cannot_apply_twice(h):
+    records = h.records([shipment(i) for i in range(15)])
+    zombie = h.processor()
+    run(zombie.process(records[:1]))  # caches the mark at 0
+    run(h.processor().process(records[:10]))  # the partition's new owner applies 1..9
+    stats = run(zombie.process(records[1:15]))  # stale cache: conflict, re-read, apply 10..14
+    assert stats.applied_events == 5
+    assert h.total("count") == 15 and h.mark() == 14
+
+
+def test_large_takes_are_split_into_atomic_chunks(h, monkeypatch):
+    monkeypatch.setattr(processor_module, "MAX_EVENTS_PER_APPLY", 7)
+    batches = [json.dumps([shipment(10 * r + i) for i in range(5)]).encode() for r in range(6)]
+    stats = run(h.processor().process(h.records(batches, partition=3)))
+    assert stats.applied_events == 30 and h.total("count") == 30 and h.mark(3) == 5
+
+
+def test_many_partitions_in_one_take(h):
+    records = [r for p in range(4) for r in h.records([shipment(100 * p + i) for i in range(3)],
+                                                      partition=p)]
+    run(h.processor().process(records))
+    assert [h.mark(p) for p in range(4)] == [2, 2, 2, 2] and h.total("count") == 12
+
+
+def test_redis_outages_are_retried(h):
+    failures = iter([True, True])
+
+    async def flaky(fn, *args):
+        if next(failures, False):
+            raise redis.ConnectionError("connection refused")
+        return fn(*args)
+
+    stats = run(h.processor(run_blocking=flaky, retry_delay_s=0.01).process(
+        h.records([shipment(1)])))
+    assert stats.applied_events == 1 and h.total("count") == 1
+
+
+def test_time_zone_is_claimed_once(h):
+    h.store.claim_time_zone("Asia/Shanghai")
+    h.store.claim_time_zone("Asia/Shanghai")
+    with pytest.raises(ValueError, match="Asia/Shanghai"):
+        h.store.claim_time_zone("UTC")
