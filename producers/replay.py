@@ -184,9 +184,9 @@ class Replayer:
         self._wait_for_turn(probe)
         topic = self.topic_of[event_type]
         key = probe.declaration_id if event_type == "customs" else probe.event_id
-        pending = self._pending.setdefault(topic, [])
-        if pending and self._pending_bytes[topic] + len(line) > MAX_RECORD_BYTES:
+        if topic in self._pending and self._pending_bytes[topic] + len(line) > MAX_RECORD_BYTES:
             self._flush(topic)
+        pending = self._pending.setdefault(topic, [])
         if not pending:
             self._pending_key[topic] = key.encode() if isinstance(key, str) else None
             self._pending_bytes[topic] = 2
