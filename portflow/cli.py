@@ -118,7 +118,7 @@ def replay(files, speed, rate, as_fast, batch, wait, timeout, progress) -> None:
         raise _fail(str(exc))
     except Exception as exc:  # Redis unreachable during --wait and the like
         if type(exc).__module__.startswith("redis"):
-            raise _fail(f"Redis at {settings.redis_url}: {exc}")
+            raise _fail(f"Redis at {settings.redacted_redis_url}: {exc}")
         raise
 
 
@@ -157,7 +157,7 @@ def report(period, measure, by, as_json) -> None:
         now = store.cells(spec.event_type, MEASURES[measure].stored, current.granules())
         before = store.cells(spec.event_type, MEASURES[measure].stored, previous.granules())
     except RedisError as exc:
-        raise _fail(f"cannot read Redis at {settings.redis_url}: {exc}")
+        raise _fail(f"cannot read Redis at {settings.redacted_redis_url}: {exc}")
     result = build_report(current, measure, dims, now, before)
     click.echo(to_json(result) if as_json else to_table(result))
 

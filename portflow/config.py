@@ -71,6 +71,11 @@ class Settings:
         return {self.topic(t): t for t in ("shipment", "train", "customs")}
 
     @property
+    def redacted_redis_url(self) -> str:
+        """The Redis URL without its password, for messages and logs."""
+        return _redact(self.redis_url)
+
+    @property
     def dlq_topic(self) -> str:
         return self.topic("dlq")
 

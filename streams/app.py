@@ -12,11 +12,13 @@ import asyncio
 import logging
 import os
 import socket
+import time
 
 import faust
 
 from portflow.adapters.redis_store import RedisStore
 from portflow.config import Settings
+from streams.metrics import WorkerMetrics
 from streams.processor import BatchProcessor, DeadLetter, SourceRecord
 
 log = logging.getLogger(__name__)
@@ -28,7 +30,7 @@ TAKE_MAX_RECORDS = 100
 TAKE_WITHIN_S = 0.05
 
 
-def create_app(settings: Settings, store: RedisStore) -> faust.App:
+def create_app(settings: Settings, store: RedisStore, metrics: WorkerMetrics) -> faust.App:
     app = faust.App(
         settings.group_id,
         broker=[f"kafka://{server}" for server in settings.kafka_bootstrap.split(",")],
@@ -63,14 +65,16 @@ def create_app(settings: Settings, store: RedisStore) -> faust.App:
             topic_name, key_type=bytes, value_type=bytes,
             key_serializer="raw", value_serializer="raw",
         )
-        _register_agent(app, topic, f"portflow-{event_type}", processor)
+        _register_agent(app, topic, event_type, processor, metrics)
     return app
 
 
-def _register_agent(app: faust.App, topic, name: str, processor: BatchProcessor) -> None:
-    @app.agent(topic, name=name)
+def _register_agent(app: faust.App, topic, event_type: str, processor: BatchProcessor,
+                    metrics: WorkerMetrics) -> None:
+    @app.agent(topic, name=f"portflow-{event_type}")
     async def aggregate(stream):
         async for events in stream.noack_take(TAKE_MAX_RECORDS, within=TAKE_WITHIN_S):
+            started = time.perf_counter()
             records = [
                 SourceRecord(m.topic, m.partition, m.offset, m.key, m.value)
                 for m in (event.message for event in events)
@@ -78,9 +82,10 @@ def _register_agent(app: faust.App, topic, name: str, processor: BatchProcessor)
             stats = await processor.process(records)
             for event in events:
                 await stream.ack(event)
-            if stats.rejected:
-                log.warning("%s: %d rejected to the DLQ (first: %s)", name, stats.rejected,
-                            stats.rejection_reasons[0])
+            metrics.observe(event_type, stats, time.perf_counter() - started)
+            if stats.rejections:
+                log.warning("%s: %d rejected to the DLQ (first: %s)", event_type,
+                            len(stats.rejections), stats.rejections[0].reason)
 
 
 def _announce_assignment(app: faust.App, settings: Settings, store: RedisStore) -> None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from dataclasses import dataclass, field
 from typing import Awaitable, Callable, Iterable, Optional, Protocol
 
@@ -73,8 +72,7 @@ class BatchStats:
     skipped_records: int = 0  # at or below the partition's high-water mark
     applied_events: int = 0
     duplicate_events: int = 0
-    rejected: int = 0
-    rejection_reasons: list[str] = field(default_factory=list)
+    rejections: list[Rejection] = field(default_factory=list)
 
 
 @dataclass
@@ -119,8 +117,7 @@ class BatchProcessor:
             # Published before the step that moves the high-water mark past them: a crash in
             # between re-sends them (at least once) rather than losing them.
             await self.dead_letters(letters)
-            stats.rejected = len(letters)
-            stats.rejection_reasons = [letter.rejection.reason for letter in letters]
+            stats.rejections = [letter.rejection for letter in letters]
 
         for chunk in _chunks(parsed, MAX_EVENTS_PER_APPLY):
             applied, duplicates = await self._apply_chunk(chunk)

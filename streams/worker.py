@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import logging
+import time
+
+import redis
 
 from faust import Worker
 
@@ -10,12 +13,35 @@ from portflow.adapters.kafka import ensure_topics
 from portflow.adapters.redis_store import RedisStore
 from portflow.config import Settings
 from streams.app import create_app
+from streams.metrics import WorkerMetrics
 
 
 def run_worker(settings: Settings, loglevel: str = "info") -> None:
     logging.basicConfig(level=loglevel.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     ensure_topics(settings)
     store = RedisStore.from_url(settings.redis_url, settings.topic_prefix)
+    _wait_for_redis(store, settings)
     store.claim_time_zone(settings.tz_name)
-    app = create_app(settings, store)
+    metrics = WorkerMetrics()
+    host, port = settings.metrics_addr
+    try:
+        metrics.serve(host, port)
+    except OSError as exc:
+        raise ValueError(f"cannot serve metrics on {host}:{port} ({exc}); "
+                         "set PORTFLOW_METRICS_ADDR to a free host:port") from None
+    app = create_app(settings, store, metrics)
     Worker(app, loglevel=loglevel, quiet=True).execute_from_commandline()
+
+
+def _wait_for_redis(store: RedisStore, settings: Settings, timeout_s: float = 30.0) -> None:
+    """Give Redis a moment to come up (stacks start together); then fail clearly."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            store.client.ping()
+            return
+        except redis.RedisError as exc:
+            if time.monotonic() > deadline:
+                raise ValueError(f"cannot reach Redis at {settings.redacted_redis_url}: {exc}") \
+                    from None
+            time.sleep(0.5)

@@ -128,12 +128,22 @@ class Rejection:
     """An event or record that changes no total: its original bytes and why."""
 
     reason: str
+    code: str  # one of REJECTION_CODES
     raw: bytes
     batch_index: Optional[int] = None  # position in a batch record; None for a whole record
 
 
+# Bounded rejection categories, for metric labels; the free-text reason says the details.
+REJECTION_CODES = ("not_json", "not_an_event", "bad_batch", "too_large", "invalid_field",
+                   "wrong_topic", "bad_timestamp", "bad_number", "unknown_partner")
+
+
 class InvalidEvent(ValueError):
     """An event that breaks the contract; the message is the reason users see on the DLQ."""
+
+    def __init__(self, reason: str, code: str) -> None:
+        super().__init__(reason)
+        self.code = code
 
 
 def parse_record(value: bytes, expected_type: str) -> tuple[list[Event], list[Rejection]]:
@@ -143,51 +153,55 @@ def parse_record(value: bytes, expected_type: str) -> tuple[list[Event], list[Re
         return _parse_batch(value, expected_type)
     try:
         if start != b"{":
-            raise InvalidEvent("record is not a JSON object or an array of events")
+            raise InvalidEvent("record is not a JSON object or an array of events", "not_an_event")
         return [parse_event(value, expected_type)], []
     except InvalidEvent as exc:
-        return [], [Rejection(str(exc), bytes(value))]
+        return [], [Rejection(str(exc), exc.code, bytes(value))]
 
 
 def _parse_batch(value: bytes, expected_type: str) -> tuple[list[Event], list[Rejection]]:
     try:
         elements = _BATCH_DECODER.decode(value)
     except (msgspec.DecodeError, UnicodeDecodeError) as exc:
-        return [], [Rejection(f"batch record is not valid JSON: {exc}", bytes(value))]
+        return [], [Rejection(f"batch record is not valid JSON: {exc}", "not_json", bytes(value))]
     if not 1 <= len(elements) <= MAX_BATCH_EVENTS:
         reason = f"batch record holds {len(elements)} events; 1 to {MAX_BATCH_EVENTS} allowed"
-        return [], [Rejection(reason, bytes(value))]
+        return [], [Rejection(reason, "bad_batch", bytes(value))]
     events: list[Event] = []
     rejections: list[Rejection] = []
     for index, element in enumerate(elements):
         raw = bytes(element)
         try:
             if raw[:1] != b"{":
-                raise InvalidEvent("batch element is not a JSON object")
+                raise InvalidEvent("batch element is not a JSON object", "not_an_event")
             events.append(parse_event(raw, expected_type))
         except InvalidEvent as exc:
-            rejections.append(Rejection(str(exc), raw, index))
+            rejections.append(Rejection(str(exc), exc.code, raw, index))
     return events, rejections
 
 
 def parse_event(raw: bytes, expected_type: str) -> Event:
     """Validate one JSON object against the contract; raise ``InvalidEvent`` with the reason."""
     if len(raw) > MAX_EVENT_BYTES:
-        raise InvalidEvent(f"event is {len(raw)} bytes; at most {MAX_EVENT_BYTES} allowed")
+        raise InvalidEvent(f"event is {len(raw)} bytes; at most {MAX_EVENT_BYTES} allowed",
+                           "too_large")
     try:
         wire = _EVENT_DECODER.decode(raw)
     except msgspec.ValidationError as exc:
-        raise InvalidEvent(f"invalid event: {exc}") from None
+        raise InvalidEvent(f"invalid event: {exc}", "invalid_field") from None
     except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as exc:
-        raise InvalidEvent(f"not valid JSON: {exc}") from None
+        raise InvalidEvent(f"not valid JSON: {exc}", "not_json") from None
     event_type = type(wire).__struct_config__.tag
     if event_type != expected_type:
-        raise InvalidEvent(f"a {event_type} event does not belong on the {expected_type} topic")
+        raise InvalidEvent(f"a {event_type} event does not belong on the {expected_type} topic",
+                           "wrong_topic")
     if wire.ts.tzinfo is None:
-        raise InvalidEvent("ts has no UTC offset (RFC 3339 needs one, e.g. +08:00 or Z)")
+        raise InvalidEvent("ts has no UTC offset (RFC 3339 needs one, e.g. +08:00 or Z)",
+                           "bad_timestamp")
     if isinstance(wire, _ShipmentWire):
         if wire.partner not in ISO_3166_ALPHA2:
-            raise InvalidEvent(f"partner {wire.partner!r} is not an ISO 3166-1 alpha-2 code")
+            raise InvalidEvent(f"partner {wire.partner!r} is not an ISO 3166-1 alpha-2 code",
+                               "unknown_partner")
         return Shipment(
             event_id=wire.event_id,
             ts=wire.ts,
@@ -230,20 +244,22 @@ def scaled_decimal(raw: msgspec.Raw | bytes, places: int, maximum: int, field: s
     if text.startswith('"'):
         text = msgspec.json.decode(text)
         if not _DECIMAL_STRING.match(text):
-            raise InvalidEvent(f"{field} {text!r} is not a plain decimal string like \"1234.56\"")
+            raise InvalidEvent(
+                f"{field} {text!r} is not a plain decimal string like \"1234.56\"", "bad_number")
     elif not text or text[0] not in "-0123456789":
-        raise InvalidEvent(f"{field} must be a decimal number or string, not {text[:20]}")
+        raise InvalidEvent(f"{field} must be a decimal number or string, not {text[:20]}",
+                           "bad_number")
     try:
         number = Decimal(text)
     except InvalidOperation:
-        raise InvalidEvent(f"{field} {text[:40]!r} is not a decimal number") from None
+        raise InvalidEvent(f"{field} {text[:40]!r} is not a decimal number", "bad_number") from None
     if not number.is_finite():
-        raise InvalidEvent(f"{field} is not finite")
+        raise InvalidEvent(f"{field} is not finite", "bad_number")
     if number < 0:
-        raise InvalidEvent(f"{field} is negative")
+        raise InvalidEvent(f"{field} is negative", "bad_number")
     if number.as_tuple().exponent < -places:
-        raise InvalidEvent(f"{field} has more than {places} fraction digits")
+        raise InvalidEvent(f"{field} has more than {places} fraction digits", "bad_number")
     scaled = number.scaleb(places)
     if scaled > maximum:
-        raise InvalidEvent(f"{field} exceeds {Decimal(maximum).scaleb(-places):f}")
+        raise InvalidEvent(f"{field} exceeds {Decimal(maximum).scaleb(-places):f}", "bad_number")
     return int(scaled)

@@ -93,6 +93,18 @@ def check_reports(env: dict, oracle: Oracle) -> None:
         assert currents == sorted(currents, reverse=True)
 
 
+def scrape(addr: str) -> dict[str, float]:
+    """Each metric family's samples summed over labels, from the worker's /metrics."""
+    from urllib.request import urlopen
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = urlopen(f"http://{addr}/metrics", timeout=5).read().decode()
+    return {f"{family.name}_total" if family.type == "counter" else family.name:
+            sum(s.value for s in family.samples if s.name.endswith("_total"))
+            for family in text_string_to_metric_families(text)}
+
+
 def dead_letters(env: dict) -> list:
     settings = Settings.from_env(env)
     consumer = KafkaConsumer(settings.dlq_topic, bootstrap_servers=settings.kafka_bootstrap,
@@ -130,6 +142,10 @@ def test_replay_gives_exact_reports_and_replaying_again_changes_nothing(stack_en
     check_reports(stack_env, oracle)
     table = portflow(stack_env, "report", "--period", "2024", "--by", "port")
     assert table.returncode == 0 and "TOTAL" in table.stdout
+
+    metrics = scrape(stack_env["PORTFLOW_METRICS_ADDR"])
+    assert metrics["portflow_events_applied_total"] == len(oracle.events)
+    assert metrics["portflow_events_rejected_total"] == oracle.dead_letters
 
     letters = dead_letters(stack_env)
     assert len(letters) == oracle.dead_letters

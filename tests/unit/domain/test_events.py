@@ -5,7 +5,8 @@ import json
 import pytest
 
 from portflow.domain.events import (
-    MAX_EVENT_BYTES, Customs, Shipment, Train, parse_event, parse_record, InvalidEvent,
+    MAX_EVENT_BYTES, REJECTION_CODES, Customs, InvalidEvent, Shipment, Train, parse_event,
+    parse_record,
 )
 
 SHIPMENT = {
@@ -31,6 +32,7 @@ def with_(base: dict, **changes) -> bytes:
 def rejected(raw: bytes, expected_type: str = "shipment") -> str:
     with pytest.raises(InvalidEvent) as info:
         parse_event(raw, expected_type)
+    assert info.value.code in REJECTION_CODES
     return str(info.value)
 
 
@@ -167,6 +169,7 @@ def test_garbage_records_are_rejected_whole(raw):
     events, rejections = parse_record(raw, "shipment")
     assert events == [] and len(rejections) == 1
     assert rejections[0].raw == raw and rejections[0].reason
+    assert rejections[0].code in REJECTION_CODES
 
 
 def test_batch_rejects_bad_elements_alone_with_their_index():
