@@ -150,12 +150,13 @@ class Replayer:
                     stream = gzip.open(raw, "rb") if path.endswith(".gz") else raw
                     position = 0
                     for number, line in enumerate(stream, 1):
-                        self._publish_line(line, f"{path}:{number}")
-                        now = raw.tell()
-                        if now != position:
+                        self._publish_line(line, path, number)
+                        if number % 1024 == 0:
+                            now = raw.tell()
                             bar.update(now - position)
                             position = now
                             bar.set_postfix(events=self.result.events, refresh=False)
+                    bar.update(raw.tell() - position)
             self._flush_all()
             self.producer.flush()
         self.result.seconds = time.monotonic() - self._started
@@ -167,7 +168,7 @@ class Replayer:
             )
         return self.result
 
-    def _publish_line(self, line: bytes, where: str) -> None:
+    def _publish_line(self, line: bytes, path: str, number: int) -> None:
         line = line.strip()
         if not line:
             return
@@ -179,7 +180,7 @@ class Replayer:
         if event_type is None:
             # Not an event we can route: publish it alone, unchanged, for the worker to reject.
             self.result.other_lines += 1
-            self._send(self.settings.topic("shipment"), None, line, where)
+            self._send(self.settings.topic("shipment"), None, line, f"{path}:{number}")
             return
         self._wait_for_turn(probe)
         topic = self.topic_of[event_type]

@@ -21,6 +21,7 @@ from portflow.adapters.redis_store import RedisStore, StateConflict
 from portflow.config import Settings
 from portflow.domain.aggregates import Increments
 from portflow.domain.events import Event, Rejection, parse_record
+from portflow.domain.periods import LocalCalendar
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +97,7 @@ class BatchProcessor:
         self.store = store
         self.dead_letters = dead_letters
         self.event_type_of = settings.event_topics
+        self.calendar = LocalCalendar(settings.tz)
         self._marks: dict[str, int] = {}
         self._run_blocking = run_blocking or asyncio.to_thread
         self._retry_delay_s = retry_delay_s
@@ -136,7 +138,7 @@ class BatchProcessor:
             for p in chunk:
                 name = p.record.mark_name
                 marks[name] = (self._marks[name], p.record.offset)  # records come in offset order
-            increments = Increments(self.settings.tz)
+            increments = Increments(self.calendar)
             seen_keys: list[str] = []
             duplicates = 0
             for p in chunk:
@@ -150,7 +152,7 @@ class BatchProcessor:
                     increments.add(event)
             try:
                 outcome = await self._with_retries(
-                    self.store.apply, marks, seen_keys, increments.totals,
+                    self.store.apply, marks, seen_keys, list(increments.per_measure()),
                     self.settings.dedupe_ttl_seconds,
                 )
             except StateConflict as conflict:

@@ -7,11 +7,13 @@ key one atomic step touches lives in one slot):
 - ``R:meta``                              hash ``tz`` → the reporting time zone the data uses
 - ``R:worker:<id>``                       JSON of a live worker's partitions (expires unless renewed)
 - ``R:seen:<type>:<event_id>``            "1" with a TTL of the dedupe window
-- ``R:agg:<type>:<measure>:<granule>``    hash cell → integer total (granule: day, month, year)
+- ``R:agg:<type>:<measure>:<granule>``    hash cell → integer total (granule: a day or a month)
 
 Effectively-once: ``apply`` runs one Lua script that checks the expected high-water marks (so a
 zombie worker after a rebalance cannot apply twice), checks that no event id was seen before,
-and only then writes the increments, the event ids and the new marks together. Redis runs a
+and only then writes the increments, the event ids and the new marks together. (Checking an
+id and marking it are one ``SET NX``; when one was seen before, the script deletes the markers it
+set and writes nothing, so the caller can drop that event and try again.) Redis runs a
 script atomically, so a crash leaves either all of a batch or none of it.
 """
 
@@ -25,6 +27,8 @@ from typing import Iterable, Mapping
 import redis
 
 APPLY_SCRIPT = """
+-- KEYS: the marks hash, the n_seen dedupe keys, then one aggregate hash per group of ARGV.
+-- ARGV: ttl, n_tp, (mark, expected, new) x n_tp, n_seen, then per hash: n, (cell, delta) x n.
 local ttl = ARGV[1]
 local n_tp = tonumber(ARGV[2])
 local a = 3
@@ -38,14 +42,29 @@ end
 local n_seen = tonumber(ARGV[a])
 a = a + 1
 local seen = {2}
+local fresh = {}
 for i = 1, n_seen do
-  if redis.call('EXISTS', KEYS[1 + i]) == 1 then seen[#seen + 1] = i end
+  if redis.call('SET', KEYS[1 + i], '1', 'NX', 'EX', ttl) then
+    fresh[#fresh + 1] = KEYS[1 + i]
+  else
+    seen[#seen + 1] = i
+  end
 end
-if #seen > 1 then return seen end
-for i = 1, n_seen do redis.call('SET', KEYS[1 + i], '1', 'EX', ttl) end
-while a <= #ARGV do
-  redis.call('HINCRBY', KEYS[tonumber(ARGV[a])], ARGV[a + 1], ARGV[a + 2])
-  a = a + 3
+if #seen > 1 then
+  -- some ids were seen before: undo this step's markers and write nothing
+  for _, key in ipairs(fresh) do redis.call('DEL', key) end
+  return seen
+end
+local k = 2 + n_seen
+local n_args = #ARGV
+while a <= n_args do
+  local key = KEYS[k]
+  local last = a + 2 * tonumber(ARGV[a])
+  for j = a + 1, last, 2 do
+    redis.call('HINCRBY', key, ARGV[j], ARGV[j + 1])
+  end
+  a = last + 1
+  k = k + 1
 end
 local b = 3
 for i = 1, n_tp do
@@ -129,12 +148,13 @@ class RedisStore:
         self,
         marks: Mapping[str, tuple[int, int]],
         seen_keys: list[str],
-        totals: Mapping[tuple[str, str, str], Mapping[str, int]],
+        increments: Iterable[tuple[str, str, str, Mapping[str, int]]],
         dedupe_ttl_seconds: int,
     ) -> ApplyOutcome:
         """Apply increments, event ids and new high-water marks as one atomic step.
 
         ``marks`` maps ``<topic>:<partition>`` to (expected current mark, new mark); -1 means none.
+        ``increments`` yields (type, measure, granule, {cell: delta}).
         Raises ``StateConflict`` when a mark is not what we expected; returns the indexes of
         event ids already seen (and writes nothing) when there are any.
         """
@@ -143,11 +163,11 @@ class RedisStore:
         for name, (expected, new) in marks.items():
             args += [name, expected, new]
         args.append(len(seen_keys))
-        for (event_type, measure, granule), cells in totals.items():
+        for event_type, measure, granule, cells in increments:
             keys.append(self.aggregate_key(event_type, measure, granule))
-            index = len(keys)
+            args.append(len(cells))
             for cell, delta in cells.items():
-                args += [index, cell, delta]
+                args += [cell, delta]
         result = self._apply(keys=keys, args=args)
         if result[0] == 1:
             raise StateConflict(

@@ -2,21 +2,21 @@
 
 Every event lands in one *cell*: the tuple of its dimension values, joined with ``|`` (no
 dimension value may contain ``|``, ``,`` or whitespace: the event rules forbid it). For each
-granule it falls in (day, month, year) and each measure of its type, the cell's integer total
-grows by the event's amount. Reports over any one or two dimensions are sums over cells, so
-adding a dimension to a report never needs a new aggregate, and an event touches few keys:
-``3 granules x measures`` of its type.
+granule it falls in (day, month) and each measure of its type, the cell's integer total grows
+by the event's amount. Reports over any one or two dimensions are sums over cells, so adding a
+dimension to a report never needs a new aggregate, and an event touches few fields:
+``2 granules x measures`` of its type.
 
 Amounts are integers: fen, kilograms, counts, TEU.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
+from typing import Iterator
 from zoneinfo import ZoneInfo
 
 from portflow.domain.events import Customs, Event, Shipment, Train
-from portflow.domain.periods import granules_of
+from portflow.domain.periods import LocalCalendar
 
 # The order of the values in a cell key, per event type.
 CELL_LAYOUT: dict[str, tuple[str, ...]] = {
@@ -49,24 +49,30 @@ def cell_and_amounts(event: Event) -> tuple[str, tuple[int, ...]]:
 
 
 class Increments:
-    """The summed increments of a set of events, per (type, measure, granule) and cell.
+    """The summed increments of a set of events, per (type, granule) and cell.
 
     Summing before writing lets a batch of thousands of events touch each Redis field once.
     """
 
-    def __init__(self, tz: ZoneInfo) -> None:
-        self._tz = tz
-        self.totals: dict[tuple[str, str, str], dict[str, int]] = defaultdict(
-            lambda: defaultdict(int)
-        )
+    def __init__(self, calendar: LocalCalendar) -> None:
+        self._calendar = calendar
+        self._sums: dict[tuple[str, str], dict[str, list[int]]] = {}
 
     def add(self, event: Event) -> None:
         cell, amounts = cell_and_amounts(event)
-        measures = STORED_MEASURES[event.type]
-        for granule in granules_of(event.ts, self._tz):
-            for measure, amount in zip(measures, amounts):
-                if amount:
-                    self.totals[(event.type, measure, granule)][cell] += amount
+        for granule in self._calendar.granules(event.ts):
+            cells = self._sums.setdefault((event.type, granule), {})
+            sums = cells.get(cell)
+            if sums is None:
+                cells[cell] = list(amounts)
+            else:
+                for i, amount in enumerate(amounts):
+                    sums[i] += amount
 
-    def __len__(self) -> int:
-        return sum(len(cells) for cells in self.totals.values())
+    def per_measure(self) -> Iterator[tuple[str, str, str, dict[str, int]]]:
+        """(type, measure, granule, {cell: increment}) for every non-zero increment."""
+        for (event_type, granule), cells in self._sums.items():
+            for i, measure in enumerate(STORED_MEASURES[event_type]):
+                increments = {cell: sums[i] for cell, sums in cells.items() if sums[i]}
+                if increments:
+                    yield event_type, measure, granule, increments

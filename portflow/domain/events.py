@@ -75,6 +75,7 @@ class _CustomsWire(msgspec.Struct, tag_field="type", tag="customs"):
 _JSON_NULL = msgspec.Raw(b"null")
 _EVENT_DECODER = msgspec.json.Decoder(Union[_ShipmentWire, _TrainWire, _CustomsWire])
 _BATCH_DECODER = msgspec.json.Decoder(list[msgspec.Raw])
+_PLAIN_DECIMAL = re.compile(rb'^("?)([0-9]+)(?:\.([0-9]+))?"?$')
 _DECIMAL_STRING = re.compile(r"^-?[0-9]+(\.[0-9]+)?$")
 
 
@@ -240,7 +241,16 @@ def parse_event(raw: bytes, expected_type: str) -> Event:
 
 def scaled_decimal(raw: msgspec.Raw | bytes, places: int, maximum: int, field: str) -> int:
     """Exact integer of a JSON decimal (number or string) times 10**places, e.g. yuan to fen."""
-    text = bytes(raw).decode()
+    raw = bytes(raw)
+    plain = _PLAIN_DECIMAL.match(raw)
+    if (plain and len(plain[3] or b"") <= places and len(plain[2]) < 16
+            and bool(plain[1]) == raw.endswith(b'"')):
+        # The common case, without Decimal: digits, optionally a point and few enough digits.
+        fraction = plain[3] or b""
+        scaled = int(plain[2]) * 10**places + int(fraction.ljust(places, b"0") or b"0")
+        if scaled <= maximum:
+            return scaled
+    text = raw.decode()
     if text.startswith('"'):
         text = msgspec.json.decode(text)
         if not _DECIMAL_STRING.match(text):

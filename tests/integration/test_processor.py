@@ -8,6 +8,7 @@ import pytest
 import redis
 
 from portflow.adapters.redis_store import RedisStore
+from portflow.domain.periods import Period
 from streams import processor as processor_module
 from streams.processor import BatchProcessor, SourceRecord
 
@@ -35,8 +36,9 @@ class Harness:
                              v if isinstance(v, bytes) else json.dumps(v).encode())
                 for i, v in enumerate(values)]
 
-    def total(self, measure="value", granule="2024"):
-        return sum(self.store.cells("shipment", measure, [granule]).values())
+    def total(self, measure="value", period="2024"):
+        granules = Period.parse(period).granules()
+        return sum(self.store.cells("shipment", measure, granules).values())
 
     def mark(self, partition=0):
         return self.store.high_water_marks_of([f"{self.topic}:{partition}"])[f"{self.topic}:{partition}"]
@@ -55,7 +57,7 @@ def test_applies_events_and_moves_the_mark(h):
     stats = run(h.processor().process(h.records([shipment(i) for i in range(10)])))
     assert stats.applied_events == 10 and stats.duplicate_events == 0
     assert h.total() == 10 * 1000 and h.total("weight") == 15000 and h.total("count") == 10
-    assert h.total(granule="2024-07-01") == 10000  # 23:30Z is the next day in Shanghai
+    assert h.total(period="2024-07-01") == 10000  # 23:30Z is the next day in Shanghai
     assert h.mark() == 9
 
 

@@ -1,11 +1,13 @@
 """Every rejection rule of the contract, and exact integer amounts for valid events."""
 
 import json
+from decimal import Decimal
 
 import pytest
+from hypothesis import given, strategies as st
 
 from portflow.domain.events import (
-    MAX_EVENT_BYTES, REJECTION_CODES, Customs, InvalidEvent, Shipment, Train, parse_event,
+    MAX_EVENT_BYTES, scaled_decimal, REJECTION_CODES, Customs, InvalidEvent, Shipment, Train, parse_event,
     parse_record,
 )
 
@@ -197,3 +199,19 @@ def test_batch_of_1000_is_accepted():
 def test_truncated_batch_is_rejected_whole():
     events, rejections = parse_record(b"[" + encode(TRAIN), "train")
     assert events == [] and "not valid JSON" in rejections[0].reason
+
+
+@given(units=st.integers(min_value=0, max_value=10**14), places=st.integers(0, 4),
+       quoted=st.booleans(), exponent=st.booleans())
+def test_fast_and_exact_decimal_paths_agree(units, places, quoted, exponent):
+    """Whatever path scaled_decimal takes, it equals Decimal arithmetic or rejects."""
+    number = Decimal(units).scaleb(-places)
+    text = f"{number:E}" if exponent and not quoted else f"{number:f}"
+    raw = (f'"{text}"' if quoted else text).encode()
+    try:
+        got = scaled_decimal(raw, 2, 10**14, "value_cny")
+    except InvalidEvent:
+        assert Decimal(text).as_tuple().exponent < -2 or Decimal(text) * 100 > 10**14 \
+            or (quoted and "E" in text)
+    else:
+        assert got == Decimal(text) * 100

@@ -1,21 +1,22 @@
 """Calendar periods in the reporting time zone: parsing, previous year, granules, edges."""
 
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given, settings, strategies as st
 
-from portflow.domain.periods import InvalidPeriod, Period, granules_of
+from portflow.domain.periods import InvalidPeriod, LocalCalendar, Period
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
 def at(text: str, tz=SHANGHAI):
-    return granules_of(datetime.fromisoformat(text), tz)
+    return LocalCalendar(tz).granules(datetime.fromisoformat(text))
 
 
 def test_contract_example_belongs_to_next_day_in_shanghai():
-    assert at("2024-06-30T23:30:00+00:00") == ("2024-07-01", "2024-07", "2024")
+    assert at("2024-06-30T23:30:00+00:00") == ("2024-07-01", "2024-07")
 
 
 def test_day_boundary_is_midnight_local():
@@ -30,8 +31,8 @@ def test_offsets_are_honoured():
 
 
 def test_year_end_rolls_over_in_local_time():
-    assert at("2023-12-31T16:00:00Z") == ("2024-01-01", "2024-01", "2024")
-    assert at("2023-12-31T15:59:59Z") == ("2023-12-31", "2023-12", "2023")
+    assert at("2023-12-31T16:00:00Z") == ("2024-01-01", "2024-01")
+    assert at("2023-12-31T15:59:59Z") == ("2023-12-31", "2023-12")
 
 
 def test_29_february():
@@ -47,7 +48,7 @@ def test_other_reporting_zone():
 
 
 @pytest.mark.parametrize("text, granules, previous", [
-    ("2024", ["2024"], "2023"),
+    ("2024", [f"2024-{m:02d}" for m in range(1, 13)], "2023"),
     ("2024-H1", [f"2024-{m:02d}" for m in range(1, 7)], "2023-H1"),
     ("2024-H2", [f"2024-{m:02d}" for m in range(7, 13)], "2023-H2"),
     ("2024-Q2", ["2024-04", "2024-05", "2024-06"], "2023-Q2"),
@@ -68,3 +69,31 @@ def test_parse_granules_and_previous(text, granules, previous):
 def test_invalid_periods(text):
     with pytest.raises(InvalidPeriod):
         Period.parse(text)
+
+
+ZONES = ["Asia/Shanghai", "UTC", "Asia/Kathmandu", "America/New_York", "Australia/Lord_Howe",
+         "Pacific/Chatham", "America/St_Johns"]
+
+
+@settings(max_examples=400, deadline=None)
+@given(seconds=st.integers(min_value=-2_500_000_000, max_value=4_000_000_000),
+       offset_minutes=st.integers(min_value=-14 * 60, max_value=14 * 60),
+       zone=st.sampled_from(ZONES))
+def test_memoised_calendar_matches_exact_conversion(seconds, offset_minutes, zone):
+    """Including pre-1900 local mean times with odd-second offsets, and DST edges."""
+    tz = ZoneInfo(zone)
+    calendar = LocalCalendar(tz)
+    ts = datetime.fromtimestamp(seconds, timezone(timedelta(minutes=offset_minutes)))
+    for probe in (ts, ts + timedelta(seconds=1), ts - timedelta(seconds=899)):
+        calendar.granules(probe)  # warm the cache with neighbours
+    exact = ts.astimezone(tz).date().isoformat()
+    assert calendar.granules(ts) == (exact, exact[:7])
+
+
+def test_memoised_calendar_around_every_shanghai_midnight_of_a_year():
+    calendar = LocalCalendar(SHANGHAI)
+    start = datetime(2023, 12, 31, 15, 0, tzinfo=timezone.utc)
+    for day in range(367):
+        for seconds in (3599, 3600, 3601):
+            ts = start + timedelta(days=day, seconds=seconds)
+            assert calendar.granules(ts)[0] == ts.astimezone(SHANGHAI).date().isoformat()
