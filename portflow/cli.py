@@ -135,48 +135,108 @@ def report(period, measure, by, as_json) -> None:
     settings = _settings()
     from redis import RedisError
 
-    from portflow.adapters.redis_store import RedisStore
-    from portflow.domain.periods import InvalidPeriod, Period
-    from portflow.domain.report import (
-        InvalidReport, MEASURES, build_report, check_request, to_json, to_table,
-    )
+    from portflow.domain.periods import InvalidPeriod
+    from portflow.domain.report import InvalidReport, to_json, to_table
+    from portflow.queries import read_report
 
+    store = _store(settings)
     dims = [d.strip() for d in by.split(",") if d.strip()]
     try:
-        current = Period.parse(period)
-        previous = current.previous()
-        spec = check_request(measure, dims)
+        result = read_report(store, period, measure, dims)
     except (InvalidPeriod, InvalidReport) as exc:
         raise click.UsageError(str(exc)) from None
-    store = RedisStore.from_url(settings.redis_url, settings.topic_prefix)
-    try:
-        stored_tz = store.time_zone()
-        if stored_tz and stored_tz != settings.tz_name:
-            raise _fail(f"the aggregates were built with PORTFLOW_TZ={stored_tz}, "
-                        f"not {settings.tz_name}; set PORTFLOW_TZ={stored_tz}")
-        now = store.cells(spec.event_type, MEASURES[measure].stored, current.granules())
-        before = store.cells(spec.event_type, MEASURES[measure].stored, previous.granules())
     except RedisError as exc:
         raise _fail(f"cannot read Redis at {settings.redacted_redis_url}: {exc}")
-    result = build_report(current, measure, dims, now, before)
     click.echo(to_json(result) if as_json else to_table(result))
 
 
+def _store(settings: Settings):
+    """The Redis store, refusing data aggregated in another time zone than PORTFLOW_TZ."""
+    from redis import RedisError
+
+    from portflow.adapters.redis_store import RedisStore
+
+    store = RedisStore.from_url(settings.redis_url, settings.topic_prefix)
+    try:
+        stored_tz = store.time_zone()
+    except RedisError as exc:
+        raise _fail(f"cannot read Redis at {settings.redacted_redis_url}: {exc}")
+    if stored_tz and stored_tz != settings.tz_name:
+        raise _fail(f"the aggregates were built with PORTFLOW_TZ={stored_tz}, "
+                    f"not {settings.tz_name}; set PORTFLOW_TZ={stored_tz}")
+    return store
+
+
+SCENARIOS = ("xinjiang-2024h1", "sample")
+
+
 @cli.command()
-@click.argument("name", type=click.Choice(["sample"]))
-@click.option("--out", required=True, type=click.Path(dir_okay=False), help="Replay file to write.")
-@click.option("--seed", type=int, default=7, show_default=True)
-@click.option("--events", type=int, default=20000, show_default=True, help="Events (sample only).")
-def scenario(name, out, seed, events) -> None:
-    """Write the replay file of a built-in scenario (deterministic for a seed).
+@click.argument("name", type=click.Choice(SCENARIOS))
+@click.option("--out", required=True, type=click.Path(dir_okay=False),
+              help="Replay file to write (.jsonl, or .jsonl.gz to compress).")
+@click.option("--seed", type=int, default=2024, show_default=True)
+@click.option("--scale", type=float, default=1.0, show_default=True,
+              help="xinjiang-2024h1: multiplies the number of events (totals stay exact).")
+@click.option("--events", type=int, default=20000, show_default=True, help="sample: events.")
+def scenario(name, out, seed, scale, events) -> None:
+    """Write the replay file of a built-in scenario (the same seed gives the same bytes).
 
-    sample: two years (2023, 2024) of varied events over eight ports, with time-zone edges,
-    re-sent events and a few invalid lines.
+    \b
+    xinjiang-2024h1: H1 2023 and H1 2024 shipments, trains and customs declarations whose totals
+        reproduce every figure of the seed article (about 700k events at --scale 1).
+    sample: two years of varied events over eight ports, with time-zone edges, re-sent events
+        and a few invalid lines.
     """
-    from producers.sample import generate_sample
+    if name == "sample":
+        from producers.sample import generate_sample
 
-    generate_sample(out, events=events, seed=seed)
+        generate_sample(out, events=events, seed=seed)
+    else:
+        from producers.scenarios.xinjiang import generate_xinjiang
+
+        try:
+            lines = generate_xinjiang(out, seed=seed, scale=scale)
+        except ValueError as exc:
+            raise click.UsageError(str(exc)) from None
+        click.echo(f"{lines:,} events", err=True)
     click.echo(f"wrote {out}", err=True)
+
+
+@cli.command()
+@click.argument("name", type=click.Choice(SCENARIOS[:1]))
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per figure.")
+def verify(name, as_json) -> None:
+    """Check the aggregates in Redis against a scenario's published figures.
+
+    Prints each published figure beside the one portflow computes. Exits 1 if any figure
+    differs; a published share that disagrees with the published totals is flagged, not failed.
+    """
+    from redis import RedisError
+
+    from portflow.queries import read_report
+    from producers.scenarios.xinjiang import acceptance_checks
+
+    settings = _settings()
+    store = _store(settings)
+    try:
+        checks = acceptance_checks(lambda p, m, b: read_report(store, p, m, b))
+    except RedisError as exc:
+        raise _fail(f"cannot read Redis at {settings.redacted_redis_url}: {exc}")
+    failed = [c for c in checks if not c.matches and not c.note.startswith("published share")]
+    if as_json:
+        from portflow.domain.report import to_json
+
+        for c in checks:
+            click.echo(to_json({"figure": c.figure, "published": c.published,
+                                "computed": c.computed, "matches": c.matches, "note": c.note}))
+    else:
+        width = max(len(c.figure) for c in checks)
+        for c in checks:
+            mark = "ok" if c.matches else ("FLAG" if c.note.startswith("published share") else "DIFF")
+            click.echo(f"{mark:4}  {c.figure:<{width}}  published {c.published}  "
+                       f"portflow {c.computed}" + (f"\n      {c.note}" if c.note else ""))
+    if failed:
+        raise _fail(f"{len(failed)} figure(s) differ from the published ones")
 
 
 def _run_stack(settings: Settings):
@@ -223,38 +283,67 @@ def up() -> None:
 
 
 @cli.command()
-@click.option("--once", is_flag=True, help="Print the reports and exit (for scripts).")
-@click.option("--events", type=int, default=20000, show_default=True)
-def demo(once, events) -> None:
-    """Start the embedded stack, replay a generated sample, and show year-over-year reports."""
+@click.option("--once", is_flag=True, help="Print the final view and exit (for scripts).")
+@click.option("--scale", type=float, default=0.2, show_default=True,
+              help="Events of the scenario replayed (1 = about 700k); the totals are the same.")
+@click.option("--seed", type=int, default=2024, show_default=True)
+def demo(once, scale, seed) -> None:
+    """The Xinjiang H1 2024 trade scenario, live: start the embedded stack, replay, watch.
+
+    Generates the xinjiang-2024h1 scenario, replays it with a progress bar, then shows H1 2024
+    against H1 2023 by port, mode, zone group, partner, trade mode and train service, with YoY,
+    shares, the article's published figures checked against portflow's, and the pipeline's rate
+    and lag. Ctrl-C stops the view and the stack.
+    """
     settings = _settings()
     stack = _run_stack(settings)
     try:
-        from portflow.adapters.redis_store import RedisStore
+        from portflow.dashboard import MetricsRate, collect, render
+        from portflow.queries import read_report
         from producers.replay import Replayer, make_producer, wait_until_applied
-        from producers.sample import generate_sample
+        from producers.scenarios.xinjiang import acceptance_checks, generate_xinjiang
+        from rich.console import Console
+        from rich.live import Live
 
-        path = str(_home() / "run" / "sample.jsonl")
-        generate_sample(path, events=events)
+        path = str(_home() / "run" / "xinjiang-2024h1.jsonl")
+        click.echo(f"generating the xinjiang-2024h1 scenario (scale {scale:g})…", err=True)
+        events = generate_xinjiang(path, seed=seed, scale=scale)
+        click.echo(f"replaying {events:,} events of H1 2023 and H1 2024…", err=True)
         replayer = Replayer(settings, make_producer(settings))
         result = replayer.run([path])
         replayer.producer.close()
-        store = RedisStore.from_url(settings.redis_url, settings.topic_prefix)
-        wait_until_applied(store, result.offsets, 300)
-        for measure, by in (("value_cny", "port"), ("weight_tonnes", "mode"),
-                            ("trains", "service"), ("declarations", "status")):
-            click.echo("")
-            click.get_current_context().invoke(report, period="2024", measure=measure, by=by,
-                                               as_json=False)
-    except BaseException:
+        store = _store(settings)
+        wait_until_applied(store, result.offsets, 600)
+
+        rate = MetricsRate(f"{settings.metrics_addr[0]}:{settings.metrics_addr[1]}")
+        targets = {f"{t}:{p}": last for (t, p), (_, last) in result.offsets.items()}
+
+        def snapshot():
+            report = lambda p, m, b: read_report(store, p, m, b)  # noqa: E731
+            snap = collect(report, "2024-H1", lambda: acceptance_checks(report))
+            rate.read(snap.pipeline)
+            marks = store.high_water_marks_of(sorted(targets))
+            snap.pipeline.lag_records = sum(max(0, targets[n] - marks[n]) for n in targets)
+            return snap
+
+        console = Console()
+        if once:
+            console.print(render(snapshot()))
+            stack.stop()
+            return
+        with Live(render(snapshot()), console=console, refresh_per_second=1) as live:
+            click.echo("Ctrl-C stops the view and the stack; `portflow report` works meanwhile.",
+                       err=True)
+            while True:
+                time.sleep(2)
+                failed = stack.failed_child()
+                if failed:
+                    raise _fail(f"{failed.name} stopped unexpectedly:\n{failed.tail()}")
+                live.update(render(snapshot()))
+    except KeyboardInterrupt:
+        click.echo("\nstopping…", err=True)
+    finally:
         stack.stop()
-        raise
-    if once:
-        stack.stop()
-        return
-    click.echo("\nThe stack stays up for `portflow report …`:\n" + stack.describe()
-               + "\nCtrl-C stops everything.", err=True)
-    _serve_until_interrupted(stack)
 
 
 def main() -> None:

@@ -16,7 +16,7 @@ import pytest
 import redis
 
 from portflow.config import Settings
-from portflow.embedded import free_port, start_redis, start_tansu
+from portflow.embedded import free_port, start_redis, start_tansu, start_worker, wait_for_assignment
 
 _counter = itertools.count()
 
@@ -75,3 +75,19 @@ def stack_env(redis_url, kafka_bootstrap) -> dict[str, str]:
         "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
         "PATH": os.environ["PATH"],
     }
+
+
+@pytest.fixture
+def worker_factory(stack_env, tmp_path):
+    """Start worker processes on the stack; each call waits until the group owns every partition."""
+    started = []
+
+    def start():
+        child = start_worker(stack_env, tmp_path / "logs", name=f"worker-{len(started)}")
+        started.append(child)
+        wait_for_assignment(Settings.from_env(stack_env), child, timeout_s=90)
+        return child
+
+    yield start
+    for child in started:
+        child.stop()

@@ -20,7 +20,6 @@ from kafka import KafkaConsumer
 from portflow.adapters.redis_store import RedisStore
 from portflow.cli import cli
 from portflow.config import Settings
-from portflow.embedded import start_worker, wait_for_assignment
 from producers.sample import generate_sample
 from tests.oracle import Oracle
 
@@ -114,21 +113,6 @@ def dead_letters(env: dict) -> list:
         return list(consumer)
     finally:
         consumer.close()
-
-
-@pytest.fixture
-def worker_factory(stack_env, tmp_path):
-    started = []
-
-    def start():
-        child = start_worker(stack_env, tmp_path / "logs", name=f"worker-{len(started)}")
-        started.append(child)
-        wait_for_assignment(Settings.from_env(stack_env), child, timeout_s=90)
-        return child
-
-    yield start
-    for child in started:
-        child.stop()
 
 
 def test_replay_gives_exact_reports_and_replaying_again_changes_nothing(stack_env, tmp_path,

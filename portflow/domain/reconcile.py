@@ -1,0 +1,49 @@
+"""Published figures against computed ones: the reconciliation analysts need.
+
+A published figure is given to some precision (``200`` billion, ``48.4`` %); it *matches* when
+the computed figure, rounded to that precision, is the same number. A published share is also
+checked against the published totals it should follow from, which is how inconsistent releases
+are caught (a share whose own numerator and denominator give another percentage).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Optional
+
+
+@dataclass(frozen=True)
+class Check:
+    figure: str
+    published: Decimal
+    computed: Optional[Decimal]
+    matches: bool
+    note: str = ""
+
+
+def _places(published: Decimal) -> Decimal:
+    return Decimal(1).scaleb(published.as_tuple().exponent)
+
+
+def check_figure(figure: str, published: str | int, computed: Decimal | int | None) -> Check:
+    """Whether ``computed`` rounds (half up) to ``published`` at the published precision."""
+    pub = Decimal(str(published))
+    if computed is None:
+        return Check(figure, pub, None, False, "nothing to compare (no previous-year data)")
+    got = Decimal(computed).quantize(_places(pub), ROUND_HALF_UP)
+    return Check(figure, pub, got, got == pub)
+
+
+def check_share(figure: str, published_pct: str, part: Decimal, whole: Decimal) -> Check:
+    """A published share of a total against the computed one; says what total it implies."""
+    pub = Decimal(published_pct)
+    if not whole:
+        return Check(figure, pub, None, False, "the total is zero")
+    computed = (Decimal(part) / Decimal(whole) * 100).quantize(_places(pub), ROUND_HALF_UP)
+    note = ""
+    if computed != pub and pub:
+        implied = (Decimal(part) / pub * 100).quantize(Decimal("0.01"))
+        note = (f"published share disagrees with published figures: {part:,.2f} is "
+                f"{computed}% of {whole:,.2f}; a {pub}% share implies a total of {implied:,.2f}")
+    return Check(figure, pub, computed, computed == pub, note)
