@@ -313,7 +313,10 @@ def demo(once, scale, seed) -> None:
         result = replayer.run([path])
         replayer.producer.close()
         store = _store(settings)
-        wait_until_applied(store, result.offsets, 600)
+        waited = wait_until_applied(store, result.offsets, 600)
+        applied_in = result.seconds + waited
+        replay_note = (f"the replay of {result.events:,} events was applied in {applied_in:.1f}s "
+                       f"({result.events / applied_in:,.0f} events/s)")
 
         rate = MetricsRate(f"{settings.metrics_addr[0]}:{settings.metrics_addr[1]}")
         targets = {f"{t}:{p}": last for (t, p), (_, last) in result.offsets.items()}
@@ -322,6 +325,7 @@ def demo(once, scale, seed) -> None:
             report = lambda p, m, b: read_report(store, p, m, b)  # noqa: E731
             snap = collect(report, "2024-H1", lambda: acceptance_checks(report))
             rate.read(snap.pipeline)
+            snap.pipeline.note = replay_note
             marks = store.high_water_marks_of(sorted(targets))
             snap.pipeline.lag_records = sum(max(0, targets[n] - marks[n]) for n in targets)
             return snap

@@ -37,6 +37,7 @@ class PipelineStatus:
     rejected_events: int = 0
     events_per_s: float = 0.0
     lag_records: Optional[int] = None
+    note: str = ""  # e.g. how the last replay went
 
 
 @dataclass
@@ -140,7 +141,8 @@ def render(snapshot: Snapshot) -> Group:
     lag = "—" if p.lag_records is None else f"{p.lag_records:,} records"
     pipeline = Text(
         f"pipeline: {p.applied_events:,} events applied, {p.events_per_s:,.0f} events/s, "
-        f"lag {lag}, {p.rejected_events:,} rejected to the DLQ", style="dim")
+        f"lag {lag}, {p.rejected_events:,} rejected to the DLQ" + (f"; {p.note}" if p.note else ""),
+        style="dim")
     tables = [
         _table(title, measure, dim, limit, snapshot.reports[title], total["current"])
         for title, measure, dim, limit in VIEWS

@@ -113,7 +113,7 @@ def _spawn(name: str, argv: list[str], log_dir: Path, env: Optional[dict] = None
     with open(log_path, "ab") as log:
         process = subprocess.Popen(
             argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
-            preexec_fn=_die_with_parent,
+            preexec_fn=_die_with_parent, start_new_session=True,  # Ctrl-C reaches `up` only
         )
     return Child(name, process, log_path)
 
