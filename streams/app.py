@@ -79,13 +79,33 @@ def _register_agent(app: faust.App, topic, event_type: str, processor: BatchProc
                 SourceRecord(m.topic, m.partition, m.offset, m.key, m.value)
                 for m in (event.message for event in events)
             ]
-            stats = await processor.process(records)
+            stats = await _process_until_done(processor, records, event_type)
             for event in events:
                 await stream.ack(event)
             metrics.observe(event_type, stats, time.perf_counter() - started)
             if stats.rejections:
                 log.warning("%s: %d rejected to the DLQ (first: %s)", event_type,
                             len(stats.rejections), stats.rejections[0].reason)
+
+
+async def _process_until_done(processor: BatchProcessor, records: list[SourceRecord],
+                              event_type: str):
+    """Process a take, retrying after unexpected errors instead of dropping or crashing.
+
+    Re-processing is safe (marks and dedupe make it idempotent), and the records stay
+    unacknowledged meanwhile, so a stuck batch shows as lag, never as loss.
+    """
+    delay = 1.0
+    while True:
+        try:
+            return await processor.process(records)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("%s: processing a batch of %d records failed; retrying in %.0fs",
+                          event_type, len(records), delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 60.0)
 
 
 def _announce_assignment(app: faust.App, settings: Settings, store: RedisStore) -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Literal, Optional, Union
 
@@ -29,6 +29,10 @@ MAX_ZONES = 32
 MAX_VALUE_FEN = 10**14  # one trillion yuan in one event
 MAX_WEIGHT_KG = 10**12  # one billion tonnes in one event
 MAX_TEU = 100_000
+# Event times outside these years are surely wrong, and near year 1 or 9999 the reporting time
+# zone's calendar would leave the range of dates.
+EARLIEST_TS = datetime(1900, 1, 1, tzinfo=timezone.utc)
+LATEST_TS = datetime(3000, 1, 1, tzinfo=timezone.utc)
 
 Identifier = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
 PortCode = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9][a-z0-9-]{0,39}$")]
@@ -199,6 +203,8 @@ def parse_event(raw: bytes, expected_type: str) -> Event:
     if wire.ts.tzinfo is None:
         raise InvalidEvent("ts has no UTC offset (RFC 3339 needs one, e.g. +08:00 or Z)",
                            "bad_timestamp")
+    if not EARLIEST_TS <= wire.ts < LATEST_TS:
+        raise InvalidEvent("ts is before 1900 or after 2999", "bad_timestamp")
     if isinstance(wire, _ShipmentWire):
         if wire.partner not in ISO_3166_ALPHA2:
             raise InvalidEvent(f"partner {wire.partner!r} is not an ISO 3166-1 alpha-2 code",

@@ -96,6 +96,8 @@ def test_missing_customs_field_is_rejected(field):
     ({"ts": "2024-03-14T08:15:00"}, "offset"),
     ({"ts": "14/03/2024"}, "ts"),
     ({"ts": 1710400000}, "ts"),
+    ({"ts": "0001-01-01T00:00:00+08:00"}, "1900"),
+    ({"ts": "9999-12-31T23:59:59-08:00"}, "2999"),
     ({"port": "Khorgos"}, "port"),
     ({"port": "-khorgos"}, "port"),
     ({"port": "k" * 41}, "port"),

@@ -1,0 +1,83 @@
+"""`portflow up` as a user runs it: starts, refuses a second copy, stops on Ctrl-C, starts again
+after a clean stop and after being killed (stale state, busy ports)."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import redis
+
+from portflow.embedded import free_port, port_in_use
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def up_env(tmp_path):
+    return {**os.environ,
+            "PORTFLOW_HOME": str(tmp_path / "home"),
+            "PORTFLOW_KAFKA_BOOTSTRAP": f"127.0.0.1:{free_port()}",
+            "PORTFLOW_REDIS_URL": f"redis://127.0.0.1:{free_port()}/0",
+            "PORTFLOW_METRICS_ADDR": f"127.0.0.1:{free_port()}"}
+
+
+def start_up(env) -> subprocess.Popen:
+    process = subprocess.Popen([sys.executable, "-m", "portflow.cli", "up"], env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines = []
+    deadline = time.monotonic() + 90
+    for line in process.stdout:
+        lines.append(line)
+        if "Ctrl-C stops everything" in line:
+            return process
+        assert time.monotonic() < deadline, "".join(lines)
+    raise AssertionError("up exited:\n" + "".join(lines))
+
+
+def ports(env):
+    return [int(env["PORTFLOW_KAFKA_BOOTSTRAP"].rsplit(":", 1)[1]),
+            int(env["PORTFLOW_REDIS_URL"].rsplit(":", 1)[1].split("/")[0])]
+
+
+def wait_closed(env, timeout=30):
+    deadline = time.monotonic() + timeout
+    while any(port_in_use(p) for p in ports(env)):
+        assert time.monotonic() < deadline, "servers still listening after up stopped"
+        time.sleep(0.1)
+
+
+def test_up_runs_once_stops_cleanly_and_restarts(up_env):
+    first = start_up(up_env)
+    try:
+        assert redis.Redis.from_url(up_env["PORTFLOW_REDIS_URL"]).ping()
+        second = subprocess.run([sys.executable, "-m", "portflow.cli", "up"], env=up_env,
+                                capture_output=True, text=True, timeout=60)
+        assert second.returncode == 1 and "already running" in second.stderr
+    finally:
+        first.send_signal(signal.SIGINT)
+        first.wait(60)
+    wait_closed(up_env)
+
+    again = start_up(up_env)  # a second run right after the first
+    again.kill()  # SIGKILL: its servers die with it, its state file stays behind
+    again.wait()
+    wait_closed(up_env)
+    third = start_up(up_env)
+    third.send_signal(signal.SIGTERM)
+    assert third.wait(60) == 0
+    wait_closed(up_env)
+
+
+def test_a_foreign_program_on_the_port_gets_a_clear_message(up_env):
+    import socket
+
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", ports(up_env)[0]))
+        squatter.listen()
+        done = subprocess.run([sys.executable, "-m", "portflow.cli", "up"], env=up_env,
+                              capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1
+    assert "already in use" in done.stderr and "PORTFLOW_KAFKA_BOOTSTRAP" in done.stderr
