@@ -20,6 +20,7 @@ from portflow.adapters.redis_store import RedisStore
 from portflow.config import Settings
 from streams.metrics import WorkerMetrics
 from streams.processor import BatchProcessor, DeadLetter, SourceRecord
+from streams.yoy import YoyCollector
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +29,7 @@ log = logging.getLogger(__name__)
 # one Redis step per take.
 TAKE_MAX_RECORDS = 100
 TAKE_WITHIN_S = 0.05
+YOY_REFRESH_S = 15.0
 
 
 def create_app(settings: Settings, store: RedisStore, metrics: WorkerMetrics) -> faust.App:
@@ -58,7 +60,9 @@ def create_app(settings: Settings, store: RedisStore, metrics: WorkerMetrics) ->
 
     processor = BatchProcessor(settings, store, send_dead_letters)
     app.portflow_processor = processor  # for tests and introspection
-    _announce_assignment(app, settings, store)
+    yoy = YoyCollector(store, settings.tz)
+    metrics.registry.register(yoy)
+    _track_assignment(app, settings, store, processor, metrics, yoy)
 
     for topic_name, event_type in settings.event_topics.items():
         topic = app.topic(
@@ -108,25 +112,44 @@ async def _process_until_done(processor: BatchProcessor, records: list[SourceRec
             delay = min(delay * 2, 60.0)
 
 
-def _announce_assignment(app: faust.App, settings: Settings, store: RedisStore) -> None:
-    """Keep ``R:worker:<id>`` listing this worker's partitions while it lives."""
+def _track_assignment(app: faust.App, settings: Settings, store: RedisStore,
+                      processor: BatchProcessor, metrics: WorkerMetrics, yoy: YoyCollector) -> None:
+    """Follow this worker's partitions: announce them in Redis (``R:worker:<id>``), load their
+    marks, export consumer lag, and export the YoY gauges while owning shipments partition 0."""
     worker_id = f"{socket.gethostname()}-{os.getpid()}"
     ttl_s = max(15, settings.session_timeout_s * 3)
+    yoy_owner_partition = f"{settings.topic('shipment')}:0"
     owned: list[str] = []
+    tps: list = []
 
-    async def publish() -> None:
+    async def best_effort(what: str, fn, *args) -> None:
         try:
-            await asyncio.to_thread(store.record_worker, worker_id, list(owned), ttl_s)
-        except Exception as exc:  # announcing is best effort; processing must go on
-            log.warning("could not announce assignment: %s", exc)
+            await asyncio.to_thread(fn, *args)
+        except Exception as exc:  # side duties must never stop processing
+            log.warning("could not %s: %s", what, exc)
 
     @app.on_partitions_assigned.connect
     async def on_assigned(sender, assigned, **kwargs) -> None:
-        owned[:] = sorted(f"{tp.topic}:{tp.partition}" for tp in assigned
-                          if tp.topic in settings.event_topics)
+        tps[:] = [tp for tp in assigned if tp.topic in settings.event_topics]
+        owned[:] = sorted(f"{tp.topic}:{tp.partition}" for tp in tps)
         log.info("assigned %d partitions", len(owned))
-        await publish()
+        metrics.set_partitions(owned)
+        yoy.active = yoy_owner_partition in owned
+        await best_effort("announce the assignment", store.record_worker, worker_id, list(owned),
+                          ttl_s)
+        await processor.load_marks(owned)
+        if yoy.active:
+            await best_effort("refresh the YoY gauges", yoy.refresh)
 
     @app.timer(interval=5.0)
     async def renew() -> None:
-        await publish()
+        await best_effort("announce the assignment", store.record_worker, worker_id, list(owned),
+                          ttl_s)
+        for tp in list(tps):
+            name = f"{tp.topic}:{tp.partition}"
+            metrics.set_progress(name, processor.applied_offset(name), app.consumer.highwater(tp))
+
+    @app.timer(interval=YOY_REFRESH_S)
+    async def refresh_yoy() -> None:
+        if yoy.active:
+            await best_effort("refresh the YoY gauges", yoy.refresh)

@@ -1,53 +1,191 @@
 """Prometheus metrics of the worker, served on PORTFLOW_METRICS_ADDR (127.0.0.1 by default).
 
-Labels are bounded: event types, rejection codes (``events.REJECTION_CODES``). Every labelled
-series starts at 0 so that rates and alerts see it before the first event.
+Pipeline metrics say how the worker is doing; business counters count what it applied, at
+processing time, for rates and alerts; the YoY gauges (``streams.yoy``) are by event time.
+Labels are bounded: event types, rejection codes, enumerations of the contract, and ports —
+the first ``MAX_PORTS`` port codes a worker sees keep their name, later ones count as
+``_other``. Every labelled series starts at 0, so rates and alerts see it before its first event.
 """
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
+import time
+from collections import Counter as Tally
+from typing import Optional
 
-from portflow.domain.events import EVENT_TYPES, REJECTION_CODES
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+
+from portflow.domain.events import EVENT_TYPES, REJECTION_CODES, Customs, Shipment, Train
 from streams.processor import BatchStats
+
+MAX_PORTS = 64
+MODES = ("road", "rail", "water", "air", "pipeline")
+SHIPMENT_DIRECTIONS = ("import", "export")
+SERVICES = ("china-europe", "china-asia")
+TRAIN_DIRECTIONS = ("outbound", "inbound")
+STATUSES = ("filed", "inspected", "held", "released", "rejected")
+# Declarations whose filing time is remembered for the clearance-time histogram, per worker.
+MAX_PENDING_DECLARATIONS = 200_000
 
 
 class WorkerMetrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
-        self.applied = Counter(
-            "portflow_events_applied_total", "Events applied to the aggregates.", ["type"],
-            registry=self.registry)
+        r = self.registry
+        self.applied = Counter("portflow_events_applied_total",
+                               "Events applied to the aggregates.", ["type"], registry=r)
         self.duplicates = Counter(
             "portflow_events_duplicate_total",
             "Events skipped because their event_id was seen within the dedupe window.", ["type"],
-            registry=self.registry)
+            registry=r)
         self.rejected = Counter(
             "portflow_events_rejected_total",
             "Events and records rejected to the dead-letter topic, by reason.", ["type", "reason"],
-            registry=self.registry)
-        self.skipped_records = Counter(
+            registry=r)
+        self.redelivered = Counter(
             "portflow_records_redelivered_total",
             "Records at or below their partition's high-water mark (already applied).", ["type"],
-            registry=self.registry)
+            registry=r)
         self.batch_seconds = Histogram(
-            "portflow_batch_processing_seconds", "Time to validate and apply one take of records.",
-            ["type"], registry=self.registry,
-            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5))
+            "portflow_batch_processing_seconds",
+            "Time to validate, deduplicate and apply one batch of records.", ["type"], registry=r,
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
+        self.batch_events = Histogram(
+            "portflow_batch_events", "Events in one batch of records.", ["type"], registry=r,
+            buckets=(1, 10, 50, 100, 500, 1000, 5000, 10000, 50000, 100000))
+        self.redis_seconds = Histogram(
+            "portflow_redis_write_seconds", "Time of one atomic Redis step (a chunk of events).",
+            registry=r, buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1))
+        self.event_time_lag = Gauge(
+            "portflow_event_time_lag_seconds",
+            "Processing time minus the newest event time of the last batch.", ["type"],
+            registry=r)
+        self.applied_offset = Gauge(
+            "portflow_applied_offset", "Offset of the last record applied, per partition.",
+            ["topic", "partition"], registry=r)
+        self.consumer_lag = Gauge(
+            "portflow_consumer_lag_records",
+            "Records behind the partition's high-water mark (from fetch responses).",
+            ["topic", "partition"], registry=r)
+        self.partitions = Gauge("portflow_worker_partitions",
+                                "Partitions this worker owns.", ["topic"], registry=r)
+        self.value = Counter("portflow_trade_value_yuan_total",
+                             "Trade value applied, in yuan.", ["port", "mode", "direction"],
+                             registry=r)
+        self.weight = Counter("portflow_cargo_weight_tonnes_total",
+                              "Cargo weight applied, in tonnes.", ["port", "mode", "direction"],
+                              registry=r)
+        self.shipments = Counter("portflow_shipments_total", "Shipments applied.",
+                                 ["port", "mode", "direction"], registry=r)
+        self.trains = Counter("portflow_trains_total", "Trains applied.",
+                              ["port", "service", "direction"], registry=r)
+        self.teu = Counter("portflow_train_teu_total", "TEU carried by the trains applied.",
+                           ["port", "service", "direction"], registry=r)
+        self.declarations = Counter("portflow_customs_declarations_total",
+                                    "Customs status changes applied.", ["port", "status"],
+                                    registry=r)
+        self.clearance = Histogram(
+            "portflow_customs_clearance_seconds",
+            "Time from a declaration's filing to its release (event time).", ["port"], registry=r,
+            buckets=(600, 1800, 3600, 7200, 14400, 28800, 43200, 86400, 172800, 345600, 604800))
+        self._ports: set[str] = set()
+        self._filed: dict[str, float] = {}
         for event_type in EVENT_TYPES:
-            for metric in (self.applied, self.duplicates, self.skipped_records):
+            for metric in (self.applied, self.duplicates, self.redelivered, self.batch_seconds,
+                           self.batch_events):
                 metric.labels(event_type)
-            self.batch_seconds.labels(event_type)
             for code in REJECTION_CODES:
                 self.rejected.labels(event_type, code)
+
+    def port(self, code: str) -> str:
+        """The port label: its code, while fewer than MAX_PORTS are known; then ``_other``."""
+        if code in self._ports:
+            return code
+        if len(self._ports) >= MAX_PORTS:
+            return "_other"
+        self._ports.add(code)
+        for mode in MODES:  # a port's series start at 0 as soon as it is known
+            for direction in SHIPMENT_DIRECTIONS:
+                for counter in (self.value, self.weight, self.shipments):
+                    counter.labels(code, mode, direction)
+        for service in SERVICES:
+            for direction in TRAIN_DIRECTIONS:
+                self.trains.labels(code, service, direction)
+                self.teu.labels(code, service, direction)
+        for status in STATUSES:
+            self.declarations.labels(code, status)
+        self.clearance.labels(code)
+        return code
 
     def observe(self, event_type: str, stats: BatchStats, seconds: float) -> None:
         self.applied.labels(event_type).inc(stats.applied_events)
         self.duplicates.labels(event_type).inc(stats.duplicate_events)
-        self.skipped_records.labels(event_type).inc(stats.skipped_records)
+        self.redelivered.labels(event_type).inc(stats.skipped_records)
         for rejection in stats.rejections:
             self.rejected.labels(event_type, rejection.code).inc()
         self.batch_seconds.labels(event_type).observe(seconds)
+        self.batch_events.labels(event_type).observe(
+            stats.applied_events + stats.duplicate_events + len(stats.rejections))
+        for write in stats.redis_write_seconds:
+            self.redis_seconds.observe(write)
+        if stats.applied:
+            newest = max(e.ts.timestamp() for e in stats.applied)
+            self.event_time_lag.labels(event_type).set(time.time() - newest)
+            self._count_business(stats)
+
+    def _count_business(self, stats: BatchStats) -> None:
+        sums: Tally = Tally()
+        for e in stats.applied:
+            if isinstance(e, Shipment):
+                key = ("s", e.port, e.mode, e.direction)
+                sums[key + ("value",)] += e.value_fen
+                sums[key + ("weight",)] += e.weight_kg
+                sums[key + ("count",)] += 1
+            elif isinstance(e, Train):
+                key = ("t", e.port, e.service, e.direction)
+                sums[key + ("count",)] += 1
+                sums[key + ("teu",)] += e.teu
+            elif isinstance(e, Customs):
+                sums[("c", e.port, e.status)] += 1
+                self._observe_clearance(e)
+        for key, amount in sums.items():
+            kind, port = key[0], self.port(key[1])
+            if kind == "s":
+                counter, scale = {"value": (self.value, 100), "weight": (self.weight, 1000),
+                                  "count": (self.shipments, 1)}[key[4]]
+                counter.labels(port, key[2], key[3]).inc(amount / scale)
+            elif kind == "t":
+                counter = self.trains if key[4] == "count" else self.teu
+                counter.labels(port, key[2], key[3]).inc(amount)
+            else:
+                self.declarations.labels(port, key[2]).inc(amount)
+
+    def _observe_clearance(self, e: Customs) -> None:
+        if e.status == "filed":
+            if len(self._filed) >= MAX_PENDING_DECLARATIONS:
+                self._filed.pop(next(iter(self._filed)))  # forget the oldest
+            self._filed[e.declaration_id] = e.ts.timestamp()
+        elif e.status == "released":
+            filed: Optional[float] = self._filed.pop(e.declaration_id, None)
+            if filed is not None and e.ts.timestamp() >= filed:
+                self.clearance.labels(self.port(e.port)).observe(e.ts.timestamp() - filed)
+
+    def set_partitions(self, owned: list[str]) -> None:
+        """The partitions owned after a rebalance (``<topic>:<partition>``)."""
+        self.partitions.clear()
+        self.applied_offset.clear()
+        self.consumer_lag.clear()
+        for name in owned:
+            topic = name.rsplit(":", 1)[0]
+            self.partitions.labels(topic).inc()
+
+    def set_progress(self, name: str, applied: Optional[int], highwater: Optional[int]) -> None:
+        topic, partition = name.rsplit(":", 1)
+        if applied is not None:
+            self.applied_offset.labels(topic, partition).set(applied)
+        if highwater is not None:
+            done = applied + 1 if applied is not None else 0
+            self.consumer_lag.labels(topic, partition).set(max(0, highwater - done))
 
     def serve(self, host: str, port: int) -> None:
         start_http_server(port, addr=host, registry=self.registry)

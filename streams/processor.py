@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import Awaitable, Callable, Iterable, Optional, Protocol
 
@@ -71,9 +72,14 @@ class DeadLetterSink(Protocol):
 class BatchStats:
     records: int = 0
     skipped_records: int = 0  # at or below the partition's high-water mark
-    applied_events: int = 0
+    applied: list[Event] = field(default_factory=list)  # events whose effect was applied
     duplicate_events: int = 0
     rejections: list[Rejection] = field(default_factory=list)
+    redis_write_seconds: list[float] = field(default_factory=list)  # one per atomic step
+
+    @property
+    def applied_events(self) -> int:
+        return len(self.applied)
 
 
 @dataclass
@@ -105,7 +111,7 @@ class BatchProcessor:
     async def process(self, records: list[SourceRecord]) -> BatchStats:
         """Handle records in partition order; return once all their effects are in Redis."""
         stats = BatchStats(records=len(records))
-        await self._load_marks({r.mark_name for r in records} - self._marks.keys())
+        await self.load_marks({r.mark_name for r in records} - self._marks.keys())
         fresh = [r for r in records if r.offset > self._marks[r.mark_name]]
         stats.skipped_records = len(records) - len(fresh)
 
@@ -122,24 +128,23 @@ class BatchProcessor:
             stats.rejections = [letter.rejection for letter in letters]
 
         for chunk in _chunks(parsed, MAX_EVENTS_PER_APPLY):
-            applied, duplicates = await self._apply_chunk(chunk)
-            stats.applied_events += applied
-            stats.duplicate_events += duplicates
+            await self._apply_chunk(chunk, stats)
         return stats
 
-    async def _apply_chunk(self, chunk: list[_Parsed]) -> tuple[int, int]:
+    async def _apply_chunk(self, chunk: list[_Parsed], stats: BatchStats) -> None:
         """Apply one chunk atomically; retry on conflicts and on Redis outages."""
         known_seen: set[str] = set()
         while True:
             chunk = [p for p in chunk if p.record.offset > self._marks[p.record.mark_name]]
             if not chunk:
-                return 0, 0
+                return
             marks = {}
             for p in chunk:
                 name = p.record.mark_name
                 marks[name] = (self._marks[name], p.record.offset)  # records come in offset order
             increments = Increments(self.calendar)
             seen_keys: list[str] = []
+            fresh: list[Event] = []
             duplicates = 0
             for p in chunk:
                 for event in p.events:
@@ -149,34 +154,40 @@ class BatchProcessor:
                         continue
                     known_seen.add(key)  # later copies in this chunk are duplicates
                     seen_keys.append(key)
+                    fresh.append(event)
                     increments.add(event)
+            started = time.perf_counter()
             try:
+                latest = max((int(e.ts.timestamp()) for e in fresh), default=0)
                 outcome = await self._with_retries(
                     self.store.apply, marks, seen_keys, list(increments.per_measure()),
-                    self.settings.dedupe_ttl_seconds,
+                    self.settings.dedupe_ttl_seconds, latest,
                 )
             except StateConflict as conflict:
                 log.info("another worker moved a partition (%s); re-reading marks", conflict)
-                await self._load_marks(set(marks))
+                await self.load_marks(set(marks))
                 known_seen.clear()
                 continue
+            stats.redis_write_seconds.append(time.perf_counter() - started)
             if outcome.applied:
                 for name, (_, new) in marks.items():
                     self._marks[name] = new
-                return len(seen_keys), duplicates
+                stats.applied += fresh
+                stats.duplicate_events += duplicates
+                return
             # Some ids were seen before: leave them out and try again. ``known_seen`` keeps
             # them out; the rest of the chunk stays as it was.
             known_seen = {seen_keys[i] for i in outcome.seen} | (known_seen - set(seen_keys))
 
-    async def _load_marks(self, names: Iterable[str]) -> None:
+    async def load_marks(self, names: Iterable[str]) -> None:
+        """(Re)read the high-water marks of these partitions from Redis."""
         names = sorted(names)
         if names:
             self._marks.update(await self._with_retries(self.store.high_water_marks_of, names))
 
-    def forget_partitions(self, names: Iterable[str]) -> None:
-        """Drop cached marks of partitions this worker no longer owns."""
-        for name in names:
-            self._marks.pop(name, None)
+    def applied_offset(self, name: str) -> int | None:
+        """The last offset applied for ``<topic>:<partition>``, as far as this worker knows."""
+        return self._marks.get(name)
 
     async def _with_retries(self, fn, *args):
         """Run a blocking Redis call off the event loop, retrying while Redis is unreachable."""

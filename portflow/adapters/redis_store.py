@@ -4,7 +4,8 @@ Key layout (``R`` is ``pf{<topic prefix>}``; the braces are a Redis Cluster hash
 key one atomic step touches lives in one slot):
 
 - ``R:hwm``                               hash ``<topic>:<partition>`` → last applied offset
-- ``R:meta``                              hash ``tz`` → the reporting time zone the data uses
+- ``R:meta``                              hash ``tz`` → the reporting time zone the data uses,
+                                          ``latest_event_ts`` → newest event time applied (s)
 - ``R:worker:<id>``                       JSON of a live worker's partitions (expires unless renewed)
 - ``R:seen:<type>:<event_id>``            "1" with a TTL of the dedupe window
 - ``R:agg:<type>:<measure>:<granule>``    hash cell → integer total (granule: a day or a month)
@@ -27,11 +28,14 @@ from typing import Iterable, Mapping
 import redis
 
 APPLY_SCRIPT = """
--- KEYS: the marks hash, the n_seen dedupe keys, then one aggregate hash per group of ARGV.
--- ARGV: ttl, n_tp, (mark, expected, new) x n_tp, n_seen, then per hash: n, (cell, delta) x n.
+-- KEYS: the marks hash, the meta hash, the n_seen dedupe keys, then one aggregate hash per
+-- group of ARGV.
+-- ARGV: ttl, latest event time, n_tp, (mark, expected, new) x n_tp, n_seen, then per hash:
+-- n, (cell, delta) x n.
 local ttl = ARGV[1]
-local n_tp = tonumber(ARGV[2])
-local a = 3
+local latest = tonumber(ARGV[2])
+local n_tp = tonumber(ARGV[3])
+local a = 4
 for i = 1, n_tp do
   local current = redis.call('HGET', KEYS[1], ARGV[a])
   if (current or '-1') ~= ARGV[a + 1] then
@@ -44,8 +48,8 @@ a = a + 1
 local seen = {2}
 local fresh = {}
 for i = 1, n_seen do
-  if redis.call('SET', KEYS[1 + i], '1', 'NX', 'EX', ttl) then
-    fresh[#fresh + 1] = KEYS[1 + i]
+  if redis.call('SET', KEYS[2 + i], '1', 'NX', 'EX', ttl) then
+    fresh[#fresh + 1] = KEYS[2 + i]
   else
     seen[#seen + 1] = i
   end
@@ -55,7 +59,7 @@ if #seen > 1 then
   for _, key in ipairs(fresh) do redis.call('DEL', key) end
   return seen
 end
-local k = 2 + n_seen
+local k = 3 + n_seen
 local n_args = #ARGV
 while a <= n_args do
   local key = KEYS[k]
@@ -66,10 +70,13 @@ while a <= n_args do
   a = last + 1
   k = k + 1
 end
-local b = 3
+local b = 4
 for i = 1, n_tp do
   redis.call('HSET', KEYS[1], ARGV[b], ARGV[b + 2])
   b = b + 3
+end
+if latest > tonumber(redis.call('HGET', KEYS[2], 'latest_event_ts') or '0') then
+  redis.call('HSET', KEYS[2], 'latest_event_ts', latest)
 end
 return {0}
 """
@@ -125,6 +132,11 @@ class RedisStore:
                 f"{tz_name}; use that zone, or rebuild into an empty Redis database"
             )
 
+    def latest_event_time(self) -> int | None:
+        """The newest event time applied so far (Unix seconds), or None before any event."""
+        value = self.client.hget(self.meta_key, "latest_event_ts")
+        return int(value) if value is not None else None
+
     def time_zone(self) -> str | None:
         value = self.client.hget(self.meta_key, "tz")
         return value.decode() if value is not None else None
@@ -150,6 +162,7 @@ class RedisStore:
         seen_keys: list[str],
         increments: Iterable[tuple[str, str, str, Mapping[str, int]]],
         dedupe_ttl_seconds: int,
+        latest_event_ts: int = 0,
     ) -> ApplyOutcome:
         """Apply increments, event ids and new high-water marks as one atomic step.
 
@@ -158,8 +171,8 @@ class RedisStore:
         Raises ``StateConflict`` when a mark is not what we expected; returns the indexes of
         event ids already seen (and writes nothing) when there are any.
         """
-        keys = [self.hwm_key, *seen_keys]
-        args: list = [dedupe_ttl_seconds, len(marks)]
+        keys = [self.hwm_key, self.meta_key, *seen_keys]
+        args: list = [dedupe_ttl_seconds, latest_event_ts, len(marks)]
         for name, (expected, new) in marks.items():
             args += [name, expected, new]
         args.append(len(seen_keys))
@@ -179,6 +192,15 @@ class RedisStore:
         return ApplyOutcome(applied=True)
 
     # reads ------------------------------------------------------------------------------------
+    def cells_per_granule(self, event_type: str, measure: str,
+                          granules: list[str]) -> dict[str, dict[str, int]]:
+        """Each granule's per-cell totals (one pipelined round trip)."""
+        pipe = self.client.pipeline(transaction=False)
+        for granule in granules:
+            pipe.hgetall(self.aggregate_key(event_type, measure, granule))
+        return {granule: {cell.decode(): int(value) for cell, value in mapping.items()}
+                for granule, mapping in zip(granules, pipe.execute())}
+
     def cells(self, event_type: str, measure: str, granules: Iterable[str]) -> dict[str, int]:
         """The per-cell totals of a measure summed over granules (one pipelined round trip)."""
         pipe = self.client.pipeline(transaction=False)

@@ -122,3 +122,30 @@ class Period:
             self.kind, f"-{self.index:02d}"
         )
         return f"{self.year:04d}{suffix}"
+
+
+SPANS = ("month", "quarter", "half", "ytd")
+_SPAN_MONTHS = {"month": 1, "quarter": 3, "half": 6, "ytd": 12}
+
+
+def span_to_date(span: str, latest: date) -> tuple[Period, list[str], list[str]]:
+    """The month, quarter, half or year containing ``latest``, from its first day through
+    ``latest``, as (period, its granules, the granules of the same days a year earlier).
+
+    Once a period is complete this is the whole period, so the figures equal ``report``'s.
+    """
+    length = _SPAN_MONTHS[span]
+    first_month = (latest.month - 1) // length * length + 1
+    index = {"month": latest.month, "quarter": (latest.month - 1) // 3 + 1,
+             "half": (latest.month - 1) // 6 + 1, "ytd": 0}[span]
+    period = Period("year" if span == "ytd" else span, latest.year, index)
+    before = latest.replace(year=latest.year - 1, day=min(latest.day, 28)) \
+        if (latest.month, latest.day) == (2, 29) else latest.replace(year=latest.year - 1)
+    return period, _granules_to(first_month, latest), _granules_to(first_month, before)
+
+
+def _granules_to(first_month: int, last_day: date) -> list[str]:
+    months = [f"{last_day.year:04d}-{m:02d}" for m in range(first_month, last_day.month)]
+    if (last_day + timedelta(days=1)).month != last_day.month:  # the whole last month
+        return months + [f"{last_day.year:04d}-{last_day.month:02d}"]
+    return months + [f"{last_day.replace(day=d).isoformat()}" for d in range(1, last_day.day + 1)]

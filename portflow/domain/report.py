@@ -91,7 +91,9 @@ def _row_keys(event_type: str, by: list[str]) -> Callable[[str], Iterable[tuple[
     return keys
 
 
-def _sum_by(cells: Mapping[str, int], keys_of) -> dict[tuple[str, ...], int]:
+def sum_by(event_type: str, by: list[str], cells: Mapping[str, int]) -> dict[tuple[str, ...], int]:
+    """Per-cell totals summed into rows keyed by the values of ``by`` (zones may repeat a cell)."""
+    keys_of = _row_keys(event_type, by)
     sums: dict[tuple[str, ...], int] = {}
     for cell, amount in cells.items():
         for key in keys_of(cell):
@@ -117,8 +119,8 @@ def build_report(
 ) -> dict:
     """The contract's report object; amounts are ``Decimal`` (money, weight) or ``int``."""
     spec = check_request(measure, by)
-    keys_of = _row_keys(spec.event_type, by)
-    now, before = _sum_by(current, keys_of), _sum_by(previous, keys_of)
+    now = sum_by(spec.event_type, by, current)
+    before = sum_by(spec.event_type, by, previous)
 
     def amount(units: int):
         return Decimal(units).scaleb(-spec.places) if spec.places else units

@@ -97,3 +97,29 @@ def test_memoised_calendar_around_every_shanghai_midnight_of_a_year():
         for seconds in (3599, 3600, 3601):
             ts = start + timedelta(days=day, seconds=seconds)
             assert calendar.granules(ts)[0] == ts.astimezone(SHANGHAI).date().isoformat()
+
+
+def test_span_to_date_of_a_complete_half_is_the_half():
+    from datetime import date
+
+    from portflow.domain.periods import span_to_date
+
+    period, now, before = span_to_date("half", date(2024, 6, 30))
+    assert str(period) == "2024-H1"
+    assert now == Period.parse("2024-H1").granules()
+    assert before == Period.parse("2023-H1").granules()
+
+
+def test_span_to_date_mid_month_uses_days_and_29_february():
+    from datetime import date
+
+    from portflow.domain.periods import span_to_date
+
+    period, now, before = span_to_date("quarter", date(2024, 2, 29))
+    assert str(period) == "2024-Q1" and now == ["2024-01", "2024-02"]
+    assert before == ["2023-01", "2023-02"]
+    period, now, before = span_to_date("ytd", date(2024, 3, 2))
+    assert str(period) == "2024" and now == ["2024-01", "2024-02", "2024-03-01", "2024-03-02"]
+    assert before == ["2023-01", "2023-02", "2023-03-01", "2023-03-02"]
+    period, now, _ = span_to_date("month", date(2024, 7, 1))
+    assert str(period) == "2024-07" and now == ["2024-07-01"]

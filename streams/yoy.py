@@ -1,0 +1,101 @@
+"""Year-over-year gauges from the Redis aggregates (event time), for Grafana's YoY panels.
+
+For the month, quarter, half and year to date containing the newest event time, it exports the
+current value, the value of the same days a year earlier, and their ratio, by port, mode, zone
+group and train service. The figures come from Redis, which every worker shares, so exactly one
+process may export them or ``sum()`` would count them once per worker: the worker that owns
+partition 0 of the shipments topic (see ``YoyCollector.active``). After a rebalance the new
+owner takes over within one refresh.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Iterable, Optional
+
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from portflow.adapters.redis_store import RedisStore
+from portflow.domain.periods import SPANS, span_to_date
+from portflow.domain.report import sum_by
+
+log = logging.getLogger(__name__)
+
+# (metric name, help, measure label, event type, stored measure, scale, dimensions)
+YOY_MEASURES = (
+    ("portflow_yoy_trade_value_yuan", "Trade value in yuan, by event time.", "trade_value",
+     "shipment", "value", 100, ("port", "mode", "zone_group")),
+    ("portflow_yoy_cargo_weight_tonnes", "Cargo weight in tonnes, by event time.",
+     "cargo_weight", "shipment", "weight", 1000, ("port", "mode")),
+    ("portflow_yoy_trains", "Trains, by event time.", "trains", "train", "count", 1,
+     ("port", "service")),
+)
+
+
+class YoyCollector(Collector):
+    """Serves the last computed YoY figures; ``refresh`` recomputes them from Redis."""
+
+    def __init__(self, store: RedisStore, tz) -> None:
+        self.store = store
+        self.tz = tz
+        self.active = False  # this process owns the export (see module docstring)
+        self._families: list = []
+
+    def collect(self) -> Iterable:
+        return list(self._families) if self.active else []
+
+    def refresh(self) -> None:
+        latest_ts = self.store.latest_event_time()
+        self._families = [] if latest_ts is None else self._compute(latest_ts)
+
+    def _compute(self, latest_ts: int) -> list:
+        latest_day = datetime.fromtimestamp(latest_ts, self.tz).date()
+        spans = {span: span_to_date(span, latest_day) for span in SPANS}
+        info = GaugeMetricFamily("portflow_yoy_period_info",
+                                 "The periods the YoY gauges compare (value always 1).",
+                                 labels=["span", "current", "previous"])
+        latest = GaugeMetricFamily("portflow_latest_event_timestamp_seconds",
+                                   "Newest event time applied (Unix seconds).", value=latest_ts)
+        families = [info, latest]
+        for span, (period, _, _) in spans.items():
+            info.add_metric([span, str(period), str(period.previous())], 1)
+        ratio = GaugeMetricFamily(
+            "portflow_yoy_ratio", "Current over previous-year value (absent where that is 0).",
+            labels=["measure", "span", "dimension", "port", "mode", "zone_group", "service"])
+        for name, help_text, measure, event_type, stored, scale, dims in YOY_MEASURES:
+            needed = sorted({g for _, now, before in spans.values() for g in now + before})
+            per_granule = self.store.cells_per_granule(event_type, stored, needed)
+            gauge = GaugeMetricFamily(
+                name, help_text,
+                labels=["span", "window", "dimension", "port", "mode", "zone_group", "service"])
+            for span, (_, now, before) in spans.items():
+                for dimension in ("total", *dims):
+                    by = [] if dimension == "total" else [dimension]
+                    current = _summed(event_type, by, per_granule, now)
+                    previous = _summed(event_type, by, per_granule, before)
+                    for key in sorted(set(current) | set(previous)):
+                        labels = _labels(dimension, key)
+                        cur, prev = current.get(key, 0), previous.get(key, 0)
+                        gauge.add_metric([span, "current", dimension, *labels], cur / scale)
+                        gauge.add_metric([span, "previous", dimension, *labels], prev / scale)
+                        if prev:
+                            ratio.add_metric([measure, span, dimension, *labels], cur / prev)
+            families.append(gauge)
+        families.append(ratio)
+        return families
+
+
+def _summed(event_type: str, by: list[str], per_granule: dict, granules: list[str]) -> dict:
+    totals: dict[tuple, int] = {}
+    for granule in granules:
+        for key, amount in sum_by(event_type, by, per_granule.get(granule, {})).items():
+            totals[key] = totals.get(key, 0) + amount
+    return totals
+
+
+def _labels(dimension: str, key: tuple) -> list[str]:
+    """Values for the port, mode, zone_group and service labels (empty where not this one)."""
+    value: Optional[str] = key[0] if key else None
+    return [value if dimension == d else "" for d in ("port", "mode", "zone_group", "service")]
