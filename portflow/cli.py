@@ -167,6 +167,56 @@ def _store(settings: Settings):
     return store
 
 
+@cli.command()
+@click.option("--out", "tsdb_dir", required=True, type=click.Path(file_okay=False),
+              help="Directory for the TSDB blocks (then move them into Prometheus' data dir).")
+@click.option("--from", "first", help="First local day, YYYY-MM-DD (default: 1 January of "
+              "the year before the newest event).")
+@click.option("--to", "last", help="Last local day (default: the newest event's day).")
+@click.option("--openmetrics", type=click.Path(dir_okay=False),
+              help="Also keep the OpenMetrics text here.")
+@click.option("--promtool", default="promtool", show_default=True)
+def backfill(tsdb_dir, first, last, openmetrics, promtool) -> None:
+    """Write the aggregates as Prometheus history (TSDB blocks), by event time.
+
+    Counters portflow_trade_value_yuan_total, portflow_cargo_weight_tonnes_total,
+    portflow_shipments_total, portflow_trains_total, portflow_train_teu_total and
+    portflow_customs_declarations_total with source="backfill", sampled hourly, so Grafana can
+    chart this year against last year (offset 52w) right after a replay. Start Prometheus with
+    --storage.tsdb.retention.time=10y or it drops old blocks at once.
+    """
+    import tempfile
+    from datetime import date, datetime
+
+    from redis import RedisError
+
+    from portflow.backfill import BackfillError, create_blocks, write_openmetrics
+
+    settings = _settings()
+    store = _store(settings)
+    try:
+        latest = store.latest_event_time()
+        if latest is None and not (first and last):
+            raise _fail("nothing to backfill: no event has been applied yet")
+        newest = datetime.fromtimestamp(latest, settings.tz).date() if latest else None
+        try:
+            last_day = date.fromisoformat(last) if last else newest
+            first_day = date.fromisoformat(first) if first else date(last_day.year - 1, 1, 1)
+        except ValueError as exc:
+            raise click.UsageError(f"--from/--to: {exc}") from None
+        text_path = Path(openmetrics) if openmetrics else \
+            Path(tempfile.mkdtemp(prefix="portflow-backfill-")) / "backfill.om.txt"
+        with open(text_path, "w") as out:
+            result = write_openmetrics(store, settings.tz, first_day, last_day, out)
+        create_blocks(text_path, Path(tsdb_dir), promtool)
+    except RedisError as exc:
+        raise _fail(f"cannot read Redis at {settings.redacted_redis_url}: {exc}")
+    except BackfillError as exc:
+        raise _fail(str(exc))
+    click.echo(f"backfilled {result.series:,} series ({result.samples:,} samples) over "
+               f"{result.days} days, {first_day} to {last_day}, into {tsdb_dir}", err=True)
+
+
 SCENARIOS = ("xinjiang-2024h1", "sample")
 
 

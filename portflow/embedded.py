@@ -155,6 +155,29 @@ def start_redis(port: int, data_dir: Path, log_dir: Path, name: str = "redis",
     return child
 
 
+def start_prometheus(port: int, config: Path, data_dir: Path, log_dir: Path,
+                     name: str = "prometheus", retention: str = "10y") -> Child:
+    """A Prometheus server (Debian's package) on 127.0.0.1:``port``; ready when /-/ready is."""
+    from urllib.request import urlopen
+
+    binary = shutil.which("prometheus")
+    if not binary:
+        raise StackError("no prometheus binary: install it (Debian: apt-get install prometheus)")
+    data_dir.mkdir(parents=True, exist_ok=True)
+    child = _spawn(name, [binary, f"--config.file={config}", f"--storage.tsdb.path={data_dir}",
+                          f"--web.listen-address=127.0.0.1:{port}",
+                          f"--storage.tsdb.retention.time={retention}"], log_dir)
+
+    def ready() -> bool:
+        try:
+            return urlopen(f"http://127.0.0.1:{port}/-/ready", timeout=1).status == 200
+        except OSError:
+            return False
+
+    _wait_until(ready, child, f"prometheus on 127.0.0.1:{port}", 30)
+    return child
+
+
 def start_worker(env: dict, log_dir: Path, name: str = "worker") -> Child:
     """A ``portflow worker`` process with the given environment (PORTFLOW_* settings)."""
     return _spawn(name, [sys.executable, "-m", "portflow.cli", "worker"], log_dir,

@@ -1,0 +1,377 @@
+#!/usr/bin/env python
+"""portflow's Grafana dashboards, as code (grafana-foundation-sdk 11.6, schemaVersion 41).
+
+    .venv/bin/python grafana/build.py           # (re)write grafana/dashboards/*.json
+    .venv/bin/python grafana/build.py --check   # exit 1 if the committed JSON is stale
+
+``dashboards()`` returns the JSON of each board; ``panel_queries()`` returns every panel query
+with its template variables replaced by match-everything values, so that a test can run each one
+against a real Prometheus.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+
+from grafana_foundation_sdk.builders import barchart, bargauge, prometheus, stat, timeseries
+from grafana_foundation_sdk.builders import dashboard as dash
+from grafana_foundation_sdk.builders.common import (ReduceDataOptions, VizLegendOptions,
+                                                     VizTooltipOptions)
+from grafana_foundation_sdk.cog.encoder import JSONEncoder
+from grafana_foundation_sdk.models import common
+from grafana_foundation_sdk.models import dashboard as model
+from grafana_foundation_sdk.models.prometheus import PromQueryFormat
+
+OUT_DIR = Path(__file__).resolve().parent / "dashboards"
+DATASOURCE = model.DataSourceRef(type_val="prometheus", uid="prometheus")
+
+# Grafana units: built-in ids, or custom ones ("currency:SYM", "count:SUFFIX", "suffix:S").
+CNY = "currency:CN¥"  # scaled: CN¥200B (Grafana has no built-in yuan unit; currencyJPY is yen)
+CNY_PER_S = "count:CN¥/s"
+TONNES = "masst"  # SI-scaled metric tons: 39.3 Mt
+TONNES_PER_S = "count:t/s"
+RATIO = "suffix:×"  # current ÷ previous: 1.484× is +48.4 %
+
+# What panel_queries() puts in place of each template variable: values that match everything.
+TEST_VALUES = {"port": ".*", "mode": ".*", "span": "half",
+               "__rate_interval": "5m", "__interval": "1m", "__range": "1h"}
+VARIABLE = re.compile(r"\$(?:\{(\w+)\}|(\w+))")
+
+
+# ---------------------------------------------------------------------------------------------
+# Panel shapes
+# ---------------------------------------------------------------------------------------------
+
+def _targets(panel, queries, *, description="", instant=False, table=False):
+    """Adds (expr, legend) queries to a panel as targets A, B, C, …, and the datasource."""
+    if description:
+        panel = panel.description(description)
+    for i, (expr, legend) in enumerate(queries):
+        target = (prometheus.Dataquery().ref_id(chr(ord("A") + i)).datasource(DATASOURCE)
+                  .expr(expr).legend_format(legend))
+        if instant:
+            target = target.instant()
+        if table:
+            target = target.format(PromQueryFormat.TABLE)
+        panel = panel.with_target(target)
+    return panel.datasource(DATASOURCE)
+
+
+def series(title, unit, *queries, description="", w=12, h=8):
+    """A time series panel of range queries."""
+    panel = (timeseries.Panel().title(title).unit(unit)
+             .span(w).height(h).min(0)
+             .legend(VizLegendOptions().show_legend(True)
+                     .display_mode(common.LegendDisplayMode.TABLE)
+                     .placement(common.LegendPlacement.BOTTOM).calcs(["mean", "max"]))
+             .tooltip(VizTooltipOptions().mode(common.TooltipDisplayMode.MULTI)
+                      .sort(common.SortOrder.DESCENDING)))
+    return _targets(panel, queries, description=description)
+
+
+def big_number(title, unit, *queries, description="", w=5, h=4):
+    """A stat panel showing the latest value of instant queries."""
+    panel = (stat.Panel().title(title).unit(unit).span(w).height(h)
+             .graph_mode(common.BigValueGraphMode.NONE)
+             .text_mode(common.BigValueTextMode.VALUE_AND_NAME)
+             .reduce_options(ReduceDataOptions().calcs(["lastNotNull"]).values(False)))
+    return _targets(panel, queries, description=description, instant=True)
+
+
+def _ratio_colours(panel):
+    """Red below 1 (fewer than a year earlier), green from 1 up."""
+    return (panel.unit(RATIO).decimals(3)
+            .thresholds(dash.ThresholdsConfig().mode(model.ThresholdsMode.ABSOLUTE)
+                        .steps([model.Threshold(value=None, color="red"),
+                                model.Threshold(value=1, color="green")])))
+
+
+def ratio_stat(title, expr, description="", w=3, h=4):
+    panel = (stat.Panel().title(title).span(w).height(h)
+             .graph_mode(common.BigValueGraphMode.NONE)
+             .color_mode(common.BigValueColorMode.VALUE)
+             .reduce_options(ReduceDataOptions().calcs(["lastNotNull"]).values(False)))
+    return _targets(_ratio_colours(panel), [(expr, "YoY")], description=description,
+                    instant=True)
+
+
+def ratio_bars(title, expr, legend, description="", w=8, h=8):
+    """A bar gauge of YoY ratios, one bar per series."""
+    panel = (bargauge.Panel().title(title).span(w).height(h)
+             .orientation(common.VizOrientation.HORIZONTAL)
+             .display_mode(common.BarGaugeDisplayMode.BASIC).min(0)
+             .reduce_options(ReduceDataOptions().calcs(["lastNotNull"]).values(False)))
+    return _targets(_ratio_colours(panel), [(expr, legend)], description=description,
+                    instant=True)
+
+
+def current_vs_previous_bars(title, unit, current, previous, label, description="", w=16, h=8):
+    """Grouped bars per label value: this year's window beside the same days a year earlier.
+
+    Both queries are instant tables; "merge" joins them on the label, "organize" names the
+    value columns.
+    """
+    panel = (barchart.Panel().title(title).unit(unit).span(w).height(h)
+             .x_field(label).show_value(common.VisibilityMode.AUTO)
+             .legend(VizLegendOptions().show_legend(True)
+                     .display_mode(common.LegendDisplayMode.LIST)
+                     .placement(common.LegendPlacement.BOTTOM))
+             .with_transformation(model.DataTransformerConfig(id_val="merge", options={}))
+             .with_transformation(model.DataTransformerConfig(id_val="organize", options={
+                 "excludeByName": {"Time": True},
+                 "renameByName": {"Value #A": "current", "Value #B": "previous year"}})))
+    return _targets(panel, [(current, "current"), (previous, "previous year")],
+                    description=description, instant=True, table=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# Template variables and boards
+# ---------------------------------------------------------------------------------------------
+
+def label_variable(name, label):
+    """A multi-value variable over one label of the trade-value counter, "All" matching `.*`."""
+    return (dash.QueryVariable(name).label(label).datasource(DATASOURCE)
+            .query(f"label_values(portflow_trade_value_yuan_total, {name})")
+            .refresh(model.VariableRefresh.ON_DASHBOARD_LOAD)
+            .sort(model.VariableSort.ALPHABETICAL_ASC)
+            .multi(True).include_all(True).all_value(".*")
+            .current(model.VariableOption(selected=True, text="All", value="$__all")))
+
+
+def span_variable():
+    spans = ["month", "quarter", "half", "ytd"]
+    return (dash.CustomVariable("span").label("YoY span").values(",".join(spans))
+            .current(model.VariableOption(selected=True, text="half", value="half"))
+            .options([model.VariableOption(selected=s == "half", text=s, value=s) for s in spans]))
+
+
+def board(uid, title, description, time_from, variables, rows):
+    """A dashboard of rows, each (row title, [panel builders]); panel ids numbered in order."""
+    builder = (dash.Dashboard(title).uid(uid).description(description).tags(["portflow"])
+               .time(time_from, "now").refresh("1m").timezone("browser")
+               .tooltip(model.DashboardCursorSync.CROSSHAIR).variables(variables))
+    panel_id = 0
+    for row_title, panels in rows:
+        panel_id += 1
+        builder = builder.with_row(dash.Row(row_title).id(panel_id))
+        for panel in panels:
+            panel_id += 1
+            builder = builder.with_panel(panel.id(panel_id))
+    return builder
+
+
+# ---------------------------------------------------------------------------------------------
+# portflow — trade throughput, year over year
+# ---------------------------------------------------------------------------------------------
+
+# measure label of portflow_yoy_ratio → (gauge, unit, display name)
+YOY_MEASURES = {
+    "trade_value": ("portflow_yoy_trade_value_yuan", CNY, "Trade value"),
+    "cargo_weight": ("portflow_yoy_cargo_weight_tonnes", TONNES, "Cargo weight"),
+    "trains": ("portflow_yoy_trains", "short", "Trains"),
+}
+YOY_NOTE = ("From the worker's YoY gauges (Redis aggregates, by event time): the $span containing "
+            "the newest event against the same days a year earlier.")
+
+
+def yoy_totals(measure):
+    gauge, unit, name = YOY_MEASURES[measure]
+    total = f'span="$span", dimension="total"'
+    note = YOY_NOTE + " All ports and modes: the port and mode filters do not apply."
+    return [
+        big_number(f"{name}: $span vs a year earlier", unit,
+                   (f'sum({gauge}{{{total}, window="current"}})', "current"),
+                   (f'sum({gauge}{{{total}, window="previous"}})', "previous year"),
+                   description=note),
+        ratio_stat(f"{name} YoY",
+                   f'sum(portflow_yoy_ratio{{measure="{measure}", {total}}})',
+                   description="Current over previous-year value. " + note),
+    ]
+
+
+def yoy_by(measure, label, title, filtered=False):
+    """Current vs previous bars and the YoY ratio per value of one dimension."""
+    gauge, unit, name = YOY_MEASURES[measure]
+    match = f'span="$span", dimension="{label}"' + (f', {label}=~"${label}"' if filtered else "")
+
+    def window(w):
+        return f'sum by ({label}) ({gauge}{{{match}, window="{w}"}})'
+
+    return [
+        current_vs_previous_bars(f"{name} by {title}: $span vs a year earlier", unit,
+                                 window("current"), window("previous"), label,
+                                 description=YOY_NOTE),
+        ratio_bars(f"{name} YoY by {title}",
+                   f'portflow_yoy_ratio{{measure="{measure}", {match}}}', f"{{{{{label}}}}}",
+                   description="Current over previous-year value (absent where that was 0)."),
+    ]
+
+
+def rate_by(metric, by, extra=""):
+    selector = f'port=~"$port", mode=~"$mode"{extra}'
+    return f"sum by ({by}) (rate({metric}{{{selector}}}[$__rate_interval]))"
+
+
+def clearance(q):
+    return ("histogram_quantile(%s, sum by (le) (rate(portflow_customs_clearance_seconds_bucket"
+            '{port=~"$port"}[$__rate_interval])))' % q)
+
+
+def overview():
+    rate1h = 'portflow:trade_value_yuan:rate1h{port=~"$port", mode=~"$mode"}'
+    return board(
+        "portflow-overview", "portflow — trade throughput, year over year",
+        "Trade value, cargo and trains through the border ports, against a year earlier.",
+        "now-7d", [label_variable("port", "Port"), label_variable("mode", "Transport mode"),
+                   span_variable()],
+        [
+            ("Year over year ($span)",
+             [*yoy_totals("trade_value"), *yoy_totals("cargo_weight"), *yoy_totals("trains")]),
+            ("Year over year by dimension ($span)", [
+                *yoy_by("trade_value", "port", "port", filtered=True),
+                *yoy_by("trade_value", "mode", "transport mode", filtered=True),
+                *yoy_by("trade_value", "zone_group", "zone group"),
+                *yoy_by("trains", "service", "train service"),
+            ]),
+            ("Live throughput", [
+                series("Trade value per second by port", CNY_PER_S,
+                       (rate_by("portflow_trade_value_yuan_total", "port"), "{{port}}")),
+                series("Cargo weight per second by port", TONNES_PER_S,
+                       (rate_by("portflow_cargo_weight_tonnes_total", "port"), "{{port}}")),
+                series("Shipments per second by port", "cps",
+                       (rate_by("portflow_shipments_total", "port"), "{{port}}")),
+                series("Trade value this week vs 52 weeks earlier", CNY_PER_S,
+                       (f"sum({rate1h})", "this year"),
+                       # Not `offset 1y`: PromQL's 1y is exactly 365 days, so across a leap
+                       # year it lands a day off; 52w (364 days) also keeps weekdays aligned.
+                       (f"sum({rate1h} offset 52w)", "52 weeks earlier"),
+                       description="Hourly trade-value rate (recording rule "
+                                   "portflow:trade_value_yuan:rate1h) beside the same weekday "
+                                   "and hour 52 weeks earlier.")
+                .time_from("7d"),
+                series("Trains per hour by service", "short",
+                       ('sum by (service) (increase(portflow_trains_total{port=~"$port"}[1h]))',
+                        "{{service}}")),
+                series("TEU per hour by service", "short",
+                       ('sum by (service) (increase(portflow_train_teu_total{port=~"$port"}[1h]))',
+                        "{{service}}")),
+            ]),
+            ("Customs", [
+                series("Customs declarations per second by status", "cps",
+                       ('sum by (status) (rate(portflow_customs_declarations_total'
+                        '{port=~"$port"}[$__rate_interval]))', "{{status}}")),
+                series("Customs clearance time", "s",
+                       (clearance("0.5"), "p50"), (clearance("0.9"), "p90")),
+            ]),
+        ])
+
+
+# ---------------------------------------------------------------------------------------------
+# portflow — pipeline health
+# ---------------------------------------------------------------------------------------------
+
+def per_type(metric):
+    return f"sum by (type) (rate({metric}[$__rate_interval]))"
+
+
+def quantile(q, metric, by="le, type"):
+    return f"histogram_quantile({q}, sum by ({by}) (rate({metric}[$__rate_interval])))"
+
+
+def pipeline():
+    return board(
+        "portflow-pipeline", "portflow — pipeline health",
+        "Kafka → Faust worker → Redis: throughput, rejections (DLQ), lag and latency.",
+        "now-1h", [label_variable("port", "Port"), label_variable("mode", "Transport mode")],
+        [
+            ("Throughput", [
+                big_number("Workers up", "none", ('sum(up{job="portflow"})', "workers"), w=4),
+                series("Events applied", "eps",
+                       (per_type("portflow_events_applied_total"), "{{type}}"), w=10),
+                series("Duplicate events skipped", "eps",
+                       (per_type("portflow_events_duplicate_total"), "{{type}}"), w=10),
+                series("Rejected to the DLQ, by reason", "eps",
+                       ("sum by (type, reason) (rate(portflow_events_rejected_total"
+                        "[$__rate_interval]))", "{{type}} {{reason}}"),
+                       description="The dead-letter topic's write rate."),
+                series("Redelivered records skipped", "recps",
+                       (per_type("portflow_records_redelivered_total"), "{{type}}"),
+                       description="Records at or below their partition's high-water mark "
+                                   "(already applied), e.g. after a rebalance or a crash."),
+            ]),
+            ("Lag", [
+                series("Consumer lag by topic", "short",
+                       ("sum by (topic) (portflow_consumer_lag_records)", "{{topic}}")),
+                series("Event-time lag by type", "s",
+                       ("max by (type) (portflow_event_time_lag_seconds)", "{{type}}"),
+                       description="Wall clock minus the newest applied event time."),
+                series("Applied offset", "none", ("portflow_applied_offset", "__auto")),
+                series("Partitions owned by topic", "none",
+                       ("sum by (topic) (portflow_worker_partitions)", "{{topic}}")),
+            ]),
+            ("Latency", [
+                series("Batch processing time p99", "s",
+                       (quantile("0.99", "portflow_batch_processing_seconds_bucket"),
+                        "{{type}}"), w=8),
+                series("Batch size p50", "short",
+                       (quantile("0.5", "portflow_batch_events_bucket"), "{{type}}"), w=8),
+                series("Redis write time p99", "s",
+                       (quantile("0.99", "portflow_redis_write_seconds_bucket", by="le"), "p99"),
+                       w=8),
+            ]),
+        ])
+
+
+# ---------------------------------------------------------------------------------------------
+
+def dashboards() -> dict[str, dict]:
+    """File name → dashboard JSON."""
+    boards = {"portflow-overview.json": overview(), "portflow-pipeline.json": pipeline()}
+    return {name: json.loads(JSONEncoder().encode(b.build())) for name, b in boards.items()}
+
+
+def render(board_json: dict) -> str:
+    return json.dumps(board_json, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def substitute(expr: str) -> str:
+    """Replaces known template variables ($name or ${name}) by TEST_VALUES; leaves others."""
+    return VARIABLE.sub(lambda m: TEST_VALUES.get(m[1] or m[2], m[0]), expr)
+
+
+def panel_queries() -> list[tuple[str, str, str]]:
+    """(dashboard uid, panel title, PromQL with the template variables substituted)."""
+    return [(board_json["uid"], panel["title"], substitute(target["expr"]))
+            for board_json in dashboards().values()
+            for panel in board_json["panels"]
+            for target in panel.get("targets", [])]
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true",
+                        help="exit 1 if a committed dashboard differs from the generated one")
+    args = parser.parse_args(argv)
+    stale = []
+    for name, board_json in dashboards().items():
+        path = OUT_DIR / name
+        text = render(board_json)
+        if args.check:
+            if not path.exists() or path.read_text(encoding="utf-8") != text:
+                stale.append(path)
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+            print(f"wrote grafana/dashboards/{name}")
+    for path in stale:
+        print(f"grafana/dashboards/{path.name} differs from what grafana/build.py generates: "
+              "run .venv/bin/python grafana/build.py", file=sys.stderr)
+    return 1 if stale else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
