@@ -2,8 +2,7 @@
 
 Live counters start when a worker starts, so right after replaying last year Prometheus holds no
 "last year" to put beside this year. Backfill writes the day aggregates as counters that grow
-at each local midnight by the day's amount, sampled hourly and timestamped by event time, in
-OpenMetrics; ``promtool tsdb create-blocks-from openmetrics`` turns them into TSDB blocks that
+at each local midnight by the day's amount, timestamped by event time, in OpenMetrics; ``promtool tsdb create-blocks-from openmetrics`` turns them into TSDB blocks that
 Prometheus loads from its data directory. The series carry ``source="backfill"`` so they never
 collide with the live, processing-time counters of the same name.
 """
@@ -20,22 +19,23 @@ from zoneinfo import ZoneInfo
 from portflow.adapters.redis_store import RedisStore
 from portflow.domain.report import sum_by
 
-# (metric, help, event type, stored measure, scale, label names = cell dimensions)
+# (metric, help, event type, stored measure, scale, labels). Labels are the dashboards' (port,
+# mode, service, status), not every dimension: history is for charts, and each label multiplies
+# the series.
 SERIES = (
     ("portflow_trade_value_yuan", "Trade value in yuan (backfilled by event time).",
-     "shipment", "value", 100, ("port", "mode", "direction")),
+     "shipment", "value", 100, ("port", "mode")),
     ("portflow_cargo_weight_tonnes", "Cargo weight in tonnes (backfilled by event time).",
-     "shipment", "weight", 1000, ("port", "mode", "direction")),
+     "shipment", "weight", 1000, ("port", "mode")),
     ("portflow_shipments", "Shipments (backfilled by event time).", "shipment", "count", 1,
-     ("port", "mode", "direction")),
+     ("port", "mode")),
     ("portflow_trains", "Trains (backfilled by event time).", "train", "count", 1,
-     ("port", "service", "direction")),
+     ("port", "service")),
     ("portflow_train_teu", "TEU (backfilled by event time).", "train", "teu", 1,
-     ("port", "service", "direction")),
+     ("port", "service")),
     ("portflow_customs_declarations", "Customs status changes (backfilled by event time).",
      "customs", "count", 1, ("port", "status")),
 )
-SAMPLE_EVERY_S = 3600
 
 
 class BackfillError(RuntimeError):
@@ -58,19 +58,25 @@ def _days(first: date, last: date) -> Iterable[date]:
 
 def write_openmetrics(store: RedisStore, tz: ZoneInfo, first: date, last: date,
                       out: IO[str]) -> BackfillResult:
-    """Write counters for the days ``first``..``last`` (local) as OpenMetrics text."""
+    """Write counters for the days ``first``..``last`` (local) as OpenMetrics text.
+
+    One sample per series at each local midnight that ends a day with data: ``promtool`` cuts
+    blocks of two hours, so every sampled instant costs a block; days without any event are
+    skipped (the counters simply do not move then).
+    """
     days = list(_days(first, last))
     if not days:
         raise BackfillError(f"no days between {first} and {last}")
     day_names = [d.isoformat() for d in days]
-    # each local day as [start, end) in Unix seconds: DST days are 23 or 25 hours long
-    edges = [int(datetime(d.year, d.month, d.day, tzinfo=tz).timestamp())
-             for d in [*days, last + timedelta(days=1)]]
-    bounds = list(zip(edges, edges[1:], day_names))
-    samples = series_count = 0
+    nexts = [d + timedelta(days=1) for d in days]
+    ends = [int(datetime(n.year, n.month, n.day, tzinfo=tz).timestamp()) for n in nexts]
+    tables = []
     for name, help_text, event_type, stored, scale, dims in SERIES:
         per_day = store.cells_per_granule(event_type, stored, day_names)
-        daily = {day: sum_by(event_type, list(dims), per_day[day]) for day in day_names}
+        tables.append({day: sum_by(event_type, list(dims), per_day[day]) for day in day_names})
+    active = [i for i, day in enumerate(day_names) if any(t[day] for t in tables)]
+    samples = series_count = 0
+    for (name, help_text, _, _, scale, dims), daily in zip(SERIES, tables):
         keys = sorted({key for sums in daily.values() for key in sums})
         if not keys:
             continue
@@ -78,16 +84,13 @@ def write_openmetrics(store: RedisStore, tz: ZoneInfo, first: date, last: date,
         for key in keys:
             labels = ",".join(f'{d}="{v}"' for d, v in zip(dims, key)) + ',source="backfill"'
             running = 0
-            for start, end, day_name in bounds:
-                for moment in range(start, end, SAMPLE_EVERY_S):
-                    out.write(f"{name}_total{{{labels}}} {running / scale} {moment}\n")
-                running += daily[day_name].get(key, 0)
-                samples += (end - start) // SAMPLE_EVERY_S
-            out.write(f"{name}_total{{{labels}}} {running / scale} {bounds[-1][1]}\n")
-            samples += 1
+            for i in active:
+                running += daily[day_names[i]].get(key, 0)
+                out.write(f"{name}_total{{{labels}}} {running / scale} {ends[i]}\n")
+            samples += len(active)
             series_count += 1
     out.write("# EOF\n")
-    return BackfillResult(len(days), series_count, samples)
+    return BackfillResult(len(active), series_count, samples)
 
 
 def create_blocks(openmetrics: Path, tsdb_dir: Path, promtool: str = "promtool") -> None:

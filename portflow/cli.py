@@ -181,7 +181,7 @@ def backfill(tsdb_dir, first, last, openmetrics, promtool) -> None:
 
     Counters portflow_trade_value_yuan_total, portflow_cargo_weight_tonnes_total,
     portflow_shipments_total, portflow_trains_total, portflow_train_teu_total and
-    portflow_customs_declarations_total with source="backfill", sampled hourly, so Grafana can
+    portflow_customs_declarations_total with source="backfill", sampled every 6 h, so Grafana can
     chart this year against last year (offset 52w) right after a replay. Start Prometheus with
     --storage.tsdb.retention.time=10y or it drops old blocks at once.
     """
@@ -204,11 +204,11 @@ def backfill(tsdb_dir, first, last, openmetrics, promtool) -> None:
             first_day = date.fromisoformat(first) if first else date(last_day.year - 1, 1, 1)
         except ValueError as exc:
             raise click.UsageError(f"--from/--to: {exc}") from None
-        text_path = Path(openmetrics) if openmetrics else \
-            Path(tempfile.mkdtemp(prefix="portflow-backfill-")) / "backfill.om.txt"
-        with open(text_path, "w") as out:
-            result = write_openmetrics(store, settings.tz, first_day, last_day, out)
-        create_blocks(text_path, Path(tsdb_dir), promtool)
+        with tempfile.TemporaryDirectory(prefix="portflow-backfill-") as scratch:
+            text_path = Path(openmetrics) if openmetrics else Path(scratch) / "backfill.om.txt"
+            with open(text_path, "w") as out:
+                result = write_openmetrics(store, settings.tz, first_day, last_day, out)
+            create_blocks(text_path, Path(tsdb_dir), promtool)
     except RedisError as exc:
         raise _fail(f"cannot read Redis at {settings.redacted_redis_url}: {exc}")
     except BackfillError as exc:

@@ -215,6 +215,7 @@ class EmbeddedStack:
     settings: Settings
     home: Path
     children: list[Child] = field(default_factory=list)
+    prometheus_url: Optional[str] = None
 
     @property
     def state_file(self) -> Path:
@@ -248,17 +249,41 @@ class EmbeddedStack:
             self.children.append(worker)
             self._write_state()
             wait_for_assignment(self.settings, worker)
+            self._start_prometheus(logs)
         except BaseException:
             self.stop()
             raise
 
+    def _start_prometheus(self, logs: Path) -> None:
+        """Prometheus scraping the worker, with the repo's rules, where it is installed."""
+        host, port = parse_host_port(os.environ.get("PORTFLOW_PROMETHEUS_ADDR", "127.0.0.1:19090"),
+                                     "PORTFLOW_PROMETHEUS_ADDR")
+        if not shutil.which("prometheus") or port_in_use(port):
+            return
+        metrics_host, metrics_port = self.settings.metrics_addr
+        rules = Path(__file__).resolve().parents[1] / "prometheus" / "rules"
+        config = self.home / "prometheus.yml"
+        config.write_text(json.dumps({  # JSON is YAML
+            "global": {"scrape_interval": "5s", "evaluation_interval": "15s"},
+            "rule_files": [str(rules / "*.yml")] if rules.is_dir() else [],
+            "scrape_configs": [{"job_name": "portflow", "static_configs": [
+                {"targets": [f"{metrics_host}:{metrics_port}"]}]}],
+        }))
+        self.children.append(start_prometheus(port, config, self.home / "prometheus", logs))
+        self._write_state()
+        self.prometheus_url = f"http://{host}:{port}"
+
     def describe(self) -> str:
-        return "\n".join([
+        host, port = self.settings.metrics_addr
+        lines = [
             f"  Kafka (tansu)  {self.settings.kafka_bootstrap}",
-            f"  Redis          {self.settings.redis_url}",
-            f"  worker         pid {self.children[-1].process.pid}",
-            f"  logs           {self.home / 'logs'}",
-        ])
+            f"  Redis          {self.settings.redacted_redis_url}",
+            f"  worker         metrics on http://{host}:{port}/metrics",
+        ]
+        if self.prometheus_url:
+            lines.append(f"  Prometheus     {self.prometheus_url}")
+        lines.append(f"  logs           {self.home / 'logs'}")
+        return "\n".join(lines)
 
     def failed_child(self) -> Optional[Child]:
         return next((c for c in self.children if not c.alive()), None)
