@@ -17,7 +17,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Optional
+from typing import Any, Iterator, Optional
 
 import msgspec
 from kafka import KafkaProducer
@@ -157,8 +157,12 @@ class Replayer:
                             position = now
                             bar.set_postfix(events=self.result.events, refresh=False)
                     bar.update(raw.tell() - position)
-            self._flush_all()
-            self.producer.flush()
+        return self._finish()
+
+    def _finish(self) -> ReplayResult:
+        """Send what is pending, wait for the broker's acknowledgements, and account."""
+        self._flush_all()
+        self.producer.flush()
         self.result.seconds = time.monotonic() - self._started
         self.result.offsets = dict(self.delivery.offsets)
         if self.delivery.errors:
@@ -167,6 +171,21 @@ class Replayer:
                 f"{self.delivery.errors[0]}"
             )
         return self.result
+
+    def run_stream(self, lines: Iterator[bytes], max_events: Optional[int] = None,
+                   duration_s: Optional[float] = None) -> ReplayResult:
+        """Publish an endless stream (``portflow simulate``) until a limit or Ctrl-C."""
+        self._started = time.monotonic()
+        try:
+            for number, line in enumerate(lines, 1):
+                self._publish_line(line, "simulate", number)
+                if max_events is not None and self.result.events >= max_events:
+                    break
+                if duration_s is not None and time.monotonic() - self._started >= duration_s:
+                    break
+        except KeyboardInterrupt:
+            pass
+        return self._finish()
 
     def _publish_line(self, line: bytes, path: str, number: int) -> None:
         line = line.strip()
