@@ -148,6 +148,8 @@ def start_redis(port: int, data_dir: Path, log_dir: Path, name: str = "redis",
     def ready() -> bool:
         try:
             return redis.Redis(host="127.0.0.1", port=port, socket_timeout=1).ping()
+        except (redis.AuthenticationError, redis.ResponseError):
+            return True  # it answers, and wants a password (see extra_args)
         except redis.RedisError:
             return False
 
