@@ -255,6 +255,82 @@ def backfill(tsdb_dir, first, last, openmetrics, promtool) -> None:
                f"{result.days} days, {first_day} to {last_day}, into {tsdb_dir}", err=True)
 
 
+@cli.group()
+def dlq() -> None:
+    """Inspect and re-drive the dead-letter topic (PORTFLOW_TOPIC_PREFIX + dlq)."""
+
+
+def _dead_letters(settings: Settings, code: str | None, limit: int | None):
+    from itertools import islice
+
+    from producers.dead_letters import read_dead_letters
+
+    letters = (d for d in read_dead_letters(settings) if not code or d.code == code)
+    return list(islice(letters, limit)) if limit else list(letters)
+
+
+@dlq.command("list")
+@click.option("--code", help="Only this rejection code (e.g. bad_number, invalid_field).")
+@click.option("--limit", type=int, help="At most this many.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per dead letter.")
+def dlq_list(code, limit, as_json) -> None:
+    """List dead letters: where each came from, why it was rejected, and its start."""
+    import json as jsonlib
+
+    from kafka.errors import KafkaError
+
+    settings = _settings()
+    try:
+        letters = _dead_letters(settings, code, limit)
+    except KafkaError as exc:
+        raise _fail(f"cannot read {settings.dlq_topic} at {settings.kafka_bootstrap}: {exc}")
+    for d in letters:
+        if as_json:
+            click.echo(jsonlib.dumps({
+                "partition": d.partition, "offset": d.offset, "code": d.code,
+                "reason": d.reason, "source_topic": d.source_topic,
+                "source_partition": d.source_partition, "source_offset": d.source_offset,
+                "batch_index": d.batch_index, "value": d.value.decode(errors="replace")}))
+        else:
+            where = f"{d.source_topic}:{d.source_partition}@{d.source_offset}"
+            if d.batch_index is not None:
+                where += f"[{d.batch_index}]"
+            preview = d.value[:80].decode(errors="replace")
+            click.echo(f"{d.partition}@{d.offset}  {where}  {d.code}: {d.reason}\n    {preview}")
+    click.echo(f"{len(letters):,} dead letter(s)", err=True)
+
+
+@dlq.command("replay")
+@click.option("--code", help="Only this rejection code.")
+@click.option("--limit", type=int, help="At most this many.")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def dlq_replay(code, limit, yes) -> None:
+    """Send dead letters back to their source topics, to be validated again.
+
+    For events rejected under an old rule or a since-fixed bug. An event that is still invalid
+    lands on the dead-letter topic again; one that was applied meanwhile is a duplicate.
+    """
+    from kafka.errors import KafkaError
+
+    from producers.dead_letters import redrive
+    from producers.replay import make_producer
+
+    settings = _settings()
+    try:
+        letters = _dead_letters(settings, code, limit)
+        if not letters:
+            click.echo("no dead letters to replay", err=True)
+            return
+        if not yes:
+            click.confirm(f"re-drive {len(letters):,} dead letter(s)?", abort=True, err=True)
+        producer = make_producer(settings)
+        sent = redrive(settings, letters, producer)
+        producer.close()
+    except KafkaError as exc:
+        raise _fail(f"Kafka at {settings.kafka_bootstrap}: {exc}")
+    click.echo(", ".join(f"{n:,} to {topic}" for topic, n in sent.items()), err=True)
+
+
 SCENARIOS = ("xinjiang-2024h1", "sample")
 
 

@@ -54,6 +54,7 @@ class DeadLetter:
     def headers(self) -> list[tuple[str, bytes]]:
         headers = [
             ("portflow-reason", self.rejection.reason.encode()),
+            ("portflow-reason-code", self.rejection.code.encode()),
             ("portflow-source-topic", self.source.topic.encode()),
             ("portflow-source-partition", str(self.source.partition).encode()),
             ("portflow-source-offset", str(self.source.offset).encode()),

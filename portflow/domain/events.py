@@ -158,10 +158,19 @@ def parse_record(value: bytes, expected_type: str) -> tuple[list[Event], list[Re
         return _parse_batch(value, expected_type)
     try:
         if start != b"{":
-            raise InvalidEvent("record is not a JSON object or an array of events", "not_an_event")
+            _reject_non_object(value)
         return [parse_event(value, expected_type)], []
     except InvalidEvent as exc:
         return [], [Rejection(str(exc), exc.code, bytes(value))]
+
+
+def _reject_non_object(value: bytes) -> None:
+    """Say whether a record that is no object or array is JSON at all."""
+    try:
+        msgspec.json.decode(value)
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as exc:
+        raise InvalidEvent(f"record is not valid JSON: {exc}", "not_json") from None
+    raise InvalidEvent("record is not a JSON object or an array of events", "not_an_event")
 
 
 def _parse_batch(value: bytes, expected_type: str) -> tuple[list[Event], list[Rejection]]:
