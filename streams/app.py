@@ -40,6 +40,7 @@ def create_app(settings: Settings, store: RedisStore, metrics: WorkerMetrics) ->
         web_enabled=False,
         topic_partitions=settings.partitions,
         topic_allow_declare=False,  # portflow creates its topics itself (see ensure_topics)
+        topic_disable_leader=True,  # no leader election needed: no leader topic to create
         consumer_auto_offset_reset="earliest",
         broker_session_timeout=settings.session_timeout_s,
         broker_heartbeat_interval=max(1.0, settings.session_timeout_s / 3),
