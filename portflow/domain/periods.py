@@ -34,7 +34,7 @@ class LocalCalendar:
         self._days: dict[int, str | None] = {}
 
     def granules(self, ts: datetime) -> tuple[str, str]:
-        bucket = int(ts.timestamp()) // self._BUCKET_S
+        bucket = int(ts.timestamp() // self._BUCKET_S)  # floor, also before 1970
         day = self._days.get(bucket, "")
         if day == "":
             day = self._bucket_day(bucket)

@@ -77,13 +77,15 @@ ZONES = ["Asia/Shanghai", "UTC", "Asia/Kathmandu", "America/New_York", "Australi
 
 @settings(max_examples=400, deadline=None)
 @given(seconds=st.integers(min_value=-2_500_000_000, max_value=4_000_000_000),
+       micros=st.integers(min_value=0, max_value=999_999),
        offset_minutes=st.integers(min_value=-14 * 60, max_value=14 * 60),
        zone=st.sampled_from(ZONES))
-def test_memoised_calendar_matches_exact_conversion(seconds, offset_minutes, zone):
+def test_memoised_calendar_matches_exact_conversion(seconds, micros, offset_minutes, zone):
     """Including pre-1900 local mean times with odd-second offsets, and DST edges."""
     tz = ZoneInfo(zone)
     calendar = LocalCalendar(tz)
-    ts = datetime.fromtimestamp(seconds, timezone(timedelta(minutes=offset_minutes)))
+    ts = datetime.fromtimestamp(seconds, timezone(timedelta(minutes=offset_minutes))) \
+        + timedelta(microseconds=micros)
     for probe in (ts, ts + timedelta(seconds=1), ts - timedelta(seconds=899)):
         calendar.granules(probe)  # warm the cache with neighbours
     exact = ts.astimezone(tz).date().isoformat()
@@ -123,3 +125,11 @@ def test_span_to_date_mid_month_uses_days_and_29_february():
     assert before == ["2023-01", "2023-02", "2023-03-01", "2023-03-02"]
     period, now, _ = span_to_date("month", date(2024, 7, 1))
     assert str(period) == "2024-07" and now == ["2024-07-01"]
+
+
+def test_fractional_seconds_before_1970_at_a_local_midnight():
+    utc = LocalCalendar(ZoneInfo("UTC"))
+    assert utc.granules(datetime(1969, 12, 31, 23, 59, 59, 500000, tzinfo=timezone.utc))[0] \
+        == "1969-12-31"
+    assert utc.granules(datetime(1970, 1, 1, 0, 0, 0, 500000, tzinfo=timezone.utc))[0] \
+        == "1970-01-01"
