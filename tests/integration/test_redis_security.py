@@ -51,3 +51,57 @@ def test_wrong_password_is_a_clear_error_without_the_password(secured_redis):
                                 env={"PORTFLOW_REDIS_URL": url})
     assert result.exit_code == 1
     assert "cannot read Redis" in result.output and "wrong-pass" not in result.output
+
+
+@pytest.fixture(scope="module")
+def tls_redis(tmp_path_factory):
+    """redis-server with a TLS port and a certificate signed by a throwaway CA."""
+    import subprocess
+
+    certs = tmp_path_factory.mktemp("tls")
+
+    def openssl(*args):
+        subprocess.run(["openssl", *args], cwd=certs, check=True, capture_output=True)
+
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=test-ca",
+            "-keyout", "ca.key", "-out", "ca.pem")
+    openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1",
+            "-keyout", "server.key", "-out", "server.csr")
+    (certs / "san.cnf").write_text("subjectAltName=IP:127.0.0.1\n")
+    openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+            "-CAcreateserial", "-days", "2", "-extfile", "san.cnf", "-out", "server.pem")
+    tls_port = free_port()
+    child = start_redis(free_port(), certs / "data", certs / "logs", extra_args=(
+        "--tls-port", str(tls_port), "--tls-cert-file", str(certs / "server.pem"),
+        "--tls-key-file", str(certs / "server.key"), "--tls-ca-cert-file", str(certs / "ca.pem"),
+        "--tls-auth-clients", "no"))
+    yield tls_port, certs / "ca.pem"
+    child.stop()
+
+
+def test_rediss_url_with_the_ca_works_end_to_end(tls_redis):
+    port, ca = tls_redis
+    url = f"rediss://127.0.0.1:{port}/0?ssl_ca_certs={ca}"
+    settings = Settings.from_env({"PORTFLOW_REDIS_URL": url, "PORTFLOW_TOPIC_PREFIX": "tls."})
+    store = RedisStore.from_url(settings.redis_url, settings.topic_prefix)
+
+    async def no_letters(letters):
+        raise AssertionError(letters)
+
+    event = {"type": "train", "event_id": "t1", "ts": "2024-05-01T10:00:00+08:00",
+             "port": "khorgos", "service": "china-asia", "direction": "inbound", "teu": 60}
+    stats = asyncio.run(BatchProcessor(settings, store, no_letters).process(
+        [SourceRecord("tls.trains", 0, 0, None, json.dumps(event).encode())]))
+    assert stats.applied_events == 1
+    result = CliRunner().invoke(cli, ["report", "--period", "2024-05", "--measure", "teu",
+                                      "--json"],
+                                env={"PORTFLOW_REDIS_URL": url, "PORTFLOW_TOPIC_PREFIX": "tls."})
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["total"]["current"] == 60
+
+
+def test_rediss_without_trusting_the_ca_fails_clearly(tls_redis):
+    port, _ = tls_redis
+    result = CliRunner().invoke(cli, ["report", "--period", "2024"],
+                                env={"PORTFLOW_REDIS_URL": f"rediss://127.0.0.1:{port}/0"})
+    assert result.exit_code == 1 and "cannot read Redis" in result.output
