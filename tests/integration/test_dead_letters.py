@@ -6,18 +6,12 @@ import sys
 import time
 
 import pytest
+from tests.cli import portflow
 
 pytestmark = pytest.mark.slow
 
 GOOD = {"type": "train", "event_id": "t-1", "ts": "2024-03-14T00:15:00Z", "port": "khorgos",
         "service": "china-europe", "direction": "outbound", "teu": 110}
-
-
-def portflow(env, *args):
-    done = subprocess.run([sys.executable, "-m", "portflow.cli", *args], env=env,
-                          capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
-    return done.stdout
 
 
 def listed(env) -> list[dict]:

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import subprocess
-import sys
 import time
 from datetime import datetime
 from decimal import Decimal
@@ -21,16 +19,10 @@ import pytest
 import yaml
 
 from portflow.embedded import free_port, start_prometheus
+from tests.cli import portflow
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]
-
-
-def portflow(env, *args):
-    done = subprocess.run([sys.executable, "-m", "portflow.cli", *args], env=env,
-                          capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr
-    return done.stdout
 
 
 def query(base: str, expr: str, at: float | None = None) -> list:

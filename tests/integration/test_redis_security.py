@@ -25,10 +25,10 @@ def secured_redis(tmp_path_factory):
     child.stop()
 
 
-def test_worker_side_and_report_work_with_an_acl_user(secured_redis):
-    url = f"redis://portflow:s3cret-pass@127.0.0.1:{secured_redis}/0"
-    settings = Settings(redis_url=url, topic_prefix="secure.")
-    store = RedisStore.from_url(url, settings.topic_prefix)
+def applied_and_reported_teu(url: str, prefix: str) -> int:
+    """Apply one train of 60 TEU through the processor, then read it back with `portflow report`."""
+    settings = Settings.from_env({"PORTFLOW_REDIS_URL": url, "PORTFLOW_TOPIC_PREFIX": prefix})
+    store = RedisStore.from_url(settings.redis_url, settings.topic_prefix)
 
     async def no_letters(letters):
         raise AssertionError(letters)
@@ -36,13 +36,18 @@ def test_worker_side_and_report_work_with_an_acl_user(secured_redis):
     event = {"type": "train", "event_id": "t1", "ts": "2024-05-01T10:00:00+08:00",
              "port": "khorgos", "service": "china-asia", "direction": "inbound", "teu": 60}
     stats = asyncio.run(BatchProcessor(settings, store, no_letters).process(
-        [SourceRecord("secure.trains", 0, 0, None, json.dumps(event).encode())]))
+        [SourceRecord(settings.topic("train"), 0, 0, None, json.dumps(event).encode())]))
     assert stats.applied_events == 1
-    result = CliRunner().invoke(cli, ["report", "--period", "2024-05", "--measure", "trains",
+    result = CliRunner().invoke(cli, ["report", "--period", "2024-05", "--measure", "teu",
                                       "--json"],
-                                env={"PORTFLOW_REDIS_URL": url, "PORTFLOW_TOPIC_PREFIX": "secure."})
+                                env={"PORTFLOW_REDIS_URL": url, "PORTFLOW_TOPIC_PREFIX": prefix})
     assert result.exit_code == 0, result.output
-    assert json.loads(result.output)["total"]["current"] == 1
+    return json.loads(result.output)["total"]["current"]
+
+
+def test_worker_side_and_report_work_with_an_acl_user(secured_redis):
+    url = f"redis://portflow:s3cret-pass@127.0.0.1:{secured_redis}/0"
+    assert applied_and_reported_teu(url, "secure.") == 60
 
 
 def test_wrong_password_is_a_clear_error_without_the_password(secured_redis):
@@ -81,23 +86,7 @@ def tls_redis(tmp_path_factory):
 
 def test_rediss_url_with_the_ca_works_end_to_end(tls_redis):
     port, ca = tls_redis
-    url = f"rediss://127.0.0.1:{port}/0?ssl_ca_certs={ca}"
-    settings = Settings.from_env({"PORTFLOW_REDIS_URL": url, "PORTFLOW_TOPIC_PREFIX": "tls."})
-    store = RedisStore.from_url(settings.redis_url, settings.topic_prefix)
-
-    async def no_letters(letters):
-        raise AssertionError(letters)
-
-    event = {"type": "train", "event_id": "t1", "ts": "2024-05-01T10:00:00+08:00",
-             "port": "khorgos", "service": "china-asia", "direction": "inbound", "teu": 60}
-    stats = asyncio.run(BatchProcessor(settings, store, no_letters).process(
-        [SourceRecord("tls.trains", 0, 0, None, json.dumps(event).encode())]))
-    assert stats.applied_events == 1
-    result = CliRunner().invoke(cli, ["report", "--period", "2024-05", "--measure", "teu",
-                                      "--json"],
-                                env={"PORTFLOW_REDIS_URL": url, "PORTFLOW_TOPIC_PREFIX": "tls."})
-    assert result.exit_code == 0, result.output
-    assert json.loads(result.output)["total"]["current"] == 60
+    assert applied_and_reported_teu(f"rediss://127.0.0.1:{port}/0?ssl_ca_certs={ca}", "tls.") == 60
 
 
 def test_rediss_without_trusting_the_ca_fails_clearly(tls_redis):

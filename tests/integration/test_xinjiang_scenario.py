@@ -5,20 +5,12 @@ by hand, not read from the generator's data file.
 """
 
 import json
-import subprocess
-import sys
 from decimal import Decimal
 
 import pytest
+from tests.cli import portflow
 
 pytestmark = pytest.mark.slow
-
-
-def portflow(env, *args):
-    done = subprocess.run([sys.executable, "-m", "portflow.cli", *args], env=env,
-                          capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr
-    return done.stdout
 
 
 def report(env, measure, by=None):
