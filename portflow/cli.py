@@ -168,7 +168,10 @@ def simulate(rate, seed, max_events, duration, batch) -> None:
 @click.option("--by", "by", default="", help="One or two dimensions, comma-separated "
               "(port, mode, direction, partner, trade_mode, zone, zone_group; service; status).")
 @click.option("--json", "as_json", is_flag=True, help="Print the contract's JSON object.")
-def report(period, measure, by, as_json) -> None:
+@click.option("--allow-incomplete", is_flag=True,
+              help="Report even though Kafka deleted events before they were applied (the JSON "
+                   "then has an \"incomplete\" member naming the lost offsets).")
+def report(period, measure, by, as_json, allow_incomplete) -> None:
     """Totals of a period against the same period a year earlier, by up to two dimensions."""
     settings = _settings()
     from redis import RedisError
@@ -181,11 +184,65 @@ def report(period, measure, by, as_json) -> None:
     dims = [d.strip() for d in by.split(",") if d.strip()]
     try:
         result = read_report(store, period, measure, dims)
+        lost = store.lost_offsets()
     except (InvalidPeriod, InvalidReport) as exc:
         raise click.UsageError(str(exc)) from None
     except RedisError as exc:
         raise _fail(f"cannot read Redis at {settings.redacted_redis_url}: {exc}")
+    if lost:
+        ranges = "; ".join(f"{name} offsets " + ", ".join(f"{a}-{b}" for a, b in spans)
+                           for name, spans in sorted(lost.items()))
+        message = (f"the totals are incomplete: Kafka deleted records before they were applied "
+                   f"(retention): {ranges}")
+        if not allow_incomplete:
+            raise _fail(f"{message}. Re-publish those events from their source (portflow replay; "
+                        "duplicates are counted once), then report with --allow-incomplete.")
+        click.secho(f"portflow: warning: {message}", fg="yellow", err=True)
+        result["incomplete"] = {"lost_offsets": lost}
     click.echo(to_json(result) if as_json else to_table(result))
+
+
+@cli.command()
+@click.option("--wait", is_flag=True,
+              help="Return once the workers have re-applied at least everything applied before.")
+@click.option("--timeout", type=float, default=3600, show_default=True,
+              help="Seconds --wait may take before failing.")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def rebuild(wait, timeout, yes) -> None:
+    """Recompute every aggregate from Kafka: drop portflow's state in Redis (aggregates, marks,
+    dedupe ids) so that running workers re-read their topics from the start.
+
+    Reports undercount until the workers have caught up again (`--wait` shows the progress).
+    Kafka must still hold the events: offsets already deleted by retention are reported as lost.
+    """
+    settings = _settings()
+    from redis import RedisError
+
+    from producers.replay import ReplayError, wait_until_applied
+
+    store = _store(settings)
+    try:
+        workers = store.workers()
+        before = store.high_water_marks()
+    except RedisError as exc:
+        raise _fail(f"cannot read Redis at {settings.redacted_redis_url}: {exc}")
+    if wait and not workers:
+        raise _fail("no live worker: start `portflow worker` first (the workers do the re-reading)")
+    if not yes:
+        click.confirm(f"drop portflow's state for topic prefix {settings.topic_prefix!r} in "
+                      f"{settings.redacted_redis_url} and recompute it from Kafka?", abort=True)
+    deleted = store.drop_state()
+    click.echo(f"dropped {deleted:,} keys; {len(workers)} live worker(s) re-read from the start",
+               err=True)
+    if not wait:
+        return
+    applied_before = {(topic, int(partition)): (0, mark) for name, mark in before.items()
+                      for topic, partition in [name.rsplit(":", 1)] if mark >= 0}
+    try:
+        seconds = wait_until_applied(store, applied_before, timeout)
+    except ReplayError as exc:
+        raise _fail(str(exc))
+    click.echo(f"rebuilt in {seconds:.1f}s", err=True)
 
 
 def _store(settings: Settings):

@@ -3,7 +3,8 @@
 Agents read raw bytes (no Faust models: validation is the core's job), take records in small
 batches without acknowledging them, and acknowledge only after the processor has put their
 effects in Redis. Faust tables and changelogs are not used: Redis holds the state and the
-per-partition high-water marks that make restarts exact.
+per-partition high-water marks that make restarts exact; where each partition is read from
+follows those marks (``streams.positioning``), not Kafka's committed offsets.
 """
 
 from __future__ import annotations
@@ -16,9 +17,11 @@ import time
 
 import faust
 
-from portflow.adapters.redis_store import RedisStore
+from portflow.adapters.kafka import TopicIds
+from portflow.adapters.redis_store import RedisStore, StateLost
 from portflow.config import Settings
 from streams.metrics import WorkerMetrics
+from streams.positioning import Positioner
 from streams.processor import BatchProcessor, DeadLetter, SourceRecord
 from streams.yoy import YoyCollector
 
@@ -46,6 +49,7 @@ def create_app(settings: Settings, store: RedisStore, metrics: WorkerMetrics) ->
         broker_heartbeat_interval=max(1.0, settings.session_timeout_s / 3),
         broker_rebalance_timeout=max(10.0, settings.session_timeout_s * 2),
         stream_buffer_maxsize=256,
+        stream_wait_empty=False,  # unacknowledged records are re-read (from the marks) anyway
         producer_acks=-1,
         consumer_max_fetch_size=4 * 1024 * 1024,
     )
@@ -61,21 +65,25 @@ def create_app(settings: Settings, store: RedisStore, metrics: WorkerMetrics) ->
 
     processor = BatchProcessor(settings, store, send_dead_letters)
     app.portflow_processor = processor  # for tests and introspection
+    positioner = Positioner(app, settings, store, processor, TopicIds(settings),
+                            on_lost=metrics.count_lost_offsets)
+    positioner.install()
+    app.portflow_positioner = positioner  # the worker re-executes itself when it asks to
     yoy = YoyCollector(store, settings.tz)
     metrics.registry.register(yoy)
-    _track_assignment(app, settings, store, processor, metrics, yoy)
+    _track_assignment(app, settings, store, processor, positioner, metrics, yoy)
 
     for topic_name, event_type in settings.event_topics.items():
         topic = app.topic(
             topic_name, key_type=bytes, value_type=bytes,
             key_serializer="raw", value_serializer="raw",
         )
-        _register_agent(app, topic, event_type, processor, metrics)
+        _register_agent(app, topic, event_type, processor, positioner, metrics)
     return app
 
 
 def _register_agent(app: faust.App, topic, event_type: str, processor: BatchProcessor,
-                    metrics: WorkerMetrics) -> None:
+                    positioner: Positioner, metrics: WorkerMetrics) -> None:
     @app.agent(topic, name=f"portflow-{event_type}")
     async def aggregate(stream):
         async for events in stream.noack_take(TAKE_MAX_RECORDS, within=TAKE_WITHIN_S):
@@ -84,26 +92,33 @@ def _register_agent(app: faust.App, topic, event_type: str, processor: BatchProc
                 SourceRecord(m.topic, m.partition, m.offset, m.key, m.value)
                 for m in (event.message for event in events)
             ]
-            stats = await _process_until_done(processor, records, event_type)
+            stats = await _process_until_done(processor, positioner, records, event_type)
             for event in events:
                 await stream.ack(event)
+            if stats.gaps:
+                positioner.request_restart(
+                    f"the next offset of {', '.join(sorted(stats.gaps))} did not arrive")
             metrics.observe(event_type, stats, time.perf_counter() - started)
             if stats.rejections:
                 log.warning("%s: %d rejected to the DLQ (first: %s)", event_type,
                             len(stats.rejections), stats.rejections[0].reason)
 
 
-async def _process_until_done(processor: BatchProcessor, records: list[SourceRecord],
-                              event_type: str):
+async def _process_until_done(processor: BatchProcessor, positioner: Positioner,
+                              records: list[SourceRecord], event_type: str):
     """Process a take, retrying after unexpected errors instead of dropping or crashing.
 
     Re-processing is safe (marks and dedupe make it idempotent), and the records stay
-    unacknowledged meanwhile, so a stuck batch shows as lag, never as loss.
+    unacknowledged meanwhile, so a stuck batch shows as lag, never as loss. When Redis lost its
+    state, the worker re-reads its partitions from the start first.
     """
     delay = 1.0
     while True:
         try:
             return await processor.process(records)
+        except StateLost as lost:
+            positioner.request_restart(str(lost))
+            await asyncio.sleep(3600)  # the records stay unacknowledged; the stop cancels this
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -114,9 +129,11 @@ async def _process_until_done(processor: BatchProcessor, records: list[SourceRec
 
 
 def _track_assignment(app: faust.App, settings: Settings, store: RedisStore,
-                      processor: BatchProcessor, metrics: WorkerMetrics, yoy: YoyCollector) -> None:
+                      processor: BatchProcessor, positioner: Positioner, metrics: WorkerMetrics,
+                      yoy: YoyCollector) -> None:
     """Follow this worker's partitions: announce them in Redis (``R:worker:<id>``), load their
-    marks, export consumer lag, and export the YoY gauges while owning shipments partition 0."""
+    marks, export consumer lag, export the YoY gauges while owning shipments partition 0, and
+    check that Redis and the topics are still the ones the marks refer to."""
     worker_id = f"{socket.gethostname()}-{os.getpid()}"
     ttl_s = max(15, settings.session_timeout_s * 3)
     yoy_owner_partition = f"{settings.topic('shipment')}:0"
@@ -138,6 +155,8 @@ def _track_assignment(app: faust.App, settings: Settings, store: RedisStore,
         yoy.active = yoy_owner_partition in owned
         await best_effort("announce the assignment", store.record_worker, worker_id, list(owned),
                           ttl_s)
+        if processor.epoch is None:
+            await processor.open_epoch()
         await processor.load_marks(owned)
         if yoy.active:
             await best_effort("refresh the YoY gauges", yoy.refresh)
@@ -146,6 +165,10 @@ def _track_assignment(app: faust.App, settings: Settings, store: RedisStore,
     async def renew() -> None:
         await best_effort("announce the assignment", store.record_worker, worker_id, list(owned),
                           ttl_s)
+        try:
+            await positioner.check()
+        except Exception as exc:
+            log.warning("could not check the Redis state and the topics: %s", exc)
         for tp in list(tps):
             name = f"{tp.topic}:{tp.partition}"
             metrics.set_progress(name, processor.applied_offset(name), app.consumer.highwater(tp))

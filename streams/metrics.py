@@ -88,6 +88,10 @@ class WorkerMetrics:
             "portflow_customs_clearance_seconds",
             "Time from a declaration's filing to its release (event time).", ["port"], registry=r,
             buckets=(600, 1800, 3600, 7200, 14400, 28800, 43200, 86400, 172800, 345600, 604800))
+        self.offsets_lost = Counter(
+            "portflow_offsets_lost_total",
+            "Offsets Kafka deleted (retention) before they were applied: an undercount.",
+            ["topic"], registry=r)
         self._ports: set[str] = set()
         self._filed: dict[str, float] = {}
         for event_type in EVENT_TYPES:
@@ -169,6 +173,9 @@ class WorkerMetrics:
             filed: Optional[float] = self._filed.pop(e.declaration_id, None)
             if filed is not None and e.ts.timestamp() >= filed:
                 self.clearance.labels(self.port(e.port)).observe(e.ts.timestamp() - filed)
+
+    def count_lost_offsets(self, topic: str, count: int) -> None:
+        self.offsets_lost.labels(topic).inc(count)
 
     def set_partitions(self, owned: list[str]) -> None:
         """The partitions owned after a rebalance (``<topic>:<partition>``)."""

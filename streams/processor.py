@@ -6,6 +6,14 @@ never passes what Redis holds. Per partition, Redis keeps the offset of the last
 (its high-water mark); a record at or below it is skipped, so a restarted worker that re-reads
 records is harmless. Event ids already seen within the dedupe window count nothing, so producer
 retries and repeated replays are harmless too.
+
+A partition's records are applied strictly in offset order with no gap: a record beyond the
+mark + 1 is held back and its partition reported in ``BatchStats.gaps`` (the caller re-reads it
+from the mark; Kafka's offsets of plain, uncompacted, non-transactional topics have no holes), except
+at the position the consumer was moved to (``position``: after retention deleted offsets). So
+records still in flight from before a move are dropped, never counted past a hole. Every step
+names the state epoch it adds to, so nothing is added to a Redis that lost its state
+(``StateLost`` goes up to the caller, who re-reads).
 """
 
 from __future__ import annotations
@@ -72,10 +80,12 @@ class DeadLetterSink(Protocol):
 @dataclass
 class BatchStats:
     records: int = 0
-    skipped_records: int = 0  # at or below the partition's high-water mark
+    skipped_records: int = 0  # at or below the partition's high-water mark, or in flight
+    # from before the consumer was moved
     applied: list[Event] = field(default_factory=list)  # events whose effect was applied
     duplicate_events: int = 0
     rejections: list[Rejection] = field(default_factory=list)
+    gaps: set[str] = field(default_factory=set)  # partitions whose next record was not there
     redis_write_seconds: list[float] = field(default_factory=list)  # one per atomic step
 
     @property
@@ -106,14 +116,21 @@ class BatchProcessor:
         self.event_type_of = settings.event_topics
         self.calendar = LocalCalendar(settings.tz)
         self._marks: dict[str, int] = {}
+        self._resume_at: dict[str, int] = {}  # where the consumer was moved to, until reached
+        self.epoch: str | None = None
         self._run_blocking = run_blocking or asyncio.to_thread
         self._retry_delay_s = retry_delay_s
 
     async def process(self, records: list[SourceRecord]) -> BatchStats:
-        """Handle records in partition order; return once all their effects are in Redis."""
+        """Handle records in partition order; return once all their effects are in Redis.
+
+        Raises ``StateLost`` when Redis lost the state (nothing of the batch is applied).
+        """
         stats = BatchStats(records=len(records))
+        if self.epoch is None:
+            await self.open_epoch()
         await self.load_marks({r.mark_name for r in records} - self._marks.keys())
-        fresh = [r for r in records if r.offset > self._marks[r.mark_name]]
+        fresh = self._in_order(records, stats.gaps)
         stats.skipped_records = len(records) - len(fresh)
 
         parsed: list[_Parsed] = []
@@ -136,7 +153,10 @@ class BatchProcessor:
         """Apply one chunk atomically; retry on conflicts and on Redis outages."""
         known_seen: set[str] = set()
         while True:
-            chunk = [p for p in chunk if p.record.offset > self._marks[p.record.mark_name]]
+            # (marks may have been dropped meanwhile: Redis state lost, partition re-read)
+            await self.load_marks({p.record.mark_name for p in chunk} - self._marks.keys())
+            chosen = set(map(id, self._in_order([p.record for p in chunk], stats.gaps)))
+            chunk = [p for p in chunk if id(p.record) in chosen]
             if not chunk:
                 return
             marks = {}
@@ -160,9 +180,9 @@ class BatchProcessor:
             started = time.perf_counter()
             try:
                 latest = max((int(e.ts.timestamp()) for e in fresh), default=0)
-                outcome = await self._with_retries(
+                outcome = await self.run_with_retries(
                     self.store.apply, marks, seen_keys, list(increments.per_measure()),
-                    self.settings.dedupe_ttl_seconds, latest,
+                    self.settings.dedupe_ttl_seconds, latest, self.epoch,
                 )
             except StateConflict as conflict:
                 log.info("another worker moved a partition (%s); re-reading marks", conflict)
@@ -173,6 +193,8 @@ class BatchProcessor:
             if outcome.applied:
                 for name, (_, new) in marks.items():
                     self._marks[name] = new
+                    if self._resume_at.get(name, new + 1) <= new:
+                        del self._resume_at[name]
                 stats.applied += fresh
                 stats.duplicate_events += duplicates
                 return
@@ -180,17 +202,55 @@ class BatchProcessor:
             # them out; the rest of the chunk stays as it was.
             known_seen = {seen_keys[i] for i in outcome.seen} | (known_seen - set(seen_keys))
 
+    def _in_order(self, records: list[SourceRecord], gaps: set[str]) -> list[SourceRecord]:
+        """The records that continue their partition's mark without a hole; partitions where
+        the next record is missing go in ``gaps``."""
+        chosen = []
+        next_at: dict[str, int] = {}
+        for record in records:
+            name = record.mark_name
+            want = next_at.get(name)
+            if want is None:
+                want = self._marks[name] + 1
+                if record.offset == self._resume_at.get(name):
+                    want = record.offset
+            if record.offset == want:
+                chosen.append(record)
+                next_at[name] = want + 1
+            elif record.offset > want and name not in self._resume_at:
+                gaps.add(name)  # (while a move is pending, later records are in flight from before it)
+        return chosen
+
+    async def open_epoch(self) -> None:
+        """Join the state Redis holds now (starting one if it is empty), forgetting the marks
+        read from an earlier one."""
+        while True:
+            epoch = await self.run_with_retries(self.store.open_epoch, self.settings.tz_name)
+            if epoch is not None:
+                break
+            log.warning("Redis state is being dropped (portflow rebuild); waiting")
+            await asyncio.sleep(self._retry_delay_s)
+        if epoch != self.epoch:
+            self._marks.clear()
+            self.epoch = epoch
+
+    def position(self, name: str, mark: int, resume_at: int) -> None:
+        """The consumer of ``<topic>:<partition>`` is moved to ``resume_at``; Redis' mark is
+        ``mark``. Records in flight from before the move are dropped until it is reached."""
+        self._marks[name] = mark
+        self._resume_at[name] = resume_at
+
     async def load_marks(self, names: Iterable[str]) -> None:
         """(Re)read the high-water marks of these partitions from Redis."""
         names = sorted(names)
         if names:
-            self._marks.update(await self._with_retries(self.store.high_water_marks_of, names))
+            self._marks.update(await self.run_with_retries(self.store.high_water_marks_of, names))
 
     def applied_offset(self, name: str) -> int | None:
         """The last offset applied for ``<topic>:<partition>``, as far as this worker knows."""
         return self._marks.get(name)
 
-    async def _with_retries(self, fn, *args):
+    async def run_with_retries(self, fn, *args):
         """Run a blocking Redis call off the event loop, retrying while Redis is unreachable."""
         delay = self._retry_delay_s
         while True:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import sys
 import time
 
 import redis
@@ -30,7 +32,14 @@ def run_worker(settings: Settings, loglevel: str = "info") -> None:
         raise ValueError(f"cannot serve metrics on {host}:{port} ({exc}); "
                          "set PORTFLOW_METRICS_ADDR to a free host:port") from None
     app = create_app(settings, store, metrics)
-    Worker(app, loglevel=loglevel, quiet=True).execute_from_commandline()
+    try:
+        Worker(app, loglevel=loglevel, quiet=True).execute_from_commandline()
+    except SystemExit:
+        if app.portflow_positioner.restart_reason is None:
+            raise
+    logging.getLogger(__name__).warning("restarting: %s", app.portflow_positioner.restart_reason)
+    os.execv(sys.executable, [sys.executable, "-m", "portflow.cli", "worker",
+                              "--loglevel", loglevel])
 
 
 def _wait_for_redis(store: RedisStore, settings: Settings, timeout_s: float = 30.0) -> None:

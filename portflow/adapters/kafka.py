@@ -68,3 +68,28 @@ def ensure_topics(settings: Settings, timeout_s: float = 30.0) -> None:
                 )
     finally:
         admin.close()
+
+
+class TopicIds:
+    """The Kafka id and partition count of the event topics (a topic deleted and created again
+    gets a new id), through one admin client kept open between calls."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._admin: KafkaAdminClient | None = None
+
+    def __call__(self) -> dict[str, tuple[str, int]]:
+        if self._admin is None:
+            self._admin = admin_client(self.settings, timeout_s=5.0)
+        try:
+            found = self._admin.describe_topics(list(self.settings.event_topics))
+        except Exception:
+            self.close()
+            raise
+        return {t["name"]: (str(t["topic_id"]), len(t["partitions"]))
+                for t in found if not t.get("error_code") and t.get("topic_id")}
+
+    def close(self) -> None:
+        if self._admin is not None:
+            self._admin.close()
+            self._admin = None

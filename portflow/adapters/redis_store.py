@@ -5,7 +5,11 @@ key one atomic step touches lives in one slot):
 
 - ``R:hwm``                               hash ``<topic>:<partition>`` → last applied offset
 - ``R:meta``                              hash ``tz`` → the reporting time zone the data uses,
-                                          ``latest_event_ts`` → newest event time applied (s)
+                                          ``latest_event_ts`` → newest event time applied (s),
+                                          ``epoch`` → a token made when the state was (re)started
+- ``R:topic_ids``                         hash topic → the Kafka topic id the marks refer to
+- ``R:lost``                              hash ``<topic>:<partition>`` → JSON list of
+                                          [first, last] offset ranges Kafka deleted unread
 - ``R:worker:<id>``                       JSON of a live worker's partitions (expires unless renewed)
 - ``R:seen:<type>:<event_id>``            "1" with a TTL of the dedupe window
 - ``R:agg:<type>:<measure>:<granule>``    hash cell → integer total (granule: a day or a month)
@@ -16,11 +20,16 @@ and only then writes the increments, the event ids and the new marks together. (
 id and marking it are one ``SET NX``; when one was seen before, the script deletes the markers it
 set and writes nothing, so the caller can drop that event and try again.) Redis runs a
 script atomically, so a crash leaves either all of a batch or none of it.
+
+Lost state: every step also checks the ``epoch`` token. Redis restarted empty (or ``portflow
+rebuild``) has none, so no worker can add to a state that lost its history; each worker sees the
+loss and re-reads its partitions from the start (see ``streams.positioning``).
 """
 
 from __future__ import annotations
 
 import json
+import secrets
 import time
 from dataclasses import dataclass, field
 from typing import Iterable, Mapping
@@ -30,12 +39,15 @@ import redis
 APPLY_SCRIPT = """
 -- KEYS: the marks hash, the meta hash, the n_seen dedupe keys, then one aggregate hash per
 -- group of ARGV.
--- ARGV: ttl, latest event time, n_tp, (mark, expected, new) x n_tp, n_seen, then per hash:
--- n, (cell, delta) x n.
-local ttl = ARGV[1]
-local latest = tonumber(ARGV[2])
-local n_tp = tonumber(ARGV[3])
-local a = 4
+-- ARGV: epoch, ttl, latest event time, n_tp, (mark, expected, new) x n_tp, n_seen, then per
+-- hash: n, (cell, delta) x n.
+if redis.call('HGET', KEYS[2], 'epoch') ~= ARGV[1] then
+  return {3}
+end
+local ttl = ARGV[2]
+local latest = tonumber(ARGV[3])
+local n_tp = tonumber(ARGV[4])
+local a = 5
 for i = 1, n_tp do
   local current = redis.call('HGET', KEYS[1], ARGV[a])
   if (current or '-1') ~= ARGV[a + 1] then
@@ -70,7 +82,7 @@ while a <= n_args do
   a = last + 1
   k = k + 1
 end
-local b = 4
+local b = 5
 for i = 1, n_tp do
   redis.call('HSET', KEYS[1], ARGV[b], ARGV[b + 2])
   b = b + 3
@@ -82,8 +94,29 @@ return {0}
 """
 
 
+# KEYS: the marks hash, the topic ids hash. ARGV: topic, its current id, then the mark fields
+# of its partitions. Returns 0 (same id), 1 (first seen: adopted) or 2 (a new incarnation: the
+# topic's marks were dropped, so its partitions count again from their start).
+ADOPT_TOPIC_SCRIPT = """
+local known = redis.call('HGET', KEYS[2], ARGV[1])
+if known == ARGV[2] then return 0 end
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+if not known then return 1 end
+for i = 3, #ARGV do redis.call('HDEL', KEYS[1], ARGV[i]) end
+return 2
+"""
+
+
+# The epoch while ``drop_state`` deletes: matches no worker's epoch, and blocks a new one.
+DROPPING = "dropping"
+
+
 class StateConflict(Exception):
     """A high-water mark moved under us: another worker applied this partition meanwhile."""
+
+
+class StateLost(Exception):
+    """Redis no longer holds the state this worker was adding to (restarted empty, rebuilt)."""
 
 
 @dataclass
@@ -100,7 +133,10 @@ class RedisStore:
         self.root = f"pf{{{topic_prefix}}}"
         self.hwm_key = f"{self.root}:hwm"
         self.meta_key = f"{self.root}:meta"
+        self.topic_ids_key = f"{self.root}:topic_ids"
+        self.lost_key = f"{self.root}:lost"
         self._apply = client.register_script(APPLY_SCRIPT)
+        self._adopt_topic = client.register_script(ADOPT_TOPIC_SCRIPT)
 
     @classmethod
     def from_url(cls, url: str, topic_prefix: str) -> "RedisStore":
@@ -132,6 +168,52 @@ class RedisStore:
                 f"{tz_name}; use that zone, or rebuild into an empty Redis database"
             )
 
+    def open_epoch(self, tz_name: str) -> str | None:
+        """The current state's epoch token, starting a new state if Redis holds none; None
+        while ``drop_state`` runs. Also claims the time zone, which an empty Redis forgot too.
+        """
+        self.client.hsetnx(self.meta_key, "epoch", secrets.token_hex(8))
+        self.claim_time_zone(tz_name)
+        epoch = self.epoch()
+        return None if epoch == DROPPING else epoch
+
+    def epoch(self) -> str | None:
+        value = self.client.hget(self.meta_key, "epoch")
+        return value.decode() if value is not None else None
+
+    def adopt_topic_id(self, topic: str, topic_id: str, partitions: int) -> str:
+        """Tie the marks of ``topic`` to this incarnation of it: ``same``, ``adopted``, or
+        ``recreated`` (the topic was deleted and created again, so its old marks were dropped)."""
+        fields = [f"{topic}:{p}" for p in range(partitions)]
+        result = self._adopt_topic(keys=[self.hwm_key, self.topic_ids_key],
+                                   args=[topic, topic_id, *fields])
+        return ("same", "adopted", "recreated")[int(result)]
+
+    def record_lost(self, mark_name: str, first: int, last: int) -> None:
+        """Note offsets that Kafka deleted before they were applied (an undercount to report)."""
+        ranges = self.lost_offsets().get(mark_name, [])
+        if [first, last] not in ranges:
+            ranges.append([first, last])
+            self.client.hset(self.lost_key, mark_name, json.dumps(ranges))
+
+    def lost_offsets(self) -> dict[str, list[list[int]]]:
+        """``<topic>:<partition>`` → offset ranges that were never applied and never will be."""
+        return {k.decode(): json.loads(v) for k, v in self.client.hgetall(self.lost_key).items()}
+
+    def drop_state(self) -> int:
+        """Delete every aggregate, mark, dedupe id and epoch of this prefix (not the live-worker
+        announcements); running workers notice and re-read their topics from the start.
+
+        The epoch is set to ``DROPPING`` first, so no worker adds to (or restarts) a state that
+        is half deleted; a new epoch can begin only once the meta hash itself is gone.
+        """
+        self.client.hset(self.meta_key, "epoch", DROPPING)
+        deleted = 0
+        for key in self.client.scan_iter(match=f"{self.root}:*", count=1000):
+            if b":worker:" not in key and key != self.meta_key.encode():
+                deleted += self.client.unlink(key)
+        return deleted + self.client.unlink(self.meta_key)
+
     def latest_event_time(self) -> int | None:
         """The newest event time applied so far (Unix seconds), or None before any event."""
         value = self.client.hget(self.meta_key, "latest_event_ts")
@@ -162,17 +244,19 @@ class RedisStore:
         seen_keys: list[str],
         increments: Iterable[tuple[str, str, str, Mapping[str, int]]],
         dedupe_ttl_seconds: int,
-        latest_event_ts: int = 0,
+        latest_event_ts: int,
+        epoch: str,
     ) -> ApplyOutcome:
         """Apply increments, event ids and new high-water marks as one atomic step.
 
         ``marks`` maps ``<topic>:<partition>`` to (expected current mark, new mark); -1 means none.
         ``increments`` yields (type, measure, granule, {cell: delta}).
-        Raises ``StateConflict`` when a mark is not what we expected; returns the indexes of
-        event ids already seen (and writes nothing) when there are any.
+        Raises ``StateLost`` when Redis is not at ``epoch`` any more and ``StateConflict`` when a
+        mark is not what we expected; returns the indexes of event ids already seen (and writes
+        nothing) when there are any.
         """
         keys = [self.hwm_key, self.meta_key, *seen_keys]
-        args: list = [dedupe_ttl_seconds, latest_event_ts, len(marks)]
+        args: list = [epoch, dedupe_ttl_seconds, latest_event_ts, len(marks)]
         for name, (expected, new) in marks.items():
             args += [name, expected, new]
         args.append(len(seen_keys))
@@ -182,6 +266,8 @@ class RedisStore:
             for cell, delta in cells.items():
                 args += [cell, delta]
         result = self._apply(keys=keys, args=args)
+        if result[0] == 3:
+            raise StateLost(f"Redis no longer holds state epoch {epoch}")
         if result[0] == 1:
             raise StateConflict(
                 f"high-water mark of {result[1].decode()} is {result[2].decode()}, "
