@@ -210,6 +210,19 @@ def wait_for_assignment(settings: Settings, child: Child, timeout_s: float = 60)
     _wait_until(covered, child, "the worker's partition assignment", timeout_s)
 
 
+def wait_until_owning(settings: Settings, child: Child, timeout_s: float = 60) -> None:
+    """Block until this worker process owns partitions (after the group rebalanced)."""
+    from portflow.adapters.redis_store import RedisStore
+
+    store = RedisStore.from_url(settings.redis_url, settings.topic_prefix)
+    worker_id = f"{socket.gethostname()}-{child.process.pid}"
+
+    def owning() -> bool:
+        return bool(store.workers().get(worker_id, {}).get("partitions"))
+
+    _wait_until(owning, child, "the new worker's share of the partitions", timeout_s)
+
+
 @dataclass
 class EmbeddedStack:
     """``portflow up``: broker, Redis and one worker on the configured loopback ports."""

@@ -284,6 +284,6 @@ def wait_until_applied(store: RedisStore, offsets: dict[tuple[str, int], tuple[i
                 raise ReplayError(
                     f"timed out after {timeout_s:g}s: {len(behind)} partition(s) not yet applied "
                     f"({sample}). Is `portflow worker` running against "
-                    f"{store.client.connection_pool.connection_kwargs.get('host', 'Redis')}?"
+                    f"this Redis and topic prefix {store.root!r}?"
                 )
             time.sleep(0.1)

@@ -66,7 +66,8 @@ def create_app(settings: Settings, store: RedisStore, metrics: WorkerMetrics) ->
     processor = BatchProcessor(settings, store, send_dead_letters)
     app.portflow_processor = processor  # for tests and introspection
     positioner = Positioner(app, settings, store, processor, TopicIds(settings),
-                            on_lost=metrics.count_lost_offsets)
+                            on_lost=lambda topic, count: metrics.count_lost_offsets(
+                                settings.event_topics[topic], count))
     positioner.install()
     app.portflow_positioner = positioner  # the worker re-executes itself when it asks to
     yoy = YoyCollector(store, settings.tz)

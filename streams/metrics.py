@@ -91,12 +91,12 @@ class WorkerMetrics:
         self.offsets_lost = Counter(
             "portflow_offsets_lost_total",
             "Offsets Kafka deleted (retention) before they were applied: an undercount.",
-            ["topic"], registry=r)
+            ["type"], registry=r)
         self._ports: set[str] = set()
         self._filed: dict[str, float] = {}
         for event_type in EVENT_TYPES:
             for metric in (self.applied, self.duplicates, self.redelivered, self.batch_seconds,
-                           self.batch_events):
+                           self.batch_events, self.offsets_lost):
                 metric.labels(event_type)
             for code in REJECTION_CODES:
                 self.rejected.labels(event_type, code)
@@ -174,8 +174,8 @@ class WorkerMetrics:
             if filed is not None and e.ts.timestamp() >= filed:
                 self.clearance.labels(self.port(e.port)).observe(e.ts.timestamp() - filed)
 
-    def count_lost_offsets(self, topic: str, count: int) -> None:
-        self.offsets_lost.labels(topic).inc(count)
+    def count_lost_offsets(self, event_type: str, count: int) -> None:
+        self.offsets_lost.labels(event_type).inc(count)
 
     def set_partitions(self, owned: list[str]) -> None:
         """The partitions owned after a rebalance (``<topic>:<partition>``)."""

@@ -21,8 +21,8 @@ from streams.metrics import WorkerMetrics
 def run_worker(settings: Settings, loglevel: str = "info") -> None:
     logging.basicConfig(level=loglevel.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     ensure_topics(settings)
+    _wait_for_redis(settings)
     store = RedisStore.from_url(settings.redis_url, settings.topic_prefix)
-    _wait_for_redis(store, settings)
     store.claim_time_zone(settings.tz_name)
     metrics = WorkerMetrics()
     host, port = settings.metrics_addr
@@ -42,12 +42,14 @@ def run_worker(settings: Settings, loglevel: str = "info") -> None:
                               "--loglevel", loglevel])
 
 
-def _wait_for_redis(store: RedisStore, settings: Settings, timeout_s: float = 30.0) -> None:
+def _wait_for_redis(settings: Settings, timeout_s: float = 30.0) -> None:
     """Give Redis a moment to come up (stacks start together); then fail clearly."""
     deadline = time.monotonic() + timeout_s
+    client = redis.Redis.from_url(settings.redis_url, socket_connect_timeout=5)
     while True:
         try:
-            store.client.ping()
+            client.ping()
+            client.close()
             return
         except redis.RedisError as exc:
             if time.monotonic() > deadline:

@@ -16,7 +16,8 @@ import pytest
 import redis
 
 from portflow.config import Settings
-from portflow.embedded import free_port, start_redis, start_tansu, start_worker, wait_for_assignment
+from portflow.embedded import (free_port, start_redis, start_tansu, start_worker,
+                               wait_for_assignment, wait_until_owning)
 
 _counter = itertools.count()
 
@@ -79,13 +80,20 @@ def stack_env(redis_url, kafka_bootstrap) -> dict[str, str]:
 
 @pytest.fixture
 def worker_factory(stack_env, tmp_path):
-    """Start worker processes on the stack; each call waits until the group owns every partition."""
+    """Start worker processes on the stack; each call waits until the group owns every partition
+    and the new worker owns some. The first serves metrics on stack_env's address, later ones
+    on ports of their own."""
     started = []
 
     def start():
-        child = start_worker(stack_env, tmp_path / "logs", name=f"worker-{len(started)}")
+        env = dict(stack_env)
+        if started:
+            env["PORTFLOW_METRICS_ADDR"] = f"127.0.0.1:{free_port()}"
+        child = start_worker(env, tmp_path / "logs", name=f"worker-{len(started)}")
         started.append(child)
-        wait_for_assignment(Settings.from_env(stack_env), child, timeout_s=90)
+        settings = Settings.from_env(env)
+        wait_for_assignment(settings, child, timeout_s=90)
+        wait_until_owning(settings, child, timeout_s=90)
         return child
 
     yield start

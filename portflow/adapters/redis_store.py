@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 from typing import Iterable, Mapping
 
 import redis
+from redis.cluster import RedisCluster
 
 APPLY_SCRIPT = """
 -- KEYS: the marks hash, the meta hash, the n_seen dedupe keys, then one aggregate hash per
@@ -111,6 +112,15 @@ return 2
 DROPPING = "dropping"
 
 
+def _is_cluster_node(client: redis.Redis) -> bool:
+    """Whether the server runs in cluster mode (False if it cannot be asked yet: a server that
+    is still starting is treated as a plain one, and callers retry their own calls)."""
+    try:
+        return bool(client.info("cluster").get("cluster_enabled"))
+    except redis.RedisError:
+        return False
+
+
 class StateConflict(Exception):
     """A high-water mark moved under us: another worker applied this partition meanwhile."""
 
@@ -140,8 +150,14 @@ class RedisStore:
 
     @classmethod
     def from_url(cls, url: str, topic_prefix: str) -> "RedisStore":
-        return cls(redis.Redis.from_url(url, socket_timeout=30, socket_connect_timeout=5,
-                                        health_check_interval=15), topic_prefix)
+        """A store on a Redis server, or on a Redis Cluster when the server at ``url`` is a
+        cluster node (any node will do: the client learns the others from it)."""
+        options = dict(socket_timeout=30, socket_connect_timeout=5, health_check_interval=15)
+        client = redis.Redis.from_url(url, **options)
+        if _is_cluster_node(client):
+            client.close()
+            client = RedisCluster.from_url(url, **options)
+        return cls(client, topic_prefix)
 
     def seen_key(self, event_type: str, event_id: str) -> str:
         return f"{self.root}:seen:{event_type}:{event_id}"

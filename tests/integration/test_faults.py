@@ -14,9 +14,10 @@ import pytest
 
 from portflow.adapters.redis_store import RedisStore
 from portflow.config import Settings
-from portflow.embedded import free_port, start_redis
+from portflow.embedded import free_port, start_redis, start_tansu
 from tests.cli import portflow
 from tests.integration.test_pipeline import check_reports, write_replay_file
+from tests.oracle import Oracle
 
 pytestmark = pytest.mark.slow
 
@@ -147,3 +148,37 @@ def test_rebuild_recomputes_everything_from_kafka(stack_env, tmp_path, worker_fa
     check_reports(stack_env, oracle)
     assert "corrupt" not in str(store.client.hkeys(
         store.aggregate_key("shipment", "value_fen", "2024-01")))
+
+
+def test_broker_outage_workers_wait_producers_fail_clearly_and_counting_resumes(
+        stack_env, tmp_path, worker_factory):
+    """tansu keeps nothing across a restart: this tests behaviour, not durability. Events
+    applied before the outage stay counted; the recreated topics are counted from their start."""
+    port = free_port()
+    logs = tmp_path / "logs"
+    broker = start_tansu(port, logs, name="tansu-restarted")
+    stack_env["PORTFLOW_KAFKA_BOOTSTRAP"] = f"127.0.0.1:{port}"
+    before, after, both = (tmp_path / f"{n}.jsonl" for n in ("before", "after", "both"))
+    write_replay_file(before, events=3_000, seed=59)
+    write_replay_file(after, events=3_000, seed=61)
+    both.write_bytes(before.read_bytes() + after.read_bytes())
+    try:
+        worker = worker_factory()
+        portflow(stack_env, "replay", str(before), "--wait", "--timeout", "120")
+
+        broker.stop()
+        started = time.monotonic()
+        refused = subprocess.run(
+            [sys.executable, "-m", "portflow.cli", "replay", str(after), "--no-progress"],
+            env=stack_env, capture_output=True, text=True, timeout=120)
+        assert refused.returncode != 0 and "cannot reach Kafka" in refused.stderr
+        assert time.monotonic() - started < 60, "the producer did not give up in bounded time"
+        time.sleep(max(0.0, 15 - (time.monotonic() - started)))
+        assert worker.alive(), f"the worker stopped while the broker was away:\n{worker.tail()}"
+
+        broker = start_tansu(port, logs, name="tansu-restarted")
+        portflow(stack_env, "replay", str(after), "--wait", "--timeout", "180")
+        assert worker.alive()
+        check_reports(stack_env, Oracle(str(both)))
+    finally:
+        broker.stop()

@@ -7,7 +7,7 @@ import json
 import pytest
 import redis
 
-from portflow.adapters.redis_store import RedisStore
+from portflow.adapters.redis_store import DROPPING, RedisStore, StateLost
 from portflow.domain.periods import Period
 from streams import processor as processor_module
 from streams.processor import BatchProcessor, SourceRecord
@@ -155,3 +155,54 @@ def test_time_zone_is_claimed_once(h):
     h.store.claim_time_zone("Asia/Shanghai")
     with pytest.raises(ValueError, match="Asia/Shanghai"):
         h.store.claim_time_zone("UTC")
+
+
+def test_a_record_beyond_the_next_offset_is_held_back_as_a_gap(h):
+    processor = h.processor()
+    run(processor.process(h.records([shipment(i) for i in range(3)])))
+    stats = run(processor.process(h.records([shipment(i) for i in range(10, 13)], first_offset=5)))
+    assert stats.gaps == {f"{h.topic}:0"} and stats.applied_events == 0
+    assert h.mark() == 2 and h.total("count") == 3
+
+
+def test_after_a_move_records_in_flight_from_before_it_are_dropped(h):
+    processor = h.processor()
+    run(processor.process(h.records([shipment(i) for i in range(3)])))
+    processor.position(f"{h.topic}:0", mark=2, resume_at=3)
+    stale = run(processor.process(h.records([shipment(i) for i in range(20, 22)], first_offset=8)))
+    assert stale.applied_events == 0 and not stale.gaps  # dropped quietly: they come again
+    fresh = run(processor.process(h.records([shipment(i) for i in range(3, 10)], first_offset=3)))
+    assert fresh.applied_events == 7 and h.mark() == 9
+
+
+def test_a_move_past_deleted_offsets_is_followed(h):
+    processor = h.processor()
+    processor.position(f"{h.topic}:0", mark=-1, resume_at=100)  # retention deleted 0-99
+    stats = run(processor.process(h.records([shipment(i) for i in range(5)], first_offset=100)))
+    assert stats.applied_events == 5 and h.mark() == 104
+
+
+def test_nothing_is_added_to_a_redis_that_lost_its_state(h):
+    processor = h.processor()
+    run(processor.process(h.records([shipment(i) for i in range(3)])))
+    h.store.drop_state()  # as after a restart without persistence
+    with pytest.raises(StateLost):
+        run(processor.process(h.records([shipment(i) for i in range(3, 6)], first_offset=3)))
+    assert h.total("count") == 0 and h.mark() == -1
+
+
+def test_no_new_state_begins_while_one_is_being_dropped(h):
+    h.store.open_epoch("Asia/Shanghai")
+    h.store.client.hset(h.store.meta_key, "epoch", DROPPING)
+    assert h.store.open_epoch("Asia/Shanghai") is None
+    h.store.client.delete(h.store.meta_key)
+    assert h.store.open_epoch("Asia/Shanghai") not in (None, DROPPING)
+
+
+def test_a_recreated_topic_drops_its_marks(h):
+    run(h.processor().process(h.records([shipment(i) for i in range(3)])))
+    assert h.store.adopt_topic_id(h.topic, "id-1", partitions=8) == "adopted"
+    assert h.store.adopt_topic_id(h.topic, "id-1", partitions=8) == "same"
+    assert h.mark() == 2
+    assert h.store.adopt_topic_id(h.topic, "id-2", partitions=8) == "recreated"
+    assert h.mark() == -1 and h.total("count") == 3  # what was counted stays counted

@@ -1,0 +1,61 @@
+"""A three-master Redis Cluster of Debian's redis-server on loopback ports: the worker, replay,
+report and rebuild work against it, and totals are exact. Every key of a topic prefix carries the
+hash tag ``{<prefix>}``, so each atomic step runs on one node."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+
+import pytest
+import redis
+
+from portflow.adapters.redis_store import RedisStore
+from portflow.config import Settings
+from portflow.embedded import free_port, start_redis
+from tests.cli import portflow
+from tests.integration.test_pipeline import check_reports, write_replay_file
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def redis_cluster(tmp_path):
+    """Three masters, no replicas; yields the URL of the first node."""
+    ports = [free_port() for _ in range(3)]
+    nodes = [start_redis(port, tmp_path / f"node-{port}", tmp_path / "logs", name=f"node-{port}",
+                         extra_args=("--cluster-enabled", "yes", "--cluster-config-file",
+                                     str(tmp_path / f"node-{port}" / "nodes.conf")))
+             for port in ports]
+    try:
+        subprocess.run([shutil.which("redis-cli"), "--cluster", "create",
+                        *[f"127.0.0.1:{p}" for p in ports], "--cluster-replicas", "0",
+                        "--cluster-yes"], check=True, capture_output=True, timeout=60)
+        deadline = time.monotonic() + 30
+        while any(redis.Redis(port=p).cluster("info")["cluster_state"] != "ok" for p in ports):
+            assert time.monotonic() < deadline, "the cluster did not become ready"
+            time.sleep(0.2)
+        yield f"redis://127.0.0.1:{ports[0]}/0"
+    finally:
+        for node in nodes:
+            node.stop()
+
+
+def test_worker_report_and_rebuild_on_a_three_master_cluster(stack_env, tmp_path, worker_factory,
+                                                             redis_cluster):
+    stack_env["PORTFLOW_REDIS_URL"] = redis_cluster
+    settings = Settings.from_env(stack_env)
+    store = RedisStore.from_url(settings.redis_url, settings.topic_prefix)
+    assert isinstance(store.client, redis.RedisCluster)
+    path = tmp_path / "events.jsonl"
+    oracle = write_replay_file(path, events=5_000, seed=67)
+
+    worker_factory()
+    portflow(stack_env, "replay", str(path), "--wait", "--timeout", "120")
+    check_reports(stack_env, oracle)
+    slots = {store.client.keyslot(key) for key in store.client.scan_iter(match=f"{store.root}:*")}
+    assert len(slots) == 1, "the keys of one prefix must share a slot"
+
+    portflow(stack_env, "rebuild", "--yes", "--wait", "--timeout", "120")
+    check_reports(stack_env, oracle)
