@@ -218,9 +218,10 @@ def rebuild(wait, timeout, yes) -> None:
     settings = _settings()
     from redis import RedisError
 
+    from portflow.adapters.redis_store import RedisStore
     from producers.replay import ReplayError, wait_until_applied
 
-    store = _store(settings)
+    store = RedisStore.from_url(settings.redis_url, settings.topic_prefix)  # any time zone
     try:
         workers = store.workers()
         before = store.high_water_marks()

@@ -41,6 +41,61 @@ def parse_host_port(text: str, name: str) -> tuple[str, int]:
     return match[1], int(match[2])
 
 
+KAFKA_SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
+KAFKA_SASL_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512")
+
+
+@dataclass(frozen=True)
+class KafkaSecurity:
+    """How the Kafka clients authenticate and encrypt (``PORTFLOW_KAFKA_*``)."""
+
+    protocol: str = "PLAINTEXT"
+    sasl_mechanism: str = "PLAIN"
+    sasl_username: str = ""
+    sasl_password: str = field(default="", repr=False)
+    ssl_cafile: str = ""
+    ssl_certfile: str = ""
+    ssl_keyfile: str = ""
+
+    @property
+    def uses_sasl(self) -> bool:
+        return self.protocol.startswith("SASL_")
+
+    @property
+    def uses_ssl(self) -> bool:
+        return self.protocol.endswith("SSL")
+
+    @classmethod
+    def from_env(cls, get) -> "KafkaSecurity":
+        protocol = get("PORTFLOW_KAFKA_SECURITY_PROTOCOL", "PLAINTEXT").upper()
+        if protocol not in KAFKA_SECURITY_PROTOCOLS:
+            raise ConfigError(f"PORTFLOW_KAFKA_SECURITY_PROTOCOL={protocol!r}: expected one of "
+                              f"{', '.join(KAFKA_SECURITY_PROTOCOLS)}")
+        mechanism = get("PORTFLOW_KAFKA_SASL_MECHANISM", "PLAIN").upper()
+        if mechanism not in KAFKA_SASL_MECHANISMS:
+            raise ConfigError(f"PORTFLOW_KAFKA_SASL_MECHANISM={mechanism!r}: expected one of "
+                              f"{', '.join(KAFKA_SASL_MECHANISMS)}")
+        security = cls(protocol, mechanism, get("PORTFLOW_KAFKA_SASL_USERNAME", ""),
+                       get("PORTFLOW_KAFKA_SASL_PASSWORD", ""), get("PORTFLOW_KAFKA_SSL_CAFILE", ""),
+                       get("PORTFLOW_KAFKA_SSL_CERTFILE", ""), get("PORTFLOW_KAFKA_SSL_KEYFILE", ""))
+        if security.uses_sasl and not (security.sasl_username and security.sasl_password):
+            raise ConfigError(f"PORTFLOW_KAFKA_SECURITY_PROTOCOL={protocol}: set "
+                              "PORTFLOW_KAFKA_SASL_USERNAME and PORTFLOW_KAFKA_SASL_PASSWORD")
+        files = {"PORTFLOW_KAFKA_SSL_CAFILE": security.ssl_cafile,
+                 "PORTFLOW_KAFKA_SSL_CERTFILE": security.ssl_certfile,
+                 "PORTFLOW_KAFKA_SSL_KEYFILE": security.ssl_keyfile}
+        for name, path in files.items():
+            if path and not security.uses_ssl:
+                raise ConfigError(f"{name} is set but PORTFLOW_KAFKA_SECURITY_PROTOCOL={protocol} "
+                                  "does not use TLS (SSL or SASL_SSL)")
+            if path and not os.path.isfile(path):
+                raise ConfigError(f"{name}={path!r}: no such file")
+        if bool(security.ssl_certfile) != bool(security.ssl_keyfile):
+            raise ConfigError("PORTFLOW_KAFKA_SSL_CERTFILE and PORTFLOW_KAFKA_SSL_KEYFILE go "
+                              "together (a client certificate and its key)")
+        return security
+
+
 @dataclass(frozen=True)
 class Settings:
     kafka_bootstrap: str = DEFAULT_KAFKA_BOOTSTRAP
@@ -52,6 +107,7 @@ class Settings:
     partitions: int = 8
     group_id: str = "portflow"
     session_timeout_s: int = 30
+    kafka_security: KafkaSecurity = field(default_factory=KafkaSecurity)
     tz: ZoneInfo = field(default=None, compare=False, repr=False)  # type: ignore[assignment]
 
     def __post_init__(self) -> None:
@@ -137,6 +193,7 @@ class Settings:
             group_id=group_id,
             session_timeout_s=parse_duration(get("PORTFLOW_SESSION_TIMEOUT", "30s"),
                                              "PORTFLOW_SESSION_TIMEOUT"),
+            kafka_security=KafkaSecurity.from_env(get),
         )
 
 

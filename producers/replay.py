@@ -24,6 +24,7 @@ from kafka import KafkaProducer
 from kafka.errors import KafkaError
 from tqdm import tqdm
 
+from portflow.adapters.kafka import client_security
 from portflow.adapters.redis_store import RedisStore
 from portflow.config import Settings
 from portflow.domain.events import EVENT_TYPES, MAX_BATCH_EVENTS
@@ -111,6 +112,7 @@ def make_producer(settings: Settings) -> KafkaProducer:
         retries=10,
         retry_backoff_ms=200,
         request_timeout_ms=30_000,
+        **client_security(settings.kafka_security),
     )
 
 

@@ -17,7 +17,7 @@ import time
 
 import faust
 
-from portflow.adapters.kafka import TopicIds
+from portflow.adapters.kafka import TopicIds, faust_credentials
 from portflow.adapters.redis_store import RedisStore, StateLost
 from portflow.config import Settings
 from streams.metrics import WorkerMetrics
@@ -52,6 +52,7 @@ def create_app(settings: Settings, store: RedisStore, metrics: WorkerMetrics) ->
         stream_wait_empty=False,  # unacknowledged records are re-read (from the marks) anyway
         producer_acks=-1,
         consumer_max_fetch_size=4 * 1024 * 1024,
+        broker_credentials=faust_credentials(settings.kafka_security),
     )
 
     async def send_dead_letters(letters: list[DeadLetter]) -> None:

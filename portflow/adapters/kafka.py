@@ -7,15 +7,46 @@ broker that auto-creates them (tansu does, with 4) would otherwise fix the count
 from __future__ import annotations
 
 import logging
+import ssl
 import time
 
 from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
-from portflow.config import Settings
+from portflow.config import KafkaSecurity, Settings
 
 log = logging.getLogger(__name__)
+
+
+def client_security(security: KafkaSecurity) -> dict:
+    """kafka-python client settings (admin, producer, consumer) for the configured security."""
+    options: dict = {"security_protocol": security.protocol}
+    if security.uses_sasl:
+        options.update(sasl_mechanism=security.sasl_mechanism,
+                       sasl_plain_username=security.sasl_username,
+                       sasl_plain_password=security.sasl_password)
+    if security.uses_ssl:
+        options.update(ssl_cafile=security.ssl_cafile or None,
+                       ssl_certfile=security.ssl_certfile or None,
+                       ssl_keyfile=security.ssl_keyfile or None)
+    return options
+
+
+def faust_credentials(security: KafkaSecurity):
+    """Faust's ``broker_credentials`` (aiokafka) for the configured security, or None."""
+    import faust
+
+    context = None
+    if security.uses_ssl:
+        context = ssl.create_default_context(cafile=security.ssl_cafile or None)
+        if security.ssl_certfile:
+            context.load_cert_chain(security.ssl_certfile, security.ssl_keyfile)
+    if security.uses_sasl:
+        return faust.SASLCredentials(username=security.sasl_username,
+                                     password=security.sasl_password,
+                                     mechanism=security.sasl_mechanism, ssl_context=context)
+    return faust.SSLCredentials(context) if context else None
 
 
 class BrokerUnavailable(RuntimeError):
@@ -31,6 +62,7 @@ def admin_client(settings: Settings, timeout_s: float = 30.0) -> KafkaAdminClien
                 bootstrap_servers=settings.kafka_bootstrap.split(","),
                 client_id="portflow-admin",
                 request_timeout_ms=10_000,
+                **client_security(settings.kafka_security),
             )
         except (KafkaError, OSError) as exc:
             if time.monotonic() > deadline:

@@ -1,7 +1,11 @@
 """Configuration from the environment: defaults, parsing, and errors that name the variable."""
 
+import subprocess
+
+import faust
 import pytest
 
+from portflow.adapters.kafka import client_security, faust_credentials
 from portflow.config import ConfigError, Settings
 
 
@@ -43,3 +47,47 @@ def test_password_is_not_echoed():
     with pytest.raises(ConfigError) as info:
         Settings.from_env({"PORTFLOW_REDIS_URL": "http://u:secret@x"})
     assert "secret" not in str(info.value)
+
+
+def test_kafka_defaults_to_plaintext():
+    security = Settings.from_env({}).kafka_security
+    assert client_security(security) == {"security_protocol": "PLAINTEXT"}
+    assert faust_credentials(security) is None
+
+
+def test_kafka_sasl_over_tls_is_passed_to_every_client(tmp_path):
+    ca = tmp_path / "ca.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-subj", "/CN=test-ca", "-keyout", str(tmp_path / "ca.key"), "-out", str(ca)],
+                   check=True, capture_output=True)
+    security = Settings.from_env({
+        "PORTFLOW_KAFKA_SECURITY_PROTOCOL": "sasl_ssl", "PORTFLOW_KAFKA_SASL_MECHANISM": "scram-sha-512",
+        "PORTFLOW_KAFKA_SASL_USERNAME": "portflow", "PORTFLOW_KAFKA_SASL_PASSWORD": "s3cret",
+        "PORTFLOW_KAFKA_SSL_CAFILE": str(ca)}).kafka_security
+    assert client_security(security) == {
+        "security_protocol": "SASL_SSL", "sasl_mechanism": "SCRAM-SHA-512",
+        "sasl_plain_username": "portflow", "sasl_plain_password": "s3cret",
+        "ssl_cafile": str(ca), "ssl_certfile": None, "ssl_keyfile": None}
+    credentials = faust_credentials(security)
+    assert isinstance(credentials, faust.SASLCredentials)
+    assert (credentials.protocol.value, credentials.mechanism.value, credentials.username) == \
+        ("SASL_SSL", "SCRAM-SHA-512", "portflow")
+    assert credentials.ssl_context is not None
+    assert "s3cret" not in repr(security)
+
+
+@pytest.mark.parametrize("env, message", [
+    ({"PORTFLOW_KAFKA_SECURITY_PROTOCOL": "TLS"}, "PORTFLOW_KAFKA_SECURITY_PROTOCOL"),
+    ({"PORTFLOW_KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT"}, "PORTFLOW_KAFKA_SASL_USERNAME"),
+    ({"PORTFLOW_KAFKA_SECURITY_PROTOCOL": "SASL_SSL", "PORTFLOW_KAFKA_SASL_USERNAME": "u",
+      "PORTFLOW_KAFKA_SASL_PASSWORD": "p", "PORTFLOW_KAFKA_SASL_MECHANISM": "GSSAPI"},
+     "PORTFLOW_KAFKA_SASL_MECHANISM"),
+    ({"PORTFLOW_KAFKA_SSL_CAFILE": "/etc/hostname"}, "does not use TLS"),
+    ({"PORTFLOW_KAFKA_SECURITY_PROTOCOL": "SSL", "PORTFLOW_KAFKA_SSL_CAFILE": "/nonexistent.pem"},
+     "no such file"),
+    ({"PORTFLOW_KAFKA_SECURITY_PROTOCOL": "SSL", "PORTFLOW_KAFKA_SSL_CERTFILE": "/etc/hostname"},
+     "go together"),
+])
+def test_bad_kafka_security_names_the_variable(env, message):
+    with pytest.raises(ConfigError, match=message):
+        Settings.from_env(env)
