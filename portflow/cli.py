@@ -111,7 +111,8 @@ def replay(files, speed, rate, as_fast, batch, wait, timeout, progress) -> None:
         )
         if wait:
             store = RedisStore.from_url(settings.redis_url, settings.topic_prefix)
-            waited = wait_until_applied(store, result.offsets, timeout, progress)
+            waited = wait_until_applied(store, result.offsets, timeout, progress,
+                                        topic_ids=_topic_ids(settings))
             click.echo(f"all records handled by the worker ({waited:.1f}s after publishing)",
                        err=True)
     except (BrokerUnavailable, ReplayError, KafkaError) as exc:
@@ -244,6 +245,17 @@ def rebuild(wait, timeout, yes) -> None:
     except ReplayError as exc:
         raise _fail(str(exc))
     click.echo(f"rebuilt in {seconds:.1f}s", err=True)
+
+
+def _topic_ids(settings: Settings) -> dict[str, str]:
+    """The event topics' Kafka ids now (empty where the broker has none to give)."""
+    from portflow.adapters.kafka import TopicIds
+
+    ids = TopicIds(settings)
+    try:
+        return {topic: topic_id for topic, (topic_id, _) in ids().items()}
+    finally:
+        ids.close()
 
 
 def _store(settings: Settings):

@@ -17,7 +17,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Iterator, Optional
+from typing import Any, Iterator, Mapping, Optional
 
 import msgspec
 from kafka import KafkaProducer
@@ -262,11 +262,14 @@ class Replayer:
 
 
 def wait_until_applied(store: RedisStore, offsets: dict[tuple[str, int], tuple[int, int]],
-                       timeout_s: float, progress: bool | None = None) -> float:
+                       timeout_s: float, progress: bool | None = None,
+                       topic_ids: Mapping[str, str] | None = None) -> float:
     """Block until every partition's high-water mark reaches our last offset; return seconds.
 
     The mark moves past applied, duplicate and rejected records alike, so this is a barrier
-    for everything we published.
+    for everything we published. With ``topic_ids`` (topic → the Kafka id it had when we
+    published), marks count only once the workers have tied them to those ids: marks left
+    from an earlier topic of the same name (a broker that lost its data) must not pass.
     """
     started = time.monotonic()
     targets = {f"{topic}:{partition}": last for (topic, partition), (_, last) in offsets.items()}
@@ -279,6 +282,8 @@ def wait_until_applied(store: RedisStore, offsets: dict[tuple[str, int], tuple[i
                        for n in targets)
             bar.update(done - bar.n)
             behind = {n: (marks[n], targets[n]) for n in targets if marks[n] < targets[n]}
+            if topic_ids and store.topic_ids_of(sorted(topic_ids)) != dict(topic_ids):
+                behind = behind or {"(topic ids)": (-1, 0)}  # the workers have not seen them yet
             if not behind:
                 return time.monotonic() - started
             if time.monotonic() - started > timeout_s:

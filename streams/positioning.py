@@ -106,8 +106,8 @@ class Positioner:
             if point.lost:
                 first, last = point.lost
                 log.error("Kafka deleted offsets %d-%d of %s before they were applied "
-                          "(retention); totals undercount them until a rebuild from a source "
-                          "that still has them", first, last, name)
+                          "(retention): the totals undercount them; re-publish those events "
+                          "from their source (README, Operations)", first, last, name)
                 await self.processor.run_with_retries(self.store.record_lost, name, first, last)
                 self._on_lost(tp.topic, last - first + 1)
             self.processor.position(name, marks[name], point.offset)
@@ -126,6 +126,8 @@ class Positioner:
     async def check(self) -> None:
         """Periodic: is Redis still at our state epoch, and are the topics the ones the marks
         were made on?"""
+        if self.processor.epoch is None:
+            return  # not started yet: the first assignment joins the state Redis holds
         epoch = await self.processor.run_with_retries(self.store.epoch)
         if epoch != self.processor.epoch:
             self.request_restart(f"Redis state epoch {self.processor.epoch} is gone")

@@ -118,8 +118,9 @@ class TopicIds:
         except Exception:
             self.close()
             raise
+        # (brokers older than Kafka 2.8 have no topic ids: all zeros, or none)
         return {t["name"]: (str(t["topic_id"]), len(t["partitions"]))
-                for t in found if not t.get("error_code") and t.get("topic_id")}
+                for t in found if not t.get("error_code") and str(t.get("topic_id") or 0).strip("0-")}
 
     def close(self) -> None:
         if self._admin is not None:

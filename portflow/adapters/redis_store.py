@@ -205,6 +205,11 @@ class RedisStore:
                                    args=[topic, topic_id, *fields])
         return ("same", "adopted", "recreated")[int(result)]
 
+    def topic_ids_of(self, topics: list[str]) -> dict[str, str]:
+        """The Kafka topic ids the marks of these topics were made on (where known)."""
+        values = self.client.hmget(self.topic_ids_key, topics) if topics else []
+        return {t: v.decode() for t, v in zip(topics, values) if v is not None}
+
     def record_lost(self, mark_name: str, first: int, last: int) -> None:
         """Note offsets that Kafka deleted before they were applied (an undercount to report)."""
         ranges = self.lost_offsets().get(mark_name, [])
