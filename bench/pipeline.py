@@ -319,8 +319,14 @@ class MarkPoller(threading.Thread):
             self.error = exc
             self.done.set()
 
-    def rate(self) -> tuple[float, float]:
-        """(records per second, seconds) from the first move of the marks to the last."""
+    def rate(self, since: Optional[float] = None) -> tuple[float, float]:
+        """(records per second, seconds) from the first move of the marks to the last; from
+        ``since`` instead if the marks had moved by then (records applied before a rebalance)."""
+        if since is not None:
+            t_since, a_since = next((s for s in self.samples if s[0] >= since), self.samples[-1])
+            seconds = self.samples[-1][0] - t_since
+            if 0 < a_since < self.total and seconds > 0:
+                return (self.total - a_since) / seconds, seconds
         first = next(i for i, (_, a) in enumerate(self.samples) if a > 0)
         t_first, a_first = self.samples[first]
         t_end = self.samples[-1][0]
@@ -454,7 +460,8 @@ def measure_worker(bench: Bench, settings: Settings, env: dict, offsets: dict, e
     to the end offsets.
 
     With several workers, each gets its own metrics port, the timing starts only once every one
-    of them owns partitions (``applied_at_assignment`` says how much was applied before that),
+    of them owns partitions (the first may apply records alone before the group rebalances;
+    ``applied_at_assignment`` says how many),
     and CPU, RSS and takes are summed or kept per worker (``*_each``); py-spy follows the first.
     """
     firsts, lasts = mark_ranges(offsets)
@@ -517,7 +524,7 @@ def measure_worker(bench: Bench, settings: Settings, env: dict, offsets: dict, e
             stop_py_spy(spy)
         for child in children:
             bench.stop(child)
-    records_per_s, seconds = poller.rate()
+    records_per_s, seconds = poller.rate(since=wall_start if workers > 1 else None)
     rate = records_per_s * events / poller.total
     lua_calls, lua_us = lua_end[0] - lua_start[0], lua_end[1] - lua_start[1]
     worker_cpu = sum(worker_cpus)
