@@ -253,15 +253,15 @@ def measure_memory(bench: Bench, scale: float, seed: int) -> dict:
 def project(measured: dict) -> dict:
     """Memory for other sizes from the measured constants (the formula of bench/README.md):
 
-        bytes ≈ S × b_seen + Σ over aggregate hashes (fields × b_field + b_hash)
+        bytes ≈ S × b_seen + Σ over aggregate hashes of fields × b_field
 
     S = event ids applied within the dedupe window (wall time, not event time); a granule's
-    fields = its cells × the measures of its type.
+    fields = its cells × the measures of its type. Both constants are what deleting the keys
+    freed, per key and per field (per-hash overhead included; nearly all fields are in
+    hashtable-encoded hashes at this size).
     """
     b_seen = measured["seen"]["freed_bytes_per_key"]
-    big = measured["hash_fits"].get("hashtable", {})
-    b_field = big.get("fit_bytes_per_field", big.get("mean_bytes_per_field"))
-    b_hash = big.get("fit_bytes_per_hash", 0)
+    b_field = measured["agg_freed_bytes_per_field"]
     skews = {kind: measured["cells_per_granule"][f"shipment:{kind}"]["skew_factor"]
              for kind in ("day", "month")}
     n = NATIONAL
@@ -275,10 +275,9 @@ def project(measured: dict) -> dict:
     per_day = n["shipments_per_day"]
     day_cells = cells(per_day, "day")
     month_cells = cells(per_day * n["days"] / 12, "month")
-    agg = (n["days"] * (day_cells * measures * b_field + measures * b_hash)
-           + 12 * (month_cells * measures * b_field + measures * b_hash))
+    agg = (n["days"] * day_cells + 12 * month_cells) * measures * b_field
     return {
-        "b_seen": b_seen, "b_field_hashtable": b_field, "b_hash_hashtable": b_hash,
+        "b_seen": b_seen, "b_field": b_field,
         "national": {**n, "dimension_bound": bound, "skew_factors": skews,
                      "cells_per_day": round(day_cells), "cells_per_month": round(month_cells),
                      "agg_bytes_per_year": round(agg),
@@ -340,9 +339,9 @@ def table(result: dict) -> str:
     if "memory" in result:
         m = result["memory"]
         lines.append(f"memory: {m['events']:,} events, DBSIZE {m['dbsize']:,}, used_memory "
-                     f"+{m['used_memory_growth'] / 2**20:.1f} MiB (seen keys "
-                     f"{m['seen_bytes_freed'] / 2**20:.1f} MiB = {m['seen']['freed_bytes_per_key']}"
-                     f" B/key; aggregates {m['agg_bytes_freed'] / 2**20:.1f} MiB = "
+                     f"+{m['used_memory_growth'] / 1e6:.1f} MB (seen keys "
+                     f"{m['seen_bytes_freed'] / 1e6:.1f} MB = {m['seen']['freed_bytes_per_key']}"
+                     f" B/key; aggregates {m['agg_bytes_freed'] / 1e6:.1f} MB = "
                      f"{m['agg_freed_bytes_per_field']} B/field)")
         for kind, stats in m["by_kind"].items():
             lines.append(f"  {kind:<20} {stats['keys']:>9,} keys "
