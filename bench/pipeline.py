@@ -63,6 +63,7 @@ from portflow.adapters.redis_store import RedisStore  # noqa: E402
 from portflow.config import Settings  # noqa: E402
 from portflow.embedded import (  # noqa: E402
     Child, free_port, start_redis, start_tansu, start_worker, wait_for_assignment,
+    wait_until_owning,
 )
 from producers.replay import DEFAULT_BATCH, Pace, Replayer, make_producer  # noqa: E402
 
@@ -132,6 +133,7 @@ class Bench:
         self.bootstrap = ""
         self.redis_url = ""
         self.redis_pid = 0
+        self.tansu_pid = 0
         self._names = 0
 
     def start_servers(self) -> None:
@@ -140,9 +142,10 @@ class Bench:
         self.children.append(start_redis(redis_port, self.workdir / "redis", self.logs))
         self.bootstrap = f"127.0.0.1:{kafka_port}"
         self.redis_url = f"redis://127.0.0.1:{redis_port}/0"
+        self.tansu_pid = self.children[0].process.pid
         self.redis_pid = self.children[1].process.pid
-        progress(f"tansu on {self.bootstrap} (pid {self.children[0].process.pid}), redis-server "
-                 f"on 127.0.0.1:{redis_port} (pid {self.children[1].process.pid})")
+        progress(f"tansu on {self.bootstrap} (pid {self.tansu_pid}), redis-server "
+                 f"on 127.0.0.1:{redis_port} (pid {self.redis_pid})")
 
     def namespace(self, label: str) -> tuple[Settings, dict[str, str]]:
         """Settings and worker environment with a fresh topic prefix and consumer group."""
@@ -224,6 +227,14 @@ def cpu_seconds(pid: int) -> Optional[float]:
     except OSError:
         return None
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def machine_busy_cpu_seconds() -> float:
+    """Non-idle CPU time of the whole machine so far (all cores, from /proc/stat): with the
+    processes' own CPU it shows how much of the cores others (other users' jobs) took."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")  # user … steal, not guest
 
 
 def lua_stats(client) -> tuple[int, int]:
@@ -308,8 +319,14 @@ class MarkPoller(threading.Thread):
             self.error = exc
             self.done.set()
 
-    def rate(self) -> tuple[float, float]:
-        """(records per second, seconds) from the first move of the marks to the last."""
+    def rate(self, since: Optional[float] = None) -> tuple[float, float]:
+        """(records per second, seconds) from the first move of the marks to the last; from
+        ``since`` instead if the marks had moved by then (records applied before a rebalance)."""
+        if since is not None:
+            t_since, a_since = next((s for s in self.samples if s[0] >= since), self.samples[-1])
+            seconds = self.samples[-1][0] - t_since
+            if 0 < a_since < self.total and seconds > 0:
+                return (self.total - a_since) / seconds, seconds
         first = next(i for i, (_, a) in enumerate(self.samples) if a > 0)
         t_first, a_first = self.samples[first]
         t_end = self.samples[-1][0]
@@ -438,41 +455,65 @@ def measure_faust_noop(bench: Bench, topic: str, n: int) -> float:
 
 # ---------------------------------------------------------------------------- 3./4. the worker
 def measure_worker(bench: Bench, settings: Settings, env: dict, offsets: dict, events: int,
-                   name: str, profile_to: Optional[Path] = None) -> dict:
-    """Start a worker on a preloaded topic; time the marks from first move to the end offsets."""
+                   name: str, profile_to: Optional[Path] = None, workers: int = 1) -> dict:
+    """Start ``workers`` workers together on a preloaded topic; time the marks from first move
+    to the end offsets.
+
+    With several workers, each gets its own metrics port, the timing starts only once every one
+    of them owns partitions (the first may apply records alone before the group rebalances;
+    ``applied_at_assignment`` says how many),
+    and CPU, RSS and takes are summed or kept per worker (``*_each``); py-spy follows the first.
+    """
     firsts, lasts = mark_ranges(offsets)
     store = RedisStore.from_url(settings.redis_url, settings.topic_prefix)
     poller = MarkPoller(store, firsts, lasts)
-    poller.start()  # before the worker: it may apply records before the assignment is seen
-    worker = bench.start_worker(settings, env, name)
+    poller.start()  # before the workers: they may apply records before the assignment is seen
+    envs = [env] + [{**env, "PORTFLOW_METRICS_ADDR": f"127.0.0.1:{free_port()}"}
+                    for _ in range(workers - 1)]
+    children = [bench.start_worker(settings, worker_env, name if i == 0 else f"{name}-{i + 1}")
+                for i, worker_env in enumerate(envs)]
+    pids = [child.process.pid for child in children]
     spy = None
     try:
         started = time.monotonic()
-        wait_for_assignment(settings, worker, timeout_s=90)
-        poller.pid = worker.process.pid  # RSS samples from here on
-        rss_start = rss_mb(worker.process.pid)
-        cpu_start = cpu_seconds(worker.process.pid), cpu_seconds(bench.redis_pid)
+        wait_for_assignment(settings, children[0], timeout_s=90)
+        if workers > 1:  # coverage alone could be the first worker's before the rebalance
+            for child in children:
+                wait_until_owning(settings, child, timeout_s=90)
+        applied_at_assignment = poller.samples[-1][1] if poller.samples else 0
+        poller.pid = pids[0]  # RSS samples from here on
+        rss_start = rss_mb(pids[0])
+        cpu_start = ([cpu_seconds(pid) for pid in pids], cpu_seconds(bench.redis_pid),
+                     cpu_seconds(bench.tansu_pid), cpu_seconds(os.getpid()),
+                     machine_busy_cpu_seconds())
         wall_start = time.monotonic()
         lua_start = lua_stats(store.client)
         progress(f"{name}: partitions assigned after {time.monotonic() - started:.1f}s "
-                 f"(RSS {rss_start:.0f} MB)")
+                 f"(RSS {rss_start:.0f} MB; {applied_at_assignment} records applied already)")
         if profile_to is not None:
-            spy = start_py_spy(worker.process.pid, profile_to)
+            spy = start_py_spy(pids[0], profile_to)
         deadline = time.monotonic() + 120 + events / 1000
         while not poller.done.wait(0.5):
-            if not worker.alive():
-                raise RuntimeError(f"{name} exited:\n{worker.tail()}")
+            for child in children:
+                if not child.alive():
+                    raise RuntimeError(f"{child.name} exited:\n{child.tail()}")
             if time.monotonic() > deadline:
-                raise RuntimeError(f"{name} did not apply every record in time:\n{worker.tail()}")
+                raise RuntimeError(f"{name} did not apply every record in time:\n"
+                                   f"{children[0].tail()}")
         if poller.error:
             raise poller.error
-        peak = rss_mb(worker.process.pid, "VmHWM")
-        end_rss = rss_mb(worker.process.pid)
+        peaks = [rss_mb(pid, "VmHWM") for pid in pids]
+        end_rss = rss_mb(pids[0])
         wall = time.monotonic() - wall_start
-        time.sleep(0.3)  # the take that moved the marks last observes its metrics after its acks
-        takes = worker_takes(env["PORTFLOW_METRICS_ADDR"])
-        worker_cpu = cpu_seconds(worker.process.pid) - cpu_start[0]
+        worker_cpus = [cpu_seconds(pid) - before for pid, before in zip(pids, cpu_start[0])]
         redis_cpu = cpu_seconds(bench.redis_pid) - cpu_start[1]
+        tansu_cpu = cpu_seconds(bench.tansu_pid) - cpu_start[2]
+        bench_cpu = cpu_seconds(os.getpid()) - cpu_start[3]
+        machine_cpu = machine_busy_cpu_seconds() - cpu_start[4]
+        owned = {int(worker_id.rpartition("-")[2]): len(info["partitions"])
+                 for worker_id, info in store.workers().items()}
+        time.sleep(0.3)  # the take that moved the marks last observes its metrics after its acks
+        takes = [worker_takes(worker_env["PORTFLOW_METRICS_ADDR"]) for worker_env in envs]
         lua_end = lua_stats(store.client)
         if spy is not None:
             stop_py_spy(spy)
@@ -481,25 +522,35 @@ def measure_worker(bench: Bench, settings: Settings, env: dict, offsets: dict, e
         poller.stopping.set()
         if spy is not None:
             stop_py_spy(spy)
-        bench.stop(worker)
-    records_per_s, seconds = poller.rate()
+        for child in children:
+            bench.stop(child)
+    records_per_s, seconds = poller.rate(since=wall_start if workers > 1 else None)
     rate = records_per_s * events / poller.total
     lua_calls, lua_us = lua_end[0] - lua_start[0], lua_end[1] - lua_start[1]
+    worker_cpu = sum(worker_cpus)
     rss_by_quarter = [
         round(min(poller.rss, key=lambda sample: abs(sample[0] - q))[1]) if poller.rss else None
         for q in (0, 0.25, 0.5, 0.75, 1)
     ]
     progress(f"{name}: RSS (MB) at 0/25/50/75/100 % applied: {rss_by_quarter}")
     progress(f"{name}: {poller.total:,} records ({events:,} events) applied in {seconds:.2f}s "
-             f"after the first mark moved = {rate:,.0f} events/s; peak RSS {peak:.0f} MB; "
-             f"CPU worker {worker_cpu:.1f}s ({1e6 * worker_cpu / events:.0f} µs/event), "
-             f"redis {redis_cpu:.1f}s, of which {lua_calls} apply scripts {lua_us / 1e6:.2f}s "
-             f"({lua_us / events:.1f} µs/event); {describe_takes(takes)}")
+             f"after the first mark moved = {rate:,.0f} events/s; peak RSS "
+             f"{max(peaks):.0f} MB; CPU worker {worker_cpu:.1f}s "
+             f"({1e6 * worker_cpu / events:.0f} µs/event), redis {redis_cpu:.1f}s, of which "
+             f"{lua_calls} apply scripts {lua_us / 1e6:.2f}s ({lua_us / events:.1f} µs/event), "
+             f"tansu {tansu_cpu:.1f}s, machine {machine_cpu:.1f}s in {wall:.2f}s")
+    for child, pid, cpu, worker_takes_ in zip(children, pids, worker_cpus, takes):
+        progress(f"{child.name}: {owned.get(pid, 0)} partitions, CPU {cpu:.1f}s; "
+                 f"{describe_takes(worker_takes_)}")
     return {"events_per_s": rate, "seconds": seconds, "records": poller.total,
-            "peak_rss_mb": peak, "rss_after_assignment_mb": rss_start, "rss_end_mb": end_rss,
+            "peak_rss_mb": max(peaks), "rss_after_assignment_mb": rss_start, "rss_end_mb": end_rss,
             "rss_samples": poller.rss, "worker_cpu_s": worker_cpu, "redis_cpu_s": redis_cpu,
-            "lua_calls": lua_calls, "lua_s": lua_us / 1e6, "wall_s": wall, "takes": takes,
-            "rss_by_quarter_mb": rss_by_quarter}
+            "lua_calls": lua_calls, "lua_s": lua_us / 1e6, "wall_s": wall, "takes": takes[0],
+            "rss_by_quarter_mb": rss_by_quarter, "workers": workers,
+            "worker_cpu_s_each": worker_cpus, "peak_rss_mb_each": peaks,
+            "partitions_each": [owned.get(pid, 0) for pid in pids], "takes_each": takes,
+            "tansu_cpu_s": tansu_cpu, "bench_cpu_s": bench_cpu, "machine_busy_cpu_s": machine_cpu,
+            "applied_at_assignment": applied_at_assignment}
 
 
 # ----------------------------------------------------------------------------------- 5. latency
