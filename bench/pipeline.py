@@ -52,7 +52,7 @@ import uuid
 from collections import Counter, defaultdict
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
@@ -1054,28 +1054,41 @@ def main(argv: Optional[list[str]] = None) -> int:
     if args.events < 1000:
         parser.error("--events must be at least 1000")
 
-    workdir = Path(tempfile.mkdtemp(prefix="portflow-bench-"))
-    # Faust keeps an <app id>-data directory in the working directory: keep it out of the repo.
+    def measure(workdir: Path) -> dict:
+        bench = Bench(workdir)
+        try:
+            return run(args, bench)
+        finally:
+            bench.close()
+
+    status, result = run_in_workdir("portflow-bench-", args.keep, measure)
+    if status == 0:
+        print(json.dumps(result) if args.json else table(result), flush=True)
+    return status
+
+
+def run_in_workdir(prefix: str, keep: bool, measure: Callable[[Path], dict]) -> tuple[int, dict]:
+    """Run ``measure`` in a fresh temporary directory, also the working directory (Faust keeps
+    an ``<app id>-data`` directory there: out of the repo); delete it unless the run failed or
+    ``keep``. Returns the exit status and the result."""
+    workdir = Path(tempfile.mkdtemp(prefix=prefix))
     os.chdir(workdir)
-    bench = Bench(workdir)
     ok = False
     try:
-        result = run(args, bench)
+        result = measure(workdir)
         ok = True
+        return 0, result
     except KeyboardInterrupt:
         progress("interrupted")
-        return 130
+        return 130, {}
     except Exception as exc:
         progress(f"FAILED: {type(exc).__name__}: {exc}")
-        return 1
+        return 1, {}
     finally:
-        bench.close()
-        if ok and not args.keep:
+        if ok and not keep:
             shutil.rmtree(workdir, ignore_errors=True)
         else:
             progress(f"work directory kept: {workdir}")
-    print(json.dumps(result) if args.json else table(result), flush=True)
-    return 0
 
 
 if __name__ == "__main__":

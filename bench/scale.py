@@ -25,10 +25,8 @@ import json
 import math
 import os
 import platform
-import shutil
 import statistics
 import sys
-import tempfile
 import time
 from collections import Counter, defaultdict
 from datetime import datetime, timezone
@@ -40,7 +38,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from bench.pipeline import (  # noqa: E402
-    Bench, generate_events, measure_worker, progress, publish, write_jsonl,
+    Bench, generate_events, measure_worker, progress, publish, run_in_workdir, write_jsonl,
 )
 from portflow.adapters.kafka import ensure_topics  # noqa: E402
 from portflow.adapters.redis_store import RedisStore  # noqa: E402
@@ -374,11 +372,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     if args.events < 1000:
         parser.error("--events must be at least 1000")
 
-    workdir = Path(tempfile.mkdtemp(prefix="portflow-scale-"))
-    os.chdir(workdir)  # Faust's <app id>-data directories land here, not in the repo
-    result: dict = {}
-    ok = False
-    try:
+    def measure(workdir: Path) -> dict:
+        result: dict = {}
         for name in ("memory", "workers"):  # memory first: its figures do not depend on timing
             if args.only in (None, name):
                 (workdir / name).mkdir()
@@ -389,18 +384,11 @@ def main(argv: Optional[list[str]] = None) -> int:
                                     measure_workers(bench, args.events, args.seed))
                 finally:
                     bench.close()
-        ok = True
-    except KeyboardInterrupt:
-        progress("interrupted")
-        return 130
-    except Exception as exc:
-        progress(f"FAILED: {type(exc).__name__}: {exc}")
-        return 1
-    finally:
-        if ok and not args.keep:
-            shutil.rmtree(workdir, ignore_errors=True)
-        else:
-            progress(f"work directory kept: {workdir}")
+        return result
+
+    status, result = run_in_workdir("portflow-scale-", args.keep, measure)
+    if status:
+        return status
     result.update(date=datetime.now(timezone.utc).isoformat(timespec="seconds"),
                   cpus=os.cpu_count(), loadavg_1m_at_end=round(os.getloadavg()[0], 2),
                   python=platform.python_version())

@@ -1,4 +1,5 @@
-"""End to end through real tansu, redis-server and worker processes: replay, report, crash.
+"""End to end through real tansu, redis-server and worker processes: replay and report
+(crashes and other faults: test_faults.py).
 
 Expected figures come from ``tests/oracle.py``, which reads the replay file on its own.
 """
@@ -6,10 +7,6 @@ Expected figures come from ``tests/oracle.py``, which reads the replay file on i
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-import time
 from decimal import Decimal
 from pathlib import Path
 
@@ -17,7 +14,6 @@ import pytest
 from click.testing import CliRunner
 from kafka import KafkaConsumer
 
-from portflow.adapters.redis_store import RedisStore
 from portflow.cli import cli
 from portflow.config import Settings
 from producers.sample import generate_sample
@@ -136,38 +132,3 @@ def test_replay_gives_exact_reports_and_replaying_again_changes_nothing(stack_en
     portflow(stack_env, "replay", str(path), "--batch", "1", "--wait", "--timeout", "120")
     check_reports(stack_env, oracle)
     assert len(dead_letters(stack_env)) == 2 * oracle.dead_letters
-
-
-def test_worker_killed_mid_replay_loses_and_double_counts_nothing(stack_env, tmp_path,
-                                                                 worker_factory):
-    path = tmp_path / "events.jsonl"
-    oracle = write_replay_file(path, events=30000, seed=23)
-    settings = Settings.from_env(stack_env)
-    store = RedisStore.from_url(settings.redis_url, settings.topic_prefix)
-    worker = worker_factory()
-    replay = subprocess.Popen(
-        [sys.executable, "-m", "portflow.cli", "replay", str(path), "--batch", "20",
-         "--rate", "2500", "--wait", "--timeout", "240"],
-        env=stack_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-    def progress() -> int:
-        return sum(store.high_water_marks().values())
-
-    kills = 0
-    try:
-        for _ in range(2):
-            start, deadline = progress(), time.monotonic() + 60
-            while progress() < start + 50 and replay.poll() is None:
-                assert time.monotonic() < deadline, "the worker made no progress"
-                time.sleep(0.02)
-            if replay.poll() is not None:
-                break  # everything was applied before the next kill
-            worker.kill()  # SIGKILL, mid-stream
-            kills += 1
-            worker = worker_factory()
-        out, err = replay.communicate(timeout=300)
-    finally:
-        replay.kill()
-    assert kills >= 1
-    assert replay.returncode == 0, err
-    check_reports(stack_env, oracle)
