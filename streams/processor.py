@@ -99,6 +99,20 @@ class _Parsed:
     events: list[Event]
 
 
+@dataclass
+class _Step:
+    """One chunk's atomic Redis step: what it expects, what it adds, and its reply."""
+
+    chunk: list[_Parsed]
+    marks: dict[str, tuple[int, int]]  # partition -> (expected mark, new mark)
+    seen_keys: list[str]
+    increments: Increments
+    fresh: list[Event]  # the events it counts (not duplicates)
+    duplicates: int = 0
+    started: float = 0.0
+    reply: Optional[asyncio.Future] = None
+
+
 class BatchProcessor:
     """Validates, deduplicates and aggregates records; applies each chunk in one Redis step."""
 
@@ -124,7 +138,9 @@ class BatchProcessor:
     async def process(self, records: list[SourceRecord]) -> BatchStats:
         """Handle records in partition order; return once all their effects are in Redis.
 
-        Raises ``StateLost`` when Redis lost the state (nothing of the batch is applied).
+        Chunks are pipelined: while Redis runs one chunk's step, the next chunk is parsed and
+        summed (it expects the marks the running step will leave, and is sent only once that
+        step is done, so steps apply in order). Raises ``StateLost`` when Redis lost the state.
         """
         stats = BatchStats(records=len(records))
         if self.epoch is None:
@@ -133,74 +149,103 @@ class BatchProcessor:
         fresh = self._in_order(records, stats.gaps)
         stats.skipped_records = len(records) - len(fresh)
 
-        parsed: list[_Parsed] = []
-        letters: list[DeadLetter] = []
-        for record in fresh:
-            events, rejections = parse_record(record.value, self.event_type_of[record.topic])
-            parsed.append(_Parsed(record, events))
-            letters += [DeadLetter(record, r) for r in rejections]
-        if letters:
-            # Published before the step that moves the high-water mark past them: a crash in
-            # between re-sends them (at least once) rather than losing them.
-            await self.dead_letters(letters)
-            stats.rejections = [letter.rejection for letter in letters]
-
-        for chunk in _chunks(parsed, MAX_EVENTS_PER_APPLY):
-            await self._apply_chunk(chunk, stats)
+        running: Optional[_Step] = None
+        expected = dict(self._marks)  # the marks once the running step is applied
+        for chunk, letters in self._parsed_chunks(fresh):
+            if letters:
+                # Published before the step that moves the high-water mark past them: a crash
+                # in between re-sends them (at least once) rather than losing them.
+                await self.dead_letters(letters)
+                stats.rejections += [letter.rejection for letter in letters]
+            step = self._prepare(chunk, expected, set())
+            expected.update((name, new) for name, (_, new) in step.marks.items())
+            if running is not None:
+                await self._complete(running, stats)
+            running = self._send(step)
+        if running is not None:
+            await self._complete(running, stats)
         return stats
 
-    async def _apply_chunk(self, chunk: list[_Parsed], stats: BatchStats) -> None:
-        """Apply one chunk atomically; retry on conflicts and on Redis outages."""
+    def _parsed_chunks(self, records: list[SourceRecord]):
+        """Parse records as they are needed: runs of whole records holding at most
+        ``MAX_EVENTS_PER_APPLY`` events (or one record), with their dead letters."""
+        chunk: list[_Parsed] = []
+        letters: list[DeadLetter] = []
+        size = 0
+        for record in records:
+            events, rejections = parse_record(record.value, self.event_type_of[record.topic])
+            if chunk and size + len(events) > MAX_EVENTS_PER_APPLY:
+                yield chunk, letters
+                chunk, letters, size = [], [], 0
+            chunk.append(_Parsed(record, events))
+            letters += [DeadLetter(record, r) for r in rejections]
+            size += len(events)
+        if chunk:
+            yield chunk, letters
+
+    def _prepare(self, chunk: list[_Parsed], expected: dict[str, int],
+                 known_seen: set[str]) -> "_Step":
+        """Sum a chunk's increments in memory; ids in ``known_seen`` count as duplicates."""
+        step = _Step(chunk, {}, [], Increments(self.calendar), [])
+        for p in chunk:
+            name = p.record.mark_name
+            first = step.marks.get(name, (expected[name], 0))[0]
+            step.marks[name] = (first, p.record.offset)  # records come in offset order
+        for p in chunk:
+            for event in p.events:
+                key = self.store.seen_key(event.type, event.event_id)
+                if key in known_seen:
+                    step.duplicates += 1
+                    continue
+                known_seen.add(key)  # later copies in this chunk are duplicates
+                step.seen_keys.append(key)
+                step.fresh.append(event)
+                step.increments.add(event)
+        return step
+
+    def _send(self, step: "_Step") -> "_Step":
+        """Start the step's atomic Redis call (in a thread); ``_complete`` collects it."""
+        step.started = time.perf_counter()
+        latest = max((int(e.ts.timestamp()) for e in step.fresh), default=0)
+        step.reply = asyncio.ensure_future(self.run_with_retries(
+            self.store.apply, step.marks, step.seen_keys, list(step.increments.per_measure()),
+            self.settings.dedupe_ttl_seconds, latest, self.epoch))
+        return step
+
+    async def _complete(self, step: "_Step", stats: BatchStats) -> None:
+        """Wait for a sent step; on a conflict or ids seen before, apply its chunk again."""
         known_seen: set[str] = set()
         while True:
-            # (marks may have been dropped meanwhile: Redis state lost, partition re-read)
-            await self.load_marks({p.record.mark_name for p in chunk} - self._marks.keys())
-            chosen = set(map(id, self._in_order([p.record for p in chunk], stats.gaps)))
-            chunk = [p for p in chunk if id(p.record) in chosen]
-            if not chunk:
-                return
-            marks = {}
-            for p in chunk:
-                name = p.record.mark_name
-                marks[name] = (self._marks[name], p.record.offset)  # records come in offset order
-            increments = Increments(self.calendar)
-            seen_keys: list[str] = []
-            fresh: list[Event] = []
-            duplicates = 0
-            for p in chunk:
-                for event in p.events:
-                    key = self.store.seen_key(event.type, event.event_id)
-                    if key in known_seen:
-                        duplicates += 1
-                        continue
-                    known_seen.add(key)  # later copies in this chunk are duplicates
-                    seen_keys.append(key)
-                    fresh.append(event)
-                    increments.add(event)
-            started = time.perf_counter()
             try:
-                latest = max((int(e.ts.timestamp()) for e in fresh), default=0)
-                outcome = await self.run_with_retries(
-                    self.store.apply, marks, seen_keys, list(increments.per_measure()),
-                    self.settings.dedupe_ttl_seconds, latest, self.epoch,
-                )
+                outcome = await step.reply
             except StateConflict as conflict:
                 log.info("another worker moved a partition (%s); re-reading marks", conflict)
-                await self.load_marks(set(marks))
-                known_seen.clear()
-                continue
-            stats.redis_write_seconds.append(time.perf_counter() - started)
-            if outcome.applied:
-                for name, (_, new) in marks.items():
-                    self._marks[name] = new
-                    if self._resume_at.get(name, new + 1) <= new:
-                        del self._resume_at[name]
-                stats.applied += fresh
-                stats.duplicate_events += duplicates
+                await self.load_marks(set(step.marks))
+                known_seen = set()
+            else:
+                stats.redis_write_seconds.append(time.perf_counter() - step.started)
+                if outcome.applied:
+                    self._note_applied(step, stats)
+                    return
+                # Some ids were seen before: leave them out and try again. ``known_seen``
+                # keeps them out; the rest of the chunk stays as it was.
+                known_seen = ({step.seen_keys[i] for i in outcome.seen}
+                              | (known_seen - set(step.seen_keys)))
+            # (marks may have been dropped meanwhile: Redis state lost, partition re-read)
+            await self.load_marks({p.record.mark_name for p in step.chunk} - self._marks.keys())
+            chosen = set(map(id, self._in_order([p.record for p in step.chunk], stats.gaps)))
+            chunk = [p for p in step.chunk if id(p.record) in chosen]
+            if not chunk:
                 return
-            # Some ids were seen before: leave them out and try again. ``known_seen`` keeps
-            # them out; the rest of the chunk stays as it was.
-            known_seen = {seen_keys[i] for i in outcome.seen} | (known_seen - set(seen_keys))
+            step = self._send(self._prepare(chunk, self._marks, set(known_seen)))
+
+    def _note_applied(self, step: "_Step", stats: BatchStats) -> None:
+        for name, (_, new) in step.marks.items():
+            self._marks[name] = new
+            if self._resume_at.get(name, new + 1) <= new:
+                del self._resume_at[name]
+        stats.applied += step.fresh
+        stats.duplicate_events += step.duplicates
 
     def _in_order(self, records: list[SourceRecord], gaps: set[str]) -> list[SourceRecord]:
         """The records that continue their partition's mark without a hole; partitions where
@@ -260,17 +305,3 @@ class BatchProcessor:
                 log.error("Redis unavailable (%s); retrying in %.1fs", exc, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10.0)
-
-
-def _chunks(parsed: list[_Parsed], max_events: int) -> Iterable[list[_Parsed]]:
-    """Consecutive runs of whole records holding at most ``max_events`` events (or one record)."""
-    chunk: list[_Parsed] = []
-    size = 0
-    for p in parsed:
-        if chunk and size + len(p.events) > max_events:
-            yield chunk
-            chunk, size = [], 0
-        chunk.append(p)
-        size += len(p.events)
-    if chunk:
-        yield chunk

@@ -206,3 +206,23 @@ def test_a_recreated_topic_drops_its_marks(h):
     assert h.mark() == 2
     assert h.store.adopt_topic_id(h.topic, "id-2", partitions=8) == "recreated"
     assert h.mark() == -1 and h.total("count") == 3  # what was counted stays counted
+
+
+def test_pipelined_chunks_survive_a_rival_worker_and_ids_seen_before(h, monkeypatch):
+    monkeypatch.setattr(processor_module, "MAX_EVENTS_PER_APPLY", 2)
+    records = h.records([shipment(i) for i in range(6)] + [shipment(1)])  # s1 comes again
+    rival = h.processor()
+    steps = []
+
+    async def run_blocking(fn, *args):
+        if fn == h.store.apply:
+            steps.append(args)
+            if len(steps) == 2:  # before our second step, a zombie applies it (and the first)
+                await rival.process(records[:4])
+        return await asyncio.to_thread(fn, *args)
+
+    stats = run(h.processor(run_blocking=run_blocking).process(records))
+    assert h.total("count") == 6 and h.total() == 6000 and h.mark() == 6
+    # ours: s0 s1 (step 1), nothing (step 2 conflicts: the zombie applied s2 s3), s4 s5, and
+    # the repeated s1 as a duplicate
+    assert stats.applied_events == 4 and stats.duplicate_events == 1
