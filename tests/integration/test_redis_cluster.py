@@ -24,8 +24,11 @@ pytestmark = pytest.mark.slow
 def redis_cluster(tmp_path):
     """Three masters, no replicas; yields the URL of the first node."""
     ports = [free_port() for _ in range(3)]
+    # (the cluster bus gets a free port of its own: the default, port + 10000, may be taken or
+    # beyond 65535)
     nodes = [start_redis(port, tmp_path / f"node-{port}", tmp_path / "logs", name=f"node-{port}",
-                         extra_args=("--cluster-enabled", "yes", "--cluster-config-file",
+                         extra_args=("--cluster-enabled", "yes", "--cluster-port", str(free_port()),
+                                     "--cluster-config-file",
                                      str(tmp_path / f"node-{port}" / "nodes.conf")))
              for port in ports]
     try:
