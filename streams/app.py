@@ -51,7 +51,8 @@ def create_app(settings: Settings, store: RedisStore, metrics: WorkerMetrics) ->
         stream_buffer_maxsize=256,
         stream_wait_empty=False,  # unacknowledged records are re-read (from the marks) anyway
         producer_acks=-1,
-        consumer_max_fetch_size=4 * 1024 * 1024,
+        # per partition: a producer batch is at most ~1 MiB; prefetched bytes are worker memory
+        consumer_max_fetch_size=2 * 1024 * 1024,
         broker_credentials=faust_credentials(settings.kafka_security),
     )
 
