@@ -159,7 +159,7 @@ class BatchProcessor:
                     increments.add(event)
             started = time.perf_counter()
             try:
-                latest = max((int(e.ts.timestamp()) for e in fresh), default=0)
+                latest = int(max((e.ts_seconds for e in fresh), default=0))
                 outcome = await self._with_retries(
                     self.store.apply, marks, seen_keys, list(increments.per_measure()),
                     self.settings.dedupe_ttl_seconds, latest,
