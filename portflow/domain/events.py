@@ -461,12 +461,15 @@ def scaled_decimal(raw: msgspec.Raw | bytes, places: int, maximum: int, field: s
 def _plain_scaled(raw: bytes, places: int) -> int | None:
     """The common case without ``Decimal``: digits, optionally quoted, optionally a point and at
     most ``places`` fraction digits; ``None`` for anything else (``Decimal`` decides)."""
-    body = raw[1:-1] if raw[:1] == b'"' == raw[-1:] and len(raw) > 1 else raw
-    whole, point, fraction = body.partition(b".")
-    if not whole.isdigit() or len(whole) > 15 or len(fraction) > places:
+    if raw[:1] == b'"':
+        if len(raw) < 2 or raw[-1:] != b'"':
+            return None
+        raw = raw[1:-1]
+    whole, point, fraction = raw.partition(b".")
+    if len(fraction) > places or len(whole) > 15 or not whole.isdigit():
         return None
     if not point:
         return int(whole) * 10**places
     if not fraction.isdigit():
         return None
-    return int(whole) * 10**places + int(fraction) * 10**(places - len(fraction))
+    return int(whole + fraction) * 10**(places - len(fraction))
