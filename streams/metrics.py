@@ -10,7 +10,7 @@ the first ``MAX_PORTS`` port codes a worker sees keep their name, later ones cou
 from __future__ import annotations
 
 import time
-from collections import Counter as Tally
+from operator import add
 from typing import Optional
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
@@ -92,6 +92,12 @@ class WorkerMetrics:
             "portflow_offsets_lost_total",
             "Offsets Kafka deleted (retention) before they were applied: an undercount.",
             ["type"], registry=r)
+        # Per kind of business key: the counters of its amounts, and their scale to the unit.
+        self._business = {
+            "s": ((self.value, 100), (self.weight, 1000), (self.shipments, 1)),
+            "t": ((self.trains, 1), (self.teu, 1)),
+            "c": ((self.declarations, 1),),
+        }
         self._ports: set[str] = set()
         self._filed: dict[str, float] = {}
         for event_type in EVENT_TYPES:
@@ -133,46 +139,42 @@ class WorkerMetrics:
         for write in stats.redis_write_seconds:
             self.redis_seconds.observe(write)
         if stats.applied:
-            newest = max(e.ts.timestamp() for e in stats.applied)
+            newest = max(e.ts_seconds for e in stats.applied)
             self.event_time_lag.labels(event_type).set(time.time() - newest)
             self._count_business(stats)
 
     def _count_business(self, stats: BatchStats) -> None:
-        sums: Tally = Tally()
+        """Sum the batch's amounts per label set first, so each counter moves once per batch."""
+        sums: dict[tuple[str, ...], list[int]] = {}
         for e in stats.applied:
             if isinstance(e, Shipment):
-                key = ("s", e.port, e.mode, e.direction)
-                sums[key + ("value",)] += e.value_fen
-                sums[key + ("weight",)] += e.weight_kg
-                sums[key + ("count",)] += 1
+                key, amounts = ("s", e.port, e.mode, e.direction), (e.value_fen, e.weight_kg, 1)
             elif isinstance(e, Train):
-                key = ("t", e.port, e.service, e.direction)
-                sums[key + ("count",)] += 1
-                sums[key + ("teu",)] += e.teu
+                key, amounts = ("t", e.port, e.service, e.direction), (1, e.teu)
             elif isinstance(e, Customs):
-                sums[("c", e.port, e.status)] += 1
+                key, amounts = ("c", e.port, e.status), (1,)
                 self._observe_clearance(e)
-        for key, amount in sums.items():
-            kind, port = key[0], self.port(key[1])
-            if kind == "s":
-                counter, scale = {"value": (self.value, 100), "weight": (self.weight, 1000),
-                                  "count": (self.shipments, 1)}[key[4]]
-                counter.labels(port, key[2], key[3]).inc(amount / scale)
-            elif kind == "t":
-                counter = self.trains if key[4] == "count" else self.teu
-                counter.labels(port, key[2], key[3]).inc(amount)
             else:
-                self.declarations.labels(port, key[2]).inc(amount)
+                continue
+            total = sums.get(key)
+            if total is None:
+                sums[key] = list(amounts)
+            else:
+                total[:] = map(add, total, amounts)
+        for (kind, port, *labels), amounts in sums.items():
+            port = self.port(port)
+            for (counter, scale), amount in zip(self._business[kind], amounts):
+                counter.labels(port, *labels).inc(amount / scale if scale > 1 else amount)
 
     def _observe_clearance(self, e: Customs) -> None:
         if e.status == "filed":
             if len(self._filed) >= MAX_PENDING_DECLARATIONS:
                 self._filed.pop(next(iter(self._filed)))  # forget the oldest
-            self._filed[e.declaration_id] = e.ts.timestamp()
+            self._filed[e.declaration_id] = e.ts_seconds
         elif e.status == "released":
             filed: Optional[float] = self._filed.pop(e.declaration_id, None)
-            if filed is not None and e.ts.timestamp() >= filed:
-                self.clearance.labels(self.port(e.port)).observe(e.ts.timestamp() - filed)
+            if filed is not None and e.ts_seconds >= filed:
+                self.clearance.labels(self.port(e.port)).observe(e.ts_seconds - filed)
 
     def count_lost_offsets(self, event_type: str, count: int) -> None:
         self.offsets_lost.labels(event_type).inc(count)

@@ -206,7 +206,7 @@ class BatchProcessor:
     def _send(self, step: "_Step") -> "_Step":
         """Start the step's atomic Redis call (in a thread); ``_complete`` collects it."""
         step.started = time.perf_counter()
-        latest = max((int(e.ts.timestamp()) for e in step.fresh), default=0)
+        latest = int(max((e.ts_seconds for e in step.fresh), default=0))
         step.reply = asyncio.ensure_future(self.run_with_retries(
             self.store.apply, step.marks, step.seen_keys, list(step.increments.per_measure()),
             self.settings.dedupe_ttl_seconds, latest, self.epoch))

@@ -12,8 +12,8 @@ Amounts are integers: fen, kilograms, counts, TEU.
 
 from __future__ import annotations
 
+from operator import add
 from typing import Iterator
-from zoneinfo import ZoneInfo
 
 from portflow.domain.events import Customs, Event, Shipment, Train
 from portflow.domain.periods import LocalCalendar
@@ -33,18 +33,24 @@ STORED_MEASURES: dict[str, tuple[str, ...]] = {
 }
 
 
-def cell_and_amounts(event: Event) -> tuple[str, tuple[int, ...]]:
-    """The cell an event lands in, and its amounts in the order of ``STORED_MEASURES``."""
+def _cell_of(values: tuple) -> str:
+    """The cell key of an event type and its dimension values (a shipment's zones last, as a
+    tuple)."""
+    if values[0] == "shipment":
+        return "|".join(values[1:-1]) + "|" + ",".join(values[-1])
+    return "|".join(values[1:])
+
+
+def _cell_values_and_amounts(event: Event) -> tuple[tuple, tuple[int, ...]]:
+    """The event type and the event's dimension values in ``CELL_LAYOUT`` order (a tuple
+    hashes faster than the cell key is joined), and its amounts in ``STORED_MEASURES`` order."""
     if isinstance(event, Shipment):
-        cell = "|".join(
-            (event.port, event.mode, event.direction, event.partner, event.trade_mode,
-             ",".join(event.zones))
-        )
-        return cell, (event.value_fen, event.weight_kg, 1)
+        return (("shipment", event.port, event.mode, event.direction, event.partner,
+                 event.trade_mode, event.zones), (event.value_fen, event.weight_kg, 1))
     if isinstance(event, Train):
-        return f"{event.port}|{event.service}|{event.direction}", (1, event.teu)
+        return ("train", event.port, event.service, event.direction), (1, event.teu)
     if isinstance(event, Customs):
-        return f"{event.port}|{event.status}", (1,)
+        return ("customs", event.port, event.status), (1,)
     raise TypeError(f"not an event: {event!r}")
 
 
@@ -52,26 +58,37 @@ class Increments:
     """The summed increments of a set of events, per (type, granule) and cell.
 
     Summing before writing lets a batch of thousands of events touch each Redis field once.
+    Events are summed per day and cell values only; the month granules and the cell keys are
+    made from those sums in ``per_measure``, once per distinct day and cell rather than per
+    event, in the order the events first touched them.
     """
 
     def __init__(self, calendar: LocalCalendar) -> None:
         self._calendar = calendar
-        self._sums: dict[tuple[str, str], dict[str, list[int]]] = {}
+        self._sums: dict[tuple[str, tuple], list[int]] = {}  # (day, cell values) -> amounts
 
     def add(self, event: Event) -> None:
-        cell, amounts = cell_and_amounts(event)
-        for granule in self._calendar.granules(event.ts):
-            cells = self._sums.setdefault((event.type, granule), {})
-            sums = cells.get(cell)
-            if sums is None:
-                cells[cell] = list(amounts)
-            else:
-                for i, amount in enumerate(amounts):
-                    sums[i] += amount
+        values, amounts = _cell_values_and_amounts(event)
+        key = (self._calendar.day(event.ts, event.ts_seconds), values)
+        sums = self._sums.get(key)
+        if sums is None:
+            self._sums[key] = list(amounts)
+        else:
+            sums[:] = map(add, sums, amounts)
 
     def per_measure(self) -> Iterator[tuple[str, str, str, dict[str, int]]]:
         """(type, measure, granule, {cell: increment}) for every non-zero increment."""
-        for (event_type, granule), cells in self._sums.items():
+        by_granule: dict[tuple[str, str], dict[str, list[int]]] = {}
+        for (day, values), amounts in self._sums.items():
+            cell = _cell_of(values)
+            by_granule.setdefault((values[0], day), {})[cell] = amounts  # one sum per day and cell
+            month = by_granule.setdefault((values[0], day[:7]), {})
+            sums = month.get(cell)
+            if sums is None:
+                month[cell] = list(amounts)
+            else:
+                sums[:] = map(add, sums, amounts)
+        for (event_type, granule), cells in by_granule.items():
             for i, measure in enumerate(STORED_MEASURES[event_type]):
                 increments = {cell: sums[i] for cell, sums in cells.items() if sums[i]}
                 if increments:

@@ -7,12 +7,20 @@ Redis; nothing here raises on bad input.
 
 Numbers are never read through a float: ``value_cny`` and ``weight_tonnes`` arrive as the exact
 JSON text (number or string) and are scaled to integers with ``Decimal``.
+
+Speed: the batched worker parses tens of thousands of events a second, so the common case avoids
+per-event Python work that does not decide anything. Events are decoded with *loose* wire models
+first (no string patterns: msgspec calls Python's ``re`` for each patterned value), and port and
+zone codes are checked against the distinct codes already seen. Anything the loose models reject,
+or that they accept but the contract does not, is decoded again with the *strict* models, which
+stay the one source of every field's rule and reason.
 """
 
 from __future__ import annotations
 
+import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Literal, Optional, Union
@@ -34,59 +42,127 @@ MAX_TEU = 100_000
 EARLIEST_TS = datetime(1900, 1, 1, tzinfo=timezone.utc)
 LATEST_TS = datetime(3000, 1, 1, tzinfo=timezone.utc)
 
+PORT_PATTERN = r"^[a-z0-9][a-z0-9-]{0,39}$"
+ZONE_PATTERN = r"^[a-z0-9]+(-[a-z0-9]+)*$"
+MAX_ZONE_LENGTH = 64
+PARTNER_PATTERN = r"^[A-Z]{2}$"
+
 Identifier = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
-PortCode = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9][a-z0-9-]{0,39}$")]
-ZoneCode = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$", max_length=64)]
+PortCode = Annotated[str, msgspec.Meta(pattern=PORT_PATTERN)]
+ZoneCode = Annotated[str, msgspec.Meta(pattern=ZONE_PATTERN, max_length=MAX_ZONE_LENGTH)]
 Mode = Literal["road", "rail", "water", "air", "pipeline"]
 TradeMode = Literal["general", "border_small_volume", "bonded_logistics", "processing", "other"]
 CustomsStatus = Literal["filed", "inspected", "held", "released", "rejected"]
 
 
 # Wire models: what the JSON must look like. Decimal fields stay raw JSON text until scaled.
-class _ShipmentWire(msgspec.Struct, tag_field="type", tag="shipment"):
+# The loose models leave out the patterns of the codes; the strict ones (``_*Wire``) add them
+# back in the same field positions, so msgspec reports the same first fault as ever.
+class _LooseShipment(msgspec.Struct, tag_field="type", tag="shipment"):
     event_id: Identifier
     ts: datetime
-    port: PortCode
+    port: str
     mode: Mode
     direction: Literal["import", "export"]
     value_cny: msgspec.Raw
     weight_tonnes: msgspec.Raw
-    partner: Annotated[str, msgspec.Meta(pattern=r"^[A-Z]{2}$")]
+    partner: str
     trade_mode: TradeMode
-    zones: Annotated[list[ZoneCode], msgspec.Meta(max_length=MAX_ZONES)]
+    zones: Annotated[list[str], msgspec.Meta(max_length=MAX_ZONES)]
+
+    def keys_and_strings(self) -> tuple[int, int]:
+        """How many keys and string values the JSON object surely has (``_keys_may_repeat``)."""
+        return 11, 8 + len(self.zones) + _quoted(self.value_cny) + _quoted(self.weight_tonnes)
 
 
-class _TrainWire(msgspec.Struct, tag_field="type", tag="train"):
+class _LooseTrain(msgspec.Struct, tag_field="type", tag="train"):
     event_id: Identifier
     ts: datetime
-    port: PortCode
+    port: str
     service: Literal["china-europe", "china-asia"]
     direction: Literal["outbound", "inbound"]
     teu: Annotated[int, msgspec.Meta(ge=0, le=MAX_TEU)]
     train_id: Optional[Annotated[str, msgspec.Meta(max_length=128)]] = None
 
+    def keys_and_strings(self) -> tuple[int, int]:
+        named = self.train_id is not None  # an explicit null is not counted: it costs a check
+        return 7 + named, 6 + named
 
-class _CustomsWire(msgspec.Struct, tag_field="type", tag="customs"):
+
+class _LooseCustoms(msgspec.Struct, tag_field="type", tag="customs"):
     event_id: Identifier
     ts: datetime
-    port: PortCode
+    port: str
     declaration_id: Identifier
     status: CustomsStatus
     trade_mode: Optional[TradeMode] = None
     value_cny: msgspec.Raw = msgspec.field(default_factory=lambda: _JSON_NULL)
 
+    def keys_and_strings(self) -> tuple[int, int]:
+        traded = self.trade_mode is not None
+        valued = bytes(self.value_cny) != b"null"  # an explicit null is not counted either
+        return 6 + traded + valued, 6 + traded + _quoted(self.value_cny)
 
+
+class _ShipmentWire(_LooseShipment, tag="shipment"):
+    port: PortCode
+    partner: Annotated[str, msgspec.Meta(pattern=PARTNER_PATTERN)]
+    zones: Annotated[list[ZoneCode], msgspec.Meta(max_length=MAX_ZONES)]
+
+
+class _TrainWire(_LooseTrain, tag="train"):
+    port: PortCode
+
+
+class _CustomsWire(_LooseCustoms, tag="customs"):
+    port: PortCode
+
+
+_Wire = Union[_LooseShipment, _LooseTrain, _LooseCustoms]
 _JSON_NULL = msgspec.Raw(b"null")
+_LOOSE_DECODER = msgspec.json.Decoder(_Wire)
 _EVENT_DECODER = msgspec.json.Decoder(Union[_ShipmentWire, _TrainWire, _CustomsWire])
 _BATCH_DECODER = msgspec.json.Decoder(list[msgspec.Raw])
-_PLAIN_DECIMAL = re.compile(rb'^("?)([0-9]+)(?:\.([0-9]+))?"?$')
 _DECIMAL_STRING = re.compile(r"^-?[0-9]+(\.[0-9]+)?$")
+_EARLIEST_S = EARLIEST_TS.timestamp()
+_LATEST_S = LATEST_TS.timestamp()
+
+
+class _KnownCodes:
+    """The distinct codes (ports, zones) already seen to match their pattern, so that each pays
+    the regex once. Checked as msgspec checks a pattern (``re.search``). Bounded, so hostile
+    input cannot grow it without limit."""
+
+    MAX_KNOWN = 10_000
+
+    def __init__(self, pattern: str, max_length: int | None = None) -> None:
+        self._pattern = re.compile(pattern)
+        self._max_length = max_length
+        self.known: set[str] = set()
+
+    def admit(self, code: str) -> bool:
+        """Whether ``code`` matches; remembered if it does."""
+        if code in self.known:
+            return True
+        if self._max_length is not None and len(code) > self._max_length:
+            return False
+        if not self._pattern.search(code):
+            return False
+        if len(self.known) >= self.MAX_KNOWN:
+            self.known.clear()
+        self.known.add(code)
+        return True
+
+
+_PORTS = _KnownCodes(PORT_PATTERN)
+_ZONES = _KnownCodes(ZONE_PATTERN, MAX_ZONE_LENGTH)
 
 
 @dataclass(frozen=True, slots=True)
 class Shipment:
     event_id: str
     ts: datetime
+    ts_seconds: float = field(repr=False, compare=False)  # ts.timestamp(), computed once
     port: str
     mode: str
     direction: str
@@ -103,6 +179,7 @@ class Shipment:
 class Train:
     event_id: str
     ts: datetime
+    ts_seconds: float = field(repr=False, compare=False)
     port: str
     service: str
     direction: str
@@ -116,6 +193,7 @@ class Train:
 class Customs:
     event_id: str
     ts: datetime
+    ts_seconds: float = field(repr=False, compare=False)
     port: str
     declaration_id: str
     status: str
@@ -140,7 +218,8 @@ class Rejection:
 
 # Bounded rejection categories, for metric labels; the free-text reason says the details.
 REJECTION_CODES = ("not_json", "not_an_event", "bad_batch", "too_large", "invalid_field",
-                   "wrong_topic", "bad_timestamp", "bad_number", "unknown_partner")
+                   "wrong_topic", "bad_timestamp", "bad_number", "unknown_partner",
+                   "duplicate_key")
 
 
 class InvalidEvent(ValueError):
@@ -199,28 +278,22 @@ def parse_event(raw: bytes, expected_type: str) -> Event:
     if len(raw) > MAX_EVENT_BYTES:
         raise InvalidEvent(f"event is {len(raw)} bytes; at most {MAX_EVENT_BYTES} allowed",
                            "too_large")
-    try:
-        wire = _EVENT_DECODER.decode(raw)
-    except msgspec.ValidationError as exc:
-        raise InvalidEvent(f"invalid event: {exc}", "invalid_field") from None
-    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as exc:
-        raise InvalidEvent(f"not valid JSON: {exc}", "not_json") from None
+    wire = _decode(raw)
+    _check_keys(raw, wire)
     event_type = type(wire).__struct_config__.tag
     if event_type != expected_type:
         raise InvalidEvent(f"a {event_type} event does not belong on the {expected_type} topic",
                            "wrong_topic")
-    if wire.ts.tzinfo is None:
-        raise InvalidEvent("ts has no UTC offset (RFC 3339 needs one, e.g. +08:00 or Z)",
-                           "bad_timestamp")
-    if not EARLIEST_TS <= wire.ts < LATEST_TS:
-        raise InvalidEvent("ts is before 1900 or after 2999", "bad_timestamp")
-    if isinstance(wire, _ShipmentWire):
+    seconds = _checked_seconds(wire.ts)
+    if isinstance(wire, _LooseShipment):
         if wire.partner not in ISO_3166_ALPHA2:
             raise InvalidEvent(f"partner {wire.partner!r} is not an ISO 3166-1 alpha-2 code",
                                "unknown_partner")
+        zones = wire.zones
         return Shipment(
             event_id=wire.event_id,
             ts=wire.ts,
+            ts_seconds=seconds,
             port=wire.port,
             mode=wire.mode,
             direction=wire.direction,
@@ -228,12 +301,13 @@ def parse_event(raw: bytes, expected_type: str) -> Event:
             weight_kg=scaled_decimal(wire.weight_tonnes, 3, MAX_WEIGHT_KG, "weight_tonnes"),
             partner=wire.partner,
             trade_mode=wire.trade_mode,
-            zones=tuple(sorted(set(wire.zones))),
+            zones=tuple(zones) if len(zones) < 2 else tuple(sorted(set(zones))),
         )
-    if isinstance(wire, _TrainWire):
+    if isinstance(wire, _LooseTrain):
         return Train(
             event_id=wire.event_id,
             ts=wire.ts,
+            ts_seconds=seconds,
             port=wire.port,
             service=wire.service,
             direction=wire.direction,
@@ -246,6 +320,7 @@ def parse_event(raw: bytes, expected_type: str) -> Event:
     return Customs(
         event_id=wire.event_id,
         ts=wire.ts,
+        ts_seconds=seconds,
         port=wire.port,
         declaration_id=wire.declaration_id,
         status=wire.status,
@@ -254,17 +329,110 @@ def parse_event(raw: bytes, expected_type: str) -> Event:
     )
 
 
+def _decode(raw: bytes) -> _Wire:
+    """The event's wire model: the loose one if it holds and its codes match their patterns,
+    else the strict one, which raises with the contract's reason."""
+    try:
+        wire = _LOOSE_DECODER.decode(raw)
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
+        wire = None
+    if wire is not None and _codes_match(wire):
+        return wire
+    return _strict_decode(raw)
+
+
+def _strict_decode(raw: bytes) -> _Wire:
+    try:
+        return _EVENT_DECODER.decode(raw)
+    except msgspec.ValidationError as exc:
+        raise InvalidEvent(f"invalid event: {exc}", "invalid_field") from None
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as exc:
+        raise InvalidEvent(f"not valid JSON: {exc}", "not_json") from None
+
+
+def _codes_match(wire: _Wire) -> bool:
+    """Whether the codes the loose models leave unchecked match the strict models' patterns.
+
+    A partner outside ISO 3166 counts as a mismatch: the strict model then tells a malformed
+    code (``invalid_field``) from a well-formed unknown one (``unknown_partner``)."""
+    if not _PORTS.admit(wire.port):
+        return False
+    if isinstance(wire, _LooseShipment):
+        if wire.partner not in ISO_3166_ALPHA2:
+            return False
+        for zone in wire.zones:
+            if not _ZONES.admit(zone):
+                return False
+    return True
+
+
+def _quoted(raw: msgspec.Raw) -> bool:
+    return bytes(raw)[:1] == b'"'
+
+
+def _check_keys(raw: bytes, wire: _Wire) -> None:
+    """Reject an event in which an object repeats a key (msgspec would keep the last value).
+
+    The exact check parses the event again, so it runs only if ``_keys_may_repeat``. A field's
+    rule comes first: the strict models check every occurrence of a repeated key, the loose
+    ones only the last, so the strict ones have their say before a repeat is reported."""
+    if not _keys_may_repeat(raw, wire):
+        return
+    try:
+        json.loads(raw, object_pairs_hook=_unique_keys, parse_int=str, parse_float=str)
+    except _RepeatedKey as repeated:
+        _strict_decode(raw)
+        raise InvalidEvent(f"key {repeated.key!r} appears more than once in an object of the "
+                           "event", "duplicate_key") from None
+    except (RecursionError, json.JSONDecodeError) as exc:
+        raise InvalidEvent(f"not valid JSON: {exc}", "not_json") from None
+
+
+def _keys_may_repeat(raw: bytes, wire: _Wire) -> bool:
+    """Whether the JSON text may hold more keys than the event surely has.
+
+    Every key and every string value brings two ``"`` of its own (escaped quotes only add), so
+    ``count('"') // 2`` minus the string values the event surely has bounds its number of keys at
+    all depths. If that bound is no more than the keys it surely has, no key can repeat: an event
+    with just its contract's fields costs one ``count``. Extra fields, nested objects and explicit
+    nulls make the bound larger and cost the exact check."""
+    keys, strings = wire.keys_and_strings()
+    return raw.count(b'"') // 2 - strings > keys
+
+
+class _RepeatedKey(Exception):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _unique_keys(pairs: list[tuple[str, object]]) -> None:
+    seen: set[str] = set()
+    for key, _ in pairs:
+        if key in seen:
+            raise _RepeatedKey(key)
+        seen.add(key)
+
+
+def _checked_seconds(ts: datetime) -> float:
+    """``ts`` as POSIX seconds, once its offset and range are checked."""
+    if ts.tzinfo is None:
+        raise InvalidEvent("ts has no UTC offset (RFC 3339 needs one, e.g. +08:00 or Z)",
+                           "bad_timestamp")
+    seconds = ts.timestamp()
+    # Comparing floats is cheaper than comparing aware datetimes; within a second of a bound,
+    # where a float might round across it, the datetimes decide.
+    if not _EARLIEST_S + 1 < seconds < _LATEST_S - 1 and not EARLIEST_TS <= ts < LATEST_TS:
+        raise InvalidEvent("ts is before 1900 or after 2999", "bad_timestamp")
+    return seconds
+
+
 def scaled_decimal(raw: msgspec.Raw | bytes, places: int, maximum: int, field: str) -> int:
     """Exact integer of a JSON decimal (number or string) times 10**places, e.g. yuan to fen."""
     raw = bytes(raw)
-    plain = _PLAIN_DECIMAL.match(raw)
-    if (plain and len(plain[3] or b"") <= places and len(plain[2]) < 16
-            and bool(plain[1]) == raw.endswith(b'"')):
-        # The common case, without Decimal: digits, optionally a point and few enough digits.
-        fraction = plain[3] or b""
-        scaled = int(plain[2]) * 10**places + int(fraction.ljust(places, b"0") or b"0")
-        if scaled <= maximum:
-            return scaled
+    scaled = _plain_scaled(raw, places)
+    if scaled is not None and scaled <= maximum:
+        return scaled
     text = raw.decode()
     if text.startswith('"'):
         text = msgspec.json.decode(text)
@@ -288,3 +456,20 @@ def scaled_decimal(raw: msgspec.Raw | bytes, places: int, maximum: int, field: s
     if scaled > maximum:
         raise InvalidEvent(f"{field} exceeds {Decimal(maximum).scaleb(-places):f}", "bad_number")
     return int(scaled)
+
+
+def _plain_scaled(raw: bytes, places: int) -> int | None:
+    """The common case without ``Decimal``: digits, optionally quoted, optionally a point and at
+    most ``places`` fraction digits; ``None`` for anything else (``Decimal`` decides)."""
+    if raw[:1] == b'"':
+        if len(raw) < 2 or raw[-1:] != b'"':
+            return None
+        raw = raw[1:-1]
+    whole, point, fraction = raw.partition(b".")
+    if len(fraction) > places or len(whole) > 15 or not whole.isdigit():
+        return None
+    if not point:
+        return int(whole) * 10**places
+    if not fraction.isdigit():
+        return None
+    return int(whole + fraction) * 10**(places - len(fraction))

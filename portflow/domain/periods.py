@@ -34,7 +34,13 @@ class LocalCalendar:
         self._days: dict[int, str | None] = {}
 
     def granules(self, ts: datetime) -> tuple[str, str]:
-        bucket = int(ts.timestamp() // self._BUCKET_S)  # floor, also before 1970
+        day = self.day(ts, ts.timestamp())
+        return day, day[:7]
+
+    def day(self, ts: datetime, seconds: float) -> str:
+        """The local day of ``ts``, given as well as ``seconds`` (its ``timestamp()``), which
+        events carry from parsing so that it is computed once."""
+        bucket = int(seconds // self._BUCKET_S)  # floor, also before 1970
         day = self._days.get(bucket, "")
         if day == "":
             day = self._bucket_day(bucket)
@@ -43,7 +49,7 @@ class LocalCalendar:
             self._days[bucket] = day
         if day is None:  # a day boundary inside this quarter hour: convert this event exactly
             day = ts.astimezone(self.tz).date().isoformat()
-        return day, day[:7]
+        return day
 
     def _bucket_day(self, bucket: int) -> str | None:
         first = datetime.fromtimestamp(bucket * self._BUCKET_S, self.tz).date()

@@ -1,9 +1,12 @@
 """What each event adds: one cell per event, per granule and stored measure; sums are exact."""
 
 import json
+from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
-from portflow.domain.aggregates import Increments
+from hypothesis import given, settings, strategies as st
+
+from portflow.domain.aggregates import STORED_MEASURES, Increments
 from portflow.domain.events import parse_event
 from portflow.domain.periods import LocalCalendar
 
@@ -55,3 +58,51 @@ def test_trains_and_customs_cells():
     assert totals[("train", "teu", "2024-01")] == {"khorgos|china-asia|inbound": 80}
     assert totals[("train", "count", "2024-01-01")] == {"khorgos|china-asia|inbound": 1}
     assert totals[("customs", "count", "2024-01-01")] == {"khorgos|held": 1}
+
+
+def naive_per_measure(zone: str, events):
+    """The plain way: every event's cell key and both granules, summed per event (how
+    ``Increments`` worked before it summed per day and cell values)."""
+    calendar, sums = LocalCalendar(ZoneInfo(zone)), {}
+    for e in events:
+        if e.type == "shipment":
+            cell = "|".join((e.port, e.mode, e.direction, e.partner, e.trade_mode,
+                             ",".join(e.zones)))
+            amounts = (e.value_fen, e.weight_kg, 1)
+        elif e.type == "train":
+            cell, amounts = f"{e.port}|{e.service}|{e.direction}", (1, e.teu)
+        else:
+            cell, amounts = f"{e.port}|{e.status}", (1,)
+        for granule in calendar.granules(e.ts):
+            cells = sums.setdefault((e.type, granule), {})
+            cells[cell] = [a + b for a, b in zip(cells.get(cell, [0] * len(amounts)), amounts)]
+    return [(t, m, g, list(increments.items()))
+            for (t, g), cells in sums.items()
+            for i, m in enumerate(STORED_MEASURES[t])
+            if (increments := {c: s[i] for c, s in cells.items() if s[i]})]
+
+
+EPOCH_2024 = datetime(2024, 3, 30, tzinfo=timezone.utc)
+any_event = st.one_of(
+    st.builds(lambda port, value, zones, s: event(
+        port=port, value_cny=value, zones=zones, event_id="e",
+        ts=(EPOCH_2024 + timedelta(seconds=s)).isoformat()),
+        st.sampled_from(["khorgos", "kashgar"]), st.sampled_from([0, 1, "0.10", 5]),
+        st.sampled_from([[], ["ftz-a"], ["ftz-b", "ftz-a"]]), st.integers(0, 3 * 86400)),
+    st.builds(lambda teu, s: parse_event(json.dumps({
+        "type": "train", "event_id": "t", "port": "khorgos", "service": "china-asia",
+        "direction": "inbound", "teu": teu,
+        "ts": (EPOCH_2024 + timedelta(seconds=s)).isoformat()}).encode(), "train"),
+        st.sampled_from([0, 80]), st.integers(0, 3 * 86400)),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(any_event, max_size=40),
+       st.sampled_from(["UTC", "Asia/Shanghai", "Europe/Berlin", "Asia/Kathmandu"]))
+def test_increments_equal_the_plain_sums_in_the_same_order(events, zone):
+    inc = Increments(LocalCalendar(ZoneInfo(zone)))
+    for e in events:
+        inc.add(e)
+    got = [(t, m, g, list(cells.items())) for t, m, g, cells in inc.per_measure()]
+    assert got == naive_per_measure(zone, events)

@@ -217,3 +217,76 @@ def test_fast_and_exact_decimal_paths_agree(units, places, quoted, exponent):
             or (quoted and "E" in text)
     else:
         assert got == Decimal(text) * 100
+
+
+@pytest.mark.parametrize("ts, accepted", [
+    ("1900-01-01T00:00:00Z", True), ("1899-12-31T23:59:59.999999Z", False),
+    ("1900-01-01T07:59:59.999999+08:00", False), ("2999-12-31T23:59:59.999999Z", True),
+    ("3000-01-01T00:00:00Z", False), ("3000-01-01T07:59:59.999999+08:00", True),
+])
+def test_ts_bounds_are_exact_to_the_microsecond(ts, accepted):
+    """Float seconds cannot tell these apart from the bounds; the event times still decide."""
+    events, rejections = parse_record(with_(TRAIN, ts=ts), "train")
+    assert (len(events), len(rejections)) == ((1, 0) if accepted else (0, 1))
+    if accepted:
+        assert events[0].ts_seconds == events[0].ts.timestamp()
+
+
+def raw_pairs(*pairs: tuple[str, object], separator: str = ":") -> bytes:
+    return ("{" + ",".join(json.dumps(k) + separator + json.dumps(v) for k, v in pairs)
+            + "}").encode()
+
+
+def test_a_repeated_key_is_rejected_whichever_value_comes_last():
+    for first, last in [("khorgos", "kashgar"), ("kashgar", "khorgos"), ("khorgos", "khorgos")]:
+        raw = raw_pairs(("port", first), *TRAIN.items(), ("port", last))
+        reason = rejected(raw, "train")
+        assert reason == "key 'port' appears more than once in an object of the event"
+        events, rejections = parse_record(raw, "train")
+        assert events == [] and rejections[0].code == "duplicate_key"
+
+
+@pytest.mark.parametrize("extra", [
+    [("colour", "red"), ("colour", "red")],  # an unknown field, twice
+    [("nested", {"a": 1, "b": {"c": 1}})],  # a repeat inside a nested object (below)
+    [("type", "train")],
+    [("\\u0070ort", "khorgos")],  # the same key, escaped (decoded below)
+])
+def test_repeats_are_found_in_unknown_fields_nested_objects_and_escaped_keys(extra):
+    raw = raw_pairs(*TRAIN.items(), *extra)
+    raw = raw.replace(b'"c": 1', b'"c": 1, "c": 2').replace(b"\\\\u0070", b"\\u0070")
+    assert rejected(raw, "train").startswith("key ")
+
+
+@pytest.mark.parametrize("separator", [":", " : ", "\n:\t"])
+def test_repeats_are_found_whatever_the_whitespace(separator):
+    raw = raw_pairs(*SHIPMENT.items(), ("mode", "rail"), separator=separator)
+    assert "'mode' appears more than once" in rejected(raw)
+
+
+@pytest.mark.parametrize("event, kind", [
+    ({**TRAIN, "event_id": '"port":"kashgar","teu":1'}, "train"),  # keys inside a string value
+    ({**TRAIN, "note": 'x", "port": "kashgar'}, "train"),
+    ({**TRAIN, "port": "teu"}, "train"),  # a value spelled like a key
+    ({**TRAIN, "a": {"x": 1}, "b": {"x": 2}, "c": [{"x": 1}, {"x": 2}]}, "train"),  # x per object
+    ({**TRAIN, "train_id": None}, "train"),
+    ({**CUSTOMS, "trade_mode": None, "value_cny": None}, "customs"),
+    ({**CUSTOMS, "value_cny": "10.50", "trade_mode": "general"}, "customs"),
+    ({**SHIPMENT, "zones": []}, "shipment"),
+])
+def test_keys_spelled_twice_but_not_repeated_are_accepted(event, kind):
+    assert parse_event(encode(event), kind).event_id == event["event_id"]
+
+
+def test_a_field_rule_comes_before_the_repeat():
+    """The strict models check every occurrence of a key, so a bad first one is named."""
+    raw = raw_pairs(("port", "Khorgos"), *TRAIN.items())
+    assert "port" in rejected(raw, "train") and "regex" in rejected(raw, "train")
+
+
+def test_a_repeat_in_a_batch_rejects_that_element_alone():
+    twice = raw_pairs(*SHIPMENT.items(), ("event_id", "s-9"))
+    batch = b"[" + b",".join([encode(SHIPMENT), twice, with_(SHIPMENT, event_id="s-3")]) + b"]"
+    events, rejections = parse_record(batch, "shipment")
+    assert [e.event_id for e in events] == ["s-1", "s-3"]
+    assert [(r.batch_index, r.code, r.raw) for r in rejections] == [(1, "duplicate_key", twice)]

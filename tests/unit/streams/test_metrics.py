@@ -1,0 +1,71 @@
+"""Business counters sum a batch per label set; the figures equal the per-event sums, ports keep
+their first-come labels, and clearance times use the events' times."""
+
+import json
+
+from prometheus_client import CollectorRegistry
+
+from portflow.domain.events import parse_event
+from streams.metrics import MAX_PORTS, WorkerMetrics
+from streams.processor import BatchStats
+
+
+def shipment(i: int, port: str, mode: str, value: str, weight: str):
+    return parse_event(json.dumps({
+        "type": "shipment", "event_id": f"s-{i}", "ts": "2024-03-14T08:15:00+08:00",
+        "port": port, "mode": mode, "direction": "export", "value_cny": value,
+        "weight_tonnes": weight, "partner": "KZ", "trade_mode": "general", "zones": []}).encode(),
+        "shipment")
+
+
+def customs(i: int, declaration: str, status: str, ts: str):
+    return parse_event(json.dumps({
+        "type": "customs", "event_id": f"c-{i}", "ts": ts, "port": "kashgar",
+        "declaration_id": declaration, "status": status}).encode(), "customs")
+
+
+def observe(event_type: str, events) -> WorkerMetrics:
+    metrics = WorkerMetrics(CollectorRegistry())
+    metrics.observe(event_type, BatchStats(records=1, applied=list(events)), 0.01)
+    return metrics
+
+
+def sample(metrics: WorkerMetrics, name: str, **labels) -> float | None:
+    return metrics.registry.get_sample_value(name, labels)
+
+
+def test_shipment_counters_are_the_batch_sums_per_label_set():
+    values = ["0.10", "1234.56", "0.07", "99999999.99"]
+    events = [shipment(i, "khorgos", ("rail", "road")[i % 2], v, "1.001")
+              for i, v in enumerate(values)]
+    metrics = observe("shipment", events)
+    rail = dict(port="khorgos", mode="rail", direction="export")
+    road = dict(rail, mode="road")
+    assert sample(metrics, "portflow_trade_value_yuan_total", **rail) == (10 + 7) / 100
+    assert sample(metrics, "portflow_trade_value_yuan_total", **road) == (123456 + 9999999999) / 100
+    assert sample(metrics, "portflow_cargo_weight_tonnes_total", **rail) == 2002 / 1000
+    assert sample(metrics, "portflow_shipments_total", **road) == 2
+    assert sample(metrics, "portflow_event_time_lag_seconds", type="shipment") > 0
+
+
+def test_ports_past_the_limit_count_as_other_in_order_of_first_sight():
+    ports = [f"p{i}" for i in range(MAX_PORTS + 3)]
+    events = [shipment(i, port, "rail", "1", "1") for i, port in enumerate(ports + ports[:2])]
+    metrics = observe("shipment", events)
+    labels = dict(mode="rail", direction="export")
+    assert sample(metrics, "portflow_shipments_total", port="p0", **labels) == 2
+    assert sample(metrics, "portflow_shipments_total", port=ports[MAX_PORTS - 1], **labels) == 1
+    assert sample(metrics, "portflow_shipments_total", port=ports[MAX_PORTS], **labels) is None
+    assert sample(metrics, "portflow_shipments_total", port="_other", **labels) == 3
+
+
+def test_clearance_time_is_release_minus_filing_by_event_time():
+    metrics = observe("customs", [
+        customs(1, "D-1", "filed", "2024-03-14T08:00:00+08:00"),
+        customs(2, "D-1", "released", "2024-03-14T01:00:00Z"),
+        customs(3, "D-2", "released", "2024-03-14T01:00:00Z"),  # never filed here
+    ])
+    assert sample(metrics, "portflow_customs_clearance_seconds_sum", port="kashgar") == 3600
+    assert sample(metrics, "portflow_customs_clearance_seconds_count", port="kashgar") == 1
+    assert sample(metrics, "portflow_customs_declarations_total", port="kashgar",
+                  status="released") == 2
