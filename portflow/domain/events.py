@@ -42,10 +42,12 @@ MAX_TEU = 100_000
 EARLIEST_TS = datetime(1900, 1, 1, tzinfo=timezone.utc)
 LATEST_TS = datetime(3000, 1, 1, tzinfo=timezone.utc)
 
-PORT_PATTERN = r"^[a-z0-9][a-z0-9-]{0,39}$"
-ZONE_PATTERN = r"^[a-z0-9]+(-[a-z0-9]+)*$"
+# The contract's patterns, anchored with \Z: Python's "$" also matches before a final newline,
+# which would let "khorgos\n" through (and into the aggregates' cell names).
+PORT_PATTERN = r"^[a-z0-9][a-z0-9-]{0,39}\Z"
+ZONE_PATTERN = r"^[a-z0-9]+(-[a-z0-9]+)*\Z"
 MAX_ZONE_LENGTH = 64
-PARTNER_PATTERN = r"^[A-Z]{2}$"
+PARTNER_PATTERN = r"^[A-Z]{2}\Z"
 
 Identifier = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
 PortCode = Annotated[str, msgspec.Meta(pattern=PORT_PATTERN)]
@@ -123,7 +125,7 @@ _JSON_NULL = msgspec.Raw(b"null")
 _LOOSE_DECODER = msgspec.json.Decoder(_Wire)
 _EVENT_DECODER = msgspec.json.Decoder(Union[_ShipmentWire, _TrainWire, _CustomsWire])
 _BATCH_DECODER = msgspec.json.Decoder(list[msgspec.Raw])
-_DECIMAL_STRING = re.compile(r"^-?[0-9]+(\.[0-9]+)?$")
+_DECIMAL_STRING = re.compile(r"^-?[0-9]+(\.[0-9]+)?\Z")
 _EARLIEST_S = EARLIEST_TS.timestamp()
 _LATEST_S = LATEST_TS.timestamp()
 

@@ -125,6 +125,11 @@ def test_missing_customs_field_is_rejected(field):
     ({"zones": ["FTZ-Urumqi"]}, "zones"),
     ({"zones": ["ftz--urumqi"]}, "zones"),
     ({"zones": [f"z{i}" for i in range(33)]}, "zones"),
+    # a final newline: Python's "$" would accept it (and put it in the aggregates' cell names)
+    ({"port": "khorgos\n"}, "port"),
+    ({"zones": ["ftz-urumqi\n"]}, "zones"),
+    ({"partner": "KZ\n"}, "partner"),
+    ({"value_cny": "12.50\n"}, "value_cny"),
 ])
 def test_shipment_rule_violations_are_rejected_with_reason(changes, reason):
     assert reason in rejected(with_(SHIPMENT, **changes))
