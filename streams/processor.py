@@ -162,6 +162,7 @@ class BatchProcessor:
             if running is not None:
                 await self._complete(running, stats)
             running = self._send(step)
+            await asyncio.sleep(0)  # let the step's task hand the call to its thread now
         if running is not None:
             await self._complete(running, stats)
         return stats
