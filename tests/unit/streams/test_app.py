@@ -1,0 +1,24 @@
+"""The Faust app's settings that Faust itself does not expose."""
+
+import asyncio
+
+import redis
+
+from portflow.adapters.redis_store import RedisStore
+from portflow.config import Settings
+from streams.app import FETCH_MAX_WAIT_MS, create_app
+from streams.metrics import WorkerMetrics
+
+
+def test_the_worker_consumer_waits_for_fetches_only_briefly():
+    settings = Settings()
+    app = create_app(settings, RedisStore(redis.Redis(), settings.topic_prefix), WorkerMetrics())
+
+    async def created_wait() -> int:
+        consumer = app.consumer._thread._create_worker_consumer(app.transport)
+        try:
+            return consumer._fetch_max_wait_ms
+        finally:
+            await consumer.stop()
+
+    assert asyncio.run(created_wait()) == FETCH_MAX_WAIT_MS < 1500
