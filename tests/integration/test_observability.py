@@ -136,8 +136,8 @@ def test_panels_and_rules_run_and_yoy_panels_agree_with_report(stack_env, tmp_pa
         grown = float(query(base, expr, h1_end)[0]["value"][1]) - \
             float(query(base, expr, h1_start)[0]["value"][1])
         assert grown == pytest.approx(float(value["total"]["current"]), rel=1e-9)
-        last_year = query(base, f"sum(increase(portflow_trade_value_yuan_total"
-                                f'{{source="backfill"}}[26w] offset 52w))', h1_end)
+        last_year = query(base, 'sum(increase(portflow_trade_value_yuan_total'
+                                '{source="backfill"}[26w] offset 52w))', h1_end)
         assert float(last_year[0]["value"][1]) > 0
     finally:
         history.stop()
