@@ -81,14 +81,14 @@ class Positioner:
 
         async def seek_to_marks() -> Mapping[TP, int]:
             committed = dict(await seek_to_committed())
-            targets = await self._targets(self.assigned())
+            targets = await self._targets(self._assigned())
             await consumer.seek_wait(targets)
             committed.update(targets)
             return committed
 
         consumer.seek_to_committed = seek_to_marks
 
-    def assigned(self) -> list[TP]:
+    def _assigned(self) -> list[TP]:
         return [tp for tp in self.app.consumer.assignment() if tp.topic in self.settings.event_topics]
 
     async def _targets(self, tps: Iterable[TP]) -> dict[TP, int]:
