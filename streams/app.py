@@ -31,11 +31,11 @@ log = logging.getLogger(__name__)
 # events (the processor splits it into atomic chunks) while single-event records still share
 # one Redis step per take.
 TAKE_MAX_RECORDS = 100
-TAKE_WITHIN_S = 0.05
+TAKE_WITHIN_S = 0.02  # how long a take waits to fill: part of the latency at low rates
 YOY_REFRESH_S = 15.0
 # How long the broker may hold a fetch that has no data yet. faust-streaming hard-codes 1.5 s;
 # tansu answers a waiting fetch only near its deadline, so that wait was a latency floor.
-FETCH_MAX_WAIT_MS = 100
+FETCH_MAX_WAIT_MS = 25
 
 
 def create_app(settings: Settings, store: RedisStore, metrics: WorkerMetrics) -> faust.App:
