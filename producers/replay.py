@@ -282,15 +282,17 @@ def wait_until_applied(store: RedisStore, offsets: dict[tuple[str, int], tuple[i
                        for n in targets)
             bar.update(done - bar.n)
             behind = {n: (marks[n], targets[n]) for n in targets if marks[n] < targets[n]}
-            if topic_ids and store.topic_ids_of(sorted(topic_ids)) != dict(topic_ids):
-                behind = behind or {"(topic ids)": (-1, 0)}  # the workers have not seen them yet
-            if not behind:
+            ids_adopted = (not topic_ids
+                           or store.topic_ids_of(sorted(topic_ids)) == dict(topic_ids))
+            if not behind and ids_adopted:
                 return time.monotonic() - started
             if time.monotonic() - started > timeout_s:
-                sample = ", ".join(f"{n} at {m} of {t}" for n, (m, t) in sorted(behind.items())[:4])
+                waiting = [f"{n} at {m} of {t}" for n, (m, t) in sorted(behind.items())[:4]]
+                if not ids_adopted:
+                    waiting.insert(0, "the topics' current Kafka ids not yet seen by a worker")
                 raise ReplayError(
                     f"timed out after {timeout_s:g}s: {len(behind)} partition(s) not yet applied "
-                    f"({sample}). Is `portflow worker` running against "
+                    f"({', '.join(waiting)}). Is `portflow worker` running against "
                     f"this Redis and topic prefix {store.root!r}?"
                 )
             time.sleep(0.1)

@@ -268,17 +268,15 @@ class BatchProcessor:
         return chosen
 
     async def open_epoch(self) -> None:
-        """Join the state Redis holds now (starting one if it is empty), forgetting the marks
-        read from an earlier one."""
+        """Join the state Redis holds now, starting one if it is empty. (Once only: a worker
+        that sees its epoch gone restarts, see ``streams.positioning``.)"""
         while True:
             epoch = await self.run_with_retries(self.store.open_epoch, self.settings.tz_name)
             if epoch is not None:
-                break
+                self.epoch = epoch
+                return
             log.warning("Redis state is being dropped (portflow rebuild); waiting")
             await asyncio.sleep(self._retry_delay_s)
-        if epoch != self.epoch:
-            self._marks.clear()
-            self.epoch = epoch
 
     def position(self, name: str, mark: int, resume_at: int) -> None:
         """The consumer of ``<topic>:<partition>`` is moved to ``resume_at``; Redis' mark is
