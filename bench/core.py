@@ -7,7 +7,7 @@ Generates N shipment events with ``bench/pipeline.py``'s generator, packs them i
 of 500 (as ``replay`` does) and times, per event:
 
 1. ``parse``       ``parse_record`` of every record;
-2. ``aggregate``   ``Increments.add`` of every event and ``per_measure()``, per chunk of 5,000
+2. ``aggregate``   ``Increments.add`` of every event and ``lines()``, per chunk of 5,000
                    events (the worker's atomic step), with a fresh worker's calendar;
 3. ``process``     ``BatchProcessor.process`` in takes of 100 records against an in-memory store
                    whose ``apply`` only takes its arguments: parse + aggregate + bookkeeping;
@@ -70,7 +70,10 @@ class MemoryStore:
     def high_water_marks_of(self, names: list[str]) -> dict[str, int]:
         return {name: -1 for name in names}
 
-    def apply(self, marks, seen_keys, increments, dedupe_ttl_seconds, latest_event_ts=0):
+    def open_epoch(self, tz_name: str) -> str:
+        return "bench"
+
+    def apply(self, marks, seen_keys, increments, dedupe_ttl_seconds, latest_event_ts, epoch):
         return ApplyOutcome(applied=True)
 
 
@@ -110,7 +113,7 @@ def stage_aggregate(records: list[SourceRecord]) -> Callable[[], None]:
             increments = Increments(calendar)
             for event in chunk:
                 increments.add(event)
-            list(increments.per_measure())
+            list(increments.lines())
     return run
 
 

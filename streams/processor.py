@@ -209,7 +209,7 @@ class BatchProcessor:
         step.started = time.perf_counter()
         latest = int(max((e.ts_seconds for e in step.fresh), default=0))
         step.reply = asyncio.ensure_future(self.run_with_retries(
-            self.store.apply, step.marks, step.seen_keys, list(step.increments.per_measure()),
+            self.store.apply, step.marks, step.seen_keys, list(step.increments.lines()),
             self.settings.dedupe_ttl_seconds, latest, self.epoch))
         return step
 

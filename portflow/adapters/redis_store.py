@@ -37,11 +37,14 @@ from typing import Iterable, Mapping
 import redis
 from redis.cluster import RedisCluster
 
-APPLY_SCRIPT = """
--- KEYS: the marks hash, the meta hash, the n_seen dedupe keys, then one aggregate hash per
--- group of ARGV.
+from portflow.domain.aggregates import STORED_MEASURES
+
+APPLY_SCRIPT = r"""
+-- KEYS: the marks hash, the meta hash, the n_seen dedupe keys, then per granule the hashes of
+-- its type's measures.
 -- ARGV: epoch, ttl, latest event time, n_tp, (mark, expected, new) x n_tp, n_seen, then per
--- hash its increments packed in one string, "cell<TAB>delta" lines (cells hold neither).
+-- granule: its number of measures m and its lines, "cell<TAB>delta 1<TAB>...<TAB>delta m"
+-- joined by newlines (cells hold neither; deltas are integers, "0" writes nothing).
 if redis.call('HGET', KEYS[2], 'epoch') ~= ARGV[1] then
   return {3}
 end
@@ -72,13 +75,26 @@ if #seen > 1 then
   for _, key in ipairs(fresh) do redis.call('DEL', key) end
   return seen
 end
+-- plain string.find, not patterns: Lua's pattern matching cost more than the HINCRBYs
+local find, sub = string.find, string.sub
 local k = 3 + n_seen
-for j = a, #ARGV do
-  local key = KEYS[k]
-  for cell, delta in string.gmatch(ARGV[j], '([^\\t\\n]+)\\t([^\\n]+)') do
-    redis.call('HINCRBY', key, cell, delta)
+for j = a, #ARGV, 2 do
+  local m, lines = tonumber(ARGV[j]), ARGV[j + 1]
+  local pos, stop, last = 1, 0, #lines + 1
+  while pos < last do
+    stop = find(lines, '\t', pos, true)
+    local cell = sub(lines, pos, stop - 1)
+    for i = 0, m - 1 do
+      local start = stop + 1
+      stop = find(lines, i < m - 1 and '\t' or '\n', start, true) or last
+      local delta = sub(lines, start, stop - 1)
+      if delta ~= '0' then
+        redis.call('HINCRBY', KEYS[k + i], cell, delta)
+      end
+    end
+    pos = stop + 1
   end
-  k = k + 1
+  k = k + m
 end
 local b = 5
 for i = 1, n_tp do
@@ -260,7 +276,7 @@ class RedisStore:
         self,
         marks: Mapping[str, tuple[int, int]],
         seen_keys: list[str],
-        increments: Iterable[tuple[str, str, str, Mapping[str, int]]],
+        increments: Iterable[tuple[str, str, str]],
         dedupe_ttl_seconds: int,
         latest_event_ts: int,
         epoch: str,
@@ -268,7 +284,7 @@ class RedisStore:
         """Apply increments, event ids and new high-water marks as one atomic step.
 
         ``marks`` maps ``<topic>:<partition>`` to (expected current mark, new mark); -1 means none.
-        ``increments`` yields (type, measure, granule, {cell: delta}).
+        ``increments`` yields (type, granule, lines) as ``Increments.lines`` makes them.
         Raises ``StateLost`` when Redis is not at ``epoch`` any more and ``StateConflict`` when a
         mark is not what we expected; returns the indexes of event ids already seen (and writes
         nothing) when there are any.
@@ -278,10 +294,10 @@ class RedisStore:
         for name, (expected, new) in marks.items():
             args += [name, expected, new]
         args.append(len(seen_keys))
-        for event_type, measure, granule, cells in increments:
-            keys.append(self.aggregate_key(event_type, measure, granule))
-            # one argument per hash: redis-py's per-argument packing cost more than the split
-            args.append("\n".join(f"{cell}\t{delta}" for cell, delta in cells.items()))
+        for event_type, granule, lines in increments:
+            measures = STORED_MEASURES[event_type]
+            keys += [self.aggregate_key(event_type, measure, granule) for measure in measures]
+            args += [len(measures), lines]
         result = self._apply(keys=keys, args=args)
         if result[0] == 3:
             raise StateLost(f"Redis no longer holds state epoch {epoch}")

@@ -59,8 +59,7 @@ class Increments:
 
     Summing before writing lets a batch of thousands of events touch each Redis field once.
     Events are summed per day and cell values only; the month granules and the cell keys are
-    made from those sums in ``per_measure``, once per distinct day and cell rather than per
-    event, in the order the events first touched them.
+    made from those sums in ``lines``, once per distinct day and cell rather than per event.
     """
 
     def __init__(self, calendar: LocalCalendar) -> None:
@@ -76,20 +75,32 @@ class Increments:
         else:
             sums[:] = map(add, sums, amounts)
 
-    def per_measure(self) -> Iterator[tuple[str, str, str, dict[str, int]]]:
-        """(type, measure, granule, {cell: increment}) for every non-zero increment."""
-        by_granule: dict[tuple[str, str], dict[str, list[int]]] = {}
+    def lines(self) -> Iterator[tuple[str, str, str]]:
+        """(type, granule, lines) for every granule touched: one line per cell, the cell key
+        and its increments of ``STORED_MEASURES[type]`` in order, tab-separated
+        (``khorgos|rail|export|KZ|general|\t1050\t2000\t1``), lines joined by newlines.
+
+        One line carries all measures of a cell (neither cells nor integers hold a tab or a
+        newline), so the Redis script finds the cell once per granule, not once per measure.
+        Zero increments are written as they are; the script skips them.
+        """
+        days: dict[tuple[str, str], list[str]] = {}
+        months: dict[tuple[str, str], dict[str, list[int]]] = {}
         for (day, values), amounts in self._sums.items():
+            event_type = values[0]
             cell = _cell_of(values)
-            by_granule.setdefault((values[0], day), {})[cell] = amounts  # one sum per day and cell
-            month = by_granule.setdefault((values[0], day[:7]), {})
+            days.setdefault((event_type, day), []).append(_line(cell, amounts))
+            month = months.setdefault((event_type, day[:7]), {})
             sums = month.get(cell)
             if sums is None:
-                month[cell] = list(amounts)
+                month[cell] = amounts[:]
             else:
                 sums[:] = map(add, sums, amounts)
-        for (event_type, granule), cells in by_granule.items():
-            for i, measure in enumerate(STORED_MEASURES[event_type]):
-                increments = {cell: sums[i] for cell, sums in cells.items() if sums[i]}
-                if increments:
-                    yield event_type, measure, granule, increments
+        for (event_type, day), day_lines in days.items():
+            yield event_type, day, "\n".join(day_lines)
+        for (event_type, month), cells in months.items():
+            yield event_type, month, "\n".join([_line(cell, sums) for cell, sums in cells.items()])
+
+
+def _line(cell: str, amounts: list[int]) -> str:
+    return cell + "\t" + "\t".join(map(str, amounts))

@@ -19,19 +19,23 @@ _PERIOD = re.compile(
 
 
 class LocalCalendar:
-    """The day and month of event times in the reporting time zone, memoised per quarter hour.
+    """The day and month of event times in the reporting time zone, memoised per UTC day.
 
-    Converting every event's time through the zone database is the costliest part of placing it;
-    events of one quarter hour share their day unless a day boundary (or an odd historical
-    offset) falls inside it, which the check of both ends of the quarter hour detects.
+    Converting every event's time through the zone database is the costliest part of placing
+    it. Within a UTC day without an offset change, the local day is plain arithmetic on the
+    event's POSIX seconds; the zone's offset is looked up once per UTC day, at each quarter hour
+    of it (as fine as any offset change in the zone database falls). A UTC day in which the
+    offset changes is converted event by event.
     """
 
-    _BUCKET_S = 900
-    _MAX_CACHED = 200_000
+    _QUARTER_S = 900
+    _DAY_S = 86400
+    _MAX_CACHED = 200_000  # UTC days (and local day names): over 500 years
 
     def __init__(self, tz: ZoneInfo) -> None:
         self.tz = tz
-        self._days: dict[int, str | None] = {}
+        self._offsets: dict[int, int | None] = {}  # UTC day -> its one offset (s), or None
+        self._names: dict[int, str] = {}  # local day number (days since 1970-01-01) -> ISO
 
     def granules(self, ts: datetime) -> tuple[str, str]:
         day = self.day(ts, ts.timestamp())
@@ -40,21 +44,35 @@ class LocalCalendar:
     def day(self, ts: datetime, seconds: float) -> str:
         """The local day of ``ts``, given as well as ``seconds`` (its ``timestamp()``), which
         events carry from parsing so that it is computed once."""
-        bucket = int(seconds // self._BUCKET_S)  # floor, also before 1970
-        day = self._days.get(bucket, "")
-        if day == "":
-            day = self._bucket_day(bucket)
-            if len(self._days) >= self._MAX_CACHED:
-                self._days.clear()
-            self._days[bucket] = day
-        if day is None:  # a day boundary inside this quarter hour: convert this event exactly
-            day = ts.astimezone(self.tz).date().isoformat()
-        return day
+        utc_day = int(seconds // self._DAY_S)  # floor, also before 1970
+        offset = self._offsets.get(utc_day, "")
+        if offset == "":
+            offset = self._constant_offset(utc_day)
+            if len(self._offsets) >= self._MAX_CACHED:
+                self._offsets.clear()
+            self._offsets[utc_day] = offset
+        if offset is None:  # the offset changes during this UTC day: convert this event exactly
+            return ts.astimezone(self.tz).date().isoformat()
+        local_day = int((seconds + offset) // self._DAY_S)
+        name = self._names.get(local_day)
+        if name is None:
+            name = (_EPOCH_DAY + timedelta(days=local_day)).isoformat()
+            if len(self._names) >= self._MAX_CACHED:
+                self._names.clear()
+            self._names[local_day] = name
+        return name
 
-    def _bucket_day(self, bucket: int) -> str | None:
-        first = datetime.fromtimestamp(bucket * self._BUCKET_S, self.tz).date()
-        last = datetime.fromtimestamp((bucket + 1) * self._BUCKET_S - 1, self.tz).date()
-        return first.isoformat() if first == last else None
+    def _constant_offset(self, utc_day: int) -> int | None:
+        """The zone's UTC offset in seconds throughout ``utc_day``, or None if it changes."""
+        start = utc_day * self._DAY_S
+        instants = [*range(start, start + self._DAY_S, self._QUARTER_S), start + self._DAY_S - 1]
+        offsets = {datetime.fromtimestamp(t, self.tz).utcoffset() for t in instants}
+        if len(offsets) != 1:
+            return None
+        return int(offsets.pop().total_seconds())
+
+
+_EPOCH_DAY = date(1970, 1, 1)
 
 
 class InvalidPeriod(ValueError):
