@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Literal, Optional, Union
@@ -125,6 +125,10 @@ _JSON_NULL = msgspec.Raw(b"null")
 _LOOSE_DECODER = msgspec.json.Decoder(_Wire)
 _EVENT_DECODER = msgspec.json.Decoder(Union[_ShipmentWire, _TrainWire, _CustomsWire])
 _BATCH_DECODER = msgspec.json.Decoder(list[msgspec.Raw])
+_LOOSE_BATCH_DECODERS = {
+    wire.__struct_config__.tag: msgspec.json.Decoder(list[wire])
+    for wire in (_LooseShipment, _LooseTrain, _LooseCustoms)
+}
 _DECIMAL_STRING = re.compile(r"^-?[0-9]+(\.[0-9]+)?\Z")
 _EARLIEST_S = EARLIEST_TS.timestamp()
 _LATEST_S = LATEST_TS.timestamp()
@@ -160,11 +164,12 @@ _PORTS = _KnownCodes(PORT_PATTERN)
 _ZONES = _KnownCodes(ZONE_PATTERN, MAX_ZONE_LENGTH)
 
 
-@dataclass(frozen=True, slots=True)
-class Shipment:
+# The events: msgspec structs, built about ten times faster than frozen dataclasses, and (with
+# ``gc=False``; they hold no containers of their own) of no concern to the garbage collector.
+class Shipment(msgspec.Struct, frozen=True, gc=False):
     event_id: str
     ts: datetime
-    ts_seconds: float = field(repr=False, compare=False)  # ts.timestamp(), computed once
+    ts_seconds: float  # ts.timestamp(), computed once
     port: str
     mode: str
     direction: str
@@ -177,11 +182,10 @@ class Shipment:
     type = "shipment"
 
 
-@dataclass(frozen=True, slots=True)
-class Train:
+class Train(msgspec.Struct, frozen=True, gc=False):
     event_id: str
     ts: datetime
-    ts_seconds: float = field(repr=False, compare=False)
+    ts_seconds: float
     port: str
     service: str
     direction: str
@@ -191,11 +195,10 @@ class Train:
     type = "train"
 
 
-@dataclass(frozen=True, slots=True)
-class Customs:
+class Customs(msgspec.Struct, frozen=True, gc=False):
     event_id: str
     ts: datetime
-    ts_seconds: float = field(repr=False, compare=False)
+    ts_seconds: float
     port: str
     declaration_id: str
     status: str
@@ -262,7 +265,10 @@ def _parse_batch(value: bytes, expected_type: str) -> tuple[list[Event], list[Re
     if not 1 <= len(elements) <= MAX_BATCH_EVENTS:
         reason = f"batch record holds {len(elements)} events; 1 to {MAX_BATCH_EVENTS} allowed"
         return [], [Rejection(reason, "bad_batch", bytes(value))]
-    events: list[Event] = []
+    events = _plain_batch(value, elements, expected_type)
+    if events is not None:
+        return events, []
+    events = []
     rejections: list[Rejection] = []
     for index, element in enumerate(elements):
         raw = bytes(element)
@@ -273,6 +279,35 @@ def _parse_batch(value: bytes, expected_type: str) -> tuple[list[Event], list[Re
         except InvalidEvent as exc:
             rejections.append(Rejection(str(exc), exc.code, raw, index))
     return events, rejections
+
+
+def _plain_batch(value: bytes, elements: list[msgspec.Raw],
+                 expected_type: str) -> list[Event] | None:
+    """A batch's events decoded in one call, or None unless every element is a valid event of
+    the topic's type with its contract's fields only (extras, nulls and any fault take the way
+    of ``parse_event``, element by element, which says why and where).
+
+    Repeated keys: every element's quotes number at least twice its sure keys and strings
+    (``_keys_may_repeat``), and one whose keys may repeat has two more; so if the whole record
+    has at most one quote beyond the sum of those, none of its elements has."""
+    if max(map(len, elements)) > MAX_EVENT_BYTES:
+        return None
+    try:
+        wires = _LOOSE_BATCH_DECODERS[expected_type].decode(value)
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
+        return None
+    sure = 0
+    for wire in wires:
+        if not _codes_match(wire):
+            return None
+        keys, strings = wire.keys_and_strings()
+        sure += keys + strings
+    if value.count(b'"') > 2 * sure + 1:
+        return None
+    try:
+        return [_event_of(wire) for wire in wires]
+    except InvalidEvent:
+        return None
 
 
 def parse_event(raw: bytes, expected_type: str) -> Event:
@@ -286,6 +321,12 @@ def parse_event(raw: bytes, expected_type: str) -> Event:
     if event_type != expected_type:
         raise InvalidEvent(f"a {event_type} event does not belong on the {expected_type} topic",
                            "wrong_topic")
+    return _event_of(wire)
+
+
+def _event_of(wire: _Wire) -> Event:
+    """The event of a decoded wire model whose codes match; raise ``InvalidEvent`` for the
+    rules the wire models leave to us (time, partner, decimals)."""
     seconds = _checked_seconds(wire.ts)
     if isinstance(wire, _LooseShipment):
         if wire.partner not in ISO_3166_ALPHA2:

@@ -21,7 +21,8 @@ from portflow.domain.events import _KnownCodes, parse_record
 def fast_paths_off():
     with mock.patch.multiple(events, _codes_match=lambda wire: False,
                              _plain_scaled=lambda raw, places: None,
-                             _keys_may_repeat=lambda raw, wire: True):
+                             _keys_may_repeat=lambda raw, wire: True,
+                             _plain_batch=lambda value, elements, expected_type: None):
         yield
 
 
@@ -123,6 +124,47 @@ def test_single_events_agree(case):
 def test_batches_agree(cases):
     raw = b"[" + b",".join(raw for _, raw in cases) + b"]"
     agree(raw, cases[0][0])
+
+
+@st.composite
+def mostly_valid_events(draw, kind: str):
+    """A valid event of ``kind``, plain or spaced, sometimes with extra fields, a repeated key or
+    one field changed: batches of them mostly take the one-call way, sometimes not."""
+    event = dict(VALID[kind])
+    pairs = list(event.items())
+    trouble = draw(st.integers(0, 9))
+    if trouble == 0:
+        field = draw(st.sampled_from(sorted(CHANGES)))
+        pairs.append((field, draw(st.sampled_from(CHANGES[field]))))
+    elif trouble == 1:
+        key = draw(st.sampled_from(sorted(event)))
+        pairs.insert(draw(st.integers(0, len(pairs))), (key, event[key]))
+    elif trouble == 2:
+        pairs += list(draw(EXTRAS).items())
+    return encoded(pairs, draw(st.booleans()))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sampled_from(sorted(VALID)).flatmap(
+    lambda kind: st.tuples(st.just(kind), st.lists(mostly_valid_events(kind), min_size=1,
+                                                   max_size=12))))
+def test_mostly_valid_batches_agree(case):
+    kind, raws = case
+    agree(b"[" + b",".join(raws) + b"]", kind)
+
+
+def test_plain_batches_are_decoded_in_one_call_and_repeated_keys_are_not():
+    plain = [encoded(list(VALID["shipment"].items()), spaced) for spaced in (False, True)]
+    value = b"[" + b",".join(plain) + b"]"
+    elements = events._BATCH_DECODER.decode(value)
+    assert len(events._plain_batch(value, elements, "shipment")) == 2
+    repeated = encoded(list(VALID["shipment"].items()) + [("port", "khorgos")], False)
+    value = b"[" + b",".join([*plain, repeated]) + b"]"
+    elements = events._BATCH_DECODER.decode(value)
+    assert events._plain_batch(value, elements, "shipment") is None
+    found, rejections = parse_record(value, "shipment")
+    assert len(found) == 2
+    assert [(r.code, r.batch_index) for r in rejections] == [("duplicate_key", 2)]
 
 
 def test_known_codes_match_as_msgspec_does_and_stay_bounded():
