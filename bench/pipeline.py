@@ -772,7 +772,7 @@ def start_py_spy(pid: int, out: Path) -> Optional[subprocess.Popen]:
     if not Path(binary).exists():
         progress("py-spy is not installed (pip install py-spy): no worker profile")
         return None
-    proc = subprocess.Popen([binary, "record", "--pid", str(pid), "--rate", "200", "--nonblocking",
+    proc = subprocess.Popen([binary, "record", "--pid", str(pid), "--rate", "200", "--nonblocking", "--gil",
                              "--format", "raw", "--output", str(out)], stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)
     time.sleep(0.3)

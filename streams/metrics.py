@@ -99,6 +99,8 @@ class WorkerMetrics:
             "c": ((self.declarations, 1),),
         }
         self._ports: set[str] = set()
+        # (kind, port label, labels...) -> its counters' children: ``labels()`` is slow
+        self._business_children: dict[tuple[str, ...], list] = {}
         self._filed: dict[str, float] = {}
         for event_type in EVENT_TYPES:
             for metric in (self.applied, self.duplicates, self.redelivered, self.batch_seconds,
@@ -162,9 +164,13 @@ class WorkerMetrics:
             else:
                 total[:] = map(add, total, amounts)
         for (kind, port, *labels), amounts in sums.items():
-            port = self.port(port)
-            for (counter, scale), amount in zip(self._business[kind], amounts):
-                counter.labels(port, *labels).inc(amount / scale if scale > 1 else amount)
+            key = (kind, self.port(port), *labels)
+            children = self._business_children.get(key)
+            if children is None:  # (bounded: port labels are, and the rest are enumerations)
+                children = self._business_children[key] = [
+                    (counter.labels(*key[1:]), scale) for counter, scale in self._business[kind]]
+            for (child, scale), amount in zip(children, amounts):
+                child.inc(amount / scale if scale > 1 else amount)
 
     def _observe_clearance(self, e: Customs) -> None:
         if e.status == "filed":

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Awaitable, Callable, Iterable, Optional, Protocol
 
@@ -37,6 +38,9 @@ log = logging.getLogger(__name__)
 # Events per atomic Redis step: large enough to amortise the round trip, small enough that the
 # script never blocks Redis for long.
 MAX_EVENTS_PER_APPLY = 5000
+# Steps sent to Redis and not yet answered: the next step waits in Redis while one runs, so Redis
+# does not idle while the worker packs and sends it.
+STEPS_IN_FLIGHT = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,9 +142,12 @@ class BatchProcessor:
     async def process(self, records: list[SourceRecord]) -> BatchStats:
         """Handle records in partition order; return once all their effects are in Redis.
 
-        Chunks are pipelined: while Redis runs one chunk's step, the next chunk is parsed and
-        summed (it expects the marks the running step will leave, and is sent only once that
-        step is done, so steps apply in order). Raises ``StateLost`` when Redis lost the state.
+        Chunks are pipelined: while Redis runs one chunk's step, the next is parsed, summed and
+        sent, so Redis finds it queued when it is done (``STEPS_IN_FLIGHT``). Each step expects
+        the marks the steps before it leave, and Redis checks them first: a step that arrives
+        before its predecessor applied (or after one that found ids seen before) writes nothing
+        and is prepared again once its predecessor is done. Raises ``StateLost`` when Redis lost
+        the state.
         """
         stats = BatchStats(records=len(records))
         if self.epoch is None:
@@ -149,22 +156,26 @@ class BatchProcessor:
         fresh = self._in_order(records, stats.gaps)
         stats.skipped_records = len(records) - len(fresh)
 
-        running: Optional[_Step] = None
-        expected = dict(self._marks)  # the marks once the running step is applied
-        for chunk, letters in self._parsed_chunks(fresh):
-            if letters:
-                # Published before the step that moves the high-water mark past them: a crash
-                # in between re-sends them (at least once) rather than losing them.
-                await self.dead_letters(letters)
-                stats.rejections += [letter.rejection for letter in letters]
-            step = self._prepare(chunk, expected, set())
-            expected.update((name, new) for name, (_, new) in step.marks.items())
-            if running is not None:
-                await self._complete(running, stats)
-            running = self._send(step)
-            await asyncio.sleep(0)  # let the step's task hand the call to its thread now
-        if running is not None:
-            await self._complete(running, stats)
+        running: deque[_Step] = deque()
+        expected = dict(self._marks)  # the marks once the running steps are applied
+        try:
+            for chunk, letters in self._parsed_chunks(fresh):
+                if letters:
+                    # Published before the step that moves the high-water mark past them: a
+                    # crash in between re-sends them (at least once) rather than losing them.
+                    await self.dead_letters(letters)
+                    stats.rejections += [letter.rejection for letter in letters]
+                step = self._prepare(chunk, expected, set())
+                expected.update((name, new) for name, (_, new) in step.marks.items())
+                while len(running) >= STEPS_IN_FLIGHT:
+                    await self._complete(running.popleft(), stats)
+                running.append(self._send(step))
+                await asyncio.sleep(0)  # let the step's task hand the call to its thread now
+            while running:
+                await self._complete(running.popleft(), stats)
+        finally:
+            for step in running:  # after an error: their outcome is checked by the next try
+                step.reply.cancel()
         return stats
 
     def _parsed_chunks(self, records: list[SourceRecord]):
@@ -220,7 +231,8 @@ class BatchProcessor:
             try:
                 outcome = await step.reply
             except StateConflict as conflict:
-                log.info("another worker moved a partition (%s); re-reading marks", conflict)
+                # another worker moved a partition, or the step before this one was redone
+                log.debug("%s; re-reading marks", conflict)
                 await self.load_marks(set(step.marks))
                 known_seen = set()
             else:

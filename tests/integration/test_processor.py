@@ -7,7 +7,7 @@ import json
 import pytest
 import redis
 
-from portflow.adapters.redis_store import DROPPING, RedisStore, StateLost
+from portflow.adapters.redis_store import DROPPING, RedisStore, StateConflict, StateLost
 from portflow.domain.periods import Period
 from streams import processor as processor_module
 from streams.processor import BatchProcessor, SourceRecord
@@ -226,3 +226,36 @@ def test_pipelined_chunks_survive_a_rival_worker_and_ids_seen_before(h, monkeypa
     # ours: s0 s1 (step 1), nothing (step 2 conflicts: the zombie applied s2 s3), s4 s5, and
     # the repeated s1 as a duplicate
     assert stats.applied_events == 4 and stats.duplicate_events == 1
+
+
+def test_a_step_queued_behind_one_that_is_redone_is_prepared_again(h, monkeypatch):
+    """Two steps in flight: the first finds an id seen before and writes nothing, so the second
+    (which expected the first's marks) must write nothing either, then apply after the redo."""
+    monkeypatch.setattr(processor_module, "MAX_EVENTS_PER_APPLY", 2)
+    run(h.processor().process(h.records([shipment(1)], partition=1)))  # s1 seen before
+    steps, outcomes = [], {}
+    second_answered = asyncio.Event()
+
+    async def run_blocking(fn, *args):
+        if fn != h.store.apply:
+            return await asyncio.to_thread(fn, *args)
+        steps.append(args)
+        step = len(steps)
+        if step == 3:  # the redo of the first step: only once the second was answered
+            await second_answered.wait()
+        try:
+            outcome = await asyncio.to_thread(fn, *args)
+            outcomes[step] = outcome.applied
+            return outcome
+        except StateConflict:
+            outcomes[step] = "conflict"
+            raise
+        finally:
+            if step == 2:
+                second_answered.set()
+
+    stats = run(h.processor(run_blocking=run_blocking).process(
+        h.records([shipment(i) for i in range(4)])))
+    assert outcomes == {1: False, 2: "conflict", 3: True, 4: True}
+    assert h.total("count") == 4 and h.mark() == 3
+    assert stats.applied_events == 3 and stats.duplicate_events == 1
