@@ -125,10 +125,10 @@ _JSON_NULL = msgspec.Raw(b"null")
 _LOOSE_DECODER = msgspec.json.Decoder(_Wire)
 _EVENT_DECODER = msgspec.json.Decoder(Union[_ShipmentWire, _TrainWire, _CustomsWire])
 _BATCH_DECODER = msgspec.json.Decoder(list[msgspec.Raw])
-_LOOSE_BATCH_DECODERS = {
-    wire.__struct_config__.tag: msgspec.json.Decoder(list[wire])
-    for wire in (_LooseShipment, _LooseTrain, _LooseCustoms)
-}
+# A union, as for single events: outside a union msgspec would not require a struct's tag.
+_LOOSE_BATCH_DECODER = msgspec.json.Decoder(list[_Wire])
+_LOOSE_WIRE_OF = {wire.__struct_config__.tag: wire
+                  for wire in (_LooseShipment, _LooseTrain, _LooseCustoms)}
 _DECIMAL_STRING = re.compile(r"^-?[0-9]+(\.[0-9]+)?\Z")
 _EARLIEST_S = EARLIEST_TS.timestamp()
 _LATEST_S = LATEST_TS.timestamp()
@@ -293,12 +293,13 @@ def _plain_batch(value: bytes, elements: list[msgspec.Raw],
     if max(map(len, elements)) > MAX_EVENT_BYTES:
         return None
     try:
-        wires = _LOOSE_BATCH_DECODERS[expected_type].decode(value)
+        wires = _LOOSE_BATCH_DECODER.decode(value)
     except (msgspec.DecodeError, UnicodeDecodeError, RecursionError):
         return None
+    expected_wire = _LOOSE_WIRE_OF[expected_type]
     sure = 0
     for wire in wires:
-        if not _codes_match(wire):
+        if type(wire) is not expected_wire or not _codes_match(wire):
             return None
         keys, strings = wire.keys_and_strings()
         sure += keys + strings
