@@ -64,16 +64,13 @@ class MemoryStore:
     """The part of ``RedisStore`` that ``BatchProcessor`` calls, without Redis: nothing is seen
     before and every step applies."""
 
-    def seen_key(self, event_type: str, event_id: str) -> str:
-        return f"bench:seen:{event_type}:{event_id}"
-
     def high_water_marks_of(self, names: list[str]) -> dict[str, int]:
         return {name: -1 for name in names}
 
     def open_epoch(self, tz_name: str) -> str:
         return "bench"
 
-    def apply(self, marks, seen_keys, increments, dedupe_ttl_seconds, latest_event_ts, epoch):
+    def apply(self, marks, event_ids, increments, dedupe_ttl_seconds, latest_event_ts, epoch):
         return ApplyOutcome(applied=True)
 
 

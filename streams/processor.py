@@ -109,7 +109,7 @@ class _Step:
 
     chunk: list[_Parsed]
     marks: dict[str, tuple[int, int]]  # partition -> (expected mark, new mark)
-    seen_keys: list[str]
+    event_ids: list[tuple[str, str]]  # (type, id) of the events it counts
     increments: Increments
     fresh: list[Event]  # the events it counts (not duplicates)
     duplicates: int = 0
@@ -196,7 +196,7 @@ class BatchProcessor:
             yield chunk, letters
 
     def _prepare(self, chunk: list[_Parsed], expected: dict[str, int],
-                 known_seen: set[str]) -> "_Step":
+                 known_seen: set[tuple[str, str]]) -> "_Step":
         """Sum a chunk's increments in memory; ids in ``known_seen`` count as duplicates."""
         step = _Step(chunk, {}, [], Increments(self.calendar), [])
         for p in chunk:
@@ -205,12 +205,12 @@ class BatchProcessor:
             step.marks[name] = (first, p.record.offset)  # records come in offset order
         for p in chunk:
             for event in p.events:
-                key = self.store.seen_key(event.type, event.event_id)
+                key = (event.type, event.event_id)
                 if key in known_seen:
                     step.duplicates += 1
                     continue
                 known_seen.add(key)  # later copies in this chunk are duplicates
-                step.seen_keys.append(key)
+                step.event_ids.append(key)
                 step.fresh.append(event)
                 step.increments.add(event)
         return step
@@ -220,13 +220,13 @@ class BatchProcessor:
         step.started = time.perf_counter()
         latest = int(max((e.ts_seconds for e in step.fresh), default=0))
         step.reply = asyncio.ensure_future(self.run_with_retries(
-            self.store.apply, step.marks, step.seen_keys, list(step.increments.lines()),
+            self.store.apply, step.marks, step.event_ids, list(step.increments.lines()),
             self.settings.dedupe_ttl_seconds, latest, self.epoch))
         return step
 
     async def _complete(self, step: "_Step", stats: BatchStats) -> None:
         """Wait for a sent step; on a conflict or ids seen before, apply its chunk again."""
-        known_seen: set[str] = set()
+        known_seen: set[tuple[str, str]] = set()
         while True:
             try:
                 outcome = await step.reply
@@ -242,8 +242,7 @@ class BatchProcessor:
                     return
                 # Some ids were seen before: leave them out and try again. ``known_seen``
                 # keeps them out; the rest of the chunk stays as it was.
-                known_seen = ({step.seen_keys[i] for i in outcome.seen}
-                              | (known_seen - set(step.seen_keys)))
+                known_seen = set(outcome.seen) | (known_seen - set(step.event_ids))
             # (marks may have been dropped meanwhile: Redis state lost, partition re-read)
             await self.load_marks({p.record.mark_name for p in step.chunk} - self._marks.keys())
             chosen = set(map(id, self._in_order([p.record for p in step.chunk], stats.gaps)))

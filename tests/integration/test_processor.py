@@ -2,12 +2,16 @@
 duplicates, zombie workers and Redis hiccups. No broker needed: records are built here."""
 
 import asyncio
+import dataclasses
 import json
+import time
 
 import pytest
 import redis
 
-from portflow.adapters.redis_store import DROPPING, RedisStore, StateConflict, StateLost
+from portflow.adapters.redis_store import (
+    DROPPING, DedupeWindow, RedisStore, StateConflict, StateLost,
+)
 from portflow.domain.periods import Period
 from streams import processor as processor_module
 from streams.processor import BatchProcessor, SourceRecord
@@ -93,10 +97,26 @@ def test_dedupe_is_per_event_type(h):
     assert stats.applied_events == 1
 
 
-def test_dedupe_keys_expire_with_the_window(h, redis_client):
+def test_dedupe_buckets_expire_after_the_window(h, redis_client):
     run(h.processor().process(h.records([shipment(1)])))
-    ttl = redis_client.ttl(h.store.seen_key("shipment", "s1"))
-    assert 0 < ttl <= h.settings.dedupe_ttl_seconds
+    window = DedupeWindow(h.settings.dedupe_ttl_seconds)
+    buckets = list(redis_client.scan_iter(match=h.store.dedupe_prefix("shipment") + "*"))
+    assert len(buckets) == 1 and redis_client.smembers(buckets[0]) == {b"s1"}
+    assert window.ttl_s + window.width < redis_client.ttl(buckets[0]) \
+        <= window.ttl_s + 2 * window.width
+
+
+def test_an_id_is_remembered_for_the_window_and_not_much_longer(h):
+    settings = dataclasses.replace(h.settings, dedupe_ttl_seconds=2)  # buckets of 1 s
+    processor = BatchProcessor(settings, h.store, h.processor().dead_letters)
+    assert run(processor.process(h.records([shipment(1)]))).applied_events == 1
+    time.sleep(1.0)
+    again = run(processor.process(h.records([shipment(1)], first_offset=1)))
+    assert again.applied_events == 0 and again.duplicate_events == 1  # within the window
+    time.sleep(3.2)  # the window (2 s) and one bucket (1 s) later
+    later = run(processor.process(h.records([shipment(1)], first_offset=2)))
+    assert later.applied_events == 1
+    assert h.total("count") == 2
 
 
 def test_rejections_go_to_the_dead_letter_sink_and_change_nothing(h):
