@@ -88,10 +88,10 @@ def replay_scenario(bench: Bench, scale: float, seed: int) -> tuple[RedisStore, 
 
 
 def kind_of(store: RedisStore, key: str) -> str:
-    """``seen:<type>``, ``agg:<type>:day|month`` or ``other`` (marks, meta, workers…)."""
+    """``dedupe:<type>``, ``agg:<type>:day|month`` or ``other`` (marks, meta, workers…)."""
     parts = key[len(store.root) + 1:].split(":")
-    if parts[0] == "seen":
-        return f"seen:{parts[1]}"
+    if parts[0] == "dedupe":
+        return f"dedupe:{parts[1]}"
     if parts[0] == "agg":
         return f"agg:{parts[1]}:{'day' if len(parts[3]) == 10 else 'month'}"
     return "other"
@@ -127,13 +127,18 @@ def describe_hashes(client, keys: list[str]) -> list[dict]:
 
 
 def describe_seen(client, keys: list[str]) -> dict:
-    """Dedupe keys: how many, their mean name length, ``MEMORY USAGE`` and TTL of a sample."""
-    sample = keys[::max(1, len(keys) // SEEN_SAMPLES)]
-    usage = pipelined(client, sample, lambda p, k: p.memory_usage(k, samples=0))
-    ttl = client.ttl(sample[0])
-    return {"keys": len(keys), "mean_key_chars": round(statistics.fmean(map(len, keys)), 1),
-            "memory_usage_mean_bytes": round(statistics.fmean(usage), 1),
-            "ttl_s_of_a_sample": ttl}
+    """Dedupe buckets: how many, the ids they hold, the ids' mean length (of a sample), their
+    ``MEMORY USAGE`` and encodings, and the TTL of one."""
+    sizes = pipelined(client, keys, lambda p, k: p.scard(k))
+    usage = pipelined(client, keys, lambda p, k: p.memory_usage(k, samples=0))
+    encodings = pipelined(client, keys, lambda p, k: p.object("encoding", k))
+    ids = [member for key in keys for member in client.srandmember(key, SEEN_SAMPLES)]
+    return {"buckets": len(keys), "ids": sum(sizes),
+            "mean_id_chars": round(statistics.fmean(map(len, ids)), 1) if ids else None,
+            "memory_usage_bytes": sum(usage),
+            "encodings": dict(Counter(e.decode() if isinstance(e, bytes) else e
+                                      for e in encodings)),
+            "ttl_s_of_a_bucket": client.ttl(keys[0]) if keys else None}
 
 
 def freed_by_deleting(client, keys: list[str]) -> int:
@@ -216,7 +221,7 @@ def measure_memory(bench: Bench, scale: float, seed: int) -> dict:
     kinds = keys_by_kind(store)
     progress("census: " + ", ".join(f"{k} {len(v):,}" for k, v in sorted(kinds.items())))
     agg_keys = [k for kind, keys in kinds.items() if kind.startswith("agg:") for k in keys]
-    seen_keys = [k for kind, keys in kinds.items() if kind.startswith("seen:") for k in keys]
+    seen_keys = [k for kind, keys in kinds.items() if kind.startswith("dedupe:") for k in keys]
     hashes = describe_hashes(client, agg_keys)
     by_kind = {kind: {"keys": len(keys)} for kind, keys in sorted(kinds.items())}
     for kind, stats in by_kind.items():
@@ -231,7 +236,7 @@ def measure_memory(bench: Bench, scale: float, seed: int) -> dict:
     seen_freed = freed_by_deleting(client, seen_keys)
     agg_freed = freed_by_deleting(client, agg_keys)
     used = int(full["used_memory"]) - empty
-    seen["freed_bytes_per_key"] = round(seen_freed / len(seen_keys), 1)
+    seen["freed_bytes_per_id"] = round(seen_freed / seen["ids"], 1)
     fields = sum(h["fields"] for h in hashes)
     result = {
         "scenario": "xinjiang-2024h1", "scale": scale, "events": events,
@@ -258,7 +263,7 @@ def project(measured: dict) -> dict:
     freed, per key and per field (per-hash overhead included; nearly all fields are in
     hashtable-encoded hashes at this size).
     """
-    b_seen = measured["seen"]["freed_bytes_per_key"]
+    b_seen = measured["seen"]["freed_bytes_per_id"]
     b_field = measured["agg_freed_bytes_per_field"]
     skews = {kind: measured["cells_per_granule"][f"shipment:{kind}"]["skew_factor"]
              for kind in ("day", "month")}
@@ -337,9 +342,9 @@ def table(result: dict) -> str:
     if "memory" in result:
         m = result["memory"]
         lines.append(f"memory: {m['events']:,} events, DBSIZE {m['dbsize']:,}, used_memory "
-                     f"+{m['used_memory_growth'] / 1e6:.1f} MB (seen keys "
-                     f"{m['seen_bytes_freed'] / 1e6:.1f} MB = {m['seen']['freed_bytes_per_key']}"
-                     f" B/key; aggregates {m['agg_bytes_freed'] / 1e6:.1f} MB = "
+                     f"+{m['used_memory_growth'] / 1e6:.1f} MB (dedupe ids "
+                     f"{m['seen_bytes_freed'] / 1e6:.1f} MB = {m['seen']['freed_bytes_per_id']}"
+                     f" B/id; aggregates {m['agg_bytes_freed'] / 1e6:.1f} MB = "
                      f"{m['agg_freed_bytes_per_field']} B/field)")
         for kind, stats in m["by_kind"].items():
             lines.append(f"  {kind:<20} {stats['keys']:>9,} keys "
