@@ -108,8 +108,7 @@ def stage_aggregate(records: list[SourceRecord]) -> Callable[[], None]:
         calendar = LocalCalendar(TZ)  # a fresh worker's calendar: its cache fills during the run
         for chunk in chunks:
             increments = Increments(calendar)
-            for event in chunk:
-                increments.add(event)
+            increments.add(chunk)
             list(increments.lines())
     return run
 

@@ -212,7 +212,7 @@ class BatchProcessor:
                 known_seen.add(key)  # later copies in this chunk are duplicates
                 step.event_ids.append(key)
                 step.fresh.append(event)
-                step.increments.add(event)
+        step.increments.add(step.fresh)
         return step
 
     def _send(self, step: "_Step") -> "_Step":

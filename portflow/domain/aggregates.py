@@ -13,7 +13,7 @@ Amounts are integers: fen, kilograms, counts, TEU.
 from __future__ import annotations
 
 from operator import add
-from typing import Iterator
+from typing import Iterable, Iterator
 
 from portflow.domain.events import Customs, Event, Shipment, Train
 from portflow.domain.periods import LocalCalendar
@@ -66,14 +66,16 @@ class Increments:
         self._calendar = calendar
         self._sums: dict[tuple[str, tuple], list[int]] = {}  # (day, cell values) -> amounts
 
-    def add(self, event: Event) -> None:
-        values, amounts = _cell_values_and_amounts(event)
-        key = (self._calendar.day(event.ts, event.ts_seconds), values)
-        sums = self._sums.get(key)
-        if sums is None:
-            self._sums[key] = list(amounts)
-        else:
-            sums[:] = map(add, sums, amounts)
+    def add(self, events: Iterable[Event]) -> None:
+        sums_of, day = self._sums, self._calendar.day  # (a loop of tens of thousands)
+        for event in events:
+            values, amounts = _cell_values_and_amounts(event)
+            key = (day(event.ts, event.ts_seconds), values)
+            sums = sums_of.get(key)
+            if sums is None:
+                sums_of[key] = list(amounts)
+            else:
+                sums[:] = map(add, sums, amounts)
 
     def lines(self) -> Iterator[tuple[str, str, str]]:
         """(type, granule, lines) for every granule touched: one line per cell, the cell key
@@ -85,22 +87,32 @@ class Increments:
         Zero increments are written as they are; the script skips them.
         """
         days: dict[tuple[str, str], list[str]] = {}
-        months: dict[tuple[str, str], dict[str, list[int]]] = {}
+        # month -> cell -> (its line, amounts) while one day-and-cell sum makes it (its day's
+        # line serves), then the list of summed amounts
+        months: dict[tuple[str, str], dict[str, tuple[str, list[int]] | list[int]]] = {}
         for (day, values), amounts in self._sums.items():
             event_type = values[0]
             cell = _cell_of(values)
-            days.setdefault((event_type, day), []).append(_line(cell, amounts))
+            line = _line(cell, amounts)
+            days.setdefault((event_type, day), []).append(line)
             month = months.setdefault((event_type, day[:7]), {})
-            sums = month.get(cell)
-            if sums is None:
-                month[cell] = amounts[:]
+            entry = month.get(cell)
+            if entry is None:
+                month[cell] = (line, amounts)
+            elif type(entry) is tuple:
+                month[cell] = list(map(add, entry[1], amounts))
             else:
-                sums[:] = map(add, sums, amounts)
+                entry[:] = map(add, entry, amounts)
         for (event_type, day), day_lines in days.items():
             yield event_type, day, "\n".join(day_lines)
         for (event_type, month), cells in months.items():
-            yield event_type, month, "\n".join([_line(cell, sums) for cell, sums in cells.items()])
+            yield event_type, month, "\n".join([
+                entry[0] if type(entry) is tuple else _line(cell, entry)
+                for cell, entry in cells.items()])
 
 
 def _line(cell: str, amounts: list[int]) -> str:
-    return cell + "\t" + "\t".join(map(str, amounts))
+    if len(amounts) == 3:  # shipments: the bulk of the lines
+        value, weight, count = amounts
+        return f"{cell}\t{value}\t{weight}\t{count}"
+    return cell + "".join([f"\t{amount}" for amount in amounts])

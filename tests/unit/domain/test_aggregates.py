@@ -37,8 +37,7 @@ def per_measure(inc: Increments) -> dict:
 
 def increments(zone: str, *events):
     inc = Increments(LocalCalendar(ZoneInfo(zone)))
-    for e in events:
-        inc.add(e)
+    inc.add(events)
     return per_measure(inc)
 
 
@@ -123,6 +122,5 @@ def test_increments_equal_the_plain_sums(events, zone):
 
 def test_lines_can_be_read_twice():
     inc = Increments(LocalCalendar(ZoneInfo("UTC")))
-    for e in (event(), event(ts="2024-06-29T23:30:00Z"), event(value_cny=2)):
-        inc.add(e)
+    inc.add([event(), event(ts="2024-06-29T23:30:00Z"), event(value_cny=2)])
     assert list(inc.lines()) == list(inc.lines())
