@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 # one Redis step per take.
 TAKE_MAX_RECORDS = 100
 TAKE_WITHIN_S = 0.02  # how long a take waits to fill: part of the latency at low rates
-YOY_REFRESH_S = 15.0
+YOY_REFRESH_S = 15.0  # at most this often; costly refreshes are spaced further (streams.yoy)
 # How long the broker may hold a fetch that has no data yet. faust-streaming hard-codes 1.5 s;
 # tansu answers a waiting fetch only near its deadline, so that wait was a latency floor.
 FETCH_MAX_WAIT_MS = 25
@@ -197,4 +197,4 @@ def _track_assignment(app: faust.App, settings: Settings, store: RedisStore,
     @app.timer(interval=YOY_REFRESH_S)
     async def refresh_yoy() -> None:
         if yoy.active:
-            await best_effort("refresh the YoY gauges", yoy.refresh)
+            await best_effort("refresh the YoY gauges", yoy.refresh_if_due)

@@ -6,11 +6,17 @@ group and train service. The figures come from Redis, which every worker shares,
 process may export them or ``sum()`` would count them once per worker: the worker that owns
 partition 0 of the shipments topic (see ``YoyCollector.active``). After a rebalance the new
 owner takes over within one refresh.
+
+A refresh reads every cell of the granules it compares, so its cost grows with the cells of two
+years: it reads a few granules at a time (memory stays bounded by the largest granules), sums
+each granule once per dimension, and ``refresh_if_due`` spaces refreshes so that they take at
+most ``MAX_SHARE`` of the time (15 s apart while cheap).
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from datetime import datetime
 from typing import Iterable, Optional
 
@@ -34,14 +40,20 @@ YOY_MEASURES = (
 )
 
 
+READ_GRANULES = 8  # granules read from Redis (and held in memory) at a time
+MAX_SHARE = 0.2  # of the time spent refreshing, at most
+
+
 class YoyCollector(Collector):
     """Serves the last computed YoY figures; ``refresh`` recomputes them from Redis."""
 
-    def __init__(self, store: RedisStore, tz) -> None:
+    def __init__(self, store: RedisStore, tz, clock=time.monotonic) -> None:
         self.store = store
         self.tz = tz
         self.active = False  # this process owns the export (see module docstring)
         self._families: list = []
+        self._clock = clock
+        self._next_at = 0.0
 
     def collect(self) -> Iterable:
         return list(self._families) if self.active else []
@@ -49,6 +61,17 @@ class YoyCollector(Collector):
     def refresh(self) -> None:
         latest_ts = self.store.latest_event_time()
         self._families = [] if latest_ts is None else self._compute(latest_ts)
+
+    def refresh_if_due(self) -> None:
+        """Refresh unless the last refresh ended too recently for its cost (``MAX_SHARE``)."""
+        started = self._clock()
+        if started < self._next_at:
+            return
+        try:
+            self.refresh()
+        finally:
+            ended = self._clock()
+            self._next_at = ended + (ended - started) * (1 / MAX_SHARE - 1)
 
     def _compute(self, latest_ts: int) -> list:
         latest_day = datetime.fromtimestamp(latest_ts, self.tz).date()
@@ -66,15 +89,15 @@ class YoyCollector(Collector):
             labels=["measure", "span", "dimension", "port", "mode", "zone_group", "service"])
         for name, help_text, measure, event_type, stored, scale, dims in YOY_MEASURES:
             needed = sorted({g for _, now, before in spans.values() for g in now + before})
-            per_granule = self.store.cells_per_granule(event_type, stored, needed)
+            dimensions = ("total", *dims)
+            rollups = self._rollups(event_type, stored, needed, dimensions)
             gauge = GaugeMetricFamily(
                 name, help_text,
                 labels=["span", "window", "dimension", "port", "mode", "zone_group", "service"])
             for span, (_, now, before) in spans.items():
-                for dimension in ("total", *dims):
-                    by = [] if dimension == "total" else [dimension]
-                    current = _summed(event_type, by, per_granule, now)
-                    previous = _summed(event_type, by, per_granule, before)
+                for dimension in dimensions:
+                    current = _summed(rollups, now, dimension)
+                    previous = _summed(rollups, before, dimension)
                     for key in sorted(set(current) | set(previous)):
                         labels = _labels(dimension, key)
                         cur, prev = current.get(key, 0), previous.get(key, 0)
@@ -86,11 +109,24 @@ class YoyCollector(Collector):
         families.append(ratio)
         return families
 
+    def _rollups(self, event_type: str, stored: str, granules: list[str],
+                 dimensions: tuple[str, ...]) -> dict[str, dict[str, dict[tuple, int]]]:
+        """granule -> dimension -> {row key: total}, each granule's cells read and summed once."""
+        rollups = {}
+        for i in range(0, len(granules), READ_GRANULES):
+            batch = granules[i:i + READ_GRANULES]
+            for granule, cells in self.store.cells_per_granule(event_type, stored, batch).items():
+                rollups[granule] = {
+                    dimension: sum_by(event_type, [] if dimension == "total" else [dimension],
+                                      cells)
+                    for dimension in dimensions}
+        return rollups
 
-def _summed(event_type: str, by: list[str], per_granule: dict, granules: list[str]) -> dict:
+
+def _summed(rollups: dict, granules: list[str], dimension: str) -> dict[tuple, int]:
     totals: dict[tuple, int] = {}
     for granule in granules:
-        for key, amount in sum_by(event_type, by, per_granule.get(granule, {})).items():
+        for key, amount in rollups[granule][dimension].items():
             totals[key] = totals.get(key, 0) + amount
     return totals
 

@@ -1,0 +1,41 @@
+"""The YoY refresh's pacing: costly refreshes are spaced so they take at most MAX_SHARE."""
+
+from zoneinfo import ZoneInfo
+
+from streams.yoy import MAX_SHARE, YoyCollector
+
+
+class SlowEmptyStore:
+    """A store with no events whose read takes ``cost`` seconds of the fake clock."""
+
+    def __init__(self, clock: list[float], cost: float) -> None:
+        self.clock, self.cost, self.reads = clock, cost, 0
+
+    def latest_event_time(self):
+        self.reads += 1
+        self.clock[0] += self.cost
+        return None
+
+
+def test_refreshes_are_spaced_by_their_cost():
+    now = [100.0]
+    store = SlowEmptyStore(now, cost=2.0)
+    yoy = YoyCollector(store, ZoneInfo("UTC"), clock=lambda: now[0])
+    yoy.refresh_if_due()
+    assert store.reads == 1
+    pause = 2.0 * (1 / MAX_SHARE - 1)  # 8 s after a 2 s refresh
+    now[0] += pause - 0.1
+    yoy.refresh_if_due()
+    assert store.reads == 1
+    now[0] += 0.2
+    yoy.refresh_if_due()
+    assert store.reads == 2
+
+
+def test_cheap_refreshes_are_not_held_back():
+    now = [0.0]
+    store = SlowEmptyStore(now, cost=0.0)
+    yoy = YoyCollector(store, ZoneInfo("UTC"), clock=lambda: now[0])
+    for _ in range(3):
+        yoy.refresh_if_due()
+    assert store.reads == 3
