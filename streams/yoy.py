@@ -40,8 +40,8 @@ YOY_MEASURES = (
 )
 
 
-READ_GRANULES = 8  # granules read from Redis (and held in memory) at a time
-MAX_SHARE = 0.2  # of the time spent refreshing, at most
+READ_GRANULES = 2  # granules read from Redis (and held in memory) at a time
+MAX_SHARE = 0.1  # of the time spent refreshing, at most
 
 
 class YoyCollector(Collector):
