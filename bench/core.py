@@ -12,7 +12,8 @@ of 500 (as ``replay`` does) and times, per event:
 3. ``process``     ``BatchProcessor.process`` in takes of 100 records against an in-memory store
                    whose ``apply`` only takes its arguments: parse + aggregate + bookkeeping;
 4. ``bookkeeping`` ``process`` − ``parse`` − ``aggregate`` (seen keys, marks, newest event time);
-5. ``metrics``     ``WorkerMetrics.observe`` of each take's stats, with its own registry.
+5. ``metrics``     ``WorkerMetrics.count_applied`` of each step's events and ``observe`` of each
+                   take's stats, with its own registry.
 
 The generator spreads the events over 2024 at random, so nearly every event of a chunk has a day
 and cell of its own; ``--ordered`` sorts them by event time, as a live stream brings them.
@@ -127,13 +128,18 @@ def stage_process(records: list[SourceRecord], settings: Settings) -> Callable[[
 def stage_metrics(records: list[SourceRecord]) -> Callable[[], None]:
     takes = []
     for i in range(0, len(records), TAKE):
-        stats = BatchStats(records=len(records[i:i + TAKE]))
-        stats.applied = [e for r in records[i:i + TAKE] for e in parse_record(r.value, "shipment")[0]]
-        takes.append(stats)
+        events = [e for r in records[i:i + TAKE] for e in parse_record(r.value, "shipment")[0]]
+        steps = [events[j:j + MAX_EVENTS_PER_APPLY]
+                 for j in range(0, len(events), MAX_EVENTS_PER_APPLY)]
+        stats = BatchStats(records=len(records[i:i + TAKE]), applied_events=len(events),
+                           newest_event_s=max(e.ts_seconds for e in events))
+        takes.append((steps, stats))
 
     def run() -> None:
         metrics = WorkerMetrics(CollectorRegistry())
-        for stats in takes:
+        for steps, stats in takes:
+            for events in steps:
+                metrics.count_applied(events)
             metrics.observe("shipment", stats, 0.01)
     return run
 

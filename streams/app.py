@@ -68,7 +68,8 @@ def create_app(settings: Settings, store: RedisStore, metrics: WorkerMetrics) ->
             ))
         await asyncio.gather(*pending)
 
-    processor = BatchProcessor(settings, store, send_dead_letters)
+    processor = BatchProcessor(settings, store, send_dead_letters,
+                               on_applied=metrics.count_applied)
     app.portflow_processor = processor  # for tests and introspection
     positioner = Positioner(app, settings, store, processor, TopicIds(settings),
                             on_lost=lambda topic, count: metrics.count_lost_offsets(

@@ -15,7 +15,7 @@ from typing import Optional
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
-from portflow.domain.events import EVENT_TYPES, REJECTION_CODES, Customs, Shipment, Train
+from portflow.domain.events import EVENT_TYPES, REJECTION_CODES, Customs, Event, Shipment, Train
 from streams.processor import BatchStats
 
 MAX_PORTS = 64
@@ -140,15 +140,14 @@ class WorkerMetrics:
             stats.applied_events + stats.duplicate_events + len(stats.rejections))
         for write in stats.redis_write_seconds:
             self.redis_seconds.observe(write)
-        if stats.applied:
-            newest = max(e.ts_seconds for e in stats.applied)
-            self.event_time_lag.labels(event_type).set(time.time() - newest)
-            self._count_business(stats)
+        if stats.newest_event_s is not None:
+            self.event_time_lag.labels(event_type).set(time.time() - stats.newest_event_s)
 
-    def _count_business(self, stats: BatchStats) -> None:
-        """Sum the batch's amounts per label set first, so each counter moves once per batch."""
+    def count_applied(self, events: list[Event]) -> None:
+        """The business counters of events applied (a step's): their amounts are summed per
+        label set first, so each counter moves once per step."""
         sums: dict[tuple[str, ...], list[int]] = {}
-        for e in stats.applied:
+        for e in events:
             if isinstance(e, Shipment):
                 key, amounts = ("s", e.port, e.mode, e.direction), (e.value_fen, e.weight_kg, 1)
             elif isinstance(e, Train):

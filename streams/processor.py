@@ -86,15 +86,12 @@ class BatchStats:
     records: int = 0
     skipped_records: int = 0  # at or below the partition's high-water mark, or in flight
     # from before the consumer was moved
-    applied: list[Event] = field(default_factory=list)  # events whose effect was applied
+    applied_events: int = 0  # events whose effect was applied (each step hands them to on_applied)
+    newest_event_s: Optional[float] = None  # the newest event time among them
     duplicate_events: int = 0
     rejections: list[Rejection] = field(default_factory=list)
     gaps: set[str] = field(default_factory=set)  # partitions whose next record was not there
     redis_write_seconds: list[float] = field(default_factory=list)  # one per atomic step
-
-    @property
-    def applied_events(self) -> int:
-        return len(self.applied)
 
 
 @dataclass
@@ -113,6 +110,7 @@ class _Step:
     increments: Increments
     fresh: list[Event]  # the events it counts (not duplicates)
     duplicates: int = 0
+    latest_event_s: float = 0.0  # the newest event time it counts
     started: float = 0.0
     reply: Optional[asyncio.Future] = None
 
@@ -127,10 +125,14 @@ class BatchProcessor:
         dead_letters: DeadLetterSink,
         run_blocking: Callable[..., Awaitable] | None = None,
         retry_delay_s: float = 0.5,
+        on_applied: Callable[[list[Event]], None] = lambda events: None,
     ) -> None:
         self.settings = settings
         self.store = store
         self.dead_letters = dead_letters
+        # told each step's events once they are in Redis (business metrics): per step, so that
+        # a take of many steps never holds all its events, and while the next step runs
+        self.on_applied = on_applied
         self.event_type_of = settings.event_topics
         self.calendar = LocalCalendar(settings.tz)
         self._marks: dict[str, int] = {}
@@ -218,10 +220,10 @@ class BatchProcessor:
     def _send(self, step: "_Step") -> "_Step":
         """Start the step's atomic Redis call (in a thread); ``_complete`` collects it."""
         step.started = time.perf_counter()
-        latest = int(max((e.ts_seconds for e in step.fresh), default=0))
+        step.latest_event_s = max((e.ts_seconds for e in step.fresh), default=0.0)
         step.reply = asyncio.ensure_future(self.run_with_retries(
             self.store.apply, step.marks, step.event_ids, list(step.increments.lines()),
-            self.settings.dedupe_ttl_seconds, latest, self.epoch))
+            self.settings.dedupe_ttl_seconds, int(step.latest_event_s), self.epoch))
         return step
 
     async def _complete(self, step: "_Step", stats: BatchStats) -> None:
@@ -256,7 +258,11 @@ class BatchProcessor:
             self._marks[name] = new
             if self._resume_at.get(name, new + 1) <= new:
                 del self._resume_at[name]
-        stats.applied += step.fresh
+        if step.fresh:
+            newest = step.latest_event_s
+            stats.applied_events += len(step.fresh)
+            stats.newest_event_s = max(newest, stats.newest_event_s or newest)
+            self.on_applied(step.fresh)
         stats.duplicate_events += step.duplicates
 
     def _in_order(self, records: list[SourceRecord], gaps: set[str]) -> list[SourceRecord]:

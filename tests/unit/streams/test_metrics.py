@@ -25,8 +25,12 @@ def customs(i: int, declaration: str, status: str, ts: str):
 
 
 def observe(event_type: str, events) -> WorkerMetrics:
+    events = list(events)
     metrics = WorkerMetrics(CollectorRegistry())
-    metrics.observe(event_type, BatchStats(records=1, applied=list(events)), 0.01)
+    metrics.count_applied(events)
+    metrics.observe(event_type, BatchStats(records=1, applied_events=len(events),
+                                           newest_event_s=max(e.ts_seconds for e in events)),
+                    0.01)
     return metrics
 
 
