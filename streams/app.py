@@ -27,10 +27,6 @@ from streams.yoy import YoyCollector
 
 log = logging.getLogger(__name__)
 
-# Records per take: a batch record holds up to 1,000 events, so this bounds a take to ~100k
-# events (the processor splits it into atomic chunks) while single-event records still share
-# one Redis step per take.
-TAKE_MAX_RECORDS = 100
 TAKE_WITHIN_S = 0.02  # how long a take waits to fill: part of the latency at low rates
 YOY_REFRESH_S = 15.0  # at most this often; costly refreshes are spaced further (streams.yoy)
 # How long the broker may hold a fetch that has no data yet. faust-streaming hard-codes 1.5 s;
@@ -108,7 +104,10 @@ def _register_agent(app: faust.App, topic, event_type: str, processor: BatchProc
                     positioner: Positioner, metrics: WorkerMetrics) -> None:
     @app.agent(topic, name=f"portflow-{event_type}")
     async def aggregate(stream):
-        async for events in stream.noack_take(TAKE_MAX_RECORDS, within=TAKE_WITHIN_S):
+        # Records per take (PORTFLOW_TAKE_RECORDS): single-event records share one Redis step
+        # per take; the processor splits a take of batch records into atomic steps.
+        async for events in stream.noack_take(processor.settings.take_records,
+                                              within=TAKE_WITHIN_S):
             started = time.perf_counter()
             records = [
                 SourceRecord(m.topic, m.partition, m.offset, m.key, m.value)

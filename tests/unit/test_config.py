@@ -25,9 +25,10 @@ def test_values_are_read():
                            "PORTFLOW_TOPIC_PREFIX": "x.", "PORTFLOW_PARTITIONS": "12",
                            "PORTFLOW_KAFKA_BOOTSTRAP": "k1:9092,k2:9092",
                            "PORTFLOW_REDIS_URL": "rediss://user:pw@redis:6380/2",
-                           "PORTFLOW_METRICS_ADDR": "0.0.0.0:9000"})
-    assert (s.tz_name, s.dedupe_ttl_seconds, s.topic("train"), s.partitions) == \
-        ("UTC", 43200, "x.trains", 12)
+                           "PORTFLOW_METRICS_ADDR": "0.0.0.0:9000",
+                           "PORTFLOW_TAKE_RECORDS": "50"})
+    assert (s.tz_name, s.dedupe_ttl_seconds, s.topic("train"), s.partitions, s.take_records) == \
+        ("UTC", 43200, "x.trains", 12, 50)
     assert s.metrics_addr == ("0.0.0.0", 9000)
 
 
@@ -36,7 +37,8 @@ def test_values_are_read():
     ("PORTFLOW_DEDUPE_TTL", "0d"), ("PORTFLOW_KAFKA_BOOTSTRAP", "localhost"),
     ("PORTFLOW_REDIS_URL", "http://x"), ("PORTFLOW_METRICS_ADDR", "9464"),
     ("PORTFLOW_TOPIC_PREFIX", "bad prefix"), ("PORTFLOW_PARTITIONS", "0"),
-    ("PORTFLOW_SESSION_TIMEOUT", "-1"),
+    ("PORTFLOW_SESSION_TIMEOUT", "-1"), ("PORTFLOW_TAKE_RECORDS", "0"),
+    ("PORTFLOW_TAKE_RECORDS", "10001"), ("PORTFLOW_TAKE_RECORDS", "many"),
 ])
 def test_bad_values_name_the_variable(name, value):
     with pytest.raises(ConfigError, match=name):
