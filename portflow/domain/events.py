@@ -72,9 +72,14 @@ class _LooseShipment(msgspec.Struct, tag_field="type", tag="shipment"):
     trade_mode: TradeMode
     zones: Annotated[list[str], msgspec.Meta(max_length=MAX_ZONES)]
 
-    def keys_and_strings(self) -> tuple[int, int]:
-        """How many keys and string values the JSON object surely has (``_keys_may_repeat``)."""
-        return 11, 8 + len(self.zones) + _quoted(self.value_cny) + _quoted(self.weight_tonnes)
+    def quote_pairs(self) -> int:
+        """The pairs of quotes the JSON object surely has: its keys and string values
+        (``_keys_may_repeat``), amounts written as strings aside (``quoted_amounts``: they
+        cost a look, so a batch record looks only if its quotes are more than these)."""
+        return 11 + 8 + len(self.zones)
+
+    def quoted_amounts(self) -> int:
+        return _quoted(self.value_cny) + _quoted(self.weight_tonnes)
 
 
 class _LooseTrain(msgspec.Struct, tag_field="type", tag="train"):
@@ -86,9 +91,12 @@ class _LooseTrain(msgspec.Struct, tag_field="type", tag="train"):
     teu: Annotated[int, msgspec.Meta(ge=0, le=MAX_TEU)]
     train_id: Optional[Annotated[str, msgspec.Meta(max_length=128)]] = None
 
-    def keys_and_strings(self) -> tuple[int, int]:
+    def quote_pairs(self) -> int:
         named = self.train_id is not None  # an explicit null is not counted: it costs a check
-        return 7 + named, 6 + named
+        return 7 + 6 + 2 * named
+
+    def quoted_amounts(self) -> int:
+        return 0
 
 
 class _LooseCustoms(msgspec.Struct, tag_field="type", tag="customs"):
@@ -100,10 +108,13 @@ class _LooseCustoms(msgspec.Struct, tag_field="type", tag="customs"):
     trade_mode: Optional[TradeMode] = None
     value_cny: msgspec.Raw = msgspec.field(default_factory=lambda: _JSON_NULL)
 
-    def keys_and_strings(self) -> tuple[int, int]:
+    def quote_pairs(self) -> int:
         traded = self.trade_mode is not None
         valued = bytes(self.value_cny) != b"null"  # an explicit null is not counted either
-        return 6 + traded + valued, 6 + traded + _quoted(self.value_cny)
+        return 6 + 6 + 2 * traded + valued
+
+    def quoted_amounts(self) -> int:
+        return _quoted(self.value_cny)
 
 
 class _ShipmentWire(_LooseShipment, tag="shipment"):
@@ -301,9 +312,9 @@ def _plain_batch(value: bytes, elements: list[msgspec.Raw],
     for wire in wires:
         if type(wire) is not expected_wire or not _codes_match(wire):
             return None
-        keys, strings = wire.keys_and_strings()
-        sure += keys + strings
-    if value.count(b'"') > 2 * sure + 1:
+        sure += wire.quote_pairs()
+    quotes = value.count(b'"')
+    if quotes > 2 * sure + 1 and quotes > 2 * (sure + sum(w.quoted_amounts() for w in wires)) + 1:
         return None
     try:
         return [_event_of(wire) for wire in wires]
@@ -440,8 +451,7 @@ def _keys_may_repeat(raw: bytes, wire: _Wire) -> bool:
     all depths. If that bound is no more than the keys it surely has, no key can repeat: an event
     with just its contract's fields costs one ``count``. Extra fields, nested objects and explicit
     nulls make the bound larger and cost the exact check."""
-    keys, strings = wire.keys_and_strings()
-    return raw.count(b'"') // 2 - strings > keys
+    return raw.count(b'"') // 2 > wire.quote_pairs() + wire.quoted_amounts()
 
 
 class _RepeatedKey(Exception):
