@@ -180,7 +180,7 @@ def _track_assignment(app: faust.App, settings: Settings, store: RedisStore,
             await processor.open_epoch()
         await processor.load_marks(owned)
         if yoy.active:
-            await best_effort("refresh the YoY gauges", yoy.refresh)
+            await best_effort("refresh the YoY gauges", yoy.refresh_if_due)
 
     @app.timer(interval=5.0)
     async def renew() -> None:
