@@ -5,6 +5,7 @@ import asyncio
 import dataclasses
 import json
 import time
+from datetime import datetime, timezone
 
 import pytest
 import redis
@@ -279,3 +280,39 @@ def test_a_step_queued_behind_one_that_is_redone_is_prepared_again(h, monkeypatc
     assert outcomes == {1: False, 2: "conflict", 3: True, 4: True}
     assert h.total("count") == 4 and h.mark() == 3
     assert stats.applied_events == 3 and stats.duplicate_events == 1
+
+
+def test_each_applied_event_is_handed_on_once_per_step(h, monkeypatch):
+    monkeypatch.setattr(processor_module, "MAX_EVENTS_PER_APPLY", 2)
+    run(h.processor().process(h.records([shipment(3)], partition=1)))  # s3 seen before
+    handed = []
+    processor = BatchProcessor(h.settings, h.store, h.processor().dead_letters,
+                               on_applied=lambda events: handed.append(
+                                   [e.event_id for e in events]))
+    stats = run(processor.process(h.records([shipment(i) for i in range(6)])))
+    assert handed == [["s0", "s1"], ["s2"], ["s4", "s5"]]  # s3's step redone without it
+    assert stats.applied_events == 5 and stats.duplicate_events == 1
+    assert stats.newest_event_s == datetime(2024, 6, 30, 23, 30, tzinfo=timezone.utc).timestamp()
+
+
+def test_a_failed_step_leaves_nothing_half_done_for_the_retry(h, monkeypatch):
+    """A step fails while the next is in flight: the take fails, and doing it again counts
+    every event once (the step in flight applied or not, its marks decide)."""
+    monkeypatch.setattr(processor_module, "MAX_EVENTS_PER_APPLY", 2)
+    records = h.records([shipment(i) for i in range(6)])
+    calls = []
+
+    async def failing_once(fn, *args):
+        if fn == h.store.apply:
+            calls.append(args)
+            if len(calls) == 1:
+                await asyncio.sleep(0.05)  # the second step is sent meanwhile
+                raise RuntimeError("script error")
+        return await asyncio.to_thread(fn, *args)
+
+    processor = h.processor(run_blocking=failing_once)
+    with pytest.raises(RuntimeError):
+        run(processor.process(records))
+    assert len(calls) == 2  # the second step was in flight
+    stats = run(processor.process(records))
+    assert h.total("count") == 6 and h.mark() == 5 and stats.duplicate_events == 0
