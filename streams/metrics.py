@@ -15,7 +15,8 @@ from typing import Optional
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
-from portflow.domain.events import EVENT_TYPES, REJECTION_CODES, Customs, Event, Shipment, Train
+from portflow.domain.aggregates import cell_values_and_amounts
+from portflow.domain.events import EVENT_TYPES, REJECTION_CODES, Customs, Event
 from streams.processor import BatchStats
 
 MAX_PORTS = 64
@@ -92,14 +93,16 @@ class WorkerMetrics:
             "portflow_offsets_lost_total",
             "Offsets Kafka deleted (retention) before they were applied: an undercount.",
             ["type"], registry=r)
-        # Per kind of business key: the counters of its amounts, and their scale to the unit.
+        # Per event type: how many of its cell values are labels (the type first, then the
+        # first of ``CELL_LAYOUT``), and the counters of its amounts (``STORED_MEASURES``
+        # order) with their scale to the unit.
         self._business = {
-            "s": ((self.value, 100), (self.weight, 1000), (self.shipments, 1)),
-            "t": ((self.trains, 1), (self.teu, 1)),
-            "c": ((self.declarations, 1),),
+            "shipment": (4, ((self.value, 100), (self.weight, 1000), (self.shipments, 1))),
+            "train": (4, ((self.trains, 1), (self.teu, 1))),
+            "customs": (3, ((self.declarations, 1),)),
         }
         self._ports: set[str] = set()
-        # (kind, port label, labels...) -> its counters' children: ``labels()`` is slow
+        # (type, port label, labels...) -> its counters' children: ``labels()`` is slow
         self._business_children: dict[tuple[str, ...], list] = {}
         self._filed: dict[str, float] = {}
         for event_type in EVENT_TYPES:
@@ -148,26 +151,22 @@ class WorkerMetrics:
         label set first, so each counter moves once per step."""
         sums: dict[tuple[str, ...], list[int]] = {}
         for e in events:
-            if isinstance(e, Shipment):
-                key, amounts = ("s", e.port, e.mode, e.direction), (e.value_fen, e.weight_kg, 1)
-            elif isinstance(e, Train):
-                key, amounts = ("t", e.port, e.service, e.direction), (1, e.teu)
-            elif isinstance(e, Customs):
-                key, amounts = ("c", e.port, e.status), (1,)
+            values, amounts = cell_values_and_amounts(e)
+            key = values[:self._business[values[0]][0]]
+            if isinstance(e, Customs):
                 self._observe_clearance(e)
-            else:
-                continue
             total = sums.get(key)
             if total is None:
                 sums[key] = list(amounts)
             else:
                 total[:] = map(add, total, amounts)
-        for (kind, port, *labels), amounts in sums.items():
-            key = (kind, self.port(port), *labels)
+        for (event_type, port, *labels), amounts in sums.items():
+            key = (event_type, self.port(port), *labels)
             children = self._business_children.get(key)
             if children is None:  # (bounded: port labels are, and the rest are enumerations)
                 children = self._business_children[key] = [
-                    (counter.labels(*key[1:]), scale) for counter, scale in self._business[kind]]
+                    (counter.labels(*key[1:]), scale)
+                    for counter, scale in self._business[event_type][1]]
             for (child, scale), amount in zip(children, amounts):
                 child.inc(amount / scale if scale > 1 else amount)
 

@@ -41,9 +41,10 @@ def _cell_of(values: tuple) -> str:
     return "|".join(values[1:])
 
 
-def _cell_values_and_amounts(event: Event) -> tuple[tuple, tuple[int, ...]]:
+def cell_values_and_amounts(event: Event) -> tuple[tuple, tuple[int, ...]]:
     """The event type and the event's dimension values in ``CELL_LAYOUT`` order (a tuple
-    hashes faster than the cell key is joined), and its amounts in ``STORED_MEASURES`` order."""
+    hashes faster than the cell key is joined), and its amounts in ``STORED_MEASURES`` order
+    (also what the worker's business metrics count)."""
     if isinstance(event, Shipment):
         return (("shipment", event.port, event.mode, event.direction, event.partner,
                  event.trade_mode, event.zones), (event.value_fen, event.weight_kg, 1))
@@ -69,7 +70,7 @@ class Increments:
     def add(self, events: Iterable[Event]) -> None:
         sums_of, day = self._sums, self._calendar.day  # (a loop of tens of thousands)
         for event in events:
-            values, amounts = _cell_values_and_amounts(event)
+            values, amounts = cell_values_and_amounts(event)
             key = (day(event.ts, event.ts_seconds), values)
             sums = sums_of.get(key)
             if sums is None:
