@@ -259,9 +259,10 @@ class BatchProcessor:
             if self._resume_at.get(name, new + 1) <= new:
                 del self._resume_at[name]
         if step.fresh:
-            newest = step.latest_event_s
             stats.applied_events += len(step.fresh)
-            stats.newest_event_s = max(newest, stats.newest_event_s or newest)
+            newest = stats.newest_event_s
+            stats.newest_event_s = (step.latest_event_s if newest is None
+                                    else max(newest, step.latest_event_s))
             self.on_applied(step.fresh)
         stats.duplicate_events += step.duplicates
 

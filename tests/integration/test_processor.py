@@ -316,3 +316,10 @@ def test_a_failed_step_leaves_nothing_half_done_for_the_retry(h, monkeypatch):
     assert len(calls) == 2  # the second step was in flight
     stats = run(processor.process(records))
     assert h.total("count") == 6 and h.mark() == 5 and stats.duplicate_events == 0
+
+
+def test_the_newest_event_time_of_a_take_also_at_the_epoch(h, monkeypatch):
+    monkeypatch.setattr(processor_module, "MAX_EVENTS_PER_APPLY", 1)  # one step per event
+    stats = run(h.processor().process(h.records([
+        shipment(1, ts="1970-01-01T00:00:00Z"), shipment(2, ts="1969-12-31T23:00:00Z")])))
+    assert stats.applied_events == 2 and stats.newest_event_s == 0.0
