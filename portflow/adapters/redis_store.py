@@ -24,8 +24,8 @@ again.) Redis runs a script atomically, so a crash leaves either all of a batch 
 The dedupe window is kept in buckets rather than one key per id: a set per event type and slice
 of Redis time, ``DedupeWindow.BUCKETS`` slices to a window. A step checks its ids against the
 window's buckets with one ``SMISMEMBER`` each and adds them to the current bucket with one
-``SADD``: in the benchmark this halved Redis' dedupe time per event and takes a third of the
-memory of a key with its own TTL. An id is remembered for the window and at most one slice more.
+``SADD``: in the benchmark this cut Redis' dedupe time per event, and an id takes 64 bytes
+instead of the 154 of a key with its own TTL. An id is remembered for the window and at most one slice more.
 
 Lost state: every step also checks the ``epoch`` token. Redis restarted empty (or ``portflow
 rebuild``) has none, so no worker can add to a state that lost its history; each worker sees the
@@ -69,6 +69,9 @@ for i = 1, n_tp do
 end
 local bucket = math.floor(tonumber(redis.call('TIME')[1]) / width)
 local SLICE = 1000  -- ids per command (unpack puts them all on Lua's stack)
+local function ids(first, n, s)  -- the s-th slice of the n ids that begin at ARGV[first]
+  return unpack(ARGV, first + s, first + math.min(s + SLICE, n) - 1)
+end
 local groups = {}
 local seen = {2}
 local before = 0  -- ids of the groups before this one, for the indexes returned
@@ -79,8 +82,7 @@ for g = 1, tonumber(ARGV[a]) do
     local key = prefix .. b
     if redis.call('EXISTS', key) == 1 then
       for s = 0, n - 1, SLICE do
-        local found = redis.call('SMISMEMBER', key,
-                                 unpack(ARGV, first + s, first + math.min(s + SLICE, n) - 1))
+        local found = redis.call('SMISMEMBER', key, ids(first, n, s))
         for x = 1, #found do
           if found[x] == 1 then seen[#seen + 1] = before + s + x end
         end
@@ -97,7 +99,7 @@ for _, group in ipairs(groups) do
   local prefix, first, n = group[1], group[2], group[3]
   local key = prefix .. bucket
   for s = 0, n - 1, SLICE do
-    redis.call('SADD', key, unpack(ARGV, first + s, first + math.min(s + SLICE, n) - 1))
+    redis.call('SADD', key, ids(first, n, s))
   end
   redis.call('EXPIREAT', key, (bucket + 1) * width + keep)
   -- the bucket that just left the window: freed in the background, not by a blocking expiry
