@@ -63,20 +63,16 @@ TZ = ZoneInfo("Asia/Shanghai")
 
 class MemoryStore:
     """The part of ``RedisStore`` that ``BatchProcessor`` calls, without Redis: nothing is seen
-    before and every step applies."""
+    before and every step applies. (Coroutines: the processor awaits them on its loop.)"""
 
-    def high_water_marks_of(self, names: list[str]) -> dict[str, int]:
+    async def high_water_marks_of(self, names: list[str]) -> dict[str, int]:
         return {name: -1 for name in names}
 
-    def open_epoch(self, tz_name: str) -> str:
+    async def open_epoch(self, tz_name: str) -> str:
         return "bench"
 
-    def apply(self, marks, event_ids, increments, dedupe_ttl_seconds, latest_event_ts, epoch):
+    async def apply(self, marks, event_ids, increments, dedupe_ttl_seconds, latest_event_ts, epoch):
         return ApplyOutcome(applied=True)
-
-
-async def _run_inline(fn, *args):
-    return fn(*args)
 
 
 async def _no_letters(letters):
@@ -116,7 +112,7 @@ def stage_aggregate(records: list[SourceRecord]) -> Callable[[], None]:
 
 def stage_process(records: list[SourceRecord], settings: Settings) -> Callable[[], None]:
     def run() -> None:
-        processor = BatchProcessor(settings, MemoryStore(), _no_letters, run_blocking=_run_inline)
+        processor = BatchProcessor(settings, MemoryStore(), _no_letters)
 
         async def takes() -> None:
             for i in range(0, len(records), TAKE):

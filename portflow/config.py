@@ -107,8 +107,8 @@ class Settings:
     partitions: int = 8
     group_id: str = "portflow"
     session_timeout_s: int = 30
-    # Kafka records a worker takes at once: more amortises Faust's per-take cost (single-event
-    # records); the take's records are held in memory (at most take_records x record size).
+    # Most Kafka records in a batch (``streams.batching``): more amortises the per-batch cost
+    # (single-event records); two batches are in memory at once (one applied, one filling).
     take_records: int = 500
     kafka_security: KafkaSecurity = field(default_factory=KafkaSecurity)
     tz: ZoneInfo = field(default=None, compare=False, repr=False)  # type: ignore[assignment]

@@ -1,8 +1,8 @@
 """The Faust application: one agent per event topic, all feeding one ``BatchProcessor``.
 
-Agents read raw bytes (no Faust models: validation is the core's job), take records in small
-batches without acknowledging them, and acknowledge only after the processor has put their
-effects in Redis. Faust tables and changelogs are not used: Redis holds the state and the
+Agents read raw bytes (no Faust models: validation is the core's job), gather records in
+batches while the previous batch is in Redis (``streams.batching``), and acknowledge them only
+after the processor has put their effects there. Faust tables and changelogs are not used: Redis holds the state and the
 per-partition high-water marks that make restarts exact; where each partition is read from
 follows those marks (``streams.positioning``), not Kafka's committed offsets.
 """
@@ -20,6 +20,7 @@ import faust
 from portflow.adapters.kafka import TopicIds, faust_credentials
 from portflow.adapters.redis_store import RedisStore, StateLost
 from portflow.config import Settings
+from streams.batching import Batcher
 from streams.metrics import WorkerMetrics
 from streams.positioning import Positioner
 from streams.processor import BatchProcessor, DeadLetter, SourceRecord
@@ -27,7 +28,7 @@ from streams.yoy import YoyCollector
 
 log = logging.getLogger(__name__)
 
-TAKE_WITHIN_S = 0.02  # how long a take waits to fill: part of the latency at low rates
+BATCH_WAIT_S = 0.02  # how long a batch may wait to fill: part of the latency at low rates
 YOY_REFRESH_S = 15.0  # at most this often; costly refreshes are spaced further (streams.yoy)
 # How long the broker may hold a fetch that has no data yet. faust-streaming hard-codes 1.5 s;
 # tansu answers a waiting fetch only near its deadline, so that wait was a latency floor.
@@ -104,10 +105,12 @@ def _register_agent(app: faust.App, topic, event_type: str, processor: BatchProc
                     positioner: Positioner, metrics: WorkerMetrics) -> None:
     @app.agent(topic, name=f"portflow-{event_type}")
     async def aggregate(stream):
-        # Records per take (PORTFLOW_TAKE_RECORDS): single-event records share one Redis step
-        # per take; the processor splits a take of batch records into atomic steps.
-        async for events in stream.noack_take(processor.settings.take_records,
-                                              within=TAKE_WITHIN_S):
+        # Records are acknowledged once Redis holds their effects. Single-event records share
+        # one Redis step per batch; the processor splits a batch of batch records into atomic
+        # steps. At most PORTFLOW_TAKE_RECORDS records wait while a batch is in Redis.
+        stream = stream.noack()
+
+        async def apply(events: list) -> None:
             started = time.perf_counter()
             records = [
                 SourceRecord(m.topic, m.partition, m.offset, m.key, m.value)
@@ -123,6 +126,13 @@ def _register_agent(app: faust.App, topic, event_type: str, processor: BatchProc
             if stats.rejections:
                 log.warning("%s: %d rejected to the DLQ (first: %s)", event_type,
                             len(stats.rejections), stats.rejections[0].reason)
+
+        batcher = Batcher(apply, processor.settings.take_records, BATCH_WAIT_S)
+        try:
+            async for _value in stream:
+                await batcher.put(stream.current_event)
+        finally:
+            await batcher.close()
 
 
 async def _process_until_done(processor: BatchProcessor, positioner: Positioner,

@@ -19,6 +19,7 @@ names the state epoch it adds to, so nothing is added to a Redis that lost its s
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import time
 from collections import deque
@@ -41,6 +42,14 @@ MAX_EVENTS_PER_APPLY = 5000
 # Steps sent to Redis and not yet answered: the next step waits in Redis while one runs, so Redis
 # does not idle while the worker packs and sends it.
 STEPS_IN_FLIGHT = 2
+
+
+async def call_store_method(fn: Callable, *args):
+    """Await a store method that is a coroutine (``apply``, on the event loop); run a blocking
+    one in a thread, off the event loop."""
+    if inspect.iscoroutinefunction(fn):
+        return await fn(*args)
+    return await asyncio.to_thread(fn, *args)
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,7 +132,7 @@ class BatchProcessor:
         settings: Settings,
         store: RedisStore,
         dead_letters: DeadLetterSink,
-        run_blocking: Callable[..., Awaitable] | None = None,
+        call_store: Callable[..., Awaitable] | None = None,
         retry_delay_s: float = 0.5,
         on_applied: Callable[[list[Event]], None] = lambda events: None,
     ) -> None:
@@ -138,7 +147,7 @@ class BatchProcessor:
         self._marks: dict[str, int] = {}
         self._resume_at: dict[str, int] = {}  # where the consumer was moved to, until reached
         self.epoch: str | None = None
-        self._run_blocking = run_blocking or asyncio.to_thread
+        self._call_store = call_store or call_store_method
         self._retry_delay_s = retry_delay_s
 
     async def process(self, records: list[SourceRecord]) -> BatchStats:
@@ -313,11 +322,11 @@ class BatchProcessor:
         return self._marks.get(name)
 
     async def run_with_retries(self, fn, *args):
-        """Run a blocking Redis call off the event loop, retrying while Redis is unreachable."""
+        """Call a store method (``call_store``), retrying while Redis is unreachable."""
         delay = self._retry_delay_s
         while True:
             try:
-                return await self._run_blocking(fn, *args)
+                return await self._call_store(fn, *args)
             except (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError) as exc:
                 log.error("Redis unavailable (%s); retrying in %.1fs", exc, delay)
                 await asyncio.sleep(delay)

@@ -15,7 +15,7 @@ from portflow.adapters.redis_store import (
 )
 from portflow.domain.periods import Period
 from streams import processor as processor_module
-from streams.processor import BatchProcessor, SourceRecord
+from streams.processor import BatchProcessor, SourceRecord, call_store_method
 
 
 def shipment(n: int, value: str = "10.00", ts: str = "2024-06-30T23:30:00Z", **extra) -> dict:
@@ -164,9 +164,9 @@ def test_redis_outages_are_retried(h):
     async def flaky(fn, *args):
         if next(failures, False):
             raise redis.ConnectionError("connection refused")
-        return fn(*args)
+        return await call_store_method(fn, *args)
 
-    stats = run(h.processor(run_blocking=flaky, retry_delay_s=0.01).process(
+    stats = run(h.processor(call_store=flaky, retry_delay_s=0.01).process(
         h.records([shipment(1)])))
     assert stats.applied_events == 1 and h.total("count") == 1
 
@@ -235,14 +235,14 @@ def test_pipelined_chunks_survive_a_rival_worker_and_ids_seen_before(h, monkeypa
     rival = h.processor()
     steps = []
 
-    async def run_blocking(fn, *args):
+    async def call_store(fn, *args):
         if fn == h.store.apply:
             steps.append(args)
             if len(steps) == 2:  # before our second step, a zombie applies it (and the first)
                 await rival.process(records[:4])
-        return await asyncio.to_thread(fn, *args)
+        return await call_store_method(fn, *args)
 
-    stats = run(h.processor(run_blocking=run_blocking).process(records))
+    stats = run(h.processor(call_store=call_store).process(records))
     assert h.total("count") == 6 and h.total() == 6000 and h.mark() == 6
     # ours: s0 s1 (step 1), nothing (step 2 conflicts: the zombie applied s2 s3), s4 s5, and
     # the repeated s1 as a duplicate
@@ -257,15 +257,15 @@ def test_a_step_queued_behind_one_that_is_redone_is_prepared_again(h, monkeypatc
     steps, outcomes = [], {}
     second_answered = asyncio.Event()
 
-    async def run_blocking(fn, *args):
+    async def call_store(fn, *args):
         if fn != h.store.apply:
-            return await asyncio.to_thread(fn, *args)
+            return await call_store_method(fn, *args)
         steps.append(args)
         step = len(steps)
         if step == 3:  # the redo of the first step: only once the second was answered
             await second_answered.wait()
         try:
-            outcome = await asyncio.to_thread(fn, *args)
+            outcome = await call_store_method(fn, *args)
             outcomes[step] = outcome.applied
             return outcome
         except StateConflict:
@@ -275,7 +275,7 @@ def test_a_step_queued_behind_one_that_is_redone_is_prepared_again(h, monkeypatc
             if step == 2:
                 second_answered.set()
 
-    stats = run(h.processor(run_blocking=run_blocking).process(
+    stats = run(h.processor(call_store=call_store).process(
         h.records([shipment(i) for i in range(4)])))
     assert outcomes == {1: False, 2: "conflict", 3: True, 4: True}
     assert h.total("count") == 4 and h.mark() == 3
@@ -308,9 +308,9 @@ def test_a_failed_step_leaves_nothing_half_done_for_the_retry(h, monkeypatch):
             if len(calls) == 1:
                 await asyncio.sleep(0.05)  # the second step is sent meanwhile
                 raise RuntimeError("script error")
-        return await asyncio.to_thread(fn, *args)
+        return await call_store_method(fn, *args)
 
-    processor = h.processor(run_blocking=failing_once)
+    processor = h.processor(call_store=failing_once)
     with pytest.raises(RuntimeError):
         run(processor.process(records))
     assert len(calls) == 2  # the second step was in flight

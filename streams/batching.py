@@ -1,0 +1,82 @@
+"""Batches of Kafka records for Redis, gathered while the previous batch is being applied.
+
+Faust's ``take`` stops reading while the batch it yielded is processed, so the worker idled
+while Redis ran a step. Here reading goes on: records arriving while a batch is in Redis form
+the next batch, which starts when it holds ``max_items`` or its first record has waited
+``max_wait_s``, whichever comes first (a batch costs a Redis round trip and some bookkeeping,
+so single-event records are worth gathering for a moment).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Awaitable, Callable, Generic, Optional, TypeVar
+
+Item = TypeVar("Item")
+
+
+class Batcher(Generic[Item]):
+    """Hands items to ``handle`` one batch at a time, in arrival order. At most ``max_items``
+    wait: ``put`` blocks then until the running batch is done and the next one takes them."""
+
+    def __init__(self, handle: Callable[[list[Item]], Awaitable[None]], max_items: int,
+                 max_wait_s: float) -> None:
+        if max_items < 1:
+            raise ValueError("max_items must be at least 1")
+        self._handle = handle
+        self.max_items = max_items
+        self.max_wait_s = max_wait_s
+        self._waiting: list[Item] = []
+        self._first_waiting_at = 0.0  # loop time the oldest waiting item arrived
+        self._full = asyncio.Event()  # set while max_items wait
+        self._taken = asyncio.Event()  # set whenever a batch took the waiting items
+        self._running: Optional[asyncio.Task] = None
+
+    async def put(self, item: Item) -> None:
+        """Queue an item; raises what ``handle`` raised on an earlier batch."""
+        self._raise_failure()
+        waiting = self._waiting
+        if not waiting:
+            self._first_waiting_at = asyncio.get_running_loop().time()
+        waiting.append(item)
+        if self._running is None or self._running.done():
+            self._running = asyncio.ensure_future(self._run())
+        if len(waiting) >= self.max_items:
+            self._full.set()
+            self._taken.clear()
+            await self._taken.wait()
+            self._raise_failure()
+
+    def _raise_failure(self) -> None:
+        running = self._running
+        if running is not None and running.done() and not running.cancelled():
+            running.result()  # raises the exception ``handle`` raised, if it did
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            while self._waiting:
+                if not self._full.is_set():
+                    wait_s = self._first_waiting_at + self.max_wait_s - loop.time()
+                    if wait_s > 0:
+                        try:
+                            await asyncio.wait_for(self._full.wait(), wait_s)
+                        except asyncio.TimeoutError:
+                            pass
+                batch, self._waiting = self._waiting, []
+                self._full.clear()
+                self._taken.set()
+                await self._handle(batch)
+        finally:
+            self._taken.set()  # a ``put`` waiting for room learns of a failure too
+
+    async def close(self) -> None:
+        """Stop handling: the running batch is cancelled, waiting items are dropped."""
+        if self._running is not None:
+            self._running.cancel()
+            try:
+                await self._running
+            except asyncio.CancelledError:
+                pass
+            self._running = None
+        self._waiting = []

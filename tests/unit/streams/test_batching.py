@@ -1,0 +1,134 @@
+"""The agents' batches: gathered while the previous one is handled, bounded, in order."""
+
+import asyncio
+
+import pytest
+
+from streams.batching import Batcher
+
+
+def run(coro):
+    return asyncio.run(asyncio.wait_for(coro, 5))
+
+
+class Recorder:
+    """A handler that records its batches and waits for ``release`` before finishing one."""
+
+    def __init__(self) -> None:
+        self.batches: list[list[int]] = []
+        self.release = asyncio.Event()
+        self.release.set()
+        self.started = asyncio.Event()
+
+    async def __call__(self, batch: list[int]) -> None:
+        self.batches.append(batch)
+        self.started.set()
+        await self.release.wait()
+
+
+async def settle(batcher: Batcher, handler: Recorder, items: int) -> None:
+    while sum(map(len, handler.batches)) < items:
+        await asyncio.sleep(0.001)
+    await batcher.close()
+
+
+def test_items_that_arrive_while_a_batch_is_handled_form_the_next_batch():
+    async def scenario():
+        handler = Recorder()
+        batcher = Batcher(handler, max_items=100, max_wait_s=0.0)
+        handler.release.clear()
+        await batcher.put(0)
+        await handler.started.wait()  # the first batch is being handled
+        for i in range(1, 6):
+            await batcher.put(i)
+        handler.release.set()
+        await settle(batcher, handler, 6)
+        return handler.batches
+
+    assert run(scenario()) == [[0], [1, 2, 3, 4, 5]]
+
+
+def test_a_batch_waits_up_to_max_wait_for_more_items():
+    async def scenario():
+        handler = Recorder()
+        batcher = Batcher(handler, max_items=100, max_wait_s=0.05)
+        await batcher.put(0)
+        await asyncio.sleep(0.01)
+        await batcher.put(1)  # within the first item's wait: same batch
+        await asyncio.sleep(0.1)
+        await batcher.put(2)
+        await settle(batcher, handler, 3)
+        return handler.batches
+
+    assert run(scenario()) == [[0, 1], [2]]
+
+
+def test_a_full_batch_starts_without_waiting_and_put_blocks_beyond_max_items():
+    async def scenario():
+        handler = Recorder()
+        batcher = Batcher(handler, max_items=3, max_wait_s=60.0)
+        handler.release.clear()
+        for i in range(3):
+            await batcher.put(i)  # the third fills the batch: it starts at once
+        await handler.started.wait()
+        for i in range(3, 5):
+            await batcher.put(i)
+        blocked = asyncio.ensure_future(batcher.put(5))  # the sixth: 3 wait already
+        await asyncio.sleep(0.02)
+        assert not blocked.done()
+        handler.release.set()
+        await blocked
+        await settle(batcher, handler, 6)
+        return handler.batches
+
+    assert run(scenario()) == [[0, 1, 2], [3, 4, 5]]
+
+
+def test_a_failing_handler_fails_the_next_put():
+    async def scenario():
+        async def failing(batch):
+            raise RuntimeError("boom")
+
+        batcher = Batcher(failing, max_items=10, max_wait_s=0.0)
+        await batcher.put(1)
+        await asyncio.sleep(0.01)
+        await batcher.put(2)
+
+    with pytest.raises(RuntimeError, match="boom"):
+        run(scenario())
+
+
+def test_a_put_waiting_for_room_learns_that_the_handler_failed():
+    async def scenario():
+        started = asyncio.Event()
+
+        async def failing_later(batch):
+            started.set()
+            await asyncio.sleep(0.01)
+            raise RuntimeError("boom")
+
+        batcher = Batcher(failing_later, max_items=1, max_wait_s=0.0)
+        await batcher.put(1)
+        await started.wait()
+        await batcher.put(2)  # full: waits for the running batch, which fails
+
+    with pytest.raises(RuntimeError, match="boom"):
+        run(scenario())
+
+
+def test_close_cancels_the_running_batch():
+    async def scenario():
+        handler = Recorder()
+        handler.release.clear()
+        batcher = Batcher(handler, max_items=10, max_wait_s=0.0)
+        await batcher.put(1)
+        await handler.started.wait()
+        await batcher.close()
+        return handler.batches
+
+    assert run(scenario()) == [[1]]
+
+
+def test_max_items_must_be_positive():
+    with pytest.raises(ValueError):
+        Batcher(Recorder(), max_items=0, max_wait_s=0.0)
