@@ -772,7 +772,7 @@ def start_py_spy(pid: int, out: Path) -> Optional[subprocess.Popen]:
     if not Path(binary).exists():
         progress("py-spy is not installed (pip install py-spy): no worker profile")
         return None
-    proc = subprocess.Popen([binary, "record", "--pid", str(pid), "--rate", "200", "--nonblocking", "--gil",
+    proc = subprocess.Popen([binary, "record", "--pid", str(pid), "--rate", os.environ.get("SPY_RATE", "200"), "--nonblocking", "--gil", *(["--threads"] if os.environ.get("SPY_THREADS") else []),
                              "--format", "raw", "--output", str(out)], stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)
     time.sleep(0.3)

@@ -49,13 +49,16 @@ from redis.cluster import RedisCluster
 from portflow.domain.aggregates import STORED_MEASURES
 
 APPLY_SCRIPT = r"""
--- KEYS: the marks hash, the meta hash, then per granule the hashes of its type's measures.
+-- KEYS: the marks hash, the meta hash.
 -- ARGV: epoch, dedupe bucket width (s), buckets before the current one to check, their expiry
 -- after the current one's end (s), latest event time, n_tp, (mark, expected, new) x n_tp,
--- n_groups, then per event type: its dedupe key prefix, n ids and the ids; then per granule:
--- its number of measures m and its lines, "cell<TAB>delta 1<TAB>...<TAB>delta m" joined by
--- newlines (cells hold neither; deltas are integers, "0" writes nothing).
--- (The dedupe buckets are named here, from Redis' clock; they share the others' hash tag.)
+-- n_groups, then per event type: its dedupe key prefix, n ids and the ids; then the aggregate
+-- key prefix and the increments: lines joined by newlines, per granule a header line
+-- "<TAB>type<TAB>granule<TAB>measure 1...<TAB>measure m" and its cells' lines
+-- "cell<TAB>delta 1<TAB>...<TAB>delta m" (cells are never empty and hold neither; deltas are
+-- integers, "0" writes nothing). One string rather than an argument per hash: the client
+-- packs each argument in Python.
+-- (The dedupe buckets and aggregate hashes are named here; they share the others' hash tag.)
 if redis.call('HGET', KEYS[2], 'epoch') ~= ARGV[1] then
   return {3}
 end
@@ -110,25 +113,39 @@ for _, group in ipairs(groups) do
 end
 -- plain string.find, not patterns: Lua's pattern matching cost more than the HINCRBYs
 local find, sub = string.find, string.sub
-local k = 3
-a = a + 1
-for j = a, #ARGV, 2 do
-  local m, lines = tonumber(ARGV[j]), ARGV[j + 1]
-  local pos, stop, last = 1, 0, #lines + 1
-  while pos < last do
-    stop = find(lines, '\t', pos, true)
+local agg, lines = ARGV[a + 1], ARGV[a + 2]
+local pos, last = 1, #lines + 1
+local keys, m = {}, 0
+while pos < last do
+  local stop = find(lines, '\t', pos, true)
+  if stop == pos then  -- a granule's header: the hashes of its measures
+    local eol = find(lines, '\n', pos, true) or last
+    local type_end = find(lines, '\t', pos + 1, true)
+    local granule_end = find(lines, '\t', type_end + 1, true)
+    local base = agg .. sub(lines, pos + 1, type_end - 1) .. ':'
+    local granule = ':' .. sub(lines, type_end + 1, granule_end - 1)
+    m = 0
+    local start = granule_end + 1
+    while start < eol do
+      local stop_m = find(lines, '\t', start, true)
+      if not stop_m or stop_m > eol then stop_m = eol end
+      m = m + 1
+      keys[m] = base .. sub(lines, start, stop_m - 1) .. granule
+      start = stop_m + 1
+    end
+    pos = eol + 1
+  else
     local cell = sub(lines, pos, stop - 1)
-    for i = 0, m - 1 do
+    for i = 1, m do
       local start = stop + 1
-      stop = find(lines, i < m - 1 and '\t' or '\n', start, true) or last
+      stop = find(lines, i < m and '\t' or '\n', start, true) or last
       local delta = sub(lines, start, stop - 1)
       if delta ~= '0' then
-        redis.call('HINCRBY', KEYS[k + i], cell, delta)
+        redis.call('HINCRBY', keys[i], cell, delta)
       end
     end
     pos = stop + 1
   end
-  k = k + m
 end
 local b = 7
 for i = 1, n_tp do
@@ -207,6 +224,10 @@ class DedupeWindow:
         return self.ttl_s + self.width  # a bucket's life after its end: the TTL, one spare
 
 
+# The measures of an event type as the apply script's granule headers list them.
+_MEASURE_TABS = {event_type: "".join(f"\t{measure}" for measure in measures)
+                 for event_type, measures in STORED_MEASURES.items()}
+
 _CLIENT_OPTIONS = dict(socket_timeout=30, socket_connect_timeout=5, health_check_interval=15)
 
 
@@ -222,6 +243,7 @@ class RedisStore:
         self.meta_key = f"{self.root}:meta"
         self.topic_ids_key = f"{self.root}:topic_ids"
         self.lost_key = f"{self.root}:lost"
+        self.aggregate_prefix = f"{self.root}:agg:"
         self._adopt_topic = client.register_script(ADOPT_TOPIC_SCRIPT)
 
     @classmethod
@@ -239,7 +261,7 @@ class RedisStore:
         return f"{self.root}:dedupe:{event_type}:"
 
     def aggregate_key(self, event_type: str, measure: str, granule: str) -> str:
-        return f"{self.root}:agg:{event_type}:{measure}:{granule}"
+        return f"{self.aggregate_prefix}{event_type}:{measure}:{granule}"
 
     # progress ---------------------------------------------------------------------------------
     def high_water_marks(self) -> dict[str, int]:
@@ -367,10 +389,9 @@ class RedisStore:
         args.append(len(by_type))
         for event_type, ids in by_type.items():
             args += [self.dedupe_prefix(event_type), len(ids), *ids]
-        for event_type, granule, lines in increments:
-            measures = STORED_MEASURES[event_type]
-            keys += [self.aggregate_key(event_type, measure, granule) for measure in measures]
-            args += [len(measures), lines]
+        args.append(self.aggregate_prefix)
+        args.append("\n".join([f"\t{event_type}\t{granule}{_MEASURE_TABS[event_type]}\n{lines}"
+                               for event_type, granule, lines in increments]))
         result = await self._apply_script()(keys=keys, args=args)
         if result[0] == 3:
             raise StateLost(f"Redis no longer holds state epoch {epoch}")
