@@ -16,6 +16,7 @@ import socket
 import time
 
 import faust
+from faust.sensors import Monitor
 
 from portflow.adapters.kafka import TopicIds, faust_credentials
 from portflow.adapters.redis_store import RedisStore, StateLost
@@ -28,7 +29,9 @@ from streams.yoy import YoyCollector
 
 log = logging.getLogger(__name__)
 
-BATCH_WAIT_S = 0.02  # how long a batch may wait to fill: part of the latency at low rates
+# How long a batch may wait to fill: part of the latency at low rates. Bigger batches cost the
+# worker less per record: on single-event records 91–111 µs of CPU a record, 106–119 at 20 ms.
+BATCH_WAIT_S = 0.05
 YOY_REFRESH_S = 15.0  # at most this often; costly refreshes are spaced further (streams.yoy)
 # How long the broker may hold a fetch that has no data yet. faust-streaming hard-codes 1.5 s;
 # tansu answers a waiting fetch only near its deadline, so that wait was a latency floor.
@@ -54,6 +57,7 @@ def create_app(settings: Settings, store: RedisStore, metrics: WorkerMetrics) ->
         # per partition: a producer batch is at most ~1 MiB; prefetched bytes are worker memory
         consumer_max_fetch_size=2 * 1024 * 1024,
         broker_credentials=faust_credentials(settings.kafka_security),
+        monitor=QuietMonitor(),
     )
 
     async def send_dead_letters(letters: list[DeadLetter]) -> None:
@@ -85,6 +89,24 @@ def create_app(settings: Settings, store: RedisStore, metrics: WorkerMetrics) ->
         )
         _register_agent(app, topic, event_type, processor, positioner, metrics)
     return app
+
+
+class QuietMonitor(Monitor):
+    """Faust's Monitor without its bookkeeping of every record (~2.5 µs a record, measured): it
+    feeds Faust's web statistics, which the worker does not serve (portflow's metrics are its
+    own). Faust's calls about offsets and commits still reach it."""
+
+    def on_message_in(self, tp, offset, message) -> None:
+        pass
+
+    def on_stream_event_in(self, tp, offset, stream, event) -> None:
+        return None
+
+    def on_stream_event_out(self, tp, offset, stream, event, state=None) -> None:
+        pass
+
+    def on_message_out(self, tp, offset, message) -> None:
+        pass
 
 
 def _shorten_fetch_wait(app: faust.App, wait_ms: int) -> None:

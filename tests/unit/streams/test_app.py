@@ -6,7 +6,7 @@ import redis
 
 from portflow.adapters.redis_store import RedisStore
 from portflow.config import Settings
-from streams.app import FETCH_MAX_WAIT_MS, create_app
+from streams.app import FETCH_MAX_WAIT_MS, QuietMonitor, create_app
 from streams.metrics import WorkerMetrics
 
 
@@ -22,3 +22,13 @@ def test_the_worker_consumer_waits_for_fetches_only_briefly():
             await consumer.stop()
 
     assert asyncio.run(created_wait()) == FETCH_MAX_WAIT_MS < 1500
+
+
+def test_faust_monitor_keeps_no_per_record_bookkeeping():
+    settings = Settings()
+    app = create_app(settings, RedisStore(redis.Redis(), settings.topic_prefix), WorkerMetrics())
+    monitor = app.monitor
+    assert isinstance(monitor, QuietMonitor)
+    monitor.on_message_in(None, 0, None)  # Faust's own Monitor would count and time these
+    assert monitor.on_stream_event_in(None, 0, None, None) is None
+    assert monitor.messages_received_total == 0 and monitor.events_total == 0
