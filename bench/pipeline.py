@@ -8,7 +8,9 @@ also on errors), generates N deterministic shipment events and measures, on thos
 
 1. ``raw_consume_per_s``     a group-less aiokafka consumer reading and ``json.loads``-ing N
                              single-event records (the client's ceiling);
-2. ``faust_noop_per_s``      a Faust agent that only counts the same records (first → last record);
+2. ``faust_noop_per_s``      a Faust agent that only counts the same records (first → last record),
+                             on asyncio's event loop; ``faust_noop_uvloop_per_s`` the same on
+                             uvloop, which the worker uses;
 3. ``worker_single_per_s``   the real ``portflow worker`` on those single-event records, from the
                              first move of the Redis high-water marks to their reaching the
                              published end offsets;
@@ -379,6 +381,10 @@ FAUST_NOOP = '''
 import os, sys, time
 import faust
 
+if sys.argv[6] == "uvloop":  # the event loop the portflow worker runs on
+    import asyncio, uvloop
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+
 bootstrap, topic_name, app_id, n = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 # Faust redirects sys.stdout into its log: write the time stamps to our own file descriptor.
 stamps = os.open(sys.argv[5], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
@@ -416,8 +422,10 @@ if __name__ == "__main__":
 '''
 
 
-def measure_faust_noop(bench: Bench, topic: str, n: int) -> float:
-    progress("faust no-op agent (subprocess) ...")
+def measure_faust_noop(bench: Bench, topic: str, n: int, loop: str = "asyncio") -> float:
+    """Records/s of a do-nothing Faust agent on ``topic``, on asyncio's default event loop or on
+    uvloop (``loop="uvloop"``, which the portflow worker uses)."""
+    progress(f"faust no-op agent on {loop} (subprocess) ...")
     script = bench.workdir / "faust_noop.py"
     script.write_text(FAUST_NOOP % {"partitions": PARTITIONS, "session": SESSION_TIMEOUT_S})
     log_path = bench.logs / "faust-noop.log"
@@ -425,7 +433,7 @@ def measure_faust_noop(bench: Bench, topic: str, n: int) -> float:
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(
             [sys.executable, str(script), bench.bootstrap, topic,
-             f"bench-noop-{bench.run_id}", str(n), str(stamps_path)],
+             f"bench-noop-{bench.run_id}-{loop}", str(n), str(stamps_path), loop],
             cwd=bench.workdir, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             start_new_session=True,
         )
@@ -448,7 +456,7 @@ def measure_faust_noop(bench: Bench, topic: str, n: int) -> float:
                            f"see {log_path}")
     seconds = stamps["LAST"] - stamps["FIRST"]
     rate = (n - 1) / seconds
-    progress(f"faust no-op: start-up + join {stamps['FIRST'] - stamps['STARTING']:.1f}s, then "
+    progress(f"faust no-op on {loop}: start-up + join {stamps['FIRST'] - stamps['STARTING']:.1f}s, then "
              f"{n:,} records in {seconds:.2f}s = {rate:,.0f}/s")
     return rate
 
@@ -898,6 +906,7 @@ def run(args: argparse.Namespace, bench: Bench) -> dict:
 
     raw = measure_raw_consume(bench, published_single.offsets, n)
     noop = measure_faust_noop(bench, single.topic("shipment"), n)
+    noop_uvloop = measure_faust_noop(bench, single.topic("shipment"), n, loop="uvloop")
     worker_single = measure_worker(bench, single, single_env, published_single.offsets, n,
                                    "worker-single")
 
@@ -940,10 +949,12 @@ def run(args: argparse.Namespace, bench: Bench) -> dict:
         "events": n,
         "raw_consume_per_s": round(raw),
         "faust_noop_per_s": round(noop),
+        "faust_noop_uvloop_per_s": round(noop_uvloop),
         "worker_single_per_s": round(worker_single["events_per_s"]),
         "worker_batched_per_s": round(worker_batched["events_per_s"]),
         "batched_ratio_vs_raw": round(worker_batched["events_per_s"] / raw, 3),
         "single_ratio_vs_faust_noop": round(worker_single["events_per_s"] / noop, 3),
+        "single_ratio_vs_faust_noop_uvloop": round(worker_single["events_per_s"] / noop_uvloop, 3),
         "p50_latency_ms": round(latency["p50_ms"], 1),
         "p99_latency_ms": round(latency["p99_ms"], 1),
         "max_latency_ms": round(latency["max_ms"], 1),
@@ -1006,10 +1017,12 @@ def table(result: dict) -> str:
         ("events", f"{result['events']:,}"),
         ("raw consume + json.loads", f"{result['raw_consume_per_s']:,} records/s"),
         ("Faust no-op agent", f"{result['faust_noop_per_s']:,} records/s"),
+        ("Faust no-op agent on uvloop", f"{result['faust_noop_uvloop_per_s']:,} records/s"),
         ("worker, single-event records", f"{result['worker_single_per_s']:,} events/s"),
         ("worker, batch records (500)", f"{result['worker_batched_per_s']:,} events/s"),
         ("batched ÷ raw", f"{result['batched_ratio_vs_raw']:.3f}"),
-        ("single ÷ Faust no-op", f"{result['single_ratio_vs_faust_noop']:.3f}"),
+        ("single ÷ Faust no-op", f"{result['single_ratio_vs_faust_noop']:.3f} "
+         f"(÷ the no-op on uvloop: {result['single_ratio_vs_faust_noop_uvloop']:.3f})"),
         (f"latency at {result['latency_rate_per_s']:,}/s p50 / p99",
          f"{result['p50_latency_ms']:.0f} / {result['p99_latency_ms']:.0f} ms "
          f"(max {result['max_latency_ms']:.0f})"),
