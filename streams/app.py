@@ -226,7 +226,18 @@ def _track_assignment(app: faust.App, settings: Settings, store: RedisStore,
             name = f"{tp.topic}:{tp.partition}"
             metrics.set_progress(name, processor.applied_offset(name), app.consumer.highwater(tp))
 
+    def behind() -> bool:
+        """More than a batch of this worker's records is waiting (by the consumer's high
+        waters): a backlog or a replay, which a costly YoY refresh would slow down."""
+        waiting = 0
+        for tp in tps:
+            highwater = app.consumer.highwater(tp)
+            applied = processor.applied_offset(f"{tp.topic}:{tp.partition}")
+            if highwater is not None and applied is not None:
+                waiting += max(0, highwater - 1 - applied)
+        return waiting > settings.take_records
+
     @app.timer(interval=YOY_REFRESH_S)
     async def refresh_yoy() -> None:
         if yoy.active:
-            await best_effort("refresh the YoY gauges", yoy.refresh_if_due)
+            await best_effort("refresh the YoY gauges", yoy.refresh_if_due, behind())

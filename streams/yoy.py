@@ -10,7 +10,8 @@ owner takes over within one refresh.
 A refresh reads every cell of the granules it compares, so its cost grows with the cells of two
 years: it reads a few granules at a time (memory stays bounded by the largest granules), sums
 each granule once per dimension, and ``refresh_if_due`` spaces refreshes so that they take at
-most ``MAX_SHARE`` of the time (15 s apart while cheap).
+most ``MAX_SHARE`` of the time (15 s apart while cheap), and wait while the worker is behind
+(at most ``MAX_DEFER_S``).
 """
 
 from __future__ import annotations
@@ -42,6 +43,9 @@ YOY_MEASURES = (
 
 READ_GRANULES = 2  # granules read from Redis (and held in memory) at a time
 MAX_SHARE = 0.1  # of the time spent refreshing, at most
+# While the worker is behind (a backlog, a replay), figures of half-applied periods are not worth
+# slowing it down for: refreshes wait, but the gauges are never older than this.
+MAX_DEFER_S = 300.0
 
 
 class YoyCollector(Collector):
@@ -54,6 +58,7 @@ class YoyCollector(Collector):
         self._families: list = []
         self._clock = clock
         self._next_at = 0.0
+        self._refreshed_at: Optional[float] = None
 
     def collect(self) -> Iterable:
         return list(self._families) if self.active else []
@@ -62,15 +67,19 @@ class YoyCollector(Collector):
         latest_ts = self.store.latest_event_time()
         self._families = [] if latest_ts is None else self._compute(latest_ts)
 
-    def refresh_if_due(self) -> None:
-        """Refresh unless the last refresh ended too recently for its cost (``MAX_SHARE``)."""
+    def refresh_if_due(self, behind: bool = False) -> None:
+        """Refresh unless the last refresh ended too recently for its cost (``MAX_SHARE``), or
+        the worker is ``behind`` and the last refresh is less than ``MAX_DEFER_S`` old."""
         started = self._clock()
         if started < self._next_at:
+            return
+        if behind and self._refreshed_at is not None \
+                and started - self._refreshed_at < MAX_DEFER_S:
             return
         try:
             self.refresh()
         finally:
-            ended = self._clock()
+            ended = self._refreshed_at = self._clock()
             self._next_at = ended + (ended - started) * (1 / MAX_SHARE - 1)
 
     def _compute(self, latest_ts: int) -> list:

@@ -2,7 +2,7 @@
 
 from zoneinfo import ZoneInfo
 
-from streams.yoy import MAX_SHARE, YoyCollector
+from streams.yoy import MAX_DEFER_S, MAX_SHARE, YoyCollector
 
 
 class SlowEmptyStore:
@@ -38,4 +38,20 @@ def test_cheap_refreshes_are_not_held_back():
     yoy = YoyCollector(store, ZoneInfo("UTC"), clock=lambda: now[0])
     for _ in range(3):
         yoy.refresh_if_due()
+    assert store.reads == 3
+
+
+def test_refreshes_wait_while_the_worker_is_behind_but_not_forever():
+    now = [0.0]
+    store = SlowEmptyStore(now, cost=0.0)
+    yoy = YoyCollector(store, ZoneInfo("UTC"), clock=lambda: now[0])
+    yoy.refresh_if_due(behind=True)  # the first refresh is not held back: no figures yet
+    assert store.reads == 1
+    now[0] += MAX_DEFER_S - 1
+    yoy.refresh_if_due(behind=True)
+    assert store.reads == 1
+    yoy.refresh_if_due(behind=False)
+    assert store.reads == 2
+    now[0] += MAX_DEFER_S + 1
+    yoy.refresh_if_due(behind=True)  # too old now: refreshed although still behind
     assert store.reads == 3
