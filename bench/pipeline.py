@@ -867,7 +867,7 @@ def profile_processor(bench: Bench, lines: list[bytes], batch: int = DEFAULT_BAT
 
     async def run() -> float:
         started = time.perf_counter()
-        for i in range(0, len(records), 100):  # the worker's take: up to 100 records
+        for i in range(0, len(records), 100):  # batches of 100 records
             await processor.process(records[i:i + 100])
         return time.perf_counter() - started
 
