@@ -159,7 +159,7 @@ def _register_agent(app: faust.App, topic, event_type: str, processor: BatchProc
 
 async def _process_until_done(processor: BatchProcessor, positioner: Positioner,
                               records: list[SourceRecord], event_type: str):
-    """Process a take, retrying after unexpected errors instead of dropping or crashing.
+    """Process a batch, retrying after unexpected errors instead of dropping or crashing.
 
     Re-processing is safe (marks and dedupe make it idempotent), and the records stay
     unacknowledged meanwhile, so a stuck batch shows as lag, never as loss. When Redis lost its
@@ -224,18 +224,28 @@ def _track_assignment(app: faust.App, settings: Settings, store: RedisStore,
             log.warning("could not check the Redis state and the topics: %s", exc)
         for tp in list(tps):
             name = f"{tp.topic}:{tp.partition}"
-            metrics.set_progress(name, processor.applied_offset(name), app.consumer.highwater(tp))
+            metrics.set_progress(name, processor.applied_offset(name), highwater(tp))
+
+    def highwater(tp):
+        """The consumer's high water of ``tp``, None if unknown: also in the moment after a
+        rebalance when the consumer's assignment is newer than ``tps`` (aiokafka asserts that
+        the partition is assigned; a timer that raised would stop the worker)."""
+        try:
+            return app.consumer.highwater(tp)
+        except AssertionError:
+            return None
 
     def behind() -> bool:
-        """More than a batch of this worker's records is waiting (by the consumer's high
-        waters): a backlog or a replay, which a costly YoY refresh would slow down."""
+        """More than ten batches of this worker's records wait (by the consumer's high waters):
+        a backlog or a replay, which a costly YoY refresh would slow down. (A worker keeping up
+        holds up to two batches, and more are in flight between Kafka and Redis at high rates.)"""
         waiting = 0
-        for tp in tps:
-            highwater = app.consumer.highwater(tp)
+        for tp in list(tps):
+            high = highwater(tp)
             applied = processor.applied_offset(f"{tp.topic}:{tp.partition}")
-            if highwater is not None and applied is not None:
-                waiting += max(0, highwater - 1 - applied)
-        return waiting > settings.take_records
+            if high is not None and applied is not None:
+                waiting += max(0, high - 1 - applied)
+        return waiting > 10 * settings.take_records
 
     @app.timer(interval=YOY_REFRESH_S)
     async def refresh_yoy() -> None:

@@ -10,9 +10,12 @@ so single-event records are worth gathering for a moment).
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Awaitable, Callable, Generic, Optional, TypeVar
 
 Item = TypeVar("Item")
+
+log = logging.getLogger(__name__)
 
 
 class Batcher(Generic[Item]):
@@ -67,16 +70,25 @@ class Batcher(Generic[Item]):
                 self._full.clear()
                 self._taken.set()
                 await self._handle(batch)
+        except Exception:
+            # said now: the next ``put`` raises it, but none may come for a while
+            log.exception("handling a batch failed")
+            raise
         finally:
             self._taken.set()  # a ``put`` waiting for room learns of a failure too
 
     async def close(self) -> None:
-        """Stop handling: the running batch is cancelled, waiting items are dropped."""
-        if self._running is not None:
-            self._running.cancel()
-            try:
-                await self._running
-            except asyncio.CancelledError:
-                pass
-            self._running = None
-        self._waiting = []
+        """Stop handling: the running batch is cancelled, waiting items are dropped (neither
+        was acknowledged, and Redis' marks have them read again)."""
+        running, self._running, self._waiting = self._running, None, []
+        if running is None:
+            return
+        if running.done():
+            if not running.cancelled():
+                running.exception()  # (logged by ``_run`` already)
+            return
+        running.cancel()
+        try:
+            await running
+        except asyncio.CancelledError:
+            pass

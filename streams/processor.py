@@ -140,7 +140,7 @@ class BatchProcessor:
         self.store = store
         self.dead_letters = dead_letters
         # told each step's events once they are in Redis (business metrics): per step, so that
-        # a take of many steps never holds all its events, and while the next step runs
+        # a batch of many steps never holds all its events, and while the next step runs
         self.on_applied = on_applied
         self.event_type_of = settings.event_topics
         self.calendar = LocalCalendar(settings.tz)
@@ -181,7 +181,7 @@ class BatchProcessor:
                 while len(running) >= STEPS_IN_FLIGHT:
                     await self._complete(running.popleft(), stats)
                 running.append(self._send(step))
-                await asyncio.sleep(0)  # let the step's task hand the call to its thread now
+                await asyncio.sleep(0)  # let the step's task send its call to Redis now
             while running:
                 await self._complete(running.popleft(), stats)
         finally:
@@ -227,7 +227,7 @@ class BatchProcessor:
         return step
 
     def _send(self, step: "_Step") -> "_Step":
-        """Start the step's atomic Redis call (in a thread); ``_complete`` collects it."""
+        """Start the step's atomic Redis call (a task); ``_complete`` collects it."""
         step.started = time.perf_counter()
         step.latest_event_s = max((e.ts_seconds for e in step.fresh), default=0.0)
         step.reply = asyncio.ensure_future(self.run_with_retries(

@@ -78,8 +78,9 @@ class YoyCollector(Collector):
             return
         try:
             self.refresh()
+            self._refreshed_at = self._clock()
         finally:
-            ended = self._refreshed_at = self._clock()
+            ended = self._clock()
             self._next_at = ended + (ended - started) * (1 / MAX_SHARE - 1)
 
     def _compute(self, latest_ts: int) -> list:

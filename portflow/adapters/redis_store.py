@@ -53,7 +53,8 @@ APPLY_SCRIPT = r"""
 -- ARGV: epoch, dedupe bucket width (s), buckets before the current one to check, their expiry
 -- after the current one's end (s), latest event time, n_tp, (mark, expected, new) x n_tp,
 -- n_groups, then per event type: its dedupe key prefix, n ids and the ids; then the aggregate
--- key prefix and the increments: lines joined by newlines, per granule a header line
+-- key prefix, the increments, and 1 on a Redis Cluster (else 0). The increments are lines
+-- joined by newlines, per granule a header line
 -- "<TAB>type<TAB>granule<TAB>measure 1...<TAB>measure m" and its cells' lines
 -- "cell<TAB>delta 1<TAB>...<TAB>delta m" (cells are never empty and hold neither; deltas are
 -- integers, "0" writes nothing). One string rather than an argument per hash: the client
@@ -101,6 +102,40 @@ end
 if #seen > 1 then
   return seen  -- some ids were seen before: write nothing
 end
+-- plain string.find, not patterns: Lua's pattern matching cost more than the HINCRBYs
+local find, sub = string.find, string.sub
+local agg, lines, cluster = ARGV[a + 1], ARGV[a + 2], ARGV[a + 3] == '1'
+local last = #lines + 1
+local function hashes(pos)  -- of the granule whose header line starts at pos; and its end
+  local eol = find(lines, '\n', pos, true) or last
+  local type_end = find(lines, '\t', pos + 1, true)
+  local granule_end = find(lines, '\t', type_end + 1, true)
+  local base = agg .. sub(lines, pos + 1, type_end - 1) .. ':'
+  local granule = ':' .. sub(lines, type_end + 1, granule_end - 1)
+  local keys, start = {}, granule_end + 1
+  while start < eol do
+    local stop = find(lines, '\t', start, true)
+    if not stop or stop > eol then stop = eol end
+    keys[#keys + 1] = base .. sub(lines, start, stop - 1) .. granule
+    start = stop + 1
+  end
+  return keys, eol
+end
+if cluster then
+  -- A key this script names itself fails the script where it is first used if its slot is
+  -- being migrated and the key already left; touch them all before the first write, so such a
+  -- step writes nothing (the caller retries it) instead of half.
+  for _, group in ipairs(groups) do
+    redis.call('EXISTS', group[1] .. (bucket - older - 1))
+  end
+  local pos = 1
+  while pos < last do
+    local keys, eol = hashes(pos)
+    for i = 1, #keys do redis.call('EXISTS', keys[i]) end
+    pos = find(lines, '\n\t', eol, true)
+    pos = pos and pos + 1 or last
+  end
+end
 for _, group in ipairs(groups) do
   local prefix, first, n = group[1], group[2], group[3]
   local key = prefix .. bucket
@@ -111,29 +146,12 @@ for _, group in ipairs(groups) do
   -- the bucket that just left the window: freed in the background, not by a blocking expiry
   redis.call('UNLINK', prefix .. (bucket - older - 1))
 end
--- plain string.find, not patterns: Lua's pattern matching cost more than the HINCRBYs
-local find, sub = string.find, string.sub
-local agg, lines = ARGV[a + 1], ARGV[a + 2]
-local pos, last = 1, #lines + 1
-local keys, m = {}, 0
+local pos, keys, m = 1, {}, 0
 while pos < last do
   local stop = find(lines, '\t', pos, true)
   if stop == pos then  -- a granule's header: the hashes of its measures
-    local eol = find(lines, '\n', pos, true) or last
-    local type_end = find(lines, '\t', pos + 1, true)
-    local granule_end = find(lines, '\t', type_end + 1, true)
-    local base = agg .. sub(lines, pos + 1, type_end - 1) .. ':'
-    local granule = ':' .. sub(lines, type_end + 1, granule_end - 1)
-    m = 0
-    local start = granule_end + 1
-    while start < eol do
-      local stop_m = find(lines, '\t', start, true)
-      if not stop_m or stop_m > eol then stop_m = eol end
-      m = m + 1
-      keys[m] = base .. sub(lines, start, stop_m - 1) .. granule
-      start = stop_m + 1
-    end
-    pos = eol + 1
+    keys, stop = hashes(pos)
+    m = #keys
   else
     local cell = sub(lines, pos, stop - 1)
     for i = 1, m do
@@ -144,8 +162,8 @@ while pos < last do
         redis.call('HINCRBY', keys[i], cell, delta)
       end
     end
-    pos = stop + 1
   end
+  pos = stop + 1
 end
 local b = 7
 for i = 1, n_tp do
@@ -391,7 +409,8 @@ class RedisStore:
             args += [self.dedupe_prefix(event_type), len(ids), *ids]
         args.append(self.aggregate_prefix)
         args.append("\n".join([f"\t{event_type}\t{granule}{_MEASURE_TABS[event_type]}\n{lines}"
-                               for event_type, granule, lines in increments]))
+                               for event_type, granule, lines in increments if lines]))
+        args.append(1 if isinstance(self.client, RedisCluster) else 0)
         result = await self._apply_script()(keys=keys, args=args)
         if result[0] == 3:
             raise StateLost(f"Redis no longer holds state epoch {epoch}")

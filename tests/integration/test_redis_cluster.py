@@ -4,6 +4,7 @@ hash tag ``{<prefix>}``, so each atomic step runs on one node."""
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import subprocess
 import time
@@ -11,7 +12,7 @@ import time
 import pytest
 import redis
 
-from portflow.adapters.redis_store import RedisStore
+from portflow.adapters.redis_store import DedupeWindow, RedisStore
 from portflow.config import Settings
 from portflow.embedded import free_port, start_redis
 from tests.cli import portflow
@@ -62,3 +63,45 @@ def test_worker_report_and_rebuild_on_a_three_master_cluster(stack_env, tmp_path
 
     portflow(stack_env, "rebuild", "--yes", "--wait", "--timeout", "120")
     check_reports(stack_env, oracle)
+
+
+def test_a_step_on_a_slot_being_migrated_writes_nothing_until_the_move_ends(redis_cluster):
+    """The apply script names the aggregate and dedupe keys itself: if the prefix's slot is being
+    migrated, a key that already left fails the script where it is used. It must fail before the
+    first write (the caller retries), not after the dedupe ids went in (they would then count as
+    seen, and their increments would be lost)."""
+    store = RedisStore.from_url(redis_cluster, "migrating.")
+    epoch = store.open_epoch("Asia/Shanghai")
+
+    def step(offset: int, event_id: str, day: str):
+        return asyncio.run(store.apply(
+            {"t:0": (offset - 1, offset)}, [("shipment", event_id)],
+            [("shipment", day, "khorgos|rail|export|KZ|general|\t100\t5\t1")],
+            3600, 1_700_000_000, epoch))
+
+    assert step(0, "e0", "2024-01-01").applied  # makes the marks, the dedupe bucket, a hash
+    owner = store.client.get_node_from_key(store.hwm_key)
+    source = redis.Redis(host=owner.host, port=owner.port)
+    target = next(redis.Redis(host=node.host, port=node.port) for node in store.client.get_nodes()
+                  if node.port != owner.port)
+    slot = store.client.keyslot(store.hwm_key)
+    # every dedupe bucket the step reads or frees is there, so only its new day's hash is not
+    window = DedupeWindow(3600)
+    bucket = source.time()[0] // window.width
+    for b in range(bucket - window.older - 1, bucket + 1):
+        source.sadd(f"{store.dedupe_prefix('shipment')}{b}", "-")
+
+    def snapshot() -> dict:
+        return {key: source.dump(key) for key in source.scan_iter(match=f"{store.root}:*")}
+
+    before = snapshot()
+    source.execute_command("CLUSTER", "SETSLOT", slot, "MIGRATING", target.cluster("myid"))
+    try:
+        with pytest.raises(redis.ResponseError, match="non local key"):
+            step(1, "e1", "2024-02-02")  # its day's hash does not exist: as if already moved
+        assert snapshot() == before
+    finally:
+        source.execute_command("CLUSTER", "SETSLOT", slot, "STABLE")
+    assert step(1, "e1", "2024-02-02").applied
+    assert store.high_water_marks_of(["t:0"]) == {"t:0": 1}
+    assert store.cells("shipment", "value", ["2024-02-02"]) == {"khorgos|rail|export|KZ|general|": 100}

@@ -132,3 +132,17 @@ def test_close_cancels_the_running_batch():
 def test_max_items_must_be_positive():
     with pytest.raises(ValueError):
         Batcher(Recorder(), max_items=0, max_wait_s=0.0)
+
+
+def test_close_after_a_failed_batch_does_not_raise_it_again(caplog):
+    async def scenario():
+        async def failing(batch):
+            raise RuntimeError("boom")
+
+        batcher = Batcher(failing, max_items=10, max_wait_s=0.0)
+        await batcher.put(1)
+        await asyncio.sleep(0.01)
+        await batcher.close()
+
+    run(scenario())
+    assert "handling a batch failed" in caplog.text  # said when it happened, not at the next put

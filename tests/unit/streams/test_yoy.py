@@ -2,6 +2,8 @@
 
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from streams.yoy import MAX_DEFER_S, MAX_SHARE, YoyCollector
 
 
@@ -55,3 +57,21 @@ def test_refreshes_wait_while_the_worker_is_behind_but_not_forever():
     now[0] += MAX_DEFER_S + 1
     yoy.refresh_if_due(behind=True)  # too old now: refreshed although still behind
     assert store.reads == 3
+
+
+def test_a_failed_refresh_does_not_count_as_a_refresh_while_behind():
+    now = [0.0]
+
+    class FailingOnce(SlowEmptyStore):
+        def latest_event_time(self):
+            super().latest_event_time()
+            if self.reads == 1:
+                raise ConnectionError("redis went away")
+            return None
+
+    store = FailingOnce(now, cost=0.0)
+    yoy = YoyCollector(store, ZoneInfo("UTC"), clock=lambda: now[0])
+    with pytest.raises(ConnectionError):
+        yoy.refresh_if_due(behind=True)
+    yoy.refresh_if_due(behind=True)  # no figures yet: tried again although behind
+    assert store.reads == 2
