@@ -81,8 +81,15 @@ class Positioner:
 
         async def seek_to_marks() -> Mapping[TP, int]:
             committed = dict(await seek_to_committed())
-            targets = await self._targets(self._assigned())
-            await consumer.seek_wait(targets)
+            try:
+                targets = await self._targets(self._assigned())
+                await consumer.seek_wait(targets)
+            except Exception as exc:
+                # Faust logs a failed seek and goes on without positions, and those partitions
+                # would never be read (seen after a broker restart: the earliest offsets timed
+                # out). A new process positions them from the start of its assignment.
+                self.request_restart(f"could not position the partitions ({exc!r})")
+                raise
             committed.update(targets)
             return committed
 
