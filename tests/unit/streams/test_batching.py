@@ -84,14 +84,21 @@ def test_a_full_batch_starts_without_waiting_and_put_blocks_beyond_max_items():
     assert run(scenario()) == [[0, 1, 2], [3, 4, 5]]
 
 
+async def failing(batch):
+    raise RuntimeError("boom")
+
+
+async def after_a_failed_batch() -> Batcher:
+    """A batcher whose first batch failed."""
+    batcher = Batcher(failing, max_items=10, max_wait_s=0.0)
+    await batcher.put(1)
+    await asyncio.sleep(0.01)
+    return batcher
+
+
 def test_a_failing_handler_fails_the_next_put():
     async def scenario():
-        async def failing(batch):
-            raise RuntimeError("boom")
-
-        batcher = Batcher(failing, max_items=10, max_wait_s=0.0)
-        await batcher.put(1)
-        await asyncio.sleep(0.01)
+        batcher = await after_a_failed_batch()
         await batcher.put(2)
 
     with pytest.raises(RuntimeError, match="boom"):
@@ -136,12 +143,7 @@ def test_max_items_must_be_positive():
 
 def test_close_after_a_failed_batch_does_not_raise_it_again(caplog):
     async def scenario():
-        async def failing(batch):
-            raise RuntimeError("boom")
-
-        batcher = Batcher(failing, max_items=10, max_wait_s=0.0)
-        await batcher.put(1)
-        await asyncio.sleep(0.01)
+        batcher = await after_a_failed_batch()
         await batcher.close()
 
     run(scenario())
