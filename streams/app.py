@@ -2,9 +2,10 @@
 
 Agents read raw bytes (no Faust models: validation is the core's job), gather records in
 batches while the previous batch is in Redis (``streams.batching``), and acknowledge them only
-after the processor has put their effects there. Faust tables and changelogs are not used: Redis holds the state and the
-per-partition high-water marks that make restarts exact; where each partition is read from
-follows those marks (``streams.positioning``), not Kafka's committed offsets.
+after the processor has put their effects there. Faust tables and changelogs are not used:
+Redis holds the state and the per-partition high-water marks that make restarts exact; where
+each partition is read from follows those marks (``streams.positioning``), not Kafka's
+committed offsets.
 """
 
 from __future__ import annotations

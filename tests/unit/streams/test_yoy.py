@@ -19,10 +19,15 @@ class SlowEmptyStore:
         return None
 
 
+def collector(start: float, cost: float, store_type: type = SlowEmptyStore):
+    """A fake clock at ``start``, a store whose reads take ``cost`` of it, and a collector."""
+    now = [start]
+    store = store_type(now, cost=cost)
+    return now, store, YoyCollector(store, ZoneInfo("UTC"), clock=lambda: now[0])
+
+
 def test_refreshes_are_spaced_by_their_cost():
-    now = [100.0]
-    store = SlowEmptyStore(now, cost=2.0)
-    yoy = YoyCollector(store, ZoneInfo("UTC"), clock=lambda: now[0])
+    now, store, yoy = collector(100.0, cost=2.0)
     yoy.refresh_if_due()
     assert store.reads == 1
     pause = 2.0 * (1 / MAX_SHARE - 1)  # 8 s after a 2 s refresh
@@ -35,18 +40,14 @@ def test_refreshes_are_spaced_by_their_cost():
 
 
 def test_cheap_refreshes_are_not_held_back():
-    now = [0.0]
-    store = SlowEmptyStore(now, cost=0.0)
-    yoy = YoyCollector(store, ZoneInfo("UTC"), clock=lambda: now[0])
+    _, store, yoy = collector(0.0, cost=0.0)
     for _ in range(3):
         yoy.refresh_if_due()
     assert store.reads == 3
 
 
 def test_refreshes_wait_while_the_worker_is_behind_but_not_forever():
-    now = [0.0]
-    store = SlowEmptyStore(now, cost=0.0)
-    yoy = YoyCollector(store, ZoneInfo("UTC"), clock=lambda: now[0])
+    now, store, yoy = collector(0.0, cost=0.0)
     yoy.refresh_if_due(behind=True)  # the first refresh is not held back: no figures yet
     assert store.reads == 1
     now[0] += MAX_DEFER_S - 1
@@ -60,8 +61,6 @@ def test_refreshes_wait_while_the_worker_is_behind_but_not_forever():
 
 
 def test_a_failed_refresh_does_not_count_as_a_refresh_while_behind():
-    now = [0.0]
-
     class FailingOnce(SlowEmptyStore):
         def latest_event_time(self):
             super().latest_event_time()
@@ -69,8 +68,7 @@ def test_a_failed_refresh_does_not_count_as_a_refresh_while_behind():
                 raise ConnectionError("redis went away")
             return None
 
-    store = FailingOnce(now, cost=0.0)
-    yoy = YoyCollector(store, ZoneInfo("UTC"), clock=lambda: now[0])
+    _, store, yoy = collector(0.0, cost=0.0, store_type=FailingOnce)
     with pytest.raises(ConnectionError):
         yoy.refresh_if_due(behind=True)
     yoy.refresh_if_due(behind=True)  # no figures yet: tried again although behind
