@@ -11,5 +11,5 @@ test: $(VENV)/.installed
 test-fast: $(VENV)/.installed
 	$(VENV)/bin/python -m pytest -m "not slow"
 
-setup $(VENV)/.installed: pyproject.toml scripts/setup.sh
+setup $(VENV)/.installed: pyproject.toml scripts/setup.sh scripts/fetch-kafka.sh deploy/kafka/pom.xml
 	bash scripts/setup.sh

@@ -63,8 +63,9 @@ if str(REPO) not in sys.path:
 from portflow.adapters.kafka import ensure_topics  # noqa: E402  (kafka-python admin)
 from portflow.adapters.redis_store import RedisStore  # noqa: E402
 from portflow.config import Settings  # noqa: E402
+from portflow.processes import Child, free_port  # noqa: E402
 from portflow.embedded import (  # noqa: E402
-    Child, free_port, start_redis, start_tansu, start_worker, wait_for_assignment,
+    start_redis, start_tansu, start_worker, wait_for_assignment,
     wait_until_owning,
 )
 from producers.replay import DEFAULT_BATCH, Pace, Replayer, make_producer  # noqa: E402

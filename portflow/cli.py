@@ -349,9 +349,13 @@ def dlq_list(code, limit, as_json) -> None:
 
     from kafka.errors import KafkaError
 
+    from portflow.adapters.kafka import BrokerUnavailable
+
     settings = _settings()
     try:
         letters = _dead_letters(settings, code, limit)
+    except BrokerUnavailable as exc:
+        raise _fail(str(exc))
     except KafkaError as exc:
         raise _fail(f"cannot read {settings.dlq_topic} at {settings.kafka_bootstrap}: {exc}")
     for d in letters:
@@ -382,6 +386,7 @@ def dlq_replay(code, limit, yes) -> None:
     """
     from kafka.errors import KafkaError
 
+    from portflow.adapters.kafka import BrokerUnavailable
     from producers.dead_letters import redrive
     from producers.replay import make_producer
 
@@ -396,6 +401,8 @@ def dlq_replay(code, limit, yes) -> None:
         producer = make_producer(settings)
         sent = redrive(settings, letters, producer)
         producer.close()
+    except BrokerUnavailable as exc:
+        raise _fail(str(exc))
     except KafkaError as exc:
         raise _fail(f"Kafka at {settings.kafka_bootstrap}: {exc}")
     click.echo(", ".join(f"{n:,} to {topic}" for topic, n in sent.items()), err=True)
@@ -473,15 +480,18 @@ def verify(name, as_json) -> None:
         raise _fail(f"{len(failed)} figure(s) differ from the published ones")
 
 
-def _run_stack(settings: Settings):
-    from portflow.embedded import EmbeddedStack, StackError
+def _run_stack(settings: Settings, broker: str):
+    from portflow.embedded import BROKER_NAMES, EmbeddedStack
+    from portflow.processes import StackError
 
-    stack = EmbeddedStack(settings, _home() / "run")
-    click.echo("starting the embedded stack (tansu, redis-server, worker)…", err=True)
+    stack = EmbeddedStack(settings, _home() / "run", broker)
+    click.echo(f"starting the embedded stack ({BROKER_NAMES[broker]}, redis-server, worker)…",
+               err=True)
     try:
         stack.start()
     except StackError as exc:
-        raise _fail(str(exc))
+        click.secho(f"portflow: {exc}", fg="red", err=True)
+        raise click.exceptions.Exit(getattr(exc, "exit_code", EXIT_FAILURE))
     signal.signal(signal.SIGTERM, _interrupt)
     return stack
 
@@ -504,14 +514,22 @@ def _serve_until_interrupted(stack) -> None:
         stack.stop()
 
 
+BROKER_OPTION = click.option(
+    "--broker", type=click.Choice(["tansu", "apache-kafka"]), default="tansu", show_default=True,
+    help="The embedded Kafka broker: tansu (in memory, no Java) or Apache Kafka 3.9 (needs Java "
+         "17 and its jars: bash scripts/fetch-kafka.sh).")
+
+
 @cli.command()
-def up() -> None:
-    """Run the embedded stack here: tansu broker, redis-server and one worker; Ctrl-C stops it.
+@BROKER_OPTION
+def up(broker) -> None:
+    """Run the embedded stack here: a Kafka broker, redis-server and one worker; Ctrl-C stops it.
 
     Listens on PORTFLOW_KAFKA_BOOTSTRAP and PORTFLOW_REDIS_URL (127.0.0.1:19092 and :16379 by
-    default). Nothing is kept on disk: the broker is in-memory, so Redis is too.
+    default). Nothing is kept from one run to the next: tansu is in memory, Apache Kafka's log is
+    made anew, and so is Redis.
     """
-    stack = _run_stack(_settings())
+    stack = _run_stack(_settings(), broker)
     click.echo("portflow is up:\n" + stack.describe() + "\nCtrl-C stops everything.", err=True)
     _serve_until_interrupted(stack)
 
@@ -521,7 +539,8 @@ def up() -> None:
 @click.option("--scale", type=float, default=0.2, show_default=True,
               help="Events of the scenario replayed (1 = about 700k); the totals are the same.")
 @click.option("--seed", type=int, default=2024, show_default=True)
-def demo(once, scale, seed) -> None:
+@BROKER_OPTION
+def demo(once, scale, seed, broker) -> None:
     """The Xinjiang H1 2024 trade scenario, live: start the embedded stack, replay, watch.
 
     Generates the xinjiang-2024h1 scenario, replays it with a progress bar, then shows H1 2024
@@ -530,7 +549,7 @@ def demo(once, scale, seed) -> None:
     and lag. Ctrl-C stops the view and the stack.
     """
     settings = _settings()
-    stack = _run_stack(settings)
+    stack = _run_stack(settings, broker)
     try:
         from portflow.dashboard import MetricsRate, collect, render
         from portflow.queries import read_report

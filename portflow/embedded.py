@@ -1,23 +1,22 @@
-"""The embedded stack: tansu (Kafka protocol), redis-server and workers as child processes.
+"""The embedded stack: a Kafka broker (tansu, or Apache Kafka), redis-server and workers as
+child processes.
 
 Used by ``portflow up``/``demo`` and by the integration tests. Every server binds 127.0.0.1 on
-the port it is given, keeps nothing on disk (tansu cannot, so Redis must not either: marks that
-outlived their topics would skip new records), writes its log under the run directory and is
-stopped by PID. Children are tied to their parent with PR_SET_PDEATHSIG, so a killed ``up``
-leaves nothing behind; a stale state file from an earlier run is cleaned up on start.
+the port it is given, keeps nothing from one run to the next (tansu cannot, Apache Kafka's log is
+formatted anew each run, so Redis must not either: marks that outlived their topics would skip
+new records), writes its log under the run directory and is stopped by PID. Children are tied to
+their parent with PR_SET_PDEATHSIG, so a killed ``up`` leaves nothing behind; a stale state file
+from an earlier run is cleaned up on start.
 """
 
 from __future__ import annotations
 
-import ctypes
 import json
 import os
 import shutil
 import signal
 import socket
-import subprocess
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
@@ -25,30 +24,10 @@ from typing import Optional
 import redis
 
 from portflow.config import Settings, parse_host_port
+from portflow.processes import Child, StackError, pid_alive, port_in_use, spawn, wait_until
 
-
-class StackError(RuntimeError):
-    """The embedded stack could not start; the message says what to do."""
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
-    with socket.socket() as s:
-        s.settimeout(0.2)
-        return s.connect_ex((host, port)) == 0
-
-
-def _die_with_parent() -> None:
-    """In the child: get SIGTERM when the parent dies (Linux), so nothing is orphaned."""
-    try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except OSError:
-        pass
+BROKERS = ("tansu", "apache-kafka")  # the embedded stack's brokers; tansu needs no Java
+BROKER_NAMES = {"tansu": "tansu", "apache-kafka": "Apache Kafka"}
 
 
 def tansu_binary() -> str:
@@ -75,65 +54,11 @@ def redis_binary() -> str:
         ) from None
 
 
-@dataclass
-class Child:
-    name: str
-    process: subprocess.Popen
-    log_path: Path
-
-    def alive(self) -> bool:
-        return self.process.poll() is None
-
-    def stop(self, timeout_s: float = 15.0) -> None:
-        if not self.alive():
-            return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout_s)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(5)
-
-    def kill(self) -> None:
-        """SIGKILL: the crash a stream processor must survive."""
-        if self.alive():
-            self.process.kill()
-            self.process.wait(5)
-
-    def tail(self, lines: int = 20) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return ""
-
-
-def _spawn(name: str, argv: list[str], log_dir: Path, env: Optional[dict] = None) -> Child:
-    log_dir.mkdir(parents=True, exist_ok=True)
-    log_path = log_dir / f"{name}.log"
-    with open(log_path, "ab") as log:
-        process = subprocess.Popen(
-            argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
-            preexec_fn=_die_with_parent, start_new_session=True,  # Ctrl-C reaches `up` only
-        )
-    return Child(name, process, log_path)
-
-
-def _wait_until(check, child: Child, what: str, timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if not child.alive():
-            raise StackError(f"{what} exited at start-up:\n{child.tail()}")
-        if check():
-            return
-        time.sleep(0.05)
-    raise StackError(f"{what} did not become ready within {timeout_s:g}s:\n{child.tail()}")
-
-
 def start_tansu(port: int, log_dir: Path, name: str = "tansu") -> Child:
     url = f"tcp://127.0.0.1:{port}"
-    child = _spawn(name, [tansu_binary(), "broker", "--listener-url", url,
+    child = spawn(name, [tansu_binary(), "broker", "--listener-url", url,
                           "--advertised-listener-url", url], log_dir)
-    _wait_until(lambda: port_in_use(port), child, f"tansu on 127.0.0.1:{port}", 20)
+    wait_until(lambda: port_in_use(port), child, f"tansu on 127.0.0.1:{port}", 20)
     return child
 
 
@@ -143,7 +68,7 @@ def start_redis(port: int, data_dir: Path, log_dir: Path, name: str = "redis",
     argv = [redis_binary(), "--bind", "127.0.0.1", "--port", str(port), "--save", "",
             "--appendonly", "no", "--dir", str(data_dir), "--daemonize", "no",
             "--pidfile", str(data_dir / "redis.pid"), *extra_args]
-    child = _spawn(name, argv, log_dir)
+    child = spawn(name, argv, log_dir)
 
     def ready() -> bool:
         try:
@@ -153,7 +78,7 @@ def start_redis(port: int, data_dir: Path, log_dir: Path, name: str = "redis",
         except redis.RedisError:
             return False
 
-    _wait_until(ready, child, f"redis-server on 127.0.0.1:{port}", 20)
+    wait_until(ready, child, f"redis-server on 127.0.0.1:{port}", 20)
     return child
 
 
@@ -166,7 +91,7 @@ def start_prometheus(port: int, config: Path, data_dir: Path, log_dir: Path,
     if not binary:
         raise StackError("no prometheus binary: install it (Debian: apt-get install prometheus)")
     data_dir.mkdir(parents=True, exist_ok=True)
-    child = _spawn(name, [binary, f"--config.file={config}", f"--storage.tsdb.path={data_dir}",
+    child = spawn(name, [binary, f"--config.file={config}", f"--storage.tsdb.path={data_dir}",
                           f"--web.listen-address=127.0.0.1:{port}",
                           f"--storage.tsdb.retention.time={retention}"], log_dir)
 
@@ -176,13 +101,13 @@ def start_prometheus(port: int, config: Path, data_dir: Path, log_dir: Path,
         except OSError:
             return False
 
-    _wait_until(ready, child, f"prometheus on 127.0.0.1:{port}", 30)
+    wait_until(ready, child, f"prometheus on 127.0.0.1:{port}", 30)
     return child
 
 
 def start_worker(env: dict, log_dir: Path, name: str = "worker") -> Child:
     """A ``portflow worker`` process with the given environment (PORTFLOW_* settings)."""
-    return _spawn(name, [sys.executable, "-m", "portflow.cli", "worker"], log_dir,
+    return spawn(name, [sys.executable, "-m", "portflow.cli", "worker"], log_dir,
                   env={**os.environ, **env})
 
 
@@ -202,12 +127,12 @@ def wait_for_assignment(settings: Settings, child: Child, timeout_s: float = 60)
         owned = set()
         for worker_id, info in store.workers().items():
             worker_host, _, pid = worker_id.rpartition("-")
-            if worker_host == host and not _pid_alive(int(pid)):
+            if worker_host == host and not pid_alive(int(pid)):
                 continue
             owned.update(info["partitions"])
         return wanted <= owned
 
-    _wait_until(covered, child, "the worker's partition assignment", timeout_s)
+    wait_until(covered, child, "the worker's partition assignment", timeout_s)
 
 
 def wait_until_owning(settings: Settings, child: Child, timeout_s: float = 60) -> None:
@@ -220,7 +145,7 @@ def wait_until_owning(settings: Settings, child: Child, timeout_s: float = 60) -
     def owning() -> bool:
         return bool(store.workers().get(worker_id, {}).get("partitions"))
 
-    _wait_until(owning, child, "the new worker's share of the partitions", timeout_s)
+    wait_until(owning, child, "the new worker's share of the partitions", timeout_s)
 
 
 @dataclass
@@ -229,6 +154,7 @@ class EmbeddedStack:
 
     settings: Settings
     home: Path
+    broker: str = "tansu"
     children: list[Child] = field(default_factory=list)
     prometheus_url: Optional[str] = None
 
@@ -256,7 +182,7 @@ class EmbeddedStack:
                 )
         logs = self.home / "logs"
         try:
-            self.children.append(start_tansu(kafka_port, logs))
+            self.children.extend(self._start_broker(kafka_port, logs))
             self.children.append(start_redis(redis_port, self.home / "redis", logs))
             self._write_state()
             env = {"PORTFLOW_SESSION_TIMEOUT": os.environ.get("PORTFLOW_SESSION_TIMEOUT", "6s")}
@@ -268,6 +194,16 @@ class EmbeddedStack:
         except BaseException:
             self.stop()
             raise
+
+    def _start_broker(self, port: int, logs: Path) -> list[Child]:
+        if self.broker == "tansu":
+            return [start_tansu(port, logs)]
+        from portflow.kafka_cluster import KafkaCluster
+
+        shutil.rmtree(self.home / "kafka", ignore_errors=True)  # a fresh log, as Redis is fresh
+        cluster = KafkaCluster(self.home / "kafka", port=port, log_dir=logs)
+        cluster.start()
+        return [node.child for node in cluster.members]
 
     def _start_prometheus(self, logs: Path) -> None:
         """Prometheus scraping the worker, with the repo's rules, where it is installed."""
@@ -291,14 +227,14 @@ class EmbeddedStack:
     def describe(self) -> str:
         host, port = self.settings.metrics_addr
         lines = [
-            f"  Kafka (tansu)  {self.settings.kafka_bootstrap}",
-            f"  Redis          {self.settings.redacted_redis_url}",
-            f"  worker         metrics on http://{host}:{port}/metrics",
+            ("Kafka", f"{self.settings.kafka_bootstrap} ({BROKER_NAMES[self.broker]})"),
+            ("Redis", self.settings.redacted_redis_url),
+            ("worker", f"metrics on http://{host}:{port}/metrics"),
         ]
         if self.prometheus_url:
-            lines.append(f"  Prometheus     {self.prometheus_url}")
-        lines.append(f"  logs           {self.home / 'logs'}")
-        return "\n".join(lines)
+            lines.append(("Prometheus", self.prometheus_url))
+        lines.append(("logs", str(self.home / "logs")))
+        return "\n".join(f"  {what:<13}{where}" for what, where in lines)
 
     def failed_child(self) -> Optional[Child]:
         return next((c for c in self.children if not c.alive()), None)
@@ -320,27 +256,15 @@ class EmbeddedStack:
             state = json.loads(self.state_file.read_text())
         except (OSError, ValueError):
             return
-        if _pid_alive(state.get("owner", 0)) and state["owner"] != os.getpid():
+        if pid_alive(state.get("owner", 0)) and state["owner"] != os.getpid():
             raise StackError(
                 f"portflow up is already running (pid {state['owner']}); stop it with Ctrl-C "
                 f"or `kill {state['owner']}`"
             )
         for pid in state.get("children", {}).values():
-            if _pid_alive(pid) and _is_ours(pid):
+            if pid_alive(pid) and _is_ours(pid):
                 os.kill(pid, signal.SIGKILL)
         self.state_file.unlink(missing_ok=True)
-
-
-def _pid_alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _is_ours(pid: int) -> bool:
@@ -349,4 +273,4 @@ def _is_ours(pid: int) -> bool:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
         return False
-    return any(name in cmdline for name in (b"tansu", b"redis-server", b"portflow"))
+    return any(name in cmdline for name in (b"tansu", b"redis-server", b"portflow", b"kafka.Kafka"))

@@ -14,7 +14,7 @@ from typing import Iterator, Optional
 
 from kafka import KafkaConsumer, TopicPartition
 
-from portflow.adapters.kafka import client_security
+from portflow.adapters.kafka import client_security, connect
 from portflow.config import Settings
 
 
@@ -43,9 +43,10 @@ def _number(text: Optional[str]) -> Optional[int]:
 
 def read_dead_letters(settings: Settings, idle_timeout_s: float = 5.0) -> Iterator[DeadLetterRecord]:
     """Every record of the DLQ topic, partition by partition, oldest first."""
-    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap.split(","),
-                             enable_auto_commit=False, client_id="portflow-dlq",
-                             **client_security(settings.kafka_security))
+    consumer = connect(settings, lambda wait_ms: KafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap.split(","), bootstrap_timeout_ms=wait_ms,
+        enable_auto_commit=False,
+        client_id="portflow-dlq", **client_security(settings.kafka_security)))
     try:
         partitions = consumer.partitions_for_topic(settings.dlq_topic) or set()
         tps = [TopicPartition(settings.dlq_topic, p) for p in sorted(partitions)]

@@ -24,7 +24,7 @@ from kafka import KafkaProducer
 from kafka.errors import KafkaError
 from tqdm import tqdm
 
-from portflow.adapters.kafka import client_security
+from portflow.adapters.kafka import client_security, connect
 from portflow.adapters.redis_store import RedisStore
 from portflow.config import Settings
 from portflow.domain.events import EVENT_TYPES, MAX_BATCH_EVENTS
@@ -102,18 +102,23 @@ class _Delivery:
 
 
 def make_producer(settings: Settings) -> KafkaProducer:
-    return KafkaProducer(
+    """An idempotent producer that waits for every in-sync replica: a record retried after a
+    broker failover is written once, in order, and acknowledged only once it would survive the
+    loss of its leader. A record still unsent after two minutes fails the run."""
+    return connect(settings, lambda wait_ms: KafkaProducer(
         bootstrap_servers=settings.kafka_bootstrap.split(","),
+        bootstrap_timeout_ms=wait_ms,
         client_id="portflow-replay",
         acks="all",
+        enable_idempotence=True,
         linger_ms=10,
         batch_size=1024 * 1024,
         max_request_size=1024 * 1024,
-        retries=10,
         retry_backoff_ms=200,
         request_timeout_ms=30_000,
+        delivery_timeout_ms=120_000,
         **client_security(settings.kafka_security),
-    )
+    ))
 
 
 def _tqdm_disable(progress: bool | None) -> bool | None:

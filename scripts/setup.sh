@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Install everything portflow needs on a fresh Debian machine: system servers (as root, where
-# missing) and a virtualenv in .venv with portflow and its test tools. Safe to run again.
+# Install everything portflow needs on a fresh Debian machine: system servers and tools (as root,
+# where missing), a virtualenv in .venv with portflow and its test tools, and Apache Kafka's jars
+# from Maven Central (scripts/fetch-kafka.sh). Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -9,6 +10,10 @@ command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 command -v amtool >/dev/null 2>&1 || missing+=(prometheus-alertmanager)  # checks alertmanager.yml
 command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)    # validates the compose file
+command -v kcat >/dev/null 2>&1 || missing+=(kcat)                        # a client nobody here wrote
+command -v java >/dev/null 2>&1 || missing+=(openjdk-17-jre-headless)     # runs Apache Kafka
+command -v mvn >/dev/null 2>&1 || missing+=(maven)                        # fetches Apache Kafka
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)                  # the TLS tests' CA
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "setup: installing ${missing[*]} with apt-get" >&2
@@ -26,4 +31,5 @@ PYTHON=${PYTHON:-python3}
 .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]' 2>&1 | grep -v '^WARNING: Location' || true
 .venv/bin/python -c 'import portflow, streams, producers, faust, kafka, redis, msgspec' \
   || { echo "setup: the install is incomplete" >&2; exit 1; }
+bash scripts/fetch-kafka.sh  # Apache Kafka's jars from Maven Central, once
 touch .venv/.installed

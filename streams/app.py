@@ -23,7 +23,7 @@ from portflow.adapters.kafka import TopicIds, faust_credentials
 from portflow.adapters.redis_store import RedisStore, StateLost
 from portflow.config import Settings
 from streams.batching import Batcher
-from streams.metrics import WorkerMetrics
+from streams.metrics import LostOffsetsCollector, WorkerMetrics
 from streams.positioning import Positioner
 from streams.processor import BatchProcessor, DeadLetter, SourceRecord
 from streams.yoy import YoyCollector
@@ -81,6 +81,7 @@ def create_app(settings: Settings, store: RedisStore, metrics: WorkerMetrics) ->
     app.portflow_positioner = positioner  # the worker re-executes itself when it asks to
     yoy = YoyCollector(store, settings.tz)
     metrics.registry.register(yoy)
+    metrics.registry.register(LostOffsetsCollector(store, settings.event_topics))
     _track_assignment(app, settings, store, processor, positioner, metrics, yoy)
 
     for topic_name, event_type in settings.event_topics.items():

@@ -14,7 +14,11 @@ from operator import add
 from typing import Optional
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+from redis import RedisError
 
+from portflow.adapters.redis_store import RedisStore
 from portflow.domain.aggregates import cell_values_and_amounts
 from portflow.domain.events import EVENT_TYPES, REJECTION_CODES, Customs, Event
 from streams.processor import BatchStats
@@ -202,3 +206,41 @@ class WorkerMetrics:
 
     def serve(self, host: str, port: int) -> None:
         start_http_server(port, addr=host, registry=self.registry)
+
+
+class LostOffsetsCollector(Collector):
+    """``portflow_offsets_lost_recorded``: the offsets Redis records as deleted by Kafka before
+    they were applied, per event type, read at each scrape. Unlike the counter it survives a
+    worker's restart (a worker restarts right after it finds a gap, often before any scrape),
+    and it stays up for as long as ``portflow report`` refuses the incomplete totals."""
+
+    NAME = "portflow_offsets_lost_recorded"
+
+    def __init__(self, store: RedisStore, event_topics: dict[str, str]) -> None:
+        self.store = store
+        self.event_topics = event_topics
+
+    def describe(self):
+        yield self._family()
+
+    def _family(self) -> GaugeMetricFamily:
+        return GaugeMetricFamily(
+            self.NAME,
+            "Offsets recorded as deleted by Kafka before they were applied (retention): the "
+            "totals undercount them until `portflow rebuild` after they were re-published.",
+            labels=["type"])
+
+    def collect(self):
+        gauge = self._family()
+        try:
+            lost = self.store.lost_offsets()
+        except RedisError:
+            return  # Redis is away (the worker logs its retries): no figure rather than a wrong one
+        counts = dict.fromkeys(EVENT_TYPES, 0)
+        for name, spans in lost.items():
+            event_type = self.event_topics.get(name.rsplit(":", 1)[0])
+            if event_type:
+                counts[event_type] += sum(last - first + 1 for first, last in spans)
+        for event_type, count in counts.items():
+            gauge.add_metric([event_type], count)
+        yield gauge

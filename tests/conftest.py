@@ -1,8 +1,14 @@
-"""Shared fixtures: a real redis-server and a real tansu broker on free 127.0.0.1 ports.
+"""Shared fixtures: a real redis-server and a real Kafka broker on free 127.0.0.1 ports.
 
 Servers start once per test session and are stopped by PID. Tests isolate themselves with a
 unique topic prefix (which also namespaces every Redis key) and consumer group, so they can
 share the servers.
+
+Which broker: every test that needs one runs on Apache Kafka (a one-node KRaft cluster);
+those marked ``brokers("apache-kafka", "tansu")`` run on tansu too, the embedded default.
+``PORTFLOW_TEST_BROKER=tansu`` (or ``apache-kafka``) runs every broker test on that one broker
+instead, skipping those marked ``brokers(..., only=True)`` for another (e.g. retention, which
+tansu lacks).
 """
 
 from __future__ import annotations
@@ -16,10 +22,34 @@ import pytest
 import redis
 
 from portflow.config import Settings
-from portflow.embedded import (free_port, start_redis, start_tansu, start_worker,
+from portflow.embedded import (BROKERS, start_redis, start_tansu, start_worker,
                                wait_for_assignment, wait_until_owning)
+from portflow.kafka_cluster import KafkaCluster
+from portflow.processes import free_port
 
 _counter = itertools.count()
+
+
+def pytest_generate_tests(metafunc):
+    """Parametrize every test that uses a broker by the brokers it runs on (see the module)."""
+    if "broker" not in metafunc.fixturenames:
+        return
+    marker = metafunc.definition.get_closest_marker("brokers")
+    names = marker.args if marker else ("apache-kafka",)
+    only = bool(marker and marker.kwargs.get("only"))
+    chosen = os.environ.get("PORTFLOW_TEST_BROKER", "").strip()
+    if chosen and chosen not in BROKERS:
+        raise pytest.UsageError(f"PORTFLOW_TEST_BROKER={chosen!r}: expected one of {BROKERS}")
+    if chosen:
+        skip = only and chosen not in names
+        names = [pytest.param(chosen, marks=pytest.mark.skip(
+            reason=f"needs {' or '.join(names)}, not {chosen}")) if skip else chosen]
+    metafunc.parametrize("broker", names, indirect=True, scope="session")
+
+
+@pytest.fixture(scope="session")
+def broker(request) -> str:
+    return request.param
 
 
 @pytest.fixture(scope="session")
@@ -36,11 +66,17 @@ def redis_url(run_dir):
 
 
 @pytest.fixture(scope="session")
-def kafka_bootstrap(run_dir):
-    port = free_port()
-    child = start_tansu(port, run_dir / "logs")
-    yield f"127.0.0.1:{port}"
-    child.stop()
+def kafka_bootstrap(broker, run_dir):
+    if broker == "tansu":
+        port = free_port()
+        child = start_tansu(port, run_dir / "logs")
+        yield f"127.0.0.1:{port}"
+        child.stop()
+        return
+    cluster = KafkaCluster(run_dir / "apache-kafka")
+    cluster.start()
+    yield cluster.bootstrap
+    cluster.stop()
 
 
 @pytest.fixture

@@ -6,13 +6,16 @@ broker that auto-creates them (tansu does, with 4) would otherwise fix the count
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import ssl
 import time
+from typing import Callable, Iterator, TypeVar
 
 from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
-from kafka.errors import KafkaError, TopicAlreadyExistsError
+from kafka.errors import (KafkaError, SaslAuthenticationFailedError, TopicAlreadyExistsError,
+                          UnsupportedSaslMechanismError)
 
 from portflow.config import KafkaSecurity, Settings
 
@@ -53,24 +56,91 @@ class BrokerUnavailable(RuntimeError):
     """The Kafka cluster could not be reached within the allowed time."""
 
 
-def admin_client(settings: Settings, timeout_s: float = 30.0) -> KafkaAdminClient:
-    """An admin client, retrying until the broker answers or ``timeout_s`` passes."""
+class BrokerRefused(BrokerUnavailable):
+    """The broker answered but refused our credentials or we refused its certificate: retrying
+    cannot help; the message names the setting to fix."""
+
+
+Client = TypeVar("Client")
+
+
+ATTEMPT_MS = 5_000  # one bootstrap attempt of ``connect``
+
+
+def connect(settings: Settings, make: Callable[[int], Client], timeout_s: float = 30.0) -> Client:
+    """``make(bootstrap_timeout_ms)`` a kafka-python client (it contacts the broker as it is
+    made), retried until the broker answers or ``timeout_s`` passes. kafka-python only logs why a
+    connection failed, then times out: the reason is caught from its log, so that a refusal
+    fails after one attempt, naming the setting to fix."""
     deadline = time.monotonic() + timeout_s
     while True:
-        try:
-            return KafkaAdminClient(
-                bootstrap_servers=settings.kafka_bootstrap.split(","),
-                client_id="portflow-admin",
-                request_timeout_ms=10_000,
-                **client_security(settings.kafka_security),
-            )
-        except (KafkaError, OSError) as exc:
-            if time.monotonic() > deadline:
-                raise BrokerUnavailable(
-                    f"cannot reach Kafka at {settings.kafka_bootstrap} ({exc}); is the broker "
-                    "running? (`portflow up` starts the embedded one; see PORTFLOW_KAFKA_BOOTSTRAP)"
-                ) from None
-            time.sleep(0.5)
+        with _connection_failures() as failures:
+            try:
+                return make(ATTEMPT_MS)
+            except (KafkaError, OSError) as exc:
+                refusal = next(filter(None, map(_refusal(settings), failures)), None)
+                if refusal:
+                    raise BrokerRefused(refusal) from None
+                if time.monotonic() > deadline:
+                    raise BrokerUnavailable(
+                        f"cannot reach Kafka at {settings.kafka_bootstrap} ({exc}); is the "
+                        "broker running? (`portflow up` starts the embedded one; see "
+                        "PORTFLOW_KAFKA_BOOTSTRAP)") from None
+        time.sleep(0.5)
+
+
+class _FailureLog(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.failures: list[BaseException] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        args = record.args if isinstance(record.args, tuple) else ()
+        self.failures.extend(a for a in args if isinstance(a, BaseException))
+
+
+@contextlib.contextmanager
+def _connection_failures() -> Iterator[list[BaseException]]:
+    """The exceptions kafka-python logs while the block runs."""
+    handler, logger = _FailureLog(), logging.getLogger("kafka")
+    logger.addHandler(handler)
+    try:
+        yield handler.failures
+    finally:
+        logger.removeHandler(handler)
+
+
+def _refusal(settings: Settings) -> Callable[[BaseException], str | None]:
+    """What to say of a failure that retrying cannot mend (None for any other)."""
+    security, where = settings.kafka_security, f"Kafka at {settings.kafka_bootstrap}"
+
+    def explain(failure: BaseException) -> str | None:
+        if isinstance(failure, (SaslAuthenticationFailedError, UnsupportedSaslMechanismError)):
+            return (f"{where} refused the credentials ({failure}): check "
+                    f"PORTFLOW_KAFKA_SASL_USERNAME (now {security.sasl_username!r}), "
+                    "PORTFLOW_KAFKA_SASL_PASSWORD and PORTFLOW_KAFKA_SASL_MECHANISM "
+                    f"(now {security.sasl_mechanism})")
+        if isinstance(failure, ssl.SSLCertVerificationError):
+            return (f"the TLS certificate of {where} is not trusted "
+                    f"({failure.verify_message}): set PORTFLOW_KAFKA_SSL_CAFILE to the "
+                    "certificate of the CA that signed it")
+        if isinstance(failure, ssl.SSLError):
+            return (f"TLS with {where} failed ({failure}): does its listener use "
+                    f"PORTFLOW_KAFKA_SECURITY_PROTOCOL={security.protocol}?")
+        return None
+
+    return explain
+
+
+def admin_client(settings: Settings, timeout_s: float = 30.0) -> KafkaAdminClient:
+    """An admin client, retrying until the broker answers or ``timeout_s`` passes."""
+    return connect(settings, lambda wait_ms: KafkaAdminClient(
+        bootstrap_servers=settings.kafka_bootstrap.split(","),
+        bootstrap_timeout_ms=wait_ms,
+        client_id="portflow-admin",
+        request_timeout_ms=10_000,
+        **client_security(settings.kafka_security),
+    ), timeout_s)
 
 
 def ensure_topics(settings: Settings, timeout_s: float = 30.0) -> None:

@@ -18,6 +18,7 @@ def listed(env) -> list[dict]:
     return [json.loads(line) for line in portflow(env, "dlq", "list", "--json").splitlines()]
 
 
+@pytest.mark.brokers("apache-kafka", "tansu")
 def test_list_and_replay_dead_letters(stack_env, tmp_path, worker_factory):
     path = tmp_path / "events.jsonl"
     lines = [GOOD, {**GOOD, "event_id": "t-2", "teu": -3}, "not json at all",

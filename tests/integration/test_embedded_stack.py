@@ -1,18 +1,19 @@
-"""`portflow up` as a user runs it: starts, refuses a second copy, stops on Ctrl-C, starts again
-after a clean stop and after being killed (stale state, busy ports)."""
+"""`portflow up` as a user runs it, on either embedded broker: starts, refuses a second copy, stops
+on Ctrl-C, starts again after a clean stop and after being killed (stale state, busy ports)."""
 
 import os
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import redis
 
-from portflow.embedded import free_port, port_in_use
+from portflow.processes import free_port, port_in_use
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.brokers("apache-kafka", "tansu")]
 
 
 @pytest.fixture
@@ -24,8 +25,13 @@ def up_env(tmp_path):
             "PORTFLOW_METRICS_ADDR": f"127.0.0.1:{free_port()}"}
 
 
-def start_up(env) -> subprocess.Popen:
-    process = subprocess.Popen([sys.executable, "-m", "portflow.cli", "up"], env=env,
+@pytest.fixture
+def up_command(broker) -> list[str]:
+    return [sys.executable, "-m", "portflow.cli", "up", "--broker", broker]
+
+
+def start_up(command, env) -> subprocess.Popen:
+    process = subprocess.Popen(command, env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     lines = []
     deadline = time.monotonic() + 90
@@ -42,18 +48,33 @@ def ports(env):
             int(env["PORTFLOW_REDIS_URL"].rsplit(":", 1)[1].split("/")[0])]
 
 
+def processes_of(env) -> list[int]:
+    """PIDs of processes started with this test's PORTFLOW_HOME (up's children inherit it)."""
+    marker = f"PORTFLOW_HOME={env['PORTFLOW_HOME']}".encode() + b"\0"
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and marker in (entry / "environ").read_bytes():
+                found.append(int(entry.name))
+        except OSError:
+            pass  # gone meanwhile, or not ours to read
+    return found
+
+
 def wait_closed(env, timeout=30):
     deadline = time.monotonic() + timeout
-    while any(port_in_use(p) for p in ports(env)):
-        assert time.monotonic() < deadline, "servers still listening after up stopped"
+    while any(port_in_use(p) for p in ports(env)) or processes_of(env):
+        assert time.monotonic() < deadline, (
+            f"after up stopped: ports {[p for p in ports(env) if port_in_use(p)]} still "
+            f"listening, processes {processes_of(env)} still running")
         time.sleep(0.1)
 
 
-def test_up_runs_once_stops_cleanly_and_restarts(up_env):
-    first = start_up(up_env)
+def test_up_runs_once_stops_cleanly_and_restarts(up_command, up_env):
+    first = start_up(up_command, up_env)
     try:
         assert redis.Redis.from_url(up_env["PORTFLOW_REDIS_URL"]).ping()
-        second = subprocess.run([sys.executable, "-m", "portflow.cli", "up"], env=up_env,
+        second = subprocess.run(up_command, env=up_env,
                                 capture_output=True, text=True, timeout=60)
         assert second.returncode == 1 and "already running" in second.stderr
     finally:
@@ -61,23 +82,23 @@ def test_up_runs_once_stops_cleanly_and_restarts(up_env):
         first.wait(60)
     wait_closed(up_env)
 
-    again = start_up(up_env)  # a second run right after the first
+    again = start_up(up_command, up_env)  # a second run right after the first
     again.kill()  # SIGKILL: its servers die with it, its state file stays behind
     again.wait()
     wait_closed(up_env)
-    third = start_up(up_env)
+    third = start_up(up_command, up_env)
     third.send_signal(signal.SIGTERM)
     assert third.wait(60) == 0
     wait_closed(up_env)
 
 
-def test_a_foreign_program_on_the_port_gets_a_clear_message(up_env):
+def test_a_foreign_program_on_the_port_gets_a_clear_message(up_command, up_env):
     import socket
 
     with socket.socket() as squatter:
         squatter.bind(("127.0.0.1", ports(up_env)[0]))
         squatter.listen()
-        done = subprocess.run([sys.executable, "-m", "portflow.cli", "up"], env=up_env,
+        done = subprocess.run(up_command, env=up_env,
                               capture_output=True, text=True, timeout=60)
     assert done.returncode == 1
     assert "already in use" in done.stderr and "PORTFLOW_KAFKA_BOOTSTRAP" in done.stderr

@@ -14,7 +14,8 @@ import pytest
 
 from portflow.adapters.redis_store import RedisStore
 from portflow.config import Settings
-from portflow.embedded import free_port, start_redis, start_tansu
+from portflow.embedded import start_redis, start_tansu
+from portflow.processes import free_port
 from tests.cli import portflow
 from tests.integration.test_pipeline import check_reports, write_replay_file
 from tests.oracle import Oracle
@@ -150,6 +151,7 @@ def test_rebuild_recomputes_everything_from_kafka(stack_env, tmp_path, worker_fa
         store.aggregate_key("shipment", "value_fen", "2024-01")))
 
 
+@pytest.mark.brokers("tansu", only=True)
 def test_broker_outage_workers_wait_producers_fail_clearly_and_counting_resumes(
         stack_env, tmp_path, worker_factory):
     """tansu keeps nothing across a restart: this tests behaviour, not durability. Events

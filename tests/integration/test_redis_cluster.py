@@ -14,7 +14,8 @@ import redis
 
 from portflow.adapters.redis_store import DedupeWindow, RedisStore
 from portflow.config import Settings
-from portflow.embedded import free_port, start_redis
+from portflow.embedded import start_redis
+from portflow.processes import free_port
 from tests.cli import portflow
 from tests.integration.test_pipeline import check_reports, write_replay_file
 

@@ -12,7 +12,8 @@ import pytest
 
 from portflow.adapters.redis_store import RedisStore
 from portflow.config import Settings
-from portflow.embedded import free_port, start_redis
+from portflow.embedded import start_redis
+from portflow.processes import free_port
 from producers.sample import generate_sample
 from tests.integration.test_pipeline import check_reports
 from tests.oracle import Oracle

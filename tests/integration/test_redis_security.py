@@ -10,7 +10,8 @@ from click.testing import CliRunner
 from portflow.adapters.redis_store import RedisStore
 from portflow.cli import cli
 from portflow.config import Settings
-from portflow.embedded import free_port, start_redis
+from portflow.embedded import start_redis
+from portflow.processes import free_port
 from streams.processor import BatchProcessor, SourceRecord
 
 

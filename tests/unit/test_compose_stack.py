@@ -38,6 +38,7 @@ import pytest
 import yaml
 
 from portflow.config import Settings, parse_host_port
+from portflow.kafka_cluster import replication_properties, shared_properties
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
@@ -384,6 +385,23 @@ def test_kafka_is_a_single_kraft_node():
     assert bind_source(kafka, env["KAFKA_LOG_DIRS"]) == "kafka-data"
     assert "kafka-topics.sh --bootstrap-server localhost:9092 --list" in \
         " ".join(kafka["healthcheck"]["test"])
+
+
+def compose_kafka_setting(name: str) -> str:
+    """The environment variable the apache/kafka image turns into broker setting ``name``."""
+    return "KAFKA_" + name.upper().replace(".", "_").replace("-", "___")
+
+
+def test_kafka_runs_the_broker_settings_and_version_the_tests_run():
+    """deploy/kafka holds what every embedded and test broker runs: the compose broker has the
+    same shared settings, the replication of a one-node cluster and the same release."""
+    env = environment(service("kafka"))
+    wanted = {**shared_properties(), **replication_properties(nodes=1)}
+    assert {name: env.get(compose_kafka_setting(name)) for name in wanted} == wanted
+    version = re.search(r"<kafka.version>(.+)</kafka.version>",
+                        (ROOT / "deploy" / "kafka" / "pom.xml").read_text())[1]
+    for name in ("kafka", "kafka-init"):
+        assert service(name)["image"] == f"apache/kafka:{version}"
 
 
 def test_kafka_init_creates_the_contract_topics(tmp_path):

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import yaml
 
-from streams.metrics import WorkerMetrics
+from streams.metrics import LostOffsetsCollector, WorkerMetrics
 from streams.yoy import YOY_MEASURES
 
 REPO = Path(__file__).resolve().parents[2]
@@ -20,7 +20,7 @@ def exported() -> set[str]:
     """Sample names of every family the worker registers (labelled ones may have no sample yet)."""
     names = {family.name + suffix for family in WorkerMetrics().registry.collect()
              for suffix in SUFFIXES[family.type]}
-    names |= {name for name, *_ in YOY_MEASURES}
+    names |= {name for name, *_ in YOY_MEASURES} | {LostOffsetsCollector.NAME}
     names |= {"portflow_yoy_ratio", "portflow_yoy_period_info",
               "portflow_latest_event_timestamp_seconds"}
     return names

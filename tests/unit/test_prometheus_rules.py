@@ -152,10 +152,18 @@ def test_recorded_series_used_are_recorded():
         assert used <= recorded, f"{rule.get('alert') or rule['record']}: {used - recorded}"
 
 
+class NothingLost:
+    """The store as the lost-offsets gauge reads it, where Kafka deleted nothing."""
+
+    def lost_offsets(self) -> dict:
+        return {}
+
+
 def test_rules_read_only_metrics_the_worker_exports():
-    from streams.metrics import WorkerMetrics
+    from streams.metrics import LostOffsetsCollector, WorkerMetrics
 
     metrics = WorkerMetrics()
+    metrics.registry.register(LostOffsetsCollector(NothingLost(), {}))
     metrics.port("KHG")  # business series exist once a port is known
     metrics.set_progress("portflow.shipments:0", 5, 10)  # lag and offset once progress is known
     exported = {s.name for family in metrics.registry.collect() for s in family.samples}
