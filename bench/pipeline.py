@@ -1,10 +1,12 @@
 #!/usr/bin/env python
 """End-to-end throughput and latency benchmark of the portflow pipeline.
 
-    .venv/bin/python bench/pipeline.py [--events N] [--json] [--profile] [--keep]
+    .venv/bin/python bench/pipeline.py [--events N] [--broker tansu|apache-kafka] [--json]
+                                       [--profile] [--keep]
 
-Starts its own tansu broker and redis-server on free 127.0.0.1 ports (stopped by PID at the end,
-also on errors), generates N deterministic shipment events and measures, on those same events:
+Starts its own broker (tansu by default, or a one-node Apache Kafka) and redis-server on free
+127.0.0.1 ports (stopped by PID at the end, also on errors), generates N deterministic shipment
+events and measures, on those same events:
 
 1. ``raw_consume_per_s``     a group-less aiokafka consumer reading and ``json.loads``-ing N
                              single-event records (the client's ceiling);
@@ -63,6 +65,7 @@ if str(REPO) not in sys.path:
 from portflow.adapters.kafka import ensure_topics  # noqa: E402  (kafka-python admin)
 from portflow.adapters.redis_store import RedisStore  # noqa: E402
 from portflow.config import Settings  # noqa: E402
+from portflow.kafka_cluster import KafkaCluster  # noqa: E402
 from portflow.processes import Child, free_port  # noqa: E402
 from portflow.embedded import (  # noqa: E402
     start_redis, start_tansu, start_worker, wait_for_assignment,
@@ -127,8 +130,9 @@ def write_jsonl(path: Path, lines: list[bytes]) -> None:
 class Bench:
     """The servers and processes of one benchmark run; ``close`` stops them all by PID."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, broker: str = "tansu") -> None:
         self.workdir = workdir
+        self.broker = broker
         self.logs = workdir / "logs"
         self.children: list[Child] = []
         self.popens: list[subprocess.Popen] = []
@@ -136,18 +140,24 @@ class Bench:
         self.bootstrap = ""
         self.redis_url = ""
         self.redis_pid = 0
-        self.tansu_pid = 0
+        self.broker_pid = 0
         self._names = 0
 
     def start_servers(self) -> None:
         kafka_port, redis_port = free_port(), free_port()
-        self.children.append(start_tansu(kafka_port, self.logs, name="tansu"))
+        if self.broker == "tansu":
+            broker = start_tansu(kafka_port, self.logs, name="tansu")
+        else:
+            cluster = KafkaCluster(self.workdir / "kafka", port=kafka_port, log_dir=self.logs)
+            cluster.start()
+            broker = cluster.members[0].child
+        self.children.append(broker)
         self.children.append(start_redis(redis_port, self.workdir / "redis", self.logs))
         self.bootstrap = f"127.0.0.1:{kafka_port}"
         self.redis_url = f"redis://127.0.0.1:{redis_port}/0"
-        self.tansu_pid = self.children[0].process.pid
+        self.broker_pid = broker.process.pid
         self.redis_pid = self.children[1].process.pid
-        progress(f"tansu on {self.bootstrap} (pid {self.tansu_pid}), redis-server "
+        progress(f"{self.broker} on {self.bootstrap} (pid {self.broker_pid}), redis-server "
                  f"on 127.0.0.1:{redis_port} (pid {self.redis_pid})")
 
     def namespace(self, label: str) -> tuple[Settings, dict[str, str]]:
@@ -493,7 +503,7 @@ def measure_worker(bench: Bench, settings: Settings, env: dict, offsets: dict, e
         poller.pid = pids[0]  # RSS samples from here on
         rss_start = rss_mb(pids[0])
         cpu_start = ([cpu_seconds(pid) for pid in pids], cpu_seconds(bench.redis_pid),
-                     cpu_seconds(bench.tansu_pid), cpu_seconds(os.getpid()),
+                     cpu_seconds(bench.broker_pid), cpu_seconds(os.getpid()),
                      machine_busy_cpu_seconds())
         wall_start = time.monotonic()
         lua_start = lua_stats(store.client)
@@ -516,7 +526,7 @@ def measure_worker(bench: Bench, settings: Settings, env: dict, offsets: dict, e
         wall = time.monotonic() - wall_start
         worker_cpus = [cpu_seconds(pid) - before for pid, before in zip(pids, cpu_start[0])]
         redis_cpu = cpu_seconds(bench.redis_pid) - cpu_start[1]
-        tansu_cpu = cpu_seconds(bench.tansu_pid) - cpu_start[2]
+        broker_cpu = cpu_seconds(bench.broker_pid) - cpu_start[2]
         bench_cpu = cpu_seconds(os.getpid()) - cpu_start[3]
         machine_cpu = machine_busy_cpu_seconds() - cpu_start[4]
         owned = {int(worker_id.rpartition("-")[2]): len(info["partitions"])
@@ -547,7 +557,7 @@ def measure_worker(bench: Bench, settings: Settings, env: dict, offsets: dict, e
              f"{max(peaks):.0f} MB; CPU worker {worker_cpu:.1f}s "
              f"({1e6 * worker_cpu / events:.0f} µs/event), redis {redis_cpu:.1f}s, of which "
              f"{lua_calls} apply scripts {lua_us / 1e6:.2f}s ({lua_us / events:.1f} µs/event), "
-             f"tansu {tansu_cpu:.1f}s, machine {machine_cpu:.1f}s in {wall:.2f}s")
+             f"{bench.broker} {broker_cpu:.1f}s, machine {machine_cpu:.1f}s in {wall:.2f}s")
     for child, pid, cpu, worker_takes_ in zip(children, pids, worker_cpus, takes):
         progress(f"{child.name}: {owned.get(pid, 0)} partitions, CPU {cpu:.1f}s; "
                  f"{describe_takes(worker_takes_)}")
@@ -558,7 +568,7 @@ def measure_worker(bench: Bench, settings: Settings, env: dict, offsets: dict, e
             "rss_by_quarter_mb": rss_by_quarter, "workers": workers,
             "worker_cpu_s_each": worker_cpus, "peak_rss_mb_each": peaks,
             "partitions_each": [owned.get(pid, 0) for pid in pids], "takes_each": takes,
-            "tansu_cpu_s": tansu_cpu, "bench_cpu_s": bench_cpu, "machine_busy_cpu_s": machine_cpu,
+            "broker_cpu_s": broker_cpu, "bench_cpu_s": bench_cpu, "machine_busy_cpu_s": machine_cpu,
             "applied_at_assignment": applied_at_assignment}
 
 
@@ -991,6 +1001,7 @@ def run(args: argparse.Namespace, bench: Bench) -> dict:
         "batched_records": published_batched.records,
         "worker_single_seconds": round(worker_single["seconds"], 2),
         "worker_batched_seconds": round(worker_batched["seconds"], 2),
+        "broker": bench.broker,
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "cpus": os.cpu_count(),
         "loadavg_1m_at_end": round(os.getloadavg()[0], 2),
@@ -1015,6 +1026,7 @@ GOALS = [
 
 def table(result: dict) -> str:
     rows = [
+        ("broker", result["broker"]),
         ("events", f"{result['events']:,}"),
         ("raw consume + json.loads", f"{result['raw_consume_per_s']:,} records/s"),
         ("Faust no-op agent", f"{result['faust_noop_per_s']:,} records/s"),
@@ -1065,12 +1077,15 @@ def main(argv: Optional[list[str]] = None) -> int:
                              "BatchProcessor.process); printed to stderr")
     parser.add_argument("--keep", action="store_true",
                         help="keep the work directory (logs, events file, profiles)")
+    parser.add_argument("--broker", choices=("tansu", "apache-kafka"), default="tansu",
+                        help="the broker to measure on (default tansu; apache-kafka needs "
+                             "Java 17 and bash scripts/fetch-kafka.sh)")
     args = parser.parse_args(argv)
     if args.events < 1000:
         parser.error("--events must be at least 1000")
 
     def measure(workdir: Path) -> dict:
-        bench = Bench(workdir)
+        bench = Bench(workdir, args.broker)
         try:
             return run(args, bench)
         finally:

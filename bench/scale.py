@@ -315,10 +315,10 @@ def measure_workers(bench: Bench, events: int, seed: int) -> dict:
 def summarise_run(run: dict, events: int) -> dict:
     """Rate, and CPU seconds and utilisation (CPU ÷ wall) of every process over the run."""
     wall = run["wall_s"]
-    ours = (sum(run["worker_cpu_s_each"]) + run["redis_cpu_s"] + run["tansu_cpu_s"]
+    ours = (sum(run["worker_cpu_s_each"]) + run["redis_cpu_s"] + run["broker_cpu_s"]
             + run["bench_cpu_s"])
     cpu = {"workers": [round(c, 2) for c in run["worker_cpu_s_each"]],
-           "redis": round(run["redis_cpu_s"], 2), "tansu": round(run["tansu_cpu_s"], 2),
+           "redis": round(run["redis_cpu_s"], 2), "tansu": round(run["broker_cpu_s"], 2),
            "bench": round(run["bench_cpu_s"], 2), "machine": round(run["machine_busy_cpu_s"], 2)}
     return {
         "events_per_s": round(run["events_per_s"]), "seconds": round(run["seconds"], 2),
@@ -326,7 +326,7 @@ def summarise_run(run: dict, events: int) -> dict:
         "applied_at_assignment": run["applied_at_assignment"], "cpu_s": cpu,
         "utilisation": {"workers": [round(c / wall, 2) for c in run["worker_cpu_s_each"]],
                         "redis": round(run["redis_cpu_s"] / wall, 2),
-                        "tansu": round(run["tansu_cpu_s"] / wall, 2),
+                        "tansu": round(run["broker_cpu_s"] / wall, 2),
                         "bench": round(run["bench_cpu_s"] / wall, 2),
                         "ours_of_2_cores": round(ours / wall / 2, 2),
                         "others": round((run["machine_busy_cpu_s"] - ours) / wall, 2),
