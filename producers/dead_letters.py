@@ -30,6 +30,7 @@ class DeadLetterRecord:
     source_partition: Optional[int]
     source_offset: Optional[int]
     batch_index: Optional[int]
+    truncated_from: Optional[int] = None  # the original's size, if the value was cut
 
 
 def _header(headers: dict, name: str) -> Optional[str]:
@@ -69,7 +70,8 @@ def read_dead_letters(settings: Settings, idle_timeout_s: float = 5.0) -> Iterat
                         _header(headers, "portflow-source-topic") or "",
                         _number(_header(headers, "portflow-source-partition")),
                         _number(_header(headers, "portflow-source-offset")),
-                        _number(_header(headers, "portflow-batch-index")))
+                        _number(_header(headers, "portflow-batch-index")),
+                        _number(_header(headers, "portflow-truncated-from")))
             for tp in tps:
                 highwater = consumer.highwater(tp)
                 if highwater is not None and consumer.position(tp) >= highwater:
@@ -82,12 +84,13 @@ def redrive(settings: Settings, letters: list[DeadLetterRecord], producer) -> di
     """Send each letter's original bytes back to its source topic; count by topic.
 
     A letter that came from one event of a batch goes back as a single-event record. Letters
-    whose source is not one of portflow's event topics are skipped (counted as ``skipped``).
+    whose source is not one of portflow's event topics, or whose value was cut to fit the DLQ,
+    are skipped (counted as ``skipped``).
     """
     sent: dict[str, int] = {}
     futures = []
     for letter in letters:
-        if letter.source_topic not in settings.event_topics:
+        if letter.source_topic not in settings.event_topics or letter.truncated_from:
             sent["skipped"] = sent.get("skipped", 0) + 1
             continue
         origin = f"{settings.dlq_topic}:{letter.partition}:{letter.offset}".encode()

@@ -15,6 +15,7 @@ import logging
 import os
 import socket
 import time
+from typing import Optional
 
 import faust
 from faust.sensors import Monitor
@@ -25,7 +26,8 @@ from portflow.config import Settings
 from streams.batching import Batcher
 from streams.metrics import LostOffsetsCollector, WorkerMetrics
 from streams.positioning import Positioner
-from streams.processor import BatchProcessor, DeadLetter, SourceRecord
+from streams.processor import (DEAD_LETTER_HEADROOM, MAX_DEAD_LETTER_BYTES, BatchProcessor,
+                               BatchStats, DeadLetter, SourceRecord, is_transient)
 from streams.yoy import YoyCollector
 
 log = logging.getLogger(__name__)
@@ -55,6 +57,10 @@ def create_app(settings: Settings, store: RedisStore, metrics: WorkerMetrics) ->
         stream_buffer_maxsize=256,
         stream_wait_empty=False,  # unacknowledged records are re-read (from the marks) anyway
         producer_acks=-1,
+        # Kafka's default largest message (1 MiB), not Faust's 1,000,000 bytes: a dead letter
+        # holds up to MAX_DEAD_LETTER_BYTES of its record plus headers (a letter too large to
+        # send would stop its partition)
+        producer_max_request_size=MAX_DEAD_LETTER_BYTES + DEAD_LETTER_HEADROOM,
         # per partition: a producer batch is at most ~1 MiB; prefetched bytes are worker memory
         consumer_max_fetch_size=2 * 1024 * 1024,
         broker_credentials=faust_credentials(settings.kafka_security),
@@ -64,9 +70,9 @@ def create_app(settings: Settings, store: RedisStore, metrics: WorkerMetrics) ->
     async def send_dead_letters(letters: list[DeadLetter]) -> None:
         pending = []
         for letter in letters:
-            raw = letter.rejection.raw
+            raw, headers = letter.payload()
             pending.append(await app.producer.send(
-                settings.dlq_topic, letter.source.key, raw, None, None, letter.headers()
+                settings.dlq_topic, letter.source.key, raw, None, None, headers
             ))
         await asyncio.gather(*pending)
 
@@ -81,8 +87,9 @@ def create_app(settings: Settings, store: RedisStore, metrics: WorkerMetrics) ->
     app.portflow_positioner = positioner  # the worker re-executes itself when it asks to
     yoy = YoyCollector(store, settings.tz)
     metrics.registry.register(yoy)
-    metrics.registry.register(LostOffsetsCollector(store, settings.event_topics))
-    _track_assignment(app, settings, store, processor, positioner, metrics, yoy)
+    lost = LostOffsetsCollector(store, settings.event_topics)
+    metrics.registry.register(lost)
+    _track_assignment(app, settings, store, processor, positioner, metrics, yoy, lost)
 
     for topic_name, event_type in settings.event_topics.items():
         topic = app.topic(
@@ -140,7 +147,8 @@ def _register_agent(app: faust.App, topic, event_type: str, processor: BatchProc
                 SourceRecord(m.topic, m.partition, m.offset, m.key, m.value)
                 for m in (event.message for event in events)
             ]
-            stats = await _process_until_done(processor, positioner, records, event_type)
+            stats = await _process_until_done(processor, positioner, records, event_type,
+                                              metrics)
             for event in events:
                 await stream.ack(event)
             if stats.gaps:
@@ -159,33 +167,73 @@ def _register_agent(app: faust.App, topic, event_type: str, processor: BatchProc
             await batcher.close()
 
 
-async def _process_until_done(processor: BatchProcessor, positioner: Positioner,
-                              records: list[SourceRecord], event_type: str):
-    """Process a batch, retrying after unexpected errors instead of dropping or crashing.
+# Records one batch may quarantine before the worker suspects its own code, not the records,
+# and retries instead (the stall is then visible: PortflowPartitionStuck).
+MAX_QUARANTINED_PER_BATCH = 10
 
-    Re-processing is safe (marks and dedupe make it idempotent), and the records stay
-    unacknowledged meanwhile, so a stuck batch shows as lag, never as loss. When Redis lost its
-    state, the worker re-reads its partitions from the start first.
+
+async def _process_until_done(processor: BatchProcessor, positioner: Positioner,
+                              records: list[SourceRecord], event_type: str,
+                              metrics: WorkerMetrics):
+    """Process a batch until it is done, whatever fails.
+
+    Infrastructure failures (Redis, Kafka) are retried with backoff: re-processing is safe
+    (marks and dedupe make it idempotent), and the records stay unacknowledged meanwhile, so a
+    stuck batch shows as lag and as the age of its oldest record, never as loss. Any other
+    failure is blamed on the record that causes it, which ``BatchProcessor.isolate`` finds and
+    quarantines: it goes to the DLQ and the batch goes on. When Redis lost its state, the
+    worker re-reads its partitions from the start first.
     """
+    names = sorted({record.mark_name for record in records})
+    metrics.records_pending(names)
+    probes: list[BatchStats] = []
+    suspect: Optional[BaseException] = None  # the last failure that was not the infrastructure's
+    quarantined = 0
     delay = 1.0
-    while True:
-        try:
-            return await processor.process(records)
-        except StateLost as lost:
-            positioner.request_restart(str(lost))
-            await asyncio.sleep(3600)  # the records stay unacknowledged; the stop cancels this
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("%s: processing a batch of %d records failed; retrying in %.0fs",
-                          event_type, len(records), delay)
+    try:
+        while True:
+            try:
+                if suspect is not None:
+                    quarantined += await processor.isolate(records, suspect, probes) is not None
+                    suspect = None
+                stats = await processor.process(records)
+                for probe in probes:
+                    stats.absorb(probe)
+                return stats
+            except StateLost as lost:
+                positioner.request_restart(str(lost))
+                await asyncio.sleep(3600)  # the records stay unacknowledged; the stop cancels this
+                continue
+            except asyncio.CancelledError:
+                raise
+            except Exception as failure:  # noqa: BLE001
+                if not is_transient(failure) and quarantined < MAX_QUARANTINED_PER_BATCH:
+                    suspect = failure
+                    continue
+                suspect = None
+                metrics.batch_retrying(event_type, True)
+                log.error("%s: a batch of %d records (%s) failed: %s: %s; retrying in %.0fs",
+                          event_type, len(records), _where(records), type(failure).__name__,
+                          failure, delay, exc_info=not is_transient(failure))
             await asyncio.sleep(delay)
             delay = min(delay * 2, 60.0)
+    finally:
+        metrics.batch_retrying(event_type, False)
+        metrics.records_done(names)
+
+
+def _where(records: list[SourceRecord]) -> str:
+    """``topic:partition offsets first-last`` of each partition of a batch (a log's words)."""
+    spans: dict[str, list[int]] = {}
+    for record in records:
+        spans.setdefault(record.mark_name, []).append(record.offset)
+    return ", ".join(f"{name} offsets {min(offsets)}-{max(offsets)}"
+                     for name, offsets in sorted(spans.items()))
 
 
 def _track_assignment(app: faust.App, settings: Settings, store: RedisStore,
                       processor: BatchProcessor, positioner: Positioner, metrics: WorkerMetrics,
-                      yoy: YoyCollector) -> None:
+                      yoy: YoyCollector, lost: LostOffsetsCollector) -> None:
     """Follow this worker's partitions: announce them in Redis (``R:worker:<id>``), load their
     marks, export consumer lag, export the YoY gauges while owning shipments partition 0, and
     check that Redis and the topics are still the ones the marks refer to."""
@@ -220,6 +268,7 @@ def _track_assignment(app: faust.App, settings: Settings, store: RedisStore,
     async def renew() -> None:
         await best_effort("announce the assignment", store.record_worker, worker_id, list(owned),
                           ttl_s)
+        await best_effort("read the lost offsets", lost.refresh)
         try:
             await positioner.check()
         except Exception as exc:

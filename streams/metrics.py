@@ -16,7 +16,6 @@ from typing import Optional
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
-from redis import RedisError
 
 from portflow.adapters.redis_store import RedisStore
 from portflow.domain.aggregates import cell_values_and_amounts
@@ -74,6 +73,12 @@ class WorkerMetrics:
             ["topic", "partition"], registry=r)
         self.partitions = Gauge("portflow_worker_partitions",
                                 "Partitions this worker owns.", ["topic"], registry=r)
+        self.retrying = Gauge(
+            "portflow_batches_retrying",
+            "Batches of records being retried after a failure (Redis or Kafka away, or a fault "
+            "being isolated), per event type.", ["type"], registry=r)
+        self.unapplied = UnappliedAgeCollector()
+        r.register(self.unapplied)
         self.value = Counter("portflow_trade_value_yuan_total",
                              "Trade value applied, in yuan.", ["port", "mode", "direction"],
                              registry=r)
@@ -111,7 +116,7 @@ class WorkerMetrics:
         self._filed: dict[str, float] = {}
         for event_type in EVENT_TYPES:
             for metric in (self.applied, self.duplicates, self.redelivered, self.batch_seconds,
-                           self.batch_events, self.offsets_lost):
+                           self.batch_events, self.offsets_lost, self.retrying):
                 metric.labels(event_type)
             for code in REJECTION_CODES:
                 self.rejected.labels(event_type, code)
@@ -187,8 +192,20 @@ class WorkerMetrics:
     def count_lost_offsets(self, event_type: str, count: int) -> None:
         self.offsets_lost.labels(event_type).inc(count)
 
+    def batch_retrying(self, event_type: str, retrying: bool) -> None:
+        self.retrying.labels(event_type).set(1 if retrying else 0)
+
+    def records_pending(self, names: list[str]) -> None:
+        """Records of these partitions were handed to the processor (``<topic>:<partition>``)."""
+        self.unapplied.pending(names)
+
+    def records_done(self, names: list[str]) -> None:
+        """Those records are applied (or the worker gave them up: a rebalance, a stop)."""
+        self.unapplied.done(names)
+
     def set_partitions(self, owned: list[str]) -> None:
         """The partitions owned after a rebalance (``<topic>:<partition>``)."""
+        self.unapplied.owned = list(owned)
         self.partitions.clear()
         self.applied_offset.clear()
         self.consumer_lag.clear()
@@ -210,15 +227,26 @@ class WorkerMetrics:
 
 class LostOffsetsCollector(Collector):
     """``portflow_offsets_lost_recorded``: the offsets Redis records as deleted by Kafka before
-    they were applied, per event type, read at each scrape. Unlike the counter it survives a
-    worker's restart (a worker restarts right after it finds a gap, often before any scrape),
-    and it stays up for as long as ``portflow report`` refuses the incomplete totals."""
+    they were applied, per event type. Unlike the counter it survives a worker's restart (a
+    worker restarts right after it finds a gap, often before any scrape), and it stays up for as
+    long as ``portflow report`` refuses the incomplete totals. Read by ``refresh`` (the worker's
+    timer), not at the scrape: a Redis that hangs must not hang /metrics."""
 
     NAME = "portflow_offsets_lost_recorded"
 
     def __init__(self, store: RedisStore, event_topics: dict[str, str]) -> None:
         self.store = store
         self.event_topics = event_topics
+        self.counts: Optional[dict[str, int]] = None  # None until read once
+
+    def refresh(self) -> None:
+        """Read the record from Redis (blocking: run it off the event loop)."""
+        counts = dict.fromkeys(EVENT_TYPES, 0)
+        for name, spans in self.store.lost_offsets().items():
+            event_type = self.event_topics.get(name.rsplit(":", 1)[0])
+            if event_type:
+                counts[event_type] += sum(last - first + 1 for first, last in spans)
+        self.counts = counts
 
     def describe(self):
         yield self._family()
@@ -227,20 +255,47 @@ class LostOffsetsCollector(Collector):
         return GaugeMetricFamily(
             self.NAME,
             "Offsets recorded as deleted by Kafka before they were applied (retention): the "
-            "totals undercount them until `portflow rebuild` after they were re-published.",
-            labels=["type"])
+            "totals undercount them.", labels=["type"])
 
     def collect(self):
         gauge = self._family()
-        try:
-            lost = self.store.lost_offsets()
-        except RedisError:
-            return  # Redis is away (the worker logs its retries): no figure rather than a wrong one
-        counts = dict.fromkeys(EVENT_TYPES, 0)
-        for name, spans in lost.items():
-            event_type = self.event_topics.get(name.rsplit(":", 1)[0])
-            if event_type:
-                counts[event_type] += sum(last - first + 1 for first, last in spans)
-        for event_type, count in counts.items():
+        for event_type, count in (self.counts or {}).items():
             gauge.add_metric([event_type], count)
+        yield gauge
+
+
+class UnappliedAgeCollector(Collector):
+    """``portflow_oldest_unapplied_record_age_seconds``: per owned partition, how long the
+    oldest record handed to the processor has waited to be applied (0 when none waits). It
+    grows while a batch is retried: a stalled partition shows even when its lag does not."""
+
+    NAME = "portflow_oldest_unapplied_record_age_seconds"
+
+    def __init__(self) -> None:
+        self.owned: list[str] = []
+        self._since: dict[str, float] = {}
+
+    def pending(self, names: list[str]) -> None:
+        now = time.monotonic()
+        for name in names:
+            self._since.setdefault(name, now)
+
+    def done(self, names: list[str]) -> None:
+        for name in names:
+            self._since.pop(name, None)
+
+    def describe(self):
+        yield self._family()
+
+    def _family(self) -> GaugeMetricFamily:
+        return GaugeMetricFamily(
+            self.NAME, "Seconds the oldest record handed to the processor has waited to be "
+            "applied, per partition (0: none waits).", labels=["topic", "partition"])
+
+    def collect(self):
+        gauge, now = self._family(), time.monotonic()
+        for name in sorted(set(self.owned) | set(self._since)):
+            topic, partition = name.rsplit(":", 1)
+            since = self._since.get(name)
+            gauge.add_metric([topic, partition], 0.0 if since is None else now - since)
         yield gauge

@@ -14,6 +14,12 @@ at the position the consumer was moved to (``position``: after retention deleted
 records still in flight from before a move are dropped, never counted past a hole. Every step
 names the state epoch it adds to, so nothing is added to a Redis that lost its state
 (``StateLost`` goes up to the caller, who re-reads).
+
+No record can stop the processor. Parsing never raises (``parse_record``); an event whose
+effect cannot be computed is found among its chunk's and dead-lettered alone
+(``internal_error``). Whatever else fails is either infrastructure (``is_transient``: the caller
+retries) or not: then ``isolate`` applies the batch up to the record that fails, proves that
+record fails alone, and quarantines it, so the next try dead-letters it and applies the rest.
 """
 
 from __future__ import annotations
@@ -26,12 +32,15 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Awaitable, Callable, Iterable, Optional, Protocol
 
+import aiokafka.errors
+import kafka.errors
 import redis
+from faust.exceptions import ProducerSendError
 
-from portflow.adapters.redis_store import RedisStore, StateConflict
+from portflow.adapters.redis_store import RedisStore, StateConflict, StateLost
 from portflow.config import Settings
 from portflow.domain.aggregates import Increments
-from portflow.domain.events import Event, Rejection, parse_record
+from portflow.domain.events import Event, Rejection, batch_elements, internal_error, parse_record
 from portflow.domain.periods import LocalCalendar
 
 log = logging.getLogger(__name__)
@@ -42,6 +51,16 @@ MAX_EVENTS_PER_APPLY = 5000
 # Steps sent to Redis and not yet answered: the next step waits in Redis while one runs, so Redis
 # does not idle while the worker packs and sends it.
 STEPS_IN_FLIGHT = 2
+# Failures of the services the processor uses: retried, never blamed on a record.
+INFRASTRUCTURE_ERRORS = (redis.RedisError, kafka.errors.KafkaError, aiokafka.errors.KafkaError,
+                         ProducerSendError, OSError, TimeoutError, asyncio.TimeoutError)
+# A record is quarantined only after failing this many times on its own (then it is not chance).
+FAULT_CONFIRMATIONS = 3
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether a failure is the infrastructure's (Redis, Kafka, the network): retry it."""
+    return isinstance(exc, INFRASTRUCTURE_ERRORS)
 
 
 async def call_store_method(fn: Callable, *args):
@@ -65,12 +84,28 @@ class SourceRecord:
         return f"{self.topic}:{self.partition}"
 
 
+# The largest dead-letter value published whole: with its headers (at most the headroom) it stays
+# under Kafka's default message size (1 MiB). A record just under that limit would not fit again
+# once headers are added, and a letter that cannot be sent would stop its partition: it is cut,
+# and says so (the source offset names the original).
+MAX_DEAD_LETTER_BYTES = 1_000_000
+DEAD_LETTER_HEADROOM = 1024 * 1024 - MAX_DEAD_LETTER_BYTES
+
+
 @dataclass(frozen=True, slots=True)
 class DeadLetter:
     """A rejected record or batch element, with where it came from and why."""
 
     source: SourceRecord
     rejection: Rejection
+
+    def payload(self) -> tuple[bytes, list[tuple[str, bytes]]]:
+        """The value and headers to publish."""
+        raw, headers = self.rejection.raw, self.headers()
+        if len(raw) > MAX_DEAD_LETTER_BYTES:
+            headers.append(("portflow-truncated-from", str(len(raw)).encode()))
+            raw = raw[:MAX_DEAD_LETTER_BYTES]
+        return raw, headers
 
     def headers(self) -> list[tuple[str, bytes]]:
         headers = [
@@ -102,11 +137,34 @@ class BatchStats:
     gaps: set[str] = field(default_factory=set)  # partitions whose next record was not there
     redis_write_seconds: list[float] = field(default_factory=list)  # one per atomic step
 
+    def absorb(self, earlier: "BatchStats") -> None:
+        """Fold in an earlier call on a prefix of the same records (``isolate``): what that call
+        handled, this one skipped as already applied."""
+        self.skipped_records -= earlier.records - earlier.skipped_records
+        self.applied_events += earlier.applied_events
+        self.duplicate_events += earlier.duplicate_events
+        self.rejections[:0] = earlier.rejections
+        self.gaps |= earlier.gaps
+        self.redis_write_seconds[:0] = earlier.redis_write_seconds
+        if earlier.newest_event_s is not None:
+            self.newest_event_s = max(self.newest_event_s or earlier.newest_event_s,
+                                      earlier.newest_event_s)
+
 
 @dataclass
 class _Parsed:
     record: SourceRecord
     events: list[Event]
+    rejected: frozenset[int] = frozenset()  # batch indices of the record's rejected elements
+
+    def fault(self, position: int, exc: BaseException) -> Rejection:
+        """The rejection of ``events[position]``, whose effect could not be computed."""
+        value = self.record.value
+        if not value.lstrip().startswith(b"["):
+            return internal_error(value, exc)
+        elements = batch_elements(value)
+        index = [i for i in range(len(elements)) if i not in self.rejected][position]
+        return internal_error(elements[index], exc, index)
 
 
 @dataclass
@@ -118,6 +176,8 @@ class _Step:
     event_ids: list[tuple[str, str]]  # (type, id) of the events it counts
     increments: Increments
     fresh: list[Event]  # the events it counts (not duplicates)
+    lines: list[tuple[str, str, str]] = field(default_factory=list)  # increments.lines()
+    letters: list[DeadLetter] = field(default_factory=list)  # events whose sum failed
     duplicates: int = 0
     latest_event_s: float = 0.0  # the newest event time it counts
     started: float = 0.0
@@ -149,6 +209,8 @@ class BatchProcessor:
         self.epoch: str | None = None
         self._call_store = call_store or call_store_method
         self._retry_delay_s = retry_delay_s
+        # (partition, offset) -> the rejection of a record that failed on its own (``isolate``)
+        self.quarantine: dict[tuple[str, int], Rejection] = {}
 
     async def process(self, records: list[SourceRecord]) -> BatchStats:
         """Handle records in partition order; return once all their effects are in Redis.
@@ -171,12 +233,8 @@ class BatchProcessor:
         expected = dict(self._marks)  # the marks once the running steps are applied
         try:
             for chunk, letters in self._parsed_chunks(fresh):
-                if letters:
-                    # Published before the step that moves the high-water mark past them: a
-                    # crash in between re-sends them (at least once) rather than losing them.
-                    await self.dead_letters(letters)
-                    stats.rejections += [letter.rejection for letter in letters]
-                step = self._prepare(chunk, expected, set())
+                await self._send_letters(letters, stats)
+                step = await self._prepared(chunk, expected, set(), stats)
                 expected.update((name, new) for name, (_, new) in step.marks.items())
                 while len(running) >= STEPS_IN_FLIGHT:
                     await self._complete(running.popleft(), stats)
@@ -189,6 +247,13 @@ class BatchProcessor:
                 step.reply.cancel()
         return stats
 
+    async def _send_letters(self, letters: list[DeadLetter], stats: BatchStats) -> None:
+        """Published before the step that moves the high-water mark past them: a crash in
+        between re-sends them (at least once) rather than losing them."""
+        if letters:
+            await self.dead_letters(letters)
+            stats.rejections += [letter.rejection for letter in letters]
+
     def _parsed_chunks(self, records: list[SourceRecord]):
         """Parse records as they are needed: runs of whole records holding at most
         ``MAX_EVENTS_PER_APPLY`` events (or one record), with their dead letters."""
@@ -196,19 +261,63 @@ class BatchProcessor:
         letters: list[DeadLetter] = []
         size = 0
         for record in records:
-            events, rejections = parse_record(record.value, self.event_type_of[record.topic])
+            quarantined = self.quarantine.get((record.mark_name, record.offset))
+            if quarantined:
+                events, rejections = [], [quarantined]
+            else:
+                events, rejections = parse_record(record.value, self.event_type_of[record.topic])
             if chunk and size + len(events) > MAX_EVENTS_PER_APPLY:
                 yield chunk, letters
                 chunk, letters, size = [], [], 0
-            chunk.append(_Parsed(record, events))
+            rejected = frozenset(r.batch_index for r in rejections if r.batch_index is not None)
+            chunk.append(_Parsed(record, events, rejected))
             letters += [DeadLetter(record, r) for r in rejections]
             size += len(events)
         if chunk:
             yield chunk, letters
 
+    async def _prepared(self, chunk: list[_Parsed], expected: dict[str, int],
+                        known_seen: set[tuple[str, str]], stats: BatchStats) -> "_Step":
+        """``_prepare``, with the letters of events whose sum failed sent first."""
+        step = self._prepare(chunk, expected, known_seen)
+        await self._send_letters(step.letters, stats)
+        return step
+
     def _prepare(self, chunk: list[_Parsed], expected: dict[str, int],
                  known_seen: set[tuple[str, str]]) -> "_Step":
-        """Sum a chunk's increments in memory; ids in ``known_seen`` count as duplicates."""
+        """Sum a chunk's increments in memory; ids in ``known_seen`` count as duplicates. If
+        that raises, the events it raises for are taken out of their records (each becomes an
+        ``internal_error`` letter of the step) and the rest is summed again."""
+        try:
+            return self._sum(chunk, expected, set(known_seen))
+        except Exception:  # noqa: BLE001 (a pure computation: some event's fault)
+            letters = self._take_out_faults(chunk)
+            step = self._sum(chunk, expected, set(known_seen))
+            step.letters = letters
+            return step
+
+    def _take_out_faults(self, chunk: list[_Parsed]) -> list[DeadLetter]:
+        """The events of ``chunk`` whose effect cannot be computed, each tried alone."""
+        letters = []
+        for parsed in chunk:
+            kept = []
+            for position, event in enumerate(parsed.events):
+                try:
+                    trial = Increments(self.calendar)
+                    trial.add([event])
+                    list(trial.lines())
+                except Exception as exc:  # noqa: BLE001
+                    log.error("%s@%d: the effect of event %r cannot be computed (%s: %s); "
+                              "dead-lettered as internal_error", parsed.record.mark_name,
+                              parsed.record.offset, event.event_id, type(exc).__name__, exc)
+                    letters.append(DeadLetter(parsed.record, parsed.fault(position, exc)))
+                else:
+                    kept.append(event)
+            parsed.events = kept
+        return letters
+
+    def _sum(self, chunk: list[_Parsed], expected: dict[str, int],
+             known_seen: set[tuple[str, str]]) -> "_Step":
         step = _Step(chunk, {}, [], Increments(self.calendar), [])
         for p in chunk:
             name = p.record.mark_name
@@ -224,6 +333,7 @@ class BatchProcessor:
                 step.event_ids.append(key)
                 step.fresh.append(event)
         step.increments.add(step.fresh)
+        step.lines = list(step.increments.lines())
         return step
 
     def _send(self, step: "_Step") -> "_Step":
@@ -231,7 +341,7 @@ class BatchProcessor:
         step.started = time.perf_counter()
         step.latest_event_s = max((e.ts_seconds for e in step.fresh), default=0.0)
         step.reply = asyncio.ensure_future(self.run_with_retries(
-            self.store.apply, step.marks, step.event_ids, list(step.increments.lines()),
+            self.store.apply, step.marks, step.event_ids, step.lines,
             self.settings.dedupe_ttl_seconds, int(step.latest_event_s), self.epoch))
         return step
 
@@ -260,19 +370,27 @@ class BatchProcessor:
             chunk = [p for p in step.chunk if id(p.record) in chosen]
             if not chunk:
                 return
-            step = self._send(self._prepare(chunk, self._marks, set(known_seen)))
+            step = self._send(await self._prepared(chunk, self._marks, set(known_seen), stats))
 
     def _note_applied(self, step: "_Step", stats: BatchStats) -> None:
         for name, (_, new) in step.marks.items():
             self._marks[name] = new
             if self._resume_at.get(name, new + 1) <= new:
                 del self._resume_at[name]
+        if self.quarantine:  # a quarantined record the step passed is on the DLQ now
+            for key in [k for k in self.quarantine if k[0] in step.marks
+                        and k[1] <= step.marks[k[0]][1]]:
+                del self.quarantine[key]
         if step.fresh:
             stats.applied_events += len(step.fresh)
             newest = stats.newest_event_s
             stats.newest_event_s = (step.latest_event_s if newest is None
                                     else max(newest, step.latest_event_s))
-            self.on_applied(step.fresh)
+            try:
+                self.on_applied(step.fresh)
+            except Exception:  # noqa: BLE001 (metrics must never stop the totals)
+                log.exception("counting the metrics of %d applied events failed",
+                              len(step.fresh))
         stats.duplicate_events += step.duplicates
 
     def _in_order(self, records: list[SourceRecord], gaps: set[str]) -> list[SourceRecord]:
@@ -293,6 +411,44 @@ class BatchProcessor:
             elif record.offset > want and name not in self._resume_at:
                 gaps.add(name)  # (while a move is pending, later records are in flight from before it)
         return chosen
+
+    async def isolate(self, records: list[SourceRecord], failure: BaseException,
+                      probes: list[BatchStats]) -> Optional[SourceRecord]:
+        """``process(records)`` raised ``failure``, not the infrastructure's: apply the longest
+        prefix of the batch that succeeds (a bisection; the marks make re-running safe), then
+        try the next record alone until it has failed ``FAULT_CONFIRMATIONS`` times and
+        quarantine it: the next ``process`` dead-letters it as ``internal_error``. Returns that
+        record, or None if it passed alone (the failure was not its). The stats of the calls
+        that applied something go to ``probes``. Transient failures meanwhile propagate."""
+        good, bad = 0, len(records)  # records[:good] are applied; records[:bad] fail
+        while bad - good > 1:
+            middle = (good + bad) // 2
+            try:
+                probes.append(await self.process(records[:middle]))
+                good = middle
+            except (StateLost, asyncio.CancelledError):
+                raise
+            except Exception as exc:  # noqa: BLE001
+                if is_transient(exc):
+                    raise
+                bad, failure = middle, exc
+        suspect = records[good]
+        for attempt in range(FAULT_CONFIRMATIONS):
+            try:
+                probes.append(await self.process([suspect]))
+                return None
+            except (StateLost, asyncio.CancelledError):
+                raise
+            except Exception as exc:  # noqa: BLE001
+                if is_transient(exc):
+                    raise
+                failure = exc
+            await asyncio.sleep(self._retry_delay_s * attempt)
+        log.error("%s@%d fails on its own (%s: %s): dead-lettered as internal_error",
+                  suspect.mark_name, suspect.offset, type(failure).__name__, failure)
+        self.quarantine[(suspect.mark_name, suspect.offset)] = internal_error(suspect.value,
+                                                                              failure)
+        return suspect
 
     async def open_epoch(self) -> None:
         """Join the state Redis holds now, starting one if it is empty. (Once only: a worker

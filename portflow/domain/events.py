@@ -235,7 +235,17 @@ class Rejection:
 # Bounded rejection categories, for metric labels; the free-text reason says the details.
 REJECTION_CODES = ("not_json", "not_an_event", "bad_batch", "too_large", "invalid_field",
                    "wrong_topic", "bad_timestamp", "bad_number", "unknown_partner",
-                   "duplicate_key")
+                   "duplicate_key", "internal_error")
+MAX_REASON_CHARS = 500  # of an exception's message in an internal_error's reason
+
+
+def internal_error(raw: bytes, exc: BaseException, batch_index: Optional[int] = None) -> Rejection:
+    """The rejection of input that made portflow's own code raise (a bug, or a case nobody
+    foresaw): it belongs to that input alone, so its neighbours still count."""
+    reason = f"internal error: {type(exc).__name__}: {exc}"
+    if len(reason) > MAX_REASON_CHARS:
+        reason = reason[:MAX_REASON_CHARS] + "…"
+    return Rejection(reason, "internal_error", bytes(raw), batch_index)
 
 
 class InvalidEvent(ValueError):
@@ -247,16 +257,25 @@ class InvalidEvent(ValueError):
 
 
 def parse_record(value: bytes, expected_type: str) -> tuple[list[Event], list[Rejection]]:
-    """Split one record into its valid events and its rejections (never raises on bad input)."""
-    start = value.lstrip()[:1]
-    if start == b"[":
-        return _parse_batch(value, expected_type)
+    """Split one record into its valid events and its rejections. Never raises: whatever the
+    bytes, an exception nobody foresaw makes the record an ``internal_error`` rejection."""
     try:
-        if start != b"{":
-            _reject_non_object(value)
-        return [parse_event(value, expected_type)], []
-    except InvalidEvent as exc:
-        return [], [Rejection(str(exc), exc.code, bytes(value))]
+        start = value.lstrip()[:1]
+        if start == b"[":
+            return _parse_batch(value, expected_type)
+        try:
+            if start != b"{":
+                _reject_non_object(value)
+            return [parse_event(value, expected_type)], []
+        except InvalidEvent as exc:
+            return [], [Rejection(str(exc), exc.code, bytes(value))]
+    except Exception as exc:  # noqa: BLE001 (the promise above)
+        return [], [internal_error(value, exc)]
+
+
+def batch_elements(value: bytes) -> list[bytes]:
+    """The elements of a batch record as bytes (for a record ``parse_record`` accepted)."""
+    return [bytes(element) for element in _BATCH_DECODER.decode(value)]
 
 
 def _reject_non_object(value: bytes) -> None:
@@ -271,12 +290,15 @@ def _reject_non_object(value: bytes) -> None:
 def _parse_batch(value: bytes, expected_type: str) -> tuple[list[Event], list[Rejection]]:
     try:
         elements = _BATCH_DECODER.decode(value)
-    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as exc:
         return [], [Rejection(f"batch record is not valid JSON: {exc}", "not_json", bytes(value))]
     if not 1 <= len(elements) <= MAX_BATCH_EVENTS:
         reason = f"batch record holds {len(elements)} events; 1 to {MAX_BATCH_EVENTS} allowed"
         return [], [Rejection(reason, "bad_batch", bytes(value))]
-    events = _plain_batch(value, elements, expected_type)
+    try:
+        events = _plain_batch(value, elements, expected_type)
+    except Exception:  # noqa: BLE001 (the fast path's fault: each element says its own below)
+        events = None
     if events is not None:
         return events, []
     events = []
@@ -289,6 +311,8 @@ def _parse_batch(value: bytes, expected_type: str) -> tuple[list[Event], list[Re
             events.append(parse_event(raw, expected_type))
         except InvalidEvent as exc:
             rejections.append(Rejection(str(exc), exc.code, raw, index))
+        except Exception as exc:  # noqa: BLE001 (one element's fault spares its neighbours)
+            rejections.append(internal_error(raw, exc, index))
     return events, rejections
 
 
@@ -439,7 +463,7 @@ def _check_keys(raw: bytes, wire: _Wire) -> None:
         _strict_decode(raw)
         raise InvalidEvent(f"key {repeated.key!r} appears more than once in an object of the "
                            "event", "duplicate_key") from None
-    except (RecursionError, json.JSONDecodeError) as exc:
+    except (RecursionError, json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise InvalidEvent(f"not valid JSON: {exc}", "not_json") from None
 
 
@@ -487,9 +511,13 @@ def scaled_decimal(raw: msgspec.Raw | bytes, places: int, maximum: int, field: s
     scaled = _plain_scaled(raw, places)
     if scaled is not None and scaled <= maximum:
         return scaled
-    text = raw.decode()
-    if text.startswith('"'):
-        text = msgspec.json.decode(text)
+    try:
+        text = raw.decode()
+        if text.startswith('"'):
+            text = msgspec.json.decode(text)
+    except (UnicodeDecodeError, msgspec.DecodeError):  # msgspec.Raw checks no UTF-8 inside
+        raise InvalidEvent(f"{field} is not valid UTF-8 JSON", "bad_number") from None
+    if raw[:1] == b'"':
         if not _DECIMAL_STRING.match(text):
             raise InvalidEvent(
                 f"{field} {text!r} is not a plain decimal string like \"1234.56\"", "bad_number")
@@ -506,10 +534,9 @@ def scaled_decimal(raw: msgspec.Raw | bytes, places: int, maximum: int, field: s
         raise InvalidEvent(f"{field} is negative", "bad_number")
     if number.as_tuple().exponent < -places:
         raise InvalidEvent(f"{field} has more than {places} fraction digits", "bad_number")
-    scaled = number.scaleb(places)
-    if scaled > maximum:
+    if number.adjusted() + places >= len(str(maximum)) or number.scaleb(places) > maximum:
         raise InvalidEvent(f"{field} exceeds {Decimal(maximum).scaleb(-places):f}", "bad_number")
-    return int(scaled)
+    return int(number.scaleb(places))
 
 
 def _plain_scaled(raw: bytes, places: int) -> int | None:

@@ -163,8 +163,11 @@ def test_rules_read_only_metrics_the_worker_exports():
     from streams.metrics import LostOffsetsCollector, WorkerMetrics
 
     metrics = WorkerMetrics()
-    metrics.registry.register(LostOffsetsCollector(NothingLost(), {}))
+    lost = LostOffsetsCollector(NothingLost(), {})
+    lost.refresh()
+    metrics.registry.register(lost)
     metrics.port("KHG")  # business series exist once a port is known
+    metrics.set_partitions(["portflow.shipments:0"])  # per-partition series once it is owned
     metrics.set_progress("portflow.shipments:0", 5, 10)  # lag and offset once progress is known
     exported = {s.name for family in metrics.registry.collect() for s in family.samples}
     for rule in rules("alert") + rules("record"):

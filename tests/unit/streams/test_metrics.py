@@ -73,3 +73,55 @@ def test_clearance_time_is_release_minus_filing_by_event_time():
     assert sample(metrics, "portflow_customs_clearance_seconds_count", port="kashgar") == 1
     assert sample(metrics, "portflow_customs_declarations_total", port="kashgar",
                   status="released") == 2
+
+
+def sample(metrics: WorkerMetrics, name: str, **labels) -> float | None:
+    return metrics.registry.get_sample_value(name, labels)
+
+
+def test_the_oldest_unapplied_record_ages_until_its_partition_is_applied(monkeypatch):
+    now = [100.0]
+    monkeypatch.setattr("streams.metrics.time.monotonic", lambda: now[0])
+    metrics = WorkerMetrics(CollectorRegistry())
+    metrics.set_partitions(["t.shipments:0", "t.shipments:1"])
+    age = "portflow_oldest_unapplied_record_age_seconds"
+    metrics.records_pending(["t.shipments:1"])
+    now[0] = 110.0
+    metrics.records_pending(["t.shipments:1"])  # a batch still waiting: the older time stays
+    now[0] = 130.0
+    assert sample(metrics, age, topic="t.shipments", partition="1") == 30.0
+    metrics.records_done(["t.shipments:1"])
+    assert sample(metrics, age, topic="t.shipments", partition="1") == 0.0
+    assert sample(metrics, age, topic="t.shipments", partition="0") == 0.0
+
+
+def test_batches_retrying_are_counted_per_type():
+    metrics = WorkerMetrics(CollectorRegistry())
+    assert sample(metrics, "portflow_batches_retrying", type="train") == 0
+    metrics.batch_retrying("train", True)
+    assert sample(metrics, "portflow_batches_retrying", type="train") == 1
+    metrics.batch_retrying("train", False)
+    assert sample(metrics, "portflow_batches_retrying", type="train") == 0
+
+
+class LostIn:
+    def __init__(self, lost):
+        self.lost = lost
+
+    def lost_offsets(self):
+        return self.lost
+
+
+def test_lost_offsets_are_exported_per_type_as_redis_records_them():
+    from streams.metrics import LostOffsetsCollector
+
+    registry = CollectorRegistry()
+    lost = LostOffsetsCollector(LostIn({"t.shipments:1": [[0, 9], [20, 24]], "t.trains:0": [[5, 5]],
+                                        "other.topic:0": [[0, 99]]}),
+                                {"t.shipments": "shipment", "t.trains": "train"})
+    registry.register(lost)
+    name = "portflow_offsets_lost_recorded"
+    assert registry.get_sample_value(name, {"type": "shipment"}) is None  # not read yet
+    lost.refresh()
+    assert [registry.get_sample_value(name, {"type": t}) for t in ("shipment", "train", "customs")] \
+        == [15, 1, 0]

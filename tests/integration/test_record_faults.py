@@ -1,0 +1,118 @@
+"""No single record can stop the processor (real redis-server, records built here): a record
+whose effect portflow's own code cannot compute, or whose step fails for no infrastructure
+reason, goes to the DLQ as ``internal_error``; its neighbours count exactly; Redis outages are
+still retried and blame no record."""
+
+import asyncio
+import json
+
+import pytest
+import redis
+
+from portflow.domain.aggregates import Increments
+from streams import processor as processor_module
+from streams.app import _process_until_done
+from streams.metrics import WorkerMetrics
+from streams.processor import BatchStats, call_store_method, is_transient
+from tests.integration.test_processor import Harness, shipment
+
+
+@pytest.fixture
+def h(settings):
+    return Harness(settings)
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+class PoisonedIncrements(Increments):
+    """Increments that raise for the event with id ``s-poison`` (a bug nobody foresaw)."""
+
+    def add(self, events):
+        events = list(events)
+        if any(e.event_id == "s-poison" for e in events):
+            raise ZeroDivisionError("division by zero")
+        return super().add(events)
+
+
+def poisoned_store_call(poison: str, failures: list):
+    """A store call that fails (not as Redis would) for steps counting the event ``poison``."""
+
+    async def call(fn, *args):
+        if fn.__name__ == "apply" and ("shipment", poison) in args[1]:
+            failures.append(poison)
+            raise ValueError(f"cannot pack {poison}")
+        return await call_store_method(fn, *args)
+
+    return call
+
+
+def process_until_done(processor, records) -> BatchStats:
+    """What the worker does with a batch (``streams.app._process_until_done``), without Faust."""
+    metrics = WorkerMetrics()
+    stats = run(_process_until_done(processor, None, records, "shipment", metrics))
+    assert metrics.registry.get_sample_value("portflow_batches_retrying", {"type": "shipment"}) == 0
+    return stats
+
+
+def test_an_event_whose_sum_raises_is_dead_lettered_alone_and_its_batch_counts(h, monkeypatch):
+    monkeypatch.setattr(processor_module, "Increments", PoisonedIncrements)
+    batch = [shipment(1), {"bad": 1}, {**shipment(2), "event_id": "s-poison"}, shipment(3)]
+    records = h.records([batch, shipment(4), {**shipment(5), "event_id": "s-poison"}])
+    stats = run(h.processor().process(records))
+
+    assert stats.applied_events == 3 and h.total("count") == 3 and h.mark() == 2
+    faults = [d for d in h.letters if d.rejection.code == "internal_error"]
+    assert [(d.source.offset, d.rejection.batch_index) for d in faults] == [(0, 2), (2, None)]
+    assert all("ZeroDivisionError: division by zero" in d.rejection.reason for d in faults)
+    assert json.loads(faults[0].rejection.raw)["event_id"] == "s-poison"
+    assert json.loads(faults[1].rejection.raw) == {**shipment(5), "event_id": "s-poison"}
+    assert [(d.rejection.code, d.rejection.batch_index) for d in h.letters] == [
+        ("invalid_field", 1), ("internal_error", 2), ("internal_error", None)]
+
+
+def test_a_record_whose_step_fails_is_found_quarantined_and_the_rest_applied(h):
+    failures = []
+    processor = h.processor(call_store=poisoned_store_call("s-poison", failures),
+                            retry_delay_s=0.01)
+    values = [shipment(i) for i in range(40)]
+    values[23] = {**shipment(23), "event_id": "s-poison"}
+    records = h.records(values)
+    stats = process_until_done(processor, records)
+
+    assert h.mark() == 39 and h.total("count") == 39
+    assert stats.applied_events == 39 and stats.records == 40
+    assert [(d.source.offset, d.rejection.code) for d in h.letters] == [(23, "internal_error")]
+    assert "ValueError: cannot pack s-poison" in h.letters[0].rejection.reason
+    assert processor.quarantine == {}  # forgotten once the record is past
+    assert len(failures) >= processor_module.FAULT_CONFIRMATIONS  # it failed alone, each time
+
+
+def test_a_record_that_fails_once_by_chance_is_not_dead_lettered(h):
+    failed = []
+
+    async def flaky_once(fn, *args):
+        if fn.__name__ == "apply" and not failed:
+            failed.append(1)
+            raise RuntimeError("a hiccup")
+        return await call_store_method(fn, *args)
+
+    processor = h.processor(call_store=flaky_once, retry_delay_s=0.01)
+    stats = process_until_done(processor, h.records([shipment(i) for i in range(8)]))
+    assert stats.applied_events == 8 and h.total("count") == 8 and h.letters == []
+
+
+def test_redis_outages_are_retried_and_never_blamed_on_a_record(h):
+    outage = iter(range(6))
+
+    async def unreachable(fn, *args):
+        if next(outage, None) is not None:
+            raise redis.ConnectionError("connection refused")
+        return await call_store_method(fn, *args)
+
+    assert is_transient(redis.ConnectionError()) and is_transient(redis.ResponseError("OOM"))
+    assert not is_transient(ValueError()) and not is_transient(RecursionError())
+    stats = run(h.processor(call_store=unreachable, retry_delay_s=0.01).process(
+        h.records([shipment(i) for i in range(5)])))
+    assert stats.applied_events == 5 and h.total("count") == 5 and h.letters == []
