@@ -6,11 +6,13 @@ import os
 import signal
 import sys
 import time
+from contextlib import closing
 from pathlib import Path
 
 import click
 
 from portflow.config import ConfigError, Settings
+from portflow.domain.partitions import partition_name, split_partition_name
 
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
@@ -30,6 +32,10 @@ def _home() -> Path:
 def _fail(message: str) -> "click.exceptions.Exit":
     click.secho(f"portflow: {message}", fg="red", err=True)
     return click.exceptions.Exit(EXIT_FAILURE)
+
+
+def _redis_failed(settings: Settings, exc: Exception) -> "click.exceptions.Exit":
+    return _fail(f"cannot read Redis at {settings.redacted_redis_url}: {exc}")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -90,6 +96,8 @@ def replay(files, speed, rate, as_fast, batch, wait, timeout, progress) -> None:
     settings = _settings()
     from kafka.errors import KafkaError
 
+    from redis import RedisError
+
     from portflow.adapters.kafka import BrokerUnavailable, ensure_topics
     from portflow.adapters.redis_store import RedisStore
     from producers.replay import Pace, Replayer, ReplayError, make_producer, wait_until_applied
@@ -101,9 +109,8 @@ def replay(files, speed, rate, as_fast, batch, wait, timeout, progress) -> None:
         raise click.UsageError(str(exc)) from None
     try:
         ensure_topics(settings)
-        replayer.producer = make_producer(settings)
-        result = replayer.run(list(files))
-        replayer.producer.close()
+        with closing(make_producer(settings)) as replayer.producer:
+            result = replayer.run(list(files))
         click.echo(
             f"published {result.events:,} events in {result.records:,} records "
             f"({result.other_lines:,} other lines) in {result.seconds:.1f}s "
@@ -117,10 +124,8 @@ def replay(files, speed, rate, as_fast, batch, wait, timeout, progress) -> None:
                        err=True)
     except (BrokerUnavailable, ReplayError, KafkaError) as exc:
         raise _fail(str(exc))
-    except Exception as exc:  # Redis unreachable during --wait and the like
-        if type(exc).__module__.startswith("redis"):
-            raise _fail(f"Redis at {settings.redacted_redis_url}: {exc}")
-        raise
+    except RedisError as exc:  # Redis unreachable during --wait
+        raise _redis_failed(settings, exc)
 
 
 @cli.command()
@@ -150,11 +155,10 @@ def simulate(rate, seed, max_events, duration, batch) -> None:
         raise click.UsageError(str(exc)) from None
     try:
         ensure_topics(settings)
-        replayer.producer = make_producer(settings)
-        click.echo(f"simulating {rate:g} events/s to {settings.kafka_bootstrap} "
-                   "(Ctrl-C stops)", err=True)
-        result = replayer.run_stream(Simulator(seed).events(), max_events, duration)
-        replayer.producer.close()
+        with closing(make_producer(settings)) as replayer.producer:
+            click.echo(f"simulating {rate:g} events/s to {settings.kafka_bootstrap} "
+                       "(Ctrl-C stops)", err=True)
+            result = replayer.run_stream(Simulator(seed).events(), max_events, duration)
     except (BrokerUnavailable, ReplayError, KafkaError) as exc:
         raise _fail(str(exc))
     click.echo(f"published {result.events:,} events in {result.records:,} records in "
@@ -189,7 +193,7 @@ def report(period, measure, by, as_json, allow_incomplete) -> None:
     except (InvalidPeriod, InvalidReport) as exc:
         raise click.UsageError(str(exc)) from None
     except RedisError as exc:
-        raise _fail(f"cannot read Redis at {settings.redacted_redis_url}: {exc}")
+        raise _redis_failed(settings, exc)
     if lost:
         ranges = "; ".join(f"{name} offsets " + ", ".join(f"{a}-{b}" for a, b in spans)
                            for name, spans in sorted(lost.items()))
@@ -227,7 +231,7 @@ def rebuild(wait, timeout, yes) -> None:
         workers = store.workers()
         before = store.high_water_marks()
     except RedisError as exc:
-        raise _fail(f"cannot read Redis at {settings.redacted_redis_url}: {exc}")
+        raise _redis_failed(settings, exc)
     if wait and not workers:
         raise _fail("no live worker: start `portflow worker` first (the workers do the re-reading)")
     if not yes:
@@ -238,8 +242,8 @@ def rebuild(wait, timeout, yes) -> None:
                err=True)
     if not wait:
         return
-    applied_before = {(topic, int(partition)): (0, mark) for name, mark in before.items()
-                      for topic, partition in [name.rsplit(":", 1)] if mark >= 0}
+    applied_before = {split_partition_name(name): (0, mark) for name, mark in before.items()
+                      if mark >= 0}
     try:
         seconds = wait_until_applied(store, applied_before, timeout)
     except ReplayError as exc:
@@ -268,7 +272,7 @@ def _store(settings: Settings):
     try:
         stored_tz = store.time_zone()
     except RedisError as exc:
-        raise _fail(f"cannot read Redis at {settings.redacted_redis_url}: {exc}")
+        raise _redis_failed(settings, exc)
     if stored_tz and stored_tz != settings.tz_name:
         raise _fail(f"the aggregates were built with PORTFLOW_TZ={stored_tz}, "
                     f"not {settings.tz_name}; set PORTFLOW_TZ={stored_tz}")
@@ -318,7 +322,7 @@ def backfill(tsdb_dir, first, last, openmetrics, promtool) -> None:
                 result = write_openmetrics(store, settings.tz, first_day, last_day, out)
             create_blocks(text_path, Path(tsdb_dir), promtool)
     except RedisError as exc:
-        raise _fail(f"cannot read Redis at {settings.redacted_redis_url}: {exc}")
+        raise _redis_failed(settings, exc)
     except BackfillError as exc:
         raise _fail(str(exc))
     click.echo(f"backfilled {result.series:,} series ({result.samples:,} samples) over "
@@ -398,9 +402,8 @@ def dlq_replay(code, limit, yes) -> None:
             return
         if not yes:
             click.confirm(f"re-drive {len(letters):,} dead letter(s)?", abort=True, err=True)
-        producer = make_producer(settings)
-        sent = redrive(settings, letters, producer)
-        producer.close()
+        with closing(make_producer(settings)) as producer:
+            sent = redrive(settings, letters, producer)
     except BrokerUnavailable as exc:
         raise _fail(str(exc))
     except KafkaError as exc:
@@ -462,7 +465,7 @@ def verify(name, as_json) -> None:
     try:
         checks = acceptance_checks(lambda p, m, b: read_report(store, p, m, b))
     except RedisError as exc:
-        raise _fail(f"cannot read Redis at {settings.redacted_redis_url}: {exc}")
+        raise _redis_failed(settings, exc)
     failed = [c for c in checks if not c.matches and not c.note.startswith("published share")]
     if as_json:
         from portflow.domain.report import to_json
@@ -562,9 +565,8 @@ def demo(once, scale, seed, broker) -> None:
         click.echo(f"generating the xinjiang-2024h1 scenario (scale {scale:g})…", err=True)
         events = generate_xinjiang(path, seed=seed, scale=scale)
         click.echo(f"replaying {events:,} events of H1 2023 and H1 2024…", err=True)
-        replayer = Replayer(settings, make_producer(settings))
-        result = replayer.run([path])
-        replayer.producer.close()
+        with closing(make_producer(settings)) as producer:
+            result = Replayer(settings, producer).run([path])
         store = _store(settings)
         waited = wait_until_applied(store, result.offsets, 600)
         applied_in = result.seconds + waited
@@ -572,7 +574,7 @@ def demo(once, scale, seed, broker) -> None:
                        f"({result.events / applied_in:,.0f} events/s)")
 
         rate = MetricsRate(f"{settings.metrics_addr[0]}:{settings.metrics_addr[1]}")
-        targets = {f"{t}:{p}": last for (t, p), (_, last) in result.offsets.items()}
+        targets = {partition_name(t, p): last for (t, p), (_, last) in result.offsets.items()}
 
         def snapshot():
             report = lambda p, m, b: read_report(store, p, m, b)  # noqa: E731

@@ -24,6 +24,7 @@ from typing import Optional
 import redis
 
 from portflow.config import Settings, parse_host_port
+from portflow.domain.partitions import partition_name
 from portflow.processes import Child, StackError, pid_alive, port_in_use, spawn, wait_until
 
 BROKERS = ("tansu", "apache-kafka")  # the embedded stack's brokers; tansu needs no Java
@@ -120,7 +121,8 @@ def wait_for_assignment(settings: Settings, child: Child, timeout_s: float = 60)
     from portflow.adapters.redis_store import RedisStore
 
     store = RedisStore.from_url(settings.redis_url, settings.topic_prefix)
-    wanted = {f"{t}:{p}" for t in settings.event_topics for p in range(settings.partitions)}
+    wanted = {partition_name(t, p) for t in settings.event_topics
+              for p in range(settings.partitions)}
     host = socket.gethostname()
 
     def covered() -> bool:

@@ -1,5 +1,6 @@
-"""Child processes of the embedded stack and the tests: started with their output in a log file,
-tied to their parent (PR_SET_PDEATHSIG, so a killed parent leaves nothing behind), stopped by PID."""
+"""Child processes of the embedded stack and the tests: started with their output in a log
+file, tied to their parent (PR_SET_PDEATHSIG, so a killed parent leaves nothing behind), and
+stopped by PID."""
 
 from __future__ import annotations
 

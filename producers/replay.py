@@ -28,6 +28,7 @@ from portflow.adapters.kafka import client_security, connect
 from portflow.adapters.redis_store import RedisStore
 from portflow.config import Settings
 from portflow.domain.events import EVENT_TYPES, MAX_BATCH_EVENTS
+from portflow.domain.partitions import partition_name
 
 log = logging.getLogger(__name__)
 
@@ -277,8 +278,8 @@ def wait_until_applied(store: RedisStore, offsets: dict[tuple[str, int], tuple[i
     from an earlier topic of the same name (a broker that lost its data) must not pass.
     """
     started = time.monotonic()
-    targets = {f"{topic}:{partition}": last for (topic, partition), (_, last) in offsets.items()}
-    firsts = {f"{topic}:{partition}": first for (topic, partition), (first, _) in offsets.items()}
+    targets = {partition_name(*tp): last for tp, (_, last) in offsets.items()}
+    firsts = {partition_name(*tp): first for tp, (first, _) in offsets.items()}
     total = sum(targets[n] - firsts[n] + 1 for n in targets)
     with tqdm(total=total, unit="rec", desc="applied", disable=_tqdm_disable(progress)) as bar:
         while True:

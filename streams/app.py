@@ -23,6 +23,7 @@ from faust.sensors import Monitor
 from portflow.adapters.kafka import TopicIds, faust_credentials
 from portflow.adapters.redis_store import RedisStore, StateLost
 from portflow.config import Settings
+from portflow.domain.partitions import partition_name
 from streams.batching import Batcher
 from streams.metrics import LostOffsetsCollector, WorkerMetrics
 from streams.positioning import Positioner
@@ -252,7 +253,7 @@ def _track_assignment(app: faust.App, settings: Settings, store: RedisStore,
     @app.on_partitions_assigned.connect
     async def on_assigned(sender, assigned, **kwargs) -> None:
         tps[:] = [tp for tp in assigned if tp.topic in settings.event_topics]
-        owned[:] = sorted(f"{tp.topic}:{tp.partition}" for tp in tps)
+        owned[:] = sorted(partition_name(tp.topic, tp.partition) for tp in tps)
         log.info("assigned %d partitions", len(owned))
         metrics.set_partitions(owned)
         yoy.active = yoy_owner_partition in owned
@@ -274,7 +275,7 @@ def _track_assignment(app: faust.App, settings: Settings, store: RedisStore,
         except Exception as exc:
             log.warning("could not check the Redis state and the topics: %s", exc)
         for tp in list(tps):
-            name = f"{tp.topic}:{tp.partition}"
+            name = partition_name(tp.topic, tp.partition)
             metrics.set_progress(name, processor.applied_offset(name), highwater(tp))
 
     def highwater(tp):
@@ -293,7 +294,7 @@ def _track_assignment(app: faust.App, settings: Settings, store: RedisStore,
         waiting = 0
         for tp in list(tps):
             high = highwater(tp)
-            applied = processor.applied_offset(f"{tp.topic}:{tp.partition}")
+            applied = processor.applied_offset(partition_name(tp.topic, tp.partition))
             if high is not None and applied is not None:
                 waiting += max(0, high - 1 - applied)
         return waiting > 10 * settings.take_records

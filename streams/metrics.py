@@ -20,6 +20,7 @@ from prometheus_client.registry import Collector
 from portflow.adapters.redis_store import RedisStore
 from portflow.domain.aggregates import cell_values_and_amounts
 from portflow.domain.events import EVENT_TYPES, REJECTION_CODES, Customs, Event
+from portflow.domain.partitions import split_partition_name
 from streams.processor import BatchStats
 
 MAX_PORTS = 64
@@ -210,11 +211,11 @@ class WorkerMetrics:
         self.applied_offset.clear()
         self.consumer_lag.clear()
         for name in owned:
-            topic = name.rsplit(":", 1)[0]
+            topic, _ = split_partition_name(name)
             self.partitions.labels(topic).inc()
 
     def set_progress(self, name: str, applied: Optional[int], highwater: Optional[int]) -> None:
-        topic, partition = name.rsplit(":", 1)
+        topic, partition = split_partition_name(name)
         if applied is not None:
             self.applied_offset.labels(topic, partition).set(applied)
         if highwater is not None:
@@ -243,7 +244,7 @@ class LostOffsetsCollector(Collector):
         """Read the record from Redis (blocking: run it off the event loop)."""
         counts = dict.fromkeys(EVENT_TYPES, 0)
         for name, spans in self.store.lost_offsets().items():
-            event_type = self.event_topics.get(name.rsplit(":", 1)[0])
+            event_type = self.event_topics.get(split_partition_name(name)[0])
             if event_type:
                 counts[event_type] += sum(last - first + 1 for first, last in spans)
         self.counts = counts
@@ -295,7 +296,7 @@ class UnappliedAgeCollector(Collector):
     def collect(self):
         gauge, now = self._family(), time.monotonic()
         for name in sorted(set(self.owned) | set(self._since)):
-            topic, partition = name.rsplit(":", 1)
+            topic, partition = split_partition_name(name)
             since = self._since.get(name)
-            gauge.add_metric([topic, partition], 0.0 if since is None else now - since)
+            gauge.add_metric([topic, str(partition)], 0.0 if since is None else now - since)
         yield gauge

@@ -37,6 +37,7 @@ from faust.types import TP
 
 from portflow.adapters.redis_store import RedisStore
 from portflow.config import Settings
+from portflow.domain.partitions import partition_name
 from streams.processor import BatchProcessor
 
 log = logging.getLogger(__name__)
@@ -104,7 +105,7 @@ class Positioner:
         if not tps:
             return {}
         await self.check_topics()
-        names = [f"{tp.topic}:{tp.partition}" for tp in tps]
+        names = [partition_name(tp.topic, tp.partition) for tp in tps]
         marks = await self.processor.run_with_retries(self.store.high_water_marks_of, names)
         earliest = await self.app.consumer.earliest_offsets(*tps)
         targets = {}

@@ -41,6 +41,7 @@ from portflow.adapters.redis_store import RedisStore, StateConflict, StateLost
 from portflow.config import Settings
 from portflow.domain.aggregates import Increments
 from portflow.domain.events import Event, Rejection, batch_elements, internal_error, parse_record
+from portflow.domain.partitions import partition_name
 from portflow.domain.periods import LocalCalendar
 
 log = logging.getLogger(__name__)
@@ -81,7 +82,7 @@ class SourceRecord:
 
     @property
     def mark_name(self) -> str:
-        return f"{self.topic}:{self.partition}"
+        return partition_name(self.topic, self.partition)
 
 
 # The largest dead-letter value published whole: with its headers (at most the headroom) it stays
@@ -146,9 +147,9 @@ class BatchStats:
         self.rejections[:0] = earlier.rejections
         self.gaps |= earlier.gaps
         self.redis_write_seconds[:0] = earlier.redis_write_seconds
-        if earlier.newest_event_s is not None:
-            self.newest_event_s = max(self.newest_event_s or earlier.newest_event_s,
-                                      earlier.newest_event_s)
+        if earlier.newest_event_s is not None:  # (an event time may be 0: compare with None)
+            self.newest_event_s = (earlier.newest_event_s if self.newest_event_s is None
+                                   else max(self.newest_event_s, earlier.newest_event_s))
 
 
 @dataclass

@@ -47,6 +47,7 @@ import redis.asyncio.cluster
 from redis.cluster import RedisCluster
 
 from portflow.domain.aggregates import STORED_MEASURES
+from portflow.domain.partitions import partition_name
 
 APPLY_SCRIPT = r"""
 -- KEYS: the marks hash, the meta hash.
@@ -316,7 +317,7 @@ class RedisStore:
     def adopt_topic_id(self, topic: str, topic_id: str, partitions: int) -> str:
         """Tie the marks of ``topic`` to this incarnation of it: ``same``, ``adopted``, or
         ``recreated`` (the topic was deleted and created again, so its old marks were dropped)."""
-        fields = [f"{topic}:{p}" for p in range(partitions)]
+        fields = [partition_name(topic, p) for p in range(partitions)]
         result = self._adopt_topic(keys=[self.hwm_key, self.topic_ids_key],
                                    args=[topic, topic_id, *fields])
         return ("same", "adopted", "recreated")[int(result)]

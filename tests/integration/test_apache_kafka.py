@@ -113,8 +113,12 @@ def test_records_deleted_before_they_were_applied_are_lost_loudly_and_the_rest_i
     expected = {f"{tp.topic}:{tp.partition}": [[low, end - 1]] for tp, (low, end) in lost.items()}
     assert store.lost_offsets() == expected
     deleted = sum(end - low for low, end in lost.values())
-    # the worker restarted after finding the gap: its counter began again, the gauge did not
-    assert scrape(stack_env["PORTFLOW_METRICS_ADDR"])["portflow_offsets_lost_recorded"] == deleted
+    # the worker restarted after finding the gap: its counter began again, the gauge (read
+    # from Redis every 5 s) did not
+    addr, deadline = stack_env["PORTFLOW_METRICS_ADDR"], time.monotonic() + 30
+    while scrape(addr).get("portflow_offsets_lost_recorded") != deleted:
+        assert time.monotonic() < deadline, scrape(addr).get("portflow_offsets_lost_recorded")
+        time.sleep(0.5)
 
     refused = subprocess.run([sys.executable, "-m", "portflow.cli", "report", "--period", "2024"],
                              env=stack_env, capture_output=True, text=True, timeout=60)

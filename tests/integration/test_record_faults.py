@@ -3,10 +3,8 @@ whose effect portflow's own code cannot compute, or whose step fails for no infr
 reason, goes to the DLQ as ``internal_error``; its neighbours count exactly; Redis outages are
 still retried and blame no record."""
 
-import asyncio
 import json
 
-import pytest
 import redis
 
 from portflow.domain.aggregates import Increments
@@ -14,16 +12,7 @@ from streams import processor as processor_module
 from streams.app import _process_until_done
 from streams.metrics import WorkerMetrics
 from streams.processor import BatchStats, call_store_method, is_transient
-from tests.integration.test_processor import Harness, shipment
-
-
-@pytest.fixture
-def h(settings):
-    return Harness(settings)
-
-
-def run(coro):
-    return asyncio.run(coro)
+from tests.integration.test_processor import h, run, shipment  # noqa: F401 (h: a fixture)
 
 
 class PoisonedIncrements(Increments):

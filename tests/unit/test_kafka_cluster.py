@@ -1,0 +1,79 @@
+"""The Apache Kafka launcher's pure parts: node settings by cluster size and security, cluster
+ids, and the messages (exit 2) when Java 17 or the broker's jars are missing."""
+
+import base64
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from portflow.kafka_cluster import (BrokerSecurity, KafkaCluster, KafkaUnavailable, java_binary,
+                                    kafka_classpath, new_cluster_id, node_properties,
+                                    replication_properties, shared_properties)
+
+
+def test_three_brokers_keep_three_copies_and_need_two_in_sync():
+    assert replication_properties(3) == {
+        "default.replication.factor": "3", "offsets.topic.replication.factor": "3",
+        "transaction.state.log.replication.factor": "3", "min.insync.replicas": "2",
+        "transaction.state.log.min.isr": "2"}
+    assert set(replication_properties(1).values()) == {"1"}
+
+
+def test_every_node_shares_the_voters_and_has_listeners_of_its_own(tmp_path):
+    cluster = KafkaCluster(tmp_path, nodes=3)
+    voters = ",".join(f"{n.node_id}@127.0.0.1:{n.controller_port}" for n in cluster.members)
+    nodes = [node_properties(n, voters, 3) for n in cluster.members]
+    assert [p["node.id"] for p in nodes] == ["1", "2", "3"]
+    assert {p["controller.quorum.voters"] for p in nodes} == {voters}
+    ports = {n.port for n in cluster.members} | {n.controller_port for n in cluster.members}
+    assert len(ports) == 6
+    assert cluster.bootstrap == ",".join(f"127.0.0.1:{n.port}" for n in cluster.members)
+    assert all(p["auto.create.topics.enable"] == "false" for p in nodes)
+    assert shared_properties().items() <= nodes[0].items()
+
+
+def test_a_secured_node_listens_with_sasl_ssl_and_scram(tmp_path):
+    security = BrokerSecurity({"broker": "b-secret", "app": "a-secret"}, tmp_path / "ca.pem",
+                              tmp_path / "keystore.pem")
+    node = KafkaCluster(tmp_path).members[0]
+    properties = node_properties(node, f"1@127.0.0.1:{node.controller_port}", 1, security)
+    assert properties["listeners"].startswith(f"SASL_SSL://127.0.0.1:{node.port},")
+    assert properties["listener.security.protocol.map"] == "SASL_SSL:SASL_SSL,CONTROLLER:PLAINTEXT"
+    assert 'username="broker" password="b-secret"' in \
+        properties["listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config"]
+    assert security.format_arguments() == [
+        "--add-scram", "SCRAM-SHA-512=[name=broker,password=b-secret]",
+        "--add-scram", "SCRAM-SHA-512=[name=app,password=a-secret]"]
+
+
+def test_cluster_ids_are_sixteen_bytes_in_url_safe_base64():
+    for _ in range(200):
+        cluster_id = new_cluster_id()
+        assert len(base64.urlsafe_b64decode(cluster_id + "==")) == 16
+        assert not cluster_id.startswith("-")
+
+
+def test_missing_jars_name_the_command_that_fetches_them(tmp_path):
+    with pytest.raises(KafkaUnavailable, match="bash scripts/fetch-kafka.sh") as raised:
+        kafka_classpath(tmp_path)
+    assert raised.value.exit_code == 2
+
+
+def test_no_java_names_what_to_install(tmp_path, monkeypatch):
+    monkeypatch.setenv("JAVA_HOME", str(tmp_path / "no-jdk"))
+    with pytest.raises(KafkaUnavailable, match="Java 17"):
+        java_binary()
+
+
+def test_up_on_apache_kafka_without_java_exits_2_saying_what_is_missing(tmp_path):
+    env = {**os.environ, "JAVA_HOME": str(tmp_path / "no-jdk"),
+           "PORTFLOW_HOME": str(tmp_path / "home"),
+           "PORTFLOW_KAFKA_BOOTSTRAP": "127.0.0.1:1", "PORTFLOW_REDIS_URL": "redis://127.0.0.1:2/0"}
+    done = subprocess.run([sys.executable, "-m", "portflow.cli", "up", "--broker", "apache-kafka"],
+                          env=env, capture_output=True, text=True, timeout=60,
+                          cwd=Path(__file__).resolve().parents[2])
+    assert done.returncode == 2, done.stderr
+    assert "Java 17" in done.stderr and "openjdk-17-jre-headless" in done.stderr
