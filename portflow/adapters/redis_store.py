@@ -35,9 +35,11 @@ loss and re-reads its partitions from the start (see ``streams.positioning``).
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import secrets
 import time
+from importlib import resources
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Optional
 
@@ -49,146 +51,11 @@ from redis.cluster import RedisCluster
 from portflow.domain.aggregates import STORED_MEASURES
 from portflow.domain.partitions import partition_name
 
-APPLY_SCRIPT = r"""
--- KEYS: the marks hash, the meta hash.
--- ARGV: epoch, dedupe bucket width (s), buckets before the current one to check, their expiry
--- after the current one's end (s), latest event time, n_tp, (mark, expected, new) x n_tp,
--- n_groups, then per event type: its dedupe key prefix, n ids and the ids; then the aggregate
--- key prefix, the increments, and 1 on a Redis Cluster (else 0). The increments are lines
--- joined by newlines, per granule a header line
--- "<TAB>type<TAB>granule<TAB>measure 1...<TAB>measure m" and its cells' lines
--- "cell<TAB>delta 1<TAB>...<TAB>delta m" (cells are never empty and hold neither; deltas are
--- integers, "0" writes nothing). One string rather than an argument per hash: the client
--- packs each argument in Python.
--- (The dedupe buckets and aggregate hashes are named here; they share the others' hash tag.)
-if redis.call('HGET', KEYS[2], 'epoch') ~= ARGV[1] then
-  return {3}
-end
-local width, older, keep = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
-local latest = tonumber(ARGV[5])
-local n_tp = tonumber(ARGV[6])
-local a = 7
-for i = 1, n_tp do
-  local current = redis.call('HGET', KEYS[1], ARGV[a])
-  if (current or '-1') ~= ARGV[a + 1] then
-    return {1, ARGV[a], current or '-1'}
-  end
-  a = a + 3
-end
-local bucket = math.floor(tonumber(redis.call('TIME')[1]) / width)
-local SLICE = 1000  -- ids per command (unpack puts them all on Lua's stack)
-local function ids(first, n, s)  -- the s-th slice of the n ids that begin at ARGV[first]
-  return unpack(ARGV, first + s, first + math.min(s + SLICE, n) - 1)
-end
-local groups = {}
-local seen = {2}
-local before = 0  -- ids of the groups before this one, for the indexes returned
-for g = 1, tonumber(ARGV[a]) do
-  local prefix, first, n = ARGV[a + 1], a + 3, tonumber(ARGV[a + 2])
-  groups[g] = {prefix, first, n}
-  for b = bucket - older, bucket do
-    local key = prefix .. b
-    if redis.call('EXISTS', key) == 1 then
-      for s = 0, n - 1, SLICE do
-        local found = redis.call('SMISMEMBER', key, ids(first, n, s))
-        for x = 1, #found do
-          if found[x] == 1 then seen[#seen + 1] = before + s + x end
-        end
-      end
-    end
-  end
-  before = before + n
-  a = first + n - 1
-end
-if #seen > 1 then
-  return seen  -- some ids were seen before: write nothing
-end
--- plain string.find, not patterns: Lua's pattern matching cost more than the HINCRBYs
-local find, sub = string.find, string.sub
-local agg, lines, cluster = ARGV[a + 1], ARGV[a + 2], ARGV[a + 3] == '1'
-local last = #lines + 1
-local function hashes(pos)  -- of the granule whose header line starts at pos; and its end
-  local eol = find(lines, '\n', pos, true) or last
-  local type_end = find(lines, '\t', pos + 1, true)
-  local granule_end = find(lines, '\t', type_end + 1, true)
-  local base = agg .. sub(lines, pos + 1, type_end - 1) .. ':'
-  local granule = ':' .. sub(lines, type_end + 1, granule_end - 1)
-  local keys, start = {}, granule_end + 1
-  while start < eol do
-    local stop = find(lines, '\t', start, true)
-    if not stop or stop > eol then stop = eol end
-    keys[#keys + 1] = base .. sub(lines, start, stop - 1) .. granule
-    start = stop + 1
-  end
-  return keys, eol
-end
-if cluster then
-  -- A key this script names itself fails the script where it is first used if its slot is
-  -- being migrated and the key already left; touch them all before the first write, so such a
-  -- step writes nothing (the caller retries it) instead of half.
-  for _, group in ipairs(groups) do
-    redis.call('EXISTS', group[1] .. (bucket - older - 1))
-  end
-  local pos = 1
-  while pos < last do
-    local keys, eol = hashes(pos)
-    for i = 1, #keys do redis.call('EXISTS', keys[i]) end
-    pos = find(lines, '\n\t', eol, true)
-    pos = pos and pos + 1 or last
-  end
-end
-for _, group in ipairs(groups) do
-  local prefix, first, n = group[1], group[2], group[3]
-  local key = prefix .. bucket
-  for s = 0, n - 1, SLICE do
-    redis.call('SADD', key, ids(first, n, s))
-  end
-  redis.call('EXPIREAT', key, (bucket + 1) * width + keep)
-  -- the bucket that just left the window: freed in the background, not by a blocking expiry
-  redis.call('UNLINK', prefix .. (bucket - older - 1))
-end
-local pos, keys, m = 1, {}, 0
-while pos < last do
-  local stop = find(lines, '\t', pos, true)
-  if stop == pos then  -- a granule's header: the hashes of its measures
-    keys, stop = hashes(pos)
-    m = #keys
-  else
-    local cell = sub(lines, pos, stop - 1)
-    for i = 1, m do
-      local start = stop + 1
-      stop = find(lines, i < m and '\t' or '\n', start, true) or last
-      local delta = sub(lines, start, stop - 1)
-      if delta ~= '0' then
-        redis.call('HINCRBY', keys[i], cell, delta)
-      end
-    end
-  end
-  pos = stop + 1
-end
-local b = 7
-for i = 1, n_tp do
-  redis.call('HSET', KEYS[1], ARGV[b], ARGV[b + 2])
-  b = b + 3
-end
-if latest > tonumber(redis.call('HGET', KEYS[2], 'latest_event_ts') or '0') then
-  redis.call('HSET', KEYS[2], 'latest_event_ts', latest)
-end
-return {0}
-"""
 
-
-# KEYS: the marks hash, the topic ids hash. ARGV: topic, its current id, then the mark fields
-# of its partitions. Returns 0 (same id), 1 (first seen: adopted) or 2 (a new incarnation: the
-# topic's marks were dropped, so its partitions count again from their start).
-ADOPT_TOPIC_SCRIPT = """
-local known = redis.call('HGET', KEYS[2], ARGV[1])
-if known == ARGV[2] then return 0 end
-redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
-if not known then return 1 end
-for i = 3, #ARGV do redis.call('HDEL', KEYS[1], ARGV[i]) end
-return 2
-"""
+@functools.cache
+def lua(name: str) -> str:
+    """A Lua program of ``portflow/adapters/lua/`` (package data), read once, when first used."""
+    return resources.files("portflow.adapters").joinpath("lua", name).read_text()
 
 
 # The epoch while ``drop_state`` deletes: matches no worker's epoch, and blocks a new one.
@@ -263,7 +130,7 @@ class RedisStore:
         self.topic_ids_key = f"{self.root}:topic_ids"
         self.lost_key = f"{self.root}:lost"
         self.aggregate_prefix = f"{self.root}:agg:"
-        self._adopt_topic = client.register_script(ADOPT_TOPIC_SCRIPT)
+        self._adopt_topic = client.register_script(lua("adopt_topic.lua"))
 
     @classmethod
     def from_url(cls, url: str, topic_prefix: str) -> "RedisStore":
@@ -436,7 +303,7 @@ class RedisStore:
                 client = redis.asyncio.cluster.RedisCluster.from_url(self.url, **_CLIENT_OPTIONS)
             else:
                 client = redis.asyncio.Redis.from_url(self.url, **_CLIENT_OPTIONS)
-            self._apply_on_loop = (loop, client.register_script(APPLY_SCRIPT))
+            self._apply_on_loop = (loop, client.register_script(lua("apply.lua")))
         return self._apply_on_loop[1]
 
     # reads ------------------------------------------------------------------------------------
