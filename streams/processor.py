@@ -424,32 +424,37 @@ class BatchProcessor:
         good, bad = 0, len(records)  # records[:good] are applied; records[:bad] fail
         while bad - good > 1:
             middle = (good + bad) // 2
-            try:
-                probes.append(await self.process(records[:middle]))
+            fault = await self._try(records[:middle], probes)
+            if fault is None:
                 good = middle
-            except (StateLost, asyncio.CancelledError):
-                raise
-            except Exception as exc:  # noqa: BLE001
-                if is_transient(exc):
-                    raise
-                bad, failure = middle, exc
+            else:
+                bad, failure = middle, fault
         suspect = records[good]
         for attempt in range(FAULT_CONFIRMATIONS):
-            try:
-                probes.append(await self.process([suspect]))
+            fault = await self._try([suspect], probes)
+            if fault is None:
                 return None
-            except (StateLost, asyncio.CancelledError):
-                raise
-            except Exception as exc:  # noqa: BLE001
-                if is_transient(exc):
-                    raise
-                failure = exc
+            failure = fault
             await asyncio.sleep(self._retry_delay_s * attempt)
         log.error("%s@%d fails on its own (%s: %s): dead-lettered as internal_error",
                   suspect.mark_name, suspect.offset, type(failure).__name__, failure)
         self.quarantine[(suspect.mark_name, suspect.offset)] = internal_error(suspect.value,
                                                                               failure)
         return suspect
+
+    async def _try(self, records: list[SourceRecord],
+                   probes: list[BatchStats]) -> Optional[Exception]:
+        """``process(records)``, its stats added to ``probes``; the failure if it raised one
+        that is not the infrastructure's (those, and ``StateLost``, propagate)."""
+        try:
+            probes.append(await self.process(records))
+            return None
+        except StateLost:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            if is_transient(exc):
+                raise
+            return exc
 
     async def open_epoch(self) -> None:
         """Join the state Redis holds now, starting one if it is empty. (Once only: a worker
