@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 
 from portflow.adapters.redis_store import RedisStore
 from portflow.domain.report import sum_by
+from portflow.errors import PortflowError
 
 # (metric, help, event type, stored measure, scale, labels). Labels are the dashboards' (port,
 # mode, service, status), not every dimension: history is for charts, and each label multiplies
@@ -38,7 +39,7 @@ SERIES = (
 )
 
 
-class BackfillError(RuntimeError):
+class BackfillError(PortflowError, RuntimeError):
     """Nothing to backfill, or promtool failed; the message says which."""
 
 

@@ -13,16 +13,11 @@ import click
 
 from portflow.config import ConfigError, Settings
 from portflow.domain.partitions import partition_name, split_partition_name
-
-EXIT_FAILURE = 1
-EXIT_USAGE = 2
+from portflow.errors import EXIT_FAILURE, PortflowError, UsageError
 
 
 def _settings() -> Settings:
-    try:
-        return Settings.from_env()
-    except ConfigError as exc:
-        raise click.UsageError(f"configuration error: {exc}") from None
+    return Settings.from_env()
 
 
 def _home() -> Path:
@@ -34,11 +29,33 @@ def _fail(message: str) -> "click.exceptions.Exit":
     return click.exceptions.Exit(EXIT_FAILURE)
 
 
-def _redis_failed(settings: Settings, exc: Exception) -> "click.exceptions.Exit":
-    return _fail(f"cannot read Redis at {settings.redacted_redis_url}: {exc}")
+class PortflowGroup(click.Group):
+    """The one place where errors become messages and exit codes: a bad setting or option is a
+    usage error (exit 2), any other ``PortflowError`` says what to do (exit 1, or its own), and
+    Redis or Kafka failing says which server (exit 1). Anything else is a bug: a traceback."""
+
+    def invoke(self, ctx: click.Context):
+        from kafka.errors import KafkaError
+        from redis import RedisError
+
+        try:
+            return super().invoke(ctx)
+        except ConfigError as exc:
+            raise click.UsageError(f"configuration error: {exc}") from None
+        except UsageError as exc:
+            raise click.UsageError(str(exc)) from None
+        except PortflowError as exc:
+            click.secho(f"portflow: {exc}", fg="red", err=True)
+            raise click.exceptions.Exit(exc.exit_code) from None
+        except RedisError as exc:
+            url = _settings().redacted_redis_url
+            raise _fail(f"cannot read Redis at {url}: {exc}") from None
+        except KafkaError as exc:
+            raise _fail(f"Kafka at {_settings().kafka_bootstrap}: {exc}") from None
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.group(cls=PortflowGroup,
+             context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(package_name="portflow")
 def cli() -> None:
     """Streaming monitor for port and trade throughput.
@@ -61,14 +78,9 @@ def worker(loglevel: str) -> None:
     applies every event's effect to Redis exactly once. Run several for more throughput: they
     share the partitions of one consumer group (PORTFLOW_GROUP_ID).
     """
-    settings = _settings()
-    from portflow.adapters.kafka import BrokerUnavailable
     from streams.worker import run_worker
 
-    try:
-        run_worker(settings, loglevel)
-    except (BrokerUnavailable, ValueError) as exc:
-        raise _fail(str(exc))
+    run_worker(_settings(), loglevel)
 
 
 @cli.command()
@@ -94,38 +106,29 @@ def replay(files, speed, rate, as_fast, batch, wait, timeout, progress) -> None:
     if sum(x is not None and x is not False for x in (speed, rate, as_fast or None)) > 1:
         raise click.UsageError("choose one of --speed, --rate and --max")
     settings = _settings()
-    from kafka.errors import KafkaError
-
-    from redis import RedisError
-
-    from portflow.adapters.kafka import BrokerUnavailable, ensure_topics
+    from portflow.adapters.kafka import ensure_topics
     from portflow.adapters.redis_store import RedisStore
-    from producers.replay import Pace, Replayer, ReplayError, make_producer, wait_until_applied
+    from producers.replay import Pace, Replayer, make_producer, wait_until_applied
 
     try:
         pace = Pace(rate=rate, speed=speed)
         replayer = Replayer(settings, None, batch=batch, pace=pace, progress=progress)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
-    try:
-        ensure_topics(settings)
-        with closing(make_producer(settings)) as replayer.producer:
-            result = replayer.run(list(files))
-        click.echo(
-            f"published {result.events:,} events in {result.records:,} records "
-            f"({result.other_lines:,} other lines) in {result.seconds:.1f}s "
-            f"({result.events_per_s:,.0f} events/s)", err=True,
-        )
-        if wait:
-            store = RedisStore.from_url(settings.redis_url, settings.topic_prefix)
-            waited = wait_until_applied(store, result.offsets, timeout, progress,
-                                        topic_ids=_topic_ids(settings))
-            click.echo(f"all records handled by the worker ({waited:.1f}s after publishing)",
-                       err=True)
-    except (BrokerUnavailable, ReplayError, KafkaError) as exc:
-        raise _fail(str(exc))
-    except RedisError as exc:  # Redis unreachable during --wait
-        raise _redis_failed(settings, exc)
+    ensure_topics(settings)
+    with closing(make_producer(settings)) as replayer.producer:
+        result = replayer.run(list(files))
+    click.echo(
+        f"published {result.events:,} events in {result.records:,} records "
+        f"({result.other_lines:,} other lines) in {result.seconds:.1f}s "
+        f"({result.events_per_s:,.0f} events/s)", err=True,
+    )
+    if wait:
+        store = RedisStore.from_url(settings.redis_url, settings.topic_prefix)
+        waited = wait_until_applied(store, result.offsets, timeout, progress,
+                                    topic_ids=_topic_ids(settings))
+        click.echo(f"all records handled by the worker ({waited:.1f}s after publishing)",
+                   err=True)
 
 
 @cli.command()
@@ -143,24 +146,19 @@ def simulate(rate, seed, max_events, duration, batch) -> None:
     (PORTFLOW_KAFKA_BOOTSTRAP), the embedded stack's or production's.
     """
     settings = _settings()
-    from kafka.errors import KafkaError
-
-    from portflow.adapters.kafka import BrokerUnavailable, ensure_topics
-    from producers.replay import Pace, Replayer, ReplayError, make_producer
+    from portflow.adapters.kafka import ensure_topics
+    from producers.replay import Pace, Replayer, make_producer
     from producers.simulate import Simulator
 
     try:
         replayer = Replayer(settings, None, batch=batch, pace=Pace(rate=rate), progress=False)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
-    try:
-        ensure_topics(settings)
-        with closing(make_producer(settings)) as replayer.producer:
-            click.echo(f"simulating {rate:g} events/s to {settings.kafka_bootstrap} "
-                       "(Ctrl-C stops)", err=True)
-            result = replayer.run_stream(Simulator(seed).events(), max_events, duration)
-    except (BrokerUnavailable, ReplayError, KafkaError) as exc:
-        raise _fail(str(exc))
+    ensure_topics(settings)
+    with closing(make_producer(settings)) as replayer.producer:
+        click.echo(f"simulating {rate:g} events/s to {settings.kafka_bootstrap} "
+                   "(Ctrl-C stops)", err=True)
+        result = replayer.run_stream(Simulator(seed).events(), max_events, duration)
     click.echo(f"published {result.events:,} events in {result.records:,} records in "
                f"{result.seconds:.1f}s ({result.events_per_s:,.0f} events/s)", err=True)
 
@@ -178,22 +176,13 @@ def simulate(rate, seed, max_events, duration, batch) -> None:
                    "then has an \"incomplete\" member naming the lost offsets).")
 def report(period, measure, by, as_json, allow_incomplete) -> None:
     """Totals of a period against the same period a year earlier, by up to two dimensions."""
-    settings = _settings()
-    from redis import RedisError
-
-    from portflow.domain.periods import InvalidPeriod
-    from portflow.domain.report import InvalidReport, to_json, to_table
+    from portflow.domain.report import to_json, to_table
     from portflow.queries import read_report
 
-    store = _store(settings)
+    store = _store(_settings())
     dims = [d.strip() for d in by.split(",") if d.strip()]
-    try:
-        result = read_report(store, period, measure, dims)
-        lost = store.lost_offsets()
-    except (InvalidPeriod, InvalidReport) as exc:
-        raise click.UsageError(str(exc)) from None
-    except RedisError as exc:
-        raise _redis_failed(settings, exc)
+    result = read_report(store, period, measure, dims)
+    lost = store.lost_offsets()
     if lost:
         ranges = "; ".join(f"{name} offsets " + ", ".join(f"{a}-{b}" for a, b in spans)
                            for name, spans in sorted(lost.items()))
@@ -221,17 +210,12 @@ def rebuild(wait, timeout, yes) -> None:
     Kafka must still hold the events: offsets already deleted by retention are reported as lost.
     """
     settings = _settings()
-    from redis import RedisError
-
     from portflow.adapters.redis_store import RedisStore
-    from producers.replay import ReplayError, wait_until_applied
+    from producers.replay import wait_until_applied
 
     store = RedisStore.from_url(settings.redis_url, settings.topic_prefix)  # any time zone
-    try:
-        workers = store.workers()
-        before = store.high_water_marks()
-    except RedisError as exc:
-        raise _redis_failed(settings, exc)
+    workers = store.workers()
+    before = store.high_water_marks()
     if wait and not workers:
         raise _fail("no live worker: start `portflow worker` first (the workers do the re-reading)")
     if not yes:
@@ -244,10 +228,7 @@ def rebuild(wait, timeout, yes) -> None:
         return
     applied_before = {split_partition_name(name): (0, mark) for name, mark in before.items()
                       if mark >= 0}
-    try:
-        seconds = wait_until_applied(store, applied_before, timeout)
-    except ReplayError as exc:
-        raise _fail(str(exc))
+    seconds = wait_until_applied(store, applied_before, timeout)
     click.echo(f"rebuilt in {seconds:.1f}s", err=True)
 
 
@@ -264,15 +245,10 @@ def _topic_ids(settings: Settings) -> dict[str, str]:
 
 def _store(settings: Settings):
     """The Redis store, refusing data aggregated in another time zone than PORTFLOW_TZ."""
-    from redis import RedisError
-
     from portflow.adapters.redis_store import RedisStore
 
     store = RedisStore.from_url(settings.redis_url, settings.topic_prefix)
-    try:
-        stored_tz = store.time_zone()
-    except RedisError as exc:
-        raise _redis_failed(settings, exc)
+    stored_tz = store.time_zone()
     if stored_tz and stored_tz != settings.tz_name:
         raise _fail(f"the aggregates were built with PORTFLOW_TZ={stored_tz}, "
                     f"not {settings.tz_name}; set PORTFLOW_TZ={stored_tz}")
@@ -300,31 +276,24 @@ def backfill(tsdb_dir, first, last, openmetrics, promtool) -> None:
     import tempfile
     from datetime import date, datetime
 
-    from redis import RedisError
-
-    from portflow.backfill import BackfillError, create_blocks, write_openmetrics
+    from portflow.backfill import create_blocks, write_openmetrics
 
     settings = _settings()
     store = _store(settings)
+    latest = store.latest_event_time()
+    if latest is None and not (first and last):
+        raise _fail("nothing to backfill: no event has been applied yet")
+    newest = datetime.fromtimestamp(latest, settings.tz).date() if latest else None
     try:
-        latest = store.latest_event_time()
-        if latest is None and not (first and last):
-            raise _fail("nothing to backfill: no event has been applied yet")
-        newest = datetime.fromtimestamp(latest, settings.tz).date() if latest else None
-        try:
-            last_day = date.fromisoformat(last) if last else newest
-            first_day = date.fromisoformat(first) if first else date(last_day.year - 1, 1, 1)
-        except ValueError as exc:
-            raise click.UsageError(f"--from/--to: {exc}") from None
-        with tempfile.TemporaryDirectory(prefix="portflow-backfill-") as scratch:
-            text_path = Path(openmetrics) if openmetrics else Path(scratch) / "backfill.om.txt"
-            with open(text_path, "w") as out:
-                result = write_openmetrics(store, settings.tz, first_day, last_day, out)
-            create_blocks(text_path, Path(tsdb_dir), promtool)
-    except RedisError as exc:
-        raise _redis_failed(settings, exc)
-    except BackfillError as exc:
-        raise _fail(str(exc))
+        last_day = date.fromisoformat(last) if last else newest
+        first_day = date.fromisoformat(first) if first else date(last_day.year - 1, 1, 1)
+    except ValueError as exc:
+        raise click.UsageError(f"--from/--to: {exc}") from None
+    with tempfile.TemporaryDirectory(prefix="portflow-backfill-") as scratch:
+        text_path = Path(openmetrics) if openmetrics else Path(scratch) / "backfill.om.txt"
+        with open(text_path, "w") as out:
+            result = write_openmetrics(store, settings.tz, first_day, last_day, out)
+        create_blocks(text_path, Path(tsdb_dir), promtool)
     click.echo(f"backfilled {result.series:,} series ({result.samples:,} samples) over "
                f"{result.days} days, {first_day} to {last_day}, into {tsdb_dir}", err=True)
 
@@ -351,17 +320,7 @@ def dlq_list(code, limit, as_json) -> None:
     """List dead letters: where each came from, why it was rejected, and its start."""
     import json as jsonlib
 
-    from kafka.errors import KafkaError
-
-    from portflow.adapters.kafka import BrokerUnavailable
-
-    settings = _settings()
-    try:
-        letters = _dead_letters(settings, code, limit)
-    except BrokerUnavailable as exc:
-        raise _fail(str(exc))
-    except KafkaError as exc:
-        raise _fail(f"cannot read {settings.dlq_topic} at {settings.kafka_bootstrap}: {exc}")
+    letters = _dead_letters(_settings(), code, limit)
     for d in letters:
         if as_json:
             click.echo(jsonlib.dumps({
@@ -388,26 +347,18 @@ def dlq_replay(code, limit, yes) -> None:
     For events rejected under an old rule or a since-fixed bug. An event that is still invalid
     lands on the dead-letter topic again; one that was applied meanwhile is a duplicate.
     """
-    from kafka.errors import KafkaError
-
-    from portflow.adapters.kafka import BrokerUnavailable
     from producers.dead_letters import redrive
     from producers.replay import make_producer
 
     settings = _settings()
-    try:
-        letters = _dead_letters(settings, code, limit)
-        if not letters:
-            click.echo("no dead letters to replay", err=True)
-            return
-        if not yes:
-            click.confirm(f"re-drive {len(letters):,} dead letter(s)?", abort=True, err=True)
-        with closing(make_producer(settings)) as producer:
-            sent = redrive(settings, letters, producer)
-    except BrokerUnavailable as exc:
-        raise _fail(str(exc))
-    except KafkaError as exc:
-        raise _fail(f"Kafka at {settings.kafka_bootstrap}: {exc}")
+    letters = _dead_letters(settings, code, limit)
+    if not letters:
+        click.echo("no dead letters to replay", err=True)
+        return
+    if not yes:
+        click.confirm(f"re-drive {len(letters):,} dead letter(s)?", abort=True, err=True)
+    with closing(make_producer(settings)) as producer:
+        sent = redrive(settings, letters, producer)
     click.echo(", ".join(f"{n:,} to {topic}" for topic, n in sent.items()), err=True)
 
 
@@ -455,17 +406,11 @@ def verify(name, as_json) -> None:
     Prints each published figure beside the one portflow computes. Exits 1 if any figure
     differs; a published share that disagrees with the published totals is flagged, not failed.
     """
-    from redis import RedisError
-
     from portflow.queries import read_report
     from producers.scenarios.xinjiang import acceptance_checks
 
-    settings = _settings()
-    store = _store(settings)
-    try:
-        checks = acceptance_checks(lambda p, m, b: read_report(store, p, m, b))
-    except RedisError as exc:
-        raise _redis_failed(settings, exc)
+    store = _store(_settings())
+    checks = acceptance_checks(lambda p, m, b: read_report(store, p, m, b))
     failed = [c for c in checks if not c.matches and not c.note.startswith("published share")]
     if as_json:
         from portflow.domain.report import to_json
@@ -485,16 +430,11 @@ def verify(name, as_json) -> None:
 
 def _run_stack(settings: Settings, broker: str):
     from portflow.embedded import BROKER_NAMES, EmbeddedStack
-    from portflow.processes import StackError
 
     stack = EmbeddedStack(settings, _home() / "run", broker)
     click.echo(f"starting the embedded stack ({BROKER_NAMES[broker]}, redis-server, worker)…",
                err=True)
-    try:
-        stack.start()
-    except StackError as exc:
-        click.secho(f"portflow: {exc}", fg="red", err=True)
-        raise click.exceptions.Exit(getattr(exc, "exit_code", EXIT_FAILURE))
+    stack.start()
     signal.signal(signal.SIGTERM, _interrupt)
     return stack
 

@@ -12,6 +12,8 @@ from typing import Mapping
 from urllib.parse import urlparse
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from portflow.errors import UsageError
+
 DEFAULT_KAFKA_BOOTSTRAP = "127.0.0.1:19092"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:16379/0"
 DEFAULT_METRICS_ADDR = "127.0.0.1:9464"
@@ -22,7 +24,7 @@ _TOPIC_PREFIX = re.compile(r"^[A-Za-z0-9._-]{0,200}$")
 _HOST_PORT = re.compile(r"^\[?([A-Za-z0-9.:_-]+?)\]?:(\d{1,5})$")
 
 
-class ConfigError(ValueError):
+class ConfigError(UsageError, ValueError):
     """A configuration value that cannot work; the message says which variable and why."""
 
 

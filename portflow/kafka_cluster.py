@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping, Optional, Sequence
 
+from portflow.errors import EXIT_USAGE
 from portflow.processes import Child, StackError, free_port, spawn
 
 KAFKA_HOME = Path(__file__).resolve().parents[1] / "deploy" / "kafka"
@@ -39,7 +40,7 @@ EMBEDDED_PROPERTIES = {"offsets.topic.num.partitions": "4", "replica.lag.time.ma
 class KafkaUnavailable(StackError):
     """Java 17 or the broker's jars are missing: the message says what to install (exit 2)."""
 
-    exit_code = 2
+    exit_code = EXIT_USAGE
 
 
 def shared_properties(path: Path = KAFKA_HOME / "broker.properties") -> dict[str, str]:

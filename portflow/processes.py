@@ -14,8 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
+from portflow.errors import PortflowError
 
-class StackError(RuntimeError):
+
+class StackError(PortflowError, RuntimeError):
     """The embedded stack could not start; the message says what to do."""
 
 

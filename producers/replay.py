@@ -29,6 +29,7 @@ from portflow.adapters.redis_store import RedisStore
 from portflow.config import Settings
 from portflow.domain.events import EVENT_TYPES, MAX_BATCH_EVENTS
 from portflow.domain.partitions import partition_name
+from portflow.errors import PortflowError
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +37,7 @@ DEFAULT_BATCH = 500
 MAX_RECORD_BYTES = 900 * 1024  # stay well under Kafka's default 1 MiB message limit
 
 
-class ReplayError(RuntimeError):
+class ReplayError(PortflowError, RuntimeError):
     """Replay could not publish everything, or the worker did not catch up in time."""
 
 

@@ -17,6 +17,7 @@ from faust import Worker
 from portflow.adapters.kafka import ensure_topics
 from portflow.adapters.redis_store import RedisStore
 from portflow.config import Settings
+from portflow.errors import PortflowError
 from streams.app import create_app
 from streams.metrics import WorkerMetrics
 
@@ -33,7 +34,7 @@ def run_worker(settings: Settings, loglevel: str = "info") -> None:
     try:
         metrics.serve(host, port)
     except OSError as exc:
-        raise ValueError(f"cannot serve metrics on {host}:{port} ({exc}); "
+        raise PortflowError(f"cannot serve metrics on {host}:{port} ({exc}); "
                          "set PORTFLOW_METRICS_ADDR to a free host:port") from None
     app = create_app(settings, store, metrics)
     _quiet_garbage_collector()
@@ -76,6 +77,6 @@ def _wait_for_redis(settings: Settings, timeout_s: float = 30.0) -> None:
             return
         except redis.RedisError as exc:
             if time.monotonic() > deadline:
-                raise ValueError(f"cannot reach Redis at {settings.redacted_redis_url}: {exc}") \
-                    from None
+                raise PortflowError(
+                    f"cannot reach Redis at {settings.redacted_redis_url}: {exc}") from None
             time.sleep(0.5)

@@ -18,6 +18,7 @@ from kafka.errors import (KafkaError, SaslAuthenticationFailedError, TopicAlread
                           UnsupportedSaslMechanismError)
 
 from portflow.config import KafkaSecurity, Settings
+from portflow.errors import PortflowError
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +53,7 @@ def faust_credentials(security: KafkaSecurity):
     return faust.SSLCredentials(context) if context else None
 
 
-class BrokerUnavailable(RuntimeError):
+class BrokerUnavailable(PortflowError, RuntimeError):
     """The Kafka cluster could not be reached within the allowed time."""
 
 

@@ -50,6 +50,7 @@ from redis.cluster import RedisCluster
 
 from portflow.domain.aggregates import STORED_MEASURES
 from portflow.domain.partitions import partition_name
+from portflow.errors import PortflowError
 
 
 @functools.cache
@@ -73,6 +74,10 @@ def _is_cluster_node(client: redis.Redis) -> bool:
 
 class StateConflict(Exception):
     """A high-water mark moved under us: another worker applied this partition meanwhile."""
+
+
+class TimeZoneConflict(PortflowError, ValueError):
+    """The aggregates were built in another reporting time zone than the one configured."""
 
 
 class StateLost(Exception):
@@ -163,7 +168,7 @@ class RedisStore:
         self.client.hsetnx(self.meta_key, "tz", tz_name)
         stored = self.client.hget(self.meta_key, "tz")
         if stored is not None and stored.decode() != tz_name:
-            raise ValueError(
+            raise TimeZoneConflict(
                 f"the aggregates in Redis were built with PORTFLOW_TZ={stored.decode()}, not "
                 f"{tz_name}; use that zone, or rebuild into an empty Redis database"
             )

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from portflow.errors import UsageError
+
 _PERIOD = re.compile(
     r"^(?P<year>\d{4})(?:-(?:H(?P<half>[12])|Q(?P<quarter>[1-4])|(?P<month>\d{2})(?:-(?P<day>\d{2}))?))?$"
 )
@@ -75,7 +77,7 @@ class LocalCalendar:
 _EPOCH_DAY = date(1970, 1, 1)
 
 
-class InvalidPeriod(ValueError):
+class InvalidPeriod(UsageError, ValueError):
     """A period string that is not one of the contract's forms."""
 
 

@@ -15,6 +15,7 @@ from typing import Callable, Iterable, Mapping, Optional
 
 from portflow.domain.aggregates import CELL_LAYOUT
 from portflow.domain.periods import Period
+from portflow.errors import UsageError
 
 
 @dataclass(frozen=True)
@@ -44,7 +45,7 @@ DIMENSIONS: dict[str, tuple[str, ...]] = {
 }
 
 
-class InvalidReport(ValueError):
+class InvalidReport(UsageError, ValueError):
     """A report request that the contract does not allow (unknown measure or dimension)."""
 
 
