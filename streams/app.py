@@ -168,8 +168,10 @@ def _register_agent(app: faust.App, topic, event_type: str, processor: BatchProc
             await batcher.close()
 
 
-# Records one batch may quarantine before the worker suspects its own code, not the records,
-# and retries instead (the stall is then visible: PortflowPartitionStuck).
+# Records one batch may quarantine at full speed. Beyond that the worker suspects its own code,
+# not the records: it waits before each further one (backoff up to a minute), so that a
+# systemic fault shows (PortflowPartitionStuck) before it sends much to the DLQ, and yet no
+# batch is retried forever.
 MAX_QUARANTINED_PER_BATCH = 10
 
 
@@ -208,16 +210,18 @@ async def _process_until_done(processor: BatchProcessor, positioner: Positioner,
             except asyncio.CancelledError:
                 raise
             except Exception as failure:  # noqa: BLE001
-                if not is_transient(failure) and quarantined < MAX_QUARANTINED_PER_BATCH:
-                    suspect = failure
-                    continue
-                suspect = None
-                metrics.batch_retrying(event_type, True)
-                log.error("%s: a batch of %d records (%s) failed: %s: %s; retrying in %.0fs",
-                          event_type, len(records), _where(records), type(failure).__name__,
-                          failure, delay, exc_info=not is_transient(failure))
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 60.0)
+                transient = is_transient(failure)
+                if transient or quarantined >= MAX_QUARANTINED_PER_BATCH:
+                    metrics.batch_retrying(event_type, True)
+                    log.error("%s: a batch of %d records (%s) failed: %s: %s; %s in %.0fs",
+                              event_type, len(records), _where(records), type(failure).__name__,
+                              failure, "retrying" if transient else
+                              f"{quarantined} of its records were dead-lettered already "
+                              "(something systemic?): isolating the next", delay,
+                              exc_info=not transient)
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 60.0)
+                suspect = None if transient else failure
     finally:
         metrics.batch_retrying(event_type, False)
         metrics.records_done(names)

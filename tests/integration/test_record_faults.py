@@ -105,3 +105,21 @@ def test_redis_outages_are_retried_and_never_blamed_on_a_record(h):
     stats = run(h.processor(call_store=unreachable, retry_delay_s=0.01).process(
         h.records([shipment(i) for i in range(5)])))
     assert stats.applied_events == 5 and h.total("count") == 5 and h.letters == []
+
+
+def test_past_the_quarantine_budget_the_batch_still_ends_only_slower(h, monkeypatch):
+    monkeypatch.setattr("streams.app.MAX_QUARANTINED_PER_BATCH", 2)
+    poisoned = {f"s{i}" for i in (3, 9, 14, 17)}
+    failures = []
+
+    async def call(fn, *args):
+        if fn.__name__ == "apply" and poisoned & {event_id for _, event_id in args[1]}:
+            failures.append(1)
+            raise ValueError("a systemic fault?")
+        return await call_store_method(fn, *args)
+
+    processor = h.processor(call_store=call, retry_delay_s=0.01)
+    stats = process_until_done(processor, h.records([shipment(i) for i in range(20)]))
+    assert h.mark() == 19 and h.total("count") == 16 and stats.applied_events == 16
+    # (dead letters are at least once: a letter sent before a step that failed is sent again)
+    assert {d.source.offset for d in h.letters} == {3, 9, 14, 17}
