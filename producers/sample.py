@@ -12,15 +12,15 @@ import json
 import random
 from datetime import datetime, timedelta, timezone
 
+from portflow.domain.events import (CUSTOMS_STATUSES, MODES, SHIPMENT_DIRECTIONS, TRADE_MODES,
+                                    TRAIN_DIRECTIONS, TRAIN_SERVICES)
+
 PORTS = ["alashankou", "khorgos", "kashgar", "urumqi", "irkeshtam", "torugart", "baketu", "jimunai"]
-MODES = ["road", "rail", "water", "air", "pipeline"]
 PARTNERS = ["KZ", "KG", "UZ", "TJ", "RU", "DE", "PL", "TR", "PK", "MN", "NL", "IT"]
-TRADE_MODES = ["general", "border_small_volume", "bonded_logistics", "processing", "other"]
 ZONES = [[], [], ["ftz-urumqi"], ["cbz-urumqi", "ftz-urumqi"], ["cbz-khorgos"], ["cbz-kashgar"],
          ["cbz-alashankou"], ["ftz-kashgar"]]
 OFFSETS = [timezone.utc, timezone(timedelta(hours=8)), timezone(timedelta(hours=5)),
            timezone(timedelta(hours=-3, minutes=-30))]
-STATUSES = ["filed", "inspected", "held", "released", "rejected"]
 INVALID_LINES = [
     b"this is not json",
     b'{"type": "shipment"}',
@@ -62,18 +62,18 @@ def generate_sample(path: str, events: int = 2000, seed: int = 7,
                      "ts": _timestamp(rng, years), "port": rng.choice(PORTS)}
             if kind == "shipment":
                 event.update(
-                    mode=rng.choice(MODES), direction=rng.choice(["import", "export"]),
+                    mode=rng.choice(MODES), direction=rng.choice(SHIPMENT_DIRECTIONS),
                     value_cny=_amount(rng, 2, 5_000_000), weight_tonnes=_amount(rng, 3, 2_000),
                     partner=rng.choice(PARTNERS), trade_mode=rng.choice(TRADE_MODES),
                     zones=rng.choice(ZONES),
                 )
             elif kind == "train":
-                event.update(service=rng.choice(["china-europe", "china-asia"]),
-                             direction=rng.choice(["outbound", "inbound"]),
+                event.update(service=rng.choice(TRAIN_SERVICES),
+                             direction=rng.choice(TRAIN_DIRECTIONS),
                              teu=rng.randint(40, 110), train_id=f"X{rng.randint(1000, 9999)}")
             else:
                 event.update(declaration_id=f"D{rng.randint(1, events)}",
-                             status=rng.choice(STATUSES))
+                             status=rng.choice(CUSTOMS_STATUSES))
                 if rng.random() < 0.5:
                     event.update(trade_mode=rng.choice(TRADE_MODES),
                                  value_cny=_amount(rng, 2, 100_000))

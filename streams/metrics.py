@@ -19,16 +19,13 @@ from prometheus_client.registry import Collector
 
 from portflow.adapters.redis_store import RedisStore
 from portflow.domain.aggregates import cell_values_and_amounts
-from portflow.domain.events import EVENT_TYPES, REJECTION_CODES, Customs, Event
+from portflow.domain.events import (CUSTOMS_STATUSES, EVENT_TYPES, MODES, REJECTION_CODES,
+                                    SHIPMENT_DIRECTIONS, TRAIN_DIRECTIONS, TRAIN_SERVICES,
+                                    Customs, Event)
 from portflow.domain.partitions import split_partition_name
 from streams.processor import BatchStats
 
 MAX_PORTS = 64
-MODES = ("road", "rail", "water", "air", "pipeline")
-SHIPMENT_DIRECTIONS = ("import", "export")
-SERVICES = ("china-europe", "china-asia")
-TRAIN_DIRECTIONS = ("outbound", "inbound")
-STATUSES = ("filed", "inspected", "held", "released", "rejected")
 # Declarations whose filing time is remembered for the clearance-time histogram, per worker.
 MAX_PENDING_DECLARATIONS = 200_000
 
@@ -133,11 +130,11 @@ class WorkerMetrics:
             for direction in SHIPMENT_DIRECTIONS:
                 for counter in (self.value, self.weight, self.shipments):
                     counter.labels(code, mode, direction)
-        for service in SERVICES:
+        for service in TRAIN_SERVICES:
             for direction in TRAIN_DIRECTIONS:
                 self.trains.labels(code, service, direction)
                 self.teu.labels(code, service, direction)
-        for status in STATUSES:
+        for status in CUSTOMS_STATUSES:
             self.declarations.labels(code, status)
         self.clearance.labels(code)
         return code

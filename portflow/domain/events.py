@@ -23,7 +23,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from decimal import Decimal, InvalidOperation
-from typing import Annotated, Literal, Optional, Union
+from typing import Annotated, Literal, Optional, Union, get_args
 
 import msgspec
 
@@ -55,6 +55,17 @@ ZoneCode = Annotated[str, msgspec.Meta(pattern=ZONE_PATTERN, max_length=MAX_ZONE
 Mode = Literal["road", "rail", "water", "air", "pipeline"]
 TradeMode = Literal["general", "border_small_volume", "bonded_logistics", "processing", "other"]
 CustomsStatus = Literal["filed", "inspected", "held", "released", "rejected"]
+ShipmentDirection = Literal["import", "export"]
+TrainService = Literal["china-europe", "china-asia"]
+TrainDirection = Literal["outbound", "inbound"]
+
+# The contract's enumerations, in its order, for whatever lists them (metric labels, generators).
+MODES = get_args(Mode)
+TRADE_MODES = get_args(TradeMode)
+CUSTOMS_STATUSES = get_args(CustomsStatus)
+SHIPMENT_DIRECTIONS = get_args(ShipmentDirection)
+TRAIN_SERVICES = get_args(TrainService)
+TRAIN_DIRECTIONS = get_args(TrainDirection)
 
 
 # Wire models: what the JSON must look like. Decimal fields stay raw JSON text until scaled.
@@ -65,7 +76,7 @@ class _LooseShipment(msgspec.Struct, tag_field="type", tag="shipment"):
     ts: datetime
     port: str
     mode: Mode
-    direction: Literal["import", "export"]
+    direction: ShipmentDirection
     value_cny: msgspec.Raw
     weight_tonnes: msgspec.Raw
     partner: str
@@ -86,8 +97,8 @@ class _LooseTrain(msgspec.Struct, tag_field="type", tag="train"):
     event_id: Identifier
     ts: datetime
     port: str
-    service: Literal["china-europe", "china-asia"]
-    direction: Literal["outbound", "inbound"]
+    service: TrainService
+    direction: TrainDirection
     teu: Annotated[int, msgspec.Meta(ge=0, le=MAX_TEU)]
     train_id: Optional[Annotated[str, msgspec.Meta(max_length=128)]] = None
 

@@ -22,11 +22,11 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from portflow.domain.countries import ISO_3166_ALPHA2
+from portflow.domain.events import MODES
 from portflow.domain.reconcile import Check, check_figure, check_share
 
 DATA_FILE = Path(__file__).with_name("xinjiang_2024h1.toml")
 YEARS = (2023, 2024)
-MODES = ("road", "rail", "water", "air", "pipeline")
 ZONE_CLASSES = ("none", "ftz", "cbz", "both")
 PARTNER_GROUPS = ("KZ", "KG", "other")
 CST = timezone(timedelta(hours=8))
