@@ -14,6 +14,7 @@ from typing import Iterator, Optional
 
 from kafka import KafkaConsumer, TopicPartition
 
+from portflow.adapters import dead_letter_headers as header
 from portflow.adapters.kafka import client_security, connect
 from portflow.config import Settings
 
@@ -31,15 +32,6 @@ class DeadLetterRecord:
     source_offset: Optional[int]
     batch_index: Optional[int]
     truncated_from: Optional[int] = None  # the original's size, if the value was cut
-
-
-def _header(headers: dict, name: str) -> Optional[str]:
-    value = headers.get(name)
-    return value.decode(errors="replace") if value is not None else None
-
-
-def _number(text: Optional[str]) -> Optional[int]:
-    return int(text) if text and text.lstrip("-").isdigit() else None
 
 
 def read_dead_letters(settings: Settings, idle_timeout_s: float = 5.0) -> Iterator[DeadLetterRecord]:
@@ -65,13 +57,13 @@ def read_dead_letters(settings: Settings, idle_timeout_s: float = 5.0) -> Iterat
                     headers = {k: v for k, v in (m.headers or [])}
                     yield DeadLetterRecord(
                         m.partition, m.offset, m.key, m.value,
-                        _header(headers, "portflow-reason") or "(no reason header)",
-                        _header(headers, "portflow-reason-code") or "",
-                        _header(headers, "portflow-source-topic") or "",
-                        _number(_header(headers, "portflow-source-partition")),
-                        _number(_header(headers, "portflow-source-offset")),
-                        _number(_header(headers, "portflow-batch-index")),
-                        _number(_header(headers, "portflow-truncated-from")))
+                        header.text(headers, header.REASON) or "(no reason header)",
+                        header.text(headers, header.CODE) or "",
+                        header.text(headers, header.SOURCE_TOPIC) or "",
+                        header.number(headers, header.SOURCE_PARTITION),
+                        header.number(headers, header.SOURCE_OFFSET),
+                        header.number(headers, header.BATCH_INDEX),
+                        header.number(headers, header.TRUNCATED_FROM))
             for tp in tps:
                 highwater = consumer.highwater(tp)
                 if highwater is not None and consumer.position(tp) >= highwater:
@@ -95,7 +87,7 @@ def redrive(settings: Settings, letters: list[DeadLetterRecord], producer) -> di
             continue
         origin = f"{settings.dlq_topic}:{letter.partition}:{letter.offset}".encode()
         futures.append(producer.send(letter.source_topic, key=letter.key, value=letter.value,
-                                     headers=[("portflow-redriven-from", origin)]))
+                                     headers=[(header.REDRIVEN_FROM, origin)]))
         sent[letter.source_topic] = sent.get(letter.source_topic, 0) + 1
     producer.flush()
     for future in futures:

@@ -37,6 +37,7 @@ import kafka.errors
 import redis
 from faust.exceptions import ProducerSendError
 
+from portflow.adapters import dead_letter_headers as header
 from portflow.adapters.redis_store import RedisStore, StateConflict, StateLost
 from portflow.config import Settings
 from portflow.domain.aggregates import Increments
@@ -104,20 +105,20 @@ class DeadLetter:
         """The value and headers to publish."""
         raw, headers = self.rejection.raw, self.headers()
         if len(raw) > MAX_DEAD_LETTER_BYTES:
-            headers.append(("portflow-truncated-from", str(len(raw)).encode()))
+            headers.append((header.TRUNCATED_FROM, str(len(raw)).encode()))
             raw = raw[:MAX_DEAD_LETTER_BYTES]
         return raw, headers
 
     def headers(self) -> list[tuple[str, bytes]]:
         headers = [
-            ("portflow-reason", self.rejection.reason.encode()),
-            ("portflow-reason-code", self.rejection.code.encode()),
-            ("portflow-source-topic", self.source.topic.encode()),
-            ("portflow-source-partition", str(self.source.partition).encode()),
-            ("portflow-source-offset", str(self.source.offset).encode()),
+            (header.REASON, self.rejection.reason.encode()),
+            (header.CODE, self.rejection.code.encode()),
+            (header.SOURCE_TOPIC, self.source.topic.encode()),
+            (header.SOURCE_PARTITION, str(self.source.partition).encode()),
+            (header.SOURCE_OFFSET, str(self.source.offset).encode()),
         ]
         if self.rejection.batch_index is not None:
-            headers.append(("portflow-batch-index", str(self.rejection.batch_index).encode()))
+            headers.append((header.BATCH_INDEX, str(self.rejection.batch_index).encode()))
         return headers
 
 
