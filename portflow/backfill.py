@@ -17,25 +17,25 @@ from typing import IO, Iterable
 from zoneinfo import ZoneInfo
 
 from portflow.adapters.redis_store import RedisStore
-from portflow.domain.report import sum_by
+from portflow.domain.report import sum_by, unit_scale
 from portflow.errors import PortflowError
 
-# (metric, help, event type, stored measure, scale, labels). Labels are the dashboards' (port,
+# (metric, help, event type, stored measure, labels). Labels are the dashboards' (port,
 # mode, service, status), not every dimension: history is for charts, and each label multiplies
 # the series.
 SERIES = (
     ("portflow_trade_value_yuan", "Trade value in yuan (backfilled by event time).",
-     "shipment", "value", 100, ("port", "mode")),
+     "shipment", "value", ("port", "mode")),
     ("portflow_cargo_weight_tonnes", "Cargo weight in tonnes (backfilled by event time).",
-     "shipment", "weight", 1000, ("port", "mode")),
-    ("portflow_shipments", "Shipments (backfilled by event time).", "shipment", "count", 1,
+     "shipment", "weight", ("port", "mode")),
+    ("portflow_shipments", "Shipments (backfilled by event time).", "shipment", "count",
      ("port", "mode")),
-    ("portflow_trains", "Trains (backfilled by event time).", "train", "count", 1,
+    ("portflow_trains", "Trains (backfilled by event time).", "train", "count",
      ("port", "service")),
-    ("portflow_train_teu", "TEU (backfilled by event time).", "train", "teu", 1,
+    ("portflow_train_teu", "TEU (backfilled by event time).", "train", "teu",
      ("port", "service")),
     ("portflow_customs_declarations", "Customs status changes (backfilled by event time).",
-     "customs", "count", 1, ("port", "status")),
+     "customs", "count", ("port", "status")),
 )
 
 
@@ -72,12 +72,13 @@ def write_openmetrics(store: RedisStore, tz: ZoneInfo, first: date, last: date,
     nexts = [d + timedelta(days=1) for d in days]
     ends = [int(datetime(n.year, n.month, n.day, tzinfo=tz).timestamp()) for n in nexts]
     tables = []
-    for name, help_text, event_type, stored, scale, dims in SERIES:
+    for name, help_text, event_type, stored, dims in SERIES:
         per_day = store.cells_per_granule(event_type, stored, day_names)
         tables.append({day: sum_by(event_type, list(dims), per_day[day]) for day in day_names})
     active = [i for i, day in enumerate(day_names) if any(t[day] for t in tables)]
     samples = series_count = 0
-    for (name, help_text, _, _, scale, dims), daily in zip(SERIES, tables):
+    for (name, help_text, event_type, stored, dims), daily in zip(SERIES, tables):
+        scale = unit_scale(event_type, stored)
         keys = sorted({key for sums in daily.values() for key in sums})
         if not keys:
             continue

@@ -23,6 +23,7 @@ from portflow.domain.events import (CUSTOMS_STATUSES, EVENT_TYPES, MODES, REJECT
                                     SHIPMENT_DIRECTIONS, TRAIN_DIRECTIONS, TRAIN_SERVICES,
                                     Customs, Event)
 from portflow.domain.partitions import split_partition_name
+from portflow.domain.report import unit_scale
 from streams.processor import BatchStats
 
 MAX_PORTS = 64
@@ -104,7 +105,8 @@ class WorkerMetrics:
         # first of ``CELL_LAYOUT``), and the counters of its amounts (``STORED_MEASURES``
         # order) with their scale to the unit.
         self._business = {
-            "shipment": (4, ((self.value, 100), (self.weight, 1000), (self.shipments, 1))),
+            "shipment": (4, ((self.value, unit_scale("shipment", "value")),
+                             (self.weight, unit_scale("shipment", "weight")), (self.shipments, 1))),
             "train": (4, ((self.trains, 1), (self.teu, 1))),
             "customs": (3, ((self.declarations, 1),)),
         }

@@ -26,17 +26,17 @@ from prometheus_client.registry import Collector
 
 from portflow.adapters.redis_store import RedisStore
 from portflow.domain.periods import SPANS, span_to_date
-from portflow.domain.report import sum_by
+from portflow.domain.report import sum_by, unit_scale
 
 log = logging.getLogger(__name__)
 
-# (metric name, help, measure label, event type, stored measure, scale, dimensions)
+# (metric name, help, measure label, event type, stored measure, dimensions)
 YOY_MEASURES = (
     ("portflow_yoy_trade_value_yuan", "Trade value in yuan, by event time.", "trade_value",
-     "shipment", "value", 100, ("port", "mode", "zone_group")),
+     "shipment", "value", ("port", "mode", "zone_group")),
     ("portflow_yoy_cargo_weight_tonnes", "Cargo weight in tonnes, by event time.",
-     "cargo_weight", "shipment", "weight", 1000, ("port", "mode")),
-    ("portflow_yoy_trains", "Trains, by event time.", "trains", "train", "count", 1,
+     "cargo_weight", "shipment", "weight", ("port", "mode")),
+    ("portflow_yoy_trains", "Trains, by event time.", "trains", "train", "count",
      ("port", "service")),
 )
 
@@ -97,7 +97,8 @@ class YoyCollector(Collector):
         ratio = GaugeMetricFamily(
             "portflow_yoy_ratio", "Current over previous-year value (absent where that is 0).",
             labels=["measure", "span", "dimension", "port", "mode", "zone_group", "service"])
-        for name, help_text, measure, event_type, stored, scale, dims in YOY_MEASURES:
+        for name, help_text, measure, event_type, stored, dims in YOY_MEASURES:
+            scale = unit_scale(event_type, stored)
             needed = sorted({g for _, now, before in spans.values() for g in now + before})
             dimensions = ("total", *dims)
             rollups = self._rollups(event_type, stored, needed, dimensions)
