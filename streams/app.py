@@ -12,9 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import socket
 import time
+from dataclasses import dataclass
 from typing import Optional
 
 import faust
@@ -23,7 +22,7 @@ from faust.sensors import Monitor
 from portflow.adapters.kafka import TopicIds, faust_credentials
 from portflow.adapters.redis_store import RedisStore, StateLost
 from portflow.config import Settings
-from portflow.domain.partitions import partition_name
+from streams.assignment import AssignmentTracker
 from streams.batching import Batcher
 from streams.metrics import LostOffsetsCollector, WorkerMetrics
 from streams.positioning import Positioner
@@ -36,13 +35,22 @@ log = logging.getLogger(__name__)
 # How long a batch may wait to fill: part of the latency at low rates. Bigger batches cost the
 # worker less per record: on single-event records 91–111 µs of CPU a record, 106–119 at 20 ms.
 BATCH_WAIT_S = 0.05
-YOY_REFRESH_S = 15.0  # at most this often; costly refreshes are spaced further (streams.yoy)
 # How long the broker may hold a fetch that has no data yet. faust-streaming hard-codes 1.5 s;
 # tansu answers a waiting fetch only near its deadline, so that wait was a latency floor.
 FETCH_MAX_WAIT_MS = 25
 
 
-def create_app(settings: Settings, store: RedisStore, metrics: WorkerMetrics) -> faust.App:
+@dataclass(frozen=True)
+class WorkerParts:
+    """What ``create_app`` wires together, for the worker that runs it and for tests."""
+
+    app: faust.App
+    processor: BatchProcessor
+    positioner: Positioner  # the worker re-executes itself when it asks to
+    assignment: AssignmentTracker
+
+
+def create_app(settings: Settings, store: RedisStore, metrics: WorkerMetrics) -> WorkerParts:
     app = faust.App(
         settings.group_id,
         broker=[f"kafka://{server}" for server in settings.kafka_bootstrap.split(",")],
@@ -79,18 +87,17 @@ def create_app(settings: Settings, store: RedisStore, metrics: WorkerMetrics) ->
 
     processor = BatchProcessor(settings, store, send_dead_letters,
                                on_applied=metrics.count_applied)
-    app.portflow_processor = processor  # for tests and introspection
     positioner = Positioner(app, settings, store, processor, TopicIds(settings),
                             on_lost=lambda topic, count: metrics.count_lost_offsets(
                                 settings.event_topics[topic], count))
     positioner.install()
     _shorten_fetch_wait(app, FETCH_MAX_WAIT_MS)
-    app.portflow_positioner = positioner  # the worker re-executes itself when it asks to
     yoy = YoyCollector(store, settings.tz)
     metrics.registry.register(yoy)
     lost = LostOffsetsCollector(store, settings.event_topics)
     metrics.registry.register(lost)
-    _track_assignment(app, settings, store, processor, positioner, metrics, yoy, lost)
+    assignment = AssignmentTracker(app, settings, store, processor, positioner, metrics, yoy, lost)
+    assignment.install()
 
     for topic_name, event_type in settings.event_topics.items():
         topic = app.topic(
@@ -98,7 +105,7 @@ def create_app(settings: Settings, store: RedisStore, metrics: WorkerMetrics) ->
             key_serializer="raw", value_serializer="raw",
         )
         _register_agent(app, topic, event_type, processor, positioner, metrics)
-    return app
+    return WorkerParts(app, processor, positioner, assignment)
 
 
 class QuietMonitor(Monitor):
@@ -234,76 +241,3 @@ def _where(records: list[SourceRecord]) -> str:
         spans.setdefault(record.mark_name, []).append(record.offset)
     return ", ".join(f"{name} offsets {min(offsets)}-{max(offsets)}"
                      for name, offsets in sorted(spans.items()))
-
-
-def _track_assignment(app: faust.App, settings: Settings, store: RedisStore,
-                      processor: BatchProcessor, positioner: Positioner, metrics: WorkerMetrics,
-                      yoy: YoyCollector, lost: LostOffsetsCollector) -> None:
-    """Follow this worker's partitions: announce them in Redis (``R:worker:<id>``), load their
-    marks, export consumer lag, export the YoY gauges while owning shipments partition 0, and
-    check that Redis and the topics are still the ones the marks refer to."""
-    worker_id = f"{socket.gethostname()}-{os.getpid()}"
-    ttl_s = max(15, settings.session_timeout_s * 3)
-    yoy_owner_partition = f"{settings.topic('shipment')}:0"
-    owned: list[str] = []
-    tps: list = []
-
-    async def best_effort(what: str, fn, *args) -> None:
-        try:
-            await asyncio.to_thread(fn, *args)
-        except Exception as exc:  # side duties must never stop processing
-            log.warning("could not %s: %s", what, exc)
-
-    @app.on_partitions_assigned.connect
-    async def on_assigned(sender, assigned, **kwargs) -> None:
-        tps[:] = [tp for tp in assigned if tp.topic in settings.event_topics]
-        owned[:] = sorted(partition_name(tp.topic, tp.partition) for tp in tps)
-        log.info("assigned %d partitions", len(owned))
-        metrics.set_partitions(owned)
-        yoy.active = yoy_owner_partition in owned
-        await best_effort("announce the assignment", store.record_worker, worker_id, list(owned),
-                          ttl_s)
-        if processor.epoch is None:
-            await processor.open_epoch()
-        await processor.load_marks(owned)
-        if yoy.active:
-            await best_effort("refresh the YoY gauges", yoy.refresh_if_due)
-
-    @app.timer(interval=5.0)
-    async def renew() -> None:
-        await best_effort("announce the assignment", store.record_worker, worker_id, list(owned),
-                          ttl_s)
-        await best_effort("read the lost offsets", lost.refresh)
-        try:
-            await positioner.check()
-        except Exception as exc:
-            log.warning("could not check the Redis state and the topics: %s", exc)
-        for tp in list(tps):
-            name = partition_name(tp.topic, tp.partition)
-            metrics.set_progress(name, processor.applied_offset(name), highwater(tp))
-
-    def highwater(tp):
-        """The consumer's high water of ``tp``, None if unknown: also in the moment after a
-        rebalance when the consumer's assignment is newer than ``tps`` (aiokafka asserts that
-        the partition is assigned; a timer that raised would stop the worker)."""
-        try:
-            return app.consumer.highwater(tp)
-        except AssertionError:
-            return None
-
-    def behind() -> bool:
-        """More than ten batches of this worker's records wait (by the consumer's high waters):
-        a backlog or a replay, which a costly YoY refresh would slow down. (A worker keeping up
-        holds up to two batches, and more are in flight between Kafka and Redis at high rates.)"""
-        waiting = 0
-        for tp in list(tps):
-            high = highwater(tp)
-            applied = processor.applied_offset(partition_name(tp.topic, tp.partition))
-            if high is not None and applied is not None:
-                waiting += max(0, high - 1 - applied)
-        return waiting > 10 * settings.take_records
-
-    @app.timer(interval=YOY_REFRESH_S)
-    async def refresh_yoy() -> None:
-        if yoy.active:
-            await best_effort("refresh the YoY gauges", yoy.refresh_if_due, behind())

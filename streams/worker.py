@@ -36,14 +36,14 @@ def run_worker(settings: Settings, loglevel: str = "info") -> None:
     except OSError as exc:
         raise PortflowError(f"cannot serve metrics on {host}:{port} ({exc}); "
                          "set PORTFLOW_METRICS_ADDR to a free host:port") from None
-    app = create_app(settings, store, metrics)
+    parts = create_app(settings, store, metrics)
     _quiet_garbage_collector()
     try:
-        Worker(app, loglevel=loglevel, quiet=True).execute_from_commandline()
+        Worker(parts.app, loglevel=loglevel, quiet=True).execute_from_commandline()
     except SystemExit:
-        if app.portflow_positioner.restart_reason is None:
+        if parts.positioner.restart_reason is None:
             raise
-    logging.getLogger(__name__).warning("restarting: %s", app.portflow_positioner.restart_reason)
+    logging.getLogger(__name__).warning("restarting: %s", parts.positioner.restart_reason)
     os.execv(sys.executable, [sys.executable, "-m", "portflow.cli", "worker",
                               "--loglevel", loglevel])
 

@@ -12,7 +12,7 @@ from streams.metrics import WorkerMetrics
 
 def test_the_worker_consumer_waits_for_fetches_only_briefly():
     settings = Settings()
-    app = create_app(settings, RedisStore(redis.Redis(), settings.topic_prefix), WorkerMetrics())
+    app = create_app(settings, RedisStore(redis.Redis(), settings.topic_prefix), WorkerMetrics()).app
 
     async def created_wait() -> int:
         consumer = app.consumer._thread._create_worker_consumer(app.transport)
@@ -26,7 +26,7 @@ def test_the_worker_consumer_waits_for_fetches_only_briefly():
 
 def test_faust_monitor_keeps_no_per_record_bookkeeping():
     settings = Settings()
-    app = create_app(settings, RedisStore(redis.Redis(), settings.topic_prefix), WorkerMetrics())
+    app = create_app(settings, RedisStore(redis.Redis(), settings.topic_prefix), WorkerMetrics()).app
     monitor = app.monitor
     assert isinstance(monitor, QuietMonitor)
     monitor.on_message_in(None, 0, None)  # Faust's own Monitor would count and time these
