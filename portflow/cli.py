@@ -444,8 +444,11 @@ def _interrupt(signum, frame) -> None:
     raise KeyboardInterrupt
 
 
-def _serve_until_interrupted(stack) -> None:
+def _serve_until_interrupted(stack, banner: str) -> None:
+    """Print ``banner``, then watch the children until Ctrl-C or SIGTERM; stop the stack on
+    every path. (The banner is printed inside: a signal right after it still stops cleanly.)"""
     try:
+        click.echo(banner, err=True)
         while True:
             failed = stack.failed_child()
             if failed:
@@ -473,8 +476,8 @@ def up(broker) -> None:
     made anew, and so is Redis.
     """
     stack = _run_stack(_settings(), broker)
-    click.echo("portflow is up:\n" + stack.describe() + "\nCtrl-C stops everything.", err=True)
-    _serve_until_interrupted(stack)
+    _serve_until_interrupted(stack,
+                             "portflow is up:\n" + stack.describe() + "\nCtrl-C stops everything.")
 
 
 @cli.command()
