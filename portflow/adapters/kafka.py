@@ -97,7 +97,10 @@ class _FailureLog(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         args = record.args if isinstance(record.args, tuple) else ()
-        self.failures.extend(a for a in args if isinstance(a, BaseException))
+        for failure in (a for a in args if isinstance(a, BaseException)):
+            while failure is not None and failure not in self.failures:  # with what it wraps
+                self.failures.append(failure)  # (an SSL error hides in a connection error)
+                failure = failure.__cause__ or failure.__context__
 
 
 @contextlib.contextmanager

@@ -286,6 +286,17 @@ def test_a_wrong_kafka_password_is_a_clear_error_and_nothing_is_processed(secure
     assert store.high_water_marks() == {}
 
 
+def test_a_broker_certificate_no_configured_ca_signed_is_refused_naming_the_setting(
+        secured_env, tmp_path):
+    other_ca, _ = make_certificates(tmp_path / "another-ca")
+    untrusting = {**secured_env, "PORTFLOW_KAFKA_SSL_CAFILE": str(other_ca)}
+    started = time.monotonic()
+    done = subprocess.run([sys.executable, "-m", "portflow.cli", "dlq", "list"], env=untrusting,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1 and "PORTFLOW_KAFKA_SSL_CAFILE" in done.stderr, done.stderr
+    assert "not trusted" in done.stderr and time.monotonic() - started < 60
+
+
 def topic_of(settings: Settings, line: bytes) -> str:
     """The topic `portflow replay` would send a line to: its type's, else the shipments'."""
     try:
