@@ -68,7 +68,7 @@ from portflow.config import Settings  # noqa: E402
 from portflow.kafka_cluster import KafkaCluster  # noqa: E402
 from portflow.processes import Child, free_port  # noqa: E402
 from portflow.embedded import (  # noqa: E402
-    start_redis, start_tansu, start_worker, wait_for_assignment,
+    BROKERS, start_redis, start_tansu, start_worker, wait_for_assignment,
     wait_until_owning,
 )
 from producers.replay import DEFAULT_BATCH, Pace, Replayer, make_producer  # noqa: E402
@@ -1077,7 +1077,7 @@ def main(argv: Optional[list[str]] = None) -> int:
                              "BatchProcessor.process); printed to stderr")
     parser.add_argument("--keep", action="store_true",
                         help="keep the work directory (logs, events file, profiles)")
-    parser.add_argument("--broker", choices=("tansu", "apache-kafka"), default="tansu",
+    parser.add_argument("--broker", choices=BROKERS, default=BROKERS[0],
                         help="the broker to measure on (default tansu; apache-kafka needs "
                              "Java 17 and bash scripts/fetch-kafka.sh)")
     args = parser.parse_args(argv)

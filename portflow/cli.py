@@ -13,6 +13,7 @@ import click
 
 from portflow.config import ConfigError, Settings
 from portflow.domain.partitions import partition_name, split_partition_name
+from portflow.embedded import BROKERS
 from portflow.errors import EXIT_FAILURE, PortflowError, UsageError
 
 
@@ -461,7 +462,7 @@ def _serve_until_interrupted(stack, banner: str) -> None:
 
 
 BROKER_OPTION = click.option(
-    "--broker", type=click.Choice(["tansu", "apache-kafka"]), default="tansu", show_default=True,
+    "--broker", type=click.Choice(BROKERS), default=BROKERS[0], show_default=True,
     help="The embedded Kafka broker: tansu (in memory, no Java) or Apache Kafka 3.9 (needs Java "
          "17 and its jars: bash scripts/fetch-kafka.sh).")
 

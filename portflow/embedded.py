@@ -27,8 +27,9 @@ from portflow.config import Settings, parse_host_port
 from portflow.domain.partitions import partition_name
 from portflow.processes import Child, StackError, pid_alive, port_in_use, spawn, wait_until
 
-BROKERS = ("tansu", "apache-kafka")  # the embedded stack's brokers; tansu needs no Java
+# The embedded stack's brokers (the first is the default: it needs no Java), and their names.
 BROKER_NAMES = {"tansu": "tansu", "apache-kafka": "Apache Kafka"}
+BROKERS = tuple(BROKER_NAMES)
 
 
 def tansu_binary() -> str:

@@ -15,7 +15,6 @@ import os
 import re
 import shutil
 import subprocess
-import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -23,7 +22,7 @@ from pathlib import Path
 from typing import Mapping, Optional
 
 from portflow.errors import EXIT_USAGE
-from portflow.processes import Child, StackError, free_port, spawn
+from portflow.processes import Child, StackError, free_port, spawn, wait_until
 
 KAFKA_HOME = Path(__file__).resolve().parents[1] / "deploy" / "kafka"
 FETCH_COMMAND = "bash scripts/fetch-kafka.sh"
@@ -271,11 +270,5 @@ class KafkaCluster:
     def _wait_ready(self, node: KafkaNode, timeout_s: float) -> None:
         """Until the node logs that it started (its broker serves and is unfenced)."""
         child = node.child
-        deadline = time.monotonic() + timeout_s
-        while not child.logged_since_start(READY_LINE):
-            if not child.alive():
-                raise StackError(f"Kafka node {node.node_id} exited at start-up:\n{child.tail()}")
-            if time.monotonic() > deadline:
-                raise StackError(f"Kafka node {node.node_id} on 127.0.0.1:{node.port} did not "
-                                 f"start within {timeout_s:g}s:\n{child.tail()}")
-            time.sleep(0.1)
+        wait_until(lambda: child.logged_since_start(READY_LINE), child,
+                   f"Kafka node {node.node_id} on 127.0.0.1:{node.port}", timeout_s)
