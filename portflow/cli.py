@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 
 from portflow.config import ConfigError, Settings
+from portflow.domain.detection import DEFAULT_MIN_DROP_PCT
 from portflow.domain.partitions import partition_name, split_partition_name
 from portflow.embedded import BROKERS
 from portflow.errors import EXIT_FAILURE, PortflowError, UsageError
@@ -181,20 +182,63 @@ def report(period, measure, by, as_json, allow_incomplete) -> None:
     from portflow.queries import read_report
 
     store = _store(_settings())
-    dims = [d.strip() for d in by.split(",") if d.strip()]
-    result = read_report(store, period, measure, dims)
-    lost = store.lost_offsets()
-    if lost:
-        ranges = "; ".join(f"{name} offsets " + ", ".join(f"{a}-{b}" for a, b in spans)
-                           for name, spans in sorted(lost.items()))
-        message = (f"the totals are incomplete: Kafka deleted records before they were applied "
-                   f"(retention): {ranges}")
-        if not allow_incomplete:
-            raise _fail(f"{message}. Re-publish those events from their source (portflow replay; "
-                        "duplicates are counted once), then report with --allow-incomplete.")
-        click.secho(f"portflow: warning: {message}", fg="yellow", err=True)
-        result["incomplete"] = {"lost_offsets": lost}
+    result = read_report(store, period, measure, _dimensions(by))
+    _mark_incomplete(store, result, allow_incomplete, "report")
     click.echo(to_json(result) if as_json else to_table(result))
+
+
+def _dimensions(by: str) -> list[str]:
+    return [d.strip() for d in by.split(",") if d.strip()]
+
+
+def _mark_incomplete(store, result: dict, allow_incomplete: bool, command: str) -> None:
+    """Fail (or, allowed, warn and say so in ``result``) where Kafka deleted records before
+    they were applied: totals, and what is judged from them, would be short."""
+    lost = store.lost_offsets()
+    if not lost:
+        return
+    ranges = "; ".join(f"{name} offsets " + ", ".join(f"{a}-{b}" for a, b in spans)
+                       for name, spans in sorted(lost.items()))
+    message = (f"the totals are incomplete: Kafka deleted records before they were applied "
+               f"(retention): {ranges}")
+    if not allow_incomplete:
+        raise _fail(f"{message}. Re-publish those events from their source (portflow replay; "
+                    f"duplicates are counted once), then {command} with --allow-incomplete.")
+    click.secho(f"portflow: warning: {message}", fg="yellow", err=True)
+    result["incomplete"] = {"lost_offsets": lost}
+
+
+@cli.command()
+@click.option("--period", required=True,
+              help="2024, 2024-H1, 2024-Q2, 2024-06 or 2024-06-15: its complete days are judged.")
+@click.option("--measure", default="value_cny", show_default=True,
+              help="As in report: value_cny, weight_tonnes, shipments, trains, teu or "
+                   "declarations.")
+@click.option("--by", "by", default="port", show_default=True,
+              help="One or two dimensions, comma-separated: port, port,mode, port,service…")
+@click.option("--min-drop", "min_drop", type=float, default=DEFAULT_MIN_DROP_PCT,
+              show_default=True, help="Report days at least this many per cent below what "
+                                      "was expected.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option("--allow-incomplete", is_flag=True,
+              help="Judge even though Kafka deleted events before they were applied.")
+def anomalies(period, measure, by, min_drop, as_json, allow_incomplete) -> None:
+    """Days whose throughput dropped, by event time, against what the calendar led to expect.
+
+    Each complete day (one the newest event is past) and key is compared with the same weekday
+    of the trailing weeks and the same weeks a year earlier (the lower of the two), or in the
+    Spring Festival's weeks with the same festival day a year earlier; a drop counts when it is
+    at least --min-drop per cent and stands out of the key's day-to-day noise. See the README,
+    "Throughput drops".
+    """
+    from portflow.anomalies import anomalies_table, read_anomalies
+    from portflow.domain.report import to_json
+
+    settings = _settings()
+    store = _store(settings)
+    result = read_anomalies(store, settings.tz, period, measure, _dimensions(by), min_drop)
+    _mark_incomplete(store, result, allow_incomplete, "anomalies")
+    click.echo(to_json(result) if as_json else anomalies_table(result))
 
 
 @cli.command()
@@ -363,7 +407,7 @@ def dlq_replay(code, limit, yes) -> None:
     click.echo(", ".join(f"{n:,} to {topic}" for topic, n in sent.items()), err=True)
 
 
-SCENARIOS = ("xinjiang-2024h1", "sample")
+SCENARIOS = ("xinjiang-2024h1", "sample", "disruption-drill")
 
 
 @cli.command()
@@ -382,11 +426,21 @@ def scenario(name, out, seed, scale, events) -> None:
         reproduce every figure of the seed article (about 700k events at --scale 1).
     sample: two years of varied events over eight ports, with time-zone edges, re-sent events
         and a few invalid lines.
+    disruption-drill: 2023 and 2024 of daily shipments and trains at four ports (weekdays,
+        seasons, growth, the Spring Festival) with five known disruptions, to drill drop
+        detection (about 100k events); the anomalies a detector should report are written
+        beside it, to <out without .jsonl/.jsonl.gz>.expected.json.
     """
     if name == "sample":
         from producers.sample import generate_sample
 
         generate_sample(out, events=events, seed=seed)
+    elif name == "disruption-drill":
+        from producers.scenarios.disruption_drill import expected_path, generate_drill
+
+        lines = generate_drill(out, seed=seed)
+        click.echo(f"{lines:,} events", err=True)
+        click.echo(f"wrote {expected_path(out)}", err=True)
     else:
         from producers.scenarios.xinjiang import generate_xinjiang
 

@@ -84,11 +84,20 @@ def start_redis(port: int, data_dir: Path, log_dir: Path, name: str = "redis",
     return child
 
 
+def _http_ready(url: str):
+    from urllib.request import urlopen
+
+    def ready() -> bool:
+        try:
+            return urlopen(url, timeout=1).status == 200
+        except OSError:
+            return False
+    return ready
+
+
 def start_prometheus(port: int, config: Path, data_dir: Path, log_dir: Path,
                      name: str = "prometheus", retention: str = "10y") -> Child:
     """A Prometheus server (Debian's package) on 127.0.0.1:``port``; ready when /-/ready is."""
-    from urllib.request import urlopen
-
     binary = shutil.which("prometheus")
     if not binary:
         raise StackError("no prometheus binary: install it (Debian: apt-get install prometheus)")
@@ -96,14 +105,25 @@ def start_prometheus(port: int, config: Path, data_dir: Path, log_dir: Path,
     child = spawn(name, [binary, f"--config.file={config}", f"--storage.tsdb.path={data_dir}",
                           f"--web.listen-address=127.0.0.1:{port}",
                           f"--storage.tsdb.retention.time={retention}"], log_dir)
+    wait_until(_http_ready(f"http://127.0.0.1:{port}/-/ready"), child,
+               f"prometheus on 127.0.0.1:{port}", 30)
+    return child
 
-    def ready() -> bool:
-        try:
-            return urlopen(f"http://127.0.0.1:{port}/-/ready", timeout=1).status == 200
-        except OSError:
-            return False
 
-    wait_until(ready, child, f"prometheus on 127.0.0.1:{port}", 30)
+def start_alertmanager(port: int, config: Path, data_dir: Path, log_dir: Path) -> Child:
+    """An Alertmanager (Debian's prometheus-alertmanager) on 127.0.0.1:``port``, without its
+    cluster listener (which would bind 0.0.0.0:9094); ready when /-/ready is."""
+    binary = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
+    if not binary:
+        raise StackError("no alertmanager binary: install it "
+                         "(Debian: apt-get install prometheus-alertmanager)")
+    data_dir.mkdir(parents=True, exist_ok=True)
+    child = spawn("alertmanager", [binary, f"--config.file={config}",
+                                   f"--storage.path={data_dir}",
+                                   f"--web.listen-address=127.0.0.1:{port}",
+                                   "--cluster.listen-address="], log_dir)
+    wait_until(_http_ready(f"http://127.0.0.1:{port}/-/ready"), child,
+               f"alertmanager on 127.0.0.1:{port}", 30)
     return child
 
 

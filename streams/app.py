@@ -28,6 +28,7 @@ from streams.metrics import LostOffsetsCollector, WorkerMetrics
 from streams.positioning import Positioner
 from streams.processor import (DEAD_LETTER_HEADROOM, MAX_DEAD_LETTER_BYTES, BatchProcessor,
                                BatchStats, DeadLetter, SourceRecord, is_transient)
+from streams.drops import DropCollector
 from streams.yoy import YoyCollector
 
 log = logging.getLogger(__name__)
@@ -96,7 +97,10 @@ def create_app(settings: Settings, store: RedisStore, metrics: WorkerMetrics) ->
     metrics.registry.register(yoy)
     lost = LostOffsetsCollector(store, settings.event_topics)
     metrics.registry.register(lost)
-    assignment = AssignmentTracker(app, settings, store, processor, positioner, metrics, yoy, lost)
+    drops = DropCollector(store, settings.tz)
+    metrics.registry.register(drops)
+    assignment = AssignmentTracker(app, settings, store, processor, positioner, metrics, yoy, lost,
+                                   drops)
     assignment.install()
 
     for topic_name, event_type in settings.event_topics.items():

@@ -1,6 +1,6 @@
 """What a worker does about the partitions it owns, besides reading them: announce them in
 Redis (``R:worker:<id>``), load their marks after each rebalance, export their progress and lag,
-refresh the lost-offsets and YoY gauges, and check that Redis and the topics are still the ones
+refresh the lost-offsets, YoY and throughput-drop gauges, and check that Redis and the topics are still the ones
 the marks refer to. Side duties: none of them may stop processing."""
 
 from __future__ import annotations
@@ -18,12 +18,14 @@ from portflow.domain.partitions import partition_name
 from streams.metrics import LostOffsetsCollector, WorkerMetrics
 from streams.positioning import Positioner
 from streams.processor import BatchProcessor
+from streams.drops import DropCollector
 from streams.yoy import YoyCollector
 
 log = logging.getLogger(__name__)
 
 RENEW_S = 5.0  # announcement, lost offsets, state check and progress, this often
 YOY_REFRESH_S = 15.0  # at most this often; costly refreshes are spaced further (streams.yoy)
+DROPS_REFRESH_S = 5.0  # each refresh judges at most two months of newly complete days
 
 
 async def best_effort(what: str, fn, *args) -> None:
@@ -37,10 +39,10 @@ async def best_effort(what: str, fn, *args) -> None:
 class AssignmentTracker:
     def __init__(self, app: faust.App, settings: Settings, store: RedisStore,
                  processor: BatchProcessor, positioner: Positioner, metrics: WorkerMetrics,
-                 yoy: YoyCollector, lost: LostOffsetsCollector) -> None:
+                 yoy: YoyCollector, lost: LostOffsetsCollector, drops: DropCollector) -> None:
         self.app, self.settings, self.store = app, settings, store
         self.processor, self.positioner, self.metrics = processor, positioner, metrics
-        self.yoy, self.lost = yoy, lost
+        self.yoy, self.lost, self.drops = yoy, lost, drops
         self.worker_id = f"{socket.gethostname()}-{os.getpid()}"
         self.ttl_s = max(15, settings.session_timeout_s * 3)
         # the worker that owns it exports the YoY gauges (one worker only: see streams.yoy)
@@ -52,13 +54,14 @@ class AssignmentTracker:
         self.app.on_partitions_assigned.connect(self.on_assigned)
         self.app.timer(interval=RENEW_S)(self.renew)
         self.app.timer(interval=YOY_REFRESH_S)(self.refresh_yoy)
+        self.app.timer(interval=DROPS_REFRESH_S)(self.refresh_drops)
 
     async def on_assigned(self, sender, assigned, **kwargs) -> None:
         self.tps = [tp for tp in assigned if tp.topic in self.settings.event_topics]
         self.owned = sorted(partition_name(tp.topic, tp.partition) for tp in self.tps)
         log.info("assigned %d partitions", len(self.owned))
         self.metrics.set_partitions(self.owned)
-        self.yoy.active = self.yoy_partition in self.owned
+        self.yoy.active = self.drops.active = self.yoy_partition in self.owned
         await self._announce()
         if self.processor.epoch is None:
             await self.processor.open_epoch()
@@ -81,6 +84,10 @@ class AssignmentTracker:
     async def refresh_yoy(self) -> None:
         if self.yoy.active:
             await best_effort("refresh the YoY gauges", self.yoy.refresh_if_due, self.behind())
+
+    async def refresh_drops(self) -> None:
+        if self.drops.active:
+            await best_effort("judge the days for throughput drops", self.drops.refresh)
 
     async def _announce(self) -> None:
         await best_effort("announce the assignment", self.store.record_worker, self.worker_id,

@@ -321,6 +321,23 @@ class RedisStore:
         return {granule: {cell.decode(): int(value) for cell, value in mapping.items()}
                 for granule, mapping in zip(granules, pipe.execute())}
 
+    def first_day(self, event_type: str, measure: str) -> Optional[str]:
+        """The earliest day granule holding any total of a measure (where its history starts),
+        found from the month granules (a scan of a few hundred keys at most)."""
+        prefix = self.aggregate_key(event_type, measure, "")
+        months = sorted(
+            name for key in self.client.scan_iter(match=f"{prefix}*", count=1000)
+            if len(name := key.decode()[len(prefix):]) == 7)
+        for month in months:
+            days = [f"{month}-{d:02d}" for d in range(1, 32)]
+            pipe = self.client.pipeline(transaction=False)
+            for day in days:
+                pipe.exists(self.aggregate_key(event_type, measure, day))
+            found = [day for day, exists in zip(days, pipe.execute()) if exists]
+            if found:
+                return found[0]
+        return None
+
     def cells(self, event_type: str, measure: str, granules: Iterable[str]) -> dict[str, int]:
         """The per-cell totals of a measure summed over granules (one pipelined round trip)."""
         pipe = self.client.pipeline(transaction=False)

@@ -141,6 +141,16 @@ class Period:
             months = [6 * (self.index - 1) + i for i in range(1, 7)]
         return [f"{self.year:04d}-{m:02d}" for m in months]
 
+    def days(self) -> list[date]:
+        """Every day of the period, in order."""
+        if self.day is not None:
+            return [self.day]
+        months = [int(g[5:]) for g in self.granules()]
+        first = date(self.year, months[0], 1)
+        after = date(self.year + 1, 1, 1) if months[-1] == 12 \
+            else date(self.year, months[-1] + 1, 1)
+        return [first + timedelta(days=i) for i in range((after - first).days)]
+
     def __str__(self) -> str:
         if self.kind == "day":
             return self.day.isoformat()

@@ -566,7 +566,7 @@ def test_alertmanager_routes_and_inhibitions_name_real_alerts():
     config = load_yaml(ALERTMANAGER_CONFIG)
     route = config["route"]
     assert route["receiver"] == "default"
-    assert route["group_by"] == ["alertname", "port", "mode"]
+    assert route["group_by"] == ["alertname", "port", "mode", "service"]
     (receiver,) = config["receivers"]
     (webhook,) = receiver["webhook_configs"]
     assert re.fullmatch(r"https?://[a-z0-9.-]+\.example(:\d+)?/.*", webhook["url"]), \

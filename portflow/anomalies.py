@@ -1,0 +1,140 @@
+"""Throughput drops read from the Redis store: the daily totals ``domain.detection`` judges.
+
+The same judgement serves ``portflow anomalies`` (any period, read afresh) and the worker's
+live gauges (``streams.drops``: each day as it completes, from a cache of recent days).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Iterable, Optional
+from zoneinfo import ZoneInfo
+
+from portflow.adapters.redis_store import RedisStore
+from portflow.domain.detection import (DEFAULT_MIN_DROP_PCT, LOOKBACK_WEEKS,
+                                       PROFILE_LOOKBACK_DAYS, YEAR, Judgement, find_drops,
+                                       judge_all)
+from portflow.domain.periods import Period
+from portflow.domain.report import Measure, check_request, sum_by
+from portflow.errors import UsageError
+
+# How far back a judgement reads: a year and its baselines, around the festival too.
+HISTORY = YEAR + timedelta(weeks=LOOKBACK_WEEKS + 1, days=PROFILE_LOOKBACK_DAYS)
+READ_DAYS = 31  # day granules read from Redis in one round trip
+
+
+class InvalidMinDrop(UsageError, ValueError):
+    """A ``--min-drop`` outside (0, 100]."""
+
+
+def check_min_drop(pct: float) -> float:
+    if not 0 < pct <= 100:
+        raise InvalidMinDrop(f"--min-drop must be above 0 and at most 100, not {pct:g}")
+    return pct
+
+
+def last_complete_day(store: RedisStore, tz: ZoneInfo) -> Optional[date]:
+    """The day before the newest event's (event time: a day is complete once a later one
+    began), or None before any event."""
+    latest = store.latest_event_time()
+    if latest is None:
+        return None
+    return datetime.fromtimestamp(latest, tz).date() - timedelta(days=1)
+
+
+@dataclass
+class DailyTotals:
+    """A measure's daily totals by the ``by`` dimensions, read from the day granules.
+
+    ``reread_days``: the latest days read again on every later ``load`` (late events land
+    there); older days are kept from earlier reads.
+    """
+
+    store: RedisStore
+    spec: Measure
+    by: list[str]
+    reread_days: int = 0
+
+    def __post_init__(self) -> None:
+        self._days: dict[date, dict[tuple, int]] = {}
+        self.first_day: Optional[date] = None
+
+    def load(self, first: date, last: date) -> dict[tuple, dict[date, int]]:
+        """{key: {day: total}} for the days ``first``..``last`` (within the history)."""
+        found = self.store.first_day(self.spec.event_type, self.spec.stored)
+        self.first_day = None if found is None else date.fromisoformat(found)
+        if self.first_day is None:
+            return {}
+        first = max(first, self.first_day)
+        fresh_from = last - timedelta(days=self.reread_days)
+        self._days = {d: t for d, t in self._days.items() if first <= d < fresh_from}
+        wanted = [first + timedelta(days=i) for i in range((last - first).days + 1)
+                  if first + timedelta(days=i) not in self._days]
+        for i in range(0, len(wanted), READ_DAYS):
+            chunk = wanted[i:i + READ_DAYS]
+            cells = self.store.cells_per_granule(self.spec.event_type, self.spec.stored,
+                                                 [d.isoformat() for d in chunk])
+            for day in chunk:
+                self._days[day] = sum_by(self.spec.event_type, self.by, cells[day.isoformat()])
+        series: dict[tuple, dict[date, int]] = {}
+        for day, totals in self._days.items():
+            for key, total in totals.items():
+                series.setdefault(key, {})[day] = total
+        return series
+
+    def judge(self, days: list[date], min_drop_pct: float,
+              drops_only: bool = True) -> list[Judgement]:
+        """The drops among ``days`` (consecutive, in order), or every key's judgement."""
+        if not days:
+            return []
+        series = self.load(days[0] - HISTORY, days[-1])
+        return (find_drops if drops_only else judge_all)(series, days, self.first_day,
+                                                          min_drop_pct)
+
+
+def read_anomalies(store: RedisStore, tz: ZoneInfo, period: str, measure: str, by: list[str],
+                   min_drop_pct: float = DEFAULT_MIN_DROP_PCT) -> dict:
+    """The contract's anomalies object: the complete days of ``period`` whose throughput fell
+    by at least ``min_drop_pct``, sorted by day, then drop.
+
+    Raises ``InvalidPeriod``/``InvalidReport``/``InvalidMinDrop`` for bad requests,
+    ``redis.RedisError`` if Redis cannot be read.
+    """
+    days = Period.parse(period).days()
+    spec = check_request(measure, by)
+    check_min_drop(min_drop_pct)
+    complete = last_complete_day(store, tz)
+    days = [d for d in days if complete is not None and d <= complete]
+    found = DailyTotals(store, spec, by).judge(days, min_drop_pct)
+    return {"period": period, "measure": measure, "by": by, "min_drop_pct": min_drop_pct,
+            "anomalies": [anomaly_json(j, spec, by) for j in found]}
+
+
+def anomaly_json(judgement: Judgement, spec: Measure, by: Iterable[str]) -> dict:
+    scale = 10 ** spec.places
+    return {"day": judgement.day.isoformat(), "key": dict(zip(by, judgement.key)),
+            "observed": round(judgement.observed / scale, spec.places),
+            "expected": round(judgement.expectation.expected / scale, spec.places),
+            "drop_pct": round(judgement.drop_pct, 2),
+            "baseline": judgement.expectation.baseline}
+
+
+def anomalies_table(result: dict) -> str:
+    """A readable, aligned text table of an anomalies object."""
+    by = result["by"]
+    header = ["day", *by, "observed", "expected", "drop %", "baseline"]
+    body = [[a["day"], *(a["key"][d] for d in by), f"{a['observed']:,}", f"{a['expected']:,}",
+             f"{a['drop_pct']:.2f}", a["baseline"]] for a in result["anomalies"]]
+    widths = [max(len(row[i]) for row in [header, *body]) for i in range(len(header))]
+    numeric = range(1 + len(by), 4 + len(by))
+
+    def line(cells: list[str]) -> str:
+        return "  ".join(c.rjust(w) if i in numeric else c.ljust(w)
+                         for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
+
+    title = (f"{result['measure']} by {', '.join(by)}: days of {result['period']} at least "
+             f"{result['min_drop_pct']:g}% below expectation")
+    if not body:
+        return f"{title}\n(none)"
+    return "\n".join([title, line(header), "  ".join("-" * w for w in widths), *map(line, body)])

@@ -1,0 +1,267 @@
+"""Throughput drops in event time: what a day brought against what the calendar led us to expect.
+
+Pure: each key (a port, a port and mode, a port and train service) comes in as its daily totals;
+out come the days whose total fell at least ``min_drop_pct`` below the expectation, and only
+where the drop stands out of the key's day-to-day noise. Days before the history starts are
+unknown, never zero, so a young history says "too early to tell" rather than "a drop".
+
+The expectation is the lower of two robust baselines (taking the lower trades a little
+sensitivity for few false alarms):
+
+- **trailing weeks**: the median of the same weekday in the last ``WEEKS`` weeks outside the
+  festival (weekday-aligned, so a quiet Sunday is compared with Sundays);
+- **a year earlier**: the median of the weekday-aligned days 52 weeks earlier (±1 week) outside
+  that year's festival, times the key's growth since (the median ratio of recent days to the
+  same weekdays a year before them).
+
+Within the Spring Festival's window (``domain.festivals``) neither holds: the day is compared
+with the day as far from the previous year's festival, times the growth, corrected for the
+weekday only downwards. Without that year (the first festival of a history) a festival day is
+not judged.
+
+A drop counts when, besides ``min_drop_pct``, it is at least ``NOISE_Z`` times the key's noise:
+the spread of recent days below their weekday's median (``_noise``), widened for days expected
+to be quieter than usual (relative noise grows as volume shrinks). Days expected to carry less
+than ``MIN_SHARE_OF_LEVEL`` of the key's usual volume are not judged. A key too noisy for a
+full stop to stand out is never flagged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+from statistics import median, quantiles
+from typing import Callable, Iterable, Mapping, Optional
+
+from portflow.domain.festivals import in_festival_window, same_festival_day_a_year_earlier
+
+DEFAULT_MIN_DROP_PCT = 50.0
+WEEKS = 8  # same-weekday samples in the trailing baseline
+LOOKBACK_WEEKS = 16  # how far back those samples are looked for (the festival takes six weeks)
+MIN_WEEK_SAMPLES = 3
+PROFILE_DAYS = 56  # recent ordinary days that give the weekday profile, the growth and the noise
+PROFILE_LOOKBACK_DAYS = 160
+MIN_GROWTH_PAIRS = 14
+MIN_PROFILE_DAYS = 21  # fewer, and the noise is not known
+YEAR = timedelta(weeks=52)  # weekday-aligned
+NOISE_Z = 3.5
+MAX_NOISE_WIDENING = 3.0  # at most sqrt(9): a day expected at a ninth of the usual volume
+MIN_SHARE_OF_LEVEL = 0.2
+# A festival day is set against single days a year earlier (a median of three), not against
+# the median of weeks: their noise adds to the day's own.
+FESTIVAL_NOISE_WIDENING = 2 ** 0.5
+
+Values = Callable[[date], Optional[int]]  # a key's total on a day; None before the history
+
+
+@dataclass(frozen=True)
+class Expectation:
+    expected: float
+    baseline: str  # which baseline set it: "trailing-weeks", "year-earlier", "festival-year-earlier"
+    level: float  # the key's usual daily volume (mean of its weekday medians)
+    noise: float  # robust relative spread of recent days around their weekday's median
+    weekday_medians: dict[int, float]
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """One day of one key: what it brought, what was expected, and whether it is a drop."""
+
+    day: date
+    key: tuple[str, ...]
+    observed: int
+    expectation: Optional[Expectation]
+    anomalous: bool
+
+    @property
+    def ratio(self) -> Optional[float]:
+        if self.expectation is None or self.expectation.expected <= 0:
+            return None
+        return self.observed / self.expectation.expected
+
+    @property
+    def drop_pct(self) -> Optional[float]:
+        ratio = self.ratio
+        return None if ratio is None else (1 - ratio) * 100
+
+
+def _profile_days(values: Values, day: date) -> list[tuple[date, int]]:
+    """The latest ``PROFILE_DAYS`` known ordinary (non-festival) days before ``day``."""
+    found = []
+    for back in range(1, PROFILE_LOOKBACK_DAYS + 1):
+        earlier = day - timedelta(days=back)
+        value = values(earlier)
+        if value is None:
+            break
+        if not in_festival_window(earlier):
+            found.append((earlier, value))
+            if len(found) == PROFILE_DAYS:
+                break
+    return found
+
+
+def _week_samples(values: Values, day: date, direction: int = -1) -> list[int]:
+    """Up to ``WEEKS`` known ordinary days of ``day``'s weekday, nearest first, looking back
+    (``direction`` -1) or ahead (+1)."""
+    samples = []
+    for weeks in range(1, LOOKBACK_WEEKS + 1):
+        other = day + timedelta(weeks=weeks * direction)
+        value = values(other)
+        if value is None:
+            break
+        if not in_festival_window(other):
+            samples.append(value)
+            if len(samples) == WEEKS:
+                break
+    return samples
+
+
+def _weekday_medians(profile: list[tuple[date, int]]) -> dict[int, float]:
+    by_weekday: dict[int, list[int]] = {}
+    for d, value in profile:
+        by_weekday.setdefault(d.weekday(), []).append(value)
+    return {weekday: float(median(vs)) for weekday, vs in by_weekday.items()}
+
+
+def _noise(values: Values, profile: list[tuple[date, int]], day: date) -> float:
+    """The spread of recent days below their expectation, as a fraction of it.
+
+    Each day is set against the median of its weekday's ordinary days up to two weeks either
+    side (before ``day``): near neighbours, so that a trend or the season does not pass for
+    noise. The spread is read from the lower quartile ((median - q25) / 0.6745: sigma for normal
+    noise): drops are what it must judge, and a quartile stays put while up to a quarter of the
+    days were disrupted.
+    """
+    ratios = []
+    for d, value in profile:
+        around = [values(d + timedelta(weeks=w)) for w in (-2, -1, 1, 2)
+                  if d + timedelta(weeks=w) < day]
+        around = [v for v in around if v is not None]
+        centre = median(around) if len(around) >= 2 else 0
+        if centre > 0:
+            ratios.append(value / centre)
+    if len(ratios) < MIN_PROFILE_DAYS:
+        return float("inf")
+    lower = quantiles(ratios, n=4)[0]
+    return max(0.0, median(ratios) - lower) / 0.6745
+
+
+def _growth(values: Values, profile: list[tuple[date, int]]) -> Optional[float]:
+    ratios = []
+    for d, value in profile:
+        earlier = d - YEAR
+        before = values(earlier)
+        if before and not in_festival_window(earlier):
+            ratios.append(value / before)
+    return median(ratios) if len(ratios) >= MIN_GROWTH_PAIRS else None
+
+
+def _year_earlier(values: Values, day: date, growth: Optional[float]) -> Optional[float]:
+    if growth is None:
+        return None
+    refs = []
+    for shift in (-1, 0, 1):
+        earlier = day - YEAR + timedelta(weeks=shift)
+        value = values(earlier)
+        if value is not None and not in_festival_window(earlier):
+            refs.append(value)
+    return median(refs) * growth if len(refs) >= 2 else None
+
+
+def _ordinary_level(values: Values, day: date, after: bool) -> Optional[float]:
+    """The median of the ordinary (non-festival) days of ``day``'s weekday in the weeks before
+    it, and after it too where ``after`` (a day a year back may look at what followed it)."""
+    samples = _week_samples(values, day, -1)
+    if after:
+        samples += _week_samples(values, day, +1)
+    return float(median(samples)) if len(samples) >= MIN_WEEK_SAMPLES else None
+
+
+def _festival_year_earlier(values: Values, day: date) -> Optional[float]:
+    """The festival's effect a year earlier, applied to this year's ordinary level.
+
+    The effect is that year's day at the same distance from its festival over the ordinary
+    days of its weekday around it; the median of that and the days either side of it (a median
+    of three keeps the steps of the holiday's first and last days, and halves the noise).
+    """
+    reference = same_festival_day_a_year_earlier(day)
+    now = _ordinary_level(values, day, after=False)
+    if reference is None or now is None:
+        return None
+    effects = []
+    for shift in (-1, 0, 1):
+        then_day = reference + timedelta(days=shift)
+        value = values(then_day)
+        then = None if value is None else _ordinary_level(values, then_day, after=True)
+        if then:
+            effects.append(value / then)
+    return float(median(effects)) * now if len(effects) >= 2 else None
+
+
+def expectation(values: Values, day: date) -> Optional[Expectation]:
+    """What ``day`` should have brought, or None where the history is too short to say."""
+    profile = _profile_days(values, day)
+    medians = _weekday_medians(profile)
+    if not medians:
+        return None
+    level = sum(medians.values()) / len(medians)
+    noise = _noise(values, profile, day)
+    if in_festival_window(day):
+        candidates = {"festival-year-earlier": _festival_year_earlier(values, day)}
+    else:
+        candidates = {
+            "trailing-weeks": _ordinary_level(values, day, after=False),
+            "year-earlier": _year_earlier(values, day, _growth(values, profile)),
+        }
+    known = {name: value for name, value in candidates.items() if value is not None}
+    if not known:
+        return None
+    baseline = min(known, key=known.get)
+    return Expectation(known[baseline], baseline, level, noise, medians)
+
+
+def is_drop(observed: int, exp: Expectation, min_drop_pct: float) -> bool:
+    """Whether ``observed`` fell far enough below ``exp`` to report: by ``min_drop_pct`` and
+    out of the key's noise."""
+    if exp.expected <= 0 or exp.level <= 0 or exp.expected < MIN_SHARE_OF_LEVEL * exp.level:
+        return False
+    drop = 1 - observed / exp.expected
+    widening = min(MAX_NOISE_WIDENING, max(1.0, (exp.level / exp.expected) ** 0.5))
+    if exp.baseline == "festival-year-earlier":
+        widening *= FESTIVAL_NOISE_WIDENING
+    return drop * 100 >= min_drop_pct and drop >= NOISE_Z * exp.noise * widening
+
+
+def judge(values: Values, key: tuple[str, ...], day: date,
+          min_drop_pct: float = DEFAULT_MIN_DROP_PCT) -> Judgement:
+    observed = values(day) or 0
+    exp = expectation(values, day)
+    return Judgement(day, key, observed, exp,
+                     exp is not None and is_drop(observed, exp, min_drop_pct))
+
+
+def series_values(totals: Mapping[date, int], first_day: Optional[date]) -> Values:
+    """``Values`` over daily totals: 0 on a day without events, None before ``first_day``."""
+    def values(day: date) -> Optional[int]:
+        if first_day is None or day < first_day:
+            return None
+        return totals.get(day, 0)
+    return values
+
+
+def judge_all(daily: Mapping[tuple[str, ...], Mapping[date, int]], days: Iterable[date],
+              first_day: Optional[date],
+              min_drop_pct: float = DEFAULT_MIN_DROP_PCT) -> list[Judgement]:
+    """Every key's judgement of every day, by key, then day."""
+    days = list(days)
+    return [judge(series_values(totals, first_day), key, day, min_drop_pct)
+            for key, totals in sorted(daily.items()) for day in days]
+
+
+def find_drops(daily: Mapping[tuple[str, ...], Mapping[date, int]], days: Iterable[date],
+               first_day: Optional[date],
+               min_drop_pct: float = DEFAULT_MIN_DROP_PCT) -> list[Judgement]:
+    """The anomalous days of every key, sorted by day, then by the largest drop, then key."""
+    found = [j for j in judge_all(daily, days, first_day, min_drop_pct) if j.anomalous]
+    found.sort(key=lambda j: (j.day, -j.drop_pct, j.key))
+    return found

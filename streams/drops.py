@@ -1,0 +1,117 @@
+"""Event-time throughput-drop gauges, for the ``PortflowThroughputDropEventTime`` alert.
+
+Each day is judged once it is complete in event time (the newest event applied is past it), so
+a replay reaches every day and raises its alert at the moment the replayed history does, as
+live traffic would. What is judged comes from Redis, which every worker shares: one worker
+exports these, the one that exports the YoY gauges (``streams.yoy``).
+
+A drop stays exported for ``HOLD_S`` of wall time after it was found, or while its day is
+among the latest two complete days (live: a day or two), whichever is longer: a replay may
+pass a day in a fraction of a second, and the alert's ``for:`` must still see it.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import date, datetime, time as day_start, timedelta
+from typing import Iterable, Optional
+from zoneinfo import ZoneInfo
+
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from portflow.adapters.redis_store import RedisStore
+from portflow.anomalies import DailyTotals, last_complete_day
+from portflow.domain.detection import DEFAULT_MIN_DROP_PCT, Judgement
+from portflow.domain.report import check_request
+
+# (measure, by): what the live gauges judge.
+LIVE_VIEWS = (("value_cny", ("port",)), ("value_cny", ("port", "mode")),
+              ("trains", ("port", "service")))
+HOLD_S = 900.0
+MAX_DAYS_PER_REFRESH = 62  # bounds a refresh's cost while a replay runs far ahead
+REREAD_DAYS = 7  # late events land in the latest days: those are read again each refresh
+LABELS = ["measure", "by", "port", "mode", "service"]
+
+
+class DropCollector(Collector):
+    """Serves the latest judgements; ``refresh`` judges the days completed since the last."""
+
+    NAMES = ("portflow_event_time_judged_day_timestamp_seconds", "portflow_event_time_observed",
+             "portflow_event_time_expected", "portflow_event_time_ratio",
+             "portflow_event_time_drop_ratio")
+
+    def __init__(self, store: RedisStore, tz: ZoneInfo, clock=time.monotonic,
+                 min_drop_pct: float = DEFAULT_MIN_DROP_PCT) -> None:
+        self.store, self.tz, self.min_drop_pct = store, tz, min_drop_pct
+        self.active = False  # this process owns the export (see module docstring)
+        self._clock = clock
+        self._totals = {view: DailyTotals(store, check_request(view[0], list(view[1])),
+                                          list(view[1]), REREAD_DAYS) for view in LIVE_VIEWS}
+        self._judged_through: Optional[date] = None
+        self._latest: dict[tuple, list[Judgement]] = {}
+        self._held: dict[tuple, tuple[Judgement, float]] = {}  # (view, key, day) -> found at
+        self._families: list = []
+
+    def collect(self) -> Iterable:
+        return list(self._families) if self.active else []
+
+    def refresh(self) -> None:
+        complete = last_complete_day(self.store, self.tz)
+        if complete is None:
+            return
+        if self._judged_through is None or self._judged_through > complete:
+            self._judged_through = complete - timedelta(days=1)
+        first = min(self._judged_through + timedelta(days=1), complete)
+        last = min(complete, first + timedelta(days=MAX_DAYS_PER_REFRESH - 1))
+        days = [first + timedelta(days=i) for i in range((last - first).days + 1)]
+        now = self._clock()
+        for view, totals in self._totals.items():
+            judged = totals.judge(days, self.min_drop_pct, drops_only=False)
+            self._latest[view] = [j for j in judged if j.day == last]
+            for j in judged:
+                if j.anomalous:
+                    self._held.setdefault((view, j.key, j.day), (j, now))
+        self._judged_through = last
+        self._held = {k: (j, at) for k, (j, at) in self._held.items()
+                      if now - at < HOLD_S or j.day >= last - timedelta(days=1)}
+        self._families = self._compute(last)
+
+    def _compute(self, day: date) -> list:
+        stamp = datetime.combine(day, day_start(), self.tz).timestamp()
+        judged_name, observed_name, expected_name, ratio_name, drop_name = self.NAMES
+        judged = GaugeMetricFamily(
+            judged_name,
+            "Start of the latest complete day (event time) the drop gauges judged.", value=stamp)
+        observed = GaugeMetricFamily(
+            observed_name, "The latest complete day's total (yuan; trains).",
+            labels=LABELS)
+        expected = GaugeMetricFamily(
+            expected_name,
+            "What the latest complete day was expected to bring (absent: too early to tell).",
+            labels=LABELS)
+        ratio = GaugeMetricFamily(
+            ratio_name, "Observed over expected, the latest complete day.",
+            labels=LABELS)
+        drop = GaugeMetricFamily(
+            drop_name,
+            "A day judged a throughput drop: 1 - observed/expected (present while held).",
+            labels=[*LABELS, "day"])
+        for view, judgements in self._latest.items():
+            spec = self._totals[view].spec
+            for j in judgements:
+                labels = _labels(view, j.key)
+                observed.add_metric(labels, j.observed / 10 ** spec.places)
+                if j.expectation is not None:
+                    expected.add_metric(labels, j.expectation.expected / 10 ** spec.places)
+                if j.ratio is not None:
+                    ratio.add_metric(labels, j.ratio)
+        for (view, key, day), (j, _) in sorted(self._held.items()):
+            drop.add_metric([*_labels(view, key), day.isoformat()], 1 - j.ratio)
+        return [judged, observed, expected, ratio, drop]
+
+
+def _labels(view: tuple, key: tuple) -> list[str]:
+    measure, by = view
+    values = dict(zip(by, key))
+    return [measure, ",".join(by), *(values.get(d, "") for d in ("port", "mode", "service"))]

@@ -1,0 +1,124 @@
+"""Throughput drops judged in event time: the calendar's baselines, the festival, the noise."""
+
+from __future__ import annotations
+
+import math
+import random
+from datetime import date, timedelta
+
+from portflow.domain.detection import expectation, find_drops, judge, series_values
+from portflow.domain.festivals import SPRING_FESTIVAL, festival_offset, in_festival_window, \
+    same_festival_day_a_year_earlier
+
+START, END = date(2023, 1, 1), date(2024, 12, 31)
+WEEKLY = (1.05, 1.1, 1.1, 1.05, 1.0, 0.8, 0.7)
+
+
+def festival_factor(day: date) -> float:
+    offset = festival_offset(day)
+    if offset is None:
+        return 1.0
+    return 0.8 if offset < -1 else 0.25 if offset <= 6 else 0.6 if offset <= 14 else \
+        0.85 if offset <= 21 else 1.0
+
+
+def traffic(seed: int, base: float = 200, noise: float = 0.06) -> dict[date, int]:
+    """Two years of daily totals: weekly rhythm, season, growth, the festival, some noise."""
+    rng = random.Random(seed)
+    totals, day = {}, START
+    while day <= END:
+        t = (day - START).days
+        level = base * WEEKLY[day.weekday()] * festival_factor(day) \
+            * (1 + 0.1 * math.sin(2 * math.pi * t / 365)) * 1.08 ** (t / 365)
+        totals[day] = max(0, round(level * rng.gauss(1, noise) * 1000))
+        day += timedelta(days=1)
+    return totals
+
+
+def every_day() -> list[date]:
+    return [START + timedelta(days=i) for i in range((END - START).days + 1)]
+
+
+def drops(totals, **kwargs) -> list[date]:
+    return [j.day for j in find_drops({("khorgos",): totals}, every_day(), START, **kwargs)]
+
+
+def test_ordinary_traffic_with_two_spring_festivals_raises_no_alarm():
+    for seed in range(5):
+        assert drops(traffic(seed)) == []
+
+
+def test_a_port_closed_for_four_days_is_found_on_each_of_them():
+    totals = traffic(1)
+    closed = [date(2024, 5, 14) + timedelta(days=i) for i in range(4)]
+    for day in closed:
+        totals[day] = 0
+    assert drops(totals) == closed
+
+
+def test_a_partial_outage_is_found_only_where_it_reaches_the_minimum_drop():
+    totals = traffic(2)
+    week = [date(2023, 9, 4) + timedelta(days=i) for i in range(7)]
+    for day in week:
+        totals[day] = int(totals[day] * 0.3)
+    assert drops(totals) == week
+    assert drops(totals, min_drop_pct=80) == []
+
+
+def test_a_closure_in_the_festivals_recovery_weeks_is_judged_against_last_years_festival():
+    totals = traffic(3)
+    closed = [date(2024, 2, 26), date(2024, 2, 27)]  # 16 and 17 days after New Year's Day
+    for day in closed:
+        totals[day] = 0
+    assert drops(totals) == closed
+    verdict = judge(series_values(totals, START), ("khorgos",), closed[0])
+    assert verdict.expectation.baseline == "festival-year-earlier"
+
+
+def test_the_first_festival_of_a_history_is_not_judged():
+    totals = traffic(4)
+    totals[date(2023, 2, 1)] = 0  # ten days after New Year's Day 2023, no year before it
+    assert expectation(series_values(totals, START), date(2023, 2, 1)) is None
+    assert drops(totals) == []
+
+
+def test_a_festival_a_year_later_is_not_mistaken_for_a_drop_on_its_calendar_dates():
+    # 2024-01-25 is ordinary; 364 days before it, 2023-01-26, was the festival week.
+    totals = traffic(5)
+    exp = expectation(series_values(totals, START), date(2024, 1, 25))
+    assert exp.baseline == "trailing-weeks"
+    assert not in_festival_window(date(2024, 1, 25)) and in_festival_window(date(2023, 1, 26))
+
+
+def test_days_before_the_history_are_unknown_not_zero():
+    totals = traffic(6)
+    values = series_values(totals, START)
+    assert values(START - timedelta(days=1)) is None
+    assert values(START) == totals[START]
+    assert expectation(values, START + timedelta(days=3)) is None  # too early to tell
+
+
+def test_a_key_too_noisy_for_a_stop_to_stand_out_is_never_flagged():
+    totals = traffic(7, noise=0.5)
+    totals[date(2024, 6, 12)] = 0
+    assert drops(totals) == []
+
+
+def test_a_drop_on_a_quiet_weekday_is_measured_against_that_weekday():
+    totals = traffic(8)
+    sunday = date(2024, 6, 16)
+    exp = expectation(series_values(totals, START), sunday)
+    weekday = expectation(series_values(totals, START), sunday - timedelta(days=2))
+    assert exp.expected < 0.8 * weekday.expected
+
+
+def test_the_festival_table_gives_the_same_festival_day_a_year_earlier():
+    assert SPRING_FESTIVAL[2024] == date(2024, 2, 10) and SPRING_FESTIVAL[2023] == date(2023, 1, 22)
+    assert same_festival_day_a_year_earlier(date(2024, 2, 26)) == date(2023, 2, 7)
+    assert same_festival_day_a_year_earlier(date(2024, 6, 1)) is None
+    assert festival_offset(date(2024, 1, 27)) == -14 and festival_offset(date(2024, 1, 26)) is None
+
+
+def test_a_year_without_a_known_festival_keeps_every_day_it_could_touch_out_of_ordinary_days():
+    assert in_festival_window(date(2041, 1, 10)) and in_festival_window(date(2041, 3, 18))
+    assert not in_festival_window(date(2041, 4, 1))
