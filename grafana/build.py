@@ -237,6 +237,25 @@ def overview():
                 *yoy_by("trade_value", "zone_group", "zone group"),
                 *yoy_by("trains", "service", "train service"),
             ]),
+            ("Throughput drops (event time)", [
+                ratio_bars("Latest complete day against expectation, by port",
+                           'portflow_event_time_ratio{by="port", port=~"$port"}', "{{port}}",
+                           description="Observed over expected for the latest complete day "
+                                       "(event time), as `portflow anomalies` judges it: the "
+                                       "lower of the trailing weeks' and the year-earlier "
+                                       "baseline, or the Spring Festival a year earlier."),
+                ratio_bars("… by port and mode",
+                           'portflow_event_time_ratio{by="port,mode", port=~"$port", '
+                           'mode=~"$mode"}', "{{port}} {{mode}}"),
+                ratio_bars("… trains by port and service",
+                           'portflow_event_time_ratio{by="port,service", port=~"$port"}',
+                           "{{port}} {{service}}"),
+                series("Days judged a drop (held while alerting)", RATIO,
+                       ('portflow_event_time_drop_ratio{port=~"$port"}',
+                        "{{day}} {{port}} {{mode}}{{service}}"),
+                       description="1 - observed/expected of each day judged a drop "
+                                   "(PortflowThroughputDropEventTime).", w=24),
+            ]),
             ("Live throughput", [
                 series("Trade value per second by port", CNY_PER_S,
                        (rate_by("portflow_trade_value_yuan_total", "port"), "{{port}}")),

@@ -128,9 +128,9 @@ def _noise(values: Values, profile: list[tuple[date, int]], day: date) -> float:
 
     Each day is set against the median of its weekday's ordinary days up to two weeks either
     side (before ``day``): near neighbours, so that a trend or the season does not pass for
-    noise. The spread is read from the lower quartile ((median - q25) / 0.6745: sigma for normal
-    noise): drops are what it must judge, and a quartile stays put while up to a quarter of the
-    days were disrupted.
+    noise. The spread is the interquartile range over 1.349 (sigma for normal noise): the
+    quartiles stay put while up to a quarter of the days were disrupted, and both halves of the
+    days count (the lower half alone, of some 28 days, varies too much from week to week).
     """
     ratios = []
     for d, value in profile:
@@ -142,8 +142,8 @@ def _noise(values: Values, profile: list[tuple[date, int]], day: date) -> float:
             ratios.append(value / centre)
     if len(ratios) < MIN_PROFILE_DAYS:
         return float("inf")
-    lower = quantiles(ratios, n=4)[0]
-    return max(0.0, median(ratios) - lower) / 0.6745
+    lower, _, upper = quantiles(ratios, n=4)
+    return (upper - lower) / 1.349
 
 
 def _growth(values: Values, profile: list[tuple[date, int]]) -> Optional[float]:

@@ -56,7 +56,7 @@ class Receiver:
                 continue
             if alert["status"] == "firing":
                 dims = labels["by"].split(",")
-                key = tuple((d, labels[d]) for d in dims)
+                key = tuple(sorted((d, labels[d]) for d in dims))
                 self.firing.setdefault((labels["measure"], labels["by"], key, labels["day"]),
                                        time.monotonic())
 
@@ -65,7 +65,7 @@ class Receiver:
 
 
 def expected_alerts(expected: dict) -> set[tuple]:
-    return {(measure, by, tuple(a["key"].items()), a["day"])
+    return {(measure, by, tuple(sorted(a["key"].items())), a["day"])
             for measure, views in expected.items() for by, anomalies in views.items()
             for a in anomalies}
 

@@ -1,0 +1,105 @@
+"""The live drop gauges: each day judged once complete, a drop held long enough for `for:`."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from streams.drops import HOLD_S, DropCollector
+from tests.unit.domain.test_detection import START, traffic
+
+TZ = ZoneInfo("Asia/Shanghai")
+
+
+class DaysStore:
+    """The three reads the collector makes, over one port's road shipments and its trains."""
+
+    def __init__(self, totals: dict[date, int], trains: dict[date, int] | None = None) -> None:
+        self.totals, self.trains = totals, trains or totals
+        self.latest: date | None = None
+
+    def latest_event_time(self):
+        if self.latest is None:
+            return None
+        return int(datetime.combine(self.latest, datetime.min.time(), TZ).timestamp()) + 3600
+
+    def first_day(self, event_type, measure):
+        return START.isoformat()
+
+    def cells_per_granule(self, event_type, measure, granules):
+        out = {}
+        for granule in granules:
+            day = date.fromisoformat(granule)
+            series = self.totals if event_type == "shipment" else self.trains
+            amount = series.get(day, 0) if self.latest and day <= self.latest else 0
+            cell = "khorgos|road|import|KZ|general|" if event_type == "shipment" \
+                else "khorgos|china-europe|outbound"
+            out[granule] = {cell: amount} if amount else {}
+        return out
+
+
+class Clock:
+    now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def samples(collector: DropCollector, name: str) -> dict[tuple, float]:
+    return {tuple(sorted(s.labels.items())): s.value for family in collector.collect()
+            for s in family.samples if s.name == name}
+
+
+def test_a_closed_day_is_exported_once_complete_and_held_after_later_days_pass():
+    totals, trains = traffic(1), traffic(1, base=0.02)  # about 20 trains a day
+    closed = date(2024, 5, 14)
+    totals[closed] = 0
+    store, clock = DaysStore(totals, trains), Clock()
+    collector = DropCollector(store, TZ, clock=clock)
+    collector.active = True
+    store.latest = closed
+    collector.refresh()  # the closed day is not complete yet
+    assert samples(collector, "portflow_event_time_drop_ratio") == {}
+    store.latest = closed + timedelta(days=1)
+    collector.refresh()
+    drops = samples(collector, "portflow_event_time_drop_ratio")
+    assert {dict(k)["day"] for k in drops} == {"2024-05-14"}
+    assert {dict(k)["by"] for k in drops} == {"port", "port,mode"}  # trains did not stop
+    assert all(v == 1.0 for v in drops.values())
+    ratio = samples(collector, "portflow_event_time_ratio")
+    assert ratio and all(v == 0 for k, v in ratio.items() if dict(k)["measure"] == "value_cny")
+
+    store.latest = closed + timedelta(days=40)  # a replay runs on: more than one refresh's days
+    clock.now = HOLD_S - 1
+    collector.refresh()
+    collector.refresh()
+    assert {dict(k)["day"] for k in samples(collector, "portflow_event_time_drop_ratio")} \
+        == {"2024-05-14"}
+    clock.now = HOLD_S + 1
+    collector.refresh()
+    assert samples(collector, "portflow_event_time_drop_ratio") == {}
+
+
+def test_every_day_is_judged_even_when_the_history_runs_far_ahead_of_the_refreshes():
+    totals = traffic(2)
+    closed = date(2024, 3, 20)
+    totals[closed] = 0
+    store, clock = DaysStore(totals), Clock()
+    collector = DropCollector(store, TZ, clock=clock)
+    collector.active = True
+    store.latest = date(2024, 1, 1)
+    collector.refresh()
+    store.latest = date(2024, 7, 1)  # six months in one step
+    found = set()
+    for _ in range(5):
+        collector.refresh()
+        found |= {dict(k)["day"] for k in samples(collector, "portflow_event_time_drop_ratio")}
+    assert found == {"2024-03-20"}
+
+
+def test_a_worker_that_does_not_own_the_export_serves_nothing():
+    store = DaysStore(traffic(3))
+    store.latest = date(2024, 5, 1)
+    collector = DropCollector(store, TZ)
+    collector.refresh()
+    assert list(collector.collect()) == []
