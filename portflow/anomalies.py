@@ -93,22 +93,31 @@ class DailyTotals:
                                                           min_drop_pct)
 
 
-def read_anomalies(store: RedisStore, tz: ZoneInfo, period: str, measure: str, by: list[str],
-                   min_drop_pct: float = DEFAULT_MIN_DROP_PCT) -> dict:
-    """The contract's anomalies object: the complete days of ``period`` whose throughput fell
-    by at least ``min_drop_pct``, sorted by day, then drop.
+@dataclass(frozen=True)
+class AnomaliesRequest:
+    period: Period
+    spec: Measure
+    by: list[str]
+    min_drop_pct: float
 
-    Raises ``InvalidPeriod``/``InvalidReport``/``InvalidMinDrop`` for bad requests,
-    ``redis.RedisError`` if Redis cannot be read.
-    """
-    days = Period.parse(period).days()
-    spec = check_request(measure, by)
-    check_min_drop(min_drop_pct)
+    @classmethod
+    def parse(cls, period: str, measure: str, by: list[str],
+              min_drop_pct: float = DEFAULT_MIN_DROP_PCT) -> "AnomaliesRequest":
+        """Raises ``InvalidPeriod``/``InvalidReport``/``InvalidMinDrop`` for bad requests."""
+        return cls(Period.parse(period), check_request(measure, by), list(by),
+                   check_min_drop(min_drop_pct))
+
+
+def read_anomalies(store: RedisStore, tz: ZoneInfo, request: AnomaliesRequest) -> dict:
+    """The anomalies object: the complete days of the period whose throughput fell by at least
+    the request's minimum drop, sorted by day, then drop. Raises ``redis.RedisError`` if Redis
+    cannot be read."""
     complete = last_complete_day(store, tz)
-    days = [d for d in days if complete is not None and d <= complete]
-    found = DailyTotals(store, spec, by).judge(days, min_drop_pct)
-    return {"period": period, "measure": measure, "by": by, "min_drop_pct": min_drop_pct,
-            "anomalies": [anomaly_json(j, spec, by) for j in found]}
+    days = [d for d in request.period.days() if complete is not None and d <= complete]
+    found = DailyTotals(store, request.spec, request.by).judge(days, request.min_drop_pct)
+    return {"period": str(request.period), "measure": request.spec.name, "by": request.by,
+            "min_drop_pct": request.min_drop_pct,
+            "anomalies": [anomaly_json(j, request.spec, request.by) for j in found]}
 
 
 def anomaly_json(judgement: Judgement, spec: Measure, by: Iterable[str]) -> dict:

@@ -231,12 +231,13 @@ def anomalies(period, measure, by, min_drop, as_json, allow_incomplete) -> None:
     at least --min-drop per cent and stands out of the key's day-to-day noise. See the README,
     "Throughput drops".
     """
-    from portflow.anomalies import anomalies_table, read_anomalies
+    from portflow.anomalies import AnomaliesRequest, anomalies_table, read_anomalies
     from portflow.domain.report import to_json
 
+    request = AnomaliesRequest.parse(period, measure, _dimensions(by), min_drop)
     settings = _settings()
     store = _store(settings)
-    result = read_anomalies(store, settings.tz, period, measure, _dimensions(by), min_drop)
+    result = read_anomalies(store, settings.tz, request)
     _mark_incomplete(store, result, allow_incomplete, "anomalies")
     click.echo(to_json(result) if as_json else anomalies_table(result))
 
