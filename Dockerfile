@@ -23,6 +23,7 @@ COPY pyproject.toml README.md ./
 COPY portflow ./portflow
 COPY streams ./streams
 COPY producers ./producers
+COPY entrypoints ./entrypoints
 
 RUN /opt/portflow/bin/pip install .
 

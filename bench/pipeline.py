@@ -65,9 +65,9 @@ if str(REPO) not in sys.path:
 from portflow.adapters.kafka import ensure_topics  # noqa: E402  (kafka-python admin)
 from portflow.adapters.redis_store import RedisStore  # noqa: E402
 from portflow.config import Settings  # noqa: E402
-from portflow.kafka_cluster import KafkaCluster  # noqa: E402
-from portflow.processes import Child, free_port  # noqa: E402
-from portflow.embedded import (  # noqa: E402
+from entrypoints.kafka_cluster import KafkaCluster  # noqa: E402
+from entrypoints.processes import Child, free_port  # noqa: E402
+from entrypoints.embedded import (  # noqa: E402
     BROKERS, start_redis, start_tansu, start_worker, wait_for_assignment,
     wait_until_owning,
 )

@@ -2,7 +2,7 @@
 
 Every module raises these (or subclasses) with a message that says what to do; the command
 line maps them to a red ``portflow: …`` line and the exit code in one place
-(``portflow.cli.PortflowGroup``). Anything else is a bug and shows its traceback.
+(``entrypoints.cli.PortflowGroup``). Anything else is a bug and shows its traceback.
 """
 
 from __future__ import annotations

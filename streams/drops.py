@@ -21,7 +21,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from portflow.adapters.redis_store import RedisStore
-from portflow.anomalies import DailyTotals, last_complete_day
+from portflow.services.anomalies import DailyTotals, last_complete_day
 from portflow.domain.detection import DEFAULT_MIN_DROP_PCT, Judgement
 from portflow.domain.report import check_request
 

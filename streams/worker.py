@@ -44,7 +44,7 @@ def run_worker(settings: Settings, loglevel: str = "info") -> None:
         if parts.positioner.restart_reason is None:
             raise
     logging.getLogger(__name__).warning("restarting: %s", parts.positioner.restart_reason)
-    os.execv(sys.executable, [sys.executable, "-m", "portflow.cli", "worker",
+    os.execv(sys.executable, [sys.executable, "-m", "entrypoints.cli", "worker",
                               "--loglevel", loglevel])
 
 

@@ -22,10 +22,10 @@ import pytest
 import redis
 
 from portflow.config import Settings
-from portflow.embedded import (BROKERS, start_redis, start_tansu, start_worker,
+from entrypoints.embedded import (BROKERS, start_redis, start_tansu, start_worker,
                                wait_for_assignment, wait_until_owning)
-from portflow.kafka_cluster import KafkaCluster
-from portflow.processes import free_port
+from entrypoints.kafka_cluster import KafkaCluster
+from entrypoints.processes import free_port
 
 _counter = itertools.count()
 

@@ -13,7 +13,7 @@ import sys
 
 from portflow.adapters.redis_store import RedisStore
 from portflow.domain import aggregates
-from portflow.cli import main
+from entrypoints.cli import main
 from streams import processor
 
 SUM_FAULT_IDS = set(filter(None, os.environ.get("PORTFLOW_TEST_SUM_FAULT_IDS", "").split(",")))

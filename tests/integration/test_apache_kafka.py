@@ -19,7 +19,7 @@ from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 
 from portflow.adapters.redis_store import RedisStore
 from portflow.config import Settings
-from portflow.kafka_cluster import BrokerSecurity, KafkaCluster
+from entrypoints.kafka_cluster import BrokerSecurity, KafkaCluster
 from producers.replay import wait_until_applied
 from tests.cli import portflow
 from tests.integration.test_faults import finish, start_replay, wait_for_progress
@@ -120,7 +120,7 @@ def test_records_deleted_before_they_were_applied_are_lost_loudly_and_the_rest_i
         assert time.monotonic() < deadline, scrape(addr).get("portflow_offsets_lost_recorded")
         time.sleep(0.5)
 
-    refused = subprocess.run([sys.executable, "-m", "portflow.cli", "report", "--period", "2024"],
+    refused = subprocess.run([sys.executable, "-m", "entrypoints.cli", "report", "--period", "2024"],
                              env=stack_env, capture_output=True, text=True, timeout=60)
     assert refused.returncode == 1
     for name, [[low, high]] in expected.items():
@@ -275,7 +275,7 @@ def test_a_wrong_kafka_password_is_a_clear_error_and_nothing_is_processed(secure
     write_replay_file(path, events=100, seed=97)
     for args in (["replay", str(path), "--no-progress"], ["worker"], ["dlq", "list"]):
         started = time.monotonic()
-        done = subprocess.run([sys.executable, "-m", "portflow.cli", *args], env=wrong,
+        done = subprocess.run([sys.executable, "-m", "entrypoints.cli", *args], env=wrong,
                               capture_output=True, text=True, timeout=120)
         assert done.returncode == 1, (args, done.stderr)
         assert "PORTFLOW_KAFKA_SASL_PASSWORD" in done.stderr, (args, done.stderr)
@@ -291,7 +291,7 @@ def test_a_broker_certificate_no_configured_ca_signed_is_refused_naming_the_sett
     other_ca, _ = make_certificates(tmp_path / "another-ca")
     untrusting = {**secured_env, "PORTFLOW_KAFKA_SSL_CAFILE": str(other_ca)}
     started = time.monotonic()
-    done = subprocess.run([sys.executable, "-m", "portflow.cli", "dlq", "list"], env=untrusting,
+    done = subprocess.run([sys.executable, "-m", "entrypoints.cli", "dlq", "list"], env=untrusting,
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 1 and "PORTFLOW_KAFKA_SSL_CAFILE" in done.stderr, done.stderr
     assert "not trusted" in done.stderr and time.monotonic() - started < 60

@@ -40,7 +40,7 @@ def test_list_and_replay_dead_letters(stack_env, tmp_path, worker_factory):
                                           "not_json").splitlines()[0])
     assert only_bad_fields["code"] == "not_json"
 
-    done = subprocess.run([sys.executable, "-m", "portflow.cli", "dlq", "replay", "--yes"],
+    done = subprocess.run([sys.executable, "-m", "entrypoints.cli", "dlq", "replay", "--yes"],
                           env=stack_env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and "to " in done.stderr, done.stderr
     deadline = time.monotonic() + 60

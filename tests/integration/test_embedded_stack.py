@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from portflow.processes import free_port, port_in_use
+from entrypoints.processes import free_port, port_in_use
 
 pytestmark = [pytest.mark.slow, pytest.mark.brokers("apache-kafka", "tansu")]
 
@@ -27,7 +27,7 @@ def up_env(tmp_path):
 
 @pytest.fixture
 def up_command(broker) -> list[str]:
-    return [sys.executable, "-m", "portflow.cli", "up", "--broker", broker]
+    return [sys.executable, "-m", "entrypoints.cli", "up", "--broker", broker]
 
 
 def start_up(command, env) -> subprocess.Popen:

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from portflow.embedded import start_alertmanager, start_prometheus
-from portflow.processes import free_port
+from entrypoints.embedded import start_alertmanager, start_prometheus
+from entrypoints.processes import free_port
 from tests.cli import portflow
 
 pytestmark = pytest.mark.slow
@@ -110,7 +110,7 @@ def test_the_drill_alerts_every_disruption_while_replaying_and_nothing_else(
     worker_factory()
     first, last = _event_time_span(drill)
     replay = subprocess.Popen(
-        [sys.executable, "-m", "portflow.cli", "replay", str(drill), "--speed",
+        [sys.executable, "-m", "entrypoints.cli", "replay", str(drill), "--speed",
          f"{(last - first) / REPLAY_S:.0f}", "--wait", "--timeout", "300"],
         env=stack_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:

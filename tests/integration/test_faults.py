@@ -14,8 +14,8 @@ import pytest
 
 from portflow.adapters.redis_store import RedisStore
 from portflow.config import Settings
-from portflow.embedded import start_redis, start_tansu
-from portflow.processes import free_port
+from entrypoints.embedded import start_redis, start_tansu
+from entrypoints.processes import free_port
 from tests.cli import portflow
 from tests.integration.test_pipeline import check_reports, write_replay_file
 from tests.oracle import Oracle
@@ -25,7 +25,7 @@ pytestmark = pytest.mark.slow
 
 def start_replay(env: dict, path, batch: int, rate: int) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "portflow.cli", "replay", str(path), "--batch", str(batch),
+        [sys.executable, "-m", "entrypoints.cli", "replay", str(path), "--batch", str(batch),
          "--rate", str(rate), "--wait", "--timeout", "400", "--no-progress"],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
@@ -171,7 +171,7 @@ def test_broker_outage_workers_wait_producers_fail_clearly_and_counting_resumes(
         broker.stop()
         started = time.monotonic()
         refused = subprocess.run(
-            [sys.executable, "-m", "portflow.cli", "replay", str(after), "--no-progress"],
+            [sys.executable, "-m", "entrypoints.cli", "replay", str(after), "--no-progress"],
             env=stack_env, capture_output=True, text=True, timeout=120)
         assert refused.returncode != 0 and "cannot reach Kafka" in refused.stderr
         assert time.monotonic() - started < 60, "the producer did not give up in bounded time"

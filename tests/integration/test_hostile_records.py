@@ -16,8 +16,8 @@ import pytest
 from kafka import KafkaProducer
 
 from portflow.config import Settings
-from portflow.embedded import start_redis, wait_for_assignment
-from portflow.processes import free_port, spawn
+from entrypoints.embedded import start_redis, wait_for_assignment
+from entrypoints.processes import free_port, spawn
 from tests.cli import portflow
 from tests.integration.test_faults import finish, start_replay
 from tests.integration.test_pipeline import (check_reports, dead_letters, scrape,

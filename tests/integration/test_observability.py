@@ -18,8 +18,8 @@ from zoneinfo import ZoneInfo
 import pytest
 import yaml
 
-from portflow.embedded import start_prometheus
-from portflow.processes import free_port
+from entrypoints.embedded import start_prometheus
+from entrypoints.processes import free_port
 from tests.cli import portflow
 
 pytestmark = pytest.mark.slow

@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 from kafka import KafkaConsumer
 
-from portflow.cli import cli
+from entrypoints.cli import cli
 from portflow.config import Settings
 from producers.sample import generate_sample
 from tests.oracle import Oracle

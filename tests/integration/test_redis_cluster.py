@@ -14,8 +14,8 @@ import redis
 
 from portflow.adapters.redis_store import DedupeWindow, RedisStore
 from portflow.config import Settings
-from portflow.embedded import start_redis
-from portflow.processes import free_port
+from entrypoints.embedded import start_redis
+from entrypoints.processes import free_port
 from tests.cli import portflow
 from tests.integration.test_pipeline import check_reports, write_replay_file
 

@@ -12,8 +12,8 @@ import pytest
 
 from portflow.adapters.redis_store import RedisStore
 from portflow.config import Settings
-from portflow.embedded import start_redis
-from portflow.processes import free_port
+from entrypoints.embedded import start_redis
+from entrypoints.processes import free_port
 from producers.sample import generate_sample
 from tests.integration.test_pipeline import check_reports
 from tests.oracle import Oracle
@@ -36,7 +36,7 @@ def test_aof_redis_restarted_mid_stream_loses_nothing(stack_env, tmp_path, worke
     try:
         worker_factory()
         replay = subprocess.Popen(
-            [sys.executable, "-m", "portflow.cli", "replay", str(path), "--batch", "20",
+            [sys.executable, "-m", "entrypoints.cli", "replay", str(path), "--batch", "20",
              "--rate", "3000", "--wait", "--timeout", "240"],
             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         deadline = time.monotonic() + 60

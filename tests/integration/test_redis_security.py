@@ -8,10 +8,10 @@ import pytest
 from click.testing import CliRunner
 
 from portflow.adapters.redis_store import RedisStore
-from portflow.cli import cli
+from entrypoints.cli import cli
 from portflow.config import Settings
-from portflow.embedded import start_redis
-from portflow.processes import free_port
+from entrypoints.embedded import start_redis
+from entrypoints.processes import free_port
 from streams.processor import BatchProcessor, SourceRecord
 
 

@@ -32,7 +32,7 @@ def test_simulated_events_are_valid_and_varied():
 def test_simulate_feeds_the_stack(stack_env, worker_factory):
     worker_factory()
     done = subprocess.run(
-        [sys.executable, "-m", "portflow.cli", "simulate", "--rate", "400", "--events", "1500"],
+        [sys.executable, "-m", "entrypoints.cli", "simulate", "--rate", "400", "--events", "1500"],
         env=stack_env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert "published 1,500 events" in done.stderr

@@ -38,7 +38,7 @@ import pytest
 import yaml
 
 from portflow.config import Settings, parse_host_port
-from portflow.kafka_cluster import replication_properties, shared_properties
+from entrypoints.kafka_cluster import replication_properties, shared_properties
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"

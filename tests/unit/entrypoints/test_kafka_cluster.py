@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from portflow.kafka_cluster import (BrokerSecurity, KafkaCluster, KafkaUnavailable, java_binary,
+from entrypoints.kafka_cluster import (BrokerSecurity, KafkaCluster, KafkaUnavailable, java_binary,
                                     kafka_classpath, new_cluster_id, node_properties,
                                     replication_properties, shared_properties)
 
@@ -72,7 +72,7 @@ def test_up_on_apache_kafka_without_java_exits_2_saying_what_is_missing(tmp_path
     env = {**os.environ, "JAVA_HOME": str(tmp_path / "no-jdk"),
            "PORTFLOW_HOME": str(tmp_path / "home"),
            "PORTFLOW_KAFKA_BOOTSTRAP": "127.0.0.1:1", "PORTFLOW_REDIS_URL": "redis://127.0.0.1:2/0"}
-    done = subprocess.run([sys.executable, "-m", "portflow.cli", "up", "--broker", "apache-kafka"],
+    done = subprocess.run([sys.executable, "-m", "entrypoints.cli", "up", "--broker", "apache-kafka"],
                           env=env, capture_output=True, text=True, timeout=60,
                           cwd=Path(__file__).resolve().parents[2])
     assert done.returncode == 2, done.stderr

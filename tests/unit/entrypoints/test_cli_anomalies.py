@@ -3,7 +3,7 @@
 import pytest
 from click.testing import CliRunner
 
-from portflow.cli import cli
+from entrypoints.cli import cli
 
 UNREACHABLE = {"PORTFLOW_REDIS_URL": "redis://127.0.0.1:1/0"}
 

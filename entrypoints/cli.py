@@ -14,7 +14,7 @@ import click
 from portflow.config import ConfigError, Settings
 from portflow.domain.detection import DEFAULT_MIN_DROP_PCT
 from portflow.domain.partitions import partition_name, split_partition_name
-from portflow.embedded import BROKERS
+from entrypoints.embedded import BROKERS
 from portflow.errors import EXIT_FAILURE, PortflowError, UsageError
 
 
@@ -179,7 +179,7 @@ def simulate(rate, seed, max_events, duration, batch) -> None:
 def report(period, measure, by, as_json, allow_incomplete) -> None:
     """Totals of a period against the same period a year earlier, by up to two dimensions."""
     from portflow.domain.report import to_json, to_table
-    from portflow.queries import read_report
+    from portflow.services.reports import read_report
 
     store = _store(_settings())
     result = read_report(store, period, measure, _dimensions(by))
@@ -231,7 +231,7 @@ def anomalies(period, measure, by, min_drop, as_json, allow_incomplete) -> None:
     at least --min-drop per cent and stands out of the key's day-to-day noise. See the README,
     "Throughput drops".
     """
-    from portflow.anomalies import AnomaliesRequest, anomalies_table, read_anomalies
+    from portflow.services.anomalies import AnomaliesRequest, anomalies_table, read_anomalies
     from portflow.domain.report import to_json
 
     request = AnomaliesRequest.parse(period, measure, _dimensions(by), min_drop)
@@ -322,7 +322,7 @@ def backfill(tsdb_dir, first, last, openmetrics, promtool) -> None:
     import tempfile
     from datetime import date, datetime
 
-    from portflow.backfill import create_blocks, write_openmetrics
+    from portflow.services.backfill import create_blocks, write_openmetrics
 
     settings = _settings()
     store = _store(settings)
@@ -462,7 +462,7 @@ def verify(name, as_json) -> None:
     Prints each published figure beside the one portflow computes. Exits 1 if any figure
     differs; a published share that disagrees with the published totals is flagged, not failed.
     """
-    from portflow.queries import read_report
+    from portflow.services.reports import read_report
     from producers.scenarios.xinjiang import acceptance_checks
 
     store = _store(_settings())
@@ -485,7 +485,7 @@ def verify(name, as_json) -> None:
 
 
 def _run_stack(settings: Settings, broker: str):
-    from portflow.embedded import BROKER_NAMES, EmbeddedStack
+    from entrypoints.embedded import BROKER_NAMES, EmbeddedStack
 
     stack = EmbeddedStack(settings, _home() / "run", broker)
     click.echo(f"starting the embedded stack ({BROKER_NAMES[broker]}, redis-server, worker)…",
@@ -553,8 +553,8 @@ def demo(once, scale, seed, broker) -> None:
     settings = _settings()
     stack = _run_stack(settings, broker)
     try:
-        from portflow.dashboard import MetricsRate, collect, render
-        from portflow.queries import read_report
+        from entrypoints.dashboard import MetricsRate, collect, render
+        from portflow.services.reports import read_report
         from producers.replay import Replayer, make_producer, wait_until_applied
         from producers.scenarios.xinjiang import acceptance_checks, generate_xinjiang
         from rich.console import Console

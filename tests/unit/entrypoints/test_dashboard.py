@@ -4,7 +4,7 @@ from decimal import Decimal
 
 from rich.console import Console
 
-from portflow.dashboard import VIEWS, PipelineStatus, Snapshot, render
+from entrypoints.dashboard import VIEWS, PipelineStatus, Snapshot, render
 from portflow.domain.reconcile import check_figure, check_share
 
 

@@ -25,7 +25,7 @@ import redis
 
 from portflow.config import Settings, parse_host_port
 from portflow.domain.partitions import partition_name
-from portflow.processes import Child, StackError, pid_alive, port_in_use, spawn, wait_until
+from entrypoints.processes import Child, StackError, pid_alive, port_in_use, spawn, wait_until
 
 # The embedded stack's brokers (the first is the default: it needs no Java), and their names.
 BROKER_NAMES = {"tansu": "tansu", "apache-kafka": "Apache Kafka"}
@@ -129,7 +129,7 @@ def start_alertmanager(port: int, config: Path, data_dir: Path, log_dir: Path) -
 
 def start_worker(env: dict, log_dir: Path, name: str = "worker") -> Child:
     """A ``portflow worker`` process with the given environment (PORTFLOW_* settings)."""
-    return spawn(name, [sys.executable, "-m", "portflow.cli", "worker"], log_dir,
+    return spawn(name, [sys.executable, "-m", "entrypoints.cli", "worker"], log_dir,
                   env={**os.environ, **env})
 
 
@@ -221,7 +221,7 @@ class EmbeddedStack:
     def _start_broker(self, port: int, logs: Path) -> list[Child]:
         if self.broker == "tansu":
             return [start_tansu(port, logs)]
-        from portflow.kafka_cluster import KafkaCluster
+        from entrypoints.kafka_cluster import KafkaCluster
 
         shutil.rmtree(self.home / "kafka", ignore_errors=True)  # a fresh log, as Redis is fresh
         cluster = KafkaCluster(self.home / "kafka", port=port, log_dir=logs)

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Mapping, Optional
 
 from portflow.errors import EXIT_USAGE
-from portflow.processes import Child, StackError, free_port, spawn, wait_until
+from entrypoints.processes import Child, StackError, free_port, spawn, wait_until
 
 KAFKA_HOME = Path(__file__).resolve().parents[1] / "deploy" / "kafka"
 FETCH_COMMAND = "bash scripts/fetch-kafka.sh"
