@@ -44,7 +44,8 @@ from portflow.adapters.kafka import ensure_topics  # noqa: E402
 from portflow.adapters.redis_store import RedisStore  # noqa: E402
 from portflow.domain.aggregates import CELL_LAYOUT, STORED_MEASURES  # noqa: E402
 from entrypoints.embedded import wait_for_assignment  # noqa: E402
-from producers.replay import DEFAULT_BATCH, wait_until_applied  # noqa: E402
+from portflow.services.progress import wait_until_applied  # noqa: E402
+from producers.replay import DEFAULT_BATCH  # noqa: E402
 from producers.scenarios.xinjiang import generate_xinjiang  # noqa: E402
 
 SEEN_SAMPLES = 2000

@@ -3,19 +3,16 @@
 from __future__ import annotations
 
 import os
-import signal
 import sys
-import time
-from contextlib import closing
 from pathlib import Path
 
 import click
 
+from entrypoints.embedded import BROKERS
 from portflow.config import ConfigError, Settings
 from portflow.domain.detection import DEFAULT_MIN_DROP_PCT
-from portflow.domain.partitions import partition_name, split_partition_name
-from entrypoints.embedded import BROKERS
 from portflow.errors import EXIT_FAILURE, PortflowError, UsageError
+from producers.scenarios import SCENARIOS
 
 
 def _settings() -> Settings:
@@ -24,6 +21,15 @@ def _settings() -> Settings:
 
 def _home() -> Path:
     return Path(os.environ.get("PORTFLOW_HOME", Path.home() / ".portflow")).expanduser()
+
+
+def _say(message: str) -> None:
+    click.echo(message, err=True)
+
+
+def _warn(message: str | None) -> None:
+    if message:
+        click.secho(f"portflow: warning: {message}", fg="yellow", err=True)
 
 
 def _fail(message: str) -> "click.exceptions.Exit":
@@ -107,30 +113,19 @@ def replay(files, speed, rate, as_fast, batch, wait, timeout, progress) -> None:
     """
     if sum(x is not None and x is not False for x in (speed, rate, as_fast or None)) > 1:
         raise click.UsageError("choose one of --speed, --rate and --max")
-    settings = _settings()
-    from portflow.adapters.kafka import ensure_topics
     from portflow.adapters.redis_store import RedisStore
-    from producers.replay import Pace, Replayer, make_producer, wait_until_applied
+    from portflow.services.progress import current_topic_ids, wait_until_applied
+    from producers.replay import Pace, publish
 
-    try:
-        pace = Pace(rate=rate, speed=speed)
-        replayer = Replayer(settings, None, batch=batch, pace=pace, progress=progress)
-    except ValueError as exc:
-        raise click.UsageError(str(exc)) from None
-    ensure_topics(settings)
-    with closing(make_producer(settings)) as replayer.producer:
-        result = replayer.run(list(files))
-    click.echo(
-        f"published {result.events:,} events in {result.records:,} records "
-        f"({result.other_lines:,} other lines) in {result.seconds:.1f}s "
-        f"({result.events_per_s:,.0f} events/s)", err=True,
-    )
+    settings = _settings()
+    result = publish(settings, lambda replayer: replayer.run(list(files)), batch=batch,
+                     pace=Pace(rate=rate, speed=speed), progress=progress)
+    _say(result.summary())
     if wait:
         store = RedisStore.from_url(settings.redis_url, settings.topic_prefix)
         waited = wait_until_applied(store, result.offsets, timeout, progress,
-                                    topic_ids=_topic_ids(settings))
-        click.echo(f"all records handled by the worker ({waited:.1f}s after publishing)",
-                   err=True)
+                                    topic_ids=current_topic_ids(settings))
+        _say(f"all records handled by the worker ({waited:.1f}s after publishing)")
 
 
 @cli.command()
@@ -147,22 +142,15 @@ def simulate(rate, seed, max_events, duration, batch) -> None:
     lifecycles. Runs until Ctrl-C, --events or --duration; works against any Kafka
     (PORTFLOW_KAFKA_BOOTSTRAP), the embedded stack's or production's.
     """
-    settings = _settings()
-    from portflow.adapters.kafka import ensure_topics
-    from producers.replay import Pace, Replayer, make_producer
+    from producers.replay import Pace, publish
     from producers.simulate import Simulator
 
-    try:
-        replayer = Replayer(settings, None, batch=batch, pace=Pace(rate=rate), progress=False)
-    except ValueError as exc:
-        raise click.UsageError(str(exc)) from None
-    ensure_topics(settings)
-    with closing(make_producer(settings)) as replayer.producer:
-        click.echo(f"simulating {rate:g} events/s to {settings.kafka_bootstrap} "
-                   "(Ctrl-C stops)", err=True)
-        result = replayer.run_stream(Simulator(seed).events(), max_events, duration)
-    click.echo(f"published {result.events:,} events in {result.records:,} records in "
-               f"{result.seconds:.1f}s ({result.events_per_s:,.0f} events/s)", err=True)
+    settings = _settings()
+    _say(f"simulating {rate:g} events/s to {settings.kafka_bootstrap} (Ctrl-C stops)")
+    result = publish(settings, lambda replayer: replayer.run_stream(
+        Simulator(seed).events(), max_events, duration), batch=batch, pace=Pace(rate=rate),
+        progress=False)
+    _say(result.summary())
 
 
 @cli.command()
@@ -180,32 +168,16 @@ def report(period, measure, by, as_json, allow_incomplete) -> None:
     """Totals of a period against the same period a year earlier, by up to two dimensions."""
     from portflow.domain.report import to_json, to_table
     from portflow.services.reports import read_report
+    from portflow.services.state import check_complete, open_store
 
-    store = _store(_settings())
+    store = open_store(_settings())
     result = read_report(store, period, measure, _dimensions(by))
-    _mark_incomplete(store, result, allow_incomplete, "report")
+    _warn(check_complete(store, result, allow_incomplete, "report"))
     click.echo(to_json(result) if as_json else to_table(result))
 
 
 def _dimensions(by: str) -> list[str]:
     return [d.strip() for d in by.split(",") if d.strip()]
-
-
-def _mark_incomplete(store, result: dict, allow_incomplete: bool, command: str) -> None:
-    """Fail (or, allowed, warn and say so in ``result``) where Kafka deleted records before
-    they were applied: totals, and what is judged from them, would be short."""
-    lost = store.lost_offsets()
-    if not lost:
-        return
-    ranges = "; ".join(f"{name} offsets " + ", ".join(f"{a}-{b}" for a, b in spans)
-                       for name, spans in sorted(lost.items()))
-    message = (f"the totals are incomplete: Kafka deleted records before they were applied "
-               f"(retention): {ranges}")
-    if not allow_incomplete:
-        raise _fail(f"{message}. Re-publish those events from their source (portflow replay; "
-                    f"duplicates are counted once), then {command} with --allow-incomplete.")
-    click.secho(f"portflow: warning: {message}", fg="yellow", err=True)
-    result["incomplete"] = {"lost_offsets": lost}
 
 
 @cli.command()
@@ -231,14 +203,15 @@ def anomalies(period, measure, by, min_drop, as_json, allow_incomplete) -> None:
     at least --min-drop per cent and stands out of the key's day-to-day noise. See the README,
     "Throughput drops".
     """
-    from portflow.services.anomalies import AnomaliesRequest, anomalies_table, read_anomalies
     from portflow.domain.report import to_json
+    from portflow.services.anomalies import AnomaliesRequest, anomalies_table, read_anomalies
+    from portflow.services.state import check_complete, open_store
 
     request = AnomaliesRequest.parse(period, measure, _dimensions(by), min_drop)
     settings = _settings()
-    store = _store(settings)
+    store = open_store(settings)
     result = read_anomalies(store, settings.tz, request)
-    _mark_incomplete(store, result, allow_incomplete, "anomalies")
+    _warn(check_complete(store, result, allow_incomplete, "anomalies"))
     click.echo(to_json(result) if as_json else anomalies_table(result))
 
 
@@ -255,50 +228,15 @@ def rebuild(wait, timeout, yes) -> None:
     Reports undercount until the workers have caught up again (`--wait` shows the progress).
     Kafka must still hold the events: offsets already deleted by retention are reported as lost.
     """
-    settings = _settings()
-    from portflow.adapters.redis_store import RedisStore
-    from producers.replay import wait_until_applied
+    from portflow.services.state import rebuild as rebuild_state
 
-    store = RedisStore.from_url(settings.redis_url, settings.topic_prefix)  # any time zone
-    workers = store.workers()
-    before = store.high_water_marks()
-    if wait and not workers:
-        raise _fail("no live worker: start `portflow worker` first (the workers do the re-reading)")
-    if not yes:
-        click.confirm(f"drop portflow's state for topic prefix {settings.topic_prefix!r} in "
-                      f"{settings.redacted_redis_url} and recompute it from Kafka?", abort=True)
-    deleted = store.drop_state()
-    click.echo(f"dropped {deleted:,} keys; {len(workers)} live worker(s) re-read from the start",
-               err=True)
-    if not wait:
-        return
-    applied_before = {split_partition_name(name): (0, mark) for name, mark in before.items()
-                      if mark >= 0}
-    seconds = wait_until_applied(store, applied_before, timeout)
-    click.echo(f"rebuilt in {seconds:.1f}s", err=True)
+    def confirm(question: str) -> None:
+        if not yes:
+            click.confirm(question, abort=True)
 
-
-def _topic_ids(settings: Settings) -> dict[str, str]:
-    """The event topics' Kafka ids now (empty where the broker has none to give)."""
-    from portflow.adapters.kafka import TopicIds
-
-    ids = TopicIds(settings)
-    try:
-        return {topic: topic_id for topic, (topic_id, _) in ids().items()}
-    finally:
-        ids.close()
-
-
-def _store(settings: Settings):
-    """The Redis store, refusing data aggregated in another time zone than PORTFLOW_TZ."""
-    from portflow.adapters.redis_store import RedisStore
-
-    store = RedisStore.from_url(settings.redis_url, settings.topic_prefix)
-    stored_tz = store.time_zone()
-    if stored_tz and stored_tz != settings.tz_name:
-        raise _fail(f"the aggregates were built with PORTFLOW_TZ={stored_tz}, "
-                    f"not {settings.tz_name}; set PORTFLOW_TZ={stored_tz}")
-    return store
+    seconds = rebuild_state(_settings(), confirm, _say, timeout if wait else None)
+    if seconds is not None:
+        _say(f"rebuilt in {seconds:.1f}s")
 
 
 @cli.command()
@@ -319,43 +257,18 @@ def backfill(tsdb_dir, first, last, openmetrics, promtool) -> None:
     chart this year against last year (offset 52w) right after a replay. Start Prometheus with
     --storage.tsdb.retention.time=10y or it drops old blocks at once.
     """
-    import tempfile
-    from datetime import date, datetime
-
-    from portflow.services.backfill import create_blocks, write_openmetrics
+    from portflow.services.backfill import backfill as write_backfill
+    from portflow.services.state import open_store
 
     settings = _settings()
-    store = _store(settings)
-    latest = store.latest_event_time()
-    if latest is None and not (first and last):
-        raise _fail("nothing to backfill: no event has been applied yet")
-    newest = datetime.fromtimestamp(latest, settings.tz).date() if latest else None
-    try:
-        last_day = date.fromisoformat(last) if last else newest
-        first_day = date.fromisoformat(first) if first else date(last_day.year - 1, 1, 1)
-    except ValueError as exc:
-        raise click.UsageError(f"--from/--to: {exc}") from None
-    with tempfile.TemporaryDirectory(prefix="portflow-backfill-") as scratch:
-        text_path = Path(openmetrics) if openmetrics else Path(scratch) / "backfill.om.txt"
-        with open(text_path, "w") as out:
-            result = write_openmetrics(store, settings.tz, first_day, last_day, out)
-        create_blocks(text_path, Path(tsdb_dir), promtool)
-    click.echo(f"backfilled {result.series:,} series ({result.samples:,} samples) over "
-               f"{result.days} days, {first_day} to {last_day}, into {tsdb_dir}", err=True)
+    done = write_backfill(open_store(settings), settings.tz, Path(tsdb_dir), first, last,
+                          Path(openmetrics) if openmetrics else None, promtool)
+    _say(done.summary(tsdb_dir))
 
 
 @cli.group()
 def dlq() -> None:
     """Inspect and re-drive the dead-letter topic (PORTFLOW_TOPIC_PREFIX + dlq)."""
-
-
-def _dead_letters(settings: Settings, code: str | None, limit: int | None):
-    from itertools import islice
-
-    from producers.dead_letters import read_dead_letters
-
-    letters = (d for d in read_dead_letters(settings) if not code or d.code == code)
-    return list(islice(letters, limit)) if limit else list(letters)
 
 
 @dlq.command("list")
@@ -364,23 +277,14 @@ def _dead_letters(settings: Settings, code: str | None, limit: int | None):
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per dead letter.")
 def dlq_list(code, limit, as_json) -> None:
     """List dead letters: where each came from, why it was rejected, and its start."""
-    import json as jsonlib
+    import json
 
-    letters = _dead_letters(_settings(), code, limit)
-    for d in letters:
-        if as_json:
-            click.echo(jsonlib.dumps({
-                "partition": d.partition, "offset": d.offset, "code": d.code,
-                "reason": d.reason, "source_topic": d.source_topic,
-                "source_partition": d.source_partition, "source_offset": d.source_offset,
-                "batch_index": d.batch_index, "value": d.value.decode(errors="replace")}))
-        else:
-            where = f"{d.source_topic}:{d.source_partition}@{d.source_offset}"
-            if d.batch_index is not None:
-                where += f"[{d.batch_index}]"
-            preview = d.value[:80].decode(errors="replace")
-            click.echo(f"{d.partition}@{d.offset}  {where}  {d.code}: {d.reason}\n    {preview}")
-    click.echo(f"{len(letters):,} dead letter(s)", err=True)
+    from producers.dead_letters import select_dead_letters
+
+    letters = select_dead_letters(_settings(), code, limit)
+    for letter in letters:
+        click.echo(json.dumps(letter.as_json()) if as_json else letter.summary())
+    _say(f"{len(letters):,} dead letter(s)")
 
 
 @dlq.command("replay")
@@ -393,22 +297,17 @@ def dlq_replay(code, limit, yes) -> None:
     For events rejected under an old rule or a since-fixed bug. An event that is still invalid
     lands on the dead-letter topic again; one that was applied meanwhile is a duplicate.
     """
-    from producers.dead_letters import redrive
-    from producers.replay import make_producer
+    from producers.dead_letters import redrive_letters, select_dead_letters
 
     settings = _settings()
-    letters = _dead_letters(settings, code, limit)
+    letters = select_dead_letters(settings, code, limit)
     if not letters:
-        click.echo("no dead letters to replay", err=True)
+        _say("no dead letters to replay")
         return
     if not yes:
         click.confirm(f"re-drive {len(letters):,} dead letter(s)?", abort=True, err=True)
-    with closing(make_producer(settings)) as producer:
-        sent = redrive(settings, letters, producer)
-    click.echo(", ".join(f"{n:,} to {topic}" for topic, n in sent.items()), err=True)
-
-
-SCENARIOS = ("xinjiang-2024h1", "sample", "disruption-drill")
+    sent = redrive_letters(settings, letters)
+    _say(", ".join(f"{n:,} to {topic}" for topic, n in sent.items()))
 
 
 @cli.command()
@@ -432,25 +331,10 @@ def scenario(name, out, seed, scale, events) -> None:
         detection (about 100k events); the anomalies a detector should report are written
         beside it, to <out without .jsonl/.jsonl.gz>.expected.json.
     """
-    if name == "sample":
-        from producers.sample import generate_sample
+    from producers.scenarios import write_scenario
 
-        generate_sample(out, events=events, seed=seed)
-    elif name == "disruption-drill":
-        from producers.scenarios.disruption_drill import expected_path, generate_drill
-
-        lines = generate_drill(out, seed=seed)
-        click.echo(f"{lines:,} events", err=True)
-        click.echo(f"wrote {expected_path(out)}", err=True)
-    else:
-        from producers.scenarios.xinjiang import generate_xinjiang
-
-        try:
-            lines = generate_xinjiang(out, seed=seed, scale=scale)
-        except ValueError as exc:
-            raise click.UsageError(str(exc)) from None
-        click.echo(f"{lines:,} events", err=True)
-    click.echo(f"wrote {out}", err=True)
+    for line in write_scenario(name, out, seed, scale, events):
+        _say(line)
 
 
 @cli.command()
@@ -462,58 +346,19 @@ def verify(name, as_json) -> None:
     Prints each published figure beside the one portflow computes. Exits 1 if any figure
     differs; a published share that disagrees with the published totals is flagged, not failed.
     """
+    from portflow.domain.reconcile import checks_table
+    from portflow.domain.report import to_json
     from portflow.services.reports import read_report
+    from portflow.services.state import open_store
     from producers.scenarios.xinjiang import acceptance_checks
 
-    store = _store(_settings())
+    store = open_store(_settings())
     checks = acceptance_checks(lambda p, m, b: read_report(store, p, m, b))
-    failed = [c for c in checks if not c.matches and not c.note.startswith("published share")]
-    if as_json:
-        from portflow.domain.report import to_json
-
-        for c in checks:
-            click.echo(to_json({"figure": c.figure, "published": c.published,
-                                "computed": c.computed, "matches": c.matches, "note": c.note}))
-    else:
-        width = max(len(c.figure) for c in checks)
-        for c in checks:
-            mark = "ok" if c.matches else ("FLAG" if c.note.startswith("published share") else "DIFF")
-            click.echo(f"{mark:4}  {c.figure:<{width}}  published {c.published}  "
-                       f"portflow {c.computed}" + (f"\n      {c.note}" if c.note else ""))
+    click.echo("\n".join(to_json(c.as_json()) for c in checks) if as_json
+               else checks_table(checks))
+    failed = [c for c in checks if c.failed]
     if failed:
         raise _fail(f"{len(failed)} figure(s) differ from the published ones")
-
-
-def _run_stack(settings: Settings, broker: str):
-    from entrypoints.embedded import BROKER_NAMES, EmbeddedStack
-
-    stack = EmbeddedStack(settings, _home() / "run", broker)
-    click.echo(f"starting the embedded stack ({BROKER_NAMES[broker]}, redis-server, worker)…",
-               err=True)
-    stack.start()
-    signal.signal(signal.SIGTERM, _interrupt)
-    return stack
-
-
-def _interrupt(signum, frame) -> None:
-    """SIGTERM stops the stack the same way Ctrl-C does."""
-    raise KeyboardInterrupt
-
-
-def _serve_until_interrupted(stack, banner: str) -> None:
-    """Print ``banner``, then watch the children until Ctrl-C or SIGTERM; stop the stack on
-    every path. (The banner is printed inside: a signal right after it still stops cleanly.)"""
-    try:
-        click.echo(banner, err=True)
-        while True:
-            failed = stack.failed_child()
-            if failed:
-                raise _fail(f"{failed.name} stopped unexpectedly:\n{failed.tail()}")
-            time.sleep(0.5)
-    except KeyboardInterrupt:
-        click.echo("\nstopping…", err=True)
-    finally:
-        stack.stop()
 
 
 BROKER_OPTION = click.option(
@@ -531,9 +376,9 @@ def up(broker) -> None:
     default). Nothing is kept from one run to the next: tansu is in memory, Apache Kafka's log is
     made anew, and so is Redis.
     """
-    stack = _run_stack(_settings(), broker)
-    _serve_until_interrupted(stack,
-                             "portflow is up:\n" + stack.describe() + "\nCtrl-C stops everything.")
+    from entrypoints.session import serve
+
+    serve(_settings(), _home() / "run", broker, _say)
 
 
 @cli.command()
@@ -550,58 +395,9 @@ def demo(once, scale, seed, broker) -> None:
     shares, the article's published figures checked against portflow's, and the pipeline's rate
     and lag. Ctrl-C stops the view and the stack.
     """
-    settings = _settings()
-    stack = _run_stack(settings, broker)
-    try:
-        from entrypoints.dashboard import MetricsRate, collect, render
-        from portflow.services.reports import read_report
-        from producers.replay import Replayer, make_producer, wait_until_applied
-        from producers.scenarios.xinjiang import acceptance_checks, generate_xinjiang
-        from rich.console import Console
-        from rich.live import Live
+    from entrypoints.session import demo as run_demo
 
-        path = str(_home() / "run" / "xinjiang-2024h1.jsonl")
-        click.echo(f"generating the xinjiang-2024h1 scenario (scale {scale:g})…", err=True)
-        events = generate_xinjiang(path, seed=seed, scale=scale)
-        click.echo(f"replaying {events:,} events of H1 2023 and H1 2024…", err=True)
-        with closing(make_producer(settings)) as producer:
-            result = Replayer(settings, producer).run([path])
-        store = _store(settings)
-        waited = wait_until_applied(store, result.offsets, 600)
-        applied_in = result.seconds + waited
-        replay_note = (f"the replay of {result.events:,} events was applied in {applied_in:.1f}s "
-                       f"({result.events / applied_in:,.0f} events/s)")
-
-        rate = MetricsRate(f"{settings.metrics_addr[0]}:{settings.metrics_addr[1]}")
-        targets = {partition_name(t, p): last for (t, p), (_, last) in result.offsets.items()}
-
-        def snapshot():
-            report = lambda p, m, b: read_report(store, p, m, b)  # noqa: E731
-            snap = collect(report, "2024-H1", lambda: acceptance_checks(report))
-            rate.read(snap.pipeline)
-            snap.pipeline.note = replay_note
-            marks = store.high_water_marks_of(sorted(targets))
-            snap.pipeline.lag_records = sum(max(0, targets[n] - marks[n]) for n in targets)
-            return snap
-
-        console = Console()
-        if once:
-            console.print(render(snapshot()))
-            stack.stop()
-            return
-        with Live(render(snapshot()), console=console, refresh_per_second=1) as live:
-            click.echo("Ctrl-C stops the view and the stack; `portflow report` works meanwhile.",
-                       err=True)
-            while True:
-                time.sleep(2)
-                failed = stack.failed_child()
-                if failed:
-                    raise _fail(f"{failed.name} stopped unexpectedly:\n{failed.tail()}")
-                live.update(render(snapshot()))
-    except KeyboardInterrupt:
-        click.echo("\nstopping…", err=True)
-    finally:
-        stack.stop()
+    run_demo(_settings(), _home() / "run", broker, _say, once, scale, seed)
 
 
 def main() -> None:

@@ -120,7 +120,7 @@ def _checks_table(checks: list[Check]) -> Table:
     for c in checks:
         if c.matches:
             mark = Text("✓ matches", style="green")
-        elif c.note.startswith("published share"):
+        elif c.flagged:
             mark = Text("⚑ " + c.note.split(": ", 1)[-1], style="yellow")
         else:
             mark = Text("✗ differs", style="bold red")

@@ -9,7 +9,9 @@ rejected under an old rule (or a since-fixed bug) are validated again.
 from __future__ import annotations
 
 import time
+from contextlib import closing
 from dataclasses import dataclass
+from itertools import islice
 from typing import Iterator, Optional
 
 from kafka import KafkaConsumer, TopicPartition
@@ -17,6 +19,7 @@ from kafka import KafkaConsumer, TopicPartition
 from portflow.adapters import dead_letter_headers as header
 from portflow.adapters.kafka import client_security, connect
 from portflow.config import Settings
+from producers.replay import make_producer
 
 
 @dataclass(frozen=True)
@@ -32,6 +35,20 @@ class DeadLetterRecord:
     source_offset: Optional[int]
     batch_index: Optional[int]
     truncated_from: Optional[int] = None  # the original's size, if the value was cut
+
+    def as_json(self) -> dict:
+        return {"partition": self.partition, "offset": self.offset, "code": self.code,
+                "reason": self.reason, "source_topic": self.source_topic,
+                "source_partition": self.source_partition, "source_offset": self.source_offset,
+                "batch_index": self.batch_index, "value": self.value.decode(errors="replace")}
+
+    def summary(self) -> str:
+        """Where it is and came from, why it was rejected, and the start of it: two lines."""
+        where = f"{self.source_topic}:{self.source_partition}@{self.source_offset}"
+        if self.batch_index is not None:
+            where += f"[{self.batch_index}]"
+        preview = self.value[:80].decode(errors="replace")
+        return f"{self.partition}@{self.offset}  {where}  {self.code}: {self.reason}\n    {preview}"
 
 
 def read_dead_letters(settings: Settings, idle_timeout_s: float = 5.0) -> Iterator[DeadLetterRecord]:
@@ -70,6 +87,19 @@ def read_dead_letters(settings: Settings, idle_timeout_s: float = 5.0) -> Iterat
                     done.add(tp)
     finally:
         consumer.close()
+
+
+def select_dead_letters(settings: Settings, code: Optional[str] = None,
+                        limit: Optional[int] = None) -> list[DeadLetterRecord]:
+    """The dead letters, of one rejection code if given, at most ``limit`` of them."""
+    letters = (d for d in read_dead_letters(settings) if not code or d.code == code)
+    return list(islice(letters, limit)) if limit else list(letters)
+
+
+def redrive_letters(settings: Settings, letters: list[DeadLetterRecord]) -> dict[str, int]:
+    """``redrive`` through a producer of its own, closed on every path."""
+    with closing(make_producer(settings)) as producer:
+        return redrive(settings, letters, producer)
 
 
 def redrive(settings: Settings, letters: list[DeadLetterRecord], producer) -> dict[str, int]:

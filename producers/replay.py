@@ -3,9 +3,7 @@
 Consecutive events of a topic are packed into batch records (the original bytes of each line,
 never re-encoded, so decimals stay exact). A line that is not a JSON object with a known
 ``type`` is published unchanged as a record of its own to the shipments topic, so the worker's
-rejection path sees it. ``wait_until_applied`` is the barrier behind ``--wait``: it compares the
-offsets the broker returned for our records with the worker's per-partition high-water marks in
-Redis (never with ListOffsets, which some brokers answer wrongly).
+rejection path sees it. ``--wait`` is ``portflow.services.progress.wait_until_applied``.
 """
 
 from __future__ import annotations
@@ -14,22 +12,22 @@ import gzip
 import logging
 import os
 import threading
+from contextlib import closing
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Iterator, Mapping, Optional
+from typing import Any, Callable, Iterator, Optional
 
 import msgspec
 from kafka import KafkaProducer
 from kafka.errors import KafkaError
 from tqdm import tqdm
 
-from portflow.adapters.kafka import client_security, connect
-from portflow.adapters.redis_store import RedisStore
+from portflow.adapters.kafka import client_security, connect, ensure_topics
 from portflow.config import Settings
 from portflow.domain.events import EVENT_TYPES, MAX_BATCH_EVENTS
-from portflow.domain.partitions import partition_name
-from portflow.errors import PortflowError
+from portflow.errors import PortflowError, UsageError
+from portflow.services.progress import progress_bar_disabled
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +36,11 @@ MAX_RECORD_BYTES = 900 * 1024  # stay well under Kafka's default 1 MiB message l
 
 
 class ReplayError(PortflowError, RuntimeError):
-    """Replay could not publish everything, or the worker did not catch up in time."""
+    """Replay could not publish everything."""
+
+
+class InvalidPublishing(UsageError, ValueError):
+    """A pace or batch size that cannot be published with."""
 
 
 class _Probe(msgspec.Struct):
@@ -62,10 +64,10 @@ class Pace:
 
     def __post_init__(self) -> None:
         if self.rate is not None and self.speed is not None:
-            raise ValueError("choose one of --rate and --speed")
+            raise InvalidPublishing("choose one of --rate and --speed")
         for name, value in (("--rate", self.rate), ("--speed", self.speed)):
             if value is not None and not value > 0:
-                raise ValueError(f"{name} must be positive")
+                raise InvalidPublishing(f"{name} must be positive")
 
 
 @dataclass
@@ -80,6 +82,11 @@ class ReplayResult:
     @property
     def events_per_s(self) -> float:
         return self.events / self.seconds if self.seconds else 0.0
+
+    def summary(self) -> str:
+        others = f" ({self.other_lines:,} other lines)" if self.other_lines else ""
+        return (f"published {self.events:,} events in {self.records:,} records{others} in "
+                f"{self.seconds:.1f}s ({self.events_per_s:,.0f} events/s)")
 
 
 class _Delivery:
@@ -123,18 +130,13 @@ def make_producer(settings: Settings) -> KafkaProducer:
     ))
 
 
-def _tqdm_disable(progress: bool | None) -> bool | None:
-    """tqdm's ``disable``: None shows bars only on a terminal; True/False force them."""
-    return None if progress is None else not progress
-
-
 class Replayer:
     """Publishes events with batching and pacing; one instance per ``portflow replay`` run."""
 
     def __init__(self, settings: Settings, producer: KafkaProducer, batch: int = DEFAULT_BATCH,
                  pace: Pace = Pace(), progress: bool | None = None) -> None:
         if not 1 <= batch <= MAX_BATCH_EVENTS:
-            raise ValueError(f"--batch must be 1 to {MAX_BATCH_EVENTS}")
+            raise InvalidPublishing(f"--batch must be 1 to {MAX_BATCH_EVENTS}")
         self.settings = settings
         self.producer = producer
         self.batch = batch
@@ -153,7 +155,7 @@ class Replayer:
         self._started = time.monotonic()
         total = sum(os.path.getsize(p) for p in paths)
         with tqdm(total=total, unit="B", unit_scale=True, desc="replay",
-                  disable=_tqdm_disable(self.progress)) as bar:
+                  disable=progress_bar_disabled(self.progress)) as bar:
             for path in paths:
                 with open(path, "rb") as raw:
                     stream = gzip.open(raw, "rb") if path.endswith(".gz") else raw
@@ -268,38 +270,12 @@ class Replayer:
         self.result.records += 1
 
 
-def wait_until_applied(store: RedisStore, offsets: dict[tuple[str, int], tuple[int, int]],
-                       timeout_s: float, progress: bool | None = None,
-                       topic_ids: Mapping[str, str] | None = None) -> float:
-    """Block until every partition's high-water mark reaches our last offset; return seconds.
-
-    The mark moves past applied, duplicate and rejected records alike, so this is a barrier
-    for everything we published. With ``topic_ids`` (topic → the Kafka id it had when we
-    published), marks count only once the workers have tied them to those ids: marks left
-    from an earlier topic of the same name (a broker that lost its data) must not pass.
-    """
-    started = time.monotonic()
-    targets = {partition_name(*tp): last for tp, (_, last) in offsets.items()}
-    firsts = {partition_name(*tp): first for tp, (first, _) in offsets.items()}
-    total = sum(targets[n] - firsts[n] + 1 for n in targets)
-    with tqdm(total=total, unit="rec", desc="applied", disable=_tqdm_disable(progress)) as bar:
-        while True:
-            marks = store.high_water_marks_of(sorted(targets))
-            done = sum(min(max(marks[n] - firsts[n] + 1, 0), targets[n] - firsts[n] + 1)
-                       for n in targets)
-            bar.update(done - bar.n)
-            behind = {n: (marks[n], targets[n]) for n in targets if marks[n] < targets[n]}
-            ids_adopted = (not topic_ids
-                           or store.topic_ids_of(sorted(topic_ids)) == dict(topic_ids))
-            if not behind and ids_adopted:
-                return time.monotonic() - started
-            if time.monotonic() - started > timeout_s:
-                waiting = [f"{n} at {m} of {t}" for n, (m, t) in sorted(behind.items())[:4]]
-                if not ids_adopted:
-                    waiting.insert(0, "the topics' current Kafka ids not yet seen by a worker")
-                raise ReplayError(
-                    f"timed out after {timeout_s:g}s: {len(behind)} partition(s) not yet applied "
-                    f"({', '.join(waiting)}). Is `portflow worker` running against "
-                    f"this Redis and topic prefix {store.root!r}?"
-                )
-            time.sleep(0.1)
+def publish(settings: Settings, run: Callable[[Replayer], ReplayResult], *,
+            batch: int = DEFAULT_BATCH, pace: Pace = Pace(),
+            progress: bool | None = None) -> ReplayResult:
+    """Create missing topics, then ``run(replayer)`` through a producer closed on every path
+    (a failed publish still flushes nothing half-sent into the next run)."""
+    replayer = Replayer(settings, None, batch=batch, pace=pace, progress=progress)
+    ensure_topics(settings)
+    with closing(make_producer(settings)) as replayer.producer:
+        return run(replayer)

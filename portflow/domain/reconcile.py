@@ -21,6 +21,30 @@ class Check:
     matches: bool
     note: str = ""
 
+    @property
+    def flagged(self) -> bool:
+        """A published share at odds with the published totals: flagged, not failed."""
+        return not self.matches and self.note.startswith("published share")
+
+    @property
+    def failed(self) -> bool:
+        return not self.matches and not self.flagged
+
+    def as_json(self) -> dict:
+        return {"figure": self.figure, "published": self.published, "computed": self.computed,
+                "matches": self.matches, "note": self.note}
+
+
+def checks_table(checks: list[Check]) -> str:
+    """One line a figure (ok, FLAG or DIFF, published beside computed), its note below."""
+    width = max((len(c.figure) for c in checks), default=0)
+    lines = []
+    for c in checks:
+        mark = "ok" if c.matches else ("FLAG" if c.flagged else "DIFF")
+        lines.append(f"{mark:4}  {c.figure:<{width}}  published {c.published}  "
+                     f"portflow {c.computed}" + (f"\n      {c.note}" if c.note else ""))
+    return "\n".join(lines)
+
 
 def _places(published: Decimal) -> Decimal:
     return Decimal(1).scaleb(published.as_tuple().exponent)

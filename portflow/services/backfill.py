@@ -10,15 +10,16 @@ collide with the live, processing-time counters of the same name.
 from __future__ import annotations
 
 import subprocess
+import tempfile
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import IO, Iterable
+from typing import IO, Iterable, Optional
 from zoneinfo import ZoneInfo
 
 from portflow.adapters.redis_store import RedisStore
 from portflow.domain.report import sum_by, unit_scale
-from portflow.errors import PortflowError
+from portflow.errors import PortflowError, UsageError
 
 # (metric, help, event type, stored measure, labels). Labels are the dashboards' (port,
 # mode, service, status), not every dimension: history is for charts, and each label multiplies
@@ -106,3 +107,39 @@ def create_blocks(openmetrics: Path, tsdb_dir: Path, promtool: str = "promtool")
                             "prometheus) or pass --promtool PATH") from None
     if done.returncode != 0:
         raise BackfillError(f"promtool failed:\n{done.stderr.strip()[-2000:]}")
+
+
+class InvalidDays(UsageError, ValueError):
+    """A --from/--to that is not a day."""
+
+
+@dataclass
+class Backfilled(BackfillResult):
+    first: date
+    last: date
+
+    def summary(self, tsdb_dir: Path) -> str:
+        return (f"backfilled {self.series:,} series ({self.samples:,} samples) over "
+                f"{self.days} days, {self.first} to {self.last}, into {tsdb_dir}")
+
+
+def backfill(store: RedisStore, tz: ZoneInfo, tsdb_dir: Path, first: Optional[str] = None,
+             last: Optional[str] = None, openmetrics: Optional[Path] = None,
+             promtool: str = "promtool") -> Backfilled:
+    """TSDB blocks of the days ``first``..``last`` (defaults: 1 January of the year before the
+    newest event's, and the newest event's day), keeping the OpenMetrics text if asked."""
+    latest = store.latest_event_time()
+    if latest is None and not (first and last):
+        raise BackfillError("nothing to backfill: no event has been applied yet")
+    try:
+        last_day = date.fromisoformat(last) if last else \
+            datetime.fromtimestamp(latest, tz).date()
+        first_day = date.fromisoformat(first) if first else date(last_day.year - 1, 1, 1)
+    except ValueError as exc:
+        raise InvalidDays(f"--from/--to: {exc}") from None
+    with tempfile.TemporaryDirectory(prefix="portflow-backfill-") as scratch:
+        text_path = openmetrics or Path(scratch) / "backfill.om.txt"
+        with open(text_path, "w") as out:
+            result = write_openmetrics(store, tz, first_day, last_day, out)
+        create_blocks(text_path, tsdb_dir, promtool)
+    return Backfilled(result.days, result.series, result.samples, first_day, last_day)

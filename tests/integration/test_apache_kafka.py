@@ -20,7 +20,7 @@ from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from portflow.adapters.redis_store import RedisStore
 from portflow.config import Settings
 from entrypoints.kafka_cluster import BrokerSecurity, KafkaCluster
-from producers.replay import wait_until_applied
+from portflow.services.progress import wait_until_applied
 from tests.cli import portflow
 from tests.integration.test_faults import finish, start_replay, wait_for_progress
 from tests.integration.test_pipeline import check_reports, scrape, write_replay_file

@@ -1,0 +1,102 @@
+"""The embedded stack run from a terminal: ``portflow up`` serves it until Ctrl-C or SIGTERM,
+``portflow demo`` also replays the Xinjiang scenario into it and shows the live view. The stack
+is stopped on every path."""
+
+from __future__ import annotations
+
+import signal
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Callable, Iterator
+
+from portflow.config import Settings
+from portflow.domain.partitions import partition_name
+from entrypoints.embedded import BROKER_NAMES, EmbeddedStack
+from entrypoints.processes import StackError
+
+Say = Callable[[str], None]
+
+
+def _interrupt(signum, frame) -> None:
+    """SIGTERM stops the stack the same way Ctrl-C does."""
+    raise KeyboardInterrupt
+
+
+@contextmanager
+def running_stack(settings: Settings, run_dir: Path, broker: str, say: Say) -> Iterator:
+    """The started stack; stopped when the block ends, however it ends (Ctrl-C and SIGTERM end
+    it quietly)."""
+    stack = EmbeddedStack(settings, run_dir, broker)
+    say(f"starting the embedded stack ({BROKER_NAMES[broker]}, redis-server, worker)…")
+    stack.start()
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        yield stack
+    except KeyboardInterrupt:
+        say("\nstopping…")
+    finally:
+        stack.stop()
+
+
+def _check_children(stack: EmbeddedStack) -> None:
+    failed = stack.failed_child()
+    if failed:
+        raise StackError(f"{failed.name} stopped unexpectedly:\n{failed.tail()}")
+
+
+def serve(settings: Settings, run_dir: Path, broker: str, say: Say) -> None:
+    """``portflow up``: the stack until Ctrl-C or SIGTERM. (The banner is printed inside the
+    stack's block: a signal right after it still stops everything cleanly.)"""
+    with running_stack(settings, run_dir, broker, say) as stack:
+        say("portflow is up:\n" + stack.describe() + "\nCtrl-C stops everything.")
+        while True:
+            _check_children(stack)
+            time.sleep(0.5)
+
+
+def demo(settings: Settings, run_dir: Path, broker: str, say: Say, once: bool, scale: float,
+         seed: int) -> None:
+    """``portflow demo``: the stack, the scenario replayed into it, then the live view."""
+    from rich.console import Console
+    from rich.live import Live
+
+    from entrypoints.dashboard import MetricsRate, collect, render
+    from portflow.services.progress import wait_until_applied
+    from portflow.services.reports import read_report
+    from portflow.services.state import open_store
+    from producers.replay import publish
+    from producers.scenarios.xinjiang import acceptance_checks, generate_xinjiang
+
+    with running_stack(settings, run_dir, broker, say) as stack:
+        path = str(run_dir / "xinjiang-2024h1.jsonl")
+        say(f"generating the xinjiang-2024h1 scenario (scale {scale:g})…")
+        events = generate_xinjiang(path, seed=seed, scale=scale)
+        say(f"replaying {events:,} events of H1 2023 and H1 2024…")
+        result = publish(settings, lambda replayer: replayer.run([path]))
+        store = open_store(settings)
+        applied_in = result.seconds + wait_until_applied(store, result.offsets, 600)
+        replay_note = (f"the replay of {result.events:,} events was applied in {applied_in:.1f}s "
+                       f"({result.events / applied_in:,.0f} events/s)")
+        rate = MetricsRate(f"{settings.metrics_addr[0]}:{settings.metrics_addr[1]}")
+        targets = {partition_name(t, p): last for (t, p), (_, last) in result.offsets.items()}
+
+        def snapshot():
+            report = lambda p, m, b: read_report(store, p, m, b)  # noqa: E731
+            snap = collect(report, "2024-H1", lambda: acceptance_checks(report))
+            rate.read(snap.pipeline)
+            snap.pipeline.note = replay_note
+            marks = store.high_water_marks_of(sorted(targets))
+            snap.pipeline.lag_records = sum(max(0, targets[n] - marks[n]) for n in targets)
+            return snap
+
+        console = Console()
+        if once:
+            console.print(render(snapshot()))
+            return
+        with Live(render(snapshot()), console=console, refresh_per_second=1) as live:
+            say("Ctrl-C stops the view and the stack; `portflow report` works meanwhile.")
+            while True:
+                time.sleep(2)
+                _check_children(stack)
+                live.update(render(snapshot()))

@@ -1,0 +1,74 @@
+"""Has the worker applied what was published? The barrier behind ``--wait``.
+
+It compares the offsets the broker returned for the records published with the workers'
+per-partition high-water marks in Redis (never with ListOffsets, which some brokers answer
+wrongly).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Mapping
+
+from tqdm import tqdm
+
+from portflow.adapters.kafka import TopicIds
+from portflow.adapters.redis_store import RedisStore
+from portflow.config import Settings
+from portflow.domain.partitions import partition_name
+from portflow.errors import PortflowError
+
+
+class NotApplied(PortflowError, RuntimeError):
+    """The workers did not apply what was published within the time allowed."""
+
+
+def current_topic_ids(settings: Settings) -> dict[str, str]:
+    """The event topics' Kafka ids now (empty where the broker has none to give)."""
+    ids = TopicIds(settings)
+    try:
+        return {topic: topic_id for topic, (topic_id, _) in ids().items()}
+    finally:
+        ids.close()
+
+
+def progress_bar_disabled(progress: bool | None) -> bool | None:
+    """tqdm's ``disable``: None shows bars only on a terminal; True/False force them."""
+    return None if progress is None else not progress
+
+
+def wait_until_applied(store: RedisStore, offsets: dict[tuple[str, int], tuple[int, int]],
+                       timeout_s: float, progress: bool | None = None,
+                       topic_ids: Mapping[str, str] | None = None) -> float:
+    """Block until every partition's high-water mark reaches our last offset; return seconds.
+
+    The mark moves past applied, duplicate and rejected records alike, so this is a barrier
+    for everything we published. With ``topic_ids`` (topic → the Kafka id it had when we
+    published), marks count only once the workers have tied them to those ids: marks left
+    from an earlier topic of the same name (a broker that lost its data) must not pass.
+    """
+    started = time.monotonic()
+    targets = {partition_name(*tp): last for tp, (_, last) in offsets.items()}
+    firsts = {partition_name(*tp): first for tp, (first, _) in offsets.items()}
+    total = sum(targets[n] - firsts[n] + 1 for n in targets)
+    with tqdm(total=total, unit="rec", desc="applied", disable=progress_bar_disabled(progress)) as bar:
+        while True:
+            marks = store.high_water_marks_of(sorted(targets))
+            done = sum(min(max(marks[n] - firsts[n] + 1, 0), targets[n] - firsts[n] + 1)
+                       for n in targets)
+            bar.update(done - bar.n)
+            behind = {n: (marks[n], targets[n]) for n in targets if marks[n] < targets[n]}
+            ids_adopted = (not topic_ids
+                           or store.topic_ids_of(sorted(topic_ids)) == dict(topic_ids))
+            if not behind and ids_adopted:
+                return time.monotonic() - started
+            if time.monotonic() - started > timeout_s:
+                waiting = [f"{n} at {m} of {t}" for n, (m, t) in sorted(behind.items())[:4]]
+                if not ids_adopted:
+                    waiting.insert(0, "the topics' current Kafka ids not yet seen by a worker")
+                raise NotApplied(
+                    f"timed out after {timeout_s:g}s: {len(behind)} partition(s) not yet applied "
+                    f"({', '.join(waiting)}). Is `portflow worker` running against "
+                    f"this Redis and topic prefix {store.root!r}?"
+                )
+            time.sleep(0.1)

@@ -1,0 +1,74 @@
+"""portflow's state in Redis as a whole: opening it for reading, whether it is complete, and
+dropping it to be rebuilt from Kafka."""
+
+from __future__ import annotations
+
+from typing import Callable, Optional
+
+from portflow.adapters.redis_store import RedisStore
+from portflow.config import Settings
+from portflow.domain.partitions import split_partition_name
+from portflow.errors import PortflowError
+from portflow.services.progress import wait_until_applied
+
+
+class WrongTimeZone(PortflowError):
+    """The aggregates were built in another reporting time zone than the one configured."""
+
+
+class Incomplete(PortflowError):
+    """Kafka deleted records before they were applied: totals would be short."""
+
+
+class NoWorker(PortflowError):
+    """A rebuild that waits needs a live worker to do the re-reading."""
+
+
+def open_store(settings: Settings) -> RedisStore:
+    """The Redis store, refusing data aggregated in another time zone than PORTFLOW_TZ."""
+    store = RedisStore.from_url(settings.redis_url, settings.topic_prefix)
+    stored_tz = store.time_zone()
+    if stored_tz and stored_tz != settings.tz_name:
+        raise WrongTimeZone(f"the aggregates were built with PORTFLOW_TZ={stored_tz}, "
+                            f"not {settings.tz_name}; set PORTFLOW_TZ={stored_tz}")
+    return store
+
+
+def check_complete(store: RedisStore, result: dict, allow_incomplete: bool,
+                   command: str) -> Optional[str]:
+    """Where Kafka deleted records before they were applied: raise ``Incomplete``, or (when
+    allowed) name the lost offsets in ``result`` and return the warning to show."""
+    lost = store.lost_offsets()
+    if not lost:
+        return None
+    ranges = "; ".join(f"{name} offsets " + ", ".join(f"{a}-{b}" for a, b in spans)
+                       for name, spans in sorted(lost.items()))
+    message = (f"the totals are incomplete: Kafka deleted records before they were applied "
+               f"(retention): {ranges}")
+    if not allow_incomplete:
+        raise Incomplete(f"{message}. Re-publish those events from their source (portflow "
+                         f"replay; duplicates are counted once), then {command} with "
+                         "--allow-incomplete.")
+    result["incomplete"] = {"lost_offsets": lost}
+    return message
+
+
+def rebuild(settings: Settings, confirm: Callable[[str], None], say: Callable[[str], None],
+            wait_s: Optional[float] = None) -> Optional[float]:
+    """Drop the topic prefix's state so that the running workers recompute it from Kafka;
+    with ``wait_s``, wait until they re-applied at least what was applied before (seconds)."""
+    store = RedisStore.from_url(settings.redis_url, settings.topic_prefix)  # any time zone
+    workers = store.workers()
+    before = store.high_water_marks()
+    if wait_s is not None and not workers:
+        raise NoWorker("no live worker: start `portflow worker` first (the workers do the "
+                       "re-reading)")
+    confirm(f"drop portflow's state for topic prefix {settings.topic_prefix!r} in "
+            f"{settings.redacted_redis_url} and recompute it from Kafka?")
+    deleted = store.drop_state()
+    say(f"dropped {deleted:,} keys; {len(workers)} live worker(s) re-read from the start")
+    if wait_s is None:
+        return None
+    applied_before = {split_partition_name(name): (0, mark) for name, mark in before.items()
+                      if mark >= 0}
+    return wait_until_applied(store, applied_before, wait_s)
