@@ -33,4 +33,4 @@ layers = ["portflow", "entrypoints"]
 """)
     result = lint("--config", str(config))
     assert result.returncode == 1, result.stdout
-    assert "entrypoints.cli -> portflow" in result.stdout
+    assert "entrypoints.cli." in result.stdout and " -> portflow." in result.stdout

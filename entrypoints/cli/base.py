@@ -1,0 +1,78 @@
+"""The ``portflow`` command group and what every command shares: settings from the
+environment, messages on stderr, and the one place where errors become exit codes."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+
+from portflow.config import ConfigError, Settings
+from portflow.errors import EXIT_FAILURE, PortflowError, UsageError
+
+
+def load_settings() -> Settings:
+    return Settings.from_env()
+
+
+def home() -> Path:
+    return Path(os.environ.get("PORTFLOW_HOME", Path.home() / ".portflow")).expanduser()
+
+
+def say(message: str) -> None:
+    click.echo(message, err=True)
+
+
+def warn(message: str | None) -> None:
+    if message:
+        click.secho(f"portflow: warning: {message}", fg="yellow", err=True)
+
+
+def fail(message: str) -> "click.exceptions.Exit":
+    click.secho(f"portflow: {message}", fg="red", err=True)
+    return click.exceptions.Exit(EXIT_FAILURE)
+
+
+class PortflowGroup(click.Group):
+    """The one place where errors become messages and exit codes: a bad setting or option is a
+    usage error (exit 2), any other ``PortflowError`` says what to do (exit 1, or its own), and
+    Redis or Kafka failing says which server (exit 1). Anything else is a bug: a traceback."""
+
+    def invoke(self, ctx: click.Context):
+        from kafka.errors import KafkaError
+        from redis import RedisError
+
+        try:
+            return super().invoke(ctx)
+        except ConfigError as exc:
+            raise click.UsageError(f"configuration error: {exc}") from None
+        except UsageError as exc:
+            raise click.UsageError(str(exc)) from None
+        except PortflowError as exc:
+            click.secho(f"portflow: {exc}", fg="red", err=True)
+            raise click.exceptions.Exit(exc.exit_code) from None
+        except RedisError as exc:
+            url = load_settings().redacted_redis_url
+            raise fail(f"cannot read Redis at {url}: {exc}") from None
+        except KafkaError as exc:
+            raise fail(f"Kafka at {load_settings().kafka_bootstrap}: {exc}") from None
+
+
+@click.group(cls=PortflowGroup,
+             context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(package_name="portflow")
+def cli() -> None:
+    """Streaming monitor for port and trade throughput.
+
+    Producers publish shipment, train and customs events to Kafka; `portflow worker` aggregates
+    them exactly once into Redis; `portflow report` answers year-over-year questions.
+    Configure with PORTFLOW_* environment variables (PORTFLOW_KAFKA_BOOTSTRAP,
+    PORTFLOW_REDIS_URL, PORTFLOW_TZ, ...); the defaults serve the embedded stack of `portflow up`.
+    """
+
+
+def dimensions(by: str) -> list[str]:
+    return [d.strip() for d in by.split(",") if d.strip()]
+
+

@@ -1,0 +1,120 @@
+"""Commands that read the aggregates: report, anomalies, verify and backfill."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from entrypoints.cli.base import cli, dimensions, fail, load_settings, say, warn
+from portflow.domain.detection import DEFAULT_MIN_DROP_PCT
+from producers.scenarios import SCENARIOS
+
+
+@cli.command()
+@click.option("--period", required=True,
+              help="2024, 2024-H1, 2024-Q2, 2024-06 or 2024-06-15; compared with a year earlier.")
+@click.option("--measure", default="value_cny", show_default=True,
+              help="value_cny, weight_tonnes, shipments, trains, teu or declarations.")
+@click.option("--by", "by", default="", help="One or two dimensions, comma-separated "
+              "(port, mode, direction, partner, trade_mode, zone, zone_group; service; status).")
+@click.option("--json", "as_json", is_flag=True, help="Print the contract's JSON object.")
+@click.option("--allow-incomplete", is_flag=True,
+              help="Report even though Kafka deleted events before they were applied (the JSON "
+                   "then has an \"incomplete\" member naming the lost offsets).")
+def report(period, measure, by, as_json, allow_incomplete) -> None:
+    """Totals of a period against the same period a year earlier, by up to two dimensions."""
+    from portflow.domain.report import to_json, to_table
+    from portflow.services.reports import read_report
+    from portflow.services.state import check_complete, open_store
+
+    store = open_store(load_settings())
+    result = read_report(store, period, measure, dimensions(by))
+    warn(check_complete(store, result, allow_incomplete, "report"))
+    click.echo(to_json(result) if as_json else to_table(result))
+
+
+@cli.command()
+@click.option("--period", required=True,
+              help="2024, 2024-H1, 2024-Q2, 2024-06 or 2024-06-15: its complete days are judged.")
+@click.option("--measure", default="value_cny", show_default=True,
+              help="As in report: value_cny, weight_tonnes, shipments, trains, teu or "
+                   "declarations.")
+@click.option("--by", "by", default="port", show_default=True,
+              help="One or two dimensions, comma-separated: port, port,mode, port,service…")
+@click.option("--min-drop", "min_drop", type=float, default=DEFAULT_MIN_DROP_PCT,
+              show_default=True, help="Report days at least this many per cent below what "
+                                      "was expected.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option("--allow-incomplete", is_flag=True,
+              help="Judge even though Kafka deleted events before they were applied.")
+def anomalies(period, measure, by, min_drop, as_json, allow_incomplete) -> None:
+    """Days whose throughput dropped, by event time, against what the calendar led to expect.
+
+    Each complete day (one the newest event is past) and key is compared with the same weekday
+    of the trailing weeks and the same weeks a year earlier (the lower of the two), or in the
+    Spring Festival's weeks with the same festival day a year earlier; a drop counts when it is
+    at least --min-drop per cent and stands out of the key's day-to-day noise. See the README,
+    "Throughput drops".
+    """
+    from portflow.domain.report import to_json
+    from portflow.services.anomalies import AnomaliesRequest, anomalies_table, read_anomalies
+    from portflow.services.state import check_complete, open_store
+
+    request = AnomaliesRequest.parse(period, measure, dimensions(by), min_drop)
+    settings = load_settings()
+    store = open_store(settings)
+    result = read_anomalies(store, settings.tz, request)
+    warn(check_complete(store, result, allow_incomplete, "anomalies"))
+    click.echo(to_json(result) if as_json else anomalies_table(result))
+
+
+@cli.command()
+@click.argument("name", type=click.Choice(SCENARIOS[:1]))
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per figure.")
+def verify(name, as_json) -> None:
+    """Check the aggregates in Redis against a scenario's published figures.
+
+    Prints each published figure beside the one portflow computes. Exits 1 if any figure
+    differs; a published share that disagrees with the published totals is flagged, not failed.
+    """
+    from portflow.domain.reconcile import checks_table
+    from portflow.domain.report import to_json
+    from portflow.services.reports import read_report
+    from portflow.services.state import open_store
+    from producers.scenarios.xinjiang import acceptance_checks
+
+    store = open_store(load_settings())
+    checks = acceptance_checks(lambda p, m, b: read_report(store, p, m, b))
+    click.echo("\n".join(to_json(c.as_json()) for c in checks) if as_json
+               else checks_table(checks))
+    failed = [c for c in checks if c.failed]
+    if failed:
+        raise fail(f"{len(failed)} figure(s) differ from the published ones")
+
+
+@cli.command()
+@click.option("--out", "tsdb_dir", required=True, type=click.Path(file_okay=False),
+              help="Directory for the TSDB blocks (then move them into Prometheus' data dir).")
+@click.option("--from", "first", help="First local day, YYYY-MM-DD (default: 1 January of "
+              "the year before the newest event).")
+@click.option("--to", "last", help="Last local day (default: the newest event's day).")
+@click.option("--openmetrics", type=click.Path(dir_okay=False),
+              help="Also keep the OpenMetrics text here.")
+@click.option("--promtool", default="promtool", show_default=True)
+def backfill(tsdb_dir, first, last, openmetrics, promtool) -> None:
+    """Write the aggregates as Prometheus history (TSDB blocks), by event time.
+
+    Counters portflow_trade_value_yuan_total, portflow_cargo_weight_tonnes_total,
+    portflow_shipments_total, portflow_trains_total, portflow_train_teu_total and
+    portflow_customs_declarations_total with source="backfill", sampled every 6 h, so Grafana can
+    chart this year against last year (offset 52w) right after a replay. Start Prometheus with
+    --storage.tsdb.retention.time=10y or it drops old blocks at once.
+    """
+    from portflow.services.backfill import backfill as write_backfill
+    from portflow.services.state import open_store
+
+    settings = load_settings()
+    done = write_backfill(open_store(settings), settings.tz, Path(tsdb_dir), first, last,
+                          Path(openmetrics) if openmetrics else None, promtool)
+    say(done.summary(tsdb_dir))
