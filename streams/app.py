@@ -22,6 +22,7 @@ from faust.sensors import Monitor
 from portflow.adapters.kafka import TopicIds, faust_credentials
 from portflow.adapters.redis_store import RedisStore, StateLost
 from portflow.config import Settings
+from portflow.retry import Backoff
 from streams.assignment import AssignmentTracker
 from streams.batching import Batcher
 from streams.metrics import LostOffsetsCollector, WorkerMetrics
@@ -184,6 +185,7 @@ def _register_agent(app: faust.App, topic, event_type: str, processor: BatchProc
 # systemic fault shows (PortflowPartitionStuck) before it sends much to the DLQ, and yet no
 # batch is retried forever.
 MAX_QUARANTINED_PER_BATCH = 10
+BATCH_BACKOFF = Backoff(1.0, 60.0)  # between retries of one batch
 
 
 async def _process_until_done(processor: BatchProcessor, positioner: Positioner,
@@ -203,7 +205,7 @@ async def _process_until_done(processor: BatchProcessor, positioner: Positioner,
     probes: list[BatchStats] = []
     suspect: Optional[BaseException] = None  # the last failure that was not the infrastructure's
     quarantined = 0
-    delay = 1.0
+    delays = BATCH_BACKOFF.delays()
     try:
         while True:
             try:
@@ -223,6 +225,7 @@ async def _process_until_done(processor: BatchProcessor, positioner: Positioner,
             except Exception as failure:  # noqa: BLE001
                 transient = is_transient(failure)
                 if transient or quarantined >= MAX_QUARANTINED_PER_BATCH:
+                    delay = next(delays)
                     metrics.batch_retrying(event_type, True)
                     log.error("%s: a batch of %d records (%s) failed: %s: %s; %s in %.0fs",
                               event_type, len(records), _where(records), type(failure).__name__,
@@ -231,7 +234,6 @@ async def _process_until_done(processor: BatchProcessor, positioner: Positioner,
                               "(something systemic?): isolating the next", delay,
                               exc_info=not transient)
                     await asyncio.sleep(delay)
-                    delay = min(delay * 2, 60.0)
                 suspect = None if transient else failure
     finally:
         metrics.batch_retrying(event_type, False)

@@ -44,6 +44,7 @@ from portflow.domain.aggregates import Increments
 from portflow.domain.events import Event, Rejection, batch_elements, internal_error, parse_record
 from portflow.domain.partitions import partition_name
 from portflow.domain.periods import LocalCalendar
+from portflow.retry import Backoff, retry_async
 
 log = logging.getLogger(__name__)
 
@@ -486,11 +487,8 @@ class BatchProcessor:
 
     async def run_with_retries(self, fn, *args):
         """Call a store method (``call_store``), retrying while Redis is unreachable."""
-        delay = self._retry_delay_s
-        while True:
-            try:
-                return await self._call_store(fn, *args)
-            except (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError) as exc:
-                log.error("Redis unavailable (%s); retrying in %.1fs", exc, delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 10.0)
+        return await retry_async(
+            lambda: self._call_store(fn, *args),
+            (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError),
+            Backoff(self._retry_delay_s, 10.0),
+            lambda exc, delay: log.error("Redis unavailable (%s); retrying in %.1fs", exc, delay))

@@ -7,7 +7,6 @@ import gc
 import logging
 import os
 import sys
-import time
 
 import redis
 import uvloop
@@ -18,6 +17,7 @@ from portflow.adapters.kafka import ensure_topics
 from portflow.adapters.redis_store import RedisStore
 from portflow.config import Settings
 from portflow.errors import PortflowError
+from portflow.retry import Backoff, retry
 from streams.app import create_app
 from streams.metrics import WorkerMetrics
 
@@ -68,15 +68,9 @@ def _quiet_garbage_collector() -> None:
 
 def _wait_for_redis(settings: Settings, timeout_s: float = 30.0) -> None:
     """Give Redis a moment to come up (stacks start together); then fail clearly."""
-    deadline = time.monotonic() + timeout_s
     client = redis.Redis.from_url(settings.redis_url, socket_connect_timeout=5)
-    while True:
-        try:
-            client.ping()
-            client.close()
-            return
-        except redis.RedisError as exc:
-            if time.monotonic() > deadline:
-                raise PortflowError(
-                    f"cannot reach Redis at {settings.redacted_redis_url}: {exc}") from None
-            time.sleep(0.5)
+    try:
+        retry(client.ping, (redis.RedisError,), Backoff(0.5, 0.5, timeout_s), lambda exc:
+              PortflowError(f"cannot reach Redis at {settings.redacted_redis_url}: {exc}"))
+    finally:
+        client.close()

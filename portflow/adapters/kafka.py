@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import ssl
-import time
 from typing import Callable, Iterator, TypeVar
 
 from kafka import KafkaAdminClient
@@ -19,6 +18,7 @@ from kafka.errors import (KafkaError, SaslAuthenticationFailedError, TopicAlread
 
 from portflow.config import KafkaSecurity, Settings
 from portflow.errors import PortflowError
+from portflow.retry import Backoff, retry
 
 log = logging.getLogger(__name__)
 
@@ -73,21 +73,20 @@ def connect(settings: Settings, make: Callable[[int], Client], timeout_s: float 
     made), retried until the broker answers or ``timeout_s`` passes. kafka-python only logs why a
     connection failed, then times out: the reason is caught from its log, so that a refusal
     fails after one attempt, naming the setting to fix."""
-    deadline = time.monotonic() + timeout_s
-    while True:
+    def attempt() -> Client:
         with _connection_failures() as failures:
             try:
                 return make(ATTEMPT_MS)
-            except (KafkaError, OSError) as exc:
+            except (KafkaError, OSError):
                 refusal = next(filter(None, map(_refusal(settings), failures)), None)
                 if refusal:
                     raise BrokerRefused(refusal) from None
-                if time.monotonic() > deadline:
-                    raise BrokerUnavailable(
-                        f"cannot reach Kafka at {settings.kafka_bootstrap} ({exc}); is the "
-                        "broker running? (`portflow up` starts the embedded one; see "
-                        "PORTFLOW_KAFKA_BOOTSTRAP)") from None
-        time.sleep(0.5)
+                raise
+
+    return retry(attempt, (KafkaError, OSError), Backoff(0.5, 0.5, timeout_s), lambda exc:
+                 BrokerUnavailable(f"cannot reach Kafka at {settings.kafka_bootstrap} ({exc}); "
+                                   "is the broker running? (`portflow up` starts the embedded "
+                                   "one; see PORTFLOW_KAFKA_BOOTSTRAP)"))
 
 
 class _FailureLog(logging.Handler):
