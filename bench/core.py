@@ -65,7 +65,7 @@ class MemoryStore:
     """The part of ``RedisStore`` that ``BatchProcessor`` calls, without Redis: nothing is seen
     before and every step applies. (Coroutines: the processor awaits them on its loop.)"""
 
-    async def high_water_marks_of(self, names: list[str]) -> dict[str, int]:
+    async def marks_of(self, names: list[str]) -> dict[str, int]:
         return {name: -1 for name in names}
 
     async def open_epoch(self, tz_name: str) -> str:

@@ -314,7 +314,7 @@ class MarkPoller(threading.Thread):
         try:
             n = 0
             while not self.stopping.is_set():
-                marks = self.store.high_water_marks_of(self.names)
+                marks = self.store.marks_of(self.names)
                 now = time.monotonic()
                 applied = sum(min(max(marks[k] - self.firsts[k] + 1, 0),
                                   self.lasts[k] - self.firsts[k] + 1) for k in self.names)
@@ -661,7 +661,7 @@ class AppliedPoller(threading.Thread):
     def run(self) -> None:
         try:
             while not self.stopping.is_set():
-                marks = self.store.high_water_marks_of(self.names)
+                marks = self.store.marks_of(self.names)
                 now = time.monotonic()
                 for name, mark in marks.items():
                     if mark > self.marks[name]:

@@ -86,7 +86,7 @@ def demo(settings: Settings, run_dir: Path, broker: str, say: Say, once: bool, s
             snap = collect(report, "2024-H1", lambda: acceptance_checks(report))
             rate.read(snap.pipeline)
             snap.pipeline.note = replay_note
-            marks = store.high_water_marks_of(sorted(targets))
+            marks = store.marks_of(sorted(targets))
             snap.pipeline.lag_records = sum(max(0, targets[n] - marks[n]) for n in targets)
             return snap
 

@@ -111,7 +111,7 @@ class Settings:
     session_timeout_s: int = 30
     # Most Kafka records in a batch (``streams.batching``): more amortises the per-batch cost
     # (single-event records); two batches are in memory at once (one applied, one filling).
-    take_records: int = 500
+    batch_records: int = 500
     kafka_security: KafkaSecurity = field(default_factory=KafkaSecurity)
     tz: ZoneInfo = field(default=None, compare=False, repr=False)  # type: ignore[assignment]
 
@@ -200,7 +200,10 @@ class Settings:
             group_id=group_id,
             session_timeout_s=parse_duration(get("PORTFLOW_SESSION_TIMEOUT", "30s"),
                                              "PORTFLOW_SESSION_TIMEOUT"),
-            take_records=count("PORTFLOW_TAKE_RECORDS", "500", 10000),
+            batch_records=count(
+                "PORTFLOW_BATCH_RECORDS" if get("PORTFLOW_BATCH_RECORDS", "")
+                or not get("PORTFLOW_TAKE_RECORDS", "") else "PORTFLOW_TAKE_RECORDS",  # its old name
+                "500", 10000),
             kafka_security=KafkaSecurity.from_env(get),
         )
 

@@ -151,7 +151,7 @@ def _register_agent(app: faust.App, topic, event_type: str, processor: BatchProc
     async def aggregate(stream):
         # Records are acknowledged once Redis holds their effects. Single-event records share
         # one Redis step per batch; the processor splits a batch of batch records into atomic
-        # steps. At most PORTFLOW_TAKE_RECORDS records wait while a batch is in Redis.
+        # steps. At most PORTFLOW_BATCH_RECORDS records wait while a batch is in Redis.
         stream = stream.noack()
 
         async def apply(events: list) -> None:
@@ -172,7 +172,7 @@ def _register_agent(app: faust.App, topic, event_type: str, processor: BatchProc
                 log.warning("%s: %d rejected to the DLQ (first: %s)", event_type,
                             len(stats.rejections), stats.rejections[0].reason)
 
-        batcher = Batcher(apply, processor.settings.take_records, BATCH_WAIT_S)
+        batcher = Batcher(apply, processor.settings.batch_records, BATCH_WAIT_S)
         try:
             async for _value in stream:
                 await batcher.put(stream.current_event)
@@ -200,7 +200,7 @@ async def _process_until_done(processor: BatchProcessor, positioner: Positioner,
     quarantines: it goes to the DLQ and the batch goes on. When Redis lost its state, the
     worker re-reads its partitions from the start first.
     """
-    names = sorted({record.mark_name for record in records})
+    names = sorted({record.partition_name for record in records})
     metrics.records_pending(names)
     probes: list[BatchStats] = []
     suspect: Optional[BaseException] = None  # the last failure that was not the infrastructure's
@@ -244,6 +244,6 @@ def _where(records: list[SourceRecord]) -> str:
     """``topic:partition offsets first-last`` of each partition of a batch (a log's words)."""
     spans: dict[str, list[int]] = {}
     for record in records:
-        spans.setdefault(record.mark_name, []).append(record.offset)
+        spans.setdefault(record.partition_name, []).append(record.offset)
     return ", ".join(f"{name} offsets {min(offsets)}-{max(offsets)}"
                      for name, offsets in sorted(spans.items()))

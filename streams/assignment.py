@@ -78,7 +78,7 @@ class AssignmentTracker:
             log.warning("could not check the Redis state and the topics: %s", exc)
         for tp in list(self.tps):
             name = partition_name(tp.topic, tp.partition)
-            self.metrics.set_progress(name, self.processor.applied_offset(name),
+            self.metrics.set_progress(name, self.processor.mark(name),
                                       self.highwater(tp))
 
     async def refresh_yoy(self) -> None:
@@ -109,7 +109,7 @@ class AssignmentTracker:
         waiting = 0
         for tp in list(self.tps):
             high = self.highwater(tp)
-            applied = self.processor.applied_offset(partition_name(tp.topic, tp.partition))
+            applied = self.processor.mark(partition_name(tp.topic, tp.partition))
             if high is not None and applied is not None:
                 waiting += max(0, high - 1 - applied)
-        return waiting > 10 * self.settings.take_records
+        return waiting > 10 * self.settings.batch_records

@@ -63,7 +63,7 @@ class WorkerMetrics:
             "portflow_event_time_lag_seconds",
             "Processing time minus the newest event time of the last batch.", ["type"],
             registry=r)
-        self.applied_offset = Gauge(
+        self.mark = Gauge(
             "portflow_applied_offset", "Offset of the last record applied, per partition.",
             ["topic", "partition"], registry=r)
         self.consumer_lag = Gauge(
@@ -207,7 +207,7 @@ class WorkerMetrics:
         """The partitions owned after a rebalance (``<topic>:<partition>``)."""
         self.unapplied.owned = list(owned)
         self.partitions.clear()
-        self.applied_offset.clear()
+        self.mark.clear()
         self.consumer_lag.clear()
         for name in owned:
             topic, _ = split_partition_name(name)
@@ -216,7 +216,7 @@ class WorkerMetrics:
     def set_progress(self, name: str, applied: Optional[int], highwater: Optional[int]) -> None:
         topic, partition = split_partition_name(name)
         if applied is not None:
-            self.applied_offset.labels(topic, partition).set(applied)
+            self.mark.labels(topic, partition).set(applied)
         if highwater is not None:
             done = applied + 1 if applied is not None else 0
             self.consumer_lag.labels(topic, partition).set(max(0, highwater - done))

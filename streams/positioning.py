@@ -106,7 +106,7 @@ class Positioner:
             return {}
         await self.check_topics()
         names = [partition_name(tp.topic, tp.partition) for tp in tps]
-        marks = await self.processor.run_with_retries(self.store.high_water_marks_of, names)
+        marks = await self.processor.run_with_retries(self.store.marks_of, names)
         earliest = await self.app.consumer.earliest_offsets(*tps)
         targets = {}
         for tp, name in zip(tps, names):

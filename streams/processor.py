@@ -83,7 +83,7 @@ class SourceRecord:
     value: bytes
 
     @property
-    def mark_name(self) -> str:
+    def partition_name(self) -> str:
         return partition_name(self.topic, self.partition)
 
 
@@ -228,7 +228,7 @@ class BatchProcessor:
         stats = BatchStats(records=len(records))
         if self.epoch is None:
             await self.open_epoch()
-        await self.load_marks({r.mark_name for r in records} - self._marks.keys())
+        await self.load_marks({r.partition_name for r in records} - self._marks.keys())
         fresh = self._in_order(records, stats.gaps)
         stats.skipped_records = len(records) - len(fresh)
 
@@ -264,7 +264,7 @@ class BatchProcessor:
         letters: list[DeadLetter] = []
         size = 0
         for record in records:
-            quarantined = self.quarantine.get((record.mark_name, record.offset))
+            quarantined = self.quarantine.get((record.partition_name, record.offset))
             if quarantined:
                 events, rejections = [], [quarantined]
             else:
@@ -311,7 +311,7 @@ class BatchProcessor:
                     list(trial.lines())
                 except Exception as exc:  # noqa: BLE001
                     log.error("%s@%d: the effect of event %r cannot be computed (%s: %s); "
-                              "dead-lettered as internal_error", parsed.record.mark_name,
+                              "dead-lettered as internal_error", parsed.record.partition_name,
                               parsed.record.offset, event.event_id, type(exc).__name__, exc)
                     letters.append(DeadLetter(parsed.record, parsed.fault(position, exc)))
                 else:
@@ -323,7 +323,7 @@ class BatchProcessor:
              known_seen: set[tuple[str, str]]) -> "_Step":
         step = _Step(chunk, {}, [], Increments(self.calendar), [])
         for p in chunk:
-            name = p.record.mark_name
+            name = p.record.partition_name
             first = step.marks.get(name, (expected[name], 0))[0]
             step.marks[name] = (first, p.record.offset)  # records come in offset order
         for p in chunk:
@@ -368,7 +368,7 @@ class BatchProcessor:
                 # keeps them out; the rest of the chunk stays as it was.
                 known_seen = set(outcome.seen) | (known_seen - set(step.event_ids))
             # (marks may have been dropped meanwhile: Redis state lost, partition re-read)
-            await self.load_marks({p.record.mark_name for p in step.chunk} - self._marks.keys())
+            await self.load_marks({p.record.partition_name for p in step.chunk} - self._marks.keys())
             chosen = set(map(id, self._in_order([p.record for p in step.chunk], stats.gaps)))
             chunk = [p for p in step.chunk if id(p.record) in chosen]
             if not chunk:
@@ -402,7 +402,7 @@ class BatchProcessor:
         chosen = []
         next_at: dict[str, int] = {}
         for record in records:
-            name = record.mark_name
+            name = record.partition_name
             want = next_at.get(name)
             if want is None:
                 want = self._marks[name] + 1
@@ -439,8 +439,8 @@ class BatchProcessor:
             failure = fault
             await asyncio.sleep(self._retry_delay_s * attempt)
         log.error("%s@%d fails on its own (%s: %s): dead-lettered as internal_error",
-                  suspect.mark_name, suspect.offset, type(failure).__name__, failure)
-        self.quarantine[(suspect.mark_name, suspect.offset)] = internal_error(suspect.value,
+                  suspect.partition_name, suspect.offset, type(failure).__name__, failure)
+        self.quarantine[(suspect.partition_name, suspect.offset)] = internal_error(suspect.value,
                                                                               failure)
         return suspect
 
@@ -479,9 +479,9 @@ class BatchProcessor:
         """(Re)read the high-water marks of these partitions from Redis."""
         names = sorted(names)
         if names:
-            self._marks.update(await self.run_with_retries(self.store.high_water_marks_of, names))
+            self._marks.update(await self.run_with_retries(self.store.marks_of, names))
 
-    def applied_offset(self, name: str) -> int | None:
+    def mark(self, name: str) -> int | None:
         """The last offset applied for ``<topic>:<partition>``, as far as this worker knows."""
         return self._marks.get(name)
 

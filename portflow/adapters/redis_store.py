@@ -130,7 +130,7 @@ class RedisStore:
         self.url = url  # for the asyncio connection of ``apply``
         self._apply_on_loop: Optional[tuple[asyncio.AbstractEventLoop, Any]] = None
         self.root = f"pf{{{topic_prefix}}}"
-        self.hwm_key = f"{self.root}:hwm"
+        self.marks_key = f"{self.root}:hwm"
         self.meta_key = f"{self.root}:meta"
         self.topic_ids_key = f"{self.root}:topic_ids"
         self.lost_key = f"{self.root}:lost"
@@ -155,12 +155,12 @@ class RedisStore:
         return f"{self.aggregate_prefix}{event_type}:{measure}:{granule}"
 
     # progress ---------------------------------------------------------------------------------
-    def high_water_marks(self) -> dict[str, int]:
+    def marks(self) -> dict[str, int]:
         """``<topic>:<partition>`` → last applied offset, for every partition ever applied."""
-        return {k.decode(): int(v) for k, v in self.client.hgetall(self.hwm_key).items()}
+        return {k.decode(): int(v) for k, v in self.client.hgetall(self.marks_key).items()}
 
-    def high_water_marks_of(self, fields: list[str]) -> dict[str, int]:
-        values = self.client.hmget(self.hwm_key, fields) if fields else []
+    def marks_of(self, fields: list[str]) -> dict[str, int]:
+        values = self.client.hmget(self.marks_key, fields) if fields else []
         return {f: (int(v) if v is not None else -1) for f, v in zip(fields, values)}
 
     def claim_time_zone(self, tz_name: str) -> None:
@@ -190,7 +190,7 @@ class RedisStore:
         """Tie the marks of ``topic`` to this incarnation of it: ``same``, ``adopted``, or
         ``recreated`` (the topic was deleted and created again, so its old marks were dropped)."""
         fields = [partition_name(topic, p) for p in range(partitions)]
-        result = self._adopt_topic(keys=[self.hwm_key, self.topic_ids_key],
+        result = self._adopt_topic(keys=[self.marks_key, self.topic_ids_key],
                                    args=[topic, topic_id, *fields])
         return ("same", "adopted", "recreated")[int(result)]
 
@@ -199,12 +199,12 @@ class RedisStore:
         values = self.client.hmget(self.topic_ids_key, topics) if topics else []
         return {t: v.decode() for t, v in zip(topics, values) if v is not None}
 
-    def record_lost(self, mark_name: str, first: int, last: int) -> None:
+    def record_lost(self, partition_name: str, first: int, last: int) -> None:
         """Note offsets that Kafka deleted before they were applied (an undercount to report)."""
-        ranges = self.lost_offsets().get(mark_name, [])
+        ranges = self.lost_offsets().get(partition_name, [])
         if [first, last] not in ranges:
             ranges.append([first, last])
-            self.client.hset(self.lost_key, mark_name, json.dumps(ranges))
+            self.client.hset(self.lost_key, partition_name, json.dumps(ranges))
 
     def lost_offsets(self) -> dict[str, list[list[int]]]:
         """``<topic>:<partition>`` → offset ranges that were never applied and never will be."""
@@ -273,7 +273,7 @@ class RedisStore:
         by_type: dict[str, list[str]] = {}
         for event_type, event_id in event_ids:
             by_type.setdefault(event_type, []).append(event_id)
-        keys = [self.hwm_key, self.meta_key]
+        keys = [self.marks_key, self.meta_key]
         args: list = [epoch, window.width, window.older, window.keep, latest_event_ts, len(marks)]
         for name, (expected, new) in marks.items():
             args += [name, expected, new]

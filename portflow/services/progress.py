@@ -53,7 +53,7 @@ def wait_until_applied(store: RedisStore, offsets: dict[tuple[str, int], tuple[i
     total = sum(targets[n] - firsts[n] + 1 for n in targets)
     with tqdm(total=total, unit="rec", desc="applied", disable=progress_bar_disabled(progress)) as bar:
         while True:
-            marks = store.high_water_marks_of(sorted(targets))
+            marks = store.marks_of(sorted(targets))
             done = sum(min(max(marks[n] - firsts[n] + 1, 0), targets[n] - firsts[n] + 1)
                        for n in targets)
             bar.update(done - bar.n)

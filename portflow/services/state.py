@@ -59,7 +59,7 @@ def rebuild(settings: Settings, confirm: Callable[[str], None], say: Callable[[s
     with ``wait_s``, wait until they re-applied at least what was applied before (seconds)."""
     store = RedisStore.from_url(settings.redis_url, settings.topic_prefix)  # any time zone
     workers = store.workers()
-    before = store.high_water_marks()
+    before = store.marks()
     if wait_s is not None and not workers:
         raise NoWorker("no live worker: start `portflow worker` first (the workers do the "
                        "re-reading)")

@@ -283,7 +283,7 @@ def test_a_wrong_kafka_password_is_a_clear_error_and_nothing_is_processed(secure
         assert time.monotonic() - started < 60, f"{args} took too long to give up"
     store = RedisStore.from_url(secured_env["PORTFLOW_REDIS_URL"],
                                 secured_env["PORTFLOW_TOPIC_PREFIX"])
-    assert store.high_water_marks() == {}
+    assert store.marks() == {}
 
 
 def test_a_broker_certificate_no_configured_ca_signed_is_refused_naming_the_setting(

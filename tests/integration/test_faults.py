@@ -31,7 +31,7 @@ def start_replay(env: dict, path, batch: int, rate: int) -> subprocess.Popen:
 
 
 def applied_records(store: RedisStore) -> int:
-    return sum(mark + 1 for mark in store.high_water_marks().values())
+    return sum(mark + 1 for mark in store.marks().values())
 
 
 def wait_for_progress(store: RedisStore, replay: subprocess.Popen, records: int) -> bool:

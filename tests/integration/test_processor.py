@@ -46,7 +46,7 @@ class Harness:
         return sum(self.store.cells("shipment", measure, granules).values())
 
     def mark(self, partition=0):
-        return self.store.high_water_marks_of([f"{self.topic}:{partition}"])[f"{self.topic}:{partition}"]
+        return self.store.marks_of([f"{self.topic}:{partition}"])[f"{self.topic}:{partition}"]
 
 
 @pytest.fixture

@@ -81,11 +81,11 @@ def test_a_step_on_a_slot_being_migrated_writes_nothing_until_the_move_ends(redi
             3600, 1_700_000_000, epoch))
 
     assert step(0, "e0", "2024-01-01").applied  # makes the marks, the dedupe bucket, a hash
-    owner = store.client.get_node_from_key(store.hwm_key)
+    owner = store.client.get_node_from_key(store.marks_key)
     source = redis.Redis(host=owner.host, port=owner.port)
     target = next(redis.Redis(host=node.host, port=node.port) for node in store.client.get_nodes()
                   if node.port != owner.port)
-    slot = store.client.keyslot(store.hwm_key)
+    slot = store.client.keyslot(store.marks_key)
     # every dedupe bucket the step reads or frees is there, so only its new day's hash is not
     window = DedupeWindow(3600)
     bucket = source.time()[0] // window.width
@@ -104,5 +104,5 @@ def test_a_step_on_a_slot_being_migrated_writes_nothing_until_the_move_ends(redi
     finally:
         source.execute_command("CLUSTER", "SETSLOT", slot, "STABLE")
     assert step(1, "e1", "2024-02-02").applied
-    assert store.high_water_marks_of(["t:0"]) == {"t:0": 1}
+    assert store.marks_of(["t:0"]) == {"t:0": 1}
     assert store.cells("shipment", "value", ["2024-02-02"]) == {"khorgos|rail|export|KZ|general|": 100}

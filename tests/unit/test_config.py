@@ -26,8 +26,8 @@ def test_values_are_read():
                            "PORTFLOW_KAFKA_BOOTSTRAP": "k1:9092,k2:9092",
                            "PORTFLOW_REDIS_URL": "rediss://user:pw@redis:6380/2",
                            "PORTFLOW_METRICS_ADDR": "0.0.0.0:9000",
-                           "PORTFLOW_TAKE_RECORDS": "50"})
-    assert (s.tz_name, s.dedupe_ttl_seconds, s.topic("train"), s.partitions, s.take_records) == \
+                           "PORTFLOW_BATCH_RECORDS": "50"})
+    assert (s.tz_name, s.dedupe_ttl_seconds, s.topic("train"), s.partitions, s.batch_records) == \
         ("UTC", 43200, "x.trains", 12, 50)
     assert s.metrics_addr == ("0.0.0.0", 9000)
 
@@ -37,8 +37,8 @@ def test_values_are_read():
     ("PORTFLOW_DEDUPE_TTL", "0d"), ("PORTFLOW_KAFKA_BOOTSTRAP", "localhost"),
     ("PORTFLOW_REDIS_URL", "http://x"), ("PORTFLOW_METRICS_ADDR", "9464"),
     ("PORTFLOW_TOPIC_PREFIX", "bad prefix"), ("PORTFLOW_PARTITIONS", "0"),
-    ("PORTFLOW_SESSION_TIMEOUT", "-1"), ("PORTFLOW_TAKE_RECORDS", "0"),
-    ("PORTFLOW_TAKE_RECORDS", "10001"), ("PORTFLOW_TAKE_RECORDS", "many"),
+    ("PORTFLOW_SESSION_TIMEOUT", "-1"), ("PORTFLOW_BATCH_RECORDS", "0"),
+    ("PORTFLOW_BATCH_RECORDS", "10001"), ("PORTFLOW_TAKE_RECORDS", "many"),
 ])
 def test_bad_values_name_the_variable(name, value):
     with pytest.raises(ConfigError, match=name):
@@ -93,3 +93,9 @@ def test_kafka_sasl_over_tls_is_passed_to_every_client(tmp_path):
 def test_bad_kafka_security_names_the_variable(env, message):
     with pytest.raises(ConfigError, match=message):
         Settings.from_env(env)
+
+
+def test_the_batch_size_is_still_read_under_its_old_name_and_the_new_name_wins():
+    assert Settings.from_env({"PORTFLOW_TAKE_RECORDS": "70"}).batch_records == 70
+    assert Settings.from_env({"PORTFLOW_TAKE_RECORDS": "70",
+                              "PORTFLOW_BATCH_RECORDS": "90"}).batch_records == 90

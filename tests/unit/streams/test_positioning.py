@@ -45,7 +45,7 @@ def test_a_failed_positioning_restarts_the_worker(monkeypatch):
             return fn(*args)
 
     class Store:
-        def high_water_marks_of(self, names):
+        def marks_of(self, names):
             return {name: -1 for name in names}
 
     app = SimpleNamespace(consumer=Consumer())
