@@ -45,7 +45,7 @@ for path in (REPO, REPO / "bench"):
 from prometheus_client import CollectorRegistry  # noqa: E402
 
 from pipeline import generate_events  # noqa: E402  (bench/pipeline.py; starts nothing on import)
-from portflow.adapters.redis_store import ApplyOutcome  # noqa: E402
+from portflow.adapters.redis import ApplyOutcome  # noqa: E402
 from portflow.config import Settings  # noqa: E402
 from portflow.domain.aggregates import Increments  # noqa: E402
 from portflow.domain.events import parse_record  # noqa: E402

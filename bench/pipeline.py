@@ -63,7 +63,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from portflow.adapters.kafka import ensure_topics  # noqa: E402  (kafka-python admin)
-from portflow.adapters.redis_store import RedisStore  # noqa: E402
+from portflow.adapters.redis import RedisStore  # noqa: E402
 from portflow.config import Settings  # noqa: E402
 from entrypoints.kafka_cluster import KafkaCluster  # noqa: E402
 from entrypoints.processes import Child, free_port  # noqa: E402

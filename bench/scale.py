@@ -41,7 +41,7 @@ from bench.pipeline import (  # noqa: E402
     Bench, generate_events, measure_worker, progress, publish, run_in_workdir, write_jsonl,
 )
 from portflow.adapters.kafka import ensure_topics  # noqa: E402
-from portflow.adapters.redis_store import RedisStore  # noqa: E402
+from portflow.adapters.redis import RedisStore  # noqa: E402
 from portflow.domain.aggregates import CELL_LAYOUT, STORED_MEASURES  # noqa: E402
 from entrypoints.embedded import wait_for_assignment  # noqa: E402
 from portflow.services.progress import wait_until_applied  # noqa: E402

@@ -139,7 +139,7 @@ def wait_for_assignment(settings: Settings, child: Child, timeout_s: float = 60)
     Entries of workers on this host whose process is gone are ignored: a killed worker's entry
     outlives it until its TTL runs out.
     """
-    from portflow.adapters.redis_store import RedisStore
+    from portflow.adapters.redis import RedisStore
 
     store = RedisStore.from_url(settings.redis_url, settings.topic_prefix)
     wanted = {partition_name(t, p) for t in settings.event_topics
@@ -160,7 +160,7 @@ def wait_for_assignment(settings: Settings, child: Child, timeout_s: float = 60)
 
 def wait_until_owning(settings: Settings, child: Child, timeout_s: float = 60) -> None:
     """Block until this worker process owns partitions (after the group rebalanced)."""
-    from portflow.adapters.redis_store import RedisStore
+    from portflow.adapters.redis import RedisStore
 
     store = RedisStore.from_url(settings.redis_url, settings.topic_prefix)
     worker_id = f"{socket.gethostname()}-{child.process.pid}"

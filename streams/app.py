@@ -20,7 +20,7 @@ import faust
 from faust.sensors import Monitor
 
 from portflow.adapters.kafka import TopicIds, faust_credentials
-from portflow.adapters.redis_store import RedisStore, StateLost
+from portflow.adapters.redis import RedisStore, StateLost
 from portflow.config import Settings
 from portflow.retry import Backoff
 from streams.assignment import AssignmentTracker

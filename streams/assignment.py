@@ -12,7 +12,7 @@ import socket
 
 import faust
 
-from portflow.adapters.redis_store import RedisStore
+from portflow.adapters.redis import RedisStore
 from portflow.config import Settings
 from portflow.domain.partitions import partition_name
 from streams.metrics import LostOffsetsCollector, WorkerMetrics

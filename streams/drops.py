@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from portflow.adapters.redis_store import RedisStore
+from portflow.adapters.redis import RedisStore
 from portflow.services.anomalies import DailyTotals, last_complete_day
 from portflow.domain.detection import DEFAULT_MIN_DROP_PCT, Judgement
 from portflow.domain.report import check_request

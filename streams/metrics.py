@@ -17,7 +17,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, star
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from portflow.adapters.redis_store import RedisStore
+from portflow.adapters.redis import RedisStore
 from portflow.domain.aggregates import cell_values_and_amounts
 from portflow.domain.events import (CUSTOMS_STATUSES, EVENT_TYPES, MODES, REJECTION_CODES,
                                     SHIPMENT_DIRECTIONS, TRAIN_DIRECTIONS, TRAIN_SERVICES,

@@ -35,7 +35,7 @@ from typing import Callable, Iterable, Mapping, Optional
 import faust
 from faust.types import TP
 
-from portflow.adapters.redis_store import RedisStore
+from portflow.adapters.redis import RedisStore
 from portflow.config import Settings
 from portflow.domain.partitions import partition_name
 from streams.processor import BatchProcessor

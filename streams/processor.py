@@ -38,7 +38,7 @@ import redis
 from faust.exceptions import ProducerSendError
 
 from portflow.adapters import dead_letter_headers as header
-from portflow.adapters.redis_store import RedisStore, StateConflict, StateLost
+from portflow.adapters.redis import RedisStore, StateConflict, StateLost
 from portflow.config import Settings
 from portflow.domain.aggregates import Increments
 from portflow.domain.events import Event, Rejection, batch_elements, internal_error, parse_record

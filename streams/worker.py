@@ -14,7 +14,7 @@ import uvloop
 from faust import Worker
 
 from portflow.adapters.kafka import ensure_topics
-from portflow.adapters.redis_store import RedisStore
+from portflow.adapters.redis import RedisStore
 from portflow.config import Settings
 from portflow.errors import PortflowError
 from portflow.retry import Backoff, retry

@@ -24,7 +24,7 @@ from typing import Iterable, Optional
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from portflow.adapters.redis_store import RedisStore
+from portflow.adapters.redis import RedisStore
 from portflow.domain.periods import SPANS, span_to_date
 from portflow.domain.report import sum_by, unit_scale
 

@@ -11,7 +11,7 @@ cause them (tests only; the production code has no such hook):
 import os
 import sys
 
-from portflow.adapters.redis_store import RedisStore
+from portflow.adapters.redis import RedisStore
 from portflow.domain import aggregates
 from entrypoints.cli import main
 from streams import processor

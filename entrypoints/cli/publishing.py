@@ -30,7 +30,7 @@ def replay(files, speed, rate, as_fast, batch, wait, timeout, progress) -> None:
     """
     if sum(x is not None and x is not False for x in (speed, rate, as_fast or None)) > 1:
         raise click.UsageError("choose one of --speed, --rate and --max")
-    from portflow.adapters.redis_store import RedisStore
+    from portflow.adapters.redis import RedisStore
     from portflow.services.progress import current_topic_ids, wait_until_applied
     from producers.replay import Pace, publish
 

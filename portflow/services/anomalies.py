@@ -11,7 +11,7 @@ from datetime import date, datetime, timedelta
 from typing import Iterable, Optional
 from zoneinfo import ZoneInfo
 
-from portflow.adapters.redis_store import RedisStore
+from portflow.adapters.redis import RedisStore
 from portflow.domain.detection import (DEFAULT_MIN_DROP_PCT, LOOKBACK_WEEKS,
                                        PROFILE_LOOKBACK_DAYS, YEAR, Judgement, find_drops,
                                        judge_all)

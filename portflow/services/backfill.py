@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import IO, Iterable, Optional
 from zoneinfo import ZoneInfo
 
-from portflow.adapters.redis_store import RedisStore
+from portflow.adapters.redis import RedisStore
 from portflow.domain.report import sum_by, unit_scale
 from portflow.errors import PortflowError, UsageError
 

@@ -13,7 +13,7 @@ from typing import Mapping
 from tqdm import tqdm
 
 from portflow.adapters.kafka import TopicIds
-from portflow.adapters.redis_store import RedisStore
+from portflow.adapters.redis import RedisStore
 from portflow.config import Settings
 from portflow.domain.partitions import partition_name
 from portflow.errors import PortflowError

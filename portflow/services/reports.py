@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from portflow.adapters.redis_store import RedisStore
+from portflow.adapters.redis import RedisStore
 from portflow.domain.periods import Period
 from portflow.domain.report import build_report, check_request
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Callable, Optional
 
-from portflow.adapters.redis_store import RedisStore
+from portflow.adapters.redis import RedisStore
 from portflow.config import Settings
 from portflow.domain.partitions import split_partition_name
 from portflow.errors import PortflowError

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 
-from portflow.adapters.redis_store import RedisStore
+from portflow.adapters.redis import RedisStore
 from portflow.config import Settings
 from entrypoints.kafka_cluster import BrokerSecurity, KafkaCluster
 from portflow.services.progress import wait_until_applied

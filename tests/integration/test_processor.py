@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 import pytest
 import redis
 
-from portflow.adapters.redis_store import (
+from portflow.adapters.redis import (
     DROPPING, DedupeWindow, RedisStore, StateConflict, StateLost,
 )
 from portflow.domain.periods import Period

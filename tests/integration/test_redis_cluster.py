@@ -12,7 +12,7 @@ import time
 import pytest
 import redis
 
-from portflow.adapters.redis_store import DedupeWindow, RedisStore
+from portflow.adapters.redis import DedupeWindow, RedisStore
 from portflow.config import Settings
 from entrypoints.embedded import start_redis
 from entrypoints.processes import free_port

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from portflow.adapters.redis_store import RedisStore
+from portflow.adapters.redis import RedisStore
 from portflow.config import Settings
 from entrypoints.embedded import start_redis
 from entrypoints.processes import free_port

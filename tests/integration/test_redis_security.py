@@ -7,7 +7,7 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from portflow.adapters.redis_store import RedisStore
+from portflow.adapters.redis import RedisStore
 from entrypoints.cli import cli
 from portflow.config import Settings
 from entrypoints.embedded import start_redis

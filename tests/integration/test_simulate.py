@@ -8,7 +8,7 @@ from itertools import islice
 
 import pytest
 
-from portflow.adapters.redis_store import RedisStore
+from portflow.adapters.redis import RedisStore
 from portflow.config import Settings
 from portflow.domain.events import parse_event
 from producers.simulate import Simulator

@@ -4,7 +4,7 @@ import asyncio
 
 import redis
 
-from portflow.adapters.redis_store import RedisStore
+from portflow.adapters.redis import RedisStore
 from portflow.config import Settings
 from streams.app import FETCH_MAX_WAIT_MS, QuietMonitor, create_app
 from streams.metrics import WorkerMetrics

@@ -1,5 +1,5 @@
--- The atomic step of RedisStore.apply (portflow/adapters/redis_store.py, whose docstring
--- gives the key layout).
+-- The atomic step of RedisStore.apply (portflow/adapters/redis/store.py; the key layout is
+-- described once, in README.md, "Redis layout").
 -- KEYS: the marks hash, the meta hash.
 -- ARGV: epoch, dedupe bucket width (s), buckets before the current one to check, their expiry
 -- after the current one's end (s), latest event time, n_tp, (mark, expected, new) x n_tp,

@@ -1,0 +1,57 @@
+"""The totals: per granule and cell, read for reports, gauges and drop detection (key layout:
+``portflow.adapters.redis``)."""
+
+from __future__ import annotations
+
+from typing import Iterable, Optional
+
+
+class Aggregates:
+    """The reading half of ``RedisStore`` over the aggregates (its client and key names)."""
+
+    def aggregate_key(self, event_type: str, measure: str, granule: str) -> str:
+        return f"{self.aggregate_prefix}{event_type}:{measure}:{granule}"
+
+    def latest_event_time(self) -> int | None:
+        """The newest event time applied so far (Unix seconds), or None before any event."""
+        value = self.client.hget(self.meta_key, "latest_event_ts")
+        return int(value) if value is not None else None
+
+
+    def cells_per_granule(self, event_type: str, measure: str,
+                          granules: list[str]) -> dict[str, dict[str, int]]:
+        """Each granule's per-cell totals (one pipelined round trip)."""
+        pipe = self.client.pipeline(transaction=False)
+        for granule in granules:
+            pipe.hgetall(self.aggregate_key(event_type, measure, granule))
+        return {granule: {cell.decode(): int(value) for cell, value in mapping.items()}
+                for granule, mapping in zip(granules, pipe.execute())}
+
+    def first_day(self, event_type: str, measure: str) -> Optional[str]:
+        """The earliest day granule holding any total of a measure (where its history starts),
+        found from the month granules (a scan of a few hundred keys at most)."""
+        prefix = self.aggregate_key(event_type, measure, "")
+        months = sorted(
+            name for key in self.client.scan_iter(match=f"{prefix}*", count=1000)
+            if len(name := key.decode()[len(prefix):]) == 7)
+        for month in months:
+            days = [f"{month}-{d:02d}" for d in range(1, 32)]
+            pipe = self.client.pipeline(transaction=False)
+            for day in days:
+                pipe.exists(self.aggregate_key(event_type, measure, day))
+            found = [day for day, exists in zip(days, pipe.execute()) if exists]
+            if found:
+                return found[0]
+        return None
+
+    def cells(self, event_type: str, measure: str, granules: Iterable[str]) -> dict[str, int]:
+        """The per-cell totals of a measure summed over granules (one pipelined round trip)."""
+        pipe = self.client.pipeline(transaction=False)
+        for granule in granules:
+            pipe.hgetall(self.aggregate_key(event_type, measure, granule))
+        totals: dict[str, int] = {}
+        for mapping in pipe.execute():
+            for cell, value in mapping.items():
+                key = cell.decode()
+                totals[key] = totals.get(key, 0) + int(value)
+        return totals

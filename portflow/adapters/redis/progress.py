@@ -1,0 +1,110 @@
+"""What the workers have applied: per-partition marks, the state's epoch and time zone, the
+topics' ids, offsets lost to retention, the live workers (key layout: ``portflow.adapters.redis``)."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+
+from portflow.domain.partitions import partition_name
+from portflow.errors import PortflowError
+
+# The epoch while ``drop_state`` deletes: matches no worker's epoch, and blocks a new one.
+DROPPING = "dropping"
+
+
+class TimeZoneConflict(PortflowError, ValueError):
+    """The aggregates were built in another reporting time zone than the one configured."""
+
+
+class Progress:
+    """The progress half of ``RedisStore`` (its client, root and key names)."""
+
+    def marks(self) -> dict[str, int]:
+        """``<topic>:<partition>`` → last applied offset, for every partition ever applied."""
+        return {k.decode(): int(v) for k, v in self.client.hgetall(self.marks_key).items()}
+
+    def marks_of(self, fields: list[str]) -> dict[str, int]:
+        values = self.client.hmget(self.marks_key, fields) if fields else []
+        return {f: (int(v) if v is not None else -1) for f, v in zip(fields, values)}
+
+    def claim_time_zone(self, tz_name: str) -> None:
+        """Record the reporting time zone, or refuse one that differs from the data's."""
+        self.client.hsetnx(self.meta_key, "tz", tz_name)
+        stored = self.client.hget(self.meta_key, "tz")
+        if stored is not None and stored.decode() != tz_name:
+            raise TimeZoneConflict(
+                f"the aggregates in Redis were built with PORTFLOW_TZ={stored.decode()}, not "
+                f"{tz_name}; use that zone, or rebuild into an empty Redis database"
+            )
+
+    def open_epoch(self, tz_name: str) -> str | None:
+        """The current state's epoch token, starting a new state if Redis holds none; None
+        while ``drop_state`` runs. Also claims the time zone, which an empty Redis forgot too.
+        """
+        self.client.hsetnx(self.meta_key, "epoch", secrets.token_hex(8))
+        self.claim_time_zone(tz_name)
+        epoch = self.epoch()
+        return None if epoch == DROPPING else epoch
+
+    def epoch(self) -> str | None:
+        value = self.client.hget(self.meta_key, "epoch")
+        return value.decode() if value is not None else None
+
+    def adopt_topic_id(self, topic: str, topic_id: str, partitions: int) -> str:
+        """Tie the marks of ``topic`` to this incarnation of it: ``same``, ``adopted``, or
+        ``recreated`` (the topic was deleted and created again, so its old marks were dropped)."""
+        fields = [partition_name(topic, p) for p in range(partitions)]
+        result = self._adopt_topic(keys=[self.marks_key, self.topic_ids_key],
+                                   args=[topic, topic_id, *fields])
+        return ("same", "adopted", "recreated")[int(result)]
+
+    def topic_ids_of(self, topics: list[str]) -> dict[str, str]:
+        """The Kafka topic ids the marks of these topics were made on (where known)."""
+        values = self.client.hmget(self.topic_ids_key, topics) if topics else []
+        return {t: v.decode() for t, v in zip(topics, values) if v is not None}
+
+    def record_lost(self, partition_name: str, first: int, last: int) -> None:
+        """Note offsets that Kafka deleted before they were applied (an undercount to report)."""
+        ranges = self.lost_offsets().get(partition_name, [])
+        if [first, last] not in ranges:
+            ranges.append([first, last])
+            self.client.hset(self.lost_key, partition_name, json.dumps(ranges))
+
+    def lost_offsets(self) -> dict[str, list[list[int]]]:
+        """``<topic>:<partition>`` → offset ranges that were never applied and never will be."""
+        return {k.decode(): json.loads(v) for k, v in self.client.hgetall(self.lost_key).items()}
+
+    def drop_state(self) -> int:
+        """Delete every aggregate, mark, dedupe id and epoch of this prefix (not the live-worker
+        announcements); running workers notice and re-read their topics from the start.
+
+        The epoch is set to ``DROPPING`` first, so no worker adds to (or restarts) a state that
+        is half deleted; a new epoch can begin only once the meta hash itself is gone.
+        """
+        self.client.hset(self.meta_key, "epoch", DROPPING)
+        deleted = 0
+        for key in self.client.scan_iter(match=f"{self.root}:*", count=1000):
+            if b":worker:" not in key and key != self.meta_key.encode():
+                deleted += self.client.unlink(key)
+        return deleted + self.client.unlink(self.meta_key)
+
+    def time_zone(self) -> str | None:
+        value = self.client.hget(self.meta_key, "tz")
+        return value.decode() if value is not None else None
+
+    def record_worker(self, worker_id: str, partitions: list[str], ttl_s: int) -> None:
+        """Announce which partitions a live worker owns (for readiness checks and operators)."""
+        body = json.dumps({"partitions": partitions, "at": time.time()})
+        self.client.set(f"{self.root}:worker:{worker_id}", body, ex=ttl_s)
+
+    def workers(self) -> dict[str, dict]:
+        """Live workers and the partitions each owns."""
+        found = {}
+        for key in self.client.scan_iter(match=f"{self.root}:worker:*", count=1000):
+            body = self.client.get(key)
+            if body is not None:
+                found[key.decode().split(":worker:", 1)[1]] = json.loads(body)
+        return found
+

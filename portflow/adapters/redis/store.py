@@ -1,0 +1,176 @@
+"""The Redis store: ``RedisStore`` and its atomic ``apply`` step (key layout:
+``portflow.adapters.redis``)."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from importlib import resources
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Mapping, Optional
+
+import redis
+import redis.asyncio
+import redis.asyncio.cluster
+from redis.cluster import RedisCluster
+
+from portflow.adapters.redis.aggregates import Aggregates
+from portflow.adapters.redis.progress import Progress
+from portflow.domain.aggregates import STORED_MEASURES
+
+
+@functools.cache
+def lua(name: str) -> str:
+    """A Lua program of ``portflow/adapters/redis/lua/`` (package data), read once, when first used."""
+    return resources.files("portflow.adapters.redis").joinpath("lua", name).read_text()
+
+
+def _is_cluster_node(client: redis.Redis) -> bool:
+    """Whether the server runs in cluster mode (False if it cannot be asked yet: a server that
+    is still starting is treated as a plain one, and callers retry their own calls)."""
+    try:
+        return bool(client.info("cluster").get("cluster_enabled"))
+    except redis.RedisError:
+        return False
+
+
+class StateConflict(Exception):
+    """A high-water mark moved under us: another worker applied this partition meanwhile."""
+
+
+class StateLost(Exception):
+    """Redis no longer holds the state this worker was adding to (restarted empty, rebuilt)."""
+
+
+@dataclass
+class ApplyOutcome:
+    applied: bool
+    seen: list[tuple[str, str]] = field(default_factory=list)  # (type, id) seen before
+
+
+@dataclass(frozen=True)
+class DedupeWindow:
+    """How ``PORTFLOW_DEDUPE_TTL`` is kept: ids in buckets of ``width`` seconds of Redis time;
+    a step checks the current bucket and the ``older`` ones before it, which together cover
+    the TTL, and a bucket is freed once all of its ids are past it (by the first step after
+    that; else it expires ``keep`` seconds after its end). An id is thus remembered for at
+    least the TTL and at most one bucket longer."""
+
+    BUCKETS = 7  # buckets to a window: a check costs BUCKETS + 1 lookups per id
+
+    ttl_s: int
+
+    @property
+    def width(self) -> int:
+        return max(1, -(-self.ttl_s // self.BUCKETS))
+
+    @property
+    def older(self) -> int:
+        return -(-self.ttl_s // self.width)
+
+    @property
+    def keep(self) -> int:
+        return self.ttl_s + self.width  # a bucket's life after its end: the TTL, one spare
+
+
+# The measures of an event type as the apply script's granule headers list them.
+_MEASURE_TABS = {event_type: "".join(f"\t{measure}" for measure in measures)
+                 for event_type, measures in STORED_MEASURES.items()}
+
+_CLIENT_OPTIONS = dict(socket_timeout=30, socket_connect_timeout=5, health_check_interval=15)
+
+
+class RedisStore(Aggregates, Progress):
+    """Aggregates and progress in Redis, behind names that say what they mean; ``apply`` writes
+    both in one atomic step."""
+
+    def __init__(self, client: redis.Redis, topic_prefix: str, url: Optional[str] = None) -> None:
+        self.client = client
+        self.url = url  # for the asyncio connection of ``apply``
+        self._apply_on_loop: Optional[tuple[asyncio.AbstractEventLoop, Any]] = None
+        self.root = f"pf{{{topic_prefix}}}"
+        self.marks_key = f"{self.root}:hwm"
+        self.meta_key = f"{self.root}:meta"
+        self.topic_ids_key = f"{self.root}:topic_ids"
+        self.lost_key = f"{self.root}:lost"
+        self.aggregate_prefix = f"{self.root}:agg:"
+        self._adopt_topic = client.register_script(lua("adopt_topic.lua"))
+
+    @classmethod
+    def from_url(cls, url: str, topic_prefix: str) -> "RedisStore":
+        """A store on a Redis server, or on a Redis Cluster when the server at ``url`` is a
+        cluster node (any node will do: the client learns the others from it)."""
+        client = redis.Redis.from_url(url, **_CLIENT_OPTIONS)
+        if _is_cluster_node(client):
+            client.close()
+            client = RedisCluster.from_url(url, **_CLIENT_OPTIONS)
+        return cls(client, topic_prefix, url)
+
+    def dedupe_prefix(self, event_type: str) -> str:
+        """The dedupe buckets' keys of an event type, without the bucket number."""
+        return f"{self.root}:dedupe:{event_type}:"
+
+    # writes -----------------------------------------------------------------------------------
+    async def apply(
+        self,
+        marks: Mapping[str, tuple[int, int]],
+        event_ids: list[tuple[str, str]],
+        increments: Iterable[tuple[str, str, str]],
+        dedupe_ttl_seconds: int,
+        latest_event_ts: int,
+        epoch: str,
+    ) -> ApplyOutcome:
+        """Apply increments, event ids and new high-water marks as one atomic step.
+
+        Asynchronous, on the running event loop: the worker's loop is busy reading Kafka, and a
+        thread waiting for Redis beside it spent more CPU on the hand-over than Redis on the step.
+
+        ``marks`` maps ``<topic>:<partition>`` to (expected current mark, new mark); -1 means none.
+        ``event_ids`` are the (type, event id) of the events counted, each once.
+        ``increments`` yields (type, granule, lines) as ``Increments.lines`` makes them.
+        Raises ``StateLost`` when Redis is not at ``epoch`` any more and ``StateConflict`` when a
+        mark is not what we expected; returns the (type, id) of the events seen before within
+        the dedupe window (and writes nothing) when there are any.
+        """
+        window = DedupeWindow(dedupe_ttl_seconds)
+        by_type: dict[str, list[str]] = {}
+        for event_type, event_id in event_ids:
+            by_type.setdefault(event_type, []).append(event_id)
+        keys = [self.marks_key, self.meta_key]
+        args: list = [epoch, window.width, window.older, window.keep, latest_event_ts, len(marks)]
+        for name, (expected, new) in marks.items():
+            args += [name, expected, new]
+        args.append(len(by_type))
+        for event_type, ids in by_type.items():
+            args += [self.dedupe_prefix(event_type), len(ids), *ids]
+        args.append(self.aggregate_prefix)
+        args.append("\n".join([f"\t{event_type}\t{granule}{_MEASURE_TABS[event_type]}\n{lines}"
+                               for event_type, granule, lines in increments if lines]))
+        args.append(1 if isinstance(self.client, RedisCluster) else 0)
+        result = await self._apply_script()(keys=keys, args=args)
+        if result[0] == 3:
+            raise StateLost(f"Redis no longer holds state epoch {epoch}")
+        if result[0] == 1:
+            raise StateConflict(
+                f"high-water mark of {result[1].decode()} is {result[2].decode()}, "
+                f"not {marks[result[1].decode()][0]}"
+            )
+        if result[0] == 2:
+            in_order = [(t, i) for t, ids in by_type.items() for i in ids]  # as the script saw them
+            return ApplyOutcome(applied=False, seen=[in_order[int(i) - 1] for i in result[1:]])
+        return ApplyOutcome(applied=True)
+
+    def _apply_script(self):
+        """The apply script on an asyncio client of the running event loop (an asyncio
+        connection belongs to one loop: a new loop gets a new client)."""
+        loop = asyncio.get_running_loop()
+        if self._apply_on_loop is None or self._apply_on_loop[0] is not loop:
+            if self.url is None:
+                raise RuntimeError("apply needs a store made by RedisStore.from_url")
+            if isinstance(self.client, RedisCluster):
+                client = redis.asyncio.cluster.RedisCluster.from_url(self.url, **_CLIENT_OPTIONS)
+            else:
+                client = redis.asyncio.Redis.from_url(self.url, **_CLIENT_OPTIONS)
+            self._apply_on_loop = (loop, client.register_script(lua("apply.lua")))
+        return self._apply_on_loop[1]
+
