@@ -28,7 +28,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from portflow.domain.detection import find_drops  # noqa: E402
-from portflow.domain.festivals import festival_offset  # noqa: E402
+from producers.scenarios.disruption_drill import festival_factor  # noqa: E402
 
 START, END = date(2023, 1, 1), date(2024, 12, 31)
 WEEKLY = (1.05, 1.1, 1.1, 1.05, 1.0, 0.8, 0.7)
@@ -40,14 +40,6 @@ DISRUPTIONS = ((date(2023, 3, 20), 4, 0.0), (date(2023, 6, 20), 2, 0.0),
                (date(2023, 10, 9), 7, 0.3), (date(2024, 2, 14), 3, 0.0),
                (date(2024, 2, 26), 2, 0.0), (date(2024, 5, 14), 4, 0.0),
                (date(2024, 9, 2), 7, 0.3), (date(2024, 11, 1), 7, 0.4))
-
-
-def festival_factor(day: date) -> float:
-    offset = festival_offset(day)
-    if offset is None:
-        return 1.0
-    return 0.8 if offset < -1 else 0.25 if offset <= 6 else 0.6 if offset <= 14 else \
-        0.85 if offset <= 21 else 1.0
 
 
 def poisson(rng: random.Random, mean: float) -> int:

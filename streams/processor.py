@@ -1,9 +1,9 @@
 """Turn a batch of Kafka records into one atomic Redis step per chunk, exactly once.
 
-The processor owns the worker's correctness and knows nothing of Faust: the agents hand it plain
-``SourceRecord``s and acknowledge them only after ``process`` returns, so Kafka's committed offset
-never passes what Redis holds. Per partition, Redis keeps the offset of the last record applied
-(its high-water mark); a record at or below it is skipped, so a restarted worker that re-reads
+The processor owns the worker's correctness and needs no Faust app (only Faust's error types,
+to tell a Kafka failure from a bug): the agents hand it plain ``SourceRecord``s and acknowledge
+them only after ``process`` returns, so Kafka's committed offset never passes what Redis holds.
+Per partition, Redis keeps the offset of the last record applied (its mark); a record at or below it is skipped, so a restarted worker that re-reads
 records is harmless. Event ids already seen within the dedupe window count nothing, so producer
 retries and repeated replays are harmless too.
 

@@ -14,7 +14,6 @@ comes from the generated numbers themselves. Same seed, same bytes.
 from __future__ import annotations
 
 import functools
-import gzip
 import json
 import math
 import random
@@ -26,7 +25,7 @@ from typing import Sequence
 
 from portflow.domain.events import MODES, TRAIN_SERVICES
 from portflow.domain.festivals import SPRING_FESTIVAL
-from producers.scenarios.xinjiang import CST, _decimal, _ts
+from producers.scenarios.writing import CST, decimal_text, rfc3339, write_replay_file
 
 FIRST_DAY, LAST_DAY = date(2023, 1, 1), date(2024, 12, 31)
 # Events fall between 08:00 and 20:00 local time (00:00 to 12:00 UTC): never across midnight.
@@ -191,7 +190,7 @@ def _counterfactual(seed: int) -> tuple[_Event, ...]:
 
         def moment() -> tuple[int, str]:
             seconds = rng.randrange(DAY_START_S, DAY_END_S)
-            return base_s + seconds, _ts(midnight + timedelta(seconds=seconds), rng)
+            return base_s + seconds, rfc3339(midnight + timedelta(seconds=seconds), rng)
 
         for lane in LANES:
             mean = lane.per_day * rhythm(day, lane.mode)
@@ -211,8 +210,8 @@ def _counterfactual(seed: int) -> tuple[_Event, ...]:
                 events.append(_Event(day, order, lane.port, lane.mode, value_fen, (
                     f'{{"type":"shipment","event_id":"drill-{stamp}-{lane.port}-{lane.mode}-{n}",'
                     f'"ts":"{ts}","port":"{lane.port}","mode":"{lane.mode}",'
-                    f'"direction":"{direction}","value_cny":{_decimal(value_fen, 2)},'
-                    f'"weight_tonnes":{_decimal(weight_kg, 3)},'
+                    f'"direction":"{direction}","value_cny":{decimal_text(value_fen, 2)},'
+                    f'"weight_tonnes":{decimal_text(weight_kg, 3)},'
                     f'"partner":"{_weighted(PARTNERS[lane.port], rng)}",'
                     f'"trade_mode":"{_weighted(TRADE_MODES, rng)}","zones":[{",".join(zones)}]}}')))
         for line in LINES:
@@ -363,12 +362,7 @@ def generate_drill(path: str, seed: int = 2024, *,
     expected = _anomalies(_drops(counterfactual, events, disruptions), min_drop_pct)
     events.sort(key=lambda e: e.order)  # stable: ties keep generation order
     body = "".join(e.line + "\n" for e in events).encode("ascii")
-    with open(path, "wb") as out:
-        if path.endswith(".gz"):  # no name, no time in the header: same seed, same bytes
-            with gzip.GzipFile(filename="", mode="wb", fileobj=out, mtime=0) as packed:
-                packed.write(body)
-        else:
-            out.write(body)
+    write_replay_file(path, body)
     with open(expected_path(path), "w", encoding="utf-8") as out:
         json.dump(expected, out, indent=2, sort_keys=True)
         out.write("\n")

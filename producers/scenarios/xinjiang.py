@@ -10,12 +10,11 @@ time, so the same seed gives the same bytes. Every number lives in ``xinjiang_20
 from __future__ import annotations
 
 import bisect
-import gzip
 import itertools
 import random
 import tomllib
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from fractions import Fraction
 from pathlib import Path
@@ -24,12 +23,12 @@ from typing import Callable, Iterator
 from portflow.domain.countries import ISO_3166_ALPHA2
 from portflow.domain.events import MODES
 from portflow.domain.reconcile import Check, check_figure, check_share
+from producers.scenarios.writing import CST, decimal_text, rfc3339, write_replay_file
 
 DATA_FILE = Path(__file__).with_name("xinjiang_2024h1.toml")
 YEARS = (2023, 2024)
 ZONE_CLASSES = ("none", "ftz", "cbz", "both")
 PARTNER_GROUPS = ("KZ", "KG", "other")
-CST = timezone(timedelta(hours=8))
 # Partners in order of likelihood beyond KZ and KG: neighbours and big economies first.
 PREFERRED_PARTNERS = (
     "RU UZ TJ TM PK MN AF IN DE PL BY NL IT FR GB TR IR AE SA US JP KR VN TH MY SG ID AZ GE AM "
@@ -199,20 +198,9 @@ class _Days:
         return datetime(day.year, day.month, day.day, tzinfo=CST) + timedelta(seconds=seconds)
 
 
-def _ts(moment: datetime, rng: random.Random) -> str:
-    """RFC 3339: mostly local +08:00, sometimes the same instant in UTC (Z)."""
-    if rng.random() < 0.15:
-        return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-    return moment.strftime("%Y-%m-%dT%H:%M:%S+08:00")
-
-
 def _weighted(options: dict, rng: random.Random, allowed=None) -> str:
     names = [n for n in options if allowed is None or n in allowed]
     return rng.choices(names, [options[n] for n in names])[0]
-
-
-def _decimal(units: int, places: int) -> str:
-    return f"{units // 10**places}.{units % 10**places:0{places}d}"
 
 
 @dataclass
@@ -320,12 +308,12 @@ class XinjiangScenario:
             for n, s in enumerate(self.shipments(year)):
                 event_id = f"xj{year}-s{n}"
                 zones = ",".join(f'"{z}"' for z in s.zones)
-                value = _decimal(s.value_fen, 2)
+                value = decimal_text(s.value_fen, 2)
                 value_json = f'"{value}"' if rng.random() < 0.2 else value
                 yield s.moment, (
-                    f'{{"type":"shipment","event_id":"{event_id}","ts":"{_ts(s.moment, rng)}",'
+                    f'{{"type":"shipment","event_id":"{event_id}","ts":"{rfc3339(s.moment, rng)}",'
                     f'"port":"{s.port}","mode":"{s.mode}","direction":"{s.direction}",'
-                    f'"value_cny":{value_json},"weight_tonnes":{_decimal(s.weight_kg, 3)},'
+                    f'"value_cny":{value_json},"weight_tonnes":{decimal_text(s.weight_kg, 3)},'
                     f'"partner":"{s.partner}","trade_mode":"{s.trade_mode}","zones":[{zones}]}}')
                 if rng.random() < c["declared_share"]:
                     yield from self._declaration(f"{s.port}-{year}-{n}", s, value)
@@ -344,7 +332,7 @@ class XinjiangScenario:
         for i, (status, moment) in enumerate(steps):
             extra = f',"trade_mode":"{s.trade_mode}","value_cny":"{value}"' if i == 0 else ""
             yield moment, (
-                f'{{"type":"customs","event_id":"{declaration_id}-{i}","ts":"{_ts(moment, rng)}",'
+                f'{{"type":"customs","event_id":"{declaration_id}-{i}","ts":"{rfc3339(moment, rng)}",'
                 f'"port":"{s.port}","declaration_id":"{declaration_id}","status":"{status}"{extra}}}')
 
     def _trains(self, year: int):
@@ -357,7 +345,7 @@ class XinjiangScenario:
                 port = _weighted(c["train_port_shares"], rng)
                 direction = "outbound" if rng.random() < c["train_outbound_share"] else "inbound"
                 yield moment, (
-                    f'{{"type":"train","event_id":"xj{year}-{service}-{n}","ts":"{_ts(moment, rng)}",'
+                    f'{{"type":"train","event_id":"xj{year}-{service}-{n}","ts":"{rfc3339(moment, rng)}",'
                     f'"port":"{port}","service":"{service}","direction":"{direction}",'
                     f'"teu":{rng.randint(low, high)},"train_id":"X{year % 100}{n:05d}"}}')
 
@@ -375,12 +363,7 @@ class XinjiangScenario:
         for pending in later.values():
             lines.extend(pending)
         body = ("\n".join(lines) + "\n").encode("ascii")
-        with open(path, "wb") as out:
-            if path.endswith(".gz"):  # no name, no time in the header: same seed, same bytes
-                with gzip.GzipFile(filename="", mode="wb", fileobj=out, mtime=0) as packed:
-                    packed.write(body)
-            else:
-                out.write(body)
+        write_replay_file(path, body)
         return len(lines)
 
 

@@ -9,17 +9,10 @@ from datetime import date, timedelta
 from portflow.domain.detection import expectation, find_drops, judge, series_values
 from portflow.domain.festivals import SPRING_FESTIVAL, festival_offset, in_festival_window, \
     same_festival_day_a_year_earlier
+from producers.scenarios.disruption_drill import festival_factor
 
 START, END = date(2023, 1, 1), date(2024, 12, 31)
 WEEKLY = (1.05, 1.1, 1.1, 1.05, 1.0, 0.8, 0.7)
-
-
-def festival_factor(day: date) -> float:
-    offset = festival_offset(day)
-    if offset is None:
-        return 1.0
-    return 0.8 if offset < -1 else 0.25 if offset <= 6 else 0.6 if offset <= 14 else \
-        0.85 if offset <= 21 else 1.0
 
 
 def traffic(seed: int, base: float = 200, noise: float = 0.06) -> dict[date, int]:
