@@ -15,7 +15,8 @@ import time
 from datetime import datetime, timezone
 from typing import Callable, Iterator
 
-from producers.scenarios.xinjiang import XinjiangScenario, _decimal, _weighted
+from producers.scenarios.writing import decimal_text
+from producers.scenarios.xinjiang import XinjiangScenario, _weighted
 
 
 def _stamp(moment: float) -> str:
@@ -71,7 +72,7 @@ class Simulator:
         return (
             f'{{"type":"shipment","event_id":"{event_id}","ts":"{_stamp(now)}","port":"{port}",'
             f'"mode":"{mode}","direction":"{"export" if rng.random() < 0.62 else "import"}",'
-            f'"value_cny":{_decimal(value_fen, 2)},"weight_tonnes":{_decimal(weight_kg, 3)},'
+            f'"value_cny":{decimal_text(value_fen, 2)},"weight_tonnes":{decimal_text(weight_kg, 3)},'
             f'"partner":"{partner}","trade_mode":"{trade_mode}","zones":[{zone_list}]}}')
 
     def _declare(self, shipment_id: str, port: str, trade_mode: str, value_fen: int,
@@ -87,7 +88,7 @@ class Simulator:
         steps.append("rejected" if rng.random() < c["rejected_share"] else "released")
         due = now
         for i, status in enumerate(steps):
-            extra = (f',"trade_mode":"{trade_mode}","value_cny":"{_decimal(value_fen, 2)}"'
+            extra = (f',"trade_mode":"{trade_mode}","value_cny":"{decimal_text(value_fen, 2)}"'
                      if status == "filed" else "")
             line = (f'{{"type":"customs","event_id":"{declaration}-{i}","ts":"@TS@",'
                     f'"port":"{port}","declaration_id":"{declaration}","status":"{status}"{extra}}}')

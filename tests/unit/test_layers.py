@@ -34,3 +34,21 @@ layers = ["portflow", "entrypoints"]
     result = lint("--config", str(config))
     assert result.returncode == 1, result.stdout
     assert "entrypoints.cli." in result.stdout and " -> portflow." in result.stdout
+
+
+def test_every_module_of_every_package_imports():
+    """A rename that left an import behind fails here, not in the one test that uses it."""
+    import importlib
+    import pkgutil
+
+    failed = []
+    for package in ("portflow", "streams", "producers", "entrypoints"):
+        root = importlib.import_module(package)
+        for module in pkgutil.walk_packages(root.__path__, f"{package}."):
+            if module.name.endswith("__main__"):
+                continue
+            try:
+                importlib.import_module(module.name)
+            except Exception as exc:  # noqa: BLE001 (every failure is reported)
+                failed.append(f"{module.name}: {type(exc).__name__}: {exc}")
+    assert not failed, "\n".join(failed)
