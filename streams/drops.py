@@ -31,6 +31,7 @@ LIVE_VIEWS = (("value_cny", ("port",)), ("value_cny", ("port", "mode")),
 HOLD_S = 900.0
 MAX_DAYS_PER_REFRESH = 62  # bounds a refresh's cost while a replay runs far ahead
 REREAD_DAYS = 7  # late events land in the latest days: those are read again each refresh
+RERUN_DAYS = 7  # days before the newly complete ones judged again (a run may reach into them)
 LABELS = ["measure", "by", "port", "mode", "service"]
 
 
@@ -51,6 +52,7 @@ class DropCollector(Collector):
         self._judged_through: Optional[date] = None
         self._latest: dict[tuple, list[Judgement]] = {}
         self._held: dict[tuple, tuple[Judgement, float]] = {}  # (view, key, day) -> found at
+        self._announced: set[tuple] = set()  # (view, key, day) of the drops exported so far
         self._families: list = []
 
     def collect(self) -> Iterable:
@@ -65,16 +67,22 @@ class DropCollector(Collector):
         first = min(self._judged_through + timedelta(days=1), complete)
         last = min(complete, first + timedelta(days=MAX_DAYS_PER_REFRESH - 1))
         days = [first + timedelta(days=i) for i in range((last - first).days + 1)]
+        # The days before the new ones are judged again: a run of drops (domain.detection)
+        # that the new days extend makes drops of days already passed.
+        days = [first - timedelta(days=n) for n in range(RERUN_DAYS, 0, -1)] + days
         now = self._clock()
         for view, totals in self._totals.items():
             judged = totals.judge(days, self.min_drop_pct, drops_only=False)
             self._latest[view] = [j for j in judged if j.day == last]
             for j in judged:
-                if j.anomalous:
-                    self._held.setdefault((view, j.key, j.day), (j, now))
+                if j.anomalous and (view, j.key, j.day) not in self._announced:
+                    self._announced.add((view, j.key, j.day))
+                    self._held[(view, j.key, j.day)] = (j, now)
         self._judged_through = last
         self._held = {k: (j, at) for k, (j, at) in self._held.items()
                       if now - at < HOLD_S or j.day >= last - timedelta(days=1)}
+        # A day found once is exported once: judged again later, it is not announced again.
+        self._announced = {k for k in self._announced if k[2] >= days[0]}
         self._families = self._compute(last)
 
     def _compute(self, day: date) -> list:

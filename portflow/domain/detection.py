@@ -20,15 +20,18 @@ weekday only downwards. Without that year (the first festival of a history) a fe
 not judged.
 
 A drop counts when, besides ``min_drop_pct``, it is at least ``NOISE_Z`` times the key's noise:
-the spread of recent days below their weekday's median (``_noise``), widened for days expected
-to be quieter than usual (relative noise grows as volume shrinks). Days expected to carry less
-than ``MIN_SHARE_OF_LEVEL`` of the key's usual volume are not judged. A key too noisy for a
-full stop to stand out is never flagged.
+the spread of recent days around their weekday's neighbours (``_noise``), widened for days
+expected to be quieter than usual (relative noise grows as volume shrinks) and for festival
+days. Consecutive days too noisy to stand out alone count together (``_mark_runs``): a run of
+days each at least ``min_drop_pct`` and ``RUN_DAY_Z`` times its noise below expectation, whose
+summed drop is ``RUN_Z`` times the noise of the sum, is a drop on every one of its days (a
+port closed for four days stands out where one quiet day would not). Days expected to carry
+less than ``MIN_SHARE_OF_LEVEL`` of the key's usual volume are not judged.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from statistics import median, quantiles
 from typing import Callable, Iterable, Mapping, Optional
@@ -44,9 +47,12 @@ PROFILE_LOOKBACK_DAYS = 160
 MIN_GROWTH_PAIRS = 14
 MIN_PROFILE_DAYS = 21  # fewer, and the noise is not known
 YEAR = timedelta(weeks=52)  # weekday-aligned
-NOISE_Z = 3.5
+NOISE_Z = 4.5
 MAX_NOISE_WIDENING = 3.0  # at most sqrt(9): a day expected at a ninth of the usual volume
 MIN_SHARE_OF_LEVEL = 0.2
+RUN_Z = 4.0  # consecutive days judged together: their summed drop over the noise of the sum
+RUN_DAY_Z = 2.0  # and each of them this far below its own expectation
+RUN_CONTEXT_DAYS = 14  # judge this many days before those asked about: a run may begin there
 # A festival day is set against single days a year earlier (a median of three), not against
 # the median of weeks: their noise adds to the day's own.
 FESTIVAL_NOISE_WIDENING = 2 ** 0.5
@@ -220,16 +226,56 @@ def expectation(values: Values, day: date) -> Optional[Expectation]:
     return Expectation(known[baseline], baseline, level, noise, medians)
 
 
-def is_drop(observed: int, exp: Expectation, min_drop_pct: float) -> bool:
-    """Whether ``observed`` fell far enough below ``exp`` to report: by ``min_drop_pct`` and
-    out of the key's noise."""
+def day_noise(exp: Expectation) -> Optional[float]:
+    """The relative noise of one day with this expectation (widened for a day expected quieter
+    than usual, and for a festival day), or None where the day is not judged at all."""
     if exp.expected <= 0 or exp.level <= 0 or exp.expected < MIN_SHARE_OF_LEVEL * exp.level:
-        return False
-    drop = 1 - observed / exp.expected
+        return None
     widening = min(MAX_NOISE_WIDENING, max(1.0, (exp.level / exp.expected) ** 0.5))
     if exp.baseline == "festival-year-earlier":
         widening *= FESTIVAL_NOISE_WIDENING
-    return drop * 100 >= min_drop_pct and drop >= NOISE_Z * exp.noise * widening
+    return exp.noise * widening
+
+
+def is_drop(observed: int, exp: Expectation, min_drop_pct: float) -> bool:
+    """Whether ``observed`` fell far enough below ``exp`` to report: by ``min_drop_pct`` and
+    out of the key's noise."""
+    noise = day_noise(exp)
+    if noise is None:
+        return False
+    drop = 1 - observed / exp.expected
+    return drop * 100 >= min_drop_pct and drop >= NOISE_Z * noise
+
+
+def _mark_runs(judged: list[Judgement], min_drop_pct: float) -> list[Judgement]:
+    """Days too noisy to stand out alone that do together: consecutive days each at least
+    ``min_drop_pct`` and ``RUN_DAY_Z`` times its noise below expectation, whose summed drop is
+    ``RUN_Z`` times the noise of the sum (a run of k equal days: the noise over sqrt(k)) are
+    drops, every one of them. ``judged``: one key's days, consecutive, in order."""
+    out = list(judged)
+
+    def candidate(j: Judgement) -> Optional[float]:
+        noise = None if j.expectation is None else day_noise(j.expectation)
+        if noise is None:
+            return None
+        drop = 1 - j.observed / j.expectation.expected
+        return noise if drop * 100 >= min_drop_pct and drop >= RUN_DAY_Z * noise else None
+
+    run: list[tuple[int, float]] = []
+    for i, j in enumerate([*judged, None]):
+        noise = None if j is None else candidate(j)
+        if noise is not None:
+            run.append((i, noise))
+            continue
+        if len(run) >= 2 and not all(out[k].anomalous for k, _ in run):
+            expected = sum(out[k].expectation.expected for k, _ in run)
+            observed = sum(out[k].observed for k, _ in run)
+            spread = sum((n * out[k].expectation.expected) ** 2 for k, n in run) ** 0.5
+            if 1 - observed / expected >= RUN_Z * spread / expected:
+                for k, _ in run:
+                    out[k] = replace(out[k], anomalous=True)
+        run = []
+    return out
 
 
 def judge(values: Values, key: tuple[str, ...], day: date,
@@ -252,10 +298,15 @@ def series_values(totals: Mapping[date, int], first_day: Optional[date]) -> Valu
 def judge_all(daily: Mapping[tuple[str, ...], Mapping[date, int]], days: Iterable[date],
               first_day: Optional[date],
               min_drop_pct: float = DEFAULT_MIN_DROP_PCT) -> list[Judgement]:
-    """Every key's judgement of every day, by key, then day."""
+    """Every key's judgement of every day (consecutive, in order), by key, then day; runs of
+    days judged together (``_mark_runs``)."""
     days = list(days)
-    return [judge(series_values(totals, first_day), key, day, min_drop_pct)
-            for key, totals in sorted(daily.items()) for day in days]
+    found = []
+    for key, totals in sorted(daily.items()):
+        values = series_values(totals, first_day)
+        found += _mark_runs([judge(values, key, day, min_drop_pct) for day in days],
+                            min_drop_pct)
+    return found
 
 
 def find_drops(daily: Mapping[tuple[str, ...], Mapping[date, int]], days: Iterable[date],

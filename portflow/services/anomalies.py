@@ -13,8 +13,8 @@ from zoneinfo import ZoneInfo
 
 from portflow.adapters.redis import RedisStore
 from portflow.domain.detection import (DEFAULT_MIN_DROP_PCT, LOOKBACK_WEEKS,
-                                       PROFILE_LOOKBACK_DAYS, YEAR, Judgement, find_drops,
-                                       judge_all)
+                                       PROFILE_LOOKBACK_DAYS, RUN_CONTEXT_DAYS, YEAR, Judgement,
+                                       find_drops, judge_all)
 from portflow.domain.periods import Period
 from portflow.domain.report import Measure, check_request, sum_by
 from portflow.errors import UsageError
@@ -85,12 +85,16 @@ class DailyTotals:
 
     def judge(self, days: list[date], min_drop_pct: float,
               drops_only: bool = True) -> list[Judgement]:
-        """The drops among ``days`` (consecutive, in order), or every key's judgement."""
+        """The drops among ``days`` (consecutive, in order), or every key's judgement; the
+        ``RUN_CONTEXT_DAYS`` before them are judged too (a run of drops may begin there)."""
         if not days:
             return []
-        series = self.load(days[0] - HISTORY, days[-1])
-        return (find_drops if drops_only else judge_all)(series, days, self.first_day,
-                                                          min_drop_pct)
+        context = [days[0] - timedelta(days=n) for n in range(RUN_CONTEXT_DAYS, 0, -1)]
+        series = self.load(context[0] - HISTORY, days[-1])
+        wanted = set(days)
+        judged = (find_drops if drops_only else judge_all)(series, context + days,
+                                                           self.first_day, min_drop_pct)
+        return [j for j in judged if j.day in wanted]
 
 
 @dataclass(frozen=True)
@@ -114,7 +118,8 @@ def read_anomalies(store: RedisStore, tz: ZoneInfo, request: AnomaliesRequest) -
     cannot be read."""
     complete = last_complete_day(store, tz)
     days = [d for d in request.period.days() if complete is not None and d <= complete]
-    found = DailyTotals(store, request.spec, request.by).judge(days, request.min_drop_pct)
+    found = DailyTotals(store, request.spec, request.by).judge(days, request.min_drop_pct) \
+        if days else []
     return {"period": str(request.period), "measure": request.spec.name, "by": request.by,
             "min_drop_pct": request.min_drop_pct,
             "anomalies": [anomaly_json(j, request.spec, request.by) for j in found]}

@@ -115,3 +115,23 @@ def test_the_festival_table_gives_the_same_festival_day_a_year_earlier():
 def test_a_year_without_a_known_festival_keeps_every_day_it_could_touch_out_of_ordinary_days():
     assert in_festival_window(date(2041, 1, 10)) and in_festival_window(date(2041, 3, 18))
     assert not in_festival_window(date(2041, 4, 1))
+
+
+def test_days_too_noisy_to_stand_out_alone_are_found_together_when_consecutive():
+    totals = traffic(9, noise=0.2)  # a single closed day does not stand out of this noise
+    single = date(2024, 4, 10)
+    totals[single] = 0
+    assert drops(totals) == []
+    closed = [date(2024, 6, 10) + timedelta(days=i) for i in range(4)]
+    for day in closed:
+        totals[day] = 0
+    assert drops(totals) == closed
+
+
+def test_a_run_does_not_swallow_an_ordinary_day_beside_it():
+    totals = traffic(10, noise=0.2)
+    closed = [date(2024, 6, 10) + timedelta(days=i) for i in range(4)]
+    for day in closed:
+        totals[day] = 0
+    totals[date(2024, 6, 14)] = int(totals[date(2024, 6, 14)] * 0.95)  # an ordinary day after
+    assert drops(totals) == closed

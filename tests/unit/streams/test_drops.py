@@ -103,3 +103,29 @@ def test_a_worker_that_does_not_own_the_export_serves_nothing():
     collector = DropCollector(store, TZ)
     collector.refresh()
     assert list(collector.collect()) == []
+
+
+def test_a_run_found_when_its_later_days_complete_exports_its_first_days_once():
+    totals = traffic(4, noise=0.2)  # noisy: one closed day alone does not stand out
+    closed = [date(2024, 6, 10) + timedelta(days=i) for i in range(4)]
+    for day in closed:
+        totals[day] = 0
+    store, clock = DaysStore(totals), Clock()
+    collector = DropCollector(store, TZ, clock=clock)
+    collector.active = True
+    store.latest = closed[0]
+    collector.refresh()
+    exported = []
+    later = [closed[-1] + timedelta(days=n) for n in range(1, 5)]
+    for i, day in enumerate(closed[1:] + later):
+        store.latest = day + timedelta(days=1)
+        clock.now = i * HOLD_S  # each refresh after the last one's hold ran out
+        collector.refresh()
+        exported.append({dict(k)["day"] for k in samples(collector,
+                                                          "portflow_event_time_drop_ratio")
+                         if dict(k)["by"] == "port"})
+    found = set().union(*exported)
+    assert found == {d.isoformat() for d in closed}
+    first_seen = [next(i for i, days in enumerate(exported) if d in days) for d in sorted(found)]
+    for day, seen_at in zip(sorted(found), first_seen):  # exported when found, gone for good
+        assert not any(day in exported[i] for i in range(seen_at + 3, len(exported))), day
