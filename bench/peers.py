@@ -25,8 +25,8 @@ repartition topic: the Quix script fills in Kafka's default (7 days) where it is
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -34,7 +34,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import pipeline  # noqa: E402  (bench/pipeline.py: the servers, the events, the worker timing)
-from pipeline import Bench, generate_events, measure_worker, progress, publish, write_jsonl  # noqa: E402
+from pipeline import (Bench, generate_events, measure_worker, progress, publish,  # noqa: E402
+                      run_stamped, write_jsonl)
 
 from portflow.adapters.kafka import ensure_topics  # noqa: E402
 
@@ -111,28 +112,12 @@ def measure_quix(bench: Bench, topic: str, n: int, name: str) -> dict:
     """Events/s of the Quix app on ``topic`` (a consumer group and state of its own)."""
     script = bench.workdir / "quix_app.py"
     script.write_text(QUIX_APP)
-    stamps_path = bench.workdir / f"{name}.stamps"
-    log_path = bench.logs / f"{name}.log"
-    with open(log_path, "ab") as log:
-        proc = subprocess.Popen(
-            [sys.executable, str(script), bench.bootstrap, topic, f"{name}-{bench.run_id}",
-             str(n), str(stamps_path), str(bench.workdir / f"{name}-state")],
-            cwd=bench.workdir, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            start_new_session=True)
-    bench.popens.append(proc)
-    try:
-        proc.wait(timeout=180 + n / 500)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(5)
-        raise RuntimeError(f"{name}: the Quix app did not sum {n:,} events in time; "
-                           f"see {log_path}") from None
-    stamps = dict(line.split() for line in stamps_path.read_text().splitlines())
-    if "LAST" not in stamps:
-        raise RuntimeError(f"{name}: the Quix app stopped early (exit {proc.returncode}); "
-                           f"see {log_path}")
-    seconds = float(stamps["LAST"]) - float(stamps["FIRST"])
-    progress(f"{name}: start-up {float(stamps['FIRST']) - float(stamps['STARTING']):.1f}s, then "
+    stamps = run_stamped(
+        bench, [str(script), bench.bootstrap, topic, f"{name}-{bench.run_id}", str(n)], name,
+        [str(bench.workdir / f"{name}-state")], 180 + n / 500,
+        f"{name}: the Quix app summing {n:,} events")
+    seconds = stamps["LAST"] - stamps["FIRST"]
+    progress(f"{name}: start-up {stamps['FIRST'] - stamps['STARTING']:.1f}s, then "
              f"{n:,} events in {seconds:.2f}s = {n / seconds:,.0f} events/s")
     return {"events_per_s": n / seconds, "seconds": seconds}
 
@@ -200,9 +185,7 @@ def main(argv=None) -> int:
     parser.add_argument("--broker", choices=pipeline.BROKERS, default="tansu")
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
     args = parser.parse_args(argv)
-    try:
-        import quixstreams  # noqa: F401
-    except ImportError:
+    if importlib.util.find_spec("quixstreams") is None:
         print("bench/peers.py needs Quix Streams: .venv/bin/pip install -e '.[bench]'",
               file=sys.stderr)
         return 2

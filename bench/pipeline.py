@@ -433,38 +433,44 @@ if __name__ == "__main__":
 '''
 
 
-def measure_faust_noop(bench: Bench, topic: str, n: int, loop: str = "asyncio") -> float:
-    """Records/s of a do-nothing Faust agent on ``topic``, on asyncio's default event loop or on
-    uvloop (``loop="uvloop"``, which the portflow worker uses)."""
-    progress(f"faust no-op agent on {loop} (subprocess) ...")
-    script = bench.workdir / "faust_noop.py"
-    script.write_text(FAUST_NOOP % {"partitions": PARTITIONS, "session": SESSION_TIMEOUT_S})
-    log_path = bench.logs / "faust-noop.log"
-    stamps_path = bench.workdir / "faust_noop.stamps"
+def run_stamped(bench: Bench, argv: list[str], name: str, extra: list[str], timeout_s: float,
+                what: str) -> dict[str, float]:
+    """Run ``python argv… <stamps file> extra…`` (a measured app that writes ``STARTING``,
+    ``FIRST`` and ``LAST`` monotonic stamps to that file), logging to ``logs/<name>.log``;
+    return the stamps, or raise naming ``what`` if it timed out or stopped before ``LAST``."""
+    log_path = bench.logs / f"{name}.log"
+    stamps_path = bench.workdir / f"{name}.stamps"
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(
-            [sys.executable, str(script), bench.bootstrap, topic,
-             f"bench-noop-{bench.run_id}-{loop}", str(n), str(stamps_path), loop],
-            cwd=bench.workdir, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
+            [sys.executable, *argv, str(stamps_path), *extra], cwd=bench.workdir, stdout=log,
+            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
     bench.popens.append(proc)
-    progress(f"faust no-op pid {proc.pid}")
+    progress(f"{name} pid {proc.pid}")
     try:
-        proc.wait(timeout=120 + n / 2000)
+        proc.wait(timeout=timeout_s)
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait(5)
-        raise RuntimeError(f"the faust no-op agent did not count {n} records in time; "
-                           f"see {log_path}") from None
+        raise RuntimeError(f"{what} did not finish in time; see {log_path}") from None
     stamps = {}
     for line in (stamps_path.read_text() if stamps_path.exists() else "").splitlines():
         parts = line.split()
         if parts and parts[0] in ("STARTING", "FIRST", "LAST"):
             stamps[parts[0]] = float(parts[1])
     if "LAST" not in stamps:
-        raise RuntimeError(f"the faust no-op agent stopped early (exit {proc.returncode}); "
-                           f"see {log_path}")
+        raise RuntimeError(f"{what} stopped early (exit {proc.returncode}); see {log_path}")
+    return stamps
+
+
+def measure_faust_noop(bench: Bench, topic: str, n: int, loop: str = "asyncio") -> float:
+    """Records/s of a do-nothing Faust agent on ``topic``, on asyncio's default event loop or on
+    uvloop (``loop="uvloop"``, which the portflow worker uses)."""
+    progress(f"faust no-op agent on {loop} (subprocess) ...")
+    script = bench.workdir / "faust_noop.py"
+    script.write_text(FAUST_NOOP % {"partitions": PARTITIONS, "session": SESSION_TIMEOUT_S})
+    stamps = run_stamped(
+        bench, [str(script), bench.bootstrap, topic, f"bench-noop-{bench.run_id}-{loop}", str(n)],
+        "faust-noop", [loop], 120 + n / 2000, f"the faust no-op agent counting {n:,} records")
     seconds = stamps["LAST"] - stamps["FIRST"]
     rate = (n - 1) / seconds
     progress(f"faust no-op on {loop}: start-up + join {stamps['FIRST'] - stamps['STARTING']:.1f}s, then "
