@@ -191,14 +191,7 @@ def main(argv=None) -> int:
         return 2
     started = time.monotonic()
 
-    def measure(workdir: Path) -> dict:
-        bench = Bench(workdir, args.broker)
-        try:
-            return run(args, bench)
-        finally:
-            bench.close()
-
-    status, result = pipeline.run_in_workdir("portflow-peers-", args.keep, measure)
+    status, result = pipeline.run_on_servers("portflow-peers-", args, run)
     if status == 0:
         result["seconds"] = round(time.monotonic() - started, 1)
         print(table(result))

@@ -1090,6 +1090,16 @@ def main(argv: Optional[list[str]] = None) -> int:
     if args.events < 1000:
         parser.error("--events must be at least 1000")
 
+    status, result = run_on_servers("portflow-bench-", args, run)
+    if status == 0:
+        print(json.dumps(result) if args.json else table(result), flush=True)
+    return status
+
+
+def run_on_servers(prefix: str, args: argparse.Namespace,
+                   run: Callable[[argparse.Namespace, Bench], dict]) -> tuple[int, dict]:
+    """``run(args, bench)`` on a ``Bench`` of ``args.broker`` in a fresh work directory
+    (``run_in_workdir``; ``args.keep`` keeps it); the bench's processes stopped on every path."""
     def measure(workdir: Path) -> dict:
         bench = Bench(workdir, args.broker)
         try:
@@ -1097,10 +1107,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         finally:
             bench.close()
 
-    status, result = run_in_workdir("portflow-bench-", args.keep, measure)
-    if status == 0:
-        print(json.dumps(result) if args.json else table(result), flush=True)
-    return status
+    return run_in_workdir(prefix, args.keep, measure)
 
 
 def run_in_workdir(prefix: str, keep: bool, measure: Callable[[Path], dict]) -> tuple[int, dict]:
