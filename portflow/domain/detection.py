@@ -65,8 +65,7 @@ class Expectation:
     expected: float
     baseline: str  # which baseline set it: "trailing-weeks", "year-earlier", "festival-year-earlier"
     level: float  # the key's usual daily volume (mean of its weekday medians)
-    noise: float  # robust relative spread of recent days around their weekday's median
-    weekday_medians: dict[int, float]
+    noise: float  # robust relative spread of recent days around their weekday's neighbours
 
 
 @dataclass(frozen=True)
@@ -223,7 +222,7 @@ def expectation(values: Values, day: date) -> Optional[Expectation]:
     if not known:
         return None
     baseline = min(known, key=known.get)
-    return Expectation(known[baseline], baseline, level, noise, medians)
+    return Expectation(known[baseline], baseline, level, noise)
 
 
 def day_noise(exp: Expectation) -> Optional[float]:

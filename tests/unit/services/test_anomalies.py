@@ -12,7 +12,7 @@ from portflow.services.anomalies import (AnomaliesRequest, InvalidMinDrop, anoma
 
 def closed_day(observed: int = 0, expected: float = 215_000_000.0) -> Judgement:
     return Judgement(date(2024, 3, 12), ("khorgos", "road"), observed,
-                     Expectation(expected, "trailing-weeks", expected, 0.05, {}), True)
+                     Expectation(expected, "trailing-weeks", expected, 0.05), True)
 
 
 def test_a_day_is_written_in_the_measures_unit_with_its_drop_and_baseline():
