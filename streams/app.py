@@ -1,8 +1,9 @@
 """The Faust application: one agent per event topic, all feeding one ``BatchProcessor``.
 
-Agents read raw bytes (no Faust models: validation is the core's job), gather records in
-batches while the previous batch is in Redis (``streams.batching``), and acknowledge them only
-after the processor has put their effects there. Faust tables and changelogs are not used:
+Agents receive what each fetch returned, per partition (``streams.intake``: Faust's per-record
+path cost several times portflow's own work), read raw bytes (no Faust models: validation is the
+core's job), gather records in batches while the previous batch is in Redis
+(``streams.batching``), and acknowledge them only once Redis holds them. Faust tables and changelogs are not used:
 Redis holds the state and the per-partition high-water marks that make restarts exact; where
 each partition is read from follows those marks (``streams.positioning``), not Kafka's
 committed offsets.
@@ -18,13 +19,16 @@ from typing import Optional
 
 import faust
 from faust.sensors import Monitor
+from faust.types import TP
 
 from portflow.adapters.kafka import TopicIds, faust_credentials
 from portflow.adapters.redis import RedisStore, StateLost
 from portflow.config import Settings
+from portflow.domain.partitions import partition_name
 from portflow.retry import Backoff
 from streams.assignment import AssignmentTracker
 from streams.batching import Batcher
+from streams.intake import BatchingConsumer
 from streams.metrics import LostOffsetsCollector, WorkerMetrics
 from streams.positioning import Positioner
 from streams.processor import (DEAD_LETTER_HEADROOM, MAX_DEAD_LETTER_BYTES, BatchProcessor,
@@ -37,6 +41,11 @@ log = logging.getLogger(__name__)
 # How long a batch may wait to fill: part of the latency at low rates. Bigger batches cost the
 # worker less per record: on single-event records 91–111 µs of CPU a record, 106–119 at 20 ms.
 BATCH_WAIT_S = 0.05
+# Fetches an agent's channel holds before the consumer waits (each up to
+# broker_max_poll_records records): a bound on memory, enough to keep the agent busy.
+FETCHES_QUEUED = 2
+# broker_max_poll_records when PORTFLOW_BATCH_RECORDS is smaller: fewer, larger fetches.
+MIN_POLL_RECORDS = 1000
 # How long the broker may hold a fetch that has no data yet. faust-streaming hard-codes 1.5 s;
 # tansu answers a waiting fetch only near its deadline, so that wait was a latency floor.
 FETCH_MAX_WAIT_MS = 25
@@ -65,7 +74,7 @@ def create_app(settings: Settings, store: RedisStore, metrics: WorkerMetrics) ->
         broker_session_timeout=settings.session_timeout_s,
         broker_heartbeat_interval=max(1.0, settings.session_timeout_s / 3),
         broker_rebalance_timeout=max(10.0, settings.session_timeout_s * 2),
-        stream_buffer_maxsize=256,
+        stream_buffer_maxsize=FETCHES_QUEUED,  # each agent's channel (app.topic drops maxsize=)
         stream_wait_empty=False,  # unacknowledged records are re-read (from the marks) anyway
         producer_acks=-1,
         # Kafka's default largest message (1 MiB), not Faust's 1,000,000 bytes: a dead letter
@@ -76,7 +85,10 @@ def create_app(settings: Settings, store: RedisStore, metrics: WorkerMetrics) ->
         consumer_max_fetch_size=2 * 1024 * 1024,
         broker_credentials=faust_credentials(settings.kafka_security),
         monitor=QuietMonitor(),
+        # records per fetch (all partitions): what one Fetched holds at most
+        broker_max_poll_records=max(settings.batch_records, MIN_POLL_RECORDS),
     )
+    app.transport.Consumer = BatchingConsumer  # before anything makes app.consumer
 
     async def send_dead_letters(letters: list[DeadLetter]) -> None:
         pending = []
@@ -149,21 +161,17 @@ def _register_agent(app: faust.App, topic, event_type: str, processor: BatchProc
                     positioner: Positioner, metrics: WorkerMetrics) -> None:
     @app.agent(topic, name=f"portflow-{event_type}")
     async def aggregate(stream):
-        # Records are acknowledged once Redis holds their effects. Single-event records share
-        # one Redis step per batch; the processor splits a batch of batch records into atomic
-        # steps. At most PORTFLOW_BATCH_RECORDS records wait while a batch is in Redis.
-        stream = stream.noack()
+        # Each value is a Fetched (streams.intake): a fetch's records of this topic. Records are
+        # acknowledged once Redis holds their effects. Single-event records share one Redis step
+        # per batch; the processor splits a batch of batch records into atomic steps. About
+        # PORTFLOW_BATCH_RECORDS records wait while a batch is in Redis.
+        consumer = app.consumer
 
-        async def apply(events: list) -> None:
+        async def apply(records: list[SourceRecord]) -> None:
             started = time.perf_counter()
-            records = [
-                SourceRecord(m.topic, m.partition, m.offset, m.key, m.value)
-                for m in (event.message for event in events)
-            ]
             stats = await _process_until_done(processor, positioner, records, event_type,
                                               metrics)
-            for event in events:
-                await stream.ack(event)
+            _acknowledge_applied(consumer, processor, records)
             if stats.gaps:
                 positioner.request_restart(
                     f"the next offset of {', '.join(sorted(stats.gaps))} did not arrive")
@@ -174,10 +182,31 @@ def _register_agent(app: faust.App, topic, event_type: str, processor: BatchProc
 
         batcher = Batcher(apply, processor.settings.batch_records, BATCH_WAIT_S)
         try:
-            async for _value in stream:
-                await batcher.put(stream.current_event)
+            async for fetched in stream:
+                if not fetched.is_current(app):
+                    continue  # a rebalance came since: read again from the new positions
+                for records in fetched.parts.values():
+                    await batcher.put_many([SourceRecord(r.topic, r.partition, r.offset, r.key,
+                                                         r.value) for r in records])
         finally:
             await batcher.close()
+
+
+def _acknowledge_applied(consumer: BatchingConsumer, processor: BatchProcessor,
+                         records: list[SourceRecord]) -> None:
+    """Acknowledge, per partition, the batch's offsets up to the mark Redis holds now (past a
+    gap or a record not applied, none): Kafka's committed offset never passes Redis."""
+    spans: dict[tuple[str, int], list[int]] = {}
+    for record in records:
+        span = spans.get((record.topic, record.partition))
+        if span is None:
+            spans[(record.topic, record.partition)] = [record.offset, record.offset]
+        else:
+            span[1] = record.offset
+    for (topic, partition), (first, last) in spans.items():
+        mark = processor.mark(partition_name(topic, partition))
+        if mark is not None and mark >= first:
+            consumer.ack_applied(TP(topic, partition), first, min(last, mark))
 
 
 # Records one batch may quarantine at full speed. Beyond that the worker suspects its own code,

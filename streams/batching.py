@@ -19,8 +19,9 @@ log = logging.getLogger(__name__)
 
 
 class Batcher(Generic[Item]):
-    """Hands items to ``handle`` one batch at a time, in arrival order. At most ``max_items``
-    wait: ``put`` blocks then until the running batch is done and the next one takes them."""
+    """Hands items to ``handle`` one batch at a time, in arrival order. Once ``max_items``
+    wait, ``put`` and ``put_many`` block until the running batch is done and the next one
+    takes them."""
 
     def __init__(self, handle: Callable[[list[Item]], Awaitable[None]], max_items: int,
                  max_wait_s: float) -> None:
@@ -37,11 +38,17 @@ class Batcher(Generic[Item]):
 
     async def put(self, item: Item) -> None:
         """Queue an item; raises what ``handle`` raised on an earlier batch."""
+        await self.put_many([item])
+
+    async def put_many(self, items: list[Item]) -> None:
+        """Queue items in order (a fetch's records, kept together: the batch that takes them
+        may exceed ``max_items`` by up to ``len(items) - 1``); raises what ``handle`` raised on
+        an earlier batch."""
         self._raise_failure()
         waiting = self._waiting
         if not waiting:
             self._first_waiting_at = asyncio.get_running_loop().time()
-        waiting.append(item)
+        waiting += items
         if self._running is None or self._running.done():
             self._running = asyncio.ensure_future(self._run())
         if len(waiting) >= self.max_items:

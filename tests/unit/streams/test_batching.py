@@ -148,3 +148,23 @@ def test_close_after_a_failed_batch_does_not_raise_it_again(caplog):
 
     run(scenario())
     assert "handling a batch failed" in caplog.text  # said when it happened, not at the next put
+
+
+def test_a_fetch_put_at_once_stays_in_one_batch_and_blocks_once_max_items_wait():
+    async def scenario():
+        handler = Recorder()
+        batcher = Batcher(handler, max_items=3, max_wait_s=0.0)
+        handler.release.clear()
+        await batcher.put(0)
+        await handler.started.wait()  # the first batch is being handled
+        second = asyncio.ensure_future(batcher.put_many([1, 2, 3, 4]))
+        await asyncio.sleep(0.01)
+        blocked = not second.done()
+        handler.release.set()
+        await second
+        await settle(batcher, handler, 5)
+        return blocked, handler.batches
+
+    blocked, batches = run(scenario())
+    assert blocked  # four wait, more than max_items: the put waits for the next batch
+    assert batches == [[0], [1, 2, 3, 4]]
