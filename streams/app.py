@@ -44,8 +44,6 @@ BATCH_WAIT_S = 0.05
 # Fetches an agent's channel holds before the consumer waits (each up to
 # broker_max_poll_records records): a bound on memory, enough to keep the agent busy.
 FETCHES_QUEUED = 2
-# broker_max_poll_records when PORTFLOW_BATCH_RECORDS is smaller: fewer, larger fetches.
-MIN_POLL_RECORDS = 1000
 # How long the broker may hold a fetch that has no data yet. faust-streaming hard-codes 1.5 s;
 # tansu answers a waiting fetch only near its deadline, so that wait was a latency floor.
 FETCH_MAX_WAIT_MS = 25
@@ -86,7 +84,7 @@ def create_app(settings: Settings, store: RedisStore, metrics: WorkerMetrics) ->
         broker_credentials=faust_credentials(settings.kafka_security),
         monitor=QuietMonitor(),
         # records per fetch (all partitions): what one Fetched holds at most
-        broker_max_poll_records=max(settings.batch_records, MIN_POLL_RECORDS),
+        broker_max_poll_records=settings.batch_records,
     )
     app.transport.Consumer = BatchingConsumer  # before anything makes app.consumer
 

@@ -6,7 +6,8 @@ import redis
 
 from portflow.adapters.redis import RedisStore
 from portflow.config import Settings
-from streams.app import FETCH_MAX_WAIT_MS, QuietMonitor, create_app
+from streams.app import FETCH_MAX_WAIT_MS, FETCHES_QUEUED, QuietMonitor, create_app
+from streams.intake import BatchingConsumer
 from streams.metrics import WorkerMetrics
 
 
@@ -32,3 +33,15 @@ def test_faust_monitor_keeps_no_per_record_bookkeeping():
     monitor.on_message_in(None, 0, None)  # Faust's own Monitor would count and time these
     assert monitor.on_stream_event_in(None, 0, None, None) is None
     assert monitor.messages_received_total == 0 and monitor.events_total == 0
+
+
+def test_the_worker_consumes_whole_fetches_with_at_most_two_queued_per_agent():
+    settings = Settings(batch_records=300)
+    app = create_app(settings, RedisStore(redis.Redis(), settings.topic_prefix), WorkerMetrics()).app
+
+    async def agent_queue_sizes() -> list[int]:
+        return [agent.channel.clone(is_iterator=True).queue.maxsize for agent in app.agents.values()]
+
+    assert isinstance(app.consumer, BatchingConsumer)
+    assert app.conf.broker_max_poll_records == 300  # a fetch holds at most a batch of records
+    assert asyncio.run(agent_queue_sizes()) == [FETCHES_QUEUED] * 3 == [2, 2, 2]
