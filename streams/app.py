@@ -3,10 +3,10 @@
 Agents receive what each fetch returned, per partition (``streams.intake``: Faust's per-record
 path cost several times portflow's own work), read raw bytes (no Faust models: validation is the
 core's job), gather records in batches while the previous batch is in Redis
-(``streams.batching``), and acknowledge them only once Redis holds them. Faust tables and changelogs are not used:
-Redis holds the state and the per-partition high-water marks that make restarts exact; where
-each partition is read from follows those marks (``streams.positioning``), not Kafka's
-committed offsets.
+(``streams.batching``), and acknowledge them only once Redis holds them. Faust tables and
+changelogs are not used: Redis holds the state and the per-partition high-water marks that make
+restarts exact; where each partition is read from follows those marks
+(``streams.positioning``), not Kafka's committed offsets.
 """
 
 from __future__ import annotations
@@ -195,11 +195,13 @@ def _acknowledge_applied(consumer: BatchingConsumer, processor: BatchProcessor,
     """Acknowledge, per partition, the batch's offsets up to the mark Redis holds now (past a
     gap or a record not applied, none): Kafka's committed offset never passes Redis."""
     spans: dict[tuple[str, int], list[int]] = {}
-    for record in records:
+    for record in records:  # (offsets of a partition re-read after a rebalance may go down)
         span = spans.get((record.topic, record.partition))
         if span is None:
             spans[(record.topic, record.partition)] = [record.offset, record.offset]
-        else:
+        elif record.offset < span[0]:
+            span[0] = record.offset
+        elif record.offset > span[1]:
             span[1] = record.offset
     for (topic, partition), (first, last) in spans.items():
         mark = processor.mark(partition_name(topic, partition))

@@ -16,7 +16,8 @@ EVENTS, TRAINS = TP("events", 0), TP("trains", 0)
 
 
 def records(tp: TP, first: int, last: int) -> list[Record]:
-    return [Record(tp.topic, tp.partition, offset, None, b"{}") for offset in range(first, last + 1)]
+    return [Record(tp.topic, tp.partition, offset, None, b"{}")
+            for offset in range(first, last + 1)]
 
 
 class Intake:
