@@ -8,6 +8,10 @@ exports these, the one that exports the YoY gauges (``streams.yoy``).
 A drop stays exported for ``HOLD_S`` of wall time after it was found, or while its day is
 among the latest two complete days (live: a day or two), whichever is longer: a replay may
 pass a day in a fraction of a second, and the alert's ``for:`` must still see it.
+
+Judging costs more the more keys and days there are; ``refresh_if_due`` spaces refreshes so they
+take at most ``MAX_SHARE`` of the worker's time (a replay far ahead is judged a little later,
+never skipped: each refresh goes on from the last day judged).
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from portflow.adapters.redis import RedisStore
 from portflow.services.anomalies import DailyTotals, last_complete_day
 from portflow.domain.detection import DEFAULT_MIN_DROP_PCT, Judgement
 from portflow.domain.report import check_request
+from streams.pacing import MAX_SHARE, RefreshPacer
 
 # (measure, by): what the live gauges judge.
 LIVE_VIEWS = (("value_cny", ("port",)), ("value_cny", ("port", "mode")),
@@ -47,6 +52,7 @@ class DropCollector(Collector):
         self.store, self.tz, self.min_drop_pct = store, tz, min_drop_pct
         self.active = False  # this process owns the export (see module docstring)
         self._clock = clock
+        self._pacer = RefreshPacer(MAX_SHARE, clock=clock)
         self._totals = {view: DailyTotals(store, check_request(view[0], list(view[1])),
                                           list(view[1]), REREAD_DAYS) for view in LIVE_VIEWS}
         self._judged_through: Optional[date] = None
@@ -57,6 +63,10 @@ class DropCollector(Collector):
 
     def collect(self) -> Iterable:
         return list(self._families) if self.active else []
+
+    def refresh_if_due(self) -> None:
+        """Refresh unless the last refresh ended too recently for its cost (``MAX_SHARE``)."""
+        self._pacer.run(self.refresh)
 
     def refresh(self) -> None:
         complete = last_complete_day(self.store, self.tz)

@@ -27,6 +27,7 @@ from prometheus_client.registry import Collector
 from portflow.adapters.redis import RedisStore
 from portflow.domain.periods import SPANS, span_to_date
 from portflow.domain.report import sum_by, unit_scale
+from streams.pacing import MAX_SHARE, RefreshPacer
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +43,6 @@ YOY_MEASURES = (
 
 
 READ_GRANULES = 2  # granules read from Redis (and held in memory) at a time
-MAX_SHARE = 0.1  # of the time spent refreshing, at most
 # While the worker is behind (a backlog, a replay), figures of half-applied periods are not worth
 # slowing it down for: refreshes wait, but the gauges are never older than this.
 MAX_DEFER_S = 300.0
@@ -56,9 +56,7 @@ class YoyCollector(Collector):
         self.tz = tz
         self.active = False  # this process owns the export (see module docstring)
         self._families: list = []
-        self._clock = clock
-        self._next_at = 0.0
-        self._refreshed_at: Optional[float] = None
+        self._pacer = RefreshPacer(MAX_SHARE, MAX_DEFER_S, clock)
 
     def collect(self) -> Iterable:
         return list(self._families) if self.active else []
@@ -70,18 +68,7 @@ class YoyCollector(Collector):
     def refresh_if_due(self, behind: bool = False) -> None:
         """Refresh unless the last refresh ended too recently for its cost (``MAX_SHARE``), or
         the worker is ``behind`` and the last refresh is less than ``MAX_DEFER_S`` old."""
-        started = self._clock()
-        if started < self._next_at:
-            return
-        if behind and self._refreshed_at is not None \
-                and started - self._refreshed_at < MAX_DEFER_S:
-            return
-        try:
-            self.refresh()
-            self._refreshed_at = self._clock()
-        finally:
-            ended = self._clock()
-            self._next_at = ended + (ended - started) * (1 / MAX_SHARE - 1)
+        self._pacer.run(self.refresh, behind)
 
     def _compute(self, latest_ts: int) -> list:
         latest_day = datetime.fromtimestamp(latest_ts, self.tz).date()

@@ -1,0 +1,36 @@
+"""Spacing of the gauges' costly refreshes (YoY, throughput drops), which read Redis and compute
+in the worker's process: however large the history, they take a bounded share of its time and
+leave the rest to applying records."""
+
+from __future__ import annotations
+
+import time
+from typing import Callable, Optional
+
+MAX_SHARE = 0.1  # of the time, spent in one kind of refresh at most
+
+
+class RefreshPacer:
+    """Runs a refresh when it is due: after a refresh that took ``t`` seconds the next waits
+    ``t * (1 / max_share - 1)``; while the worker is ``behind`` it also waits until the last
+    successful refresh is ``max_defer_s`` old (never, if None). The first refresh always runs."""
+
+    def __init__(self, max_share: float = MAX_SHARE, max_defer_s: Optional[float] = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.max_share, self.max_defer_s, self._clock = max_share, max_defer_s, clock
+        self._next_at = 0.0
+        self._refreshed_at: Optional[float] = None
+
+    def run(self, refresh: Callable[[], None], behind: bool = False) -> None:
+        started = self._clock()
+        if started < self._next_at:
+            return
+        if behind and self.max_defer_s is not None and self._refreshed_at is not None \
+                and started - self._refreshed_at < self.max_defer_s:
+            return
+        try:
+            refresh()
+            self._refreshed_at = self._clock()
+        finally:
+            ended = self._clock()
+            self._next_at = ended + (ended - started) * (1 / self.max_share - 1)
