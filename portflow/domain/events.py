@@ -154,8 +154,10 @@ _LOOSE_BATCH_DECODER = msgspec.json.Decoder(list[_Wire])
 _LOOSE_WIRE_OF = {wire.__struct_config__.tag: wire
                   for wire in (_LooseShipment, _LooseTrain, _LooseCustoms)}
 _DECIMAL_STRING = re.compile(r"^-?[0-9]+(\.[0-9]+)?\Z")
-_EARLIEST_S = EARLIEST_TS.timestamp()
-_LATEST_S = LATEST_TS.timestamp()
+# POSIX seconds surely inside the bounds: within a second of one, where a float might round
+# across it, the datetimes decide (``_checked_seconds``).
+_SURELY_AFTER_EARLIEST_S = EARLIEST_TS.timestamp() + 1
+_SURELY_BEFORE_LATEST_S = LATEST_TS.timestamp() - 1
 
 
 class _KnownCodes:
@@ -519,9 +521,9 @@ def _checked_seconds(ts: datetime) -> float:
         raise InvalidEvent("ts has no UTC offset (RFC 3339 needs one, e.g. +08:00 or Z)",
                            "bad_timestamp")
     seconds = ts.timestamp()
-    # Comparing floats is cheaper than comparing aware datetimes; within a second of a bound,
-    # where a float might round across it, the datetimes decide.
-    if not _EARLIEST_S + 1 < seconds < _LATEST_S - 1 and not EARLIEST_TS <= ts < LATEST_TS:
+    # (comparing floats is cheaper than comparing aware datetimes)
+    if (not _SURELY_AFTER_EARLIEST_S < seconds < _SURELY_BEFORE_LATEST_S
+            and not EARLIEST_TS <= ts < LATEST_TS):
         raise InvalidEvent("ts is before 1900 or after 2999", "bad_timestamp")
     return seconds
 
