@@ -497,8 +497,10 @@ def _keys_may_repeat(raw: bytes, wire: _Wire) -> bool:
     ``count('"') // 2`` minus the string values the event surely has bounds its number of keys at
     all depths. If that bound is no more than the keys it surely has, no key can repeat: an event
     with just its contract's fields costs one ``count``. Extra fields, nested objects and explicit
-    nulls make the bound larger and cost the exact check."""
-    return raw.count(b'"') // 2 > wire.quote_pairs() + wire.quoted_amounts()
+    nulls make the bound larger and cost the exact check. (Amounts written as strings are
+    looked at only if the other quotes do not settle it, as in ``_plain_batch``.)"""
+    pairs, sure = raw.count(b'"') // 2, wire.quote_pairs()
+    return pairs > sure and pairs > sure + wire.quoted_amounts()
 
 
 class _RepeatedKey(Exception):
