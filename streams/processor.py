@@ -333,7 +333,8 @@ class BatchProcessor:
             step.marks[name] = (first, p.record.offset)  # records come in offset order
         events = [event for p in chunk for event in p.events]
         keys = [(event.type, event.event_id) for event in events]
-        if len(set(keys)) == len(keys) and known_seen.isdisjoint(keys):  # no duplicates: as a rule
+        unique = set(keys)  # (a set against a set: isdisjoint goes over the smaller, no rehashing)
+        if len(unique) == len(keys) and known_seen.isdisjoint(unique):  # no duplicates: as a rule
             step.event_ids, step.fresh = keys, events
         else:
             for key, event in zip(keys, events):
