@@ -10,7 +10,6 @@ the first ``MAX_PORTS`` port codes a worker sees keep their name, later ones cou
 from __future__ import annotations
 
 import time
-from operator import add
 from typing import Optional
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
@@ -157,19 +156,22 @@ class WorkerMetrics:
 
     def count_applied(self, events: list[Event]) -> None:
         """The business counters of events applied (a step's): their amounts are summed per
-        label set first, so each counter moves once per step."""
-        sums: dict[tuple[str, ...], list[int]] = {}
+        label set first, so each counter moves once per step. (A label set's amounts are
+        gathered, then summed column by column: a step's events share a few label sets.)"""
+        gathered: dict[tuple[str, ...], list[tuple[int, ...]]] = {}
+        business = self._business
         for e in events:
             values, amounts = cell_values_and_amounts(e)
-            key = values[:self._business[values[0]][0]]
+            key = values[:business[values[0]][0]]
             if isinstance(e, Customs):
                 self._observe_clearance(e)
-            total = sums.get(key)
-            if total is None:
-                sums[key] = list(amounts)
+            label_set = gathered.get(key)
+            if label_set is None:
+                gathered[key] = [amounts]
             else:
-                total[:] = map(add, total, amounts)
-        for (event_type, port, *labels), amounts in sums.items():
+                label_set.append(amounts)
+        for (event_type, port, *labels), label_set in gathered.items():
+            amounts = map(sum, zip(*label_set))
             key = (event_type, self.port(port), *labels)
             children = self._business_children.get(key)
             if children is None:  # (bounded: port labels are, and the rest are enumerations)

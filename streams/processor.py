@@ -81,10 +81,11 @@ class SourceRecord:
     offset: int
     key: Optional[bytes]
     value: bytes
+    # made once: the processor asks for it several times a record
+    partition_name: str = field(init=False, repr=False, compare=False)
 
-    @property
-    def partition_name(self) -> str:
-        return partition_name(self.topic, self.partition)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "partition_name", partition_name(self.topic, self.partition))
 
 
 # The largest dead-letter value published whole: with its headers (at most the headroom) it stays
@@ -264,7 +265,8 @@ class BatchProcessor:
         letters: list[DeadLetter] = []
         size = 0
         for record in records:
-            quarantined = self.quarantine.get((record.partition_name, record.offset))
+            quarantined = self.quarantine and self.quarantine.get((record.partition_name,
+                                                                   record.offset))
             if quarantined:
                 events, rejections = [], [quarantined]
             else:
@@ -272,9 +274,12 @@ class BatchProcessor:
             if chunk and size + len(events) > MAX_EVENTS_PER_APPLY:
                 yield chunk, letters
                 chunk, letters, size = [], [], 0
-            rejected = frozenset(r.batch_index for r in rejections if r.batch_index is not None)
-            chunk.append(_Parsed(record, events, rejected))
-            letters += [DeadLetter(record, r) for r in rejections]
+            parsed = _Parsed(record, events)
+            if rejections:  # (rare: a record's cost counts for single-event records)
+                parsed.rejected = frozenset(r.batch_index for r in rejections
+                                            if r.batch_index is not None)
+                letters += [DeadLetter(record, r) for r in rejections]
+            chunk.append(parsed)
             size += len(events)
         if chunk:
             yield chunk, letters
@@ -326,9 +331,13 @@ class BatchProcessor:
             name = p.record.partition_name
             first = step.marks.get(name, (expected[name], 0))[0]
             step.marks[name] = (first, p.record.offset)  # records come in offset order
-        for p in chunk:
-            for event in p.events:
-                key = (event.type, event.event_id)
+        events = [event for p in chunk for event in p.events]
+        keys = [(event.type, event.event_id) for event in events]
+        unique = set(keys)  # (a set against a set: isdisjoint goes over the smaller, no rehashing)
+        if len(unique) == len(keys) and known_seen.isdisjoint(unique):  # no duplicates: as a rule
+            step.event_ids, step.fresh = keys, events
+        else:
+            for key, event in zip(keys, events):
                 if key in known_seen:
                     step.duplicates += 1
                     continue

@@ -36,8 +36,8 @@ STORED_MEASURES: dict[str, tuple[str, ...]] = {
 def _cell_of(values: tuple) -> str:
     """The cell key of an event type and its dimension values (a shipment's zones last, as a
     tuple)."""
-    if values[0] == "shipment":
-        return "|".join(values[1:-1]) + "|" + ",".join(values[-1])
+    if values[0] == "shipment":  # (one f-string: the bulk of the cells, and the fastest way)
+        return f"{values[1]}|{values[2]}|{values[3]}|{values[4]}|{values[5]}|" + ",".join(values[6])
     return "|".join(values[1:])
 
 
@@ -65,7 +65,7 @@ class Increments:
 
     def __init__(self, calendar: LocalCalendar) -> None:
         self._calendar = calendar
-        self._sums: dict[tuple[str, tuple], list[int]] = {}  # (day, cell values) -> amounts
+        self._sums: dict[tuple[str, tuple], tuple[int, ...]] = {}  # (day, cell values) -> amounts
 
     def add(self, events: Iterable[Event]) -> None:
         sums_of, day = self._sums, self._calendar.day  # (a loop of tens of thousands)
@@ -73,10 +73,8 @@ class Increments:
             values, amounts = cell_values_and_amounts(event)
             key = (day(event.ts, event.ts_seconds), values)
             sums = sums_of.get(key)
-            if sums is None:
-                sums_of[key] = list(amounts)
-            else:
-                sums[:] = map(add, sums, amounts)
+            # (a cell's first amounts are kept as they come: most cells of a chunk get one event)
+            sums_of[key] = amounts if sums is None else tuple(map(add, sums, amounts))
 
     def lines(self) -> Iterator[tuple[str, str, str]]:
         """(type, granule, lines) for every granule touched: one line per cell, the cell key
@@ -87,16 +85,21 @@ class Increments:
         newline), so the Redis script finds the cell once per granule, not once per measure.
         Zero increments are written as they are; the script skips them.
         """
-        days: dict[tuple[str, str], list[str]] = {}
-        # month -> cell -> (its line, amounts) while one day-and-cell sum makes it (its day's
-        # line serves), then the list of summed amounts
-        months: dict[tuple[str, str], dict[str, tuple[str, list[int]] | list[int]]] = {}
+        # (type, day) -> its lines, and its month's cells: per month, cell -> (its line,
+        # amounts) while one day-and-cell sum makes it (its day's line serves), then the list
+        # of summed amounts
+        granules: dict[tuple[str, str], tuple[list[str], dict]] = {}
+        months: dict[tuple[str, str], dict[str, tuple[str, tuple[int, ...]] | list[int]]] = {}
         for (day, values), amounts in self._sums.items():
             event_type = values[0]
+            granule = granules.get((event_type, day))
+            if granule is None:
+                month = months.setdefault((event_type, day[:7]), {})
+                granule = granules[event_type, day] = ([], month)
+            day_lines, month = granule
             cell = _cell_of(values)
             line = _line(cell, amounts)
-            days.setdefault((event_type, day), []).append(line)
-            month = months.setdefault((event_type, day[:7]), {})
+            day_lines.append(line)
             entry = month.get(cell)
             if entry is None:
                 month[cell] = (line, amounts)
@@ -104,7 +107,7 @@ class Increments:
                 month[cell] = list(map(add, entry[1], amounts))
             else:
                 entry[:] = map(add, entry, amounts)
-        for (event_type, day), day_lines in days.items():
+        for (event_type, day), (day_lines, _) in granules.items():
             yield event_type, day, "\n".join(day_lines)
         for (event_type, month), cells in months.items():
             yield event_type, month, "\n".join([
@@ -112,7 +115,7 @@ class Increments:
                 for cell, entry in cells.items()])
 
 
-def _line(cell: str, amounts: list[int]) -> str:
+def _line(cell: str, amounts: tuple[int, ...] | list[int]) -> str:
     if len(amounts) == 3:  # shipments: the bulk of the lines
         value, weight, count = amounts
         return f"{cell}\t{value}\t{weight}\t{count}"

@@ -23,7 +23,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from decimal import Decimal, InvalidOperation
-from typing import Annotated, Literal, Optional, Union, get_args
+from typing import Annotated, Literal, Optional, Sequence, Union, get_args
 
 import msgspec
 
@@ -70,8 +70,10 @@ TRAIN_DIRECTIONS = get_args(TrainDirection)
 
 # Wire models: what the JSON must look like. Decimal fields stay raw JSON text until scaled.
 # The loose models leave out the patterns of the codes; the strict ones (``_*Wire``) add them
-# back in the same field positions, so msgspec reports the same first fault as ever.
-class _LooseShipment(msgspec.Struct, tag_field="type", tag="shipment"):
+# back in the same field positions, so msgspec reports the same first fault as ever. A loose
+# shipment's zones come as a tuple, as its event keeps them. (``gc=False``: a decoded wire
+# model holds no cycle, and a batch record brings hundreds of them to the garbage collector.)
+class _LooseShipment(msgspec.Struct, tag_field="type", tag="shipment", gc=False):
     event_id: Identifier
     ts: datetime
     port: str
@@ -81,7 +83,7 @@ class _LooseShipment(msgspec.Struct, tag_field="type", tag="shipment"):
     weight_tonnes: msgspec.Raw
     partner: str
     trade_mode: TradeMode
-    zones: Annotated[list[str], msgspec.Meta(max_length=MAX_ZONES)]
+    zones: Annotated[tuple[str, ...], msgspec.Meta(max_length=MAX_ZONES)]
 
     def quote_pairs(self) -> int:
         """The pairs of quotes the JSON object surely has: its keys and string values
@@ -93,7 +95,7 @@ class _LooseShipment(msgspec.Struct, tag_field="type", tag="shipment"):
         return _quoted(self.value_cny) + _quoted(self.weight_tonnes)
 
 
-class _LooseTrain(msgspec.Struct, tag_field="type", tag="train"):
+class _LooseTrain(msgspec.Struct, tag_field="type", tag="train", gc=False):
     event_id: Identifier
     ts: datetime
     port: str
@@ -110,7 +112,7 @@ class _LooseTrain(msgspec.Struct, tag_field="type", tag="train"):
         return 0
 
 
-class _LooseCustoms(msgspec.Struct, tag_field="type", tag="customs"):
+class _LooseCustoms(msgspec.Struct, tag_field="type", tag="customs", gc=False):
     event_id: Identifier
     ts: datetime
     port: str
@@ -152,8 +154,10 @@ _LOOSE_BATCH_DECODER = msgspec.json.Decoder(list[_Wire])
 _LOOSE_WIRE_OF = {wire.__struct_config__.tag: wire
                   for wire in (_LooseShipment, _LooseTrain, _LooseCustoms)}
 _DECIMAL_STRING = re.compile(r"^-?[0-9]+(\.[0-9]+)?\Z")
-_EARLIEST_S = EARLIEST_TS.timestamp()
-_LATEST_S = LATEST_TS.timestamp()
+# POSIX seconds surely inside the bounds: within a second of one, where a float might round
+# across it, the datetimes decide (``_checked_seconds``).
+_SURELY_AFTER_EARLIEST_S = EARLIEST_TS.timestamp() + 1
+_SURELY_BEFORE_LATEST_S = LATEST_TS.timestamp() - 1
 
 
 class _KnownCodes:
@@ -180,6 +184,10 @@ class _KnownCodes:
             self.known.clear()
         self.known.add(code)
         return True
+
+    def admit_all(self, codes: Sequence[str]) -> bool:
+        """Whether every code matches; one look when all are known (the common case)."""
+        return self.known.issuperset(codes) or all(map(self.admit, codes))
 
 
 _PORTS = _KnownCodes(PORT_PATTERN)
@@ -380,18 +388,18 @@ def _event_of(wire: _Wire) -> Event:
             raise InvalidEvent(f"partner {wire.partner!r} is not an ISO 3166-1 alpha-2 code",
                                "unknown_partner")
         zones = wire.zones
-        return Shipment(
-            event_id=wire.event_id,
-            ts=wire.ts,
-            ts_seconds=seconds,
-            port=wire.port,
-            mode=wire.mode,
-            direction=wire.direction,
-            value_fen=scaled_decimal(wire.value_cny, 2, MAX_VALUE_FEN, "value_cny"),
-            weight_kg=scaled_decimal(wire.weight_tonnes, 3, MAX_WEIGHT_KG, "weight_tonnes"),
-            partner=wire.partner,
-            trade_mode=wire.trade_mode,
-            zones=tuple(zones) if len(zones) < 2 else tuple(sorted(set(zones))),
+        return Shipment(  # (by position: the fields' order, and cheaper than by name)
+            wire.event_id,
+            wire.ts,
+            seconds,
+            wire.port,
+            wire.mode,
+            wire.direction,
+            scaled_decimal(wire.value_cny, 2, MAX_VALUE_FEN, "value_cny"),
+            scaled_decimal(wire.weight_tonnes, 3, MAX_WEIGHT_KG, "weight_tonnes"),
+            wire.partner,
+            wire.trade_mode,
+            tuple(zones) if len(zones) < 2 else _sorted_zones(zones),
         )
     if isinstance(wire, _LooseTrain):
         return Train(
@@ -417,6 +425,14 @@ def _event_of(wire: _Wire) -> Event:
         trade_mode=wire.trade_mode,
         value_fen=value_fen,
     )
+
+
+def _sorted_zones(zones: Sequence[str]) -> tuple[str, ...]:
+    """Zones sorted, without repeats; two distinct zones (the common case of several) without
+    building a set."""
+    if len(zones) == 2 and zones[0] != zones[1]:
+        return tuple(zones) if zones[0] < zones[1] else (zones[1], zones[0])
+    return tuple(sorted(set(zones)))
 
 
 def _decode(raw: bytes) -> _Wire:
@@ -448,11 +464,7 @@ def _codes_match(wire: _Wire) -> bool:
     if not _PORTS.admit(wire.port):
         return False
     if isinstance(wire, _LooseShipment):
-        if wire.partner not in ISO_3166_ALPHA2:
-            return False
-        for zone in wire.zones:
-            if not _ZONES.admit(zone):
-                return False
+        return wire.partner in ISO_3166_ALPHA2 and _ZONES.admit_all(wire.zones)
     return True
 
 
@@ -485,8 +497,10 @@ def _keys_may_repeat(raw: bytes, wire: _Wire) -> bool:
     ``count('"') // 2`` minus the string values the event surely has bounds its number of keys at
     all depths. If that bound is no more than the keys it surely has, no key can repeat: an event
     with just its contract's fields costs one ``count``. Extra fields, nested objects and explicit
-    nulls make the bound larger and cost the exact check."""
-    return raw.count(b'"') // 2 > wire.quote_pairs() + wire.quoted_amounts()
+    nulls make the bound larger and cost the exact check. (Amounts written as strings are
+    looked at only if the other quotes do not settle it, as in ``_plain_batch``.)"""
+    pairs, sure = raw.count(b'"') // 2, wire.quote_pairs()
+    return pairs > sure and pairs > sure + wire.quoted_amounts()
 
 
 class _RepeatedKey(Exception):
@@ -509,9 +523,9 @@ def _checked_seconds(ts: datetime) -> float:
         raise InvalidEvent("ts has no UTC offset (RFC 3339 needs one, e.g. +08:00 or Z)",
                            "bad_timestamp")
     seconds = ts.timestamp()
-    # Comparing floats is cheaper than comparing aware datetimes; within a second of a bound,
-    # where a float might round across it, the datetimes decide.
-    if not _EARLIEST_S + 1 < seconds < _LATEST_S - 1 and not EARLIEST_TS <= ts < LATEST_TS:
+    # (comparing floats is cheaper than comparing aware datetimes)
+    if (not _SURELY_AFTER_EARLIEST_S < seconds < _SURELY_BEFORE_LATEST_S
+            and not EARLIEST_TS <= ts < LATEST_TS):
         raise InvalidEvent("ts is before 1900 or after 2999", "bad_timestamp")
     return seconds
 
@@ -561,7 +575,10 @@ def _plain_scaled(raw: bytes, places: int) -> int | None:
     if len(fraction) > places or len(whole) > 15 or not whole.isdigit():
         return None
     if not point:
-        return int(whole) * 10**places
+        return int(whole) * _POWERS_OF_TEN[places]
     if not fraction.isdigit():
         return None
-    return int(whole + fraction) * 10**(places - len(fraction))
+    return int(whole + fraction) * _POWERS_OF_TEN[places - len(fraction)]
+
+
+_POWERS_OF_TEN = tuple(10**k for k in range(19))  # (for _plain_scaled: 15 digits and places)

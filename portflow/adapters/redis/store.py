@@ -6,9 +6,11 @@ from __future__ import annotations
 import asyncio
 import functools
 from importlib import resources
+from operator import itemgetter
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Optional
 
+import msgspec
 import redis
 import redis.asyncio
 import redis.asyncio.cluster
@@ -133,16 +135,17 @@ class RedisStore(Aggregates, Progress):
         the dedupe window (and writes nothing) when there are any.
         """
         window = DedupeWindow(dedupe_ttl_seconds)
-        by_type: dict[str, list[str]] = {}
-        for event_type, event_id in event_ids:
-            by_type.setdefault(event_type, []).append(event_id)
+        by_type = {event_type: [i for t, i in event_ids if t == event_type]  # (a step's ids
+                   for event_type in dict.fromkeys(map(itemgetter(0), event_ids))}  # are of 1 type)
         keys = [self.marks_key, self.meta_key]
         args: list = [epoch, window.width, window.older, window.keep, latest_event_ts, len(marks)]
         for name, (expected, new) in marks.items():
             args += [name, expected, new]
         args.append(len(by_type))
         for event_type, ids in by_type.items():
-            args += [self.dedupe_prefix(event_type), len(ids), *ids]
+            # one MessagePack array, not an argument per id: the client packs each argument in
+            # Python, and the script unpacks the array byte for byte
+            args += [self.dedupe_prefix(event_type), msgspec.msgpack.encode(ids)]
         args.append(self.aggregate_prefix)
         args.append("\n".join([f"\t{event_type}\t{granule}{_MEASURE_TABS[event_type]}\n{lines}"
                                for event_type, granule, lines in increments if lines]))

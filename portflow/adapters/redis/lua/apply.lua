@@ -3,9 +3,9 @@
 -- KEYS: the marks hash, the meta hash.
 -- ARGV: epoch, dedupe bucket width (s), buckets before the current one to check, their expiry
 -- after the current one's end (s), latest event time, n_tp, (mark, expected, new) x n_tp,
--- n_groups, then per event type: its dedupe key prefix, n ids and the ids; then the aggregate
--- key prefix, the increments, and 1 on a Redis Cluster (else 0). The increments are lines
--- joined by newlines, per granule a header line
+-- n_groups, then per event type: its dedupe key prefix and its ids (a MessagePack array of
+-- strings); then the aggregate key prefix, the increments, and 1 on a Redis Cluster (else 0).
+-- The increments are lines joined by newlines, per granule a header line
 -- "<TAB>type<TAB>granule<TAB>measure 1...<TAB>measure m" and its cells' lines
 -- "cell<TAB>delta 1<TAB>...<TAB>delta m" (cells are never empty and hold neither; deltas are
 -- integers, "0" writes nothing). One string rather than an argument per hash: the client
@@ -27,20 +27,21 @@ for i = 1, n_tp do
 end
 local bucket = math.floor(tonumber(redis.call('TIME')[1]) / width)
 local SLICE = 1000  -- ids per command (unpack puts them all on Lua's stack)
-local function ids(first, n, s)  -- the s-th slice of the n ids that begin at ARGV[first]
-  return unpack(ARGV, first + s, first + math.min(s + SLICE, n) - 1)
+local function ids(all, n, s)  -- the s-th slice of a group's n ids
+  return unpack(all, s + 1, math.min(s + SLICE, n))
 end
 local groups = {}
 local seen = {2}
 local before = 0  -- ids of the groups before this one, for the indexes returned
 for g = 1, tonumber(ARGV[a]) do
-  local prefix, first, n = ARGV[a + 1], a + 3, tonumber(ARGV[a + 2])
-  groups[g] = {prefix, first, n}
+  local prefix, all = ARGV[a + 1], cmsgpack.unpack(ARGV[a + 2])
+  local n = #all
+  groups[g] = {prefix, all, n}
   for b = bucket - older, bucket do
     local key = prefix .. b
     if redis.call('EXISTS', key) == 1 then
       for s = 0, n - 1, SLICE do
-        local found = redis.call('SMISMEMBER', key, ids(first, n, s))
+        local found = redis.call('SMISMEMBER', key, ids(all, n, s))
         for x = 1, #found do
           if found[x] == 1 then seen[#seen + 1] = before + s + x end
         end
@@ -48,7 +49,7 @@ for g = 1, tonumber(ARGV[a]) do
     end
   end
   before = before + n
-  a = first + n - 1
+  a = a + 2
 end
 if #seen > 1 then
   return seen  -- some ids were seen before: write nothing
@@ -88,10 +89,10 @@ if cluster then
   end
 end
 for _, group in ipairs(groups) do
-  local prefix, first, n = group[1], group[2], group[3]
+  local prefix, all, n = group[1], group[2], group[3]
   local key = prefix .. bucket
   for s = 0, n - 1, SLICE do
-    redis.call('SADD', key, ids(first, n, s))
+    redis.call('SADD', key, ids(all, n, s))
   end
   redis.call('EXPIREAT', key, (bucket + 1) * width + keep)
   -- the bucket that just left the window: freed in the background, not by a blocking expiry
