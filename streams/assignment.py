@@ -87,7 +87,8 @@ class AssignmentTracker:
 
     async def refresh_drops(self) -> None:
         if self.drops.active:
-            await best_effort("judge the days for throughput drops", self.drops.refresh_if_due)
+            await best_effort("judge the days for throughput drops", self.drops.refresh_if_due,
+                              self.behind())
 
     async def _announce(self) -> None:
         await best_effort("announce the assignment", self.store.record_worker, self.worker_id,

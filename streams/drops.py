@@ -9,9 +9,11 @@ A drop stays exported for ``HOLD_S`` of wall time after it was found, or while i
 among the latest two complete days (live: a day or two), whichever is longer: a replay may
 pass a day in a fraction of a second, and the alert's ``for:`` must still see it.
 
-Judging costs more the more keys and days there are; ``refresh_if_due`` spaces refreshes so they
-take at most ``MAX_SHARE`` of the worker's time (a replay far ahead is judged a little later,
-never skipped: each refresh goes on from the last day judged).
+Judging costs more the more keys and days there are (seconds for a year of random days):
+``refresh_if_due`` spaces refreshes so they take at most ``MAX_SHARE`` of the worker's time, and
+while the worker is behind (a backlog) they wait, for at most ``MAX_DEFER_S``: applying the
+records comes first. Days are judged later then, never skipped: each refresh goes on from the
+last day judged.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from portflow.adapters.redis import RedisStore
 from portflow.services.anomalies import DailyTotals, last_complete_day
 from portflow.domain.detection import DEFAULT_MIN_DROP_PCT, Judgement
 from portflow.domain.report import check_request
-from streams.pacing import MAX_SHARE, RefreshPacer
+from streams.pacing import MAX_DEFER_S, MAX_SHARE, RefreshPacer
 
 # (measure, by): what the live gauges judge.
 LIVE_VIEWS = (("value_cny", ("port",)), ("value_cny", ("port", "mode")),
@@ -52,7 +54,7 @@ class DropCollector(Collector):
         self.store, self.tz, self.min_drop_pct = store, tz, min_drop_pct
         self.active = False  # this process owns the export (see module docstring)
         self._clock = clock
-        self._pacer = RefreshPacer(MAX_SHARE, clock=clock)
+        self._pacer = RefreshPacer(MAX_SHARE, MAX_DEFER_S, clock, hold_first=True)
         self._totals = {view: DailyTotals(store, check_request(view[0], list(view[1])),
                                           list(view[1]), REREAD_DAYS) for view in LIVE_VIEWS}
         self._judged_through: Optional[date] = None
@@ -64,9 +66,11 @@ class DropCollector(Collector):
     def collect(self) -> Iterable:
         return list(self._families) if self.active else []
 
-    def refresh_if_due(self) -> None:
-        """Refresh unless the last refresh ended too recently for its cost (``MAX_SHARE``)."""
-        self._pacer.run(self.refresh)
+    def refresh_if_due(self, behind: bool = False) -> None:
+        """Refresh unless the last refresh ended too recently for its cost (``MAX_SHARE``), or
+        the worker is ``behind`` and the last refresh (or the start) is less than
+        ``MAX_DEFER_S`` old."""
+        self._pacer.run(self.refresh, behind)
 
     def refresh(self) -> None:
         complete = last_complete_day(self.store, self.tz)

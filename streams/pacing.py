@@ -8,18 +8,22 @@ import time
 from typing import Callable, Optional
 
 MAX_SHARE = 0.1  # of the time, spent in one kind of refresh at most
+# While the worker is behind (a backlog, a replay), figures of half-applied periods are not worth
+# slowing it down for: refreshes wait, but never longer than this.
+MAX_DEFER_S = 300.0
 
 
 class RefreshPacer:
     """Runs a refresh when it is due: after a refresh that took ``t`` seconds the next waits
     ``t * (1 / max_share - 1)``; while the worker is ``behind`` it also waits until the last
-    successful refresh is ``max_defer_s`` old (never, if None). The first refresh always runs."""
+    successful refresh is ``max_defer_s`` old (never, if None). The first refresh runs at once,
+    unless ``hold_first``: then it waits like the others, counted from the pacer's start."""
 
     def __init__(self, max_share: float = MAX_SHARE, max_defer_s: Optional[float] = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, hold_first: bool = False) -> None:
         self.max_share, self.max_defer_s, self._clock = max_share, max_defer_s, clock
         self._next_at = 0.0
-        self._refreshed_at: Optional[float] = None
+        self._refreshed_at: Optional[float] = clock() if hold_first else None
 
     def run(self, refresh: Callable[[], None], behind: bool = False) -> None:
         started = self._clock()

@@ -27,7 +27,7 @@ from prometheus_client.registry import Collector
 from portflow.adapters.redis import RedisStore
 from portflow.domain.periods import SPANS, span_to_date
 from portflow.domain.report import sum_by, unit_scale
-from streams.pacing import MAX_SHARE, RefreshPacer
+from streams.pacing import MAX_DEFER_S, MAX_SHARE, RefreshPacer
 
 log = logging.getLogger(__name__)
 
@@ -43,9 +43,6 @@ YOY_MEASURES = (
 
 
 READ_GRANULES = 2  # granules read from Redis (and held in memory) at a time
-# While the worker is behind (a backlog, a replay), figures of half-applied periods are not worth
-# slowing it down for: refreshes wait, but the gauges are never older than this.
-MAX_DEFER_S = 300.0
 
 
 class YoyCollector(Collector):

@@ -6,7 +6,7 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from streams.drops import HOLD_S, DropCollector
-from streams.pacing import MAX_SHARE
+from streams.pacing import MAX_DEFER_S, MAX_SHARE
 from tests.unit.domain.test_detection import START, traffic
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -153,3 +153,25 @@ def test_judging_is_spaced_by_its_cost_so_it_takes_at_most_a_tenth_of_the_time()
     clock.now += 0.2
     collector.refresh_if_due()
     assert store.reads == 2
+
+
+def test_judging_waits_while_the_worker_is_behind_but_not_forever():
+    clock = Clock()
+    store = DaysStore(traffic(1))
+    store.latest = date(2024, 5, 14)
+    collector = DropCollector(store, TZ, clock=clock)
+    collector.active = True
+    collector.refresh_if_due(behind=True)  # a backlog from the start: applying comes first
+    assert samples(collector, "portflow_event_time_judged_day_timestamp_seconds") == {}
+    clock.now += MAX_DEFER_S + 1
+    collector.refresh_if_due(behind=True)  # never later than this, though
+    assert samples(collector, "portflow_event_time_judged_day_timestamp_seconds") != {}
+
+
+def test_a_worker_keeping_up_judges_at_once():
+    store = DaysStore(traffic(1))
+    store.latest = date(2024, 5, 14)
+    collector = DropCollector(store, TZ, clock=Clock())
+    collector.active = True
+    collector.refresh_if_due(behind=False)
+    assert samples(collector, "portflow_event_time_judged_day_timestamp_seconds") != {}
