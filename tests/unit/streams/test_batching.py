@@ -32,13 +32,19 @@ async def settle(batcher: Batcher, handler: Recorder, items: int) -> None:
     await batcher.close()
 
 
+async def handling_first_item(max_items: int) -> tuple[Recorder, Batcher]:
+    """A batcher whose handler holds its first batch, ``[0]``, until released."""
+    handler = Recorder()
+    batcher = Batcher(handler, max_items=max_items, max_wait_s=0.0)
+    handler.release.clear()
+    await batcher.put(0)
+    await handler.started.wait()
+    return handler, batcher
+
+
 def test_items_that_arrive_while_a_batch_is_handled_form_the_next_batch():
     async def scenario():
-        handler = Recorder()
-        batcher = Batcher(handler, max_items=100, max_wait_s=0.0)
-        handler.release.clear()
-        await batcher.put(0)
-        await handler.started.wait()  # the first batch is being handled
+        handler, batcher = await handling_first_item(max_items=100)
         for i in range(1, 6):
             await batcher.put(i)
         handler.release.set()
@@ -152,11 +158,7 @@ def test_close_after_a_failed_batch_does_not_raise_it_again(caplog):
 
 def test_a_fetch_put_at_once_stays_in_one_batch_and_blocks_once_max_items_wait():
     async def scenario():
-        handler = Recorder()
-        batcher = Batcher(handler, max_items=3, max_wait_s=0.0)
-        handler.release.clear()
-        await batcher.put(0)
-        await handler.started.wait()  # the first batch is being handled
+        handler, batcher = await handling_first_item(max_items=3)
         second = asyncio.ensure_future(batcher.put_many([1, 2, 3, 4]))
         await asyncio.sleep(0.01)
         blocked = not second.done()
