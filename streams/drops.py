@@ -9,11 +9,11 @@ A drop stays exported for ``HOLD_S`` of wall time after it was found, or while i
 among the latest two complete days (live: a day or two), whichever is longer: a replay may
 pass a day in a fraction of a second, and the alert's ``for:`` must still see it.
 
-Judging costs more the more keys and days there are (seconds for a year of random days):
-``refresh_if_due`` spaces refreshes so they take at most ``MAX_SHARE`` of the worker's time, and
-while the worker is behind (a backlog) they wait, for at most ``MAX_DEFER_S``: applying the
-records comes first. Days are judged later then, never skipped: each refresh goes on from the
-last day judged.
+Judging costs more the more keys and days there are (seconds for a year of random days): while
+the worker is behind (a backlog) ``refresh_if_due`` waits, for at most ``MAX_DEFER_S``: applying
+the records comes first. Days are judged later then, never skipped: each refresh goes on from
+the last day judged. A worker keeping up judges at every tick, however long it takes, so that a
+replay's alerts come as its history passes.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from portflow.adapters.redis import RedisStore
 from portflow.services.anomalies import DailyTotals, last_complete_day
 from portflow.domain.detection import DEFAULT_MIN_DROP_PCT, Judgement
 from portflow.domain.report import check_request
-from streams.pacing import MAX_DEFER_S, MAX_SHARE, RefreshPacer
+from streams.pacing import MAX_DEFER_S, RefreshPacer
 
 # (measure, by): what the live gauges judge.
 LIVE_VIEWS = (("value_cny", ("port",)), ("value_cny", ("port", "mode")),
@@ -54,7 +54,7 @@ class DropCollector(Collector):
         self.store, self.tz, self.min_drop_pct = store, tz, min_drop_pct
         self.active = False  # this process owns the export (see module docstring)
         self._clock = clock
-        self._pacer = RefreshPacer(MAX_SHARE, MAX_DEFER_S, clock, hold_first=True)
+        self._pacer = RefreshPacer(1.0, MAX_DEFER_S, clock, hold_first=True)  # (no spacing)
         self._totals = {view: DailyTotals(store, check_request(view[0], list(view[1])),
                                           list(view[1]), REREAD_DAYS) for view in LIVE_VIEWS}
         self._judged_through: Optional[date] = None
@@ -67,9 +67,8 @@ class DropCollector(Collector):
         return list(self._families) if self.active else []
 
     def refresh_if_due(self, behind: bool = False) -> None:
-        """Refresh unless the last refresh ended too recently for its cost (``MAX_SHARE``), or
-        the worker is ``behind`` and the last refresh (or the start) is less than
-        ``MAX_DEFER_S`` old."""
+        """Refresh unless the worker is ``behind`` and the last refresh (or the start) is less
+        than ``MAX_DEFER_S`` old."""
         self._pacer.run(self.refresh, behind)
 
     def refresh(self) -> None:

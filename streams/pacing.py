@@ -1,6 +1,6 @@
-"""Spacing of the gauges' costly refreshes (YoY, throughput drops), which read Redis and compute
-in the worker's process: however large the history, they take a bounded share of its time and
-leave the rest to applying records."""
+"""When the gauges' costly refreshes (YoY, throughput drops) run: they read Redis and compute in
+the worker's process, so they may be spaced by their cost (a bounded share of its time) and wait
+while the worker is behind, leaving it to applying records."""
 
 from __future__ import annotations
 

@@ -6,7 +6,7 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from streams.drops import HOLD_S, DropCollector
-from streams.pacing import MAX_DEFER_S, MAX_SHARE
+from streams.pacing import MAX_DEFER_S
 from tests.unit.domain.test_detection import START, traffic
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -130,29 +130,6 @@ def test_a_run_found_when_its_later_days_complete_exports_its_first_days_once():
     first_seen = [next(i for i, days in enumerate(exported) if d in days) for d in sorted(found)]
     for day, seen_at in zip(sorted(found), first_seen):  # exported when found, gone for good
         assert not any(day in exported[i] for i in range(seen_at + 3, len(exported))), day
-
-
-def test_judging_is_spaced_by_its_cost_so_it_takes_at_most_a_tenth_of_the_time():
-    class SlowStore(DaysStore):
-        """Every read of the latest event time takes 2 s of the clock."""
-
-        def latest_event_time(self):
-            clock.now += 2.0
-            self.reads += 1
-            return super().latest_event_time()
-
-    clock = Clock()
-    store = SlowStore(traffic(1))
-    store.reads, store.latest = 0, date(2024, 5, 14)
-    collector = DropCollector(store, TZ, clock=clock)
-    collector.refresh_if_due()
-    assert store.reads == 1
-    clock.now += 2.0 * (1 / MAX_SHARE - 1) - 0.1  # 18 s after a 2 s refresh, less a little
-    collector.refresh_if_due()
-    assert store.reads == 1
-    clock.now += 0.2
-    collector.refresh_if_due()
-    assert store.reads == 2
 
 
 def test_judging_waits_while_the_worker_is_behind_but_not_forever():
