@@ -62,7 +62,9 @@ class CommitWatch(threading.Thread):
 def test_rebalances_during_a_single_event_backlog_keep_commits_behind_redis_and_totals_exact(
         stack_env, tmp_path, worker_factory):
     path = tmp_path / "events.jsonl"
-    oracle = write_replay_file(path, events=80_000, seed=47)
+    # 40 s of publishing: the joins, the kill and the leave (each waiting for a rebalance) all
+    # happen while records still arrive, however fast the workers are
+    oracle = write_replay_file(path, events=160_000, seed=47)
     settings = Settings.from_env(stack_env)
     store = RedisStore.from_url(settings.redis_url, settings.topic_prefix)
     watch = CommitWatch(settings, store)
