@@ -54,7 +54,7 @@ class DropCollector(Collector):
         self.store, self.tz, self.min_drop_pct = store, tz, min_drop_pct
         self.active = False  # this process owns the export (see module docstring)
         self._clock = clock
-        self._pacer = RefreshPacer(1.0, MAX_DEFER_S, clock, hold_first=True)  # (no spacing)
+        self._pacer = RefreshPacer(None, MAX_DEFER_S, clock, hold_first=True)  # not spaced
         self._totals = {view: DailyTotals(store, check_request(view[0], list(view[1])),
                                           list(view[1]), REREAD_DAYS) for view in LIVE_VIEWS}
         self._judged_through: Optional[date] = None

@@ -15,11 +15,12 @@ MAX_DEFER_S = 300.0
 
 class RefreshPacer:
     """Runs a refresh when it is due: after a refresh that took ``t`` seconds the next waits
-    ``t * (1 / max_share - 1)``; while the worker is ``behind`` it also waits until the last
-    successful refresh is ``max_defer_s`` old (never, if None). The first refresh runs at once,
-    unless ``hold_first``: then it waits like the others, counted from the pacer's start."""
+    ``t * (1 / max_share - 1)`` (not at all if ``max_share`` is None); while the worker is
+    ``behind`` it also waits until the last successful refresh is ``max_defer_s`` old. The first
+    refresh runs at once, unless ``hold_first``: then it waits like the others, counted from the
+    pacer's start."""
 
-    def __init__(self, max_share: float = MAX_SHARE, max_defer_s: Optional[float] = None,
+    def __init__(self, max_share: Optional[float], max_defer_s: float = MAX_DEFER_S,
                  clock: Callable[[], float] = time.monotonic, hold_first: bool = False) -> None:
         self.max_share, self.max_defer_s, self._clock = max_share, max_defer_s, clock
         self._next_at = 0.0
@@ -29,12 +30,13 @@ class RefreshPacer:
         started = self._clock()
         if started < self._next_at:
             return
-        if behind and self.max_defer_s is not None and self._refreshed_at is not None \
+        if behind and self._refreshed_at is not None \
                 and started - self._refreshed_at < self.max_defer_s:
             return
         try:
             refresh()
             self._refreshed_at = self._clock()
         finally:
-            ended = self._clock()
-            self._next_at = ended + (ended - started) * (1 / self.max_share - 1)
+            if self.max_share is not None:
+                ended = self._clock()
+                self._next_at = ended + (ended - started) * (1 / self.max_share - 1)
