@@ -32,7 +32,7 @@ from streams.intake import BatchingConsumer
 from streams.metrics import LostOffsetsCollector, WorkerMetrics
 from streams.positioning import Positioner
 from streams.processor import (DEAD_LETTER_HEADROOM, MAX_DEAD_LETTER_BYTES, BatchProcessor,
-                               BatchStats, DeadLetter, SourceRecord, is_transient)
+                               BatchStats, DeadLetter, Handoff, SourceRecord, is_transient)
 from streams.drops import DropCollector
 from streams.yoy import YoyCollector
 
@@ -164,12 +164,32 @@ def _register_agent(app: faust.App, topic, event_type: str, processor: BatchProc
         # per batch; the processor splits a batch of batch records into atomic steps. About
         # PORTFLOW_BATCH_RECORDS records wait while a batch is in Redis.
         consumer = app.consumer
+        last: Optional[Handoff] = None
 
-        async def apply(records: list[SourceRecord]) -> None:
-            started = time.perf_counter()
-            stats = await _process_until_done(processor, positioner, records, event_type,
-                                              metrics)
-            _acknowledge_applied(consumer, processor, records)
+        async def start(records: list[SourceRecord]) -> asyncio.Task:
+            """Start applying a batch; return once the next may start (this one's steps are
+            in Redis) with the task that finishes it."""
+            nonlocal last
+            handoff = last = Handoff(last)
+            applying = asyncio.ensure_future(apply(records, handoff))
+            sent = asyncio.ensure_future(handoff.sent.wait())
+            try:
+                await asyncio.wait([sent, applying], return_when=asyncio.FIRST_COMPLETED)
+            except asyncio.CancelledError:
+                applying.cancel()
+                raise
+            finally:
+                sent.cancel()
+            return applying
+
+        async def apply(records: list[SourceRecord], handoff: Handoff) -> None:
+            try:
+                started = time.perf_counter()
+                stats = await _process_until_done(processor, positioner, records, event_type,
+                                                  metrics, handoff)
+                _acknowledge_applied(consumer, processor, records)
+            finally:
+                handoff.done.set()
             if stats.gaps:
                 positioner.request_restart(
                     f"the next offset of {', '.join(sorted(stats.gaps))} did not arrive")
@@ -178,7 +198,7 @@ def _register_agent(app: faust.App, topic, event_type: str, processor: BatchProc
                 log.warning("%s: %d rejected to the DLQ (first: %s)", event_type,
                             len(stats.rejections), stats.rejections[0].reason)
 
-        batcher = Batcher(apply, processor.settings.batch_records, BATCH_WAIT_S)
+        batcher = Batcher(start, processor.settings.batch_records, BATCH_WAIT_S)
         try:
             async for fetched in stream:
                 if not fetched.is_current(app):
@@ -219,7 +239,7 @@ BATCH_BACKOFF = Backoff(1.0, 60.0)  # between retries of one batch
 
 async def _process_until_done(processor: BatchProcessor, positioner: Positioner,
                               records: list[SourceRecord], event_type: str,
-                              metrics: WorkerMetrics):
+                              metrics: WorkerMetrics, handoff: Handoff):
     """Process a batch until it is done, whatever fails.
 
     Infrastructure failures (Redis, Kafka) are retried with backoff: re-processing is safe
@@ -241,7 +261,7 @@ async def _process_until_done(processor: BatchProcessor, positioner: Positioner,
                 if suspect is not None:
                     quarantined += await processor.isolate(records, suspect, probes) is not None
                     suspect = None
-                stats = await processor.process(records)
+                stats = await processor.process(records, handoff)
                 for probe in probes:
                     stats.absorb(probe)
                 return stats
@@ -252,6 +272,7 @@ async def _process_until_done(processor: BatchProcessor, positioner: Positioner,
             except asyncio.CancelledError:
                 raise
             except Exception as failure:  # noqa: BLE001
+                await handoff.previous_done()  # retries and isolation start from known marks
                 transient = is_transient(failure)
                 if transient or quarantined >= MAX_QUARANTINED_PER_BATCH:
                     delay = next(delays)

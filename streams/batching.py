@@ -4,7 +4,9 @@ Faust's ``take`` stops reading while the batch it yielded is processed, so the w
 while Redis ran a step. Here reading goes on: records arriving while a batch is in Redis form
 the next batch, which starts when it holds ``max_items`` or its first record has waited
 ``max_wait_s``, whichever comes first (a batch costs a Redis round trip and some bookkeeping,
-so single-event records are worth gathering for a moment).
+so single-event records are worth gathering for a moment). A batch may start while the one
+before it is still finishing (``start`` says when), so that the worker's work on one overlaps
+Redis' on the other.
 """
 
 from __future__ import annotations
@@ -19,15 +21,16 @@ log = logging.getLogger(__name__)
 
 
 class Batcher(Generic[Item]):
-    """Hands items to ``handle`` one batch at a time, in arrival order. Once ``max_items``
-    wait, ``put`` and ``put_many`` block until the running batch is done and the next one
-    takes them."""
+    """Hands items to ``start`` one batch at a time, in arrival order. ``start`` returns when
+    the next batch may start, with what finishes its batch: at most two batches are handled at
+    once, and a batch is taken only once the one two before it is finished. Once ``max_items``
+    wait, ``put`` and ``put_many`` block until the next batch takes them."""
 
-    def __init__(self, handle: Callable[[list[Item]], Awaitable[None]], max_items: int,
-                 max_wait_s: float) -> None:
+    def __init__(self, start: Callable[[list[Item]], Awaitable["asyncio.Future[None]"]],
+                 max_items: int, max_wait_s: float) -> None:
         if max_items < 1:
             raise ValueError("max_items must be at least 1")
-        self._handle = handle
+        self._start = start
         self.max_items = max_items
         self.max_wait_s = max_wait_s
         self._waiting: list[Item] = []
@@ -35,20 +38,23 @@ class Batcher(Generic[Item]):
         self._full = asyncio.Event()  # set while max_items wait
         self._taken = asyncio.Event()  # set whenever a batch took the waiting items
         self._running: Optional[asyncio.Task] = None
+        self._finishing: Optional[asyncio.Future] = None  # the last batch started
+        self._arrived = asyncio.Event()  # set whenever items are put
 
     async def put(self, item: Item) -> None:
-        """Queue an item; raises what ``handle`` raised on an earlier batch."""
+        """Queue an item; raises what handling an earlier batch raised."""
         await self.put_many([item])
 
     async def put_many(self, items: list[Item]) -> None:
         """Queue items in order (a fetch's records, kept together: the batch that takes them
-        may exceed ``max_items`` by up to ``len(items) - 1``); raises what ``handle`` raised on
-        an earlier batch."""
+        may exceed ``max_items`` by up to ``len(items) - 1``); raises what handling an
+        earlier batch raised."""
         self._raise_failure()
         waiting = self._waiting
         if not waiting:
             self._first_waiting_at = asyncio.get_running_loop().time()
         waiting += items
+        self._arrived.set()
         if self._running is None or self._running.done():
             self._running = asyncio.ensure_future(self._run())
         if len(waiting) >= self.max_items:
@@ -60,12 +66,17 @@ class Batcher(Generic[Item]):
     def _raise_failure(self) -> None:
         running = self._running
         if running is not None and running.done() and not running.cancelled():
-            running.result()  # raises the exception ``handle`` raised, if it did
+            running.result()  # raises what handling a batch raised, if it did
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         try:
-            while self._waiting:
+            while True:
+                if not self._waiting:
+                    if self._finishing is None:
+                        return
+                    await self._finish_or_arrival()
+                    continue
                 if not self._full.is_set():
                     wait_s = self._first_waiting_at + self.max_wait_s - loop.time()
                     if wait_s > 0:
@@ -76,7 +87,9 @@ class Batcher(Generic[Item]):
                 batch, self._waiting = self._waiting, []
                 self._full.clear()
                 self._taken.set()
-                await self._handle(batch)
+                finishing, self._finishing = self._finishing, await self._start(batch)
+                if finishing is not None:
+                    await finishing
         except Exception:
             # said now: the next ``put`` raises it, but none may come for a while
             log.exception("handling a batch failed")
@@ -84,18 +97,35 @@ class Batcher(Generic[Item]):
         finally:
             self._taken.set()  # a ``put`` waiting for room learns of a failure too
 
+    async def _finish_or_arrival(self) -> None:
+        """Wait until the last batch started is finished (raising what it raised) or items
+        come: those may start the next batch at once."""
+        finishing = self._finishing
+        if not finishing.done():
+            self._arrived.clear()
+            arrival = asyncio.ensure_future(self._arrived.wait())
+            try:
+                await asyncio.wait([finishing, arrival], return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                arrival.cancel()
+        if finishing.done():
+            self._finishing = None
+            finishing.result()
+
     async def close(self) -> None:
-        """Stop handling: the running batch is cancelled, waiting items are dropped (neither
-        was acknowledged, and Redis' marks have them read again)."""
+        """Stop handling: the batches being handled are cancelled, waiting items are dropped
+        (none was acknowledged, and Redis' marks have them read again)."""
         running, self._running, self._waiting = self._running, None, []
-        if running is None:
-            return
-        if running.done():
-            if not running.cancelled():
-                running.exception()  # (logged by ``_run`` already)
-            return
-        running.cancel()
-        try:
-            await running
-        except asyncio.CancelledError:
-            pass
+        finishing, self._finishing = self._finishing, None
+        for task in (running, finishing):
+            if task is None:
+                continue
+            if task.done():
+                if not task.cancelled():
+                    task.exception()  # (logged by ``_run`` already)
+                continue
+            task.cancel()
+            try:
+                await task
+            except asyncio.CancelledError:
+                pass

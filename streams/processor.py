@@ -188,6 +188,40 @@ class _Step:
     reply: Optional[asyncio.Future] = None
 
 
+class Handoff:
+    """Links a batch to the one before it, so that its CPU work overlaps the other's Redis time.
+
+    A batch is prepared and sent while the batch before it is still in Redis, expecting the
+    marks that batch's steps leave (``leaves``); its steps are collected only once that batch is
+    through (``done``, set by the caller: applied and acknowledged, or given up). Redis checks
+    every step's expected marks, so an expectation that proves wrong costs a retry of the step,
+    never a wrong total. Made by the caller, one per batch, in order.
+    """
+
+    def __init__(self, previous: Optional["Handoff"] = None) -> None:
+        self._previous = previous
+        self.leaves: dict[str, int] = {}  # the marks once this batch's steps are applied
+        self.positions = -1  # the processor's count of ``position`` calls when it was prepared
+        self.sent = asyncio.Event()  # all this batch's steps are sent
+        # a step was sent again (conflict, ids seen before): the next batch waits for this one,
+        # or each batch would find the one before redone after it was sent, and be redone too
+        self.redone = False
+        self.done = asyncio.Event()
+
+    def pending_previous(self) -> Optional["Handoff"]:
+        """The batch before, if it is not through yet."""
+        previous = self._previous
+        if previous is not None and previous.done.is_set():
+            previous = self._previous = None  # (no chain of finished batches is kept)
+        return previous
+
+    async def previous_done(self) -> None:
+        previous = self.pending_previous()
+        if previous is not None:
+            await previous.done.wait()
+            self._previous = None
+
+
 class BatchProcessor:
     """Validates, deduplicates and aggregates records; applies each chunk in one Redis step."""
 
@@ -210,46 +244,69 @@ class BatchProcessor:
         self.calendar = LocalCalendar(settings.tz)
         self._marks: dict[str, int] = {}
         self._resume_at: dict[str, int] = {}  # where the consumer was moved to, until reached
+        self._positions = 0  # calls of ``position``: a batch prepared before one expects too much
         self.epoch: str | None = None
         self._call_store = call_store or call_store_method
         self._retry_delay_s = retry_delay_s
         # (partition, offset) -> the rejection of a record that failed on its own (``isolate``)
         self.quarantine: dict[tuple[str, int], Rejection] = {}
 
-    async def process(self, records: list[SourceRecord]) -> BatchStats:
+    async def process(self, records: list[SourceRecord],
+                      handoff: Optional[Handoff] = None) -> BatchStats:
         """Handle records in partition order; return once all their effects are in Redis.
 
         Chunks are pipelined: while Redis runs one chunk's step, the next is parsed, summed and
         sent, so Redis finds it queued when it is done (``STEPS_IN_FLIGHT``). Each step expects
         the marks the steps before it leave, and Redis checks them first: a step that arrives
         before its predecessor applied (or after one that found ids seen before) writes nothing
-        and is prepared again once its predecessor is done. Raises ``StateLost`` when Redis lost
-        the state.
+        and is prepared again once its predecessor is done. With a ``handoff``, the same holds
+        across batches: the batch is prepared and sent while the one before it is in Redis, and
+        ``handoff.sent`` tells the caller it may start the next. Raises ``StateLost`` when Redis
+        lost the state.
         """
         stats = BatchStats(records=len(records))
         if self.epoch is None:
             await self.open_epoch()
         await self.load_marks({r.partition_name for r in records} - self._marks.keys())
-        fresh = self._in_order(records, stats.gaps)
+        expected = await self._expected_before(handoff)  # the marks once the running steps apply
+        fresh = self._in_order(records, stats.gaps, expected)
         stats.skipped_records = len(records) - len(fresh)
 
         running: deque[_Step] = deque()
-        expected = dict(self._marks)  # the marks once the running steps are applied
+        leaves: dict[str, int] = {}
         try:
             for chunk, letters in self._parsed_chunks(fresh):
                 await self._send_letters(letters, stats)
                 step = await self._prepared(chunk, expected, set(), stats)
-                expected.update((name, new) for name, (_, new) in step.marks.items())
+                marks_after = {name: new for name, (_, new) in step.marks.items()}
+                expected.update(marks_after)
+                leaves.update(marks_after)
                 while len(running) >= STEPS_IN_FLIGHT:
-                    await self._complete(running.popleft(), stats)
+                    await self._complete(running.popleft(), stats, handoff)
                 running.append(self._send(step))
                 await asyncio.sleep(0)  # let the step's task send its call to Redis now
+            if handoff is not None:
+                previous = handoff.pending_previous()
+                handoff.leaves = {**(previous.leaves if previous else {}), **leaves}
+                handoff.positions = self._positions
+                handoff.sent.set()
             while running:
-                await self._complete(running.popleft(), stats)
+                await self._complete(running.popleft(), stats, handoff)
         finally:
             for step in running:  # after an error: their outcome is checked by the next try
                 step.reply.cancel()
         return stats
+
+    async def _expected_before(self, handoff: Optional[Handoff]) -> dict[str, int]:
+        """The marks the batch's first step expects: those the batch before it leaves while it
+        is in Redis, unless the consumer was moved since (then it waits for that batch)."""
+        previous = handoff.pending_previous() if handoff is not None else None
+        if previous is not None and previous.sent.is_set() and not previous.redone:
+            if previous.positions == self._positions:
+                return {**self._marks, **previous.leaves}
+        if previous is not None:
+            await handoff.previous_done()
+        return dict(self._marks)
 
     async def _send_letters(self, letters: list[DeadLetter], stats: BatchStats) -> None:
         """Published before the step that moves the high-water mark past them: a crash in
@@ -357,8 +414,12 @@ class BatchProcessor:
             self.settings.dedupe_ttl_seconds, int(step.latest_event_s), self.epoch))
         return step
 
-    async def _complete(self, step: "_Step", stats: BatchStats) -> None:
-        """Wait for a sent step; on a conflict or ids seen before, apply its chunk again."""
+    async def _complete(self, step: "_Step", stats: BatchStats,
+                        handoff: Optional[Handoff]) -> None:
+        """Wait for a sent step, once the batch before is through; on a conflict or ids seen
+        before, apply its chunk again."""
+        if handoff is not None:
+            await handoff.previous_done()  # (its steps are noted first: marks only move forward)
         known_seen: set[tuple[str, str]] = set()
         while True:
             try:
@@ -366,19 +427,25 @@ class BatchProcessor:
             except StateConflict as conflict:
                 # another worker moved a partition, or the step before this one was redone
                 log.debug("%s; re-reading marks", conflict)
-                await self.load_marks(set(step.marks))
-                known_seen = set()
+                outcome = None
             else:
                 stats.redis_write_seconds.append(time.perf_counter() - step.started)
                 if outcome.applied:
                     self._note_applied(step, stats)
                     return
+            if handoff is not None:
+                handoff.redone = True  # (said before anything else may run)
+            if outcome is None:
+                await self.load_marks(set(step.marks))
+                known_seen = set()
+            else:
                 # Some ids were seen before: leave them out and try again. ``known_seen``
                 # keeps them out; the rest of the chunk stays as it was.
                 known_seen = set(outcome.seen) | (known_seen - set(step.event_ids))
             # (marks may have been dropped meanwhile: Redis state lost, partition re-read)
             await self.load_marks({p.record.partition_name for p in step.chunk} - self._marks.keys())
-            chosen = set(map(id, self._in_order([p.record for p in step.chunk], stats.gaps)))
+            chosen = set(map(id, self._in_order([p.record for p in step.chunk], stats.gaps,
+                                                self._marks)))
             chunk = [p for p in step.chunk if id(p.record) in chosen]
             if not chunk:
                 return
@@ -405,16 +472,17 @@ class BatchProcessor:
                               len(step.fresh))
         stats.duplicate_events += step.duplicates
 
-    def _in_order(self, records: list[SourceRecord], gaps: set[str]) -> list[SourceRecord]:
-        """The records that continue their partition's mark without a hole; partitions where
-        the next record is missing go in ``gaps``."""
+    def _in_order(self, records: list[SourceRecord], gaps: set[str],
+                  marks: dict[str, int]) -> list[SourceRecord]:
+        """The records that continue their partition's mark in ``marks`` without a hole;
+        partitions where the next record is missing go in ``gaps``."""
         chosen = []
         next_at: dict[str, int] = {}
         for record in records:
             name = record.partition_name
             want = next_at.get(name)
             if want is None:
-                want = self._marks[name] + 1
+                want = marks[name] + 1
                 if record.offset == self._resume_at.get(name):
                     want = record.offset
             if record.offset == want:
@@ -483,6 +551,7 @@ class BatchProcessor:
         ``mark``. Records in flight from before the move are dropped until it is reached."""
         self._marks[name] = mark
         self._resume_at[name] = resume_at
+        self._positions += 1
 
     async def load_marks(self, names: Iterable[str]) -> None:
         """(Re)read the high-water marks of these partitions from Redis."""

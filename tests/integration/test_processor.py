@@ -15,7 +15,7 @@ from portflow.adapters.redis import (
 )
 from portflow.domain.periods import Period
 from streams import processor as processor_module
-from streams.processor import BatchProcessor, SourceRecord, call_store_method
+from streams.processor import BatchProcessor, Handoff, SourceRecord, call_store_method
 
 
 def shipment(n: int, value: str = "10.00", ts: str = "2024-06-30T23:30:00Z", **extra) -> dict:
@@ -323,3 +323,122 @@ def test_the_newest_event_time_of_a_take_also_at_the_epoch(h, monkeypatch):
     stats = run(h.processor().process(h.records([
         shipment(1, ts="1970-01-01T00:00:00Z"), shipment(2, ts="1969-12-31T23:00:00Z")])))
     assert stats.applied_events == 2 and stats.newest_event_s == 0.0
+
+
+class ApplyGate:
+    """A ``call_store`` that counts the apply steps and holds the first one, before it reaches
+    Redis (``before``) or after Redis applied it, until ``release``."""
+
+    def __init__(self, h, before: bool) -> None:
+        self.h, self.before = h, before
+        self.steps = 0
+        self.release = asyncio.Event()
+        self.outcomes: list = []
+
+    async def __call__(self, fn, *args):
+        if fn != self.h.store.apply:
+            return await call_store_method(fn, *args)
+        self.steps += 1
+        first = self.steps == 1
+        if first and self.before:
+            await self.release.wait()
+        try:
+            outcome = await call_store_method(fn, *args)
+            self.outcomes.append(outcome.applied)
+        except StateConflict:
+            self.outcomes.append("conflict")
+            raise
+        if first and not self.before:
+            await self.release.wait()
+        return outcome
+
+
+async def until(condition, timeout_s: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.005)
+
+
+async def applied_in_turn(processor: BatchProcessor, first: list[SourceRecord],
+                          second: list[SourceRecord], gate: ApplyGate):
+    """The agents' way: the second batch is started once the first one's steps are sent; the
+    first one is through (``done``) once it returns. Returns the second's stats and whether
+    it was sent while the first was held."""
+    first_handoff = Handoff()
+    first_task = asyncio.ensure_future(processor.process(first, first_handoff))
+    first_task.add_done_callback(lambda _: first_handoff.done.set())
+    await first_handoff.sent.wait()
+    second_handoff = Handoff(first_handoff)
+    second_task = asyncio.ensure_future(processor.process(second, second_handoff))
+    await until(lambda: second_handoff.sent.is_set() or second_task.done())
+    sent_while_held = gate.steps == 2 and not first_task.done()
+    await asyncio.sleep(0.05)
+    collected_early = second_task.done()
+    gate.release.set()
+    await first_task
+    return await second_task, sent_while_held, collected_early, second_handoff
+
+
+def test_a_batch_is_prepared_and_sent_while_the_one_before_is_in_redis(h):
+    gate = ApplyGate(h, before=False)  # the first step applies, its answer is held
+    processor = h.processor(call_store=gate)
+    stats, sent_while_held, collected_early, _ = run(applied_in_turn(
+        processor, h.records([shipment(i) for i in range(5)]),
+        h.records([shipment(i) for i in range(5, 10)], first_offset=5), gate))
+    assert sent_while_held and not collected_early  # (its steps are noted after the first's)
+    assert gate.outcomes == [True, True]  # it expected the first batch's marks: right at once
+    assert stats.applied_events == 5 and not stats.gaps
+    assert h.total("count") == 10 and h.mark() == 9 and processor.mark(f"{h.topic}:0") == 9
+
+
+def test_a_batch_that_reached_redis_before_the_one_before_is_applied_again_after_it(h):
+    gate = ApplyGate(h, before=True)  # the first step is held before Redis sees it
+    processor = h.processor(call_store=gate)
+    stats, sent_while_held, _, handoff = run(applied_in_turn(
+        processor, h.records([shipment(i) for i in range(5)]),
+        h.records([shipment(i) for i in range(5, 10)], first_offset=5), gate))
+    assert sent_while_held and gate.outcomes == ["conflict", True, True]
+    assert handoff.redone  # so the batch after it will wait for it
+    assert stats.applied_events == 5 and not stats.gaps
+    assert h.total("count") == 10 and h.mark() == 9
+
+
+def pending_batch(leaves: dict[str, int], positions: int, redone: bool = False) -> Handoff:
+    """The handoff of a batch sent and not through yet."""
+    handoff = Handoff()
+    handoff.leaves, handoff.positions, handoff.redone = leaves, positions, redone
+    handoff.sent.set()
+    return handoff
+
+
+async def sent_only_once_through(processor, records, previous: Handoff, gate: ApplyGate):
+    """Whether ``records`` wait for ``previous`` to be through before their step is sent."""
+    task = asyncio.ensure_future(processor.process(records, Handoff(previous)))
+    await asyncio.sleep(0.1)
+    waited = gate.steps == 0 and not task.done()
+    previous.done.set()
+    stats = await task
+    return waited, stats
+
+
+def test_after_a_batch_that_was_redone_the_next_waits_for_it(h):
+    run(h.processor().process(h.records([shipment(i) for i in range(5)])))
+    gate = ApplyGate(h, before=False)
+    gate.release.set()
+    processor = h.processor(call_store=gate)
+    previous = pending_batch({f"{h.topic}:0": 4}, positions=0, redone=True)
+    waited, stats = run(sent_only_once_through(
+        processor, h.records([shipment(i) for i in range(5, 8)], first_offset=5), previous, gate))
+    assert waited and stats.applied_events == 3 and h.mark() == 7
+
+
+def test_after_the_consumer_was_moved_the_next_batch_waits_for_the_one_before(h):
+    gate = ApplyGate(h, before=False)
+    gate.release.set()
+    processor = h.processor(call_store=gate)
+    previous = pending_batch({f"{h.topic}:0": 50}, positions=0)  # what it expected is moot now
+    processor.position(f"{h.topic}:0", mark=-1, resume_at=0)
+    waited, stats = run(sent_only_once_through(
+        processor, h.records([shipment(i) for i in range(3)]), previous, gate))
+    assert waited and stats.applied_events == 3 and not stats.gaps and h.mark() == 2

@@ -11,8 +11,20 @@ def run(coro):
     return asyncio.run(asyncio.wait_for(coro, 5))
 
 
+async def until(condition) -> None:
+    while not condition():
+        await asyncio.sleep(0.001)
+
+
+def finished() -> asyncio.Future:
+    done = asyncio.get_running_loop().create_future()
+    done.set_result(None)
+    return done
+
+
 class Recorder:
-    """A handler that records its batches and waits for ``release`` before finishing one."""
+    """A ``start`` that records its batches and finishes each itself, once ``release`` is set
+    (so the next batch cannot start before)."""
 
     def __init__(self) -> None:
         self.batches: list[list[int]] = []
@@ -20,10 +32,25 @@ class Recorder:
         self.release.set()
         self.started = asyncio.Event()
 
-    async def __call__(self, batch: list[int]) -> None:
+    async def __call__(self, batch: list[int]) -> asyncio.Future:
         self.batches.append(batch)
         self.started.set()
         await self.release.wait()
+        return finished()
+
+
+class Overlapping:
+    """A ``start`` that returns at once with what finishes the batch: a future per batch, that
+    the test resolves."""
+
+    def __init__(self) -> None:
+        self.batches: list[list[int]] = []
+        self.finishing: list[asyncio.Future] = []
+
+    async def __call__(self, batch: list[int]) -> asyncio.Future:
+        self.batches.append(batch)
+        self.finishing.append(asyncio.get_running_loop().create_future())
+        return self.finishing[-1]
 
 
 async def settle(batcher: Batcher, handler: Recorder, items: int) -> None:
@@ -90,7 +117,7 @@ def test_a_full_batch_starts_without_waiting_and_put_blocks_beyond_max_items():
     assert run(scenario()) == [[0, 1, 2], [3, 4, 5]]
 
 
-async def failing(batch):
+async def failing(batch) -> asyncio.Future:
     raise RuntimeError("boom")
 
 
@@ -115,7 +142,7 @@ def test_a_put_waiting_for_room_learns_that_the_handler_failed():
     async def scenario():
         started = asyncio.Event()
 
-        async def failing_later(batch):
+        async def failing_later(batch) -> asyncio.Future:
             started.set()
             await asyncio.sleep(0.01)
             raise RuntimeError("boom")
@@ -170,3 +197,76 @@ def test_a_fetch_put_at_once_stays_in_one_batch_and_blocks_once_max_items_wait()
     blocked, batches = run(scenario())
     assert blocked  # four wait, more than max_items: the put waits for the next batch
     assert batches == [[0], [1, 2, 3, 4]]
+
+
+def test_the_next_batch_starts_while_the_one_before_is_finishing():
+    async def scenario():
+        start = Overlapping()
+        batcher = Batcher(start, max_items=2, max_wait_s=0.0)
+        await batcher.put_many([0, 1])
+        await until(lambda: len(start.batches) == 1)
+        await batcher.put_many([2, 3])
+        await until(lambda: len(start.batches) == 2)
+        return start.batches, start.finishing[0].done()
+
+    assert run(scenario()) == ([[0, 1], [2, 3]], False)
+
+
+def test_a_third_batch_waits_until_the_first_is_finished():
+    async def scenario():
+        start = Overlapping()
+        batcher = Batcher(start, max_items=1, max_wait_s=0.0)
+        for item in range(2):
+            await batcher.put(item)
+            await until(lambda: len(start.batches) == item + 1)
+        asyncio.ensure_future(batcher.put(2))
+        await asyncio.sleep(0.05)
+        before = list(start.batches)
+        start.finishing[0].set_result(None)
+        await until(lambda: len(start.batches) == 3)
+        await batcher.close()
+        return before, start.batches
+
+    assert run(scenario()) == ([[0], [1]], [[0], [1], [2]])
+
+
+def test_items_that_come_while_the_last_batch_finishes_are_handled_after_it():
+    async def scenario():
+        start = Overlapping()
+        batcher = Batcher(start, max_items=10, max_wait_s=0.0)
+        await batcher.put(0)
+        await until(lambda: len(start.batches) == 1)
+        await asyncio.sleep(0.01)  # nothing waits: the batcher only waits for batch [0]
+        await batcher.put(1)
+        start.finishing[0].set_result(None)
+        await until(lambda: len(start.batches) == 2)
+        return start.batches
+
+    assert run(scenario()) == [[0], [1]]
+
+
+def test_a_batch_that_fails_while_finishing_fails_the_next_put():
+    async def scenario():
+        start = Overlapping()
+        batcher = Batcher(start, max_items=1, max_wait_s=0.0)
+        await batcher.put(0)
+        await until(lambda: len(start.batches) == 1)
+        start.finishing[0].set_exception(RuntimeError("boom"))
+        await asyncio.sleep(0.01)
+        await batcher.put(1)
+
+    with pytest.raises(RuntimeError, match="boom"):
+        run(scenario())
+
+
+def test_close_cancels_the_batches_being_finished():
+    async def scenario():
+        start = Overlapping()
+        batcher = Batcher(start, max_items=1, max_wait_s=0.0)
+        await batcher.put(0)
+        await batcher.put(1)
+        await until(lambda: len(start.batches) == 2)
+        await batcher.close()
+        return [future.cancelled() for future in start.finishing]
+
+    assert run(scenario()) == [True, True]  # ([0] with the run that awaits it)
