@@ -59,8 +59,16 @@ class WorkerParts:
     assignment: AssignmentTracker
 
 
+class WorkerApp(faust.App):
+    """Faust's App without its data directory: the worker keeps no Faust tables (Redis holds
+    the state), so it writes nothing where it runs."""
+
+    async def on_first_start(self) -> None:
+        pass
+
+
 def create_app(settings: Settings, store: RedisStore, metrics: WorkerMetrics) -> WorkerParts:
-    app = faust.App(
+    app = WorkerApp(
         settings.group_id,
         broker=[f"kafka://{server}" for server in settings.kafka_bootstrap.split(",")],
         store="memory://",
@@ -272,7 +280,6 @@ async def _process_until_done(processor: BatchProcessor, positioner: Positioner,
             except asyncio.CancelledError:
                 raise
             except Exception as failure:  # noqa: BLE001
-                await handoff.previous_done()  # retries and isolation start from known marks
                 transient = is_transient(failure)
                 if transient or quarantined >= MAX_QUARANTINED_PER_BATCH:
                     delay = next(delays)

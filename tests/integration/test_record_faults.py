@@ -11,7 +11,7 @@ from portflow.domain.aggregates import Increments
 from streams import processor as processor_module
 from streams.app import _process_until_done
 from streams.metrics import WorkerMetrics
-from streams.processor import BatchStats, call_store_method, is_transient
+from streams.processor import BatchStats, Handoff, call_store_method, is_transient
 from tests.integration.test_processor import h, run, shipment  # noqa: F401 (h: a fixture)
 
 
@@ -40,7 +40,7 @@ def poisoned_store_call(poison: str, failures: list):
 def process_until_done(processor, records) -> BatchStats:
     """What the worker does with a batch (``streams.app._process_until_done``), without Faust."""
     metrics = WorkerMetrics()
-    stats = run(_process_until_done(processor, None, records, "shipment", metrics))
+    stats = run(_process_until_done(processor, None, records, "shipment", metrics, Handoff()))
     assert metrics.registry.get_sample_value("portflow_batches_retrying", {"type": "shipment"}) == 0
     return stats
 

@@ -45,3 +45,11 @@ def test_the_worker_consumes_whole_fetches_with_at_most_two_queued_per_agent():
     assert isinstance(app.consumer, BatchingConsumer)
     assert app.conf.broker_max_poll_records == 300  # a fetch holds at most a batch of records
     assert asyncio.run(agent_queue_sizes()) == [FETCHES_QUEUED] * 3 == [2, 2, 2]
+
+
+def test_the_worker_writes_no_data_directory_where_it_runs(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    settings = Settings()
+    app = create_app(settings, RedisStore(redis.Redis(), settings.topic_prefix), WorkerMetrics()).app
+    asyncio.run(app.on_first_start())  # (Faust's own makes <group>-data/v1/tables)
+    assert list(tmp_path.iterdir()) == []
