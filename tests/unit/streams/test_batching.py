@@ -230,27 +230,29 @@ def test_a_third_batch_waits_until_the_first_is_finished():
     assert run(scenario()) == ([[0], [1]], [[0], [1], [2]])
 
 
-def test_items_that_come_while_the_last_batch_finishes_are_handled_after_it():
-    async def scenario():
-        start = Overlapping()
-        batcher = Batcher(start, max_items=10, max_wait_s=0.0)
-        await batcher.put(0)
-        await until(lambda: len(start.batches) == 1)
-        await asyncio.sleep(0.01)  # nothing waits: the batcher only waits for batch [0]
-        await batcher.put(1)
-        start.finishing[0].set_result(None)
-        await until(lambda: len(start.batches) == 2)
-        return start.batches
+async def first_batch_started(max_items: int) -> tuple[Overlapping, Batcher]:
+    """A batcher whose first batch, ``[0]``, is started and not finished."""
+    start = Overlapping()
+    batcher = Batcher(start, max_items=max_items, max_wait_s=0.0)
+    await batcher.put(0)
+    await until(lambda: len(start.batches) == 1)
+    return start, batcher
 
-    assert run(scenario()) == [[0], [1]]
+
+def test_items_that_come_while_the_last_batch_finishes_start_the_next_at_once():
+    async def scenario():
+        start, batcher = await first_batch_started(max_items=10)
+        await asyncio.sleep(0.01)  # nothing waits: the batcher waits for [0] to finish
+        await batcher.put(1)
+        await until(lambda: len(start.batches) == 2)
+        return start.batches, start.finishing[0].done()
+
+    assert run(scenario()) == ([[0], [1]], False)
 
 
 def test_a_batch_that_fails_while_finishing_fails_the_next_put():
     async def scenario():
-        start = Overlapping()
-        batcher = Batcher(start, max_items=1, max_wait_s=0.0)
-        await batcher.put(0)
-        await until(lambda: len(start.batches) == 1)
+        start, batcher = await first_batch_started(max_items=1)
         start.finishing[0].set_exception(RuntimeError("boom"))
         await asyncio.sleep(0.01)
         await batcher.put(1)
@@ -261,9 +263,7 @@ def test_a_batch_that_fails_while_finishing_fails_the_next_put():
 
 def test_close_cancels_the_batches_being_finished():
     async def scenario():
-        start = Overlapping()
-        batcher = Batcher(start, max_items=1, max_wait_s=0.0)
-        await batcher.put(0)
+        start, batcher = await first_batch_started(max_items=1)
         await batcher.put(1)
         await until(lambda: len(start.batches) == 2)
         await batcher.close()
