@@ -169,8 +169,9 @@ def _register_agent(app: faust.App, topic, event_type: str, processor: BatchProc
     async def aggregate(stream):
         # Each value is a Fetched (streams.intake): a fetch's records of this topic. Records are
         # acknowledged once Redis holds their effects. Single-event records share one Redis step
-        # per batch; the processor splits a batch of batch records into atomic steps. About
-        # PORTFLOW_BATCH_RECORDS records wait while a batch is in Redis.
+        # per batch; the processor splits a batch of batch records into atomic steps. While a
+        # batch is in Redis the next is prepared and sent (``Handoff``), and about
+        # PORTFLOW_BATCH_RECORDS records wait for the one after.
         consumer = app.consumer
         last: Optional[Handoff] = None
 

@@ -299,7 +299,8 @@ class BatchProcessor:
 
     async def _expected_before(self, handoff: Optional[Handoff]) -> dict[str, int]:
         """The marks the batch's first step expects: those the batch before it leaves while it
-        is in Redis, unless the consumer was moved since (then it waits for that batch)."""
+        is in Redis, unless that batch was redone or the consumer was moved since it was sent
+        (then this one waits for it)."""
         previous = handoff.pending_previous() if handoff is not None else None
         if previous is not None and previous.sent.is_set() and not previous.redone:
             if previous.positions == self._positions:
