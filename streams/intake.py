@@ -26,10 +26,15 @@ import time
 from dataclasses import dataclass
 from typing import Any, Mapping, Optional
 
+from aiokafka.errors import KafkaError
 from faust.transport.consumer import CONSUMER_FETCHING
 from faust.transport.drivers.aiokafka import Consumer as AIOKafkaConsumer
 from faust.types import TP
 from faust.types.tuples import ack_lock
+
+
+# How long the drain waits before fetching again after a fetch failed.
+FETCH_RETRY_S = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +61,17 @@ class BatchingConsumer(AIOKafkaConsumer):
         try:
             while not (consumer_stopped() or fetcher_stopped()):
                 self.diag.set_flag(CONSUMER_FETCHING)
-                records, active = await self._wait_next_records(1.0)
+                try:
+                    records, active = await self._wait_next_records(1.0)
+                except KafkaError as exc:
+                    # Faust's drain lets this stop the fetcher, and the worker with it. Seen:
+                    # aiokafka's AssertionError when the topics were recreated with other
+                    # partitions during a rebalance. The group settles, and the worker's
+                    # topic check restarts it if the topics are new.
+                    self.log.warning("fetching failed (%r); fetching again in %.0f s", exc,
+                                     FETCH_RETRY_S)
+                    await self.sleep(FETCH_RETRY_S)
+                    continue
                 await asyncio.sleep(0)  # a fetch that returns at once still yields the loop
                 if records and not self.should_stop:
                     if self.flow_active:

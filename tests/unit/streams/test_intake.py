@@ -3,9 +3,11 @@ control (no broker: a fetch is a dict of records, as aiokafka returns it)."""
 
 import asyncio
 from collections import namedtuple
+from types import SimpleNamespace
 
 import faust
 import pytest
+from aiokafka.errors import KafkaError
 from faust.types import TP
 
 from streams.intake import BatchingConsumer, Fetched
@@ -195,3 +197,26 @@ def test_the_faust_internals_the_intake_relies_on_are_still_there():
         return True
 
     assert run(scenario)
+
+
+def test_a_failed_fetch_is_tried_again_instead_of_stopping_the_fetcher(monkeypatch):
+    monkeypatch.setattr("streams.intake.FETCH_RETRY_S", 0.01)
+
+    async def scenario(intake):
+        consumer = intake.consumer
+        answers = [KafkaError(AssertionError()), ({EVENTS: records(EVENTS, 0, 1)}, None)]
+
+        async def wait_next_records(timeout):
+            if not answers:  # both answered: the test is over
+                consumer._stopped.set()
+                return None, None
+            answer = answers.pop(0)
+            if isinstance(answer, Exception):
+                raise answer
+            return answer
+
+        consumer._wait_next_records = wait_next_records
+        await consumer._drain_messages(SimpleNamespace(_stopped=asyncio.Event()))
+        return intake.queued(EVENTS)
+
+    assert [[r.offset for r in f.parts[EVENTS]] for f in run(scenario)] == [[0, 1]]
