@@ -192,8 +192,8 @@ def _register_agent(app: faust.App, topic, event_type: str, processor: BatchProc
             return applying
 
         async def apply(records: list[SourceRecord], handoff: Handoff) -> None:
+            started = time.perf_counter()
             try:
-                started = time.perf_counter()
                 stats = await _process_until_done(processor, positioner, records, event_type,
                                                   metrics, handoff)
                 _acknowledge_applied(consumer, processor, records)

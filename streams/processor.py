@@ -302,11 +302,12 @@ class BatchProcessor:
         is in Redis, unless that batch was redone or the consumer was moved since it was sent
         (then this one waits for it)."""
         previous = handoff.pending_previous() if handoff is not None else None
-        if previous is not None and previous.sent.is_set() and not previous.redone:
-            if previous.positions == self._positions:
-                return {**self._marks, **previous.leaves}
-        if previous is not None:
-            await handoff.previous_done()
+        if previous is None:
+            return dict(self._marks)
+        if (previous.sent.is_set() and not previous.redone
+                and previous.positions == self._positions):
+            return {**self._marks, **previous.leaves}
+        await handoff.previous_done()
         return dict(self._marks)
 
     async def _send_letters(self, letters: list[DeadLetter], stats: BatchStats) -> None:
