@@ -18,9 +18,10 @@ DEFAULT_KAFKA_BOOTSTRAP = "127.0.0.1:19092"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:16379/0"
 DEFAULT_METRICS_ADDR = "127.0.0.1:9464"
 
-_DURATION = re.compile(r"^(\d+)\s*([smhdw]?)$")
-_DURATION_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_DURATION = re.compile(r"^(\d+)\s*([smhdwy]?)$")
+_DURATION_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 365 * 86400}
 _TOPIC_PREFIX = re.compile(r"^[A-Za-z0-9._-]{0,200}$")
+_MAY_BE_OFF = ("PORTFLOW_MAX_EVENT_AHEAD", "PORTFLOW_MAX_EVENT_AGE")
 _HOST_PORT = re.compile(r"^\[?([A-Za-z0-9.:_-]+?)\]?:(\d{1,5})$")
 
 
@@ -32,8 +33,14 @@ def parse_duration(text: str, name: str) -> int:
     """Seconds in ``30``, ``30s``, ``15m``, ``12h``, ``7d`` or ``2w``."""
     match = _DURATION.match(text.strip().lower())
     if not match or int(match[1]) <= 0:
-        raise ConfigError(f"{name}={text!r}: expected a positive duration such as 7d, 12h, 30m")
+        raise ConfigError(f"{name}={text!r}: expected a positive duration such as 7d, 12h, 30m"
+                          + (" or off" if name in _MAY_BE_OFF else ""))
     return int(match[1]) * _DURATION_UNITS[match[2]]
+
+
+def parse_optional_duration(text: str, name: str) -> int | None:
+    """``parse_duration``, or None for ``off`` (no limit)."""
+    return None if text.strip().lower() == "off" else parse_duration(text, name)
 
 
 def parse_host_port(text: str, name: str) -> tuple[str, int]:
@@ -112,6 +119,10 @@ class Settings:
     # Most Kafka records in a batch (``streams.batching``): more amortises the per-batch cost
     # (single-event records); two batches are in memory at once (one applied, one filling).
     batch_records: int = 500
+    # The event-time guard: events further ahead of the worker's clock, or further behind it, are
+    # dead-lettered (``event_time_ahead``, ``event_time_behind``); None means no limit.
+    max_event_ahead_s: int | None = 86400
+    max_event_age_s: int | None = None
     kafka_security: KafkaSecurity = field(default_factory=KafkaSecurity)
     tz: ZoneInfo = field(default=None, compare=False, repr=False)  # type: ignore[assignment]
 
@@ -205,6 +216,10 @@ class Settings:
                 or not get("PORTFLOW_TAKE_RECORDS", "") else "PORTFLOW_TAKE_RECORDS",  # its old name
                 "500", 10000),
             kafka_security=KafkaSecurity.from_env(get),
+            max_event_ahead_s=parse_optional_duration(get("PORTFLOW_MAX_EVENT_AHEAD", "1d"),
+                                                      "PORTFLOW_MAX_EVENT_AHEAD"),
+            max_event_age_s=parse_optional_duration(get("PORTFLOW_MAX_EVENT_AGE", "off"),
+                                                    "PORTFLOW_MAX_EVENT_AGE"),
         )
 
 

@@ -214,7 +214,8 @@ def _register_agent(app: faust.App, topic, event_type: str, processor: BatchProc
                     continue  # a rebalance came since: read again from the new positions
                 for records in fetched.parts.values():
                     await batcher.put_many([SourceRecord(r.topic, r.partition, r.offset, r.key,
-                                                         r.value) for r in records])
+                                                         r.value, tuple(r.headers or ()))
+                                            for r in records])
         finally:
             await batcher.close()
 

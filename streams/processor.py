@@ -81,6 +81,7 @@ class SourceRecord:
     offset: int
     key: Optional[bytes]
     value: bytes
+    headers: tuple[tuple[str, bytes], ...] = ()  # as the producer set them
     # made once: the processor asks for it several times a record
     partition_name: str = field(init=False, repr=False, compare=False)
 

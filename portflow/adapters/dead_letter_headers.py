@@ -21,3 +21,7 @@ def text(headers: dict[str, bytes], name: str) -> str | None:
 def number(headers: dict[str, bytes], name: str) -> int | None:
     value = text(headers, name)
     return int(value) if value and value.lstrip("-").isdigit() else None
+
+# On a record published by ``portflow replay``: the run it belongs to (hex), so that the workers
+# count what they did to that run's events (``Progress.run_outcomes``). Not on dead letters.
+REPLAY_RUN = "portflow-replay-run"

@@ -254,7 +254,7 @@ class Rejection:
 # Bounded rejection categories, for metric labels; the free-text reason says the details.
 REJECTION_CODES = ("not_json", "not_an_event", "bad_batch", "too_large", "invalid_field",
                    "wrong_topic", "bad_timestamp", "bad_number", "unknown_partner",
-                   "duplicate_key", "internal_error")
+                   "duplicate_key", "event_time_ahead", "event_time_behind", "internal_error")
 MAX_REASON_CHARS = 500  # of an exception's message in an internal_error's reason
 
 

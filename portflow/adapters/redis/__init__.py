@@ -22,9 +22,9 @@ rebuild``) has none, so no worker can add to a state that lost its history; each
 loss and re-reads its partitions from the start (see ``streams.positioning``).
 """
 
-from portflow.adapters.redis.progress import DROPPING, TimeZoneConflict
+from portflow.adapters.redis.progress import DROPPING, Outcomes, TimeZoneConflict
 from portflow.adapters.redis.store import (ApplyOutcome, DedupeWindow, RedisStore, StateConflict,
                                            StateLost, lua)
 
-__all__ = ["ApplyOutcome", "DROPPING", "DedupeWindow", "RedisStore", "StateConflict",
+__all__ = ["ApplyOutcome", "DROPPING", "Outcomes", "DedupeWindow", "RedisStore", "StateConflict",
            "StateLost", "TimeZoneConflict", "lua"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import secrets
 import time
+from dataclasses import dataclass, field
 
 from portflow.domain.partitions import partition_name
 from portflow.errors import PortflowError
@@ -16,6 +17,40 @@ DROPPING = "dropping"
 
 class TimeZoneConflict(PortflowError, ValueError):
     """The aggregates were built in another reporting time zone than the one configured."""
+
+
+# How long a replay run's outcome is kept after its last record was handled.
+RUN_OUTCOME_TTL_S = 7 * 86400
+# The rejections of a run kept with their reasons (the rest are only counted).
+RUN_REJECTIONS_KEPT = 20
+
+
+@dataclass(frozen=True)
+class Outcomes:
+    """What the workers did to events: applied, skipped as duplicates, rejected by code.
+
+    For the whole state (``Progress.outcomes``) or one replay run (``Progress.run_outcomes``,
+    the records that carried its ``portflow-replay-run`` header), counted in the same atomic
+    step that applies the events, so each is counted exactly once. ``rejections`` (runs only)
+    holds the first few, each ``{"partition", "offset", "batch_index", "code", "reason"}``.
+    """
+
+    applied: int = 0
+    duplicates: int = 0
+    rejected: dict[str, int] = field(default_factory=dict)
+    rejections: list[dict] = field(default_factory=list)
+
+    @property
+    def rejected_total(self) -> int:
+        return sum(self.rejected.values())
+
+    @classmethod
+    def from_hash(cls, fields: dict[bytes, bytes], rejections: list[bytes] = ()) -> "Outcomes":
+        counts = {k.decode(): int(v) for k, v in fields.items()}
+        return cls(counts.pop("applied", 0), counts.pop("duplicates", 0),
+                   {k.removeprefix("rejected:"): v for k, v in sorted(counts.items())
+                    if k.startswith("rejected:")},
+                   [json.loads(r) for r in rejections])
 
 
 class Progress:
@@ -89,6 +124,19 @@ class Progress:
             if b":worker:" not in key and key != self.meta_key.encode():
                 deleted += self.client.unlink(key)
         return deleted + self.client.unlink(self.meta_key)
+
+    def outcomes(self) -> Outcomes:
+        """Every event the workers handled since the state began (a rebuild starts again)."""
+        return Outcomes.from_hash(self.client.hgetall(self.outcomes_key))
+
+    def run_outcomes(self, run_id: str) -> Outcomes:
+        """The events of one replay run handled so far (kept ``RUN_OUTCOME_TTL_S``)."""
+        key = self.run_key(run_id)
+        return Outcomes.from_hash(self.client.hgetall(key),
+                                  self.client.lrange(f"{key}:rejections", 0, -1))
+
+    def run_key(self, run_id: str) -> str:
+        return f"{self.root}:run:{run_id}"
 
     def time_zone(self) -> str | None:
         value = self.client.hget(self.meta_key, "tz")

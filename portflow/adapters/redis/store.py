@@ -95,6 +95,7 @@ class RedisStore(Aggregates, Progress):
         self.meta_key = f"{self.root}:meta"
         self.topic_ids_key = f"{self.root}:topic_ids"
         self.lost_key = f"{self.root}:lost"
+        self.outcomes_key = f"{self.root}:outcomes"
         self.aggregate_prefix = f"{self.root}:agg:"
         self._adopt_topic = client.register_script(lua("adopt_topic.lua"))
 
