@@ -16,7 +16,7 @@ from portflow.domain.detection import (DEFAULT_MIN_DROP_PCT, LOOKBACK_WEEKS,
                                        PROFILE_LOOKBACK_DAYS, RUN_CONTEXT_DAYS, YEAR, Judgement,
                                        find_drops, judge_all)
 from portflow.domain.periods import Period
-from portflow.domain.report import Measure, check_request, sum_by
+from portflow.domain.report import Measure, check_request, granule_summer
 from portflow.errors import UsageError
 
 # How far back a judgement reads: a year and its baselines, around the festival too.
@@ -58,6 +58,7 @@ class DailyTotals:
 
     def __post_init__(self) -> None:
         self._days: dict[date, dict[tuple, int]] = {}
+        self._summed = granule_summer(self.spec.event_type, self.by)
         self.first_day: Optional[date] = None
 
     def load(self, first: date, last: date) -> dict[tuple, dict[date, int]]:
@@ -76,7 +77,7 @@ class DailyTotals:
             cells = self.store.cells_per_granule(self.spec.event_type, self.spec.stored,
                                                  [d.isoformat() for d in chunk])
             for day in chunk:
-                self._days[day] = sum_by(self.spec.event_type, self.by, cells[day.isoformat()])
+                self._days[day] = self._summed(cells[day.isoformat()])
         series: dict[tuple, dict[date, int]] = {}
         for day, totals in self._days.items():
             for key, total in totals.items():
