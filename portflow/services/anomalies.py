@@ -1,20 +1,24 @@
 """Throughput drops read from the Redis store: the daily totals ``domain.detection`` judges.
 
 The same judgement serves ``portflow anomalies`` (any period, read afresh) and the worker's
-live gauges (``streams.drops``: each day as it completes, from a cache of recent days).
+live gauges (``streams.drops``: each day as it completes, from a cache of recent days). Both
+take the days before the live view's reference day (``domain.live_time``) as complete.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Iterable, Optional
 from zoneinfo import ZoneInfo
 
 from portflow.adapters.redis import RedisStore
+from portflow.config import Settings
 from portflow.domain.detection import (DEFAULT_MIN_DROP_PCT, LOOKBACK_WEEKS,
                                        PROFILE_LOOKBACK_DAYS, RUN_CONTEXT_DAYS, YEAR, Judgement,
                                        find_drops, judge_all)
+from portflow.domain.live_time import reference_time
 from portflow.domain.periods import Period
 from portflow.domain.report import Measure, check_request, granule_summer
 from portflow.errors import UsageError
@@ -34,10 +38,13 @@ def check_min_drop(pct: float) -> float:
     return pct
 
 
-def last_complete_day(store: RedisStore, tz: ZoneInfo) -> Optional[date]:
-    """The day before the newest event's (event time: a day is complete once a later one
-    began), or None before any event."""
-    latest = store.latest_event_time()
+def last_complete_day(store: RedisStore, tz: ZoneInfo, now_s: Optional[float] = None,
+                      max_ahead_s: Optional[int] = Settings.max_event_ahead_s) -> Optional[date]:
+    """The day before the reference day (event time: a day is complete once a later one
+    began; the reference time is the newest event's, at most ``max_ahead_s`` past the clock
+    ``now_s``, see ``domain.live_time``), or None before any event."""
+    latest = reference_time(store.latest_event_time(), time.time() if now_s is None else now_s,
+                            max_ahead_s)
     if latest is None:
         return None
     return datetime.fromtimestamp(latest, tz).date() - timedelta(days=1)
@@ -113,11 +120,12 @@ class AnomaliesRequest:
                    check_min_drop(min_drop_pct))
 
 
-def read_anomalies(store: RedisStore, tz: ZoneInfo, request: AnomaliesRequest) -> dict:
+def read_anomalies(store: RedisStore, tz: ZoneInfo, request: AnomaliesRequest,
+                   max_ahead_s: Optional[int] = Settings.max_event_ahead_s) -> dict:
     """The anomalies object: the complete days of the period whose throughput fell by at least
-    the request's minimum drop, sorted by day, then drop. Raises ``redis.RedisError`` if Redis
-    cannot be read."""
-    complete = last_complete_day(store, tz)
+    the request's minimum drop, sorted by day, then drop (``max_ahead_s``: the event-time
+    guard's, see ``last_complete_day``). Raises ``redis.RedisError`` if Redis cannot be read."""
+    complete = last_complete_day(store, tz, max_ahead_s=max_ahead_s)
     days = [d for d in request.period.days() if complete is not None and d <= complete]
     found = DailyTotals(store, request.spec, request.by).judge(days, request.min_drop_pct) \
         if days else []
