@@ -109,6 +109,12 @@ class RedisStore(Aggregates, Progress):
             client = RedisCluster.from_url(url, **_CLIENT_OPTIONS)
         return cls(client, topic_prefix, url)
 
+    @property
+    def database(self) -> int:
+        """The Redis database number (always 0 on a Redis Cluster)."""
+        pool = getattr(self.client, "connection_pool", None)
+        return int(pool.connection_kwargs.get("db", 0)) if pool is not None else 0
+
     def dedupe_prefix(self, event_type: str) -> str:
         """The dedupe buckets' keys of an event type, without the bucket number."""
         return f"{self.root}:dedupe:{event_type}:"
