@@ -13,6 +13,7 @@ from entrypoints.cli import cli
 from portflow.adapters.redis import RedisStore
 from portflow.config import Settings
 from streams.processor import BatchProcessor, SourceRecord
+from tests.cli import portflow
 
 
 def shipment(event_id: str, ts: str, port: str = "khorgos", value: str = "100.00") -> dict:
@@ -139,3 +140,27 @@ def test_a_state_being_dropped_is_refused_by_reports_and_shown_by_status(decembe
     assert refused.exit_code == 1 and "is being dropped (`portflow rebuild`)" in refused.output
     shown = run(december, "status")
     assert shown.exit_code == 0 and "(being dropped by `portflow rebuild`)" in shown.output
+
+
+@pytest.mark.slow
+def test_status_counts_what_a_real_worker_did_to_each_event(stack_env, worker_factory, tmp_path):
+    stack_env["PORTFLOW_MAX_EVENT_AGE"] = "400d"
+    worker_factory()
+    good = shipment("a", "2026-06-01T10:00:00+08:00")
+    lines = [json.dumps(good), json.dumps(good), "not json",
+             json.dumps(shipment("b", "2999-01-01T00:00:00Z")),
+             json.dumps(shipment("c", "2024-01-01T00:00:00Z"))]
+    path = tmp_path / "events.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    portflow(stack_env, "replay", str(path), "--batch", "1", "--wait", "--timeout", "120")
+
+    status = json.loads(portflow(stack_env, "status", "--json"))
+    assert status["outcomes"] == {
+        "applied": 1, "duplicates": 1, "rejected_total": 3,
+        "rejected": {"event_time_ahead": 1, "event_time_behind": 1, "not_json": 1},
+        "event_time_guard": {"ahead": 1, "behind": 1}}
+    assert status["state"]["newest_event"] == "2026-06-01T10:00:00+08:00"
+    assert sum(mark + 1 for topic in status["topics"] for mark in topic["marks"].values()) == 5
+    assert len(status["workers"]) == 1 and status["lost_offsets"] == {}
+    text = portflow(stack_env, "status")
+    assert "turned away by the event-time guard: 1 ahead of the clock, 1 too old" in text
