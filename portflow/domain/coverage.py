@@ -47,7 +47,8 @@ class Coverage:
 
     @property
     def status(self) -> str:
-        return period_status(self.period, self.newest_event and self.newest_event.date())
+        return period_status(self.period,
+                             None if self.newest_event is None else self.newest_event.date())
 
     @property
     def last_complete_day(self) -> Optional[date]:
@@ -59,7 +60,8 @@ class Coverage:
 
     def as_json(self) -> dict:
         """The ``data`` member of reports and anomalies."""
-        return {"newest_event": self.newest_event and self.newest_event.isoformat(),
+        return {"newest_event": None if self.newest_event is None
+                else self.newest_event.isoformat(),
                 "time_zone": self.time_zone, "period_status": self.status}
 
 

@@ -139,6 +139,7 @@ def build_report(
 
     def change(cur: int, prev: int) -> Optional[Decimal]:
         return None if no_data_yet else yoy_pct(cur, prev)
+
     now = sum_by(spec.event_type, by, current)
     before = sum_by(spec.event_type, by, previous)
 

@@ -160,7 +160,7 @@ def anomalies_table(result: dict) -> str:
 
 
 def judged_line(result: dict) -> str:
-    """How far the events go, and which days of the period that let be judged."""
+    """How far the events go, and which days of the period could be judged."""
     data = result["data"]
     judged = (f"; days through {data['judged_through']} judged" if data["judged_through"]
               else "; no complete day to judge yet")
