@@ -131,14 +131,10 @@ def build_report(
     """The contract's report object; amounts are ``Decimal`` (money, weight) or ``int``.
 
     ``data`` (beyond the contract's members) says how far the events applied go and whether the
-    period is complete; a period with no data yet has no year-on-year (``yoy_pct`` null, not a
-    fall of 100 %).
+    period is complete. ``yoy_pct`` stays the contract's formula: for a period with no data yet
+    it reads −100, and ``data.period_status`` says why (the text table shows no YoY then).
     """
     spec = check_request(measure, by)
-    no_data_yet = coverage.status == NO_DATA_YET
-
-    def change(cur: int, prev: int) -> Optional[Decimal]:
-        return None if no_data_yet else yoy_pct(cur, prev)
 
     now = sum_by(spec.event_type, by, current)
     before = sum_by(spec.event_type, by, previous)
@@ -163,14 +159,14 @@ def build_report(
                 "key": dict(zip(by, key)),
                 "current": amount(cur),
                 "previous": amount(prev),
-                "yoy_pct": change(cur, prev),
+                "yoy_pct": yoy_pct(cur, prev),
             }
             for cur, key, prev in rows
         ],
         "total": {
             "current": amount(total_now),
             "previous": amount(total_before),
-            "yoy_pct": change(total_now, total_before),
+            "yoy_pct": yoy_pct(total_now, total_before),
         },
         "data": coverage.as_json(),
     }
@@ -195,8 +191,10 @@ def to_table(report: dict) -> str:
     def fmt(amount) -> str:
         return f"{amount:,f}" if isinstance(amount, Decimal) else f"{amount:,}"
 
+    no_data_yet = report["data"]["period_status"] == NO_DATA_YET
+
     def pct(value) -> str:
-        return "—" if value is None else f"{value:+.2f}"
+        return "—" if value is None or no_data_yet else f"{value:+.2f}"
 
     body = [
         [*(row["key"][d] for d in report["by"]), fmt(row["current"]), fmt(row["previous"]),
