@@ -130,7 +130,7 @@ class DeadLetterGroup:
     def summary(self) -> str:
         """Three lines: the event, status, attempts and latest reason; its history; its start."""
         steps = "; ".join(
-            f"{e['at']} {e['code']} ({e['letter']})" if e["event"] == "rejected"
+            f"{e['at']} rejected {e['code']} (letter {e['letter']})" if e["event"] == "rejected"
             else f"{e['at']} re-driven to {e['to']}" for e in self.history())
         preview = self.latest.value[:80].decode(errors="replace")
         return (f"{self.source}  {self.status}  {self.attempts}  {self.latest.code}: "
