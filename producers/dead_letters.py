@@ -21,7 +21,7 @@ import time
 from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Iterator, Optional
+from typing import Collection, Iterator, Optional
 
 from kafka import KafkaConsumer, TopicPartition
 
@@ -257,8 +257,8 @@ class RedrivePlan:
         return ", ".join(f"{n:,} {why}" for why, n in self.skipped.items())
 
 
-def plan_redrive(groups: list[DeadLetterGroup], event_topics, again: bool = False,
-                 limit: Optional[int] = None) -> RedrivePlan:
+def plan_redrive(groups: list[DeadLetterGroup], event_topics: Collection[str],
+                 again: bool = False, limit: Optional[int] = None) -> RedrivePlan:
     """Which groups to re-drive (their latest letter): those never re-driven, and with
     ``again`` those whose re-drive was rejected again too. Never one whose re-drive is not yet
     handled or was accepted (a second copy would count twice once past the dedupe window),
@@ -275,7 +275,8 @@ def plan_redrive(groups: list[DeadLetterGroup], event_topics, again: bool = Fals
     return plan
 
 
-def redrive_obstacle(group: DeadLetterGroup, event_topics, again: bool) -> Optional[str]:
+def redrive_obstacle(group: DeadLetterGroup, event_topics: Collection[str],
+                     again: bool) -> Optional[str]:
     """Why the group is not to be re-driven, if it is not."""
     if group.status == REDRIVEN:
         return "re-driven and not yet handled by the workers"

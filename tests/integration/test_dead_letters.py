@@ -25,8 +25,8 @@ def listed(env) -> list[dict]:
 
 def dlq_replay(env, *args: str) -> str:
     """`portflow dlq replay --yes ARGS…`; what it said."""
-    done = subprocess.run([sys.executable, "-m", "entrypoints.cli", "dlq", "replay", "--yes", *args],
-                          env=env, capture_output=True, text=True, timeout=120)
+    done = subprocess.run([sys.executable, "-m", "entrypoints.cli", "dlq", "replay", "--yes",
+                           *args], env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     return done.stderr
 

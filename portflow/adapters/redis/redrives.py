@@ -16,7 +16,8 @@ class Redrives:
 
     def redrives(self) -> dict[str, list[dict]]:
         """Source → its re-drives, oldest first: ``{"letter", "at", "to"}`` each."""
-        return {k.decode(): json.loads(v) for k, v in self.client.hgetall(self.redrives_key).items()}
+        stored = self.client.hgetall(self.redrives_key)
+        return {source.decode(): json.loads(redrives) for source, redrives in stored.items()}
 
     def set_redrives(self, redrives: dict[str, list[dict]]) -> None:
         """Store the whole list of re-drives of each of these sources."""
