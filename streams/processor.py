@@ -138,6 +138,9 @@ class DeadLetter:
         ]
         if self.rejection.batch_index is not None:
             headers.append((header.BATCH_INDEX, str(self.rejection.batch_index).encode()))
+        # a re-driven record rejected again: its letter names the letter it was re-driven from
+        headers += [(name, value) for name, value in self.source.headers
+                    if name == header.REDRIVEN_FROM]
         return headers
 
 
