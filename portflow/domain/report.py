@@ -15,6 +15,7 @@ from functools import lru_cache
 from typing import Callable, Iterable, Mapping, Optional
 
 from portflow.domain.aggregates import CELL_LAYOUT
+from portflow.domain.coverage import IN_PROGRESS, NO_DATA_YET, Coverage, sentence
 from portflow.domain.periods import Period
 from portflow.errors import UsageError
 
@@ -141,9 +142,16 @@ def build_report(
     by: list[str],
     current: Mapping[str, int],
     previous: Mapping[str, int],
+    coverage: Coverage,
 ) -> dict:
-    """The contract's report object; amounts are ``Decimal`` (money, weight) or ``int``."""
+    """The contract's report object; amounts are ``Decimal`` (money, weight) or ``int``.
+
+    ``data`` (beyond the contract's members) says how far the events applied go and whether the
+    period is complete. ``yoy_pct`` stays the contract's formula: for a period with no data yet
+    it reads −100, and ``data.period_status`` says why (the text table shows no YoY then).
+    """
     spec = check_request(measure, by)
+
     now = sum_by(spec.event_type, by, current)
     before = sum_by(spec.event_type, by, previous)
 
@@ -176,6 +184,7 @@ def build_report(
             "previous": amount(total_before),
             "yoy_pct": yoy_pct(total_now, total_before),
         },
+        "data": coverage.as_json(),
     }
 
 
@@ -198,8 +207,10 @@ def to_table(report: dict) -> str:
     def fmt(amount) -> str:
         return f"{amount:,f}" if isinstance(amount, Decimal) else f"{amount:,}"
 
+    no_data_yet = report["data"]["period_status"] == NO_DATA_YET
+
     def pct(value) -> str:
-        return "—" if value is None else f"{value:+.2f}"
+        return "—" if value is None or no_data_yet else f"{value:+.2f}"
 
     body = [
         [*(row["key"][d] for d in report["by"]), fmt(row["current"]), fmt(row["previous"]),
@@ -219,4 +230,13 @@ def to_table(report: dict) -> str:
 
     rule = "  ".join("-" * w for w in widths)
     title = f"{report['measure']} by {', '.join(report['by']) or 'total'}"
-    return "\n".join([title, line(header), rule, *map(line, body), rule, line(footer)])
+    return "\n".join([title, coverage_line(report), line(header), rule, *map(line, body), rule,
+                      line(footer)])
+
+
+def coverage_line(report: dict) -> str:
+    """How far the events go, and what that means for the comparison."""
+    data = report["data"]
+    consequence = {IN_PROGRESS: f"; compared with the whole of {report['previous_period']}",
+                   NO_DATA_YET: "; no year-on-year"}.get(data["period_status"], "")
+    return sentence(report["period"], data) + consequence

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 from portflow.adapters.redis import RedisStore
 from portflow.config import Settings
+from portflow.domain.coverage import COMPLETE, Coverage, sentence
 from portflow.domain.detection import (DEFAULT_MIN_DROP_PCT, LOOKBACK_WEEKS,
                                        PROFILE_LOOKBACK_DAYS, RUN_CONTEXT_DAYS, YEAR, Judgement,
                                        find_drops, judge_all)
@@ -123,15 +124,22 @@ class AnomaliesRequest:
 def read_anomalies(store: RedisStore, tz: ZoneInfo, request: AnomaliesRequest,
                    max_ahead_s: Optional[int] = Settings.max_event_ahead_s) -> dict:
     """The anomalies object: the complete days of the period whose throughput fell by at least
-    the request's minimum drop, sorted by day, then drop (``max_ahead_s``: the event-time
-    guard's, see ``last_complete_day``). Raises ``redis.RedisError`` if Redis cannot be read."""
-    complete = last_complete_day(store, tz, max_ahead_s=max_ahead_s)
+    the request's minimum drop, sorted by day, then drop. ``data`` says how far the events
+    applied go; the days judged end before the live view's now (``max_ahead_s``: the
+    event-time guard's, see ``domain.live_time``). Raises ``redis.RedisError`` if Redis cannot
+    be read."""
+    newest = store.latest_event_time()
+    coverage = Coverage.of(request.period, newest, tz)
+    complete = Coverage.of(request.period, reference_time(newest, time.time(), max_ahead_s),
+                           tz).last_complete_day
     days = [d for d in request.period.days() if complete is not None and d <= complete]
     found = DailyTotals(store, request.spec, request.by).judge(days, request.min_drop_pct) \
         if days else []
     return {"period": str(request.period), "measure": request.spec.name, "by": request.by,
             "min_drop_pct": request.min_drop_pct,
-            "anomalies": [anomaly_json(j, request.spec, request.by) for j in found]}
+            "anomalies": [anomaly_json(j, request.spec, request.by) for j in found],
+            "data": {**coverage.as_json(),
+                     "judged_through": complete and complete.isoformat()}}
 
 
 def anomaly_json(judgement: Judgement, spec: Measure, by: Iterable[str]) -> dict:
@@ -159,5 +167,16 @@ def anomalies_table(result: dict) -> str:
     title = (f"{result['measure']} by {', '.join(by)}: days of {result['period']} at least "
              f"{result['min_drop_pct']:g}% below expectation")
     if not body:
-        return f"{title}\n(none)"
-    return "\n".join([title, line(header), "  ".join("-" * w for w in widths), *map(line, body)])
+        return f"{title}\n{judged_line(result)}\n(none)"
+    return "\n".join([title, judged_line(result), line(header),
+                      "  ".join("-" * w for w in widths), *map(line, body)])
+
+
+def judged_line(result: dict) -> str:
+    """How far the events go, and which days of the period could be judged."""
+    data = result["data"]
+    judged = (f"; days through {data['judged_through']} judged" if data["judged_through"]
+              else "; no complete day to judge yet")
+    every_day = data["period_status"] == COMPLETE and data["judged_through"] == \
+        Period.parse(result["period"]).last_day().isoformat()  # (not past the clock's day)
+    return sentence(result["period"], data) + ("" if every_day else judged)

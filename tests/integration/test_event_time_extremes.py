@@ -16,7 +16,7 @@ import pytest
 
 from portflow.adapters.redis import RedisStore
 from portflow.config import Settings
-from portflow.services.anomalies import AnomaliesRequest, read_anomalies
+from portflow.services.anomalies import AnomaliesRequest, anomalies_table, read_anomalies
 from streams.drops import CATCH_UP_DAYS, MAX_DAYS_PER_REFRESH, DropCollector
 from streams.metrics import WorkerMetrics
 from streams.processor import BatchProcessor, SourceRecord
@@ -109,6 +109,10 @@ def test_a_far_past_and_a_far_future_event_leave_the_live_view_on_the_clocks_day
     result = read_anomalies(store, settings.tz, AnomaliesRequest.parse(
         str(today.year), "value_cny", ["port"]), max_ahead_s=None)
     assert result["anomalies"] == []  # the same every day: no drop, and no day past the clock's
+    assert result["data"]["judged_through"] == today.isoformat()
+    assert result["data"]["newest_event"].startswith("2999-06-01")  # what was applied, though
+    said = anomalies_table(result).splitlines()[1]
+    assert (f"days through {today} judged" in said) == (today != date(today.year, 12, 31)), said
 
 
 def _judged_day(drops: DropCollector, settings: Settings) -> date | None:

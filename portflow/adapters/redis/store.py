@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import json
 from importlib import resources
 from operator import itemgetter
 from dataclasses import dataclass, field
@@ -17,7 +18,8 @@ import redis.asyncio.cluster
 from redis.cluster import RedisCluster
 
 from portflow.adapters.redis.aggregates import Aggregates
-from portflow.adapters.redis.progress import Progress
+from portflow.adapters.redis.progress import RUN_OUTCOME_TTL_S, RUN_REJECTIONS_KEPT, Progress
+from portflow.adapters.redis.redrives import Redrives
 from portflow.domain.aggregates import STORED_MEASURES
 
 
@@ -82,7 +84,7 @@ _MEASURE_TABS = {event_type: "".join(f"\t{measure}" for measure in measures)
 _CLIENT_OPTIONS = dict(socket_timeout=30, socket_connect_timeout=5, health_check_interval=15)
 
 
-class RedisStore(Aggregates, Progress):
+class RedisStore(Aggregates, Progress, Redrives):
     """Aggregates and progress in Redis, behind names that say what they mean; ``apply`` writes
     both in one atomic step."""
 
@@ -96,6 +98,7 @@ class RedisStore(Aggregates, Progress):
         self.topic_ids_key = f"{self.root}:topic_ids"
         self.lost_key = f"{self.root}:lost"
         self.outcomes_key = f"{self.root}:outcomes"
+        self.redrives_key = f"{self.root}:redriven"  # kept by drop_state
         self.aggregate_prefix = f"{self.root}:agg:"
         self._adopt_topic = client.register_script(lua("adopt_topic.lua"))
 
@@ -108,6 +111,12 @@ class RedisStore(Aggregates, Progress):
             client.close()
             client = RedisCluster.from_url(url, **_CLIENT_OPTIONS)
         return cls(client, topic_prefix, url)
+
+    @property
+    def database(self) -> int:
+        """The Redis database number (always 0 on a Redis Cluster)."""
+        pool = getattr(self.client, "connection_pool", None)
+        return int(pool.connection_kwargs.get("db", 0)) if pool is not None else 0
 
     def dedupe_prefix(self, event_type: str) -> str:
         """The dedupe buckets' keys of an event type, without the bucket number."""
@@ -122,6 +131,8 @@ class RedisStore(Aggregates, Progress):
         dedupe_ttl_seconds: int,
         latest_event_ts: int,
         epoch: str,
+        outcome_counts: Mapping[Optional[str], Mapping[str, int]] | None = None,
+        run_rejections: Mapping[str, list[dict]] | None = None,
     ) -> ApplyOutcome:
         """Apply increments, event ids and new high-water marks as one atomic step.
 
@@ -131,6 +142,9 @@ class RedisStore(Aggregates, Progress):
         ``marks`` maps ``<topic>:<partition>`` to (expected current mark, new mark); -1 means none.
         ``event_ids`` are the (type, event id) of the events counted, each once.
         ``increments`` yields (type, granule, lines) as ``Increments.lines`` makes them.
+        ``outcome_counts`` maps a replay run (None: the whole state) to the ``Outcomes`` fields
+        to add (``applied``, ``duplicates``, ``rejected:<code>``); ``run_rejections`` a run to
+        its rejections to keep (the first ``RUN_REJECTIONS_KEPT`` of a run are).
         Raises ``StateLost`` when Redis is not at ``epoch`` any more and ``StateConflict`` when a
         mark is not what we expected; returns the (type, id) of the events seen before within
         the dedupe window (and writes nothing) when there are any.
@@ -151,6 +165,7 @@ class RedisStore(Aggregates, Progress):
         args.append("\n".join([f"\t{event_type}\t{granule}{_MEASURE_TABS[event_type]}\n{lines}"
                                for event_type, granule, lines in increments if lines]))
         args.append(1 if isinstance(self.client, RedisCluster) else 0)
+        args += self._outcome_args(outcome_counts or {}, run_rejections or {})
         result = await self._apply_script()(keys=keys, args=args)
         if result[0] == 3:
             raise StateLost(f"Redis no longer holds state epoch {epoch}")
@@ -163,6 +178,20 @@ class RedisStore(Aggregates, Progress):
             in_order = [(t, i) for t, ids in by_type.items() for i in ids]  # as the script saw them
             return ApplyOutcome(applied=False, seen=[in_order[int(i) - 1] for i in result[1:]])
         return ApplyOutcome(applied=True)
+
+    def _outcome_args(self, counts: Mapping[Optional[str], Mapping[str, int]],
+                      rejections: Mapping[str, list[dict]]) -> list:
+        """The apply script's last arguments: its outcome counts (a MessagePack array of
+        [key, field, n]), the rejections to keep ([list key, JSON]), the runs' keys to expire,
+        their time to live and how many rejections a run keeps."""
+        increments = [[self.outcomes_key if run is None else self.run_key(run), name, n]
+                      for run, fields in counts.items() for name, n in fields.items() if n]
+        kept = [[f"{self.run_key(run)}:rejections", json.dumps(rejection)]
+                for run, run_rejections in rejections.items() for rejection in run_rejections]
+        runs = [self.run_key(run) for run in counts if run is not None]
+        expiring = runs + [f"{key}:rejections" for key in runs]
+        return [msgspec.msgpack.encode(increments), msgspec.msgpack.encode(kept),
+                msgspec.msgpack.encode(expiring), RUN_OUTCOME_TTL_S, RUN_REJECTIONS_KEPT]
 
     def _apply_script(self):
         """The apply script on an asyncio client of the running event loop (an asyncio
