@@ -39,13 +39,12 @@ def check_min_drop(pct: float) -> float:
     return pct
 
 
-def last_complete_day(store: RedisStore, tz: ZoneInfo, now_s: Optional[float] = None,
-                      max_ahead_s: Optional[int] = Settings.max_event_ahead_s) -> Optional[date]:
+def last_complete_day(store: RedisStore, tz: ZoneInfo, now_s: float,
+                      max_ahead_s: Optional[int]) -> Optional[date]:
     """The day before the reference day (event time: a day is complete once a later one
     began; the reference time is the newest event's, at most ``max_ahead_s`` past the clock
     ``now_s``, see ``domain.live_time``), or None before any event."""
-    latest = reference_time(store.latest_event_time(), time.time() if now_s is None else now_s,
-                            max_ahead_s)
+    latest = reference_time(store.latest_event_time(), now_s, max_ahead_s)
     if latest is None:
         return None
     return datetime.fromtimestamp(latest, tz).date() - timedelta(days=1)
