@@ -25,6 +25,7 @@ record fails alone, and quarantines it, so the next try dead-letters it and appl
 from __future__ import annotations
 
 import asyncio
+import math
 import inspect
 import logging
 import time
@@ -509,7 +510,8 @@ class BatchProcessor:
         step.outcomes = StepOutcomes.of(step.chunk, step.fresh, step.duplicates)
         step.reply = asyncio.ensure_future(self.run_with_retries(
             self.store.apply, step.marks, step.event_ids, step.lines,
-            self.settings.dedupe_ttl_seconds, int(step.latest_event_s), self.epoch,
+            self.settings.dedupe_ttl_seconds,
+            math.floor(step.latest_event_s) if step.fresh else None, self.epoch,
             step.outcomes.counts, step.outcomes.rejections))
         return step
 

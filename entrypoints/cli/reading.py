@@ -67,7 +67,7 @@ def anomalies(period, measure, by, min_drop, as_json, allow_incomplete) -> None:
     request = AnomaliesRequest.parse(period, measure, dimensions(by), min_drop)
     settings = load_settings()
     store = open_store(settings)
-    result = read_anomalies(store, settings.tz, request)
+    result = read_anomalies(store, settings.tz, request, settings.max_event_ahead_s)
     warn(check_complete(store, result, allow_incomplete, "anomalies"))
     click.echo(to_json(result) if as_json else anomalies_table(result))
 
@@ -120,6 +120,7 @@ def backfill(tsdb_dir, first, last, openmetrics, promtool) -> None:
 
     settings = load_settings()
     done = write_backfill(open_store(settings), settings.tz, Path(tsdb_dir), first, last,
+                          settings.max_event_ahead_s,
                           Path(openmetrics) if openmetrics else None, promtool)
     say(done.summary(tsdb_dir))
 

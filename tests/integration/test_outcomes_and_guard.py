@@ -130,3 +130,11 @@ def test_a_header_that_is_no_plausible_run_id_is_ignored(h):
     process(h.processor(), records)
     assert not list(h.store.client.scan_iter(match=f"{h.store.root}:run:*"))
     assert h.store.outcomes().applied == 2
+
+
+def test_the_newest_event_time_is_kept_for_events_before_1970_and_only_for_counted_ones(h):
+    meta = lambda: h.store.client.hget(h.store.meta_key, "latest_event_ts")  # noqa: E731
+    process(h.processor(), h.records([b"not json", shipment(1, "2999-01-01T00:00:00Z")]))
+    assert meta() is None  # nothing counted: no newest event time
+    process(h.processor(), h.records([shipment(2, "1900-01-01T00:00:00Z")], first_offset=2))
+    assert int(meta()) == -2208988800

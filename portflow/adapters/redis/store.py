@@ -129,7 +129,7 @@ class RedisStore(Aggregates, Progress, Redrives):
         event_ids: list[tuple[str, str]],
         increments: Iterable[tuple[str, str, str]],
         dedupe_ttl_seconds: int,
-        latest_event_ts: int,
+        latest_event_ts: Optional[int],
         epoch: str,
         outcome_counts: Mapping[Optional[str], Mapping[str, int]] | None = None,
         run_rejections: Mapping[str, list[dict]] | None = None,
@@ -153,7 +153,8 @@ class RedisStore(Aggregates, Progress, Redrives):
         by_type = {event_type: [i for t, i in event_ids if t == event_type]  # (a step's ids
                    for event_type in dict.fromkeys(map(itemgetter(0), event_ids))}  # are of 1 type)
         keys = [self.marks_key, self.meta_key]
-        args: list = [epoch, window.width, window.older, window.keep, latest_event_ts, len(marks)]
+        args: list = [epoch, window.width, window.older, window.keep,
+                      "" if latest_event_ts is None else latest_event_ts, len(marks)]
         for name, (expected, new) in marks.items():
             args += [name, expected, new]
         args.append(len(by_type))
