@@ -10,9 +10,9 @@ from datetime import datetime, timezone
 import pytest
 
 from portflow.adapters import dead_letter_headers as header
-from portflow.adapters.redis import RedisStore
 from portflow.domain.periods import Period
 from streams.processor import BatchProcessor, SourceRecord
+from tests.integration.test_processor import Harness as ProcessorHarness
 
 NOW = datetime(2026, 12, 7, 12, 0, tzinfo=timezone.utc).timestamp()
 
@@ -23,12 +23,8 @@ def shipment(n: int, ts: str = "2026-12-07T08:00:00Z", **extra) -> dict:
             "trade_mode": "general", "zones": [], **extra}
 
 
-class Harness:
-    def __init__(self, settings):
-        self.settings = settings
-        self.store = RedisStore.from_url(settings.redis_url, settings.topic_prefix)
-        self.letters = []
-        self.topic = settings.topic("shipment")
+class Harness(ProcessorHarness):
+    """Processors on a fixed clock, with settings of their own; records of a replay run."""
 
     def processor(self, **settings) -> BatchProcessor:
         async def sink(letters):
