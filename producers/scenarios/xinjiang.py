@@ -258,11 +258,18 @@ class XinjiangScenario:
         pick_partner = self._partner_picker(targets.other_partners)
         trade_modes = c[f"trade_mode_shares_{year}"]
         out: list[_Shipment] = []
-        for (mode, zone_class, group), value in value_cells(targets, c["pipeline_kz_share"]).items():
+        cells = value_cells(targets, c["pipeline_kz_share"])
+        # At a small --scale the other partners would outnumber their consignments: each cell
+        # gets at least its share of one consignment per partner (``_cover_partners``).
+        donor_fen = sum(v for (mode, _, group), v in cells.items()
+                        if group == "other" and mode != "pipeline")
+        for (mode, zone_class, group), value in cells.items():
             if value == 0:
                 continue
             typical = fen(str(c["shipment_value_yuan"][mode]))
             count = max(1, round(value / typical * self.scale))
+            if group == "other" and mode != "pipeline":
+                count = max(count, -(-len(targets.other_partners) * value // donor_fen) + 1)
             for amount in split(value, count, rng):
                 zones, port = self._zones_and_port(zone_class, mode)
                 out.append(_Shipment(
