@@ -23,6 +23,7 @@ from typing import Callable, Iterator
 from portflow.domain.countries import ISO_3166_ALPHA2
 from portflow.domain.events import MODES
 from portflow.domain.reconcile import Check, check_figure, check_share
+from producers.scenarios import MAX_SCALE
 from producers.scenarios.writing import CST, decimal_text, rfc3339, write_replay_file
 
 DATA_FILE = Path(__file__).with_name("xinjiang_2024h1.toml")
@@ -219,8 +220,8 @@ class _Shipment:
 
 class XinjiangScenario:
     def __init__(self, seed: int = 2024, scale: float = 1.0, data: dict | None = None) -> None:
-        if not 0 < scale <= 10:
-            raise ValueError("--scale must be above 0 and at most 10")
+        if not 0 < scale <= MAX_SCALE:
+            raise ValueError(f"--scale must be above 0 and at most {MAX_SCALE}")
         self.data = data or load_data()
         self.chosen = self.data["chosen"]
         self.rng = random.Random(seed)
