@@ -109,9 +109,9 @@ def _day(ctx, param, value: str | None) -> str | None:
 @cli.command()
 @click.option("--out", "tsdb_dir", required=True, type=click.Path(file_okay=False),
               help="Directory for the TSDB blocks (then move them into Prometheus' data dir).")
-@click.option("--from", "first", callback=_day, help="First local day, YYYY-MM-DD (default: "
+@click.option("--from", "first", callback=_day, metavar="DAY", help="First local day, YYYY-MM-DD (default: "
               "1 January of the year before the newest event).")
-@click.option("--to", "last", callback=_day,
+@click.option("--to", "last", callback=_day, metavar="DAY",
               help="Last local day, YYYY-MM-DD (default: the newest event's day).")
 @click.option("--openmetrics", type=click.Path(dir_okay=False),
               help="Also keep the OpenMetrics text here.")
