@@ -23,20 +23,12 @@ def _interrupt(signum, frame) -> None:
     raise KeyboardInterrupt
 
 
-def _stop_on_signals() -> None:
-    """Ctrl-C (SIGINT) and SIGTERM both stop the stack. SIGINT's handler is installed, not
-    assumed: a shell starts a background job (`portflow up &`) with SIGINT ignored, and Python
-    then leaves it ignored, so `kill -INT` would do nothing."""
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, _interrupt)
-
-
 @contextmanager
 def running_stack(settings: Settings, run_dir: Path, broker: str, say: Say) -> Iterator:
     """The started stack; stopped when the block ends, however it ends (Ctrl-C and SIGTERM end
     it quietly; while it starts, ``start`` stops what it started)."""
     stack = EmbeddedStack(settings, run_dir, broker)
-    _stop_on_signals()
+    signal.signal(signal.SIGTERM, _interrupt)
     say(f"starting the embedded stack ({BROKER_NAMES[broker]}, redis-server, worker)…")
     stack.start()
     try:
