@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import click
 
-from entrypoints.cli.base import cli, home, load_settings, say, warn
+from entrypoints.cli.base import POSITIVE, Number, cli, home, load_settings, say, warn
 from entrypoints.embedded import BROKERS
 from portflow.domain.events import REJECTION_CODES
+from producers.scenarios import MAX_SCALE
 
 
 @cli.command()
@@ -28,7 +29,7 @@ def worker(loglevel: str) -> None:
 @cli.command()
 @click.option("--wait", is_flag=True,
               help="Return once the workers have re-applied at least everything applied before.")
-@click.option("--timeout", type=float, default=3600, show_default=True,
+@click.option("--timeout", type=POSITIVE, default=3600, show_default=True,
               help="Seconds --wait may take before failing.")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 def rebuild(wait, timeout, yes) -> None:
@@ -169,9 +170,11 @@ def up(broker) -> None:
 
 @cli.command()
 @click.option("--once", is_flag=True, help="Print the final view and exit (for scripts).")
-@click.option("--scale", type=float, default=0.2, show_default=True,
+@click.option("--scale", type=Number(min=0, min_open=True, max=MAX_SCALE), default=0.2,
+              show_default=True,
               help="Events of the scenario replayed (1 = about 700k); the totals are the same.")
-@click.option("--seed", type=int, default=2024, show_default=True)
+@click.option("--seed", type=int, default=2024, show_default=True,
+              help="Seed of the scenario's random choices: the same seed, the same events.")
 @BROKER_OPTION
 def demo(once, scale, seed, broker) -> None:
     """The Xinjiang H1 2024 trade scenario, live: start the embedded stack, replay, watch.
