@@ -71,7 +71,8 @@ class MemoryStore:
     async def open_epoch(self, tz_name: str) -> str:
         return "bench"
 
-    async def apply(self, marks, event_ids, increments, dedupe_ttl_seconds, latest_event_ts, epoch):
+    async def apply(self, marks, event_ids, increments, dedupe_ttl_seconds, latest_event_ts, epoch,
+                    outcome_counts=None, run_rejections=None):
         return ApplyOutcome(applied=True)
 
 

@@ -82,7 +82,7 @@ def demo(settings: Settings, run_dir: Path, broker: str, say: Say, once: bool, s
         targets = {partition_name(t, p): last for (t, p), (_, last) in result.offsets.items()}
 
         def snapshot():
-            report = lambda p, m, b: read_report(store, p, m, b)  # noqa: E731
+            report = lambda p, m, b: read_report(store, settings.tz, p, m, b)  # noqa: E731
             snap = collect(report, "2024-H1", lambda: acceptance_checks(report))
             rate.read(snap.pipeline)
             snap.pipeline.note = replay_note

@@ -28,7 +28,7 @@ import asyncio
 import inspect
 import logging
 import time
-from collections import deque
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from typing import Awaitable, Callable, Iterable, Optional, Protocol
 
@@ -39,9 +39,12 @@ from faust.exceptions import ProducerSendError
 
 from portflow.adapters import dead_letter_headers as header
 from portflow.adapters.redis import RedisStore, StateConflict, StateLost
+from portflow.adapters.redis.progress import RUN_REJECTIONS_KEPT
 from portflow.config import Settings
 from portflow.domain.aggregates import Increments
-from portflow.domain.events import Event, Rejection, batch_elements, internal_error, parse_record
+from portflow.domain.event_time import EventTimeGuard
+from portflow.domain.events import (Event, Rejection, batch_elements, internal_error,
+                                    parse_record)
 from portflow.domain.partitions import partition_name
 from portflow.domain.periods import LocalCalendar
 from portflow.retry import Backoff, retry_async
@@ -84,9 +87,22 @@ class SourceRecord:
     headers: tuple[tuple[str, bytes], ...] = ()  # as the producer set them
     # made once: the processor asks for it several times a record
     partition_name: str = field(init=False, repr=False, compare=False)
+    run: Optional[str] = field(init=False, repr=False, compare=False)  # ``replay_run``
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "partition_name", partition_name(self.topic, self.partition))
+        object.__setattr__(self, "run", replay_run(self.headers) if self.headers else None)
+
+
+def replay_run(headers: tuple[tuple[str, bytes], ...]) -> Optional[str]:
+    """The replay run a record belongs to (its ``portflow-replay-run`` header), if it names one
+    plausibly: a header from anyone may not make the worker write keys of any name or size."""
+    for name, value in headers:
+        if name == header.REPLAY_RUN and value and len(value) <= 64 and value.isascii():
+            run = value.decode()
+            if run.replace("-", "").replace("_", "").isalnum():
+                return run
+    return None
 
 
 # The largest dead-letter value published whole: with its headers (at most the headroom) it stays
@@ -160,16 +176,38 @@ class BatchStats:
 class _Parsed:
     record: SourceRecord
     events: list[Event]
+    rejections: list[Rejection] = field(default_factory=list)  # the record's, when parsed
     rejected: frozenset[int] = frozenset()  # batch indices of the record's rejected elements
+
+    def element(self, position: int) -> tuple[bytes, Optional[int]]:
+        """The bytes of ``events[position]`` and its index in the batch (None: a whole record)."""
+        value = self.record.value
+        if not value.lstrip().startswith(b"["):
+            return value, None
+        elements = batch_elements(value)
+        index = [i for i in range(len(elements)) if i not in self.rejected][position]
+        return elements[index], index
 
     def fault(self, position: int, exc: BaseException) -> Rejection:
         """The rejection of ``events[position]``, whose effect could not be computed."""
-        value = self.record.value
-        if not value.lstrip().startswith(b"["):
-            return internal_error(value, exc)
-        elements = batch_elements(value)
-        index = [i for i in range(len(elements)) if i not in self.rejected][position]
-        return internal_error(elements[index], exc, index)
+        raw, index = self.element(position)
+        return internal_error(raw, exc, index)
+
+    def keep_in_time(self, guard: EventTimeGuard, now: float) -> None:
+        """Take out the events the guard rejects at ``now``, as rejections of the record."""
+        low, high = guard.window(now)
+        if all(low <= event.ts_seconds <= high for event in self.events):
+            return
+        turned_away = []
+        for position, event in enumerate(self.events):
+            judged = guard.judge(event.ts_seconds, now)
+            if judged is not None:
+                raw, index = self.element(position)
+                turned_away.append((position, Rejection(judged[1], judged[0], raw, index)))
+        positions = {position for position, _ in turned_away}
+        self.events = [e for p, e in enumerate(self.events) if p not in positions]
+        self.rejections += [rejection for _, rejection in turned_away]
+        self.rejected |= {r.batch_index for _, r in turned_away if r.batch_index is not None}
 
 
 @dataclass
@@ -185,8 +223,52 @@ class _Step:
     letters: list[DeadLetter] = field(default_factory=list)  # events whose sum failed
     duplicates: int = 0
     latest_event_s: float = 0.0  # the newest event time it counts
+    outcomes: Optional[StepOutcomes] = None  # counted with it, once it is final
     started: float = 0.0
     reply: Optional[asyncio.Future] = None
+
+
+@dataclass
+class StepOutcomes:
+    """What a step did to its events, counted in the same atomic step (``Outcomes``): for the
+    whole state (run None) and per replay run, with the first rejections of each run."""
+
+    counts: dict[Optional[str], Counter] = field(default_factory=dict)
+    rejections: dict[str, list[dict]] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, chunk: list[_Parsed], fresh: list[Event], duplicates: int) -> "StepOutcomes":
+        outcomes = cls({None: Counter(applied=len(fresh), duplicates=duplicates)})
+        for parsed in chunk:
+            for rejection in parsed.rejections:
+                outcomes.counts[None][f"rejected:{rejection.code}"] += 1
+        if any(parsed.record.run for parsed in chunk):
+            outcomes._count_runs(chunk, fresh, duplicates)
+        return outcomes
+
+    def _count_runs(self, chunk: list[_Parsed], fresh: list[Event], duplicates: int) -> None:
+        applied_ids = set(map(id, fresh)) if duplicates else None
+        for parsed in chunk:
+            run = parsed.record.run
+            if run is None:
+                continue
+            counts = self.counts.setdefault(run, Counter())
+            events = parsed.events
+            applied = (len(events) if applied_ids is None
+                       else sum(id(event) in applied_ids for event in events))
+            counts["applied"] += applied
+            counts["duplicates"] += len(events) - applied
+            kept = self.rejections.setdefault(run, [])
+            for rejection in parsed.rejections:
+                counts[f"rejected:{rejection.code}"] += 1
+                if len(kept) < RUN_REJECTIONS_KEPT:
+                    kept.append({"partition": parsed.record.partition_name,
+                                 "offset": parsed.record.offset,
+                                 "batch_index": rejection.batch_index, "code": rejection.code,
+                                 "reason": rejection.reason[:MAX_KEPT_REASON_CHARS]})
+
+
+MAX_KEPT_REASON_CHARS = 300
 
 
 class Handoff:
@@ -234,8 +316,11 @@ class BatchProcessor:
         call_store: Callable[..., Awaitable] | None = None,
         retry_delay_s: float = 0.5,
         on_applied: Callable[[list[Event]], None] = lambda events: None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.settings = settings
+        self.guard = EventTimeGuard(settings.max_event_ahead_s, settings.max_event_age_s)
+        self.clock = clock  # the event-time guard's
         self.store = store
         self.dead_letters = dead_letters
         # told each step's events once they are in Redis (business metrics): per step, so that
@@ -324,6 +409,7 @@ class BatchProcessor:
         chunk: list[_Parsed] = []
         letters: list[DeadLetter] = []
         size = 0
+        now = self.clock()
         for record in records:
             quarantined = self.quarantine and self.quarantine.get((record.partition_name,
                                                                    record.offset))
@@ -331,16 +417,18 @@ class BatchProcessor:
                 events, rejections = [], [quarantined]
             else:
                 events, rejections = parse_record(record.value, self.event_type_of[record.topic])
-            if chunk and size + len(events) > MAX_EVENTS_PER_APPLY:
-                yield chunk, letters
-                chunk, letters, size = [], [], 0
             parsed = _Parsed(record, events)
             if rejections:  # (rare: a record's cost counts for single-event records)
+                parsed.rejections = rejections
                 parsed.rejected = frozenset(r.batch_index for r in rejections
                                             if r.batch_index is not None)
-                letters += [DeadLetter(record, r) for r in rejections]
+            parsed.keep_in_time(self.guard, now)
+            if chunk and size + len(parsed.events) > MAX_EVENTS_PER_APPLY:
+                yield chunk, letters
+                chunk, letters, size = [], [], 0
+            letters += [DeadLetter(record, r) for r in parsed.rejections]
             chunk.append(parsed)
-            size += len(events)
+            size += len(parsed.events)
         if chunk:
             yield chunk, letters
 
@@ -381,7 +469,10 @@ class BatchProcessor:
                     letters.append(DeadLetter(parsed.record, parsed.fault(position, exc)))
                 else:
                     kept.append(event)
+            faults = [letter.rejection for letter in letters if letter.source is parsed.record]
             parsed.events = kept
+            parsed.rejections += faults
+            parsed.rejected |= {r.batch_index for r in faults if r.batch_index is not None}
         return letters
 
     def _sum(self, chunk: list[_Parsed], expected: dict[str, int],
@@ -412,9 +503,11 @@ class BatchProcessor:
         """Start the step's atomic Redis call (a task); ``_complete`` collects it."""
         step.started = time.perf_counter()
         step.latest_event_s = max((e.ts_seconds for e in step.fresh), default=0.0)
+        step.outcomes = StepOutcomes.of(step.chunk, step.fresh, step.duplicates)
         step.reply = asyncio.ensure_future(self.run_with_retries(
             self.store.apply, step.marks, step.event_ids, step.lines,
-            self.settings.dedupe_ttl_seconds, int(step.latest_event_s), self.epoch))
+            self.settings.dedupe_ttl_seconds, int(step.latest_event_s), self.epoch,
+            step.outcomes.counts, step.outcomes.rejections))
         return step
 
     async def _complete(self, step: "_Step", stats: BatchStats,

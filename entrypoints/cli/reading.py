@@ -1,4 +1,4 @@
-"""Commands that read the aggregates: report, anomalies, verify and backfill."""
+"""Commands that read the state in Redis: report, anomalies, verify, backfill and status."""
 
 from __future__ import annotations
 
@@ -25,11 +25,14 @@ from producers.scenarios import SCENARIOS
 def report(period, measure, by, as_json, allow_incomplete) -> None:
     """Totals of a period against the same period a year earlier, by up to two dimensions."""
     from portflow.domain.report import to_json, to_table
-    from portflow.services.reports import read_report
+    from portflow.services.reports import check_report_request, read_report
     from portflow.services.state import check_complete, open_store
 
-    store = open_store(load_settings())
-    result = read_report(store, period, measure, dimensions(by))
+    dims = dimensions(by)
+    check_report_request(period, measure, dims)
+    settings = load_settings()
+    store = open_store(settings)
+    result = read_report(store, settings.tz, period, measure, dims)
     warn(check_complete(store, result, allow_incomplete, "report"))
     click.echo(to_json(result) if as_json else to_table(result))
 
@@ -84,8 +87,9 @@ def verify(name, as_json) -> None:
     from portflow.services.state import open_store
     from producers.scenarios.xinjiang import acceptance_checks
 
-    store = open_store(load_settings())
-    checks = acceptance_checks(lambda p, m, b: read_report(store, p, m, b))
+    settings = load_settings()
+    store = open_store(settings)
+    checks = acceptance_checks(lambda p, m, b: read_report(store, settings.tz, p, m, b))
     click.echo("\n".join(to_json(c.as_json()) for c in checks) if as_json
                else checks_table(checks))
     failed = [c for c in checks if c.failed]
@@ -118,3 +122,22 @@ def backfill(tsdb_dir, first, last, openmetrics, promtool) -> None:
     done = write_backfill(open_store(settings), settings.tz, Path(tsdb_dir), first, last,
                           Path(openmetrics) if openmetrics else None, promtool)
     say(done.summary(tsdb_dir))
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def status(as_json) -> None:
+    """What portflow's state in Redis holds for PORTFLOW_TOPIC_PREFIX, and what the workers did.
+
+    The state's epoch and time zone, the newest event applied, each partition's last applied
+    offset, the live workers, offsets Kafka deleted before they were applied, and the events
+    applied, skipped as duplicates or rejected (by code, the event-time guard's named) since the
+    state began. Reads Redis only; exits 1 if the prefix has no state in that database.
+    """
+    from portflow.domain.report import to_json
+    from portflow.services.state import open_state
+    from portflow.services.status import read_status, status_text
+
+    settings = load_settings()
+    result = read_status(open_state(settings), settings)
+    click.echo(to_json(result) if as_json else status_text(result))

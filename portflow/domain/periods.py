@@ -8,6 +8,7 @@ more writes.)
 
 from __future__ import annotations
 
+import calendar
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -141,15 +142,21 @@ class Period:
             months = [6 * (self.index - 1) + i for i in range(1, 7)]
         return [f"{self.year:04d}-{m:02d}" for m in months]
 
+    def first_day(self) -> date:
+        if self.day is not None:
+            return self.day
+        return date(self.year, int(self.granules()[0][5:]), 1)
+
+    def last_day(self) -> date:
+        if self.day is not None:
+            return self.day
+        month = int(self.granules()[-1][5:])
+        return date(self.year, month, calendar.monthrange(self.year, month)[1])
+
     def days(self) -> list[date]:
         """Every day of the period, in order."""
-        if self.day is not None:
-            return [self.day]
-        months = [int(g[5:]) for g in self.granules()]
-        first = date(self.year, months[0], 1)
-        after = date(self.year + 1, 1, 1) if months[-1] == 12 \
-            else date(self.year, months[-1] + 1, 1)
-        return [first + timedelta(days=i) for i in range((after - first).days)]
+        first = self.first_day()
+        return [first + timedelta(days=i) for i in range((self.last_day() - first).days + 1)]
 
     def __str__(self) -> str:
         if self.kind == "day":

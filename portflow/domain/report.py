@@ -14,6 +14,7 @@ from fractions import Fraction
 from typing import Callable, Iterable, Mapping, Optional
 
 from portflow.domain.aggregates import CELL_LAYOUT
+from portflow.domain.coverage import IN_PROGRESS, NO_DATA_YET, Coverage, sentence
 from portflow.domain.periods import Period
 from portflow.errors import UsageError
 
@@ -125,9 +126,20 @@ def build_report(
     by: list[str],
     current: Mapping[str, int],
     previous: Mapping[str, int],
+    coverage: Coverage,
 ) -> dict:
-    """The contract's report object; amounts are ``Decimal`` (money, weight) or ``int``."""
+    """The contract's report object; amounts are ``Decimal`` (money, weight) or ``int``.
+
+    ``data`` (beyond the contract's members) says how far the events applied go and whether the
+    period is complete; a period with no data yet has no year-on-year (``yoy_pct`` null, not a
+    fall of 100 %).
+    """
     spec = check_request(measure, by)
+    no_data_yet = coverage.status == NO_DATA_YET
+
+    def change(cur: int, prev: int) -> Optional[Decimal]:
+        return None if no_data_yet else yoy_pct(cur, prev)
+
     now = sum_by(spec.event_type, by, current)
     before = sum_by(spec.event_type, by, previous)
 
@@ -151,15 +163,16 @@ def build_report(
                 "key": dict(zip(by, key)),
                 "current": amount(cur),
                 "previous": amount(prev),
-                "yoy_pct": yoy_pct(cur, prev),
+                "yoy_pct": change(cur, prev),
             }
             for cur, key, prev in rows
         ],
         "total": {
             "current": amount(total_now),
             "previous": amount(total_before),
-            "yoy_pct": yoy_pct(total_now, total_before),
+            "yoy_pct": change(total_now, total_before),
         },
+        "data": coverage.as_json(),
     }
 
 
@@ -203,4 +216,13 @@ def to_table(report: dict) -> str:
 
     rule = "  ".join("-" * w for w in widths)
     title = f"{report['measure']} by {', '.join(report['by']) or 'total'}"
-    return "\n".join([title, line(header), rule, *map(line, body), rule, line(footer)])
+    return "\n".join([title, coverage_line(report), line(header), rule, *map(line, body), rule,
+                      line(footer)])
+
+
+def coverage_line(report: dict) -> str:
+    """How far the events go, and what that means for the comparison."""
+    data = report["data"]
+    consequence = {IN_PROGRESS: f"; compared with the whole of {report['previous_period']}",
+                   NO_DATA_YET: "; no year-on-year"}.get(data["period_status"], "")
+    return sentence(report["period"], data) + consequence

@@ -12,6 +12,7 @@ from typing import Iterable, Optional
 from zoneinfo import ZoneInfo
 
 from portflow.adapters.redis import RedisStore
+from portflow.domain.coverage import COMPLETE, Coverage, sentence
 from portflow.domain.detection import (DEFAULT_MIN_DROP_PCT, LOOKBACK_WEEKS,
                                        PROFILE_LOOKBACK_DAYS, RUN_CONTEXT_DAYS, YEAR, Judgement,
                                        find_drops, judge_all)
@@ -116,13 +117,16 @@ def read_anomalies(store: RedisStore, tz: ZoneInfo, request: AnomaliesRequest) -
     """The anomalies object: the complete days of the period whose throughput fell by at least
     the request's minimum drop, sorted by day, then drop. Raises ``redis.RedisError`` if Redis
     cannot be read."""
-    complete = last_complete_day(store, tz)
+    coverage = Coverage.of(request.period, store.latest_event_time(), tz)
+    complete = coverage.last_complete_day
     days = [d for d in request.period.days() if complete is not None and d <= complete]
     found = DailyTotals(store, request.spec, request.by).judge(days, request.min_drop_pct) \
         if days else []
     return {"period": str(request.period), "measure": request.spec.name, "by": request.by,
             "min_drop_pct": request.min_drop_pct,
-            "anomalies": [anomaly_json(j, request.spec, request.by) for j in found]}
+            "anomalies": [anomaly_json(j, request.spec, request.by) for j in found],
+            "data": {**coverage.as_json(),
+                     "judged_through": complete and complete.isoformat()}}
 
 
 def anomaly_json(judgement: Judgement, spec: Measure, by: Iterable[str]) -> dict:
@@ -150,5 +154,15 @@ def anomalies_table(result: dict) -> str:
     title = (f"{result['measure']} by {', '.join(by)}: days of {result['period']} at least "
              f"{result['min_drop_pct']:g}% below expectation")
     if not body:
-        return f"{title}\n(none)"
-    return "\n".join([title, line(header), "  ".join("-" * w for w in widths), *map(line, body)])
+        return f"{title}\n{judged_line(result)}\n(none)"
+    return "\n".join([title, judged_line(result), line(header),
+                      "  ".join("-" * w for w in widths), *map(line, body)])
+
+
+def judged_line(result: dict) -> str:
+    """How far the events go, and which days of the period could be judged."""
+    data = result["data"]
+    judged = (f"; days through {data['judged_through']} judged" if data["judged_through"]
+              else "; no complete day to judge yet")
+    return sentence(result["period"], data) + ("" if data["period_status"] == COMPLETE
+                                               else judged)

@@ -3,9 +3,10 @@ dropping it to be rebuilt from Kafka."""
 
 from __future__ import annotations
 
+import difflib
 from typing import Callable, Optional
 
-from portflow.adapters.redis import RedisStore
+from portflow.adapters.redis import DROPPING, RedisStore
 from portflow.config import Settings
 from portflow.domain.partitions import split_partition_name
 from portflow.errors import PortflowError
@@ -24,9 +25,45 @@ class NoWorker(PortflowError):
     """A rebuild that waits needs a live worker to do the re-reading."""
 
 
-def open_store(settings: Settings) -> RedisStore:
-    """The Redis store, refusing data aggregated in another time zone than PORTFLOW_TZ."""
+SHOWN_PREFIXES = 5  # of the other prefixes with a state, named when the configured one has none
+
+
+class NoState(PortflowError):
+    """No state under the topic prefix in this Redis database, or one being dropped: reading it
+    would show no trade at all."""
+
+
+def open_state(settings: Settings) -> RedisStore:
+    """The Redis store of the topic prefix, refusing one where no worker ever opened a state
+    (a wrong PORTFLOW_TOPIC_PREFIX or Redis database would otherwise read as a collapse of
+    trade)."""
     store = RedisStore.from_url(settings.redis_url, settings.topic_prefix)
+    if store.epoch() is None:
+        raise no_state(settings, store)
+    return store
+
+
+def no_state(settings: Settings, store: RedisStore) -> NoState:
+    """The error for a prefix without state, naming the prefixes that have one in that
+    database, the likeliest typo first."""
+    others = sorted((p for p in store.prefixes_with_state() if p != settings.topic_prefix),
+                    key=lambda p: -difflib.SequenceMatcher(None, settings.topic_prefix, p).ratio())
+    named = ", ".join(map(repr, others[:SHOWN_PREFIXES])) + (
+        f" and {len(others) - SHOWN_PREFIXES} more" if len(others) > SHOWN_PREFIXES else "")
+    found = f"; topic prefixes with a state there: {named}" if others else ""
+    return NoState(f"no state for topic prefix {settings.topic_prefix!r} in Redis database "
+                   f"{store.database} ({settings.redacted_redis_url}): no worker has opened one "
+                   f"there{found}. Check PORTFLOW_TOPIC_PREFIX and PORTFLOW_REDIS_URL (host and "
+                   "database), or start `portflow worker`")
+
+
+def open_store(settings: Settings) -> RedisStore:
+    """The Redis store for reading the aggregates: a state exists, is not being dropped, and
+    was aggregated in PORTFLOW_TZ."""
+    store = open_state(settings)
+    if store.epoch() == DROPPING:
+        raise NoState(f"the state of topic prefix {settings.topic_prefix!r} is being dropped "
+                      "(`portflow rebuild`); try again once the workers re-read the topics")
     stored_tz = store.time_zone()
     if stored_tz and stored_tz != settings.tz_name:
         raise WrongTimeZone(f"the aggregates were built with PORTFLOW_TZ={stored_tz}, "

@@ -145,7 +145,7 @@ def test_the_drill_alerts_every_disruption_while_replaying_and_nothing_else(
         assert sorted(found) == sorted((a["day"], sorted(a["key"].items()))
                                        for a in expected[measure][by]), (measure, by)
     table = portflow(stack_env, "anomalies", "--period", "2024-05", "--by", "port")
-    rows = [line.split() for line in table.splitlines()[3:]]
+    rows = [line.split() for line in table.splitlines()[4:]]
     assert [(r[0], r[1], r[-2]) for r in rows] == [
         (day, "khorgos", "100.00")
         for day in ("2024-05-14", "2024-05-15", "2024-05-16", "2024-05-17")], table

@@ -18,6 +18,7 @@ from entrypoints.embedded import start_redis
 from entrypoints.processes import free_port
 from tests.cli import portflow
 from tests.integration.test_pipeline import check_reports, write_replay_file
+from tests.integration.test_reporting_state import apply, run, shipment
 
 pytestmark = pytest.mark.slow
 
@@ -106,3 +107,16 @@ def test_a_step_on_a_slot_being_migrated_writes_nothing_until_the_move_ends(redi
     assert step(1, "e1", "2024-02-02").applied
     assert store.marks_of(["t:0"]) == {"t:0": 1}
     assert store.cells("shipment", "value", ["2024-02-02"]) == {"khorgos|rail|export|KZ|general|": 100}
+
+
+def test_a_prefix_without_state_and_status_on_a_cluster(redis_cluster):
+    settings = Settings(redis_url=redis_cluster, topic_prefix="portflow.")
+    apply(settings, [shipment("a", "2024-05-01T10:00:00+08:00")])
+    typo = run(Settings(redis_url=redis_cluster, topic_prefix="portflow_"), "report", "--period",
+               "2024")
+    assert typo.exit_code == 1
+    assert ("no state for topic prefix 'portflow_' in Redis database 0" in typo.output
+            and "topic prefixes with a state there: 'portflow.'" in typo.output)
+    status = run(settings, "status")
+    assert status.exit_code == 0, status.output
+    assert "portflow.shipments: 0: 0" in status.output

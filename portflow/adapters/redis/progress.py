@@ -138,6 +138,11 @@ class Progress:
     def run_key(self, run_id: str) -> str:
         return f"{self.root}:run:{run_id}"
 
+    def prefixes_with_state(self) -> list[str]:
+        """The topic prefixes that have a state in this Redis database (a scan of its keys)."""
+        return sorted(key.decode()[len("pf{"):-len("}:meta")]
+                      for key in self.client.scan_iter(match="pf{*}:meta", count=1000))
+
     def time_zone(self) -> str | None:
         value = self.client.hget(self.meta_key, "tz")
         return value.decode() if value is not None else None

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import json
 from importlib import resources
 from operator import itemgetter
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ import redis.asyncio.cluster
 from redis.cluster import RedisCluster
 
 from portflow.adapters.redis.aggregates import Aggregates
-from portflow.adapters.redis.progress import Progress
+from portflow.adapters.redis.progress import RUN_OUTCOME_TTL_S, RUN_REJECTIONS_KEPT, Progress
 from portflow.domain.aggregates import STORED_MEASURES
 
 
@@ -109,6 +110,12 @@ class RedisStore(Aggregates, Progress):
             client = RedisCluster.from_url(url, **_CLIENT_OPTIONS)
         return cls(client, topic_prefix, url)
 
+    @property
+    def database(self) -> int:
+        """The Redis database number (always 0 on a Redis Cluster)."""
+        pool = getattr(self.client, "connection_pool", None)
+        return int(pool.connection_kwargs.get("db", 0)) if pool is not None else 0
+
     def dedupe_prefix(self, event_type: str) -> str:
         """The dedupe buckets' keys of an event type, without the bucket number."""
         return f"{self.root}:dedupe:{event_type}:"
@@ -122,6 +129,8 @@ class RedisStore(Aggregates, Progress):
         dedupe_ttl_seconds: int,
         latest_event_ts: int,
         epoch: str,
+        outcome_counts: Mapping[Optional[str], Mapping[str, int]] | None = None,
+        run_rejections: Mapping[str, list[dict]] | None = None,
     ) -> ApplyOutcome:
         """Apply increments, event ids and new high-water marks as one atomic step.
 
@@ -131,6 +140,9 @@ class RedisStore(Aggregates, Progress):
         ``marks`` maps ``<topic>:<partition>`` to (expected current mark, new mark); -1 means none.
         ``event_ids`` are the (type, event id) of the events counted, each once.
         ``increments`` yields (type, granule, lines) as ``Increments.lines`` makes them.
+        ``outcome_counts`` maps a replay run (None: the whole state) to the ``Outcomes`` fields
+        to add (``applied``, ``duplicates``, ``rejected:<code>``); ``run_rejections`` a run to
+        its rejections to keep (the first ``RUN_REJECTIONS_KEPT`` of a run are).
         Raises ``StateLost`` when Redis is not at ``epoch`` any more and ``StateConflict`` when a
         mark is not what we expected; returns the (type, id) of the events seen before within
         the dedupe window (and writes nothing) when there are any.
@@ -151,6 +163,7 @@ class RedisStore(Aggregates, Progress):
         args.append("\n".join([f"\t{event_type}\t{granule}{_MEASURE_TABS[event_type]}\n{lines}"
                                for event_type, granule, lines in increments if lines]))
         args.append(1 if isinstance(self.client, RedisCluster) else 0)
+        args += self._outcome_args(outcome_counts or {}, run_rejections or {})
         result = await self._apply_script()(keys=keys, args=args)
         if result[0] == 3:
             raise StateLost(f"Redis no longer holds state epoch {epoch}")
@@ -163,6 +176,20 @@ class RedisStore(Aggregates, Progress):
             in_order = [(t, i) for t, ids in by_type.items() for i in ids]  # as the script saw them
             return ApplyOutcome(applied=False, seen=[in_order[int(i) - 1] for i in result[1:]])
         return ApplyOutcome(applied=True)
+
+    def _outcome_args(self, counts: Mapping[Optional[str], Mapping[str, int]],
+                      rejections: Mapping[str, list[dict]]) -> list:
+        """The apply script's last arguments: its outcome counts (a MessagePack array of
+        [key, field, n]), the rejections to keep ([list key, JSON]), the runs' keys to expire,
+        their time to live and how many rejections a run keeps."""
+        increments = [[self.outcomes_key if run is None else self.run_key(run), name, n]
+                      for run, fields in counts.items() for name, n in fields.items() if n]
+        kept = [[f"{self.run_key(run)}:rejections", json.dumps(rejection)]
+                for run, run_rejections in rejections.items() for rejection in run_rejections]
+        runs = [self.run_key(run) for run in counts if run is not None]
+        expiring = runs + [f"{key}:rejections" for key in runs]
+        return [msgspec.msgpack.encode(increments), msgspec.msgpack.encode(kept),
+                msgspec.msgpack.encode(expiring), RUN_OUTCOME_TTL_S, RUN_REJECTIONS_KEPT]
 
     def _apply_script(self):
         """The apply script on an asyncio client of the running event loop (an asyncio

@@ -1,10 +1,13 @@
 """Reports from cells: sums by one or two dimensions, zones, sorting, YoY and exact JSON."""
 
 import json
+from datetime import datetime
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import pytest
 
+from portflow.domain.coverage import Coverage
 from portflow.domain.periods import Period
 from portflow.domain.report import (
     InvalidReport, build_report, check_request, to_json, to_table, yoy_pct,
@@ -21,8 +24,13 @@ CELLS_2023 = {
 }
 
 
-def report(by, measure="value_cny", now=CELLS_2024, before=CELLS_2023):
-    return build_report(Period.parse("2024-H1"), measure, by, now, before)
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+AFTER_H1 = int(datetime(2024, 7, 3, 10, 0, tzinfo=SHANGHAI).timestamp())
+
+
+def report(by, measure="value_cny", now=CELLS_2024, before=CELLS_2023, newest=AFTER_H1):
+    period = Period.parse("2024-H1")
+    return build_report(period, measure, by, now, before, Coverage.of(period, newest, SHANGHAI))
 
 
 def test_by_port_sums_sorts_and_compares():
@@ -87,6 +95,46 @@ def test_json_is_exact_and_parses():
 def test_table_has_rows_and_total():
     table = to_table(report(["port"]))
     assert "khorgos" in table and "TOTAL" in table and "+296.00" in table
+
+
+def test_a_complete_period_says_how_far_the_events_go():
+    result = report(["port"])
+    assert result["data"] == {"newest_event": "2024-07-03T10:00:00+08:00",
+                              "time_zone": "Asia/Shanghai", "period_status": "complete"}
+    assert to_table(result).splitlines()[1] == \
+        "2024-H1 is complete: events applied through 2024-07-03 10:00:00 Asia/Shanghai"
+
+
+def test_a_period_in_progress_keeps_its_yoy_and_says_it_is_partial():
+    newest = int(datetime(2024, 6, 15, 14, 2, 11, tzinfo=SHANGHAI).timestamp())
+    result = report(["port"], newest=newest)
+    assert result["data"]["period_status"] == "in_progress"
+    assert result["total"]["yoy_pct"] == Decimal("296.00")
+    assert to_table(result).splitlines()[1] == (
+        "2024-H1 is in progress: events applied through 2024-06-15 14:02:11 Asia/Shanghai; "
+        "compared with the whole of 2023-H1")
+
+
+def test_a_period_with_no_data_yet_has_no_yoy_rather_than_a_fall_of_100_pct():
+    newest = int(datetime(2023, 12, 31, 23, 59, 59, tzinfo=SHANGHAI).timestamp())
+    result = report(["port"], now={}, newest=newest)
+    assert result["data"]["period_status"] == "no_data_yet"
+    assert [(r["current"], r["yoy_pct"]) for r in result["rows"]] == \
+        [(Decimal("0.00"), None), (Decimal("0.00"), None)]
+    assert result["total"]["yoy_pct"] is None
+    table = to_table(result)
+    assert "-100.00" not in table
+    assert table.splitlines()[1] == ("2024-H1 has no data yet: events applied only through "
+                                     "2023-12-31 23:59:59 Asia/Shanghai; no year-on-year")
+
+
+def test_a_state_without_events_says_so():
+    result = report([], now={}, before={}, newest=None)
+    assert result["data"] == {"newest_event": None, "time_zone": "Asia/Shanghai",
+                              "period_status": "no_data_yet"}
+    assert to_table(result).splitlines()[1] == \
+        "2024-H1 has no data yet: no event has been applied; no year-on-year"
+    assert json.loads(to_json(result))["data"]["newest_event"] is None
 
 
 @pytest.mark.parametrize("measure, by", [

@@ -23,15 +23,41 @@ def test_a_day_is_written_in_the_measures_unit_with_its_drop_and_baseline():
     assert (trains["observed"], trains["expected"], trains["drop_pct"]) == (3, 12, 75.0)
 
 
+COMPLETE_2024 = {"newest_event": "2025-01-02T09:00:00+08:00", "time_zone": "Asia/Shanghai",
+                 "period_status": "complete", "judged_through": "2024-12-31"}
+
+
 def test_the_table_lists_each_day_and_says_none_when_there_is_none():
     result = {"period": "2024", "measure": "value_cny", "by": ["port", "mode"],
               "min_drop_pct": 50, "anomalies": [
-                  anomaly_json(closed_day(), MEASURES["value_cny"], ["port", "mode"])]}
+                  anomaly_json(closed_day(), MEASURES["value_cny"], ["port", "mode"])],
+              "data": COMPLETE_2024}
     lines = anomalies_table(result).splitlines()
     assert lines[0] == "value_cny by port, mode: days of 2024 at least 50% below expectation"
-    assert lines[3].split() == ["2024-03-12", "khorgos", "road", "0.0", "2,150,000.0",
+    assert lines[1] == "2024 is complete: events applied through 2025-01-02 09:00:00 Asia/Shanghai"
+    assert lines[4].split() == ["2024-03-12", "khorgos", "road", "0.0", "2,150,000.0",
                                 "100.00", "trailing-weeks"]
     assert anomalies_table({**result, "anomalies": []}).endswith("(none)")
+
+
+@pytest.mark.parametrize("data, line", [
+    ({"newest_event": "2024-06-15T14:00:00+08:00", "period_status": "in_progress",
+      "judged_through": "2024-06-14"},
+     "2024 is in progress: events applied through 2024-06-15 14:00:00 Asia/Shanghai; days "
+     "through 2024-06-14 judged"),
+    ({"newest_event": "2024-01-01T08:00:00+08:00", "period_status": "in_progress",
+      "judged_through": None},
+     "2024 is in progress: events applied through 2024-01-01 08:00:00 Asia/Shanghai; no "
+     "complete day to judge yet"),
+    ({"newest_event": "2023-12-31T08:00:00+08:00", "period_status": "no_data_yet",
+      "judged_through": None},
+     "2024 has no data yet: events applied only through 2023-12-31 08:00:00 Asia/Shanghai; no "
+     "complete day to judge yet"),
+])
+def test_the_table_says_which_days_of_a_period_not_complete_were_judged(data, line):
+    result = {"period": "2024", "measure": "value_cny", "by": ["port"], "min_drop_pct": 50,
+              "anomalies": [], "data": {**data, "time_zone": "Asia/Shanghai"}}
+    assert anomalies_table(result).splitlines()[1] == line
 
 
 def test_a_request_names_what_is_wrong_with_it():

@@ -4,7 +4,10 @@
 -- ARGV: epoch, dedupe bucket width (s), buckets before the current one to check, their expiry
 -- after the current one's end (s), latest event time, n_tp, (mark, expected, new) x n_tp,
 -- n_groups, then per event type: its dedupe key prefix and its ids (a MessagePack array of
--- strings); then the aggregate key prefix, the increments, and 1 on a Redis Cluster (else 0).
+-- strings); then the aggregate key prefix, the increments, 1 on a Redis Cluster (else 0), and
+-- the outcome counts: a MessagePack array of [key, field, n] to add, one of [list key, value]
+-- to keep (while the list is shorter than the last argument), one of keys to expire, their
+-- time to live (s), and how many values a list keeps.
 -- The increments are lines joined by newlines, per granule a header line
 -- "<TAB>type<TAB>granule<TAB>measure 1...<TAB>measure m" and its cells' lines
 -- "cell<TAB>delta 1<TAB>...<TAB>delta m" (cells are never empty and hold neither; deltas are
@@ -57,6 +60,8 @@ end
 -- plain string.find, not patterns: Lua's pattern matching cost more than the HINCRBYs
 local find, sub = string.find, string.sub
 local agg, lines, cluster = ARGV[a + 1], ARGV[a + 2], ARGV[a + 3] == '1'
+local counts, kept = cmsgpack.unpack(ARGV[a + 4]), cmsgpack.unpack(ARGV[a + 5])
+local expiring, ttl, keep_n = cmsgpack.unpack(ARGV[a + 6]), ARGV[a + 7], tonumber(ARGV[a + 8])
 local last = #lines + 1
 local function hashes(pos)  -- of the granule whose header line starts at pos; and its end
   local eol = find(lines, '\n', pos, true) or last
@@ -87,6 +92,8 @@ if cluster then
     pos = find(lines, '\n\t', eol, true)
     pos = pos and pos + 1 or last
   end
+  for _, count in ipairs(counts) do redis.call('EXISTS', count[1]) end
+  for _, value in ipairs(kept) do redis.call('EXISTS', value[1]) end
 end
 for _, group in ipairs(groups) do
   local prefix, all, n = group[1], group[2], group[3]
@@ -121,6 +128,17 @@ local b = 7
 for i = 1, n_tp do
   redis.call('HSET', KEYS[1], ARGV[b], ARGV[b + 2])
   b = b + 3
+end
+for _, count in ipairs(counts) do
+  redis.call('HINCRBY', count[1], count[2], count[3])
+end
+for _, value in ipairs(kept) do
+  if redis.call('LLEN', value[1]) < keep_n then
+    redis.call('RPUSH', value[1], value[2])
+  end
+end
+for _, key in ipairs(expiring) do
+  redis.call('EXPIRE', key, ttl)
 end
 if latest > tonumber(redis.call('HGET', KEYS[2], 'latest_event_ts') or '0') then
   redis.call('HSET', KEYS[2], 'latest_event_ts', latest)

@@ -1,0 +1,113 @@
+"""``portflow status``: what the state of a topic prefix in Redis holds and what the workers did.
+
+Read from Redis alone (no Kafka): the state's epoch and time zone, the newest event applied,
+each partition's mark, the live workers, offsets lost to retention, and the events the workers
+applied, skipped as duplicates or rejected since the state began.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from portflow.adapters.redis import DROPPING, Outcomes, RedisStore
+from portflow.config import Settings
+from portflow.domain.partitions import split_partition_name
+
+# The event-time guard's rejection codes (``portflow.domain.events.REJECTION_CODES``).
+GUARD_AHEAD, GUARD_BEHIND = "event_time_ahead", "event_time_behind"
+
+
+def read_status(store: RedisStore, settings: Settings) -> dict:
+    """The status object of the store's state (``open_state`` checked that there is one)."""
+    stored_tz = store.time_zone()
+    newest = store.latest_event_time()
+    zone = ZoneInfo(stored_tz) if stored_tz else settings.tz
+    marks = store.marks()
+    by_topic: dict[str, dict[str, int]] = {topic: {} for topic in settings.event_topics}
+    for name, mark in sorted(marks.items(), key=lambda item: split_partition_name(item[0])):
+        topic, partition = split_partition_name(name)
+        by_topic.setdefault(topic, {})[str(partition)] = mark
+    topic_ids = store.topic_ids_of(sorted(by_topic))
+    now = time.time()
+    epoch = store.epoch()
+    return {
+        "topic_prefix": settings.topic_prefix,
+        "redis": settings.redacted_redis_url,
+        "database": store.database,
+        "state": {"epoch": epoch, "dropping": epoch == DROPPING, "time_zone": stored_tz,
+                  "configured_time_zone": settings.tz_name,
+                  "newest_event": None if newest is None
+                  else datetime.fromtimestamp(newest, zone).isoformat()},
+        "outcomes": outcomes_json(store.outcomes()),
+        "topics": [{"topic": topic, "topic_id": topic_ids.get(topic), "marks": partitions}
+                   for topic, partitions in by_topic.items()],
+        "workers": [{"id": worker_id, "partitions": info.get("partitions", []),
+                     "announced_s_ago": round(max(0.0, now - info.get("at", now)), 1)}
+                    for worker_id, info in sorted(store.workers().items())],
+        "lost_offsets": store.lost_offsets(),
+    }
+
+
+def outcomes_json(outcomes: Outcomes) -> dict:
+    return {"applied": outcomes.applied, "duplicates": outcomes.duplicates,
+            "rejected": outcomes.rejected, "rejected_total": outcomes.rejected_total,
+            "event_time_guard": {"ahead": outcomes.rejected.get(GUARD_AHEAD, 0),
+                                 "behind": outcomes.rejected.get(GUARD_BEHIND, 0)}}
+
+
+def status_text(status: dict) -> str:
+    """The status object as lines for a terminal."""
+    state = status["state"]
+    lines = [f"topic prefix {status['topic_prefix']!r} in Redis database {status['database']} "
+             f"({status['redis']})",
+             f"  state epoch {state['epoch']}" + (" (being dropped by `portflow rebuild`)"
+                                                  if state["dropping"] else ""),
+             f"  time zone {state['time_zone'] or '(none recorded yet)'}"
+             + zone_mismatch(state),
+             f"  newest event applied: {newest_text(state)}",
+             *outcome_lines(status["outcomes"]),
+             "partitions (last applied offset):",
+             *(f"  {topic['topic']}" + (f" (Kafka id {topic['topic_id']})"
+                                        if topic["topic_id"] else "") + ": "
+               + (", ".join(f"{p}: {mark:,}" for p, mark in topic["marks"].items())
+                  or "none applied yet")
+               for topic in status["topics"]),
+             f"live workers: {len(status['workers'])}",
+             *(f"  {w['id']}: {len(w['partitions'])} partition(s), announced "
+               f"{w['announced_s_ago']:g}s ago" for w in status["workers"]),
+             "offsets lost to retention (deleted by Kafka before they were applied): "
+             + ("; ".join(f"{name} " + ", ".join(f"{a}-{b}" for a, b in spans)
+                          for name, spans in sorted(status["lost_offsets"].items()))
+                or "none")]
+    return "\n".join(lines)
+
+
+def zone_mismatch(state: dict) -> str:
+    if state["time_zone"] in (None, state["configured_time_zone"]):
+        return ""
+    return (f" (PORTFLOW_TZ is {state['configured_time_zone']}: reports refuse to run until "
+            "the two agree)")
+
+
+def newest_text(state: dict) -> str:
+    if state["newest_event"] is None:
+        return "none yet"
+    return (f"{datetime.fromisoformat(state['newest_event']):%Y-%m-%d %H:%M:%S} "
+            f"{state['time_zone'] or state['configured_time_zone']}")
+
+
+def outcome_lines(outcomes: dict) -> list[str]:
+    guard = outcomes["event_time_guard"]
+    others = {code: n for code, n in outcomes["rejected"].items()
+              if code not in (GUARD_AHEAD, GUARD_BEHIND)}
+    return [
+        "events handled since the state began:",
+        f"  applied {outcomes['applied']:,}, skipped as duplicates {outcomes['duplicates']:,}, "
+        f"rejected {outcomes['rejected_total']:,}",
+        f"  turned away by the event-time guard: {guard['ahead']:,} ahead of the clock, "
+        f"{guard['behind']:,} too old",
+        "  other rejections: " + (", ".join(f"{code} {n:,}" for code, n in others.items())
+                                  or "none"),
+    ]
