@@ -117,7 +117,10 @@ def _wait_and_tell(settings, store, result, timeout: float, progress,
                    fail_on_rejection: bool) -> None:
     """Wait until the worker handled every record, then say what it did to them (also when
     the wait ends early)."""
-    from portflow.services.progress import NotApplied, current_topic_ids, wait_until_applied
+    from redis import RedisError
+
+    from portflow.services.progress import (CannotWait, NotApplied, current_topic_ids,
+                                            wait_until_applied)
     from producers.replay import ReplayInterrupted, check_no_rejections
     from producers.replay_records import describe_outcomes
 
@@ -130,6 +133,10 @@ def _wait_and_tell(settings, store, result, timeout: float, progress,
     try:
         waited = wait_until_applied(store, result.offsets, timeout, progress,
                                     topic_ids=current_topic_ids(settings))
+    except RedisError as exc:
+        raise CannotWait(f"everything is published, but --wait cannot read Redis at "
+                         f"{settings.redacted_redis_url} ({exc}): `portflow status` shows "
+                         "what the workers did once it answers") from None
     except NotApplied:
         tell_outcomes("so far ")
         raise
