@@ -33,11 +33,10 @@ from portflow.adapters import dead_letter_headers as header
 from portflow.adapters.kafka import client_security, connect, ensure_topics
 from portflow.config import Settings
 from portflow.domain.events import EVENT_TYPES, MAX_BATCH_EVENTS, MAX_EVENT_BYTES
-from portflow.adapters.redis import Outcomes
-from portflow.errors import EXIT_INTERRUPTED, EXIT_REJECTIONS, PortflowError, UsageError
+from portflow.errors import EXIT_INTERRUPTED, PortflowError, UsageError
 from portflow.services.progress import progress_bar_disabled
 from producers.replay_files import UnreadablePart, read_lines
-from producers.replay_records import SentRecords, outcomes_missing
+from producers.replay_records import SentRecords
 
 log = logging.getLogger(__name__)
 
@@ -58,26 +57,6 @@ class ReplayInterrupted(ReplayError):
     """Ctrl-C stopped the replay."""
 
     exit_code = EXIT_INTERRUPTED
-
-
-class RejectedLines(PortflowError):
-    """``--fail-on-rejection``: the worker rejected some of the run's lines."""
-
-    exit_code = EXIT_REJECTIONS
-
-
-class OutcomesUnknown(PortflowError):
-    """``--fail-on-rejection``: the worker did not count the run's outcomes."""
-
-
-def check_no_rejections(outcomes: Outcomes, sent: SentRecords) -> None:
-    """``--fail-on-rejection`` after ``--wait``: raise unless the worker rejected nothing."""
-    if outcomes.rejected_total:
-        raise RejectedLines(f"the worker rejected {outcomes.rejected_total:,} of this replay's "
-                            "lines (--fail-on-rejection)")
-    if outcomes_missing(outcomes, sent):
-        raise OutcomesUnknown("cannot tell whether the worker rejected lines of this replay: "
-                              "it counted none of them (a worker older than this replay?)")
 
 
 class InvalidPublishing(UsageError, ValueError):
@@ -201,7 +180,7 @@ class Replayer:
                     if self._stop:
                         break
                     self._publish_file(path, bar)
-            except UnreadablePart as exc:
+            except (UnreadablePart, OSError) as exc:  # (a file gone since it was checked)
                 self._stop = (ReplayError, f"cannot read {exc}")
         return self._finish()
 
@@ -258,6 +237,7 @@ class Replayer:
         """Publish an endless stream (``portflow simulate``) until a limit or Ctrl-C."""
         self._started = time.monotonic()
         self.sent = self.result.sent = SentRecords(keep_lines=False)  # memory stays flat
+        self._headers = []  # nobody asks the workers what became of a stream's events
         self._path = "simulate"
         try:
             for number, line in enumerate(lines, 1):

@@ -14,6 +14,7 @@ from typing import Optional, Sequence
 
 from portflow.adapters.redis import Outcomes
 from portflow.domain.partitions import split_partition_name
+from portflow.errors import EXIT_REJECTIONS, PortflowError
 
 REJECTIONS_SHOWN = 5
 REASON_CHARS_SHOWN = 200
@@ -33,7 +34,7 @@ class SentRecords:
         self.paths: list[str] = []
         self._lines = array("Q")  # the lines of every record, record after record
         self._starts = array("Q")  # record k holds _lines[_starts[k]:_starts[k + 1]]
-        self._files = array("L")  # record k's file, an index into paths
+        self._files = array("I")  # record k's file, an index into paths
         self._acked = bytearray()
         self._at: dict[tuple[str, int], tuple[array, array]] = {}  # partition → offsets, records
         self._cut: dict[int, int] = {}  # record → size of the line it holds cut
@@ -142,8 +143,8 @@ def describe_outcomes(outcomes: Outcomes, sent: SentRecords, so_far: str = "") -
     if not so_far and outcomes_missing(outcomes, sent):
         return ["the worker counted nothing for this replay (a worker older than this replay?): "
                 "`portflow dlq list` shows rejected lines"]
-    said = (f"{so_far}the worker applied {outcomes.applied:,} events, skipped {outcomes.duplicates:,} "
-            f"duplicates and rejected {outcomes.rejected_total:,}")
+    said = (f"{so_far}the worker applied {outcomes.applied:,} events, skipped "
+            f"{outcomes.duplicates:,} duplicates and rejected {outcomes.rejected_total:,}")
     if outcomes.rejected:
         by_code = sorted(outcomes.rejected.items(), key=lambda item: (-item[1], item[0]))
         said += " (" + ", ".join(f"{n:,} {code}" for code, n in by_code) + ")"
@@ -161,3 +162,23 @@ def describe_outcomes(outcomes: Outcomes, sent: SentRecords, so_far: str = "") -
 
 def _shortened(reason: str) -> str:
     return reason if len(reason) <= REASON_CHARS_SHOWN else reason[:REASON_CHARS_SHOWN] + "…"
+
+
+class RejectedLines(PortflowError):
+    """``--fail-on-rejection``: the worker rejected some of the run's lines."""
+
+    exit_code = EXIT_REJECTIONS
+
+
+class OutcomesUnknown(PortflowError):
+    """``--fail-on-rejection``: the worker did not count the run's outcomes."""
+
+
+def check_no_rejections(outcomes: Outcomes, sent: SentRecords) -> None:
+    """``--fail-on-rejection`` after ``--wait``: raise unless the worker rejected nothing."""
+    if outcomes.rejected_total:
+        raise RejectedLines(f"the worker rejected {outcomes.rejected_total:,} of this replay's "
+                            "lines (--fail-on-rejection)")
+    if outcomes_missing(outcomes, sent):
+        raise OutcomesUnknown("cannot tell whether the worker rejected lines of this replay: "
+                              "it counted none of them (a worker older than this replay?)")

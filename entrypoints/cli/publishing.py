@@ -121,8 +121,8 @@ def _wait_and_tell(settings, store, result, timeout: float, progress,
 
     from portflow.services.progress import (CannotWait, NotApplied, current_topic_ids,
                                             wait_until_applied)
-    from producers.replay import ReplayInterrupted, check_no_rejections
-    from producers.replay_records import describe_outcomes
+    from producers.replay import ReplayInterrupted
+    from producers.replay_records import check_no_rejections, describe_outcomes
 
     def tell_outcomes(so_far: str = ""):
         outcomes = store.run_outcomes(result.run_id)

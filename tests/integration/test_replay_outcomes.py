@@ -51,7 +51,8 @@ def test_wait_tells_applied_duplicates_and_rejections_by_line(stack_env, tmp_pat
         f"  {path}:43 (a line of {len(lines[42]):,} bytes, published cut)"]
     assert [line.split(": ")[1] for line in rejected] == ["not_json", "invalid_field", "too_large"]
     assert "teu" in rejected[1]
-    assert said[-1] == "portflow: the worker rejected 3 of this replay's lines (--fail-on-rejection)"
+    assert said[-1] == ("portflow: the worker rejected 3 of this replay's lines "
+                        "(--fail-on-rejection)")
 
     again = replay(stack_env, str(path), "--wait")
     assert again.returncode == 0, again.stderr

@@ -8,7 +8,8 @@ from click.testing import CliRunner
 
 from entrypoints.cli import cli
 
-UNREACHABLE = {"PORTFLOW_KAFKA_BOOTSTRAP": "127.0.0.1:1", "PORTFLOW_REDIS_URL": "redis://127.0.0.1:1/0"}
+UNREACHABLE = {"PORTFLOW_KAFKA_BOOTSTRAP": "127.0.0.1:1",
+               "PORTFLOW_REDIS_URL": "redis://127.0.0.1:1/0"}
 EVENT = b'{"type":"train","event_id":"t-1"}\n'
 
 
