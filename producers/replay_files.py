@@ -13,11 +13,15 @@ from __future__ import annotations
 
 import codecs
 import gzip
+import os
 import zlib
 from contextlib import contextmanager
-from typing import BinaryIO, Iterator
+from typing import BinaryIO, Callable, Iterator
+
+from tqdm import tqdm
 
 from portflow.errors import UsageError
+from portflow.services.progress import progress_bar_disabled
 
 GZIP_MAGIC = b"\x1f\x8b"
 UTF8_BOM = codecs.BOM_UTF8
@@ -38,16 +42,29 @@ def is_gzip_name(path: str) -> bool:
     return path.endswith(".gz")
 
 
-def check_replay_file(path: str) -> None:
-    """Refuse a file that replay could publish only in part, or only as rejections."""
+def check_replay_files(paths: list[str], progress: bool | None = None) -> None:
+    """``check_replay_file`` each, with a progress bar over the gzip files read whole."""
+    compressed = [p for p in paths if is_gzip_name(p)]
+    total = sum(os.path.getsize(p) for p in compressed if os.path.isfile(p))
+    with tqdm(total=total, unit="B", unit_scale=True, desc="check",
+              disable=progress_bar_disabled(progress) if compressed else True) as bar:
+        for path in paths:
+            check_replay_file(path, bar.update)
+
+
+def check_replay_file(path: str, read: Callable[[int], object] = lambda n: None) -> None:
+    """Refuse a file that replay could publish only in part, or only as rejections; ``read``
+    is told how many more bytes of the file were read."""
     try:
         with open(path, "rb") as raw:
             _check_compression(path, raw.read(len(GZIP_MAGIC)))
             raw.seek(0)
+            position = 0
             with _content(path, raw) as content:
                 _check_text(path, content.read(SNIFF_BYTES))
                 while content.read(_CHUNK):  # a truncated or damaged gzip stream raises
-                    pass
+                    read(raw.tell() - position)
+                    position = raw.tell()
     except EOFError:
         raise NotAReplayFile(f"{path} is truncated: its compressed data ends early (an "
                              "interrupted download or copy?); nothing was published") from None

@@ -64,14 +64,13 @@ def replay(files, speed, rate, as_fast, batch, wait, timeout, fail_on_rejection,
                                "once the worker has handled the records")
     from portflow.services.progress import store_to_wait_on
     from producers.replay import Pace, ReplayInterrupted, publish
-    from producers.replay_files import check_replay_file
+    from producers.replay_files import check_replay_files
 
     pace = Pace(rate=rate, speed=speed)
     settings = load_settings()
     running = []  # the replayer, once publishing begins
     try:
-        for path in files:
-            check_replay_file(path)
+        check_replay_files(list(files), progress)
         store = None
         if wait:
             store, no_worker = store_to_wait_on(settings)
