@@ -1,4 +1,5 @@
-"""False alarms and detection power of the event-time drop detection (``domain.detection``).
+"""False alarms and detection power of the event-time drop detection (``domain.detection``),
+and (``--speed``) how long judging a year of the disruption drill takes.
 
 Synthetic keys over two years (2023-2024: weekly rhythm, a season, 8 % growth, both Spring
 Festivals with a dip from 0.8 to 0.25 of normal), of several kinds and noise levels:
@@ -12,23 +13,47 @@ with closures (factor 0) and partial outages (factor 0.3 and 0.4) at fixed days,
 in the 2024 festival's weeks. Prints a table and one JSON line. No timing: the figures are
 counts, the same on every machine for the same ``--seeds``.
 
+``--speed``: the disruption drill (``portflow scenario disruption-drill``, seed 2024) applied to
+a redis-server of its own (free 127.0.0.1 port, stopped at the end) by the worker's
+``BatchProcessor``, then a year (2024) of judging read from Redis, as ``portflow anomalies``
+does, per view: ``before`` (``bench/detection_before.py``, the judge before issue 23) and
+``after`` (``services.anomalies.DailyTotals``) taking turns, ``--repeat`` times each, the best
+counts (the machine is shared). Both judge every key and day; the run fails unless their
+judgements are identical. A table and one JSON line.
+
     .venv/bin/python bench/detection.py [--seeds 4]
+    .venv/bin/python bench/detection.py --speed [--repeat 5]
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import math
 import random
 import sys
+import tempfile
+import time
 from datetime import date, timedelta
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+REPO = Path(__file__).resolve().parents[1]
+for path in (REPO, REPO / "bench"):
+    if str(path) not in sys.path:
+        sys.path.insert(0, str(path))
 
+import detection_before  # noqa: E402  (bench/detection_before.py)
+from entrypoints.embedded import start_redis  # noqa: E402
+from entrypoints.processes import free_port  # noqa: E402
+from portflow.adapters.redis import RedisStore  # noqa: E402
+from portflow.config import Settings  # noqa: E402
 from portflow.domain.detection import find_drops  # noqa: E402
-from producers.scenarios.disruption_drill import festival_factor  # noqa: E402
+from portflow.domain.periods import Period  # noqa: E402
+from portflow.domain.report import check_request  # noqa: E402
+from portflow.services.anomalies import DailyTotals  # noqa: E402
+from producers.scenarios.disruption_drill import festival_factor, generate_drill  # noqa: E402
+from streams.processor import BatchProcessor, SourceRecord  # noqa: E402
 
 START, END = date(2023, 1, 1), date(2024, 12, 31)
 WEEKLY = (1.05, 1.1, 1.1, 1.05, 1.0, 0.8, 0.7)
@@ -93,10 +118,106 @@ def run(seeds: int) -> list[dict]:
     return rows
 
 
+# (measure, by) judged by --speed: the live gauges' views
+SPEED_VIEWS = (("value_cny", ("port",)), ("value_cny", ("port", "mode")),
+               ("trains", ("port", "service")))
+SPEED_PERIOD = "2024"
+LOAD_BATCH = 500  # events per record, as replay sends them
+
+
+def load_drill(store: RedisStore, settings: Settings, path: Path) -> int:
+    """Apply a replay file's events to ``store`` as a worker would (one partition per event
+    type, batch records of ``LOAD_BATCH``); return how many."""
+    by_type: dict[str, list[bytes]] = {}
+    for line in path.read_bytes().splitlines():
+        by_type.setdefault(json.loads(line)["type"], []).append(line)
+
+    async def apply() -> None:
+        async def no_letters(letters) -> None:
+            raise AssertionError(f"the drill's events are all valid: {letters[0].reason}")
+        processor = BatchProcessor(settings, store, no_letters)
+        await processor.open_epoch()
+        for event_type, lines in by_type.items():
+            topic = settings.topic(event_type)
+            await processor.load_marks([f"{topic}:0"])
+            records = [SourceRecord(topic, 0, offset, None,
+                                    b"[" + b",".join(lines[i:i + LOAD_BATCH]) + b"]")
+                       for offset, i in enumerate(range(0, len(lines), LOAD_BATCH))]
+            for i in range(0, len(records), 50):
+                await processor.process(records[i:i + 50])
+    asyncio.run(apply())
+    return sum(map(len, by_type.values()))
+
+
+def judge_year(totals_type, store: RedisStore, measure: str, by: tuple[str, ...]) -> list:
+    """Every key's judgement of every day of ``SPEED_PERIOD``, read afresh from Redis."""
+    spec = check_request(measure, list(by))
+    return totals_type(store, spec, list(by)).judge(Period.parse(SPEED_PERIOD).days(), 50,
+                                                    drops_only=False)
+
+
+def timed(fn) -> tuple[float, object]:
+    started = time.perf_counter()
+    result = fn()
+    return time.perf_counter() - started, result
+
+
+def run_speed(repeat: int) -> list[dict]:
+    with tempfile.TemporaryDirectory(prefix="portflow-bench-") as work:
+        work = Path(work)
+        drill = work / "drill.jsonl"
+        events = generate_drill(str(drill))
+        port = free_port()
+        redis = start_redis(port, work / "redis", work / "logs")
+        try:
+            settings = Settings(redis_url=f"redis://127.0.0.1:{port}/0")
+            store = RedisStore.from_url(settings.redis_url, settings.topic_prefix)
+            load_drill(store, settings, drill)
+            rows = []
+            for measure, by in SPEED_VIEWS:
+                best = {"before": float("inf"), "after": float("inf")}
+                judged = {}
+                for _ in range(repeat):
+                    for name, totals_type in (("before", detection_before.DailyTotals),
+                                              ("after", DailyTotals)):
+                        seconds, judged[name] = timed(
+                            lambda: judge_year(totals_type, store, measure, by))
+                        best[name] = min(best[name], seconds)
+                if judged["before"] != judged["after"]:
+                    raise SystemExit(f"{measure} by {','.join(by)}: the judgements differ")
+                rows.append({"measure": measure, "by": ",".join(by), "events": events,
+                             "key_days": len(judged["after"]),
+                             "drops": sum(j.anomalous for j in judged["after"]),
+                             "before_s": round(best["before"], 3),
+                             "after_s": round(best["after"], 3),
+                             "speedup": round(best["before"] / best["after"], 1)})
+            return rows
+        finally:
+            redis.stop()
+
+
+def print_speed(rows: list[dict], repeat: int) -> None:
+    print(f"a year ({SPEED_PERIOD}) of the drill judged, best of {repeat}; identical judgements")
+    print(f"{'view':<22} {'key-days':>8} {'drops':>6} {'before s':>9} {'after s':>8} "
+          f"{'speed-up':>9}")
+    for r in rows:
+        print(f"{r['measure'] + ' by ' + r['by']:<22} {r['key_days']:>8,} {r['drops']:>6} "
+              f"{r['before_s']:>9.3f} {r['after_s']:>8.3f} {r['speedup']:>8.1f}x")
+    print(json.dumps({"detection_speed": rows}))
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=4, help="series per kind (default 4)")
-    rows = run(parser.parse_args(argv).seeds)
+    parser.add_argument("--speed", action="store_true",
+                        help="time a year of judging the disruption drill, before and after")
+    parser.add_argument("--repeat", type=int, default=5,
+                        help="--speed: runs of each, the best counts (default 5)")
+    args = parser.parse_args(argv)
+    if args.speed:
+        print_speed(run_speed(args.repeat), args.repeat)
+        return 0
+    rows = run(args.seeds)
     print(f"{'kind':<11} {'key-days':>9} {'false alarms':>13} {'closures found':>15} "
           f"{'partial found':>14}")
     for r in rows:

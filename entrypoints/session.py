@@ -26,11 +26,11 @@ def _interrupt(signum, frame) -> None:
 @contextmanager
 def running_stack(settings: Settings, run_dir: Path, broker: str, say: Say) -> Iterator:
     """The started stack; stopped when the block ends, however it ends (Ctrl-C and SIGTERM end
-    it quietly)."""
+    it quietly; while it starts, ``start`` stops what it started)."""
     stack = EmbeddedStack(settings, run_dir, broker)
+    signal.signal(signal.SIGTERM, _interrupt)
     say(f"starting the embedded stack ({BROKER_NAMES[broker]}, redis-server, worker)…")
     stack.start()
-    signal.signal(signal.SIGTERM, _interrupt)
     try:
         yield stack
     except KeyboardInterrupt:

@@ -4,22 +4,39 @@ Reading stops at each partition's high-water mark as the fetch responses report 
 ListOffsets, which some brokers answer wrongly). Re-driving sends a record's original bytes and
 key back to its source topic, with a header naming the dead letter it came from, so events
 rejected under an old rule (or a since-fixed bug) are validated again.
+
+The DLQ topic is an append-only log: the same rejected event may be on it several times (a
+re-drive rejected again, a source re-read by ``portflow rebuild``, a worker's crash). So letters
+are grouped when read, by the event they are about (``DeadLetterGroup``): a letter's group is
+its original source (topic, partition, offset, batch index), or, for a letter of a re-driven
+record, the group of the letter it was re-driven from (the ledger's record of where the re-drive
+went, else the record's ``portflow-redriven-from`` header). What became of each re-drive is in
+the re-drive ledger in Redis (``portflow.adapters.redis.redrives``): a re-driven record that was
+applied leaves nothing on the DLQ.
 """
 
 from __future__ import annotations
 
 import time
 from contextlib import closing
-from dataclasses import dataclass
-from itertools import islice
-from typing import Iterator, Optional
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Collection, Iterator, Optional
 
 from kafka import KafkaConsumer, TopicPartition
 
 from portflow.adapters import dead_letter_headers as header
 from portflow.adapters.kafka import client_security, connect
+from portflow.adapters.redis import RedisStore
 from portflow.config import Settings
+from portflow.domain.partitions import partition_name
 from producers.replay import make_producer
+
+# What became of a group's event (``DeadLetterGroup.status``).
+REJECTED = "rejected"  # never re-driven
+REJECTED_AGAIN = "rejected-again"  # re-driven, and the re-driven record was rejected too
+REDRIVEN = "redriven"  # re-driven, not yet handled by the workers
+ACCEPTED = "accepted"  # re-driven, and the workers handled it without rejecting it
 
 
 @dataclass(frozen=True)
@@ -35,20 +52,153 @@ class DeadLetterRecord:
     source_offset: Optional[int]
     batch_index: Optional[int]
     truncated_from: Optional[int] = None  # the original's size, if the value was cut
+    redriven_from: Optional[str] = None  # of a re-driven record's letter: "<dlq>:<part>:<offset>"
+    timestamp_ms: int = 0  # when the worker published it (Kafka's record timestamp)
+
+    @property
+    def position(self) -> str:
+        """Where it is on the DLQ topic: ``<partition>@<offset>``."""
+        return f"{self.partition}@{self.offset}"
+
+    @property
+    def record(self) -> str:
+        """The record it was rejected from: ``<topic>:<partition>@<offset>``."""
+        return f"{self.source_topic}:{self.source_partition}@{self.source_offset}"
+
+    @property
+    def source(self) -> str:
+        """The event it was rejected for: its record, and its index if it was in a batch."""
+        return self.record + (f"[{self.batch_index}]" if self.batch_index is not None else "")
+
+    @property
+    def at(self) -> str:
+        return iso_time(self.timestamp_ms / 1000)
 
     def as_json(self) -> dict:
         return {"partition": self.partition, "offset": self.offset, "code": self.code,
                 "reason": self.reason, "source_topic": self.source_topic,
                 "source_partition": self.source_partition, "source_offset": self.source_offset,
-                "batch_index": self.batch_index, "value": self.value.decode(errors="replace")}
+                "batch_index": self.batch_index, "redriven_from": self.redriven_from,
+                "at": self.at, "value": self.value.decode(errors="replace")}
+
+
+def iso_time(seconds: float) -> str:
+    return datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass
+class DeadLetterGroup:
+    """One rejected event and its history: every letter about it, oldest first, and the
+    re-drives of it the ledger holds (``{"letter", "at", "to"}`` each, oldest first)."""
+
+    source: str  # the original letter's ``source`` (or, if that letter is gone, its position)
+    letters: list[DeadLetterRecord]
+    redrives: list[dict] = field(default_factory=list)
+    status: str = REJECTED
+
+    @property
+    def latest(self) -> DeadLetterRecord:
+        return self.letters[-1]
+
+    @property
+    def attempts(self) -> int:
+        """Records rejected for this event: the original and each re-drive rejected again
+        (the same record rejected twice, after a rebuild or a crash, is one attempt)."""
+        return len({letter.source for letter in self.letters})
+
+    @property
+    def redriven(self) -> bool:
+        """Re-driven before (as the ledger says, or a letter of a re-driven record shows)."""
+        return bool(self.redrives) or any(letter.redriven_from for letter in self.letters)
+
+    def history(self) -> list[dict]:
+        """Its rejections and re-drives, in time order."""
+        rejections = [(letter.timestamp_ms / 1000, {
+            "at": letter.at, "event": "rejected", "letter": letter.position,
+            "record": letter.source, "code": letter.code, "reason": letter.reason})
+            for letter in self.letters]
+        redrives = [(r["at"], {"at": iso_time(r["at"]), "event": "redriven",
+                               "letter": r["letter"], "to": r["to"]}) for r in self.redrives]
+        return [entry for _, entry in sorted(rejections + redrives, key=lambda e: e[0])]
+
+    def as_json(self) -> dict:
+        """The latest letter's fields (as ``as_json`` of a letter) and the group's."""
+        return {**self.latest.as_json(), "source": self.source, "status": self.status,
+                "attempts": self.attempts, "letters": len(self.letters),
+                "history": self.history()}
 
     def summary(self) -> str:
-        """Where it is and came from, why it was rejected, and the start of it: two lines."""
-        where = f"{self.source_topic}:{self.source_partition}@{self.source_offset}"
-        if self.batch_index is not None:
-            where += f"[{self.batch_index}]"
-        preview = self.value[:80].decode(errors="replace")
-        return f"{self.partition}@{self.offset}  {where}  {self.code}: {self.reason}\n    {preview}"
+        """Three lines: the event, status, attempts and latest reason; its history; its start."""
+        steps = "; ".join(
+            f"{e['at']} rejected {e['code']} (letter {e['letter']})" if e["event"] == "rejected"
+            else f"{e['at']} re-driven to {e['to']}" for e in self.history())
+        preview = self.latest.value[:80].decode(errors="replace")
+        return (f"{self.source}  {self.status}  {self.attempts}  {self.latest.code}: "
+                f"{self.latest.reason}\n    {steps}\n    {preview}")
+
+
+def group_letters(letters: list[DeadLetterRecord], ledger: dict[str, list[dict]],
+                  marks: dict[str, int], dlq_topic: str) -> list[DeadLetterGroup]:
+    """Group letters by the event they are about (see the module), oldest group first.
+
+    ``ledger``: source → re-drives (``RedisStore.redrives``); ``marks``: the workers' marks of
+    the partitions re-drives went to (to tell a re-drive accepted from one not yet handled).
+    """
+    at_position = {(letter.partition, letter.offset): letter for letter in letters}
+    redriven_to = {r["to"]: source for source, redrives in ledger.items() for r in redrives}
+
+    def origin(letter: DeadLetterRecord) -> str:
+        seen = set()
+        while letter.record not in redriven_to and letter.redriven_from:
+            previous = letter_position(letter.redriven_from, dlq_topic)
+            if previous not in at_position:  # gone (retention), or not ours
+                return letter.redriven_from
+            if previous in seen:  # (only forged headers could make a cycle)
+                break
+            seen.add(previous)
+            letter = at_position[previous]
+        return redriven_to.get(letter.record, letter.source)
+
+    grouped: dict[str, list[DeadLetterRecord]] = {}
+    for letter in sorted(letters, key=lambda d: (d.timestamp_ms, d.partition, d.offset)):
+        grouped.setdefault(origin(letter), []).append(letter)
+    groups = [DeadLetterGroup(source, members, ledger.get(source, [])) for source, members
+              in grouped.items()]
+    for group in groups:
+        group.status = group_status(group, marks)
+    return groups
+
+
+def letter_position(redriven_from: str, dlq_topic: str) -> Optional[tuple[int, int]]:
+    """The (partition, offset) a ``portflow-redriven-from`` value names on ``dlq_topic``."""
+    topic, _, place = redriven_from.rpartition(":")
+    topic, _, partition = topic.rpartition(":")
+    if topic != dlq_topic or not (partition.isdigit() and place.isdigit()):
+        return None
+    return int(partition), int(place)
+
+
+def group_status(group: DeadLetterGroup, marks: dict[str, int]) -> str:
+    if not group.redrives:
+        return REJECTED_AGAIN if group.redriven else REJECTED
+    last = group.redrives[-1]["to"]
+    if any(letter.record == last for letter in group.letters):
+        return REJECTED_AGAIN
+    name, _, offset = last.rpartition("@")
+    return ACCEPTED if marks.get(name, -1) >= int(offset) else REDRIVEN
+
+
+def read_groups(settings: Settings, store: Optional[RedisStore]) -> list[DeadLetterGroup]:
+    """The dead letters grouped, with the ledger of ``store`` (none without a store).
+
+    The ledger and marks are read before the DLQ: the workers publish a letter before they move
+    the mark past its record, so a re-drive the marks show handled has its letter in what is
+    read after, if it was rejected.
+    """
+    ledger = store.redrives() if store is not None else {}
+    names = sorted({r["to"].rpartition("@")[0] for redrives in ledger.values() for r in redrives})
+    marks = store.marks_of(names) if store is not None else {}
+    return group_letters(list(read_dead_letters(settings)), ledger, marks, settings.dlq_topic)
 
 
 def read_dead_letters(settings: Settings, idle_timeout_s: float = 5.0) -> Iterator[DeadLetterRecord]:
@@ -80,7 +230,9 @@ def read_dead_letters(settings: Settings, idle_timeout_s: float = 5.0) -> Iterat
                         header.number(headers, header.SOURCE_PARTITION),
                         header.number(headers, header.SOURCE_OFFSET),
                         header.number(headers, header.BATCH_INDEX),
-                        header.number(headers, header.TRUNCATED_FROM))
+                        header.number(headers, header.TRUNCATED_FROM),
+                        header.text(headers, header.REDRIVEN_FROM),
+                        max(m.timestamp or 0, 0))
             for tp in tps:
                 highwater = consumer.highwater(tp)
                 if highwater is not None and consumer.position(tp) >= highwater:
@@ -89,37 +241,88 @@ def read_dead_letters(settings: Settings, idle_timeout_s: float = 5.0) -> Iterat
         consumer.close()
 
 
-def select_dead_letters(settings: Settings, code: Optional[str] = None,
-                        limit: Optional[int] = None) -> list[DeadLetterRecord]:
-    """The dead letters, of one rejection code if given, at most ``limit`` of them."""
-    letters = (d for d in read_dead_letters(settings) if not code or d.code == code)
-    return list(islice(letters, limit)) if limit else list(letters)
+def select_groups(groups: list[DeadLetterGroup], code: Optional[str] = None,
+                  limit: Optional[int] = None) -> list[DeadLetterGroup]:
+    """The groups whose latest rejection has this code (if given), the first ``limit``."""
+    chosen = [g for g in groups if not code or g.latest.code == code]
+    return chosen[:limit] if limit is not None else chosen
 
 
-def redrive_letters(settings: Settings, letters: list[DeadLetterRecord]) -> dict[str, int]:
+@dataclass
+class RedrivePlan:
+    chosen: list[DeadLetterGroup]
+    skipped: dict[str, int]  # why → how many
+
+    def skipped_text(self) -> str:
+        return ", ".join(f"{n:,} {why}" for why, n in self.skipped.items())
+
+
+def plan_redrive(groups: list[DeadLetterGroup], event_topics: Collection[str],
+                 again: bool = False, limit: Optional[int] = None) -> RedrivePlan:
+    """Which groups to re-drive (their latest letter): those never re-driven, and with
+    ``again`` those whose re-drive was rejected again too. Never one whose re-drive is not yet
+    handled or was accepted (a second copy would count twice once past the dedupe window),
+    nor a letter cut to fit the DLQ or from another topic than an event topic."""
+    plan = RedrivePlan([], {})
+    for group in groups:
+        why = redrive_obstacle(group, event_topics, again)
+        if why is None and limit is not None and len(plan.chosen) >= limit:
+            why = f"beyond --limit {limit}"
+        if why is None:
+            plan.chosen.append(group)
+        else:
+            plan.skipped[why] = plan.skipped.get(why, 0) + 1
+    return plan
+
+
+def redrive_obstacle(group: DeadLetterGroup, event_topics: Collection[str],
+                     again: bool) -> Optional[str]:
+    """Why the group is not to be re-driven, if it is not."""
+    if group.status == REDRIVEN:
+        return "re-driven and not yet handled by the workers"
+    if group.status == ACCEPTED:
+        return "accepted after a re-drive"
+    if group.status == REJECTED_AGAIN and not again:
+        return "already re-driven (use --again)"
+    if group.latest.truncated_from:
+        return "cut to fit the DLQ (re-publish the original)"
+    if group.latest.source_topic not in event_topics:
+        return "not from an event topic"
+    return None
+
+
+def redrive_groups(settings: Settings, store: RedisStore,
+                   groups: list[DeadLetterGroup]) -> dict[str, int]:
     """``redrive`` through a producer of its own, closed on every path."""
     with closing(make_producer(settings)) as producer:
-        return redrive(settings, letters, producer)
+        return redrive(settings, store, groups, producer)
 
 
-def redrive(settings: Settings, letters: list[DeadLetterRecord], producer) -> dict[str, int]:
-    """Send each letter's original bytes back to its source topic; count by topic.
+def redrive(settings: Settings, store: RedisStore, groups: list[DeadLetterGroup],
+            producer) -> dict[str, int]:
+    """Send each group's latest letter back to its source topic, its original bytes and key
+    with a header naming that letter; note each re-drive the broker acknowledged in the
+    ledger (even if another failed). Returns the count by topic.
 
-    A letter that came from one event of a batch goes back as a single-event record. Letters
-    whose source is not one of portflow's event topics, or whose value was cut to fit the DLQ,
-    are skipped (counted as ``skipped``).
+    A letter that came from one event of a batch goes back as a single-event record.
     """
-    sent: dict[str, int] = {}
-    futures = []
-    for letter in letters:
-        if letter.source_topic not in settings.event_topics or letter.truncated_from:
-            sent["skipped"] = sent.get("skipped", 0) + 1
-            continue
+    sent = []
+    at = time.time()  # (before the workers can reject a re-driven record: the history's order)
+    for group in groups:
+        letter = group.latest
         origin = f"{settings.dlq_topic}:{letter.partition}:{letter.offset}".encode()
-        futures.append(producer.send(letter.source_topic, key=letter.key, value=letter.value,
-                                     headers=[(header.REDRIVEN_FROM, origin)]))
-        sent[letter.source_topic] = sent.get(letter.source_topic, 0) + 1
+        sent.append((group, producer.send(letter.source_topic, key=letter.key, value=letter.value,
+                                          headers=[(header.REDRIVEN_FROM, origin)])))
     producer.flush()
-    for future in futures:
-        future.get(timeout=30)  # raises if the broker refused one
-    return sent
+    noted: dict[str, list[dict]] = {}
+    by_topic: dict[str, int] = {}
+    try:
+        for group, future in sent:
+            record = future.get(timeout=30)  # raises if the broker refused it
+            to = f"{partition_name(record.topic, record.partition)}@{record.offset}"
+            noted[group.source] = [*group.redrives, {"letter": group.latest.position,
+                                                     "at": at, "to": to}]
+            by_topic[record.topic] = by_topic.get(record.topic, 0) + 1
+    finally:
+        store.set_redrives(noted)
+    return by_topic

@@ -112,11 +112,11 @@ def create_app(settings: Settings, store: RedisStore, metrics: WorkerMetrics) ->
                                 settings.event_topics[topic], count))
     positioner.install()
     _shorten_fetch_wait(app, FETCH_MAX_WAIT_MS)
-    yoy = YoyCollector(store, settings.tz)
+    yoy = YoyCollector(store, settings.tz, max_ahead_s=settings.max_event_ahead_s)
     metrics.registry.register(yoy)
     lost = LostOffsetsCollector(store, settings.event_topics)
     metrics.registry.register(lost)
-    drops = DropCollector(store, settings.tz)
+    drops = DropCollector(store, settings.tz, max_ahead_s=settings.max_event_ahead_s)
     metrics.registry.register(drops)
     assignment = AssignmentTracker(app, settings, store, processor, positioner, metrics, yoy, lost,
                                    drops)

@@ -1,19 +1,23 @@
 """Event-time throughput-drop gauges, for the ``PortflowThroughputDropEventTime`` alert.
 
-Each day is judged once it is complete in event time (the newest event applied is past it), so
-a replay reaches every day and raises its alert at the moment the replayed history does, as
-live traffic would. What is judged comes from Redis, which every worker shares: one worker
-exports these, the one that exports the YoY gauges (``streams.yoy``).
+Each day is judged once it is complete in event time (the reference time is past it: the
+newest event applied, at most the worker's clock plus ``PORTFLOW_MAX_EVENT_AHEAD``, see
+``domain.live_time``), so a replay reaches every day and raises its alert at the moment the
+replayed history does, as live traffic would. What is judged comes from Redis, which every
+worker shares: one worker exports these, the one that exports the YoY gauges (``streams.yoy``).
 
 A drop stays exported for ``HOLD_S`` of wall time after it was found, or while its day is
 among the latest two complete days (live: a day or two), whichever is longer: a replay may
 pass a day in a fraction of a second, and the alert's ``for:`` must still see it.
 
-Judging costs more the more keys and days there are (seconds for a year of random days): while
-the worker is behind (a backlog) ``refresh_if_due`` waits, for at most ``MAX_DEFER_S``: applying
-the records comes first. Days are judged later then, never skipped: each refresh goes on from
-the last day judged. A worker keeping up judges at every tick, however long it takes, so that a
-replay's alerts come as its history passes.
+Judging costs more the more keys and days there are: while the worker is behind (a backlog)
+``refresh_if_due`` waits, for at most ``MAX_DEFER_S``: applying the records comes first. Days
+are judged later then: each refresh goes on from the last day judged, at most
+``MAX_DAYS_PER_REFRESH`` new days at a time, and never more than ``CATCH_UP_DAYS`` behind the
+latest complete day (older ones are skipped): however far apart the oldest and the newest
+events lie, a refresh reads and judges a bounded number of days, and a jump of the reference
+day takes a bounded number of refreshes to catch up. A worker keeping up judges at every tick,
+so that a replay's alerts come as its history passes.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from portflow.adapters.redis import RedisStore
+from portflow.config import Settings
 from portflow.services.anomalies import DailyTotals, last_complete_day
 from portflow.domain.detection import DEFAULT_MIN_DROP_PCT, Judgement
 from portflow.domain.report import check_request
@@ -37,6 +42,7 @@ LIVE_VIEWS = (("value_cny", ("port",)), ("value_cny", ("port", "mode")),
               ("trains", ("port", "service")))
 HOLD_S = 900.0
 MAX_DAYS_PER_REFRESH = 62  # bounds a refresh's cost while a replay runs far ahead
+CATCH_UP_DAYS = 366  # days further behind the latest complete day are not judged any more
 REREAD_DAYS = 7  # late events land in the latest days: those are read again each refresh
 RERUN_DAYS = 7  # days before the newly complete ones judged again (a run may reach into them)
 LABELS = ["measure", "by", "port", "mode", "service"]
@@ -50,8 +56,11 @@ class DropCollector(Collector):
              "portflow_event_time_drop_ratio")
 
     def __init__(self, store: RedisStore, tz: ZoneInfo, clock=time.monotonic,
-                 min_drop_pct: float = DEFAULT_MIN_DROP_PCT) -> None:
+                 min_drop_pct: float = DEFAULT_MIN_DROP_PCT,
+                 max_ahead_s: Optional[int] = Settings.max_event_ahead_s,
+                 wall_clock=time.time) -> None:
         self.store, self.tz, self.min_drop_pct = store, tz, min_drop_pct
+        self.max_ahead_s, self._wall_clock = max_ahead_s, wall_clock
         self.active = False  # this process owns the export (see module docstring)
         self._clock = clock
         self._pacer = RefreshPacer(None, MAX_DEFER_S, clock, hold_first=True)  # not spaced
@@ -72,12 +81,13 @@ class DropCollector(Collector):
         self._pacer.run(self.refresh, behind)
 
     def refresh(self) -> None:
-        complete = last_complete_day(self.store, self.tz)
+        complete = last_complete_day(self.store, self.tz, self._wall_clock(), self.max_ahead_s)
         if complete is None:
             return
         if self._judged_through is None or self._judged_through > complete:
             self._judged_through = complete - timedelta(days=1)
-        first = min(self._judged_through + timedelta(days=1), complete)
+        catch_up_from = complete - timedelta(days=CATCH_UP_DAYS - 1)
+        first = min(max(self._judged_through + timedelta(days=1), catch_up_from), complete)
         last = min(complete, first + timedelta(days=MAX_DAYS_PER_REFRESH - 1))
         days = [first + timedelta(days=i) for i in range((last - first).days + 1)]
         # The days before the new ones are judged again: a run of drops (domain.detection)

@@ -21,6 +21,7 @@ from portflow.domain.aggregates import cell_values_and_amounts
 from portflow.domain.events import (CUSTOMS_STATUSES, EVENT_TYPES, MODES, REJECTION_CODES,
                                     SHIPMENT_DIRECTIONS, TRAIN_DIRECTIONS, TRAIN_SERVICES,
                                     Customs, Event)
+from portflow.domain.live_time import lag_seconds
 from portflow.domain.partitions import split_partition_name
 from portflow.domain.report import unit_scale
 from streams.processor import BatchStats
@@ -60,8 +61,8 @@ class WorkerMetrics:
             registry=r, buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1))
         self.event_time_lag = Gauge(
             "portflow_event_time_lag_seconds",
-            "Processing time minus the newest event time of the last batch.", ["type"],
-            registry=r)
+            "Processing time minus the newest event time of the last batch; 0 when that event "
+            "is ahead of the clock (never negative).", ["type"], registry=r)
         self.mark = Gauge(
             "portflow_applied_offset", "Offset of the last record applied, per partition.",
             ["topic", "partition"], registry=r)
@@ -152,7 +153,8 @@ class WorkerMetrics:
         for write in stats.redis_write_seconds:
             self.redis_seconds.observe(write)
         if stats.newest_event_s is not None:
-            self.event_time_lag.labels(event_type).set(time.time() - stats.newest_event_s)
+            self.event_time_lag.labels(event_type).set(lag_seconds(time.time(),
+                                                                   stats.newest_event_s))
 
     def count_applied(self, events: list[Event]) -> None:
         """The business counters of events applied (a step's): their amounts are summed per

@@ -25,6 +25,7 @@ record fails alone, and quarantines it, so the next try dead-letters it and appl
 from __future__ import annotations
 
 import asyncio
+import math
 import inspect
 import logging
 import time
@@ -138,6 +139,9 @@ class DeadLetter:
         ]
         if self.rejection.batch_index is not None:
             headers.append((header.BATCH_INDEX, str(self.rejection.batch_index).encode()))
+        # a re-driven record rejected again: its letter names the letter it was re-driven from
+        headers += [(name, value) for name, value in self.source.headers
+                    if name == header.REDRIVEN_FROM]
         return headers
 
 
@@ -506,7 +510,8 @@ class BatchProcessor:
         step.outcomes = StepOutcomes.of(step.chunk, step.fresh, step.duplicates)
         step.reply = asyncio.ensure_future(self.run_with_retries(
             self.store.apply, step.marks, step.event_ids, step.lines,
-            self.settings.dedupe_ttl_seconds, int(step.latest_event_s), self.epoch,
+            self.settings.dedupe_ttl_seconds,
+            math.floor(step.latest_event_s) if step.fresh else None, self.epoch,
             step.outcomes.counts, step.outcomes.rejections))
         return step
 

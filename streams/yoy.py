@@ -1,11 +1,12 @@
 """Year-over-year gauges from the Redis aggregates (event time), for Grafana's YoY panels.
 
-For the month, quarter, half and year to date containing the newest event time, it exports the
-current value, the value of the same days a year earlier, and their ratio, by port, mode, zone
-group and train service. The figures come from Redis, which every worker shares, so exactly one
-process may export them or ``sum()`` would count them once per worker: the worker that owns
-partition 0 of the shipments topic (see ``YoyCollector.active``). After a rebalance the new
-owner takes over within one refresh.
+For the month, quarter, half and year to date containing the reference time (the newest event
+time applied, at most the worker's clock plus ``PORTFLOW_MAX_EVENT_AHEAD``: ``domain.live_time``)
+it exports the current value, the value of the same days a year earlier, and their ratio, by
+port, mode, zone group and train service. The figures come from Redis, which every worker
+shares, so exactly one process may export them or ``sum()`` would count them once per worker:
+the worker that owns partition 0 of the shipments topic (see ``YoyCollector.active``). After a
+rebalance the new owner takes over within one refresh.
 
 A refresh reads every cell of the granules it compares, so its cost grows with the cells of two
 years: it reads a few granules at a time (memory stays bounded by the largest granules), sums
@@ -25,6 +26,8 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from portflow.adapters.redis import RedisStore
+from portflow.config import Settings
+from portflow.domain.live_time import reference_time
 from portflow.domain.periods import SPANS, span_to_date
 from portflow.domain.report import sum_by, unit_scale
 from streams.pacing import MAX_DEFER_S, MAX_SHARE, RefreshPacer
@@ -48,9 +51,12 @@ READ_GRANULES = 2  # granules read from Redis (and held in memory) at a time
 class YoyCollector(Collector):
     """Serves the last computed YoY figures; ``refresh`` recomputes them from Redis."""
 
-    def __init__(self, store: RedisStore, tz, clock=time.monotonic) -> None:
+    def __init__(self, store: RedisStore, tz, clock=time.monotonic,
+                 max_ahead_s: Optional[int] = Settings.max_event_ahead_s,
+                 wall_clock=time.time) -> None:
         self.store = store
         self.tz = tz
+        self.max_ahead_s, self._wall_clock = max_ahead_s, wall_clock
         self.active = False  # this process owns the export (see module docstring)
         self._families: list = []
         self._pacer = RefreshPacer(MAX_SHARE, MAX_DEFER_S, clock)
@@ -59,7 +65,8 @@ class YoyCollector(Collector):
         return list(self._families) if self.active else []
 
     def refresh(self) -> None:
-        latest_ts = self.store.latest_event_time()
+        latest_ts = reference_time(self.store.latest_event_time(), self._wall_clock(),
+                                   self.max_ahead_s)
         self._families = [] if latest_ts is None else self._compute(latest_ts)
 
     def refresh_if_due(self, behind: bool = False) -> None:
@@ -73,8 +80,11 @@ class YoyCollector(Collector):
         info = GaugeMetricFamily("portflow_yoy_period_info",
                                  "The periods the YoY gauges compare (value always 1).",
                                  labels=["span", "current", "previous"])
-        latest = GaugeMetricFamily("portflow_latest_event_timestamp_seconds",
-                                   "Newest event time applied (Unix seconds).", value=latest_ts)
+        latest = GaugeMetricFamily(
+            "portflow_latest_event_timestamp_seconds",
+            "Newest event time applied (Unix seconds), at most the worker's clock plus "
+            "PORTFLOW_MAX_EVENT_AHEAD (a day if off): the YoY and drop gauges' now.",
+            value=latest_ts)
         families = [info, latest]
         for span, (period, _, _) in spans.items():
             info.add_metric([span, str(period), str(period.previous())], 1)

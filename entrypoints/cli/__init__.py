@@ -6,6 +6,7 @@ do (``publishing``, ``reading``, ``operating``), the group and the error mapping
 
 from __future__ import annotations
 
+import signal
 import sys
 
 from entrypoints.cli import operating, publishing, reading  # noqa: F401 (they register commands)
@@ -15,6 +16,9 @@ __all__ = ["cli", "main"]
 
 
 def main() -> None:
+    # Ctrl-C (SIGINT) stops every command, also one started in the background by a script
+    # (`portflow up &`): the shell starts it with SIGINT ignored, and Python keeps it ignored.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         cli.main(prog_name="portflow", standalone_mode=True)
     except KeyboardInterrupt:

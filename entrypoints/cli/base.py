@@ -3,6 +3,7 @@ environment, messages on stderr, and the one place where errors become exit code
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
@@ -34,10 +35,19 @@ def fail(message: str) -> "click.exceptions.Exit":
     return click.exceptions.Exit(EXIT_FAILURE)
 
 
+def os_error_message(exc: OSError) -> str:
+    """One line for a file or system call that failed: the system's reason and the path(s)."""
+    reason = exc.strerror or str(exc)
+    paths = [repr(str(p)) for p in (exc.filename, exc.filename2) if p is not None]
+    return f"{reason}: {' → '.join(paths)}" if paths else reason
+
+
 class PortflowGroup(click.Group):
     """The one place where errors become messages and exit codes: a bad setting or option is a
-    usage error (exit 2), any other ``PortflowError`` says what to do (exit 1, or its own), and
-    Redis or Kafka failing says which server (exit 1). Anything else is a bug: a traceback."""
+    usage error (exit 2), any other ``PortflowError`` says what to do (exit 1, or its own),
+    Redis or Kafka failing says which server (exit 1), and a file or directory the system
+    refuses (missing, not writable, full disk) says which and why (exit 1). Anything else is a
+    bug: a traceback."""
 
     def invoke(self, ctx: click.Context):
         from kafka.errors import KafkaError
@@ -57,6 +67,24 @@ class PortflowGroup(click.Group):
             raise fail(f"cannot read Redis at {url}: {exc}") from None
         except KafkaError as exc:
             raise fail(f"Kafka at {load_settings().kafka_bootstrap}: {exc}") from None
+        except OSError as exc:
+            raise fail(os_error_message(exc)) from None
+
+
+class Number(click.FloatRange):
+    """A finite float in a range: click's FloatRange lets ``nan`` through (and ``inf`` when it
+    has no maximum), which every option taking seconds, rates or scales must refuse."""
+
+    name = "number"
+
+    def convert(self, value, param, ctx):
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return number
+
+
+POSITIVE = Number(min=0, min_open=True)  # seconds, rates: above zero
 
 
 @click.group(cls=PortflowGroup,

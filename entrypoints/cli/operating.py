@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import click
 
-from entrypoints.cli.base import cli, home, load_settings, say
+from entrypoints.cli.base import POSITIVE, Number, cli, home, load_settings, say, warn
 from entrypoints.embedded import BROKERS
+from portflow.domain.events import REJECTION_CODES
+from producers.scenarios import MAX_SCALE
 
 
 @cli.command()
@@ -27,7 +29,7 @@ def worker(loglevel: str) -> None:
 @cli.command()
 @click.option("--wait", is_flag=True,
               help="Return once the workers have re-applied at least everything applied before.")
-@click.option("--timeout", type=float, default=3600, show_default=True,
+@click.option("--timeout", type=POSITIVE, default=3600, show_default=True,
               help="Seconds --wait may take before failing.")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 def rebuild(wait, timeout, yes) -> None:
@@ -50,46 +52,100 @@ def rebuild(wait, timeout, yes) -> None:
 
 @cli.group()
 def dlq() -> None:
-    """Inspect and re-drive the dead-letter topic (PORTFLOW_TOPIC_PREFIX + dlq)."""
+    """Inspect and re-drive the dead-letter topic (PORTFLOW_TOPIC_PREFIX + dlq).
+
+    The topic holds one letter per rejection; these commands show one entry per rejected event,
+    with its history: its letters (the same event may be rejected again after a re-drive, a
+    rebuild or a worker's crash) and its re-drives, kept in Redis.
+    """
+
+
+CODE_OPTION = click.option("--code", type=click.Choice(REJECTION_CODES), metavar="CODE",
+                           help="Only events whose latest rejection has this code (README, "
+                                "\"Dead letters\": e.g. invalid_field, bad_number).")
+LIMIT_OPTION = click.option("--limit", type=click.IntRange(min=1), help="At most this many events.")
 
 
 @dlq.command("list")
-@click.option("--code", help="Only this rejection code (e.g. bad_number, invalid_field).")
-@click.option("--limit", type=int, help="At most this many.")
-@click.option("--json", "as_json", is_flag=True, help="One JSON object per dead letter.")
+@CODE_OPTION
+@LIMIT_OPTION
+@click.option("--json", "as_json", is_flag=True,
+              help="One JSON object per event: the latest letter's fields (partition, offset, "
+                   "code, reason, source_topic, source_partition, source_offset, batch_index, "
+                   "redriven_from, at, value) and source, status, attempts, letters, history.")
 def dlq_list(code, limit, as_json) -> None:
-    """List dead letters: where each came from, why it was rejected, and its start."""
+    """List the rejected events, oldest first, each in three lines:
+
+    \b
+    SOURCE  STATUS  ATTEMPTS  CODE: REASON
+        its history: each rejection (time, code, its letter's partition@offset)
+        and each re-drive (time, the record it became)
+        the start of its value
+
+    SOURCE is where the event was first rejected (topic:partition@offset, [index] in a batch);
+    STATUS is `rejected` (never re-driven), `redriven` (the workers have not handled the
+    re-driven record yet), `accepted` (they handled it without rejecting it) or
+    `rejected-again`; ATTEMPTS counts the records rejected for it (the original and each
+    re-drive rejected again); CODE and REASON are the latest rejection's.
+    """
     import json
 
-    from producers.dead_letters import select_dead_letters
+    from redis import RedisError
 
-    letters = select_dead_letters(load_settings(), code, limit)
-    for letter in letters:
-        click.echo(json.dumps(letter.as_json()) if as_json else letter.summary())
-    say(f"{len(letters):,} dead letter(s)")
+    from producers.dead_letters import read_groups, select_groups
+
+    settings = load_settings()
+    try:
+        groups = read_groups(settings, open_redrive_store(settings))
+    except RedisError as exc:
+        warn(f"cannot read the re-drive ledger in Redis at {settings.redacted_redis_url} ({exc}); "
+             "listing the letters without their re-drives")
+        groups = read_groups(settings, None)
+    chosen = select_groups(groups, code, limit)
+    for group in chosen:
+        click.echo(json.dumps(group.as_json()) if as_json else group.summary())
+    letters = sum(len(group.letters) for group in chosen)
+    say(f"{len(chosen):,} rejected event(s) ({letters:,} dead letter(s))"
+        + (f" of {len(groups):,}" if len(chosen) < len(groups) else ""))
 
 
 @dlq.command("replay")
-@click.option("--code", help="Only this rejection code.")
-@click.option("--limit", type=int, help="At most this many.")
+@CODE_OPTION
+@LIMIT_OPTION
+@click.option("--again", is_flag=True,
+              help="Also re-drive events already re-driven whose re-drive was rejected again.")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
-def dlq_replay(code, limit, yes) -> None:
-    """Send dead letters back to their source topics, to be validated again.
+def dlq_replay(code, limit, again, yes) -> None:
+    """Send rejected events back to their source topics, to be validated again.
 
-    For events rejected under an old rule or a since-fixed bug. An event that is still invalid
-    lands on the dead-letter topic again; one that was applied meanwhile is a duplicate.
+    For events rejected under an old rule or a since-fixed bug. Each event is re-driven once
+    (its latest letter, with the header portflow-redriven-from naming that letter), and the
+    re-drive is noted in Redis: a later replay skips it unless --again, and only if it was
+    rejected again. One still invalid lands on the dead-letter topic again, as a further
+    attempt of the same event in `portflow dlq list`.
     """
-    from producers.dead_letters import redrive_letters, select_dead_letters
+    from producers.dead_letters import plan_redrive, read_groups, redrive_groups, select_groups
 
     settings = load_settings()
-    letters = select_dead_letters(settings, code, limit)
-    if not letters:
-        say("no dead letters to replay")
+    store = open_redrive_store(settings)
+    groups = select_groups(read_groups(settings, store), code)
+    plan = plan_redrive(groups, settings.event_topics, again, limit)
+    skipped = f"; skipped {plan.skipped_text()}" if plan.skipped else ""
+    if not plan.chosen:
+        say(f"nothing to re-drive{skipped or ': no dead letters'}")
         return
     if not yes:
-        click.confirm(f"re-drive {len(letters):,} dead letter(s)?", abort=True, err=True)
-    sent = redrive_letters(settings, letters)
-    say(", ".join(f"{n:,} to {topic}" for topic, n in sent.items()))
+        click.confirm(f"re-drive {len(plan.chosen):,} rejected event(s)?", abort=True, err=True)
+    sent = redrive_groups(settings, store, plan.chosen)
+    say(f"re-drove {sum(sent.values()):,} dead letter(s) ("
+        + ", ".join(f"{n:,} to {topic}" for topic, n in sent.items()) + f"){skipped}")
+
+
+def open_redrive_store(settings):
+    """The Redis store holding the re-drive ledger (any time zone: no totals are read)."""
+    from portflow.adapters.redis import RedisStore
+
+    return RedisStore.from_url(settings.redis_url, settings.topic_prefix)
 
 
 BROKER_OPTION = click.option(
@@ -114,9 +170,11 @@ def up(broker) -> None:
 
 @cli.command()
 @click.option("--once", is_flag=True, help="Print the final view and exit (for scripts).")
-@click.option("--scale", type=float, default=0.2, show_default=True,
+@click.option("--scale", type=Number(min=0, min_open=True, max=MAX_SCALE), default=0.2,
+              show_default=True,
               help="Events of the scenario replayed (1 = about 700k); the totals are the same.")
-@click.option("--seed", type=int, default=2024, show_default=True)
+@click.option("--seed", type=int, default=2024, show_default=True,
+              help="Seed of the scenario's random choices: the same seed, the same events.")
 @BROKER_OPTION
 def demo(once, scale, seed, broker) -> None:
     """The Xinjiang H1 2024 trade scenario, live: start the embedded stack, replay, watch.

@@ -6,31 +6,18 @@ import signal
 
 import click
 
-from entrypoints.cli.base import cli, load_settings, say, warn
+from entrypoints.cli.base import POSITIVE, Number, cli, load_settings, say, warn
 from portflow.domain.events import MAX_BATCH_EVENTS
 from portflow.errors import EXIT_REJECTIONS
-from producers.scenarios import SCENARIOS
+from producers.scenarios import MAX_SAMPLE_EVENTS, MAX_SCALE, SCENARIOS
 
-
-class PositiveSeconds(click.ParamType):
-    """A number of seconds above zero (``inf``: no limit)."""
-
-    name = "seconds"
-
-    def convert(self, value, param, ctx):
-        try:
-            seconds = float(value)
-        except (TypeError, ValueError):
-            self.fail(f"{value!r} is not a number of seconds", param, ctx)
-        if not seconds > 0:
-            self.fail(f"{value} must be above 0 (inf waits without limit)", param, ctx)
-        return seconds
+SEED_HELP = "Seed of the random choices: the same seed gives the same events."
 
 
 @cli.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
-@click.option("--speed", type=float, help="Pace by event time, sped up X times.")
-@click.option("--rate", type=float, help="Publish N events per second.")
+@click.option("--speed", type=POSITIVE, help="Pace by event time, sped up X times.")
+@click.option("--rate", type=POSITIVE, help="Publish N events per second.")
 @click.option("--max", "as_fast", is_flag=True, help="As fast as possible (the default).")
 @click.option("--batch", type=click.IntRange(1, MAX_BATCH_EVENTS), default=500,
               show_default=True,
@@ -39,7 +26,7 @@ class PositiveSeconds(click.ParamType):
 @click.option("--wait", is_flag=True,
               help="Return once the worker has handled every published record, saying what it "
                    "did: applied, duplicates, rejected (by file and line).")
-@click.option("--timeout", type=PositiveSeconds(), default=600, show_default=True,
+@click.option("--timeout", type=POSITIVE, default=600, show_default=True,
               help="Seconds --wait waits before failing.")
 @click.option("--fail-on-rejection", is_flag=True,
               help=f"With --wait: exit {EXIT_REJECTIONS} if the worker rejected any line of "
@@ -151,18 +138,21 @@ def _wait_and_tell(settings, store, result, timeout: float, progress,
 
 
 @cli.command()
-@click.option("--rate", type=float, default=200, show_default=True, help="Events per second.")
-@click.option("--seed", type=int, default=7, show_default=True)
-@click.option("--events", "max_events", type=int, help="Stop after this many events.")
-@click.option("--duration", type=float, help="Stop after this many seconds.")
-@click.option("--batch", type=int, default=500, show_default=True,
+@click.option("--rate", type=POSITIVE, default=200, show_default=True, help="Events per second.")
+@click.option("--seed", type=int, default=7, show_default=True, help=SEED_HELP)
+@click.option("--events", "max_events", type=click.IntRange(min=1),
+              help="Stop after this many events.")
+@click.option("--duration", type=POSITIVE, help="Stop after this many seconds.")
+@click.option("--batch", type=click.IntRange(1, MAX_BATCH_EVENTS), default=500,
+              show_default=True,
               help="Largest batch record (records also go out whenever the pace waits).")
 def simulate(rate, seed, max_events, duration, batch) -> None:
-    """Publish a live, seeded stream of shipments, trains and customs declarations.
+    """Publish a live, seeded stream of made-up shipments, trains and customs declarations.
 
-    Events carry the current time and Xinjiang-like ports, modes, zones, partners and customs
-    lifecycles. Runs until Ctrl-C, --events or --duration; works against any Kafka
-    (PORTFLOW_KAFKA_BOOTSTRAP), the embedded stack's or production's.
+    For demos, load and alert drills: events carry the current time and Xinjiang-like ports,
+    modes, zones, partners and customs lifecycles, and add to the totals like real ones, so
+    publish them only to a test stack (the embedded stack of `portflow up`, by default), never
+    to a Kafka whose aggregates people rely on. Runs until Ctrl-C, --events or --duration.
     """
     from producers.replay import Pace, publish
     from producers.simulate import Simulator
@@ -179,10 +169,12 @@ def simulate(rate, seed, max_events, duration, batch) -> None:
 @click.argument("name", type=click.Choice(SCENARIOS))
 @click.option("--out", required=True, type=click.Path(dir_okay=False),
               help="Replay file to write (.jsonl, or .jsonl.gz to compress).")
-@click.option("--seed", type=int, default=2024, show_default=True)
-@click.option("--scale", type=float, default=1.0, show_default=True,
-              help="xinjiang-2024h1: multiplies the number of events (totals stay exact).")
-@click.option("--events", type=int, default=20000, show_default=True, help="sample: events.")
+@click.option("--seed", type=int, default=2024, show_default=True, help=SEED_HELP)
+@click.option("--scale", type=Number(min=0, min_open=True, max=MAX_SCALE), default=1.0,
+              show_default=True,
+              help="xinjiang-2024h1: multiplies the number of events (the totals stay exact).")
+@click.option("--events", type=click.IntRange(1, MAX_SAMPLE_EVENTS), default=20000,
+              show_default=True, help="sample: how many events.")
 def scenario(name, out, seed, scale, events) -> None:
     """Write the replay file of a built-in scenario (the same seed gives the same bytes).
 

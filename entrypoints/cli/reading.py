@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
 import click
@@ -67,7 +68,7 @@ def anomalies(period, measure, by, min_drop, as_json, allow_incomplete) -> None:
     request = AnomaliesRequest.parse(period, measure, dimensions(by), min_drop)
     settings = load_settings()
     store = open_store(settings)
-    result = read_anomalies(store, settings.tz, request)
+    result = read_anomalies(store, settings.tz, request, settings.max_event_ahead_s)
     warn(check_complete(store, result, allow_incomplete, "anomalies"))
     click.echo(to_json(result) if as_json else anomalies_table(result))
 
@@ -80,6 +81,8 @@ def verify(name, as_json) -> None:
 
     Prints each published figure beside the one portflow computes. Exits 1 if any figure
     differs; a published share that disagrees with the published totals is flagged, not failed.
+    Meant for the stack the scenario was replayed into (as `portflow demo` does): on other
+    data, your own included, the figures differ by design; use `portflow report` there.
     """
     from portflow.domain.reconcile import checks_table
     from portflow.domain.report import to_json
@@ -97,29 +100,45 @@ def verify(name, as_json) -> None:
         raise fail(f"{len(failed)} figure(s) differ from the published ones")
 
 
+def _day(ctx, param, value: str | None) -> str | None:
+    """A --from/--to day, checked before anything is read."""
+    if value is not None:
+        try:
+            date.fromisoformat(value)
+        except ValueError:
+            raise click.BadParameter(f"{value!r} is not a day like 2024-06-15") from None
+    return value
+
+
 @cli.command()
 @click.option("--out", "tsdb_dir", required=True, type=click.Path(file_okay=False),
               help="Directory for the TSDB blocks (then move them into Prometheus' data dir).")
-@click.option("--from", "first", help="First local day, YYYY-MM-DD (default: 1 January of "
-              "the year before the newest event).")
-@click.option("--to", "last", help="Last local day (default: the newest event's day).")
+@click.option("--from", "first", callback=_day, metavar="DAY", help="First local day, YYYY-MM-DD (default: "
+              "1 January of the year before the newest event).")
+@click.option("--to", "last", callback=_day, metavar="DAY",
+              help="Last local day, YYYY-MM-DD (default: the newest event's day).")
 @click.option("--openmetrics", type=click.Path(dir_okay=False),
               help="Also keep the OpenMetrics text here.")
-@click.option("--promtool", default="promtool", show_default=True)
+@click.option("--promtool", default="promtool", show_default=True,
+              help="The promtool program (from Prometheus) that turns the text into blocks.")
 def backfill(tsdb_dir, first, last, openmetrics, promtool) -> None:
     """Write the aggregates as Prometheus history (TSDB blocks), by event time.
 
     Counters portflow_trade_value_yuan_total, portflow_cargo_weight_tonnes_total,
     portflow_shipments_total, portflow_trains_total, portflow_train_teu_total and
-    portflow_customs_declarations_total with source="backfill", sampled every 6 h, so Grafana can
-    chart this year against last year (offset 52w) right after a replay. Start Prometheus with
-    --storage.tsdb.retention.time=10y or it drops old blocks at once.
+    portflow_customs_declarations_total with source="backfill", one sample a day (at the local
+    midnight that ends each day with events), so Grafana can chart this year against last year
+    (offset 52w) right after a replay. Start Prometheus with --storage.tsdb.retention.time=10y
+    or it drops old blocks at once.
     """
     from portflow.services.backfill import backfill as write_backfill
     from portflow.services.state import open_store
 
+    if first and last and first > last:
+        raise click.UsageError(f"--from {first} is after --to {last}")
     settings = load_settings()
     done = write_backfill(open_store(settings), settings.tz, Path(tsdb_dir), first, last,
+                          settings.max_event_ahead_s,
                           Path(openmetrics) if openmetrics else None, promtool)
     say(done.summary(tsdb_dir))
 

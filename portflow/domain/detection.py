@@ -58,6 +58,83 @@ RUN_CONTEXT_DAYS = 14  # judge this many days before those asked about: a run ma
 FESTIVAL_NOISE_WIDENING = 2 ** 0.5
 
 Values = Callable[[date], Optional[int]]  # a key's total on a day; None before the history
+AROUND_WEEKS = (-2, -1, 1, 2)  # a day's neighbours in ``_noise``, in weeks
+ONE_DAY = timedelta(days=1)
+
+
+class History:
+    """A key's ``Values``, remembering what judging its days one after another asks again and
+    again: the profile of the day before (``_profile_days``: the next day's is one step on),
+    each day's ratio to its weekday's neighbours (``_noise``) and to a year earlier
+    (``_growth``). Judging a key's days with one ``History`` gives exactly what judging each
+    day afresh gives, at a fraction of the cost."""
+
+    def __init__(self, values: Values) -> None:
+        self.values = values
+        self._profiled: Optional[tuple[date, list[tuple[date, int]]]] = None
+        self._neighbour_ratios: dict[tuple[date, int], Optional[float]] = {}
+        self._growth_ratios: dict[date, Optional[float]] = {}
+
+    def __call__(self, day: date) -> Optional[int]:
+        return self.values(day)
+
+    def profile(self, day: date) -> list[tuple[date, int]]:
+        """``_profile_days(self, day)``, from the day before's where that was the last asked."""
+        if self._profiled is not None and self._profiled[0] == day - ONE_DAY:
+            found = self._next_profile(day, self._profiled[1])
+        else:
+            found = _profile_days(self.values, day)
+        self._profiled = (day, found)
+        return found
+
+    def _next_profile(self, day: date, before: list[tuple[date, int]]) -> list[tuple[date, int]]:
+        """The walk back from ``day`` is the walk back from the day before (``before``'s) with
+        one more day in front and one less at the end of the lookback."""
+        latest = day - ONE_DAY
+        value = self.values(latest)
+        if value is None:
+            return []
+        oldest = day - timedelta(days=PROFILE_LOOKBACK_DAYS)
+        found = [] if in_festival_window(latest) else [(latest, value)]
+        found += [(d, v) for d, v in before if d >= oldest]
+        return found[:PROFILE_DAYS]
+
+    def neighbour_ratios(self, profile: list[tuple[date, int]], day: date) -> list[float]:
+        """Each profile day's value over the median of its weekday's days up to two weeks
+        either side, those before ``day`` only; none where fewer than two are known or it is
+        0 (``_noise``)."""
+        ratios, remembered = [], self._neighbour_ratios
+        for d, value in profile:
+            gap = (day - d).days  # at least 1: the weeks before ``d`` always count
+            key = (d, 2 + (gap > 7) + (gap > 14))  # how many of AROUND_WEEKS count, in order
+            ratio = remembered.get(key, ...)
+            if ratio is ...:
+                around = [self.values(d + timedelta(weeks=w)) for w in AROUND_WEEKS[:key[1]]]
+                around = [v for v in around if v is not None]
+                centre = median(around) if len(around) >= 2 else 0
+                ratio = remembered[key] = value / centre if centre > 0 else None
+            if ratio is not None:
+                ratios.append(ratio)
+        return ratios
+
+    def growth_ratios(self, profile: list[tuple[date, int]]) -> list[float]:
+        """Each profile day's value over the day 52 weeks earlier; none where that is
+        unknown, 0 or a festival day (``_growth``)."""
+        ratios, remembered = [], self._growth_ratios
+        for d, value in profile:
+            ratio = remembered.get(d, ...)
+            if ratio is ...:
+                earlier = d - YEAR
+                before = self.values(earlier)
+                ratio = remembered[d] = value / before \
+                    if before and not in_festival_window(earlier) else None
+            if ratio is not None:
+                ratios.append(ratio)
+        return ratios
+
+
+def history(values: Values) -> History:
+    return values if isinstance(values, History) else History(values)
 
 
 @dataclass(frozen=True)
@@ -128,7 +205,7 @@ def _weekday_medians(profile: list[tuple[date, int]]) -> dict[int, float]:
     return {weekday: float(median(vs)) for weekday, vs in by_weekday.items()}
 
 
-def _noise(values: Values, profile: list[tuple[date, int]], day: date) -> float:
+def _noise(values: History, profile: list[tuple[date, int]], day: date) -> float:
     """The spread of recent days below their expectation, as a fraction of it.
 
     Each day is set against the median of its weekday's ordinary days up to two weeks either
@@ -137,27 +214,15 @@ def _noise(values: Values, profile: list[tuple[date, int]], day: date) -> float:
     quartiles stay put while up to a quarter of the days were disrupted, and both halves of the
     days count (the lower half alone, of some 28 days, varies too much from week to week).
     """
-    ratios = []
-    for d, value in profile:
-        around = [values(d + timedelta(weeks=w)) for w in (-2, -1, 1, 2)
-                  if d + timedelta(weeks=w) < day]
-        around = [v for v in around if v is not None]
-        centre = median(around) if len(around) >= 2 else 0
-        if centre > 0:
-            ratios.append(value / centre)
+    ratios = values.neighbour_ratios(profile, day)
     if len(ratios) < MIN_PROFILE_DAYS:
         return float("inf")
     lower, _, upper = quantiles(ratios, n=4)
     return (upper - lower) / 1.349
 
 
-def _growth(values: Values, profile: list[tuple[date, int]]) -> Optional[float]:
-    ratios = []
-    for d, value in profile:
-        earlier = d - YEAR
-        before = values(earlier)
-        if before and not in_festival_window(earlier):
-            ratios.append(value / before)
+def _growth(values: History, profile: list[tuple[date, int]]) -> Optional[float]:
+    ratios = values.growth_ratios(profile)
     return median(ratios) if len(ratios) >= MIN_GROWTH_PAIRS else None
 
 
@@ -205,7 +270,8 @@ def _festival_year_earlier(values: Values, day: date) -> Optional[float]:
 
 def expectation(values: Values, day: date) -> Optional[Expectation]:
     """What ``day`` should have brought, or None where the history is too short to say."""
-    profile = _profile_days(values, day)
+    values = history(values)
+    profile = values.profile(day)
     medians = _weekday_medians(profile)
     if not medians:
         return None
@@ -302,7 +368,7 @@ def judge_all(daily: Mapping[tuple[str, ...], Mapping[date, int]], days: Iterabl
     days = list(days)
     found = []
     for key, totals in sorted(daily.items()):
-        values = series_values(totals, first_day)
+        values = History(series_values(totals, first_day))
         found += _mark_runs([judge(values, key, day, min_drop_pct) for day in days],
                             min_drop_pct)
     return found

@@ -9,6 +9,7 @@ previous year's festival, never with the same calendar date (see ``domain.detect
 from __future__ import annotations
 
 from datetime import date, timedelta
+from functools import lru_cache
 from typing import Optional
 
 # New Year's Day of the Chinese calendar (the first day of the first lunar month).
@@ -45,6 +46,7 @@ def festival_offset(day: date) -> Optional[int]:
     return None
 
 
+@lru_cache(maxsize=4096)  # judging asks about the same few hundred days again and again
 def in_festival_window(day: date) -> bool:
     """Whether the festival may shape ``day``'s traffic (every possible day in unknown years)."""
     if day.year in SPRING_FESTIVAL and day.year + 1 in SPRING_FESTIVAL:

@@ -11,6 +11,7 @@ import json
 from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
+from functools import lru_cache
 from typing import Callable, Iterable, Mapping, Optional
 
 from portflow.domain.aggregates import CELL_LAYOUT
@@ -76,6 +77,9 @@ def check_request(measure: str, by: list[str]) -> Measure:
     return spec
 
 
+REMEMBERED_CELLS = 65536
+
+
 def _row_keys(event_type: str, by: list[str]) -> Callable[[str], Iterable[tuple[str, ...]]]:
     """A function from a cell key to the row keys the cell counts in (several for zones)."""
     layout = CELL_LAYOUT[event_type]
@@ -103,7 +107,19 @@ def _row_keys(event_type: str, by: list[str]) -> Callable[[str], Iterable[tuple[
 
 def sum_by(event_type: str, by: list[str], cells: Mapping[str, int]) -> dict[tuple[str, ...], int]:
     """Per-cell totals summed into rows keyed by the values of ``by`` (zones may repeat a cell)."""
+    return _sum_rows(cells, _row_keys(event_type, by))
+
+
+def granule_summer(event_type: str, by: list[str]) -> Callable[[Mapping[str, int]], dict]:
+    """``sum_by`` for granule after granule: the same cells come again in each, so each cell's
+    row keys are found once (up to ``REMEMBERED_CELLS`` of them)."""
     keys_of = _row_keys(event_type, by)
+    remembered = lru_cache(maxsize=REMEMBERED_CELLS)(lambda cell: tuple(keys_of(cell)))
+    return lambda cells: _sum_rows(cells, remembered)
+
+
+def _sum_rows(cells: Mapping[str, int],
+              keys_of: Callable[[str], Iterable[tuple[str, ...]]]) -> dict[tuple[str, ...], int]:
     sums: dict[tuple[str, ...], int] = {}
     for cell, amount in cells.items():
         for key in keys_of(cell):
@@ -131,14 +147,10 @@ def build_report(
     """The contract's report object; amounts are ``Decimal`` (money, weight) or ``int``.
 
     ``data`` (beyond the contract's members) says how far the events applied go and whether the
-    period is complete; a period with no data yet has no year-on-year (``yoy_pct`` null, not a
-    fall of 100 %).
+    period is complete. ``yoy_pct`` stays the contract's formula: for a period with no data yet
+    it reads −100, and ``data.period_status`` says why (the text table shows no YoY then).
     """
     spec = check_request(measure, by)
-    no_data_yet = coverage.status == NO_DATA_YET
-
-    def change(cur: int, prev: int) -> Optional[Decimal]:
-        return None if no_data_yet else yoy_pct(cur, prev)
 
     now = sum_by(spec.event_type, by, current)
     before = sum_by(spec.event_type, by, previous)
@@ -163,14 +175,14 @@ def build_report(
                 "key": dict(zip(by, key)),
                 "current": amount(cur),
                 "previous": amount(prev),
-                "yoy_pct": change(cur, prev),
+                "yoy_pct": yoy_pct(cur, prev),
             }
             for cur, key, prev in rows
         ],
         "total": {
             "current": amount(total_now),
             "previous": amount(total_before),
-            "yoy_pct": change(total_now, total_before),
+            "yoy_pct": yoy_pct(total_now, total_before),
         },
         "data": coverage.as_json(),
     }
@@ -195,8 +207,10 @@ def to_table(report: dict) -> str:
     def fmt(amount) -> str:
         return f"{amount:,f}" if isinstance(amount, Decimal) else f"{amount:,}"
 
+    no_data_yet = report["data"]["period_status"] == NO_DATA_YET
+
     def pct(value) -> str:
-        return "—" if value is None else f"{value:+.2f}"
+        return "—" if value is None or no_data_yet else f"{value:+.2f}"
 
     body = [
         [*(row["key"][d] for d in report["by"]), fmt(row["current"]), fmt(row["previous"]),

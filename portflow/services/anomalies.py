@@ -1,23 +1,27 @@
 """Throughput drops read from the Redis store: the daily totals ``domain.detection`` judges.
 
 The same judgement serves ``portflow anomalies`` (any period, read afresh) and the worker's
-live gauges (``streams.drops``: each day as it completes, from a cache of recent days).
+live gauges (``streams.drops``: each day as it completes, from a cache of recent days). Both
+take the days before the live view's reference day (``domain.live_time``) as complete.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Iterable, Optional
 from zoneinfo import ZoneInfo
 
 from portflow.adapters.redis import RedisStore
+from portflow.config import Settings
 from portflow.domain.coverage import COMPLETE, Coverage, sentence
 from portflow.domain.detection import (DEFAULT_MIN_DROP_PCT, LOOKBACK_WEEKS,
                                        PROFILE_LOOKBACK_DAYS, RUN_CONTEXT_DAYS, YEAR, Judgement,
                                        find_drops, judge_all)
+from portflow.domain.live_time import reference_time
 from portflow.domain.periods import Period
-from portflow.domain.report import Measure, check_request, sum_by
+from portflow.domain.report import Measure, check_request, granule_summer
 from portflow.errors import UsageError
 
 # How far back a judgement reads: a year and its baselines, around the festival too.
@@ -35,10 +39,12 @@ def check_min_drop(pct: float) -> float:
     return pct
 
 
-def last_complete_day(store: RedisStore, tz: ZoneInfo) -> Optional[date]:
-    """The day before the newest event's (event time: a day is complete once a later one
-    began), or None before any event."""
-    latest = store.latest_event_time()
+def last_complete_day(store: RedisStore, tz: ZoneInfo, now_s: float,
+                      max_ahead_s: Optional[int]) -> Optional[date]:
+    """The day before the reference day (event time: a day is complete once a later one
+    began; the reference time is the newest event's, at most ``max_ahead_s`` past the clock
+    ``now_s``, see ``domain.live_time``), or None before any event."""
+    latest = reference_time(store.latest_event_time(), now_s, max_ahead_s)
     if latest is None:
         return None
     return datetime.fromtimestamp(latest, tz).date() - timedelta(days=1)
@@ -59,6 +65,7 @@ class DailyTotals:
 
     def __post_init__(self) -> None:
         self._days: dict[date, dict[tuple, int]] = {}
+        self._summed = granule_summer(self.spec.event_type, self.by)
         self.first_day: Optional[date] = None
 
     def load(self, first: date, last: date) -> dict[tuple, dict[date, int]]:
@@ -77,7 +84,7 @@ class DailyTotals:
             cells = self.store.cells_per_granule(self.spec.event_type, self.spec.stored,
                                                  [d.isoformat() for d in chunk])
             for day in chunk:
-                self._days[day] = sum_by(self.spec.event_type, self.by, cells[day.isoformat()])
+                self._days[day] = self._summed(cells[day.isoformat()])
         series: dict[tuple, dict[date, int]] = {}
         for day, totals in self._days.items():
             for key, total in totals.items():
@@ -113,12 +120,17 @@ class AnomaliesRequest:
                    check_min_drop(min_drop_pct))
 
 
-def read_anomalies(store: RedisStore, tz: ZoneInfo, request: AnomaliesRequest) -> dict:
+def read_anomalies(store: RedisStore, tz: ZoneInfo, request: AnomaliesRequest,
+                   max_ahead_s: Optional[int] = Settings.max_event_ahead_s) -> dict:
     """The anomalies object: the complete days of the period whose throughput fell by at least
-    the request's minimum drop, sorted by day, then drop. Raises ``redis.RedisError`` if Redis
-    cannot be read."""
-    coverage = Coverage.of(request.period, store.latest_event_time(), tz)
-    complete = coverage.last_complete_day
+    the request's minimum drop, sorted by day, then drop. ``data`` says how far the events
+    applied go; the days judged end before the live view's now (``max_ahead_s``: the
+    event-time guard's, see ``domain.live_time``). Raises ``redis.RedisError`` if Redis cannot
+    be read."""
+    newest = store.latest_event_time()
+    coverage = Coverage.of(request.period, newest, tz)
+    complete = Coverage.of(request.period, reference_time(newest, time.time(), max_ahead_s),
+                           tz).last_complete_day
     days = [d for d in request.period.days() if complete is not None and d <= complete]
     found = DailyTotals(store, request.spec, request.by).judge(days, request.min_drop_pct) \
         if days else []
@@ -164,5 +176,6 @@ def judged_line(result: dict) -> str:
     data = result["data"]
     judged = (f"; days through {data['judged_through']} judged" if data["judged_through"]
               else "; no complete day to judge yet")
-    return sentence(result["period"], data) + ("" if data["period_status"] == COMPLETE
-                                               else judged)
+    every_day = data["period_status"] == COMPLETE and data["judged_through"] == \
+        Period.parse(result["period"]).last_day().isoformat()  # (not past the clock's day)
+    return sentence(result["period"], data) + ("" if every_day else judged)

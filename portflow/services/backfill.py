@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import subprocess
 import tempfile
+import time
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -18,6 +19,8 @@ from typing import IO, Iterable, Optional
 from zoneinfo import ZoneInfo
 
 from portflow.adapters.redis import RedisStore
+from portflow.config import Settings
+from portflow.domain.live_time import reference_time
 from portflow.domain.report import sum_by, unit_scale
 from portflow.errors import PortflowError, UsageError
 
@@ -124,11 +127,12 @@ class Backfilled(BackfillResult):
 
 
 def backfill(store: RedisStore, tz: ZoneInfo, tsdb_dir: Path, first: Optional[str] = None,
-             last: Optional[str] = None, openmetrics: Optional[Path] = None,
-             promtool: str = "promtool") -> Backfilled:
+             last: Optional[str] = None, max_ahead_s: Optional[int] = Settings.max_event_ahead_s,
+             openmetrics: Optional[Path] = None, promtool: str = "promtool") -> Backfilled:
     """TSDB blocks of the days ``first``..``last`` (defaults: 1 January of the year before the
-    newest event's, and the newest event's day), keeping the OpenMetrics text if asked."""
-    latest = store.latest_event_time()
+    live view's now, and its day: the newest event's, at most ``max_ahead_s`` past the clock),
+    keeping the OpenMetrics text if asked."""
+    latest = reference_time(store.latest_event_time(), time.time(), max_ahead_s)
     if latest is None and not (first and last):
         raise BackfillError("nothing to backfill: no event has been applied yet")
     try:

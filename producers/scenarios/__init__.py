@@ -5,6 +5,8 @@ from __future__ import annotations
 from portflow.errors import UsageError
 
 SCENARIOS = ("xinjiang-2024h1", "sample", "disruption-drill")
+MAX_SCALE = 10  # xinjiang-2024h1 at --scale 10: about 7 million events, held in memory to sort
+MAX_SAMPLE_EVENTS = 10_000_000
 
 
 class InvalidScenario(UsageError, ValueError):
@@ -17,6 +19,8 @@ def write_scenario(name: str, out: str, seed: int = 2024, scale: float = 1.0,
     if name == "sample":
         from producers.sample import generate_sample
 
+        if not 1 <= events <= MAX_SAMPLE_EVENTS:
+            raise InvalidScenario(f"--events must be 1 to {MAX_SAMPLE_EVENTS:,}")
         generate_sample(out, events=events, seed=seed)
         return [f"wrote {out}"]
     if name == "disruption-drill":

@@ -23,6 +23,7 @@ from typing import Callable, Iterator
 from portflow.domain.countries import ISO_3166_ALPHA2
 from portflow.domain.events import MODES
 from portflow.domain.reconcile import Check, check_figure, check_share
+from producers.scenarios import MAX_SCALE
 from producers.scenarios.writing import CST, decimal_text, rfc3339, write_replay_file
 
 DATA_FILE = Path(__file__).with_name("xinjiang_2024h1.toml")
@@ -219,8 +220,8 @@ class _Shipment:
 
 class XinjiangScenario:
     def __init__(self, seed: int = 2024, scale: float = 1.0, data: dict | None = None) -> None:
-        if not 0 < scale <= 10:
-            raise ValueError("--scale must be above 0 and at most 10")
+        if not 0 < scale <= MAX_SCALE:
+            raise ValueError(f"--scale must be above 0 and at most {MAX_SCALE}")
         self.data = data or load_data()
         self.chosen = self.data["chosen"]
         self.rng = random.Random(seed)
@@ -258,11 +259,18 @@ class XinjiangScenario:
         pick_partner = self._partner_picker(targets.other_partners)
         trade_modes = c[f"trade_mode_shares_{year}"]
         out: list[_Shipment] = []
-        for (mode, zone_class, group), value in value_cells(targets, c["pipeline_kz_share"]).items():
+        cells = value_cells(targets, c["pipeline_kz_share"])
+        # At a small --scale the other partners would outnumber their consignments: each cell
+        # gets at least its share of one consignment per partner (``_cover_partners``).
+        donor_fen = sum(v for (mode, _, group), v in cells.items()
+                        if group == "other" and mode != "pipeline")
+        for (mode, zone_class, group), value in cells.items():
             if value == 0:
                 continue
             typical = fen(str(c["shipment_value_yuan"][mode]))
             count = max(1, round(value / typical * self.scale))
+            if group == "other" and mode != "pipeline":
+                count = max(count, -(-len(targets.other_partners) * value // donor_fen) + 1)
             for amount in split(value, count, rng):
                 zones, port = self._zones_and_port(zone_class, mode)
                 out.append(_Shipment(

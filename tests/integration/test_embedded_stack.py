@@ -30,8 +30,8 @@ def up_command(broker) -> list[str]:
     return [sys.executable, "-m", "entrypoints.cli", "up", "--broker", broker]
 
 
-def start_up(command, env) -> subprocess.Popen:
-    process = subprocess.Popen(command, env=env,
+def start_up(command, env, preexec_fn=None) -> subprocess.Popen:
+    process = subprocess.Popen(command, env=env, preexec_fn=preexec_fn,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     lines = []
     deadline = time.monotonic() + 90
@@ -89,6 +89,22 @@ def test_up_runs_once_stops_cleanly_and_restarts(up_command, up_env):
     third = start_up(up_command, up_env)
     third.send_signal(signal.SIGTERM)
     assert third.wait(60) == 0
+    wait_closed(up_env)
+
+
+def _as_a_background_job() -> None:
+    """What a shell does to `portflow up &` (no job control): SIGINT ignored."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+@pytest.mark.brokers("tansu", only=True)
+def test_up_started_in_the_background_still_stops_on_sigint(up_command, up_env):
+    background = start_up(up_command, up_env, preexec_fn=_as_a_background_job)
+    try:
+        background.send_signal(signal.SIGINT)
+        assert background.wait(60) == 0
+    finally:
+        background.kill()
     wait_closed(up_env)
 
 

@@ -10,9 +10,9 @@ from datetime import datetime, timezone
 import pytest
 
 from portflow.adapters import dead_letter_headers as header
-from portflow.adapters.redis import RedisStore
 from portflow.domain.periods import Period
 from streams.processor import BatchProcessor, SourceRecord
+from tests.integration.test_processor import Harness as ProcessorHarness
 
 NOW = datetime(2026, 12, 7, 12, 0, tzinfo=timezone.utc).timestamp()
 
@@ -23,12 +23,8 @@ def shipment(n: int, ts: str = "2026-12-07T08:00:00Z", **extra) -> dict:
             "trade_mode": "general", "zones": [], **extra}
 
 
-class Harness:
-    def __init__(self, settings):
-        self.settings = settings
-        self.store = RedisStore.from_url(settings.redis_url, settings.topic_prefix)
-        self.letters = []
-        self.topic = settings.topic("shipment")
+class Harness(ProcessorHarness):
+    """Processors on a fixed clock, with settings of their own; records of a replay run."""
 
     def processor(self, **settings) -> BatchProcessor:
         async def sink(letters):
@@ -130,3 +126,11 @@ def test_a_header_that_is_no_plausible_run_id_is_ignored(h):
     process(h.processor(), records)
     assert not list(h.store.client.scan_iter(match=f"{h.store.root}:run:*"))
     assert h.store.outcomes().applied == 2
+
+
+def test_the_newest_event_time_is_kept_for_events_before_1970_and_only_for_counted_ones(h):
+    meta = lambda: h.store.client.hget(h.store.meta_key, "latest_event_ts")  # noqa: E731
+    process(h.processor(), h.records([b"not json", shipment(1, "2999-01-01T00:00:00Z")]))
+    assert meta() is None  # nothing counted: no newest event time
+    process(h.processor(), h.records([shipment(2, "1900-01-01T00:00:00Z")], first_offset=2))
+    assert int(meta()) == -2208988800

@@ -64,15 +64,15 @@ def test_a_prefix_without_state_is_an_error_naming_it_and_the_database(december,
     assert "PORTFLOW_TOPIC_PREFIX" in result.output and "PORTFLOW_REDIS_URL" in result.output
 
 
-def test_a_period_after_the_newest_event_has_no_data_yet_not_a_fall_of_100_pct(december):
+def test_a_period_after_the_newest_event_is_marked_no_data_yet_not_a_silent_fall_of_100_pct(december):
     result = run(december, "report", "--period", "2025-12", "--by", "port", "--json")
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
     assert report["data"] == {"newest_event": "2024-12-15T14:02:11+08:00",
                               "time_zone": "Asia/Shanghai", "period_status": "no_data_yet"}
     assert [(r["key"]["port"], r["current"], r["previous"], r["yoy_pct"])
-            for r in report["rows"]] == [("khorgos", 0.0, 50.0, None)]
-    assert report["total"]["yoy_pct"] is None
+            for r in report["rows"]] == [("khorgos", 0.0, 50.0, -100.0)]  # the contract's formula
+    assert report["total"]["yoy_pct"] == -100.0  # marked by data.period_status
     table = run(december, "report", "--period", "2025", "--by", "port").output
     assert "2025 has no data yet: events applied only through 2024-12-15 14:02:11" in table
     assert "-100" not in table

@@ -19,6 +19,7 @@ from redis.cluster import RedisCluster
 
 from portflow.adapters.redis.aggregates import Aggregates
 from portflow.adapters.redis.progress import RUN_OUTCOME_TTL_S, RUN_REJECTIONS_KEPT, Progress
+from portflow.adapters.redis.redrives import Redrives
 from portflow.domain.aggregates import STORED_MEASURES
 
 
@@ -83,7 +84,7 @@ _MEASURE_TABS = {event_type: "".join(f"\t{measure}" for measure in measures)
 _CLIENT_OPTIONS = dict(socket_timeout=30, socket_connect_timeout=5, health_check_interval=15)
 
 
-class RedisStore(Aggregates, Progress):
+class RedisStore(Aggregates, Progress, Redrives):
     """Aggregates and progress in Redis, behind names that say what they mean; ``apply`` writes
     both in one atomic step."""
 
@@ -97,6 +98,7 @@ class RedisStore(Aggregates, Progress):
         self.topic_ids_key = f"{self.root}:topic_ids"
         self.lost_key = f"{self.root}:lost"
         self.outcomes_key = f"{self.root}:outcomes"
+        self.redrives_key = f"{self.root}:redriven"  # kept by drop_state
         self.aggregate_prefix = f"{self.root}:agg:"
         self._adopt_topic = client.register_script(lua("adopt_topic.lua"))
 
@@ -127,7 +129,7 @@ class RedisStore(Aggregates, Progress):
         event_ids: list[tuple[str, str]],
         increments: Iterable[tuple[str, str, str]],
         dedupe_ttl_seconds: int,
-        latest_event_ts: int,
+        latest_event_ts: Optional[int],
         epoch: str,
         outcome_counts: Mapping[Optional[str], Mapping[str, int]] | None = None,
         run_rejections: Mapping[str, list[dict]] | None = None,
@@ -151,7 +153,8 @@ class RedisStore(Aggregates, Progress):
         by_type = {event_type: [i for t, i in event_ids if t == event_type]  # (a step's ids
                    for event_type in dict.fromkeys(map(itemgetter(0), event_ids))}  # are of 1 type)
         keys = [self.marks_key, self.meta_key]
-        args: list = [epoch, window.width, window.older, window.keep, latest_event_ts, len(marks)]
+        args: list = [epoch, window.width, window.older, window.keep,
+                      "" if latest_event_ts is None else latest_event_ts, len(marks)]
         for name, (expected, new) in marks.items():
             args += [name, expected, new]
         args.append(len(by_type))

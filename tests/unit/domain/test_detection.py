@@ -6,10 +6,11 @@ import math
 import random
 from datetime import date, timedelta
 
-from portflow.domain.detection import expectation, find_drops, judge, series_values
+from portflow.domain.detection import expectation, find_drops, judge, judge_all, series_values
 from portflow.domain.festivals import SPRING_FESTIVAL, festival_offset, in_festival_window, \
     same_festival_day_a_year_earlier
 from producers.scenarios.disruption_drill import festival_factor
+from tests.bench import bench_module
 
 START, END = date(2023, 1, 1), date(2024, 12, 31)
 WEEKLY = (1.05, 1.1, 1.1, 1.05, 1.0, 0.8, 0.7)
@@ -135,3 +136,31 @@ def test_a_run_does_not_swallow_an_ordinary_day_beside_it():
         totals[day] = 0
     totals[date(2024, 6, 14)] = int(totals[date(2024, 6, 14)] * 0.95)  # an ordinary day after
     assert drops(totals) == closed
+
+
+def test_judging_a_keys_days_in_turn_judges_each_as_judging_it_alone_does():
+    totals = traffic(11, noise=0.2)
+    for day in [date(2024, 2, 26), date(2024, 5, 14), date(2024, 5, 15), date(2024, 9, 3)]:
+        totals[day] = 0
+    first_day = date(2023, 3, 9)  # the days judged begin before the history does
+    days = [date(2023, 3, 1) + timedelta(days=i) for i in range(670)]
+    in_turn = judge_all({("khorgos",): totals}, days, first_day)
+    alone = [judge(series_values(totals, first_day), ("khorgos",), day) for day in days]
+    assert [(j.day, j.observed, j.expectation) for j in in_turn] == \
+        [(j.day, j.observed, j.expectation) for j in alone]
+    assert sum(j.expectation is not None for j in alone) > 500
+
+
+def test_the_judge_judges_every_day_as_it_did_before_it_was_made_fast():
+    before, bench = bench_module("detection_before"), bench_module("detection")
+    daily = {}
+    for kind, size, weekly in bench.KINDS[1::2]:  # value-40, value-300, count-20
+        totals = bench.series(random.Random(size), kind, size, weekly)
+        for first, length, factor in bench.DISRUPTIONS:
+            for day in (first + timedelta(days=i) for i in range(length)):
+                totals[day] = int(totals[day] * factor)
+        daily[(f"{kind}-{size}",)] = totals
+    days = [bench.START + timedelta(days=i) for i in range((bench.END - bench.START).days + 1)]
+    judged = judge_all(daily, days, bench.START)
+    assert judged == before.judge_all(daily, days, bench.START)
+    assert sum(j.anomalous for j in judged) > 50

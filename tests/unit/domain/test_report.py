@@ -115,13 +115,12 @@ def test_a_period_in_progress_keeps_its_yoy_and_says_it_is_partial():
         "compared with the whole of 2023-H1")
 
 
-def test_a_period_with_no_data_yet_has_no_yoy_rather_than_a_fall_of_100_pct():
+def test_a_period_with_no_data_yet_is_marked_and_its_table_shows_no_fall_of_100_pct():
     newest = int(datetime(2023, 12, 31, 23, 59, 59, tzinfo=SHANGHAI).timestamp())
     result = report(["port"], now={}, newest=newest)
     assert result["data"]["period_status"] == "no_data_yet"
     assert [(r["current"], r["yoy_pct"]) for r in result["rows"]] == \
-        [(Decimal("0.00"), None), (Decimal("0.00"), None)]
-    assert result["total"]["yoy_pct"] is None
+        [(Decimal("0.00"), Decimal("-100.00"))] * 2  # the contract's formula, marked by data
     table = to_table(result)
     assert "-100.00" not in table
     assert table.splitlines()[1] == ("2024-H1 has no data yet: events applied only through "

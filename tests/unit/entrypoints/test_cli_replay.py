@@ -25,13 +25,14 @@ def good_file(tmp_path):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--wait", "--timeout", "-1"], "-1 must be above 0"),
-    (["--wait", "--timeout", "0"], "0 must be above 0"),
-    (["--wait", "--timeout", "nan"], "nan must be above 0"),
-    (["--wait", "--timeout", "soon"], "'soon' is not a number of seconds"),
+    (["--wait", "--timeout", "-1"], "-1.0 is not in the range x>0"),
+    (["--wait", "--timeout", "0"], "0.0 is not in the range x>0"),
+    (["--wait", "--timeout", "nan"], "'nan' is not a finite number"),
+    (["--wait", "--timeout", "soon"], "'soon' is not a valid number"),
     (["--batch", "0"], "0 is not in the range 1<=x<=1000"),
     (["--batch", "1001"], "1001 is not in the range 1<=x<=1000"),
-    (["--rate", "0"], "--rate must be positive"),
+    (["--rate", "0"], "0.0 is not in the range x>0"),
+    (["--speed", "inf"], "'inf' is not a finite number"),
     (["--rate", "5", "--speed", "2"], "choose one of --speed, --rate and --max"),
     (["--fail-on-rejection"], "--fail-on-rejection needs --wait"),
 ])

@@ -86,3 +86,21 @@ def test_events_are_plausible(tmp_path):
 def test_scale_is_validated():
     with pytest.raises(ValueError):
         XinjiangScenario(scale=0)
+
+
+@pytest.mark.parametrize("scale", [1e-6, 0.001])
+def test_any_scale_above_zero_writes_a_file_with_every_published_figure(tmp_path, scale):
+    from producers.scenarios.xinjiang import acceptance_checks
+    from tests.oracle import Oracle
+
+    path = tmp_path / "x.jsonl"
+    generate_xinjiang(str(path), seed=4, scale=scale)
+    oracle = Oracle(str(path))
+
+    def report(period, measure, by):
+        figures = oracle.report(period, period.replace("2024", "2023"), measure, by)
+        return {"rows": [{"key": dict(zip(by, key)), "current": c, "previous": p, "yoy_pct": y}
+                         for key, (c, p, y) in figures["rows"].items()],
+                "total": dict(zip(("current", "previous", "yoy_pct"), figures["total"]))}
+
+    assert [c.figure for c in acceptance_checks(report) if c.failed] == []

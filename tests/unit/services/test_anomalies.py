@@ -1,13 +1,14 @@
 """The anomalies object: the request checked before Redis is read, units as in report."""
 
-from datetime import date
+from datetime import date, datetime, timezone
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from portflow.domain.detection import Expectation, Judgement
 from portflow.domain.report import MEASURES
 from portflow.services.anomalies import (AnomaliesRequest, InvalidMinDrop, anomalies_table,
-                                         anomaly_json)
+                                         anomaly_json, last_complete_day)
 
 
 def closed_day(observed: int = 0, expected: float = 215_000_000.0) -> Judgement:
@@ -66,3 +67,21 @@ def test_a_request_names_what_is_wrong_with_it():
         ("2024-Q1", "trains", ["port", "service"], 30)
     with pytest.raises(InvalidMinDrop, match="above 0 and at most 100"):
         AnomaliesRequest.parse("2024", "value_cny", ["port"], 150)
+
+
+class OneEvent:
+    def __init__(self, latest: datetime | None) -> None:
+        self.latest = latest
+
+    def latest_event_time(self):
+        return None if self.latest is None else int(self.latest.timestamp())
+
+
+def test_the_complete_days_end_at_the_clocks_however_far_ahead_the_newest_event_lies():
+    utc, now = ZoneInfo("UTC"), datetime(2026, 5, 28, 12, tzinfo=timezone.utc).timestamp()
+    year_2999 = OneEvent(datetime(2999, 6, 1, tzinfo=timezone.utc))
+    assert last_complete_day(year_2999, utc, now, None) == date(2026, 5, 28)  # guard off: +1 day
+    assert last_complete_day(year_2999, utc, now, 3600) == date(2026, 5, 27)
+    history = OneEvent(datetime(2024, 6, 30, 8, tzinfo=timezone.utc))
+    assert last_complete_day(history, utc, now, 86400) == date(2024, 6, 29)
+    assert last_complete_day(OneEvent(None), utc, now, 86400) is None

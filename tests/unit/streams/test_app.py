@@ -53,3 +53,11 @@ def test_the_worker_writes_no_data_directory_where_it_runs(tmp_path, monkeypatch
     app = create_app(settings, RedisStore(redis.Redis(), settings.topic_prefix), WorkerMetrics()).app
     asyncio.run(app.on_first_start())  # (Faust's own makes <group>-data/v1/tables)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_live_gauges_keep_to_the_event_time_guards_limit():
+    for max_ahead_s in (None, 3600):
+        settings = Settings(max_event_ahead_s=max_ahead_s)
+        tracker = create_app(settings, RedisStore(redis.Redis(), settings.topic_prefix),
+                             WorkerMetrics()).assignment
+        assert tracker.yoy.max_ahead_s == tracker.drops.max_ahead_s == max_ahead_s

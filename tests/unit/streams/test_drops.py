@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+import math
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from streams.drops import HOLD_S, DropCollector
+from portflow.domain.detection import RUN_CONTEXT_DAYS
+from portflow.services.anomalies import HISTORY
+from streams.drops import (CATCH_UP_DAYS, HOLD_S, LIVE_VIEWS, MAX_DAYS_PER_REFRESH, RERUN_DAYS,
+                           DropCollector)
 from streams.pacing import MAX_DEFER_S
 from tests.unit.domain.test_detection import START, traffic
 
@@ -13,11 +17,14 @@ TZ = ZoneInfo("Asia/Shanghai")
 
 
 class DaysStore:
-    """The three reads the collector makes, over one port's road shipments and its trains."""
+    """The three reads the collector makes, over one port's road shipments and its trains;
+    counts the day granules read."""
 
-    def __init__(self, totals: dict[date, int], trains: dict[date, int] | None = None) -> None:
-        self.totals, self.trains = totals, trains or totals
+    def __init__(self, totals: dict[date, int], trains: dict[date, int] | None = None,
+                 first: date = START) -> None:
+        self.totals, self.trains, self.first = totals, trains or totals, first
         self.latest: date | None = None
+        self.granules_read = 0
 
     def latest_event_time(self):
         if self.latest is None:
@@ -25,9 +32,10 @@ class DaysStore:
         return int(datetime.combine(self.latest, datetime.min.time(), TZ).timestamp()) + 3600
 
     def first_day(self, event_type, measure):
-        return START.isoformat()
+        return self.first.isoformat()
 
     def cells_per_granule(self, event_type, measure, granules):
+        self.granules_read += len(granules)
         out = {}
         for granule in granules:
             day = date.fromisoformat(granule)
@@ -49,6 +57,20 @@ class Clock:
 def samples(collector: DropCollector, name: str) -> dict[tuple, float]:
     return {tuple(sorted(s.labels.items())): s.value for family in collector.collect()
             for s in family.samples if s.name == name}
+
+
+def judged_day(collector: DropCollector) -> date | None:
+    stamps = samples(collector, "portflow_event_time_judged_day_timestamp_seconds")
+    return datetime.fromtimestamp(stamps[()], TZ).date() if stamps else None
+
+
+def noon(day: date) -> float:
+    return datetime.combine(day, time(12), TZ).timestamp()
+
+
+# The most day granules one refresh reads: a history and the days judged, each view.
+MAX_GRANULES_PER_REFRESH = len(LIVE_VIEWS) * (
+    HISTORY.days + MAX_DAYS_PER_REFRESH + RERUN_DAYS + RUN_CONTEXT_DAYS + 1)
 
 
 def test_a_closed_day_is_exported_once_complete_and_held_after_later_days_pass():
@@ -152,3 +174,40 @@ def test_a_worker_keeping_up_judges_at_once():
     collector.active = True
     collector.refresh_if_due(behind=False)
     assert samples(collector, "portflow_event_time_judged_day_timestamp_seconds") != {}
+
+
+def test_an_event_far_ahead_of_the_clock_never_carries_the_judge_past_the_clocks_day():
+    today = date(2024, 6, 1)
+    for max_ahead_s, last_judged in ((None, today), (86400, today),
+                                     (3600, today - timedelta(days=1))):
+        store = DaysStore(traffic(1))
+        store.latest = date(2999, 6, 1)  # applied while the guard was off
+        collector = DropCollector(store, TZ, clock=Clock(), max_ahead_s=max_ahead_s,
+                                  wall_clock=lambda: noon(today))
+        collector.active = True
+        for _ in range(5):
+            store.granules_read = 0
+            collector.refresh()
+            assert judged_day(collector) == last_judged, max_ahead_s
+            assert store.granules_read <= MAX_GRANULES_PER_REFRESH
+
+
+def test_a_far_past_event_applied_first_does_not_make_the_judge_walk_on_from_it():
+    totals = traffic(2)
+    totals[date(2024, 3, 20)] = 0
+    store = DaysStore(totals, first=date(1900, 1, 1))
+    collector = DropCollector(store, TZ, clock=Clock())
+    collector.active = True
+    store.latest = date(1900, 1, 1)  # the first event a fresh state applies
+    collector.refresh()
+    assert judged_day(collector) == date(1899, 12, 31)  # before any history: nothing found
+    store.latest = date(2024, 7, 1)
+    refreshes, found = 0, set()
+    while judged_day(collector) != date(2024, 6, 30) and refreshes < 100:
+        store.granules_read = 0
+        collector.refresh()
+        refreshes += 1
+        assert store.granules_read <= MAX_GRANULES_PER_REFRESH
+        found |= {dict(k)["day"] for k in samples(collector, "portflow_event_time_drop_ratio")}
+    assert refreshes == math.ceil(CATCH_UP_DAYS / MAX_DAYS_PER_REFRESH)
+    assert found == {"2024-03-20"}  # the days of the last year are all judged

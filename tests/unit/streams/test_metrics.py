@@ -125,3 +125,11 @@ def test_lost_offsets_are_exported_per_type_as_redis_records_them():
     lost.refresh()
     assert [registry.get_sample_value(name, {"type": t}) for t in ("shipment", "train", "customs")] \
         == [15, 1, 0]
+
+
+def test_the_event_time_lag_is_never_negative_however_far_ahead_an_event_lies():
+    metrics = WorkerMetrics(CollectorRegistry())
+    for newest in (4_102_444_800.0, 32_485_190_400.0):  # 2100, 2999 (the guard off)
+        metrics.observe("shipment", BatchStats(records=1, applied_events=1,
+                                               newest_event_s=newest), 0.01)
+        assert sample(metrics, "portflow_event_time_lag_seconds", type="shipment") == 0

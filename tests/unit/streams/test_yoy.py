@@ -1,5 +1,6 @@
 """The YoY refresh's pacing: costly refreshes are spaced so they take at most MAX_SHARE."""
 
+from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -73,3 +74,39 @@ def test_a_failed_refresh_does_not_count_as_a_refresh_while_behind():
         yoy.refresh_if_due(behind=True)
     yoy.refresh_if_due(behind=True)  # no figures yet: tried again although behind
     assert store.reads == 2
+
+
+class EmptyStoreWithOneEvent:
+    """No totals, and one event applied at ``latest``."""
+
+    def __init__(self, latest: datetime) -> None:
+        self.latest = int(latest.timestamp())
+
+    def latest_event_time(self):
+        return self.latest
+
+    def cells_per_granule(self, event_type, measure, granules):
+        return {granule: {} for granule in granules}
+
+
+def gauges(yoy: YoyCollector, name: str) -> list:
+    return [s for family in yoy.collect() for s in family.samples if s.name == name]
+
+
+def test_an_event_far_ahead_of_the_clock_leaves_the_yoy_gauges_on_the_clocks_days():
+    now = datetime(2026, 5, 28, 12, tzinfo=timezone.utc)
+    store = EmptyStoreWithOneEvent(datetime(2999, 6, 1, tzinfo=timezone.utc))  # guard off
+    for max_ahead_s, reference in ((None, now + timedelta(days=1)),
+                                   (86400, now + timedelta(days=1)),
+                                   (3600, now + timedelta(hours=1))):
+        yoy = YoyCollector(store, ZoneInfo("UTC"), max_ahead_s=max_ahead_s,
+                           wall_clock=now.timestamp)
+        yoy.active = True
+        yoy.refresh()
+        [latest] = gauges(yoy, "portflow_latest_event_timestamp_seconds")
+        assert latest.value == reference.timestamp()
+        periods = {s.labels["span"]: (s.labels["current"], s.labels["previous"])
+                   for s in gauges(yoy, "portflow_yoy_period_info")}
+        assert periods["month"] == ("2026-05", "2025-05")
+        assert periods["ytd"] == ("2026", "2025")
+

@@ -2,7 +2,7 @@
 -- described once, in README.md, "Redis layout").
 -- KEYS: the marks hash, the meta hash.
 -- ARGV: epoch, dedupe bucket width (s), buckets before the current one to check, their expiry
--- after the current one's end (s), latest event time, n_tp, (mark, expected, new) x n_tp,
+-- after the current one's end (s), latest event time ('' when the step counts none), n_tp, (mark, expected, new) x n_tp,
 -- n_groups, then per event type: its dedupe key prefix and its ids (a MessagePack array of
 -- strings); then the aggregate key prefix, the increments, 1 on a Redis Cluster (else 0), and
 -- the outcome counts: a MessagePack array of [key, field, n] to add, one of [list key, value]
@@ -18,7 +18,7 @@ if redis.call('HGET', KEYS[2], 'epoch') ~= ARGV[1] then
   return {3}
 end
 local width, older, keep = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
-local latest = tonumber(ARGV[5])
+local latest = tonumber(ARGV[5])  -- nil: the step counts no event
 local n_tp = tonumber(ARGV[6])
 local a = 7
 for i = 1, n_tp do
@@ -140,7 +140,8 @@ end
 for _, key in ipairs(expiring) do
   redis.call('EXPIRE', key, ttl)
 end
-if latest > tonumber(redis.call('HGET', KEYS[2], 'latest_event_ts') or '0') then
+local stored = redis.call('HGET', KEYS[2], 'latest_event_ts')
+if latest and (not stored or latest > tonumber(stored)) then  -- (before 1970 is negative)
   redis.call('HSET', KEYS[2], 'latest_event_ts', latest)
 end
 return {0}
