@@ -97,3 +97,25 @@ def test_ctrl_c_mid_replay_says_up_to_which_line_it_published_and_exits_130(
     assert again.returncode == 0, again.stderr
     assert (f"the worker applied {20_000 - events:,} events, skipped {events:,} duplicates and "
             "rejected 0") in again.stderr.splitlines()
+
+
+def test_ctrl_c_while_waiting_says_what_the_worker_did_so_far_and_exits_130(stack_env, tmp_path):
+    path = tmp_path / "few.jsonl"
+    path.write_bytes(b"".join(train(n) + b"\n" for n in range(1, 11)))
+    waiting = subprocess.Popen([sys.executable, "-m", "entrypoints.cli", "replay", str(path),
+                                "--wait", "--no-progress"],
+                               env=stack_env, stderr=subprocess.PIPE, text=True)
+    said = []
+    for line in waiting.stderr:  # no worker runs: it waits
+        said.append(line.rstrip("\n"))
+        if line.startswith("published 10 events"):
+            break
+    time.sleep(1)
+    waiting.send_signal(signal.SIGINT)
+    said += waiting.communicate(timeout=60)[1].splitlines()
+    assert waiting.returncode == EXIT_INTERRUPTED, said
+    assert said[0].startswith("portflow: warning: no live worker for topic prefix")
+    assert said[-2:] == [
+        "so far the worker applied 0 events, skipped 0 duplicates and rejected 0",
+        "portflow: stopped waiting (Ctrl-C): everything is published and the worker goes on "
+        "handling it (`portflow dlq list` shows rejections)"]
