@@ -21,8 +21,7 @@ SEED_HELP = "Seed of the random choices: the same seed gives the same events."
 @click.option("--max", "as_fast", is_flag=True, help="As fast as possible (the default).")
 @click.option("--batch", type=click.IntRange(1, MAX_BATCH_EVENTS), default=500,
               show_default=True,
-              help=f"Events per Kafka record (1 to {MAX_BATCH_EVENTS}); 1 sends single-event "
-                   "records.")
+              help="Events per Kafka record; 1 sends single-event records.")
 @click.option("--wait", is_flag=True,
               help="Return once the worker has handled every published record, saying what it "
                    "did: applied, duplicates, rejected (by file and line).")
