@@ -94,8 +94,7 @@ def _publish_files(replayer, files: list[str], running: list):
 def _interrupted_again(replayer) -> str:
     from producers.replay import RERUN_IS_SAFE
 
-    return (f"replay interrupted again (Ctrl-C) while {replayer.sent.in_flight:,} record(s) "
-            f"were in flight: {replayer.published_so_far()}; {RERUN_IS_SAFE}")
+    return f"replay interrupted again (Ctrl-C): {replayer.published_so_far()}; {RERUN_IS_SAFE}"
 
 
 def _wait_and_tell(settings, store, result, timeout: float, progress,
