@@ -96,3 +96,13 @@ def test_a_file_cut_after_the_check_stops_reading_naming_the_first_line_not_read
             for number, line in read_lines(path, raw):
                 read.append(number)
     assert f"line {read[-1] + 1:,}:" in str(stopped.value)
+
+
+def test_the_sample_scenario_written_to_gz_is_a_gzip_replay_file(tmp_path):
+    from producers.sample import generate_sample
+
+    plain, packed = str(tmp_path / "s.jsonl"), str(tmp_path / "s.jsonl.gz")
+    generate_sample(plain, events=50)
+    generate_sample(packed, events=50)
+    check_replay_file(packed)
+    assert [line for _, line in lines_of(packed)] == [line for _, line in lines_of(plain)]
