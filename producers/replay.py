@@ -208,12 +208,12 @@ class Replayer:
         self.producer.flush()
         self.result.seconds = time.monotonic() - self._started
         self.result.offsets = dict(self.sent.offsets)
+        error, why = self._stop or (ReplayError, "")
         if self.sent.failures:
-            self._stop = (ReplayError, f"{len(self.sent.failures):,} of {self.sent.count:,} "
-                                       f"records were not published (first: "
-                                       f"{self.sent.failures[0]})")
-        if self._stop:
-            error, why = self._stop
+            failed = (f"{len(self.sent.failures):,} of {self.sent.count:,} records were not "
+                      f"published (first: {self.sent.failures[0]})")
+            why = f"{why} and {failed}" if why else failed
+        if why:
             raise error(f"replay stopped part-way, {why}: {self.published_so_far()}; "
                         f"{RERUN_IS_SAFE}", self.result)
         return self.result

@@ -213,3 +213,21 @@ def test_rate_paces_publishing(replay_file):
     Replayer(Settings(), RecordingProducer(), pace=Pace(rate=100), progress=False).run(
         [replay_file([event("train", n) for n in range(21)])])
     assert time.monotonic() - started >= 0.19
+
+
+def test_an_interrupt_with_records_the_broker_refused_says_both_and_stays_an_interrupt(
+        replay_file):
+    replayer = Replayer(Settings(), RecordingProducer(fail=True), batch=1, progress=False)
+    original = replayer._publish_line
+    path = replay_file([event("train", n) for n in range(3)])
+
+    def refused_then_interrupted(line, path, number):
+        original(line, path, number)
+        replayer.interrupt()
+
+    replayer._publish_line = refused_then_interrupted
+    with pytest.raises(ReplayInterrupted, match=r"interrupted \(Ctrl-C\) and 1 of 1 records were "
+                                                r"not published.*every line before "
+                                                rf"{path}:1 is published") as stopped:
+        replayer.run([path])
+    assert stopped.value.exit_code == EXIT_INTERRUPTED
