@@ -588,10 +588,10 @@ class TimedProducer:
         # (topic, partition, offset) -> (send time, ack time, events in the record)
         self.times: dict[tuple[str, int, int], tuple[float, float, int]] = {}
 
-    def send(self, topic, key=None, value=None):
+    def send(self, topic, key=None, value=None, headers=None):
         sent = time.monotonic()
         events = value.count(b'{"type"') if value[:1] == b"[" else 1
-        future = self.producer.send(topic, key=key, value=value)
+        future = self.producer.send(topic, key=key, value=value, headers=headers)
 
         def acked(metadata, sent=sent, events=events):
             with self.lock:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
+EXIT_REJECTIONS = 3  # `replay --wait --fail-on-rejection`: the worker rejected some events
+EXIT_INTERRUPTED = 130  # Ctrl-C (SIGINT), as shells report a process it stopped
 
 
 class PortflowError(Exception):

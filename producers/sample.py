@@ -14,6 +14,7 @@ from datetime import datetime, timedelta, timezone
 
 from portflow.domain.events import (CUSTOMS_STATUSES, MODES, SHIPMENT_DIRECTIONS, TRADE_MODES,
                                     TRAIN_DIRECTIONS, TRAIN_SERVICES)
+from producers.scenarios.writing import replay_file_writer
 
 PORTS = ["alashankou", "khorgos", "kashgar", "urumqi", "irkeshtam", "torugart", "baketu", "jimunai"]
 PARTNERS = ["KZ", "KG", "UZ", "TJ", "RU", "DE", "PL", "TR", "PK", "MN", "NL", "IT"]
@@ -52,10 +53,11 @@ def _amount(rng: random.Random, places: int, high: int):
 
 def generate_sample(path: str, events: int = 2000, seed: int = 7,
                     years: tuple[int, ...] = (2023, 2024)) -> None:
-    """Write ``events`` event lines (plus re-sends and a few invalid lines) to ``path``."""
+    """Write ``events`` event lines (plus re-sends and a few invalid lines) to ``path``
+    (gzip-compressed for ``.gz``)."""
     rng = random.Random(seed)
     written: list[bytes] = []
-    with open(path, "wb") as out:
+    with replay_file_writer(path) as out:
         for n in range(events):
             kind = rng.choices(["shipment", "train", "customs"], [0.7, 0.1, 0.2])[0]
             event = {"type": kind, "event_id": f"{kind[:2]}-{seed}-{n}",

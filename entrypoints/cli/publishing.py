@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import signal
+
 import click
 
-from entrypoints.cli.base import POSITIVE, Number, cli, load_settings, say
+from entrypoints.cli.base import POSITIVE, Number, cli, load_settings, say, warn
 from portflow.domain.events import MAX_BATCH_EVENTS
+from portflow.errors import EXIT_REJECTIONS
 from producers.scenarios import MAX_SAMPLE_EVENTS, MAX_SCALE, SCENARIOS
 
 SEED_HELP = "Seed of the random choices: the same seed gives the same events."
@@ -13,39 +16,123 @@ SEED_HELP = "Seed of the random choices: the same seed gives the same events."
 
 @cli.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
-@click.option("--speed", type=float, help="Pace by event time, sped up X times.")
-@click.option("--rate", type=float, help="Publish N events per second.")
+@click.option("--speed", type=POSITIVE, help="Pace by event time, sped up X times.")
+@click.option("--rate", type=POSITIVE, help="Publish N events per second.")
 @click.option("--max", "as_fast", is_flag=True, help="As fast as possible (the default).")
-@click.option("--batch", type=int, default=500, show_default=True,
-              help="Events per Kafka record (1 to 1000); 1 sends single-event records.")
+@click.option("--batch", type=click.IntRange(1, MAX_BATCH_EVENTS), default=500,
+              show_default=True,
+              help="Events per Kafka record; 1 sends single-event records.")
 @click.option("--wait", is_flag=True,
-              help="Return only once the worker has handled every published record.")
-@click.option("--timeout", type=float, default=600, show_default=True,
+              help="Return once the worker has handled every published record, saying what it "
+                   "did: applied, duplicates, rejected (by file and line).")
+@click.option("--timeout", type=POSITIVE, default=600, show_default=True,
               help="Seconds --wait waits before failing.")
+@click.option("--fail-on-rejection", is_flag=True,
+              help=f"With --wait: exit {EXIT_REJECTIONS} if the worker rejected any line of "
+                   "this replay.")
 @click.option("--progress/--no-progress", default=None,
               help="Progress bars (default: only on a terminal).")
-def replay(files, speed, rate, as_fast, batch, wait, timeout, progress) -> None:
+def replay(files, speed, rate, as_fast, batch, wait, timeout, fail_on_rejection,
+           progress) -> None:
     """Publish JSON Lines event files (.jsonl or .jsonl.gz) in file order.
 
     Events go to their type's topic, packed into batch records; any other line is published
-    unchanged to the shipments topic, where the worker rejects it to the DLQ. With --wait, exits 0
-    once every record is applied, skipped as a duplicate or rejected, or 1 after --timeout.
+    unchanged to the shipments topic, where the worker rejects it to the DLQ. Files are checked
+    whole first: one that is not what its name says (gzip or not, text) is refused before
+    anything is published. With --wait, says what the worker did to this replay's lines once it
+    has handled them all (exit 1 after --timeout). A replay stopped part-way (Ctrl-C: exit 130)
+    says up to which line it published; running it again is safe.
     """
     if sum(x is not None and x is not False for x in (speed, rate, as_fast or None)) > 1:
         raise click.UsageError("choose one of --speed, --rate and --max")
-    from portflow.adapters.redis import RedisStore
-    from portflow.services.progress import current_topic_ids, wait_until_applied
-    from producers.replay import Pace, publish
+    if fail_on_rejection and not wait:
+        raise click.UsageError("--fail-on-rejection needs --wait: rejections are known only "
+                               "once the worker has handled the records")
+    from portflow.services.progress import store_to_wait_on
+    from producers.replay import Pace, ReplayInterrupted, publish
+    from producers.replay_files import check_replay_files
 
+    pace = Pace(rate=rate, speed=speed)
     settings = load_settings()
-    result = publish(settings, lambda replayer: replayer.run(list(files)), batch=batch,
-                     pace=Pace(rate=rate, speed=speed), progress=progress)
+    running = []  # the replayer, once publishing begins
+    try:
+        check_replay_files(list(files), progress)
+        store = None
+        if wait:
+            store, no_worker = store_to_wait_on(settings)
+            warn(no_worker)
+        result = publish(settings, lambda replayer: _publish_files(replayer, list(files), running),
+                         batch=batch, pace=pace, progress=progress)
+    except KeyboardInterrupt:
+        raise ReplayInterrupted(_interrupted_again(running[0]) if running else
+                                "replay interrupted (Ctrl-C) before anything was published"
+                                ) from None
     say(result.summary())
-    if wait:
-        store = RedisStore.from_url(settings.redis_url, settings.topic_prefix)
+    if not wait:
+        say("rejections are not known yet (the worker validates events as it handles them): "
+            "`portflow dlq list` shows rejected lines, `portflow replay --wait` counts them")
+        return
+    _wait_and_tell(settings, store, result, timeout, progress, fail_on_rejection)
+
+
+def _publish_files(replayer, files: list[str], running: list):
+    """``replayer.run(files)``: the first Ctrl-C stops it after the current line, sending what
+    it holds and saying what it published; a second one stops at once."""
+    running.append(replayer)
+
+    def first_interrupt(signum, frame) -> None:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        replayer.interrupt()
+
+    previous = signal.signal(signal.SIGINT, first_interrupt)
+    try:
+        return replayer.run(files)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _interrupted_again(replayer) -> str:
+    from producers.replay import RERUN_IS_SAFE
+
+    return f"replay interrupted again (Ctrl-C): {replayer.published_so_far()}; {RERUN_IS_SAFE}"
+
+
+def _wait_and_tell(settings, store, result, timeout: float, progress,
+                   fail_on_rejection: bool) -> None:
+    """Wait until the worker handled every record, then say what it did to them (also when
+    the wait ends early)."""
+    from redis import RedisError
+
+    from portflow.services.progress import (CannotWait, NotApplied, current_topic_ids,
+                                            wait_until_applied)
+    from producers.replay import ReplayInterrupted
+    from producers.replay_records import check_no_rejections, describe_outcomes
+
+    def tell_outcomes(so_far: str = ""):
+        outcomes = store.run_outcomes(result.run_id)
+        for line in describe_outcomes(outcomes, result.sent, so_far):
+            say(line)
+        return outcomes
+
+    try:
         waited = wait_until_applied(store, result.offsets, timeout, progress,
                                     topic_ids=current_topic_ids(settings))
-        say(f"all records handled by the worker ({waited:.1f}s after publishing)")
+    except RedisError as exc:
+        raise CannotWait(f"everything is published, but --wait cannot read Redis at "
+                         f"{settings.redacted_redis_url} ({exc}): `portflow status` shows "
+                         "what the workers did once it answers") from None
+    except NotApplied:
+        tell_outcomes("so far ")
+        raise
+    except KeyboardInterrupt:
+        tell_outcomes("so far ")
+        raise ReplayInterrupted("stopped waiting (Ctrl-C): everything is published and the "
+                                "worker goes on handling it (`portflow dlq list` shows "
+                                "rejections)") from None
+    say(f"all records handled by the worker ({waited:.1f}s after publishing)")
+    outcomes = tell_outcomes()
+    if fail_on_rejection:
+        check_no_rejections(outcomes, result.sent)
 
 
 @cli.command()

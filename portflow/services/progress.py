@@ -8,8 +8,9 @@ wrongly).
 from __future__ import annotations
 
 import time
-from typing import Mapping
+from typing import Mapping, Optional
 
+from redis import RedisError
 from tqdm import tqdm
 
 from portflow.adapters.kafka import TopicIds
@@ -21,6 +22,28 @@ from portflow.errors import PortflowError
 
 class NotApplied(PortflowError, RuntimeError):
     """The workers did not apply what was published within the time allowed."""
+
+
+class CannotWait(PortflowError, RuntimeError):
+    """Redis, where the workers' progress is, cannot be read."""
+
+
+def store_to_wait_on(settings: Settings) -> tuple[RedisStore, Optional[str]]:
+    """The store that ``--wait`` reads, checked before anything is published: Redis answers and
+    the workers' marks can be read. The warning says when no live worker is announced (waiting
+    then lasts until one starts, or the timeout)."""
+    try:
+        store = RedisStore.from_url(settings.redis_url, settings.topic_prefix)
+        store.marks()
+        workers = store.workers()
+    except RedisError as exc:
+        raise CannotWait(f"--wait reads the workers' progress in Redis, which cannot be read at "
+                         f"{settings.redacted_redis_url} ({exc}); nothing was published "
+                         "(see PORTFLOW_REDIS_URL)") from None
+    if workers:
+        return store, None
+    return store, (f"no live worker for topic prefix {settings.topic_prefix!r} in this Redis: "
+                   "--wait waits for one to handle the records (start `portflow worker`)")
 
 
 def current_topic_ids(settings: Settings) -> dict[str, str]:

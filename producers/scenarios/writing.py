@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import gzip
 import random
+from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
+from typing import BinaryIO, Iterator
 
 CST = timezone(timedelta(hours=8))  # China Standard Time, the ports' clocks
 
@@ -22,11 +24,17 @@ def decimal_text(units: int, places: int) -> str:
 
 
 def write_replay_file(path: str, body: bytes) -> None:
-    """``body`` to ``path``, gzip-compressed for ``.gz`` with no name or time in the header:
-    the same seed gives the same bytes."""
+    with replay_file_writer(path) as out:
+        out.write(body)
+
+
+@contextmanager
+def replay_file_writer(path: str) -> Iterator[BinaryIO]:
+    """``path`` open for writing, gzip-compressed for ``.gz`` with no name or time in the
+    header: the same seed gives the same bytes."""
     with open(path, "wb") as out:
-        if path.endswith(".gz"):
-            with gzip.GzipFile(filename="", mode="wb", fileobj=out, mtime=0) as packed:
-                packed.write(body)
-        else:
-            out.write(body)
+        if not path.endswith(".gz"):
+            yield out
+            return
+        with gzip.GzipFile(filename="", mode="wb", fileobj=out, mtime=0) as packed:
+            yield packed

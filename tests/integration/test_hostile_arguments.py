@@ -66,13 +66,6 @@ EXTRA = {
     ("backfill", "promtool"): ["/no/such/promtool"],
 }
 
-# Known failures whose fix is on another engineer's branch: (command, case) → the branch.
-# The lead removes these marks at merge.
-ELSEWHERE = {
-    ("replay", "issue: a negative timeout"): "replay",
-}
-
-
 def command_paths(group: click.Group = cli, prefix: tuple[str, ...] = ()):
     """(command path, command) of every command and subcommand of the group."""
     for name, command in sorted(group.commands.items()):
@@ -140,9 +133,7 @@ def _cases():
         yield name, label, name.split() + args, exit_code
 
 
-CASES = [pytest.param(argv, exit_code, id=f"{name}: {label}",
-                      marks=[pytest.mark.xfail(strict=False, reason=f"fixed on branch {branch}")
-                             for key, branch in ELSEWHERE.items() if key == (name, label)])
+CASES = [pytest.param(argv, exit_code, id=f"{name}: {label}")
          for name, label, argv, exit_code in _cases()]
 
 
