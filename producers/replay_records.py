@@ -143,8 +143,8 @@ def describe_outcomes(outcomes: Outcomes, sent: SentRecords, so_far: str = "") -
     if not so_far and outcomes_missing(outcomes, sent):
         return ["the worker counted nothing for this replay (a worker older than this replay?): "
                 "`portflow dlq list` shows rejected lines"]
-    said = (f"{so_far}the worker applied {outcomes.applied:,} events, skipped "
-            f"{outcomes.duplicates:,} duplicates and rejected {outcomes.rejected_total:,}")
+    said = (f"{so_far}the worker applied {outcomes.applied:,} event(s), skipped "
+            f"{outcomes.duplicates:,} duplicate(s) and rejected {outcomes.rejected_total:,}")
     if outcomes.rejected:
         by_code = sorted(outcomes.rejected.items(), key=lambda item: (-item[1], item[0]))
         said += " (" + ", ".join(f"{n:,} {code}" for code, n in by_code) + ")"

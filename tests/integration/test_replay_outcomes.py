@@ -43,7 +43,7 @@ def test_wait_tells_applied_duplicates_and_rejections_by_line(stack_env, tmp_pat
     first = replay(stack_env, str(path), "--batch", "7", "--wait", "--fail-on-rejection")
     assert first.returncode == EXIT_REJECTIONS, first.stderr
     said = first.stderr.splitlines()
-    assert "the worker applied 40 events, skipped 1 duplicates and rejected 3 (1 invalid_field, " \
+    assert "the worker applied 40 event(s), skipped 1 duplicate(s) and rejected 3 (1 invalid_field, " \
            "1 not_json, 1 too_large)" in said
     rejected = [line for line in said if line.startswith(f"  {path}:")]
     assert [line.split(": ")[0] for line in rejected] == [
@@ -56,7 +56,7 @@ def test_wait_tells_applied_duplicates_and_rejections_by_line(stack_env, tmp_pat
 
     again = replay(stack_env, str(path), "--wait")
     assert again.returncode == 0, again.stderr
-    assert "the worker applied 0 events, skipped 41 duplicates and rejected 3 (1 invalid_field, " \
+    assert "the worker applied 0 event(s), skipped 41 duplicate(s) and rejected 3 (1 invalid_field, " \
            "1 not_json, 1 too_large)" in again.stderr.splitlines()
 
 
@@ -116,6 +116,6 @@ def test_ctrl_c_while_waiting_says_what_the_worker_did_so_far_and_exits_130(stac
     assert waiting.returncode == EXIT_INTERRUPTED, said
     assert said[0].startswith("portflow: warning: no live worker for topic prefix")
     assert said[-2:] == [
-        "so far the worker applied 0 events, skipped 0 duplicates and rejected 0",
+        "so far the worker applied 0 event(s), skipped 0 duplicate(s) and rejected 0",
         "portflow: stopped waiting (Ctrl-C): everything is published and the worker goes on "
         "handling it (`portflow dlq list` shows rejections)"]

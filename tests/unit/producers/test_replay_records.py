@@ -63,7 +63,7 @@ def test_outcomes_say_counts_by_code_and_the_first_rejections_in_file_order():
                                     rejection("p.shipments:1", 0, None, "not_json", "not JSON"),
                                     rejection("p.trains:0", 7, 0)])
     assert describe_outcomes(outcomes, sent) == [
-        "the worker applied 478 events, skipped 3 duplicates and rejected 45 "
+        "the worker applied 478 event(s), skipped 3 duplicate(s) and rejected 45 "
         "(40 invalid_field, 5 not_json)",
         "  a.jsonl:1: invalid_field: bad partner",
         "  a.jsonl:2: not_json: not JSON",
