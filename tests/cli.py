@@ -10,3 +10,17 @@ def portflow(env: dict, *args: str, timeout: float = 600) -> str:
                           capture_output=True, text=True, timeout=timeout)
     assert done.returncode == 0, done.stderr
     return done.stdout
+
+
+# Servers nothing listens on: a command reaching for one fails (Kafka only after its 30 s wait).
+UNREACHABLE = {"PORTFLOW_KAFKA_BOOTSTRAP": "127.0.0.1:1",
+               "PORTFLOW_REDIS_URL": "redis://127.0.0.1:1/0"}
+
+
+def invoke_unreachable(*args: str):
+    """`portflow ARGS…` in this process (click's runner), with ``UNREACHABLE`` servers."""
+    from click.testing import CliRunner
+
+    from entrypoints.cli import cli
+
+    return CliRunner().invoke(cli, list(args), env=UNREACHABLE)

@@ -4,17 +4,14 @@ Kafka (unreachable here: reaching for it would fail only after 30 seconds, and s
 import gzip
 
 import pytest
-from click.testing import CliRunner
 
-from entrypoints.cli import cli
+from tests.cli import invoke_unreachable
 
-UNREACHABLE = {"PORTFLOW_KAFKA_BOOTSTRAP": "127.0.0.1:1",
-               "PORTFLOW_REDIS_URL": "redis://127.0.0.1:1/0"}
 EVENT = b'{"type":"train","event_id":"t-1"}\n'
 
 
 def replay(*args):
-    return CliRunner().invoke(cli, ["replay", *args], env=UNREACHABLE)
+    return invoke_unreachable("replay", *args)
 
 
 @pytest.fixture
