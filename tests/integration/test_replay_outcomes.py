@@ -95,7 +95,7 @@ def test_ctrl_c_mid_replay_says_up_to_which_line_it_published_and_exits_130(
 
     again = replay(stack_env, str(path), "--wait")
     assert again.returncode == 0, again.stderr
-    assert (f"the worker applied {20_000 - events:,} events, skipped {events:,} duplicates and "
+    assert (f"the worker applied {20_000 - events:,} event(s), skipped {events:,} duplicate(s) and "
             "rejected 0") in again.stderr.splitlines()
 
 
