@@ -10,7 +10,9 @@ from __future__ import annotations
 import time
 from typing import Mapping, Optional
 
-from redis import RedisError
+from redis import BusyLoadingError, RedisError
+from redis import ConnectionError as RedisConnectionError
+from redis import TimeoutError as RedisTimeoutError
 from tqdm import tqdm
 
 from portflow.adapters.kafka import TopicIds
@@ -18,6 +20,10 @@ from portflow.adapters.redis import RedisStore
 from portflow.config import Settings
 from portflow.domain.partitions import partition_name
 from portflow.errors import PortflowError
+
+
+# Redis failing as a restart does: waiting rides it out (until the timeout).
+REDIS_UNAVAILABLE = (RedisConnectionError, RedisTimeoutError, BusyLoadingError)
 
 
 class NotApplied(PortflowError, RuntimeError):
@@ -69,6 +75,7 @@ def wait_until_applied(store: RedisStore, offsets: dict[tuple[str, int], tuple[i
     for everything we published. With ``topic_ids`` (topic → the Kafka id it had when we
     published), marks count only once the workers have tied them to those ids: marks left
     from an earlier topic of the same name (a broker that lost its data) must not pass.
+    Redis restarting meanwhile is waited out: the workers re-read what it lost.
     """
     started = time.monotonic()
     targets = {partition_name(*tp): last for tp, (_, last) in offsets.items()}
@@ -76,13 +83,20 @@ def wait_until_applied(store: RedisStore, offsets: dict[tuple[str, int], tuple[i
     total = sum(targets[n] - firsts[n] + 1 for n in targets)
     with tqdm(total=total, unit="rec", desc="applied", disable=progress_bar_disabled(progress)) as bar:
         while True:
-            marks = store.marks_of(sorted(targets))
+            try:
+                marks = store.marks_of(sorted(targets))
+                ids_adopted = (not topic_ids
+                               or store.topic_ids_of(sorted(topic_ids)) == dict(topic_ids))
+            except REDIS_UNAVAILABLE as exc:  # a restart: the workers re-read, so do we
+                if time.monotonic() - started > timeout_s:
+                    raise NotApplied(f"timed out after {timeout_s:g}s: Redis, where the "
+                                     f"workers' progress is, cannot be read ({exc})") from None
+                time.sleep(0.5)
+                continue
             done = sum(min(max(marks[n] - firsts[n] + 1, 0), targets[n] - firsts[n] + 1)
                        for n in targets)
             bar.update(done - bar.n)
             behind = {n: (marks[n], targets[n]) for n in targets if marks[n] < targets[n]}
-            ids_adopted = (not topic_ids
-                           or store.topic_ids_of(sorted(topic_ids)) == dict(topic_ids))
             if not behind and ids_adopted:
                 return time.monotonic() - started
             if time.monotonic() - started > timeout_s:
