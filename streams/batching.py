@@ -80,10 +80,7 @@ class Batcher(Generic[Item]):
                 if not self._full.is_set():
                     wait_s = self._first_waiting_at + self.max_wait_s - loop.time()
                     if wait_s > 0:
-                        try:
-                            await asyncio.wait_for(self._full.wait(), wait_s)
-                        except asyncio.TimeoutError:
-                            pass
+                        await self._until_full(wait_s)
                 batch, self._waiting = self._waiting, []
                 self._full.clear()
                 self._taken.set()
@@ -96,6 +93,16 @@ class Batcher(Generic[Item]):
             raise
         finally:
             self._taken.set()  # a ``put`` waiting for room learns of a failure too
+
+    async def _until_full(self, timeout_s: float) -> None:
+        """Wait until ``max_items`` wait, at most ``timeout_s``. (Not ``asyncio.wait_for``: on
+        Python 3.11 it swallows a cancellation that comes as the event is set, and a stopping
+        worker's batch loop would then go on.)"""
+        full = asyncio.ensure_future(self._full.wait())
+        try:
+            await asyncio.wait([full], timeout=timeout_s)
+        finally:
+            full.cancel()
 
     async def _finish_or_arrival(self) -> None:
         """Wait until the last batch started is finished (raising what it raised) or items
@@ -114,18 +121,17 @@ class Batcher(Generic[Item]):
 
     async def close(self) -> None:
         """Stop handling: the batches being handled are cancelled, waiting items are dropped
-        (none was acknowledged, and Redis' marks have them read again)."""
+        (none was acknowledged, and Redis' marks have them read again). Every task is cancelled
+        before any is awaited: a batch may be waiting for the one before it."""
         running, self._running, self._waiting = self._running, None, []
         finishing, self._finishing = self._finishing, None
-        for task in (running, finishing):
-            if task is None:
-                continue
-            if task.done():
-                if not task.cancelled():
-                    task.exception()  # (logged by ``_run`` already)
-                continue
+        tasks = [task for task in (running, finishing) if task is not None]
+        for task in tasks:
             task.cancel()
+        for task in tasks:
             try:
                 await task
             except asyncio.CancelledError:
+                pass
+            except Exception:  # noqa: BLE001 (logged by ``_run`` already)
                 pass

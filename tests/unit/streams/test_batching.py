@@ -270,3 +270,17 @@ def test_close_cancels_the_batches_being_finished():
         return [future.cancelled() for future in start.finishing]
 
     assert run(scenario()) == [True, True]  # ([0] with the run that awaits it)
+
+
+def test_closing_as_the_batch_fills_up_starts_no_batch_after_it():
+    async def scenario():
+        handler = Recorder()
+        batcher = Batcher(handler, max_items=10, max_wait_s=60)
+        await batcher.put(1)  # waits for more items, or a minute
+        await asyncio.sleep(0)
+        batcher._full.set()  # the batch fills up just as the worker stops
+        await asyncio.sleep(0)
+        await batcher.close()
+        return handler.batches
+
+    assert run(scenario()) == []
