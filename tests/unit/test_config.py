@@ -39,6 +39,8 @@ def test_values_are_read():
     ("PORTFLOW_TOPIC_PREFIX", "bad prefix"), ("PORTFLOW_PARTITIONS", "0"),
     ("PORTFLOW_SESSION_TIMEOUT", "-1"), ("PORTFLOW_BATCH_RECORDS", "0"),
     ("PORTFLOW_BATCH_RECORDS", "10001"), ("PORTFLOW_TAKE_RECORDS", "many"),
+    ("PORTFLOW_MAX_EVENT_AHEAD", "0"), ("PORTFLOW_MAX_EVENT_AHEAD", "-1d"),
+    ("PORTFLOW_MAX_EVENT_AHEAD", "never"), ("PORTFLOW_MAX_EVENT_AGE", "10 years"),
 ])
 def test_bad_values_name_the_variable(name, value):
     with pytest.raises(ConfigError, match=name):
@@ -99,3 +101,16 @@ def test_the_batch_size_is_still_read_under_its_old_name_and_the_new_name_wins()
     assert Settings.from_env({"PORTFLOW_TAKE_RECORDS": "70"}).batch_records == 70
     assert Settings.from_env({"PORTFLOW_TAKE_RECORDS": "70",
                               "PORTFLOW_BATCH_RECORDS": "90"}).batch_records == 90
+
+
+def test_the_event_time_guard_looks_a_day_ahead_and_not_back_unless_told():
+    defaults = Settings.from_env({})
+    assert (defaults.max_event_ahead_s, defaults.max_event_age_s) == (86400, None)
+    told = Settings.from_env({"PORTFLOW_MAX_EVENT_AHEAD": "OFF", "PORTFLOW_MAX_EVENT_AGE": "10y"})
+    assert (told.max_event_ahead_s, told.max_event_age_s) == (None, 10 * 365 * 86400)
+    assert Settings.from_env({"PORTFLOW_MAX_EVENT_AHEAD": "2h"}).max_event_ahead_s == 7200
+
+
+def test_a_bad_guard_value_says_off_is_allowed():
+    with pytest.raises(ConfigError, match="PORTFLOW_MAX_EVENT_AGE='soon'.* or off"):
+        Settings.from_env({"PORTFLOW_MAX_EVENT_AGE": "soon"})
