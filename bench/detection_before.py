@@ -3,22 +3,22 @@
 judges every day exactly as this one did. Not used by portflow.
 
 ``domain.detection`` and ``services.anomalies.DailyTotals`` (reading and judging) as of commit
-6112d78, with the uncached festival calendar; the data classes and constants are today's.
+6112d78, with the uncached festival calendar: the functions issue 23 changed, and those that
+call them; the data classes, constants and unchanged leaf functions are today's, imported.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import date, timedelta
 from statistics import median, quantiles
 from typing import Iterable, Mapping, Optional
 
 from portflow.adapters.redis import RedisStore
 from portflow.domain.detection import (
-    DEFAULT_MIN_DROP_PCT, FESTIVAL_NOISE_WIDENING, LOOKBACK_WEEKS, MAX_NOISE_WIDENING,
-    MIN_GROWTH_PAIRS, MIN_PROFILE_DAYS, MIN_SHARE_OF_LEVEL, MIN_WEEK_SAMPLES, NOISE_Z,
-    PROFILE_DAYS, PROFILE_LOOKBACK_DAYS, RUN_CONTEXT_DAYS, RUN_DAY_Z, RUN_Z, WEEKS, YEAR,
-    Expectation, Judgement, Values)
+    DEFAULT_MIN_DROP_PCT, LOOKBACK_WEEKS, MIN_GROWTH_PAIRS, MIN_PROFILE_DAYS, MIN_WEEK_SAMPLES,
+    PROFILE_DAYS, PROFILE_LOOKBACK_DAYS, RUN_CONTEXT_DAYS, WEEKS, YEAR, Expectation, Judgement,
+    Values, _mark_runs, _weekday_medians, is_drop, series_values)
 from portflow.domain.festivals import in_festival_window as _cached_in_festival_window
 from portflow.domain.festivals import same_festival_day_a_year_earlier
 from portflow.domain.report import Measure, sum_by
@@ -57,13 +57,6 @@ def _week_samples(values: Values, day: date, direction: int = -1) -> list[int]:
             if len(samples) == WEEKS:
                 break
     return samples
-
-
-def _weekday_medians(profile: list[tuple[date, int]]) -> dict[int, float]:
-    by_weekday: dict[int, list[int]] = {}
-    for d, value in profile:
-        by_weekday.setdefault(d.weekday(), []).append(value)
-    return {weekday: float(median(vs)) for weekday, vs in by_weekday.items()}
 
 
 def _noise(values: Values, profile: list[tuple[date, int]], day: date) -> float:
@@ -163,73 +156,12 @@ def expectation(values: Values, day: date) -> Optional[Expectation]:
     return Expectation(known[baseline], baseline, level, noise)
 
 
-def day_noise(exp: Expectation) -> Optional[float]:
-    """The relative noise of one day with this expectation (widened for a day expected quieter
-    than usual, and for a festival day), or None where the day is not judged at all."""
-    if exp.expected <= 0 or exp.level <= 0 or exp.expected < MIN_SHARE_OF_LEVEL * exp.level:
-        return None
-    widening = min(MAX_NOISE_WIDENING, max(1.0, (exp.level / exp.expected) ** 0.5))
-    if exp.baseline == "festival-year-earlier":
-        widening *= FESTIVAL_NOISE_WIDENING
-    return exp.noise * widening
-
-
-def is_drop(observed: int, exp: Expectation, min_drop_pct: float) -> bool:
-    """Whether ``observed`` fell far enough below ``exp`` to report: by ``min_drop_pct`` and
-    out of the key's noise."""
-    noise = day_noise(exp)
-    if noise is None:
-        return False
-    drop = 1 - observed / exp.expected
-    return drop * 100 >= min_drop_pct and drop >= NOISE_Z * noise
-
-
-def _mark_runs(judged: list[Judgement], min_drop_pct: float) -> list[Judgement]:
-    """Days too noisy to stand out alone that do together: consecutive days each at least
-    ``min_drop_pct`` and ``RUN_DAY_Z`` times its noise below expectation, whose summed drop is
-    ``RUN_Z`` times the noise of the sum (a run of k equal days: the noise over sqrt(k)) are
-    drops, every one of them. ``judged``: one key's days, consecutive, in order."""
-    out = list(judged)
-
-    def candidate(j: Judgement) -> Optional[float]:
-        noise = None if j.expectation is None else day_noise(j.expectation)
-        if noise is None:
-            return None
-        drop = 1 - j.observed / j.expectation.expected
-        return noise if drop * 100 >= min_drop_pct and drop >= RUN_DAY_Z * noise else None
-
-    run: list[tuple[int, float]] = []
-    for i, j in enumerate([*judged, None]):
-        noise = None if j is None else candidate(j)
-        if noise is not None:
-            run.append((i, noise))
-            continue
-        if len(run) >= 2 and not all(out[k].anomalous for k, _ in run):
-            expected = sum(out[k].expectation.expected for k, _ in run)
-            observed = sum(out[k].observed for k, _ in run)
-            spread = sum((n * out[k].expectation.expected) ** 2 for k, n in run) ** 0.5
-            if 1 - observed / expected >= RUN_Z * spread / expected:
-                for k, _ in run:
-                    out[k] = replace(out[k], anomalous=True)
-        run = []
-    return out
-
-
 def judge(values: Values, key: tuple[str, ...], day: date,
           min_drop_pct: float = DEFAULT_MIN_DROP_PCT) -> Judgement:
     observed = values(day) or 0
     exp = expectation(values, day)
     return Judgement(day, key, observed, exp,
                      exp is not None and is_drop(observed, exp, min_drop_pct))
-
-
-def series_values(totals: Mapping[date, int], first_day: Optional[date]) -> Values:
-    """``Values`` over daily totals: 0 on a day without events, None before ``first_day``."""
-    def values(day: date) -> Optional[int]:
-        if first_day is None or day < first_day:
-            return None
-        return totals.get(day, 0)
-    return values
 
 
 def judge_all(daily: Mapping[tuple[str, ...], Mapping[date, int]], days: Iterable[date],
