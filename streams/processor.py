@@ -25,9 +25,9 @@ record fails alone, and quarantines it, so the next try dead-letters it and appl
 from __future__ import annotations
 
 import asyncio
-import math
 import inspect
 import logging
+import math
 import time
 from collections import Counter, deque
 from dataclasses import dataclass, field
@@ -183,18 +183,17 @@ class _Parsed:
     rejections: list[Rejection] = field(default_factory=list)  # the record's, when parsed
     rejected: frozenset[int] = frozenset()  # batch indices of the record's rejected elements
 
-    def element(self, position: int) -> tuple[bytes, Optional[int]]:
-        """The bytes of ``events[position]`` and its index in the batch (None: a whole record)."""
+    def elements(self) -> list[tuple[bytes, Optional[int]]]:
+        """Per event, its bytes and its index in the batch (None: the whole record)."""
         value = self.record.value
         if not value.lstrip().startswith(b"["):
-            return value, None
+            return [(value, None)]
         elements = batch_elements(value)
-        index = [i for i in range(len(elements)) if i not in self.rejected][position]
-        return elements[index], index
+        return [(elements[i], i) for i in range(len(elements)) if i not in self.rejected]
 
     def fault(self, position: int, exc: BaseException) -> Rejection:
         """The rejection of ``events[position]``, whose effect could not be computed."""
-        raw, index = self.element(position)
+        raw, index = self.elements()[position]
         return internal_error(raw, exc, index)
 
     def keep_in_time(self, guard: EventTimeGuard, now: float) -> None:
@@ -202,16 +201,16 @@ class _Parsed:
         low, high = guard.window(now)
         if all(low <= event.ts_seconds <= high for event in self.events):
             return
-        turned_away = []
-        for position, event in enumerate(self.events):
+        kept, turned_away = [], []
+        for event, (raw, index) in zip(self.events, self.elements()):  # (decoded once)
             judged = guard.judge(event.ts_seconds, now)
-            if judged is not None:
-                raw, index = self.element(position)
-                turned_away.append((position, Rejection(judged[1], judged[0], raw, index)))
-        positions = {position for position, _ in turned_away}
-        self.events = [e for p, e in enumerate(self.events) if p not in positions]
-        self.rejections += [rejection for _, rejection in turned_away]
-        self.rejected |= {r.batch_index for _, r in turned_away if r.batch_index is not None}
+            if judged is None:
+                kept.append(event)
+            else:
+                turned_away.append(Rejection(judged[1], judged[0], raw, index))
+        self.events = kept
+        self.rejections += turned_away
+        self.rejected |= {r.batch_index for r in turned_away if r.batch_index is not None}
 
 
 @dataclass
@@ -227,9 +226,11 @@ class _Step:
     letters: list[DeadLetter] = field(default_factory=list)  # events whose sum failed
     duplicates: int = 0
     latest_event_s: float = 0.0  # the newest event time it counts
-    outcomes: Optional[StepOutcomes] = None  # counted with it, once it is final
     started: float = 0.0
     reply: Optional[asyncio.Future] = None
+
+
+MAX_KEPT_REASON_CHARS = 300  # of a run's rejection kept in Redis
 
 
 @dataclass
@@ -270,9 +271,6 @@ class StepOutcomes:
                                  "offset": parsed.record.offset,
                                  "batch_index": rejection.batch_index, "code": rejection.code,
                                  "reason": rejection.reason[:MAX_KEPT_REASON_CHARS]})
-
-
-MAX_KEPT_REASON_CHARS = 300
 
 
 class Handoff:
@@ -507,12 +505,12 @@ class BatchProcessor:
         """Start the step's atomic Redis call (a task); ``_complete`` collects it."""
         step.started = time.perf_counter()
         step.latest_event_s = max((e.ts_seconds for e in step.fresh), default=0.0)
-        step.outcomes = StepOutcomes.of(step.chunk, step.fresh, step.duplicates)
+        outcomes = StepOutcomes.of(step.chunk, step.fresh, step.duplicates)
         step.reply = asyncio.ensure_future(self.run_with_retries(
             self.store.apply, step.marks, step.event_ids, step.lines,
             self.settings.dedupe_ttl_seconds,
             math.floor(step.latest_event_s) if step.fresh else None, self.epoch,
-            step.outcomes.counts, step.outcomes.rejections))
+            outcomes.counts, outcomes.rejections))
         return step
 
     async def _complete(self, step: "_Step", stats: BatchStats,
