@@ -21,7 +21,6 @@ DEFAULT_METRICS_ADDR = "127.0.0.1:9464"
 _DURATION = re.compile(r"^(\d+)\s*([smhdwy]?)$")
 _DURATION_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 365 * 86400}
 _TOPIC_PREFIX = re.compile(r"^[A-Za-z0-9._-]{0,200}$")
-_MAY_BE_OFF = ("PORTFLOW_MAX_EVENT_AHEAD", "PORTFLOW_MAX_EVENT_AGE")
 _HOST_PORT = re.compile(r"^\[?([A-Za-z0-9.:_-]+?)\]?:(\d{1,5})$")
 
 
@@ -30,17 +29,21 @@ class ConfigError(UsageError, ValueError):
 
 
 def parse_duration(text: str, name: str) -> int:
-    """Seconds in ``30``, ``30s``, ``15m``, ``12h``, ``7d`` or ``2w``."""
+    """Seconds in ``30``, ``30s``, ``15m``, ``12h``, ``7d``, ``2w`` or ``10y`` (365 days)."""
     match = _DURATION.match(text.strip().lower())
     if not match or int(match[1]) <= 0:
-        raise ConfigError(f"{name}={text!r}: expected a positive duration such as 7d, 12h, 30m"
-                          + (" or off" if name in _MAY_BE_OFF else ""))
+        raise ConfigError(f"{name}={text!r}: expected a positive duration such as 7d, 12h, 30m")
     return int(match[1]) * _DURATION_UNITS[match[2]]
 
 
 def parse_optional_duration(text: str, name: str) -> int | None:
     """``parse_duration``, or None for ``off`` (no limit)."""
-    return None if text.strip().lower() == "off" else parse_duration(text, name)
+    if text.strip().lower() == "off":
+        return None
+    try:
+        return parse_duration(text, name)
+    except ConfigError as exc:
+        raise ConfigError(f"{exc} or off") from None
 
 
 def parse_host_port(text: str, name: str) -> tuple[str, int]:

@@ -2,9 +2,9 @@
 -- described once, in README.md, "Redis layout").
 -- KEYS: the marks hash, the meta hash.
 -- ARGV: epoch, dedupe bucket width (s), buckets before the current one to check, their expiry
--- after the current one's end (s), latest event time ('' when the step counts none), n_tp, (mark, expected, new) x n_tp,
--- n_groups, then per event type: its dedupe key prefix and its ids (a MessagePack array of
--- strings); then the aggregate key prefix, the increments, 1 on a Redis Cluster (else 0), and
+-- after the current one's end (s), latest event time ('' when the step counts none), n_tp,
+-- (mark, expected, new) x n_tp, n_groups, then per event type: its dedupe key prefix and its
+-- ids (a MessagePack array of strings); then the aggregate key prefix, the increments, 1 on a Redis Cluster (else 0), and
 -- the outcome counts: a MessagePack array of [key, field, n] to add, one of [list key, value]
 -- to keep (while the list is shorter than the last argument), one of keys to expire, their
 -- time to live (s), and how many values a list keeps.
