@@ -4,10 +4,10 @@
 -- ARGV: epoch, dedupe bucket width (s), buckets before the current one to check, their expiry
 -- after the current one's end (s), latest event time ('' when the step counts none), n_tp,
 -- (mark, expected, new) x n_tp, n_groups, then per event type: its dedupe key prefix and its
--- ids (a MessagePack array of strings); then the aggregate key prefix, the increments, 1 on a Redis Cluster (else 0), and
--- the outcome counts: a MessagePack array of [key, field, n] to add, one of [list key, value]
--- to keep (while the list is shorter than the last argument), one of keys to expire, their
--- time to live (s), and how many values a list keeps.
+-- ids (a MessagePack array of strings); then the aggregate key prefix, the increments, 1 on a
+-- Redis Cluster (else 0), and the outcome counts: a MessagePack array of [key, field, n] to
+-- add, one of [list key, value] to keep (while the list is shorter than the last argument), one
+-- of keys to expire, their time to live (s), and how many values a list keeps.
 -- The increments are lines joined by newlines, per granule a header line
 -- "<TAB>type<TAB>granule<TAB>measure 1...<TAB>measure m" and its cells' lines
 -- "cell<TAB>delta 1<TAB>...<TAB>delta m" (cells are never empty and hold neither; deltas are
