@@ -13,10 +13,8 @@ from zoneinfo import ZoneInfo
 
 from portflow.adapters.redis import DROPPING, Outcomes, RedisStore
 from portflow.config import Settings
+from portflow.domain.event_time import AHEAD, BEHIND
 from portflow.domain.partitions import split_partition_name
-
-# The event-time guard's rejection codes (``portflow.domain.events.REJECTION_CODES``).
-GUARD_AHEAD, GUARD_BEHIND = "event_time_ahead", "event_time_behind"
 
 
 def read_status(store: RedisStore, settings: Settings) -> dict:
@@ -53,8 +51,8 @@ def read_status(store: RedisStore, settings: Settings) -> dict:
 def outcomes_json(outcomes: Outcomes) -> dict:
     return {"applied": outcomes.applied, "duplicates": outcomes.duplicates,
             "rejected": outcomes.rejected, "rejected_total": outcomes.rejected_total,
-            "event_time_guard": {"ahead": outcomes.rejected.get(GUARD_AHEAD, 0),
-                                 "behind": outcomes.rejected.get(GUARD_BEHIND, 0)}}
+            "event_time_guard": {"ahead": outcomes.rejected.get(AHEAD, 0),
+                                 "behind": outcomes.rejected.get(BEHIND, 0)}}
 
 
 def status_text(status: dict) -> str:
@@ -101,7 +99,7 @@ def newest_text(state: dict) -> str:
 def outcome_lines(outcomes: dict) -> list[str]:
     guard = outcomes["event_time_guard"]
     others = {code: n for code, n in outcomes["rejected"].items()
-              if code not in (GUARD_AHEAD, GUARD_BEHIND)}
+              if code not in (AHEAD, BEHIND)}
     return [
         "events handled since the state began:",
         f"  applied {outcomes['applied']:,}, skipped as duplicates {outcomes['duplicates']:,}, "
