@@ -17,6 +17,7 @@ from portflow.errors import UsageError
 DEFAULT_KAFKA_BOOTSTRAP = "127.0.0.1:19092"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:16379/0"
 DEFAULT_METRICS_ADDR = "127.0.0.1:9464"
+DEFAULT_API_ADDR = "127.0.0.1:8080"
 
 _DURATION = re.compile(r"^(\d+)\s*([smhdwy]?)$")
 _DURATION_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 365 * 86400}
@@ -127,6 +128,10 @@ class Settings:
     max_event_ahead_s: int | None = 86400
     max_event_age_s: int | None = None
     kafka_security: KafkaSecurity = field(default_factory=KafkaSecurity)
+    # The HTTP API (``portflow serve``): where it listens, and the bearer token it requires
+    # (required to listen anywhere but loopback; never shown)
+    api_addr: tuple[str, int] = ("127.0.0.1", 8080)
+    api_token: str = field(default="", repr=False)
     tz: ZoneInfo = field(default=None, compare=False, repr=False)  # type: ignore[assignment]
 
     def __post_init__(self) -> None:
@@ -223,6 +228,9 @@ class Settings:
                                                       "PORTFLOW_MAX_EVENT_AHEAD"),
             max_event_age_s=parse_optional_duration(get("PORTFLOW_MAX_EVENT_AGE", "off"),
                                                     "PORTFLOW_MAX_EVENT_AGE"),
+            api_addr=parse_host_port(get("PORTFLOW_API_ADDR", DEFAULT_API_ADDR),
+                                     "PORTFLOW_API_ADDR"),
+            api_token=get("PORTFLOW_API_TOKEN", ""),
         )
 
 
