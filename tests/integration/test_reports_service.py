@@ -19,9 +19,7 @@ def test_a_kept_answer_follows_new_writes_and_rereads_only_the_granules_that_cha
     store = apply(settings, [shipment("a", "2024-01-05T10:00:00+08:00"),
                              shipment("b", "2024-02-05T10:00:00+08:00", port="kashgar")])
     reports = Reports(store, settings.tz)
-    read = []
-    cells = store.cells_per_granule
-    store.cells_per_granule = lambda *a: read.append(a[2]) or cells(*a)
+    read = spy_on_cells(store)
     request = ReportRequest.parse("2024-Q1", by=["port"])
     assert reports.report(request)["total"]["current"] == Decimal("200.00")
     assert sorted(read.pop()) == ["2023-01", "2023-02", "2023-03", "2024-01", "2024-02",
@@ -75,3 +73,34 @@ def test_the_cli_report_takes_the_apis_options(settings):
     assert table.exit_code == 0 and "2024-01-01..2024-06-30" in table.output
     bad = run(settings, "report", "--period", "2024-06", "--filter", "service:x")
     assert bad.exit_code == 2 and "filter 'service:x'" in bad.output
+
+
+def spy_on_cells(store) -> list:
+    """The granules whose cells the store is asked for, call by call."""
+    read: list = []
+    cells = store.cells_per_granule
+    store.cells_per_granule = lambda *a: read.append(a[2]) or cells(*a)
+    return read
+
+
+def test_another_reader_takes_the_rollups_left_in_redis_and_a_moved_version_is_summed_again(
+        settings):
+    store = apply(settings, [shipment("a", "2024-01-05T10:00:00+08:00")])
+    request = ReportRequest.parse("2024-01", by=["port"], filters=["mode:rail"])
+    assert Reports(store, settings.tz).report(request)["total"]["current"] == Decimal("100.00")
+    read = spy_on_cells(store)
+    assert Reports(store, settings.tz).report(request)["total"]["current"] == Decimal("100.00")
+    assert read == []  # a new process: the rollups kept in Redis, not the cells
+    _apply_at(settings, [shipment("b", "2024-01-06T10:00:00+08:00")], offset=1)
+    assert Reports(store, settings.tz).report(request)["total"]["current"] == Decimal("200.00")
+    assert read == [["2024-01"]]
+
+
+def test_within_its_staleness_bound_a_reader_answers_from_what_it_summed(settings):
+    store = apply(settings, [shipment("a", "2024-01-05T10:00:00+08:00")])
+    request = ReportRequest.parse("2024-01")
+    patient = Reports(store, settings.tz, max_staleness_s=3600)
+    assert patient.report(request)["total"]["current"] == Decimal("100.00")
+    _apply_at(settings, [shipment("b", "2024-01-06T10:00:00+08:00")], offset=1)
+    assert patient.report(request)["total"]["current"] == Decimal("100.00")
+    assert Reports(store, settings.tz).report(request)["total"]["current"] == Decimal("200.00")
