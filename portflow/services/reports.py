@@ -18,7 +18,7 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from time import monotonic
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Optional
 from zoneinfo import ZoneInfo
@@ -97,9 +97,14 @@ class Reports:
         rates = self._rates(request)
 
         def data() -> dict:
-            newest = None if read.latest is None \
-                else datetime.fromtimestamp(read.latest, self.tz).isoformat()
-            return {"newest_event": newest, "time_zone": self.tz.key}
+            """How far the events go: the newest one, and the last day a later one passed
+            (the days after it are partial)."""
+            if read.latest is None:
+                return {"newest_event": None, "time_zone": self.tz.key,
+                        "last_complete_day": None}
+            newest = datetime.fromtimestamp(read.latest, self.tz)
+            return {"newest_event": newest.isoformat(), "time_zone": self.tz.key,
+                    "last_complete_day": (newest.date() - timedelta(days=1)).isoformat()}
 
         return (("series", request, tuple(pairs), read.fingerprint, _frozen(rates)),
                 lambda: build_series(request, pairs, read.rollups, self.tz, data(), rates), data)

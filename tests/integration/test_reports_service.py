@@ -55,6 +55,8 @@ def test_a_series_reads_days_against_52_weeks_earlier(settings):
     assert result["rows"] == [{"time": "2024-06-15T00:00:00+08:00", "key": "total",
                                "value": Decimal("100.00"), "previous": Decimal("50.00"),
                                "previous_time": "2023-06-17T00:00:00+08:00"}]
+    assert result["data"] == {"newest_event": "2024-06-15T10:00:00+08:00",
+                              "time_zone": "Asia/Shanghai", "last_complete_day": "2024-06-14"}
 
 
 def test_the_cli_report_takes_the_apis_options(settings):
