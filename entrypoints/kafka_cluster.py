@@ -2,8 +2,10 @@
 127.0.0.1, for ``portflow up --broker apache-kafka`` and the tests.
 
 The broker's jars come from Maven Central (``deploy/kafka/pom.xml``, fetched once by
-``scripts/fetch-kafka.sh``); a JDK 17 runs them. A node's log directory is formatted once, so a
-node restarted on it keeps its log. The settings every broker shares with the compose stack are
+``scripts/fetch-kafka.sh``); a JDK 17 runs them. The pom's release (4.x) is the default; an
+older release the suite still proves (a ``kafka-<release>`` profile of the pom, fetched into
+``lib-<release>``) runs instead when PORTFLOW_KAFKA_VERSION names it. A node's log directory is
+formatted once, so a node restarted on it keeps its log. The settings every broker shares with the compose stack are
 in ``deploy/kafka/broker.properties``; :func:`node_properties` adds a node's identity, listeners
 and the replication its cluster's size allows.
 """
@@ -16,6 +18,7 @@ import re
 import shutil
 import subprocess
 import uuid
+import xml.etree.ElementTree as ElementTree
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +33,13 @@ JAVA_RELEASE = 17
 HEAP = ("-Xms256m", "-Xmx512m")  # a test broker needs little; three fit beside everything else
 JVM_OPTIONS = (*HEAP, "-XX:+UseSerialGC", "-Djava.awt.headless=true")
 READY_LINE = b"Kafka Server started"
+VERSION_VARIABLE = "PORTFLOW_KAFKA_VERSION"
+_POM = "{http://maven.apache.org/POM/4.0.0}"
+# What a broker logs when it refuses a request for its API version: 4.x's network processor
+# ("... unsupported version N", "... disabled api ..."), the SASL authenticator ("Version N is not
+# supported for apiKey ..."), and a request whose body it cannot read at that version.
+REFUSED_REQUEST = re.compile(r"unsupported version|is not supported for apiKey|disabled api|"
+                             r"UnsupportedVersionException|Error getting request for apiKey")
 
 # Embedded and test brokers only: a consumer group's coordinator is ready sooner with 4 offsets
 # partitions than with 50, and a replica that stops fetching leaves the ISR within seconds.
@@ -148,13 +158,42 @@ def java_binary() -> str:
     return java
 
 
-def kafka_classpath(home: Path = KAFKA_HOME) -> str:
-    lib = home / "lib"
-    if not any(lib.glob("kafka_2.13-*.jar")):
+def kafka_releases(pom: Path = KAFKA_HOME / "pom.xml") -> tuple[str, ...]:
+    """The Apache Kafka releases the pom fetches: its default first, then its profiles'."""
+    root = ElementTree.parse(pom).getroot()
+    default = root.findtext(f"{_POM}properties/{_POM}kafka.version")
+    older = [p.findtext(f"{_POM}properties/{_POM}kafka.version")
+             for p in root.iterfind(f"{_POM}profiles/{_POM}profile")]
+    return (default, *(release for release in older if release))
+
+
+def kafka_release(env: Mapping[str, str] = os.environ) -> str:
+    """The release to run: PORTFLOW_KAFKA_VERSION if set (one the pom fetches), else the pom's."""
+    releases = kafka_releases()
+    wanted = env.get(VERSION_VARIABLE, "").strip()
+    if wanted and wanted not in releases:
+        raise KafkaUnavailable(f"{VERSION_VARIABLE}={wanted}: the Apache Kafka releases here are "
+                               f"{', '.join(releases)} (deploy/kafka/pom.xml)")
+    return wanted or releases[0]
+
+
+def kafka_lib(release: str, home: Path = KAFKA_HOME) -> Path:
+    """Where fetch-kafka.sh puts a release's jars: lib for the pom's default, lib-<release>."""
+    return home / "lib" if release == kafka_releases(home / "pom.xml")[0] else home / f"lib-{release}"
+
+
+def kafka_classpath(release: str, home: Path = KAFKA_HOME) -> str:
+    lib = kafka_lib(release, home)
+    if not any(lib.glob(f"kafka_2.13-{release}.jar")):
         raise KafkaUnavailable(
-            f"the Apache Kafka jars are not in {lib}: fetch them from Maven Central with "
-            f"`{FETCH_COMMAND}` (needs Maven; `bash scripts/setup.sh` runs it too)")
+            f"the Apache Kafka {release} jars are not in {lib}: fetch them from Maven Central "
+            f"with `{FETCH_COMMAND}` (needs Maven; `bash scripts/setup.sh` runs it too)")
     return str(lib / "*")
+
+
+def refused_requests(log_text: str) -> list[str]:
+    """The lines of a broker's log that show a request refused for its API version (KIP-896)."""
+    return [line for line in log_text.splitlines() if REFUSED_REQUEST.search(line)]
 
 
 def new_cluster_id() -> str:
@@ -176,6 +215,7 @@ class KafkaCluster:
     security: Optional[BrokerSecurity] = None
     overrides: Mapping[str, str] = field(default_factory=dict)
     log_dir: Optional[Path] = None  # the nodes' logs; default: home/logs
+    release: str = field(default_factory=kafka_release)
     members: list[KafkaNode] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -197,7 +237,7 @@ class KafkaCluster:
 
     def start(self, timeout_s: float = 120) -> None:
         """Format what is not formatted yet, start every node, wait until each serves."""
-        java, classpath = java_binary(), kafka_classpath()
+        java, classpath = java_binary(), kafka_classpath(self.release)
         self._write_configs()
         cluster_id = self._cluster_id()  # one for every node, before they are formatted at once
         with ThreadPoolExecutor(len(self.members)) as pool:
@@ -214,7 +254,7 @@ class KafkaCluster:
     def restart_node(self, node_id: int, timeout_s: float = 120) -> None:
         """Start a stopped or killed node again on its log."""
         node = self.node(node_id)
-        self._spawn(java_binary(), kafka_classpath(), node)
+        self._spawn(java_binary(), kafka_classpath(self.release), node)
         self._wait_ready(node, timeout_s)
 
     def kill_node(self, node_id: int) -> None:
@@ -260,7 +300,9 @@ class KafkaCluster:
                              f"{done.stderr}")
 
     def _log_options(self) -> list[str]:
-        return [f"-Dlog4j.configuration=file:{KAFKA_HOME / 'log4j.properties'}"]
+        """Both backends' configurations: 4.x logs through Log4j 2, 3.x through reload4j."""
+        return [f"-Dlog4j2.configurationFile={KAFKA_HOME / 'log4j2.properties'}",
+                f"-Dlog4j.configuration=file:{KAFKA_HOME / 'log4j.properties'}"]
 
     def _spawn(self, java: str, classpath: str, node: KafkaNode) -> None:
         argv = [java, *JVM_OPTIONS, *self._log_options(), "-cp", classpath, "kafka.Kafka",

@@ -9,6 +9,10 @@ those marked ``brokers("apache-kafka", "tansu")`` run on tansu too, the embedded
 ``PORTFLOW_TEST_BROKER=tansu`` (or ``apache-kafka``) runs every broker test on that one broker
 instead, skipping those marked ``brokers(..., only=True)`` for another (e.g. retention, which
 tansu lacks).
+
+Which Apache Kafka: the pom's release (4.x), or the older one PORTFLOW_KAFKA_VERSION names (the
+3.9 lane, ``make test-kafka-3.9``). Every broker any test starts logs under the session's
+temporary directory; the session fails if one of them refused a request for its API version.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ import redis
 from portflow.config import Settings
 from entrypoints.embedded import (BROKERS, start_redis, start_tansu, start_worker,
                                wait_for_assignment, wait_until_owning)
-from entrypoints.kafka_cluster import KafkaCluster
+from entrypoints.kafka_cluster import KafkaCluster, kafka_release, refused_requests
 from entrypoints.processes import free_port
 
 _counter = itertools.count()
@@ -45,6 +49,20 @@ def pytest_generate_tests(metafunc):
         names = [pytest.param(chosen, marks=pytest.mark.skip(
             reason=f"needs {' or '.join(names)}, not {chosen}")) if skip else chosen]
     metafunc.parametrize("broker", names, indirect=True, scope="session")
+
+
+def pytest_report_header(config):
+    return f"Apache Kafka {kafka_release()} (PORTFLOW_KAFKA_VERSION selects another)"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_request_refused_for_its_version(tmp_path_factory):
+    """After the session: no broker (the shared one, each test's own cluster, each embedded
+    stack's) logged a request it refused for its API version, from any client portflow runs."""
+    yield
+    logs = sorted(tmp_path_factory.getbasetemp().rglob("logs/kafka-*.log"))
+    refused = [f"{log.name}: {line}" for log in logs for line in refused_requests(log.read_text())]
+    assert not refused, "brokers refused requests for their API version:\n" + "\n".join(refused[:20])
 
 
 @pytest.fixture(scope="session")

@@ -38,7 +38,7 @@ import pytest
 import yaml
 
 from portflow.config import Settings, parse_host_port
-from entrypoints.kafka_cluster import replication_properties, shared_properties
+from entrypoints.kafka_cluster import kafka_releases, replication_properties, shared_properties
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
@@ -398,8 +398,7 @@ def test_kafka_runs_the_broker_settings_and_version_the_tests_run():
     env = environment(service("kafka"))
     wanted = {**shared_properties(), **replication_properties(nodes=1)}
     assert {name: env.get(compose_kafka_setting(name)) for name in wanted} == wanted
-    version = re.search(r"<kafka.version>(.+)</kafka.version>",
-                        (ROOT / "deploy" / "kafka" / "pom.xml").read_text())[1]
+    version = kafka_releases()[0]
     for name in ("kafka", "kafka-init"):
         assert service(name)["image"] == f"apache/kafka:{version}"
 

@@ -1,17 +1,20 @@
 """The Apache Kafka launcher's pure parts: node settings by cluster size and security, cluster
-ids, and the messages (exit 2) when Java 17 or the broker's jars are missing."""
+ids, the release to run and where its jars are, what a broker logs when it refuses a request for
+its API version, and the messages (exit 2) when Java 17 or the broker's jars are missing."""
 
 import base64
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from entrypoints.kafka_cluster import (BrokerSecurity, KafkaCluster, KafkaUnavailable, java_binary,
-                                    kafka_classpath, new_cluster_id, node_properties,
-                                    replication_properties, shared_properties)
+from entrypoints.kafka_cluster import (KAFKA_HOME, BrokerSecurity, KafkaCluster, KafkaUnavailable,
+                                    java_binary, kafka_classpath, kafka_lib, kafka_release,
+                                    kafka_releases, new_cluster_id, node_properties,
+                                    refused_requests, replication_properties, shared_properties)
 
 
 def test_three_brokers_keep_three_copies_and_need_two_in_sync():
@@ -56,10 +59,43 @@ def test_cluster_ids_are_sixteen_bytes_in_url_safe_base64():
         assert not cluster_id.startswith("-")
 
 
-def test_missing_jars_name_the_command_that_fetches_them(tmp_path):
-    with pytest.raises(KafkaUnavailable, match="bash scripts/fetch-kafka.sh") as raised:
-        kafka_classpath(tmp_path)
+def test_the_pom_runs_4x_by_default_and_keeps_3_9_as_the_older_release():
+    default, *older = kafka_releases()
+    assert default.startswith("4.") and older == ["3.9.2"]
+    assert kafka_release({}) == default
+    assert kafka_release({"PORTFLOW_KAFKA_VERSION": "3.9.2"}) == "3.9.2"
+
+
+def test_each_release_has_its_own_lib_directory():
+    assert kafka_lib(kafka_releases()[0]) == KAFKA_HOME / "lib"
+    assert kafka_lib("3.9.2") == KAFKA_HOME / "lib-3.9.2"
+
+
+def test_a_release_the_pom_does_not_fetch_is_refused_naming_those_it_does():
+    with pytest.raises(KafkaUnavailable, match=r"PORTFLOW_KAFKA_VERSION=3\.8\.0: .* 3\.9\.2"):
+        kafka_release({"PORTFLOW_KAFKA_VERSION": "3.8.0"})
+
+
+def test_missing_jars_name_the_release_and_the_command_that_fetches_them(tmp_path):
+    shutil.copy(KAFKA_HOME / "pom.xml", tmp_path)
+    with pytest.raises(KafkaUnavailable, match=r"3\.9\.2 jars .* `bash scripts/fetch-kafka.sh`") as raised:
+        kafka_classpath("3.9.2", tmp_path)
     assert raised.value.exit_code == 2
+
+
+def test_the_refusals_of_a_removed_api_version_are_found_in_a_broker_log():
+    log = """[2026-12-07 19:18:01,993] INFO [BrokerServer id=1] started (kafka.server.BrokerServer)
+[2026-12-07 19:18:01,993] ERROR Exception while processing request from 127.0.0.1:1-127.0.0.1:2-0-0 (kafka.network.Processor)
+org.apache.kafka.common.errors.UnsupportedVersionException: Received request for api with key 0 (Produce) and unsupported version 0
+org.apache.kafka.common.errors.InvalidRequestException: Received request for disabled api with key 68 (ConsumerGroupHeartbeat) and version 0
+[2026-12-07 19:18:02,000] INFO Failed authentication with /127.0.0.1 (channelId=1) (Version 0 is not supported for apiKey SASL_HANDSHAKE) (org.apache.kafka.common.network.Selector)
+[2026-12-07 19:18:02,993] INFO Terminating process due to signal SIGTERM (org.apache.kafka.common.utils.internals.LoggingSignalHandler)
+"""
+    found = refused_requests(log)
+    assert len(found) == 3
+    assert "(Produce) and unsupported version 0" in found[0]
+    assert "disabled api with key 68" in found[1]
+    assert "not supported for apiKey SASL_HANDSHAKE" in found[2]
 
 
 def test_no_java_names_what_to_install(tmp_path, monkeypatch):
