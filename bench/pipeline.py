@@ -1083,7 +1083,7 @@ def main(argv: Optional[list[str]] = None) -> int:
                              "BatchProcessor.process); printed to stderr")
     parser.add_argument("--keep", action="store_true",
                         help="keep the work directory (logs, events file, profiles)")
-    parser.add_argument("--broker", choices=BROKERS, default=BROKERS[0],
+    parser.add_argument("--broker", choices=BROKERS, default="tansu",
                         help="the broker to measure on (default tansu; apache-kafka needs "
                              "Java 17 and bash scripts/fetch-kafka.sh)")
     args = parser.parse_args(argv)

@@ -27,8 +27,9 @@ from portflow.config import Settings, parse_host_port
 from portflow.domain.partitions import partition_name
 from entrypoints.processes import Child, StackError, pid_alive, port_in_use, spawn, wait_until
 
-# The embedded stack's brokers (the first is the default: it needs no Java), and their names.
-BROKER_NAMES = {"tansu": "tansu", "apache-kafka": "Apache Kafka"}
+# The embedded stack's brokers (the first is the default: tansu keeps every record in memory and
+# falls behind a steady stream; it is there for machines without Java), and their names.
+BROKER_NAMES = {"apache-kafka": "Apache Kafka", "tansu": "tansu"}
 BROKERS = tuple(BROKER_NAMES)
 
 
@@ -177,7 +178,7 @@ class EmbeddedStack:
 
     settings: Settings
     home: Path
-    broker: str = "tansu"
+    broker: str = BROKERS[0]
     children: list[Child] = field(default_factory=list)
     prometheus_url: Optional[str] = None
 
@@ -221,11 +222,15 @@ class EmbeddedStack:
     def _start_broker(self, port: int, logs: Path) -> list[Child]:
         if self.broker == "tansu":
             return [start_tansu(port, logs)]
-        from entrypoints.kafka_cluster import KafkaCluster
+        from entrypoints.kafka_cluster import KafkaCluster, KafkaUnavailable
 
         shutil.rmtree(self.home / "kafka", ignore_errors=True)  # a fresh log, as Redis is fresh
-        cluster = KafkaCluster(self.home / "kafka", port=port, log_dir=logs)
-        cluster.start()
+        try:
+            cluster = KafkaCluster(self.home / "kafka", port=port, log_dir=logs)
+            cluster.start()
+        except KafkaUnavailable as exc:
+            raise KafkaUnavailable(f"{exc}; or run the in-memory broker, which needs neither "
+                                   "(for a short session): --broker tansu") from None
         return [node.child for node in cluster.members]
 
     def _start_prometheus(self, logs: Path) -> None:

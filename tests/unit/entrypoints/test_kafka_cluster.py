@@ -104,12 +104,15 @@ def test_no_java_names_what_to_install(tmp_path, monkeypatch):
         java_binary()
 
 
-def test_up_on_apache_kafka_without_java_exits_2_saying_what_is_missing(tmp_path):
+@pytest.mark.parametrize("command", [["up"], ["up", "--broker", "apache-kafka"],
+                                     ["demo", "--once"]])
+def test_up_and_demo_run_apache_kafka_by_default_and_without_java_point_at_tansu(tmp_path, command):
     env = {**os.environ, "JAVA_HOME": str(tmp_path / "no-jdk"),
            "PORTFLOW_HOME": str(tmp_path / "home"),
            "PORTFLOW_KAFKA_BOOTSTRAP": "127.0.0.1:1", "PORTFLOW_REDIS_URL": "redis://127.0.0.1:2/0"}
-    done = subprocess.run([sys.executable, "-m", "entrypoints.cli", "up", "--broker", "apache-kafka"],
+    done = subprocess.run([sys.executable, "-m", "entrypoints.cli", *command],
                           env=env, capture_output=True, text=True, timeout=60,
                           cwd=Path(__file__).resolve().parents[2])
     assert done.returncode == 2, done.stderr
     assert "Java 17" in done.stderr and "openjdk-17-jre-headless" in done.stderr
+    assert "--broker tansu" in done.stderr

@@ -1,0 +1,170 @@
+#!/usr/bin/env python
+"""Soak: the rate a one-worker stack sustains for minutes, on each embedded broker.
+
+    .venv/bin/python bench/soak.py [--broker apache-kafka|tansu] [--rate 3000] [--duration 600]
+                                   [--sample 30] [--json] [--keep]
+
+For each broker (both, Apache Kafka first, unless --broker), as a user would try it: the broker,
+redis-server and one ``portflow worker`` on free 127.0.0.1 ports, then ``portflow simulate
+--rate R --duration S`` into them. Every --sample seconds it samples the events applied (the
+worker's portflow_events_applied_total), the consumer lag (records in the event topics past the
+worker's marks), the rate applied since the last sample, and the broker's CPU (% of one core)
+and RSS. When simulate ends it reads what simulate published and stops the stack: nothing waits
+for a backlog, which the last samples show. Progress goes to stderr; stdout gets a table per
+broker (or one JSON line, --json). See bench/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Optional
+from urllib.request import urlopen
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from bench.pipeline import Bench, cpu_seconds, progress, rss_mb, run_in_workdir  # noqa: E402
+from kafka import KafkaConsumer, TopicPartition  # noqa: E402
+from portflow.adapters.kafka import ensure_topics  # noqa: E402
+from portflow.adapters.redis import RedisStore  # noqa: E402
+from portflow.config import Settings  # noqa: E402
+from entrypoints.embedded import BROKERS, wait_for_assignment  # noqa: E402
+
+
+def applied_events(metrics_addr: str) -> int:
+    """Events the worker applied so far, all types (from its /metrics)."""
+    text = urlopen(f"http://{metrics_addr}/metrics", timeout=10).read().decode()
+    return int(sum(float(line.split()[-1]) for line in text.splitlines()
+                   if line.startswith("portflow_events_applied_total{")))
+
+
+class LagReader:
+    """Records in the event topics past the worker's marks (Kafka's end offsets, Redis's marks)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.store = RedisStore.from_url(settings.redis_url, settings.topic_prefix)
+        self.consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap.split(","))
+        self.partitions = [TopicPartition(t, p) for t in settings.event_topics
+                           for p in range(settings.partitions)]
+
+    def __call__(self) -> int:
+        ends = self.consumer.end_offsets(self.partitions)
+        marks = self.store.marks()
+        return sum(end - (marks.get(f"{tp.topic}:{tp.partition}", -1) + 1)
+                   for tp, end in ends.items())
+
+    def close(self) -> None:
+        self.consumer.close()
+
+
+def soak(bench: Bench, rate: int, duration: int, sample_s: int) -> dict:
+    bench.start_servers()
+    settings, env = bench.namespace("soak")
+    ensure_topics(settings)
+    worker = bench.start_worker(settings, env, "worker")
+    wait_for_assignment(settings, worker, timeout_s=120)
+    metrics_addr = env["PORTFLOW_METRICS_ADDR"]
+    lag = LagReader(settings)
+    simulate = subprocess.Popen(
+        [sys.executable, "-m", "entrypoints.cli", "simulate", "--rate", str(rate),
+         "--duration", str(duration)],
+        env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    bench.popens.append(simulate)
+    progress(f"{bench.broker}: simulate --rate {rate} --duration {duration} (pid {simulate.pid})")
+    samples: list[dict] = []
+    start = time.monotonic()
+    last_at, last_applied, last_cpu = start, 0, cpu_seconds(bench.broker_pid)
+    try:
+        while True:
+            ended = wait_until(simulate, start + sample_s * (len(samples) + 1))
+            now, applied, cpu = time.monotonic(), applied_events(metrics_addr), \
+                cpu_seconds(bench.broker_pid)
+            samples.append({
+                "s": round(now - start), "applied": applied, "lag_records": lag(),
+                "applied_per_s": round((applied - last_applied) / (now - last_at)),
+                "broker_cpu_pct": (round(100 * (cpu - last_cpu) / (now - last_at))
+                                   if cpu is not None and last_cpu is not None else None),
+                "broker_rss_mb": round(rss_mb(bench.broker_pid) or 0)})
+            progress(f"{bench.broker}: {samples[-1]}")
+            last_at, last_applied, last_cpu = now, applied, cpu
+            if ended:
+                break
+    finally:
+        lag.close()
+    out, err = simulate.communicate(timeout=60)
+    if simulate.returncode != 0 or not worker.alive():
+        raise RuntimeError(f"simulate exited {simulate.returncode}: {err.strip()[-500:]}; "
+                           f"worker alive: {worker.alive()}")
+    published = re.search(r"published ([\d,]+) events", err + out)
+    return {"broker": bench.broker, "rate": rate, "duration_s": duration,
+            "published": int(published[1].replace(",", "")) if published else None,
+            "applied": samples[-1]["applied"], "lag_at_end": samples[-1]["lag_records"],
+            "last_sample_applied_per_s": samples[-1]["applied_per_s"], "samples": samples}
+
+
+def wait_until(process: subprocess.Popen, moment: float) -> bool:
+    """Sleep until ``moment`` (monotonic) or until the process ends; whether it ended."""
+    try:
+        process.wait(timeout=max(0.0, moment - time.monotonic()))
+        return True
+    except subprocess.TimeoutExpired:
+        return False
+
+
+def table(run: dict) -> str:
+    lines = [f"{run['broker']}: simulate --rate {run['rate']} for {run['duration_s']} s: "
+             f"published {run['published']:,}, applied {run['applied']:,} by its end, lag "
+             f"{run['lag_at_end']:,} records; last interval {run['last_sample_applied_per_s']:,} "
+             "events/s",
+             f"{'s':>5} {'applied':>10} {'events/s':>9} {'lag':>9} {'CPU %':>6} {'RSS MB':>7}"]
+    for s in run["samples"]:
+        lines.append(f"{s['s']:>5} {s['applied']:>10,} {s['applied_per_s']:>9,} "
+                     f"{s['lag_records']:>9,} {s['broker_cpu_pct'] if s['broker_cpu_pct'] is not None else '-':>6} "
+                     f"{s['broker_rss_mb']:>7,}")
+    return "\n".join(lines)
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--broker", choices=BROKERS, help="one broker only (default: each)")
+    parser.add_argument("--rate", type=int, default=3000, help="events/s (default 3000)")
+    parser.add_argument("--duration", type=int, default=600, help="seconds (default 600)")
+    parser.add_argument("--sample", type=int, default=30, help="seconds between samples (30)")
+    parser.add_argument("--json", action="store_true", help="print one JSON line")
+    parser.add_argument("--keep", action="store_true", help="keep the work directory (logs)")
+    args = parser.parse_args(argv)
+    if args.rate < 1 or args.duration < 1 or args.sample < 1:
+        parser.error("--rate, --duration and --sample must be positive")
+
+    def measure(workdir: Path) -> dict:
+        runs = []
+        for broker in [args.broker] if args.broker else BROKERS:
+            bench = Bench(workdir / broker, broker)
+            try:
+                runs.append(soak(bench, args.rate, args.duration, args.sample))
+            finally:
+                bench.close()
+        return {"runs": runs}
+
+    status, result = run_in_workdir("portflow-soak-", args.keep, measure)
+    if status:
+        return status
+    result.update(date=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                  cpus=os.cpu_count(), loadavg_1m_at_end=round(os.getloadavg()[0], 2))
+    print(json.dumps(result) if args.json else "\n\n".join(table(r) for r in result["runs"]),
+          flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
