@@ -18,7 +18,7 @@ test-fast: $(VENV)/.installed
 	$(VENV)/bin/python -m pytest -m "not slow"
 
 test-kafka-3.9: $(VENV)/.installed
-	PORTFLOW_KAFKA_VERSION=$(KAFKA_3_9) $(VENV)/bin/python -m pytest $(KAFKA_3_9_LANE)
+	PORTFLOW_KAFKA_VERSION=$(KAFKA_3_9) PORTFLOW_TEST_BROKER=apache-kafka $(VENV)/bin/python -m pytest $(KAFKA_3_9_LANE)
 
 setup $(VENV)/.installed: pyproject.toml scripts/setup.sh scripts/fetch-kafka.sh deploy/kafka/pom.xml
 	bash scripts/setup.sh

@@ -57,8 +57,8 @@ class LagReader:
                            for p in range(settings.partitions)]
 
     def __call__(self) -> int:
+        marks = self.store.marks()  # first: the end offsets read after them are never behind
         ends = self.consumer.end_offsets(self.partitions)
-        marks = self.store.marks()
         return sum(end - (marks.get(f"{tp.topic}:{tp.partition}", -1) + 1)
                    for tp, end in ends.items())
 
@@ -89,7 +89,8 @@ def soak(bench: Bench, rate: int, duration: int, sample_s: int) -> dict:
             now, applied, cpu = time.monotonic(), applied_events(metrics_addr), \
                 cpu_seconds(bench.broker_pid)
             samples.append({
-                "s": round(now - start), "applied": applied, "lag_records": lag(),
+                "s": round(now - start), "interval_s": round(now - last_at, 1),
+                "applied": applied, "lag_records": lag(),
                 "applied_per_s": round((applied - last_applied) / (now - last_at)),
                 "broker_cpu_pct": (round(100 * (cpu - last_cpu) / (now - last_at))
                                    if cpu is not None and last_cpu is not None else None),
@@ -105,10 +106,11 @@ def soak(bench: Bench, rate: int, duration: int, sample_s: int) -> dict:
         raise RuntimeError(f"simulate exited {simulate.returncode}: {err.strip()[-500:]}; "
                            f"worker alive: {worker.alive()}")
     published = re.search(r"published ([\d,]+) events", err + out)
+    full = [s for s in samples if s["interval_s"] >= sample_s - 1] or samples
     return {"broker": bench.broker, "rate": rate, "duration_s": duration,
             "published": int(published[1].replace(",", "")) if published else None,
             "applied": samples[-1]["applied"], "lag_at_end": samples[-1]["lag_records"],
-            "last_sample_applied_per_s": samples[-1]["applied_per_s"], "samples": samples}
+            "last_full_interval_applied_per_s": full[-1]["applied_per_s"], "samples": samples}
 
 
 def wait_until(process: subprocess.Popen, moment: float) -> bool:
@@ -123,13 +125,13 @@ def wait_until(process: subprocess.Popen, moment: float) -> bool:
 def table(run: dict) -> str:
     lines = [f"{run['broker']}: simulate --rate {run['rate']} for {run['duration_s']} s: "
              f"published {run['published']:,}, applied {run['applied']:,} by its end, lag "
-             f"{run['lag_at_end']:,} records; last interval {run['last_sample_applied_per_s']:,} "
-             "events/s",
+             f"{run['lag_at_end']:,} records; its last full interval "
+             f"{run['last_full_interval_applied_per_s']:,} events/s",
              f"{'s':>5} {'applied':>10} {'events/s':>9} {'lag':>9} {'CPU %':>6} {'RSS MB':>7}"]
     for s in run["samples"]:
+        cpu = "-" if s["broker_cpu_pct"] is None else s["broker_cpu_pct"]
         lines.append(f"{s['s']:>5} {s['applied']:>10,} {s['applied_per_s']:>9,} "
-                     f"{s['lag_records']:>9,} {s['broker_cpu_pct'] if s['broker_cpu_pct'] is not None else '-':>6} "
-                     f"{s['broker_rss_mb']:>7,}")
+                     f"{s['lag_records']:>9,} {cpu:>6} {s['broker_rss_mb']:>7,}")
     return "\n".join(lines)
 
 

@@ -5,9 +5,9 @@ The broker's jars come from Maven Central (``deploy/kafka/pom.xml``, fetched onc
 ``scripts/fetch-kafka.sh``); a JDK 17 runs them. The pom's release (4.x) is the default; an
 older release the suite still proves (a ``kafka-<release>`` profile of the pom, fetched into
 ``lib-<release>``) runs instead when PORTFLOW_KAFKA_VERSION names it. A node's log directory is
-formatted once, so a node restarted on it keeps its log. The settings every broker shares with the compose stack are
-in ``deploy/kafka/broker.properties``; :func:`node_properties` adds a node's identity, listeners
-and the replication its cluster's size allows.
+formatted once, so a node restarted on it keeps its log. The settings every broker shares with
+the compose stack are in ``deploy/kafka/broker.properties``; :func:`node_properties` adds a
+node's identity, listeners and the replication its cluster's size allows.
 """
 
 from __future__ import annotations
@@ -179,7 +179,8 @@ def kafka_release(env: Mapping[str, str] = os.environ) -> str:
 
 def kafka_lib(release: str, home: Path = KAFKA_HOME) -> Path:
     """Where fetch-kafka.sh puts a release's jars: lib for the pom's default, lib-<release>."""
-    return home / "lib" if release == kafka_releases(home / "pom.xml")[0] else home / f"lib-{release}"
+    default = kafka_releases(home / "pom.xml")[0]
+    return home / "lib" if release == default else home / f"lib-{release}"
 
 
 def kafka_classpath(release: str, home: Path = KAFKA_HOME) -> str:

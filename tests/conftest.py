@@ -61,8 +61,9 @@ def no_request_refused_for_its_version(tmp_path_factory):
     stack's) logged a request it refused for its API version, from any client portflow runs."""
     yield
     logs = sorted(tmp_path_factory.getbasetemp().rglob("logs/kafka-*.log"))
-    refused = [f"{log.name}: {line}" for log in logs for line in refused_requests(log.read_text())]
-    assert not refused, "brokers refused requests for their API version:\n" + "\n".join(refused[:20])
+    refused = [f"{log}: {line}" for log in logs for line in refused_requests(log.read_text())]
+    assert not refused, ("brokers refused requests for their API version:\n"
+                         + "\n".join(refused[:20]))
 
 
 @pytest.fixture(scope="session")

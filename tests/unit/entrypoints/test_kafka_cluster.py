@@ -78,19 +78,26 @@ def test_a_release_the_pom_does_not_fetch_is_refused_naming_those_it_does():
 
 def test_missing_jars_name_the_release_and_the_command_that_fetches_them(tmp_path):
     shutil.copy(KAFKA_HOME / "pom.xml", tmp_path)
-    with pytest.raises(KafkaUnavailable, match=r"3\.9\.2 jars .* `bash scripts/fetch-kafka.sh`") as raised:
+    with pytest.raises(KafkaUnavailable,
+                       match=r"3\.9\.2 jars .* `bash scripts/fetch-kafka.sh`") as raised:
         kafka_classpath("3.9.2", tmp_path)
     assert raised.value.exit_code == 2
 
 
 def test_the_refusals_of_a_removed_api_version_are_found_in_a_broker_log():
-    log = """[2026-12-07 19:18:01,993] INFO [BrokerServer id=1] started (kafka.server.BrokerServer)
-[2026-12-07 19:18:01,993] ERROR Exception while processing request from 127.0.0.1:1-127.0.0.1:2-0-0 (kafka.network.Processor)
-org.apache.kafka.common.errors.UnsupportedVersionException: Received request for api with key 0 (Produce) and unsupported version 0
-org.apache.kafka.common.errors.InvalidRequestException: Received request for disabled api with key 68 (ConsumerGroupHeartbeat) and version 0
-[2026-12-07 19:18:02,000] INFO Failed authentication with /127.0.0.1 (channelId=1) (Version 0 is not supported for apiKey SASL_HANDSHAKE) (org.apache.kafka.common.network.Selector)
-[2026-12-07 19:18:02,993] INFO Terminating process due to signal SIGTERM (org.apache.kafka.common.utils.internals.LoggingSignalHandler)
-"""
+    log = "\n".join([
+        "[2026-12-07 19:18:01,993] INFO [BrokerServer id=1] started (kafka.server.BrokerServer)",
+        "[2026-12-07 19:18:01,993] ERROR Exception while processing request from "
+        "127.0.0.1:1-127.0.0.1:2-0-0 (kafka.network.Processor)",
+        "org.apache.kafka.common.errors.UnsupportedVersionException: Received request for api "
+        "with key 0 (Produce) and unsupported version 0",
+        "org.apache.kafka.common.errors.InvalidRequestException: Received request for disabled "
+        "api with key 68 (ConsumerGroupHeartbeat) and version 0",
+        "[2026-12-07 19:18:02,000] INFO Failed authentication with /127.0.0.1 (channelId=1) "
+        "(Version 0 is not supported for apiKey SASL_HANDSHAKE) "
+        "(org.apache.kafka.common.network.Selector)",
+        "[2026-12-07 19:18:02,993] INFO Terminating process due to signal SIGTERM "
+        "(org.apache.kafka.common.utils.internals.LoggingSignalHandler)"])
     found = refused_requests(log)
     assert len(found) == 3
     assert "(Produce) and unsupported version 0" in found[0]
