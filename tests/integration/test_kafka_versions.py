@@ -21,7 +21,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.brokers("apache-kafka", only=True)]
 
 
 def group_as_the_broker_sees_it(settings: Settings) -> tuple[dict, str | None]:
-    """The group's DescribeGroups answer and its type from ListGroups (None before 4.x)."""
+    """The group's DescribeGroups answer and its type from ListGroups."""
     admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap.split(","))
     try:
         described = admin.describe_groups([settings.group_id])[settings.group_id]
@@ -50,7 +50,7 @@ def test_a_classic_group_of_workers_rebalances_on_joins_a_clean_leave_and_a_sigk
     first = worker_factory()
     group, group_type = group_as_the_broker_sees_it(settings)
     assert group["protocol_type"] == "consumer"
-    assert group_type in ("classic", None)  # 4.x names the type; 3.9's ListGroups has none
+    assert group_type == "classic"  # not a group of KIP-848's protocol
 
     second = worker_factory()  # joins: each of the two owns some partitions once it returns
     wait_for_members(settings, 2, timeout_s=30)

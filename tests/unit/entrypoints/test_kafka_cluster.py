@@ -4,6 +4,7 @@ its API version, and the messages (exit 2) when Java 17 or the broker's jars are
 
 import base64
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -64,6 +65,12 @@ def test_the_pom_runs_4x_by_default_and_keeps_3_9_as_the_older_release():
     assert default.startswith("4.") and older == ["3.9.2"]
     assert kafka_release({}) == default
     assert kafka_release({"PORTFLOW_KAFKA_VERSION": "3.9.2"}) == "3.9.2"
+
+
+def test_the_makefiles_3_9_lane_runs_a_release_the_pom_fetches():
+    makefile = (KAFKA_HOME.parents[1] / "Makefile").read_text()
+    lane = re.search(r"^KAFKA_3_9 := (\S+)$", makefile, flags=re.M)[1]
+    assert lane in kafka_releases()[1:] and lane.startswith("3.9.")
 
 
 def test_each_release_has_its_own_lib_directory():
