@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-import redis
-
+# (redis is imported where it is used: every `portflow` command imports this module's broker
+# names, and most never talk to Redis)
 from portflow.config import Settings, parse_host_port
 from portflow.domain.partitions import partition_name
 from entrypoints.processes import Child, StackError, pid_alive, port_in_use, spawn, wait_until
@@ -73,6 +73,8 @@ def start_redis(port: int, data_dir: Path, log_dir: Path, name: str = "redis",
     child = spawn(name, argv, log_dir)
 
     def ready() -> bool:
+        import redis
+
         try:
             return redis.Redis(host="127.0.0.1", port=port, socket_timeout=1).ping()
         except (redis.AuthenticationError, redis.ResponseError):
@@ -186,6 +188,8 @@ class EmbeddedStack:
         return self.home / "stack.json"
 
     def start(self) -> None:
+        import redis
+
         self.home.mkdir(parents=True, exist_ok=True)
         self._clear_stale_run()
         kafka_host, kafka_port = parse_host_port(self.settings.kafka_bootstrap.split(",")[0],
