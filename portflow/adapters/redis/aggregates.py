@@ -17,6 +17,21 @@ class Aggregates:
         value = self.client.hget(self.meta_key, "latest_event_ts")
         return int(value) if value is not None else None
 
+    def granule_versions(self, event_type: str,
+                         granules: list[str]) -> tuple[Optional[str], Optional[int], list]:
+        """The state's epoch, the newest event time applied and each granule's version (None
+        for one never written since versions were kept), in one round trip: a granule whose
+        version is unchanged holds the same totals."""
+        pipe = self.client.pipeline(transaction=False)
+        pipe.hmget(self.meta_key, ["epoch", "latest_event_ts"])
+        if granules:
+            pipe.hmget(self.versions_key, [f"{event_type}:{g}" for g in granules])
+        replies = pipe.execute()
+        epoch, latest = replies[0]
+        versions = replies[1] if granules else []
+        return (None if epoch is None else epoch.decode(),
+                None if latest is None else int(latest),
+                [None if v is None else int(v) for v in versions])
 
     def cells_per_granule(self, event_type: str, measure: str,
                           granules: list[str]) -> dict[str, dict[str, int]]:
