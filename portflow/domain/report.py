@@ -122,14 +122,30 @@ def yoy_pct(current: int, previous: int) -> Optional[Decimal]:
 
 
 def to_json(value) -> str:
-    """JSON text with ``Decimal`` written as exact numbers (never through a float)."""
-    if isinstance(value, Decimal):
+    """JSON text with ``Decimal`` written as exact numbers (never through a float), as
+    ``json.dumps`` writes the rest. Strings, integers and null, most of a report's thousands of
+    values, are written here directly rather than through ``json.dumps`` one by one."""
+    kind = type(value)
+    if kind is str:
+        return _json_string(value)
+    if kind is Decimal:
         return f"{value:f}"
+    if kind is int:
+        return int.__repr__(value)
+    if value is None:
+        return "null"
     if isinstance(value, dict):
-        return "{" + ", ".join(f"{json.dumps(k)}: {to_json(v)}" for k, v in value.items()) + "}"
+        return "{" + ", ".join(f"{_json_key(k)}: {to_json(v)}" for k, v in value.items()) + "}"
     if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(to_json(v) for v in value) + "]"
+        return "[" + ", ".join([to_json(v) for v in value]) + "]"
     return json.dumps(value)
+
+
+_json_string = json.encoder.encode_basestring_ascii  # what json.dumps writes for a str
+
+
+def _json_key(key) -> str:
+    return _json_string(key) if type(key) is str else json.dumps(key)
 
 
 def to_table(report: dict) -> str:
