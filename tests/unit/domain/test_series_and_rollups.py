@@ -24,6 +24,17 @@ def test_filters_keep_matching_cells_and_the_total_is_theirs():
     assert rollup.rows == {("khorgos",): 50_00, ("kashgar",): 1_00} and rollup.total == 51_00
 
 
+def test_rows_by_plain_dimensions_sum_the_cells_with_those_values():
+    assert Summer("shipment", ()).rollup(CELLS).rows == {(): 401_00}
+    assert Summer("shipment", ("port",)).rollup(CELLS).rows == {
+        ("khorgos",): 200_00, ("urumqi",): 200_00, ("kashgar",): 1_00}
+    assert Summer("shipment", ("partner", "mode")).rollup(CELLS).rows == {
+        ("KZ", "rail"): 150_00, ("KG", "road"): 51_00, ("DE", "air"): 200_00}
+    assert Summer("train", ("service", "port")).rollup({"khorgos|china-europe|outbound": 3,
+                                                        "khorgos|china-europe|inbound": 2}
+                                                       ).rows == {("china-europe", "khorgos"): 5}
+
+
 def test_zone_filters_match_any_of_a_shipments_zones():
     rollup = Summer("shipment", (), (("zone_group", ("ftz",)),)).rollup(CELLS)
     assert rollup.total == 350_00
