@@ -100,3 +100,22 @@ def test_a_series_without_dimensions_is_the_total():
                           SHANGHAI, {})
     assert result["rows"] == [{"time": "2024-01-01T00:00:00+08:00", "key": "total", "value": 3,
                                "previous": 0, "previous_time": "2023-01-01T00:00:00+08:00"}]
+
+
+def test_dollars_summed_per_rate_first_equal_each_granule_divided_on_its_own():
+    import random
+    from fractions import Fraction
+
+    from portflow.domain.report import _summed
+    from portflow.domain.rollup import Rollup
+
+    rng = random.Random(7)
+    granules = [f"2024-{m:02d}" for m in range(1, 13)]
+    rollups = {g: Rollup({(p,): rng.randint(0, 10**12) for p in ("a", "b", "c")
+                          if rng.random() < 0.8}, rng.randint(0, 10**13)) for g in granules}
+    divisors = {g: Fraction(rng.choice(["7.1", "7.2570", "7.3"])) * 100 for g in granules}
+    rows, total = _summed(rollups, divisors)
+    assert total == sum(Fraction(r.total) / divisors[g] for g, r in rollups.items())
+    assert rows == {key: sum(Fraction(r.rows.get(key, 0)) / divisors[g]
+                             for g, r in rollups.items())
+                    for key in {k for r in rollups.values() for k in r.rows}}
