@@ -7,10 +7,11 @@ JSON object and the figures beside it (``figures``), with money and weight as ex
 
 from __future__ import annotations
 
-import json
 from decimal import Decimal
 from fractions import Fraction
 from typing import Iterable, Mapping, Optional
+
+import msgspec
 
 from portflow.domain.coverage import IN_PROGRESS, NO_DATA_YET, Coverage, sentence
 from portflow.domain.figures import Exact, growth_pct, rounded, row_figures
@@ -120,10 +121,10 @@ def build_report(request: ReportRequest, current: Mapping[str, Rollup],
                   "yoy_pct": growth_pct(total_now, total_before),
                   "change": amount(total_now - total_before),
                   "growth_pct": growth_pct(total_now, total_before)},
-        "data": coverage.as_json(),
     }
     if money.in_dollars:
         result["usd_rates"] = money.rates_used([*current, *previous], dict(rates or {}))
+    result["data"] = coverage.as_json()  # last: what moves with every worker step
     return result
 
 
@@ -132,32 +133,18 @@ def yoy_pct(current: int, previous: int) -> Optional[Decimal]:
     return growth_pct(current, previous)
 
 
+_ENCODER = msgspec.json.Encoder(decimal_format="number")
+
+
+def to_json_bytes(value) -> bytes:
+    """Compact JSON with ``Decimal`` written as exact numbers (never through a float; amounts
+    and percentages are never written with an exponent: they are scaled integers)."""
+    return _ENCODER.encode(value)
+
+
 def to_json(value) -> str:
-    """JSON text with ``Decimal`` written as exact numbers (never through a float), as
-    ``json.dumps`` writes the rest. Strings, integers and null, most of a report's thousands of
-    values, are written here directly rather than through ``json.dumps`` one by one."""
-    kind = type(value)
-    if kind is str:
-        return _json_string(value)
-    if kind is Decimal:
-        return f"{value:f}"
-    if kind is int:
-        return int.__repr__(value)
-    if value is None:
-        return "null"
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{_json_key(k)}: {to_json(v)}" for k, v in value.items()) + "}"
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join([to_json(v) for v in value]) + "]"
-    return json.dumps(value)
-
-
-_json_string = json.encoder.encode_basestring_ascii  # what json.dumps writes for a str
-
-
-def _json_key(key) -> str:
-    return _json_string(key) if type(key) is str else json.dumps(key)
-
+    """``to_json_bytes`` as text."""
+    return to_json_bytes(value).decode()
 
 def to_table(report: dict) -> str:
     """A readable, aligned text table of a report."""
