@@ -72,6 +72,7 @@ GOAL_P99_MS = 20.0
 GOAL_REQUESTS_PER_S = 500.0
 GOAL_FRESHNESS_MS = 1000.0
 GOAL_CLI_S = 0.300
+OPEN_LOOP_CONNECTIONS = 256
 USD_RATE = "7.2570"
 MEASURE_COLUMNS = {"value_cny": ("value_fen", 100), "weight_tonnes": ("weight_kg", 1000),
                    "shipments": ("1", 1)}
@@ -177,7 +178,8 @@ def load_duckdb(csv_path: Path):
     import duckdb
 
     con = duckdb.connect()
-    con.execute(f"""CREATE TABLE shipments AS SELECT * FROM read_csv('{csv_path}', header=true, delim=',', quote='"',
+    con.execute(f"""CREATE TABLE shipments AS SELECT * FROM read_csv('{csv_path}', header=true,
+        delim=',', quote='"',
         columns={{'day': 'DATE', 'port': 'VARCHAR', 'mode': 'VARCHAR', 'direction': 'VARCHAR',
                   'partner': 'VARCHAR', 'trade_mode': 'VARCHAR', 'zones': 'VARCHAR',
                   'value_fen': 'BIGINT', 'weight_kg': 'BIGINT'}})""")
@@ -427,39 +429,71 @@ def load_events(bench: Bench, settings, env: dict, scale: float,
 
 
 # ------------------------------------------------------------------------------ the load
+class Tally:
+    """Per question, the latencies of the answers with status 200; the other outcomes by kind."""
+
+    def __init__(self, mix: list[Question]) -> None:
+        self.latencies: dict[str, list[float]] = {q.name: [] for q in mix}
+        self.errors: dict[str, int] = {}
+
+    async def ask(self, session, question: Question, since: float) -> None:
+        """Ask ``question``; its latency runs from ``since`` to the body read."""
+        import aiohttp
+
+        try:
+            async with session.get(question.url_path) as response:
+                await response.read()
+                ok, why = response.status == 200, f"HTTP {response.status}"
+        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            ok, why = False, type(exc).__name__
+        if ok:
+            self.latencies[question.name].append(time.perf_counter() - since)
+        else:
+            self.errors[why] = self.errors.get(why, 0) + 1
+
+    def result(self, elapsed_s: float) -> dict:
+        return {"latencies": self.latencies, "errors": self.errors, "elapsed_s": elapsed_s}
+
+
 async def closed_loop(base: str, mix: list[Question], clients: int, seconds: float) -> dict:
     """``clients`` clients, each asking the next question of the mix as soon as it has its
-    answer, for ``seconds``: per question, the latencies of the 200s, and the errors."""
+    answer, for ``seconds``."""
     import aiohttp
 
-    latencies: dict[str, list[float]] = {q.name: [] for q in mix}
-    errors: dict[str, int] = {}
-    connector = aiohttp.TCPConnector(limit=clients, force_close=False)
+    tally = Tally(mix)
+    connector = aiohttp.TCPConnector(limit=clients)
     async with aiohttp.ClientSession(base, connector=connector) as session:
         deadline = time.perf_counter() + seconds
 
         async def client(index: int) -> None:
             n = index
             while time.perf_counter() < deadline:
-                question = mix[n % len(mix)]
+                await tally.ask(session, mix[n % len(mix)], time.perf_counter())
                 n += 1
-                started = time.perf_counter()
-                try:
-                    async with session.get(question.url_path) as response:
-                        await response.read()
-                        ok = response.status == 200
-                        why = f"HTTP {response.status}"
-                except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
-                    ok, why = False, type(exc).__name__
-                if ok:
-                    latencies[question.name].append(time.perf_counter() - started)
-                else:
-                    errors[why] = errors.get(why, 0) + 1
 
         began = time.perf_counter()
         await asyncio.gather(*(client(i) for i in range(clients)))
-        elapsed = time.perf_counter() - began
-    return {"latencies": latencies, "errors": errors, "elapsed_s": elapsed}
+        return tally.result(time.perf_counter() - began)
+
+
+async def open_loop(base: str, mix: list[Question], rate: float, seconds: float) -> dict:
+    """The mix asked at a fixed rate whatever the answers (the n-th request due at start +
+    n / rate, up to ``OPEN_LOOP_CONNECTIONS`` at once), each timed from when it was due, so
+    that a request kept waiting by slow ones before it counts its wait."""
+    import aiohttp
+
+    tally = Tally(mix)
+    connector = aiohttp.TCPConnector(limit=OPEN_LOOP_CONNECTIONS)
+    async with aiohttp.ClientSession(base, connector=connector) as session:
+        began = time.perf_counter()
+        asked = []
+        for n in range(round(rate * seconds)):
+            due = began + n / rate
+            if due > time.perf_counter():
+                await asyncio.sleep(due - time.perf_counter())
+            asked.append(asyncio.create_task(tally.ask(session, mix[n % len(mix)], due)))
+        await asyncio.gather(*asked)
+        return tally.result(time.perf_counter() - began)
 
 
 async def freshness_probe(base: str, settings, store: RedisStore, markers: int,
@@ -510,7 +544,7 @@ async def one_marker(session, producer, store: RedisStore, topic: str, port: str
     while shown is None and time.perf_counter() < deadline:
         async with session.get(url) as response:
             body = await response.read()
-        if response.status == 200 and json.loads(body, parse_float=Decimal)["total"]["current"] == value:
+        if response.status == 200 and shows(body, value):
             shown = time.perf_counter()
     await watcher
     if shown is None:
@@ -518,6 +552,10 @@ async def one_marker(session, producer, store: RedisStore, topic: str, port: str
     applied_at = min(applied[0], shown) if applied else shown
     return {"port": port, "shown": True, "applied_to_shown_ms": (shown - applied_at) * 1000,
             "acked_to_shown_ms": (shown - acked) * 1000, "sent_to_acked_ms": (acked - sent) * 1000}
+
+
+def shows(body: bytes, value: Decimal) -> bool:
+    return json.loads(body, parse_float=Decimal)["total"]["current"] == value
 
 
 def applied_events(store: RedisStore) -> int:
@@ -614,10 +652,13 @@ def run(args: argparse.Namespace, bench: Bench) -> dict:
             "broker": bench.broker_pid, "simulate": simulate.process.pid, "bench": os.getpid()}
     progress(f"{args.clients} clients for {args.seconds:g}s, {args.markers} markers")
     measured = under_load(base, mix, settings, store, args, pids)
+    opened = None
+    if args.open_rate:
+        progress(f"the mix at {args.open_rate:g} requests/s for {args.seconds:g}s (open loop)")
+        opened = latency_figures(asyncio.run(open_loop(base, mix, args.open_rate, args.seconds)))
     bench.stop(simulate)
 
     load = measured["load"]
-    every = [t for times in load["latencies"].values() for t in times]
     for question in mix:
         times = load["latencies"][question.name]
         per_question[question.name].update(
@@ -625,14 +666,9 @@ def run(args: argparse.Namespace, bench: Bench) -> dict:
     fresh = [m["applied_to_shown_ms"] for m in measured["markers"] if m["shown"]]
     return {
         "scale": args.scale, "broker": bench.broker, "shipments_in_duckdb": shipments,
-        "clients": args.clients, "seconds": round(load["elapsed_s"], 2),
-        "simulate_rate": args.rate,
+        "clients": args.clients, "simulate_rate": args.rate, "open_rate": args.open_rate,
         "applied_events_per_s": round(measured["applied_events_per_s"]),
-        "requests": len(every), "requests_per_s": round(len(every) / load["elapsed_s"], 1),
-        "errors": sum(load["errors"].values()), "errors_by_kind": load["errors"],
-        "p50_ms": ms(percentile(every, 50)) if every else None,
-        "p95_ms": ms(percentile(every, 95)) if every else None,
-        "p99_ms": ms(percentile(every, 99)) if every else None,
+        **latency_figures(load), "open_loop": opened,
         "freshness_ms": [round(f, 1) for f in fresh],
         "freshness_max_ms": round(max(fresh), 1) if fresh else None,
         "markers_not_shown": sum(not m["shown"] for m in measured["markers"]),
@@ -641,6 +677,24 @@ def run(args: argparse.Namespace, bench: Bench) -> dict:
         "goals": {"p99_ms": GOAL_P99_MS, "requests_per_s": GOAL_REQUESTS_PER_S,
                   "freshness_ms": GOAL_FRESHNESS_MS, "cli_ms": GOAL_CLI_S * 1000},
     }
+
+
+def latency_figures(load: dict) -> dict:
+    """Requests, their rate, errors and latency percentiles (nearest rank) of a load."""
+    every = [t for times in load["latencies"].values() for t in times]
+    return {"seconds": round(load["elapsed_s"], 2), "requests": len(every),
+            "requests_per_s": round(len(every) / load["elapsed_s"], 1),
+            "errors": sum(load["errors"].values()), "errors_by_kind": load["errors"],
+            **{f"p{q}_ms": ms(percentile(every, q)) if every else None for q in (50, 95, 99)}}
+
+
+def p99_met(figures: dict, goals: dict) -> bool:
+    return figures["p99_ms"] is not None and figures["p99_ms"] <= goals["p99_ms"]
+
+
+def fresh_enough(r: dict, goals: dict) -> bool:
+    return (bool(r["freshness_ms"]) and not r["markers_not_shown"]
+            and r["freshness_max_ms"] <= goals["freshness_ms"])
 
 
 def verdict(ok: Optional[bool]) -> str:
@@ -657,9 +711,10 @@ def table(r: dict) -> str:
         f"{g['requests_per_s']:g}: {verdict(r['requests_per_s'] >= g['requests_per_s'])}), "
         f"errors {r['errors']} {r['errors_by_kind'] or ''}",
         f"  latency p50 {r['p50_ms']} ms, p95 {r['p95_ms']} ms, p99 {r['p99_ms']} ms (goal p99 "
-        f"<= {g['p99_ms']:g} ms: {verdict(r['p99_ms'] is not None and r['p99_ms'] <= g['p99_ms'])})",
+        f"<= {g['p99_ms']:g} ms: {verdict(p99_met(r, g))})",
+        *open_loop_lines(r),
         f"  freshness, applied -> shown by /v1/reports: {r['freshness_ms']} ms (goal <= "
-        f"{g['freshness_ms']:g} ms: {verdict(bool(r['freshness_ms']) and r['freshness_max_ms'] <= g['freshness_ms'] and not r['markers_not_shown'])})"
+        f"{g['freshness_ms']:g} ms: {verdict(fresh_enough(r, g))})"
         + (f"; {r['markers_not_shown']} marker(s) never shown" if r["markers_not_shown"] else ""),
         f"  CPU seconds over the load: {r['cpu_s']}",
         "",
@@ -672,7 +727,8 @@ def table(r: dict) -> str:
         cli_ok = None if q.get("cli_ms") is None else q["cli_ms"] <= g["cli_ms"]
         lines.append(f"{name:<26} {_num(q.get('p50_ms')):>9} {_num(q.get('api_single_ms')):>7} "
                      f"{_num(q.get('duckdb_ms')):>8} {verdict(faster):>6} "
-                     f"{_num(q.get('cli_ms')):>7} {verdict(cli_ok):>7} {verdict(q.get('exact')):>5}")
+                     f"{_num(q.get('cli_ms')):>7} {verdict(cli_ok):>7} "
+                     f"{verdict(q.get('exact')):>5}")
         for line in q.get("differences") or []:
             lines.append(f"    differs: {line}")
         if q.get("cli_error"):
@@ -681,6 +737,17 @@ def table(r: dict) -> str:
                  "load; faster: API p50 under load < DuckDB's; CLI: portflow report as a "
                  "process, median)")
     return "\n".join(lines)
+
+
+def open_loop_lines(r: dict) -> list[str]:
+    o, g = r["open_loop"], r["goals"]
+    if o is None:
+        return []
+    return [f"  open loop at {r['open_rate']:g} requests/s for {o['seconds']:g}s: "
+            f"{o['requests']:,} answered ({o['requests_per_s']:,} /s), errors {o['errors']} "
+            f"{o['errors_by_kind'] or ''}; latency from when each was due p50 {o['p50_ms']} ms, "
+            f"p95 {o['p95_ms']} ms, p99 {o['p99_ms']} ms (goal p99 <= {g['p99_ms']:g} ms: "
+            f"{verdict(p99_met(o, g))})"]
 
 
 def _num(value: Optional[float]) -> str:
@@ -699,6 +766,9 @@ def main(argv: Optional[list[str]] = None) -> int:
                         help="events/s of portflow simulate during the load (5000)")
     parser.add_argument("--warmup", type=float, default=3.0,
                         help="seconds of simulate before the load begins (3)")
+    parser.add_argument("--open-rate", type=float, default=GOAL_REQUESTS_PER_S,
+                        help="then the mix at this fixed rate for --seconds, timed from when "
+                             "each request was due (default 500; 0: no open loop)")
     parser.add_argument("--markers", type=int, default=5, help="freshness markers (5)")
     parser.add_argument("--duckdb-runs", type=int, default=7, help="DuckDB runs per question (7)")
     parser.add_argument("--cli-runs", type=int, default=3,
@@ -710,8 +780,10 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--json", action="store_true", help="print one JSON line")
     parser.add_argument("--keep", action="store_true", help="keep the work directory (logs)")
     args = parser.parse_args(argv)
-    if args.seconds <= 0 or args.clients < 1 or args.rate < 1 or args.markers < 0:
-        parser.error("--seconds, --clients and --rate must be above 0, --markers at least 0")
+    if (args.seconds <= 0 or args.clients < 1 or args.rate < 1 or args.markers < 0
+            or args.open_rate < 0):
+        parser.error("--seconds, --clients and --rate must be above 0, --markers and "
+                     "--open-rate at least 0")
 
     status, result = run_on_servers("portflow-api-bench-", args, run)
     if status:
