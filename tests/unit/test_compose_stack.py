@@ -52,7 +52,7 @@ GRAFANA = ROOT / "grafana"
 SERVICES = {"kafka", "kafka-init", "redis", "worker", "simulator", "cli", "prometheus",
             "alertmanager", "grafana"}
 LOCAL_IMAGE = "portflow:local"
-SECRETS = ("REDIS_PASSWORD", "GRAFANA_ADMIN_PASSWORD")
+SECRETS = ("REDIS_PASSWORD", "GRAFANA_ADMIN_PASSWORD", "PORTFLOW_API_TOKEN")
 CONDITIONS = {"service_started", "service_healthy", "service_completed_successfully"}
 
 DOCKER_COMPOSE = shutil.which("docker-compose")
@@ -504,6 +504,23 @@ def test_grafana_reads_prometheus_and_the_dashboards():
     assert bind_source(grafana, "/var/lib/grafana") == "grafana-data"
     env = environment(grafana)
     assert env["GF_SECURITY_ADMIN_PASSWORD"] == env_example()["GRAFANA_ADMIN_PASSWORD"]
+
+
+def test_grafana_reads_the_api_through_the_pinned_infinity_plugin_with_the_token():
+    grafana = service("grafana")
+    (datasource,) = load_yaml(GRAFANA / "provisioning" / "datasources" / "portflow-api.yml")[
+        "datasources"]
+    assert datasource["uid"] == "portflow-api"
+    assert datasource["type"] == "yesoreyeram-infinity-datasource"
+    assert datasource["url"] == "http://api:8080"
+    assert datasource["jsonData"]["allowedHosts"] == [datasource["url"]]
+    assert datasource["jsonData"]["auth_method"] == "bearerToken"
+    assert datasource["secureJsonData"]["bearerToken"] == "$PORTFLOW_API_TOKEN"
+    env = environment(grafana)
+    assert env["PORTFLOW_API_TOKEN"] == env_example()["PORTFLOW_API_TOKEN"]
+    plugin, version = env["GF_INSTALL_PLUGINS"].split(" ")
+    assert plugin == datasource["type"]
+    assert re.fullmatch(r"\d+\.\d+\.\d+", version), "the plugin is pinned to a release"
 
 
 def test_published_ports_default_to_loopback():

@@ -1,0 +1,152 @@
+"""Grafana's event-time panels against a live API: every request the Infinity datasource makes
+(grafana/build.py's api_targets(), variables substituted) runs against `portflow serve` over a
+real Redis holding two years of shipments, and the JSON has the rows and fields its backend
+parser selects. Grafana itself cannot run here; this is what its plugin would ask and read."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import json
+import os
+import sys
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from urllib.error import HTTPError
+from urllib.request import Request, urlopen
+
+import pytest
+
+from entrypoints.processes import free_port, spawn, wait_until
+from portflow.adapters.redis import RedisStore
+from portflow.config import Settings
+from streams.processor import BatchProcessor, SourceRecord
+
+pytestmark = pytest.mark.slow
+REPO = Path(__file__).resolve().parents[2]
+TOKEN = "grafana-test-token"
+
+
+def load_build():
+    spec = importlib.util.spec_from_file_location("grafana_build", REPO / "grafana" / "build.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+build = load_build()
+
+
+def shipments() -> list[dict]:
+    """Weekly shipments through H1 of 2023 and 2024 at two ports, by two modes, with zones of
+    both groups and two partners, so that every table has rows and the series have days."""
+    events = []
+    ports = [("khorgos", "rail", "KZ", ["cbz-khorgos"]), ("alashankou", "road", "DE",
+                                                          ["ftz-urumqi", "cbz-urumqi"])]
+    for first in (date(2024, 1, 2) - timedelta(weeks=52), date(2024, 1, 2)):  # same weekdays
+        for week in range(26):
+            day = first + timedelta(weeks=week)
+            for n, (port, mode, partner, zones) in enumerate(ports):
+                events.append({
+                    "type": "shipment", "event_id": f"g{day.isoformat()}-{n}",
+                    "ts": f"{day.isoformat()}T10:00:00+08:00", "port": port, "mode": mode,
+                    "direction": "export", "value_cny": f"{1000 + 10 * week + day.year % 2}.50",
+                    "weight_tonnes": "2.5", "partner": partner, "trade_mode": "general",
+                    "zones": zones})
+    return events
+
+
+def apply(settings: Settings, events: list[dict]) -> None:
+    """Apply events through the worker's processor (one record each, offsets from 0)."""
+    store = RedisStore.from_url(settings.redis_url, settings.topic_prefix)
+
+    async def no_letters(letters):
+        raise AssertionError(letters)
+
+    topic = settings.topic("shipment")
+    records = [SourceRecord(topic, 0, offset, None, json.dumps(event).encode())
+               for offset, event in enumerate(events)]
+    stats = asyncio.run(BatchProcessor(settings, store, no_letters).process(records))
+    assert stats.applied_events == len(events)
+
+
+def get(url: str) -> tuple[int, bytes]:
+    request = Request(url, headers={"Authorization": f"Bearer {TOKEN}"})
+    try:
+        with urlopen(request, timeout=10) as response:
+            return response.status, response.read()
+    except HTTPError as exc:
+        return exc.code, exc.read()
+
+
+@pytest.fixture
+def api(settings, tmp_path):
+    """`portflow serve` on a free loopback port over the settings' state; its base URL."""
+    apply(settings, shipments())
+    addr = f"127.0.0.1:{free_port()}"
+    env = {**os.environ, "PORTFLOW_API_ADDR": addr, "PORTFLOW_API_TOKEN": TOKEN,
+           "PORTFLOW_REDIS_URL": settings.redis_url,
+           "PORTFLOW_TOPIC_PREFIX": settings.topic_prefix, "PORTFLOW_TZ": settings.tz_name,
+           "PYTHONPATH": str(REPO)}
+    child = spawn("api", [sys.executable, "-m", "entrypoints.cli", "serve"], tmp_path / "logs",
+                  env=env)
+    base = f"http://{addr}"
+    wait_until(lambda: get(f"{base}/readyz")[0] == 200, child, f"portflow serve on {addr}", 30)
+    yield base
+    child.stop()
+
+
+def select(value, path: str):
+    """A plain dotted path (key.port) as the plugin's GJSON reads it; KeyError if absent."""
+    for name in path.split("."):
+        if not isinstance(value, dict) or name not in value:
+            raise KeyError(path)
+        value = value[name]
+    return value
+
+
+def rows_of(body: dict, root_selector: str) -> list[dict]:
+    """What the backend parser makes rows of: the array at the root selector, or one object."""
+    root = select(body, root_selector)
+    return root if isinstance(root, list) else [root]
+
+
+@pytest.mark.parametrize("compare", ["yoy", "previous"])
+def test_every_infinity_target_runs_against_the_api_and_returns_the_columns_it_selects(
+        api, compare):
+    targets = build.api_targets({**build.API_TEST_VALUES, "compare": compare})
+    assert len(targets) >= 10
+    for target in targets:
+        status, body = get(api + target.url)
+        assert status == 200, (target.where, target.url, status, body[:300])
+        rows = rows_of(json.loads(body), target.root_selector)
+        assert rows, (target.where, target.url)
+        for row in rows:
+            for selector in target.selectors:
+                try:
+                    select(row, selector)
+                except KeyError:
+                    raise AssertionError(f"{target.where}: {target.url}: no {selector!r} in "
+                                         f"{row}") from None
+
+
+def test_the_series_rows_are_days_and_months_of_the_range_with_rfc3339_times(api):
+    for target in build.api_targets():
+        if not target.url.startswith("/v1/series"):
+            continue
+        rows = rows_of(json.loads(get(api + target.url)[1]), target.root_selector)
+        times = [datetime.fromisoformat(row["time"]) for row in rows]
+        assert all(t.utcoffset() == timedelta(hours=8) for t in times), target.where
+        assert min(times).date() >= date(2024, 1, 1) and max(times).date() <= date(2024, 6, 30)
+        assert any(row["value"] and row["previous"] for row in rows), target.where
+        if "granularity=day" in target.url:
+            assert {row["port"] for row in rows} == {"khorgos"}
+            for row in rows:  # the same weekday 52 weeks earlier
+                earlier = datetime.fromisoformat(row["previous_time"])
+                assert datetime.fromisoformat(row["time"]) - earlier == timedelta(weeks=52)
+
+
+def test_the_port_variable_lists_the_periods_ports(api):
+    (target,) = [t for t in build.api_targets() if t.where == "variable port"]
+    rows = rows_of(json.loads(get(api + target.url)[1]), target.root_selector)
+    assert sorted(select(row, "key.port") for row in rows) == ["alashankou", "khorgos"]
