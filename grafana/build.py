@@ -417,16 +417,18 @@ class InfinityQuery(cogvariants.Dataquery):
 
 def report_query(root_selector, columns, *params):
     """GET /v1/reports of trade value for $period against $compare, in $currency."""
-    return InfinityQuery("/v1/reports", [("period", "$period"), ("compare", "$compare"),
-                                         ("currency", "$currency"), *params],
+    return InfinityQuery("/v1/reports", [("period", "$period"), ("measure", "value_cny"),
+                                         ("compare", "$compare"), ("currency", "$currency"),
+                                         *params],
                          root_selector, columns)
 
 
 def series_query(granularity, columns, *params):
     """GET /v1/series of trade value over the dashboard's time range (epoch ms, which the API
     takes as Grafana sends it), in $currency."""
-    return InfinityQuery("/v1/series", [("granularity", granularity), ("from", "${__from}"),
-                                        ("to", "${__to}"), ("currency", "$currency"), *params],
+    return InfinityQuery("/v1/series", [("measure", "value_cny"), ("granularity", granularity),
+                                        ("from", "${__from}"), ("to", "${__to}"),
+                                        ("currency", "$currency"), *params],
                          "rows", columns)
 
 
@@ -492,7 +494,7 @@ def data_through():
 
 def against_earlier(title, granularity, earlier, description, *params, w=12):
     """A time series of the API's rows: value beside the same days or month earlier."""
-    columns = [Column("time", "time", "timestamp"), Column("value", "value"),
+    columns = [Column("time", "time", "timestamp"), Column("value", "trade value"),
                Column("previous", earlier)]
     panel = (timeseries.Panel().title(title).description(description).unit("short")
              .span(w).height(9).min(0)

@@ -79,6 +79,13 @@ def get(url: str) -> tuple[int, bytes]:
         return exc.code, exc.read()
 
 
+def ready(url: str) -> bool:
+    try:
+        return get(url)[0] == 200
+    except OSError:  # not listening yet
+        return False
+
+
 @pytest.fixture
 def api(settings, tmp_path):
     """`portflow serve` on a free loopback port over the settings' state; its base URL."""
@@ -91,7 +98,7 @@ def api(settings, tmp_path):
     child = spawn("api", [sys.executable, "-m", "entrypoints.cli", "serve"], tmp_path / "logs",
                   env=env)
     base = f"http://{addr}"
-    wait_until(lambda: get(f"{base}/readyz")[0] == 200, child, f"portflow serve on {addr}", 30)
+    wait_until(lambda: ready(f"{base}/readyz"), child, f"portflow serve on {addr}", 30)
     yield base
     child.stop()
 
