@@ -416,10 +416,11 @@ class InfinityQuery(cogvariants.Dataquery):
 
 
 def report_query(root_selector, columns, *params):
-    """GET /v1/reports of trade value for $period against $compare, in $currency."""
-    return InfinityQuery("/v1/reports", [("period", "$period"), ("measure", "value_cny"),
-                                         ("compare", "$compare"), ("currency", "$currency"),
-                                         *params],
+    """GET /v1/reports of trade value for $period against $compare, in $currency; ``params``
+    add to these or replace them."""
+    defaults = {"period": "$period", "measure": "value_cny", "compare": "$compare",
+                "currency": "$currency"}
+    return InfinityQuery("/v1/reports", list((defaults | dict(params)).items()),
                          root_selector, columns)
 
 
@@ -532,7 +533,7 @@ def period_variable():
 
 
 def event_time():
-    ytd = ("ytd", "true")
+    ytd = (("ytd", "true"), ("compare", "yoy"))  # the API's year to date is against a year earlier
     return board(
         "portflow-event-time", "portflow — event time, from the API",
         "Exact totals by event time from portflow's API: a period against a year earlier by "
@@ -551,14 +552,14 @@ def event_time():
                 by_dimension("zone_group", "zone group"),
                 by_dimension("partner", "partner (top 15)", ("top", "15")),
             ]),
-            ("Year to date: 1 January to the end of $period", [
-                totals("Trade value year to date", ytd,
+            ("Year to date: 1 January to the end of $period against a year earlier", [
+                totals("Trade value year to date", *ytd,
                        description="1 January to the end of $period, in both years (the "
                                    "customs releases' cumulative figure). " + REPORT_NOTE),
                 report_table("Trade value year to date by port ($currency)",
                              report_query("rows", [Column("key.port", "port", "string"),
                                                    *AMOUNTS, *(c for c, _ in ROW_FIELDS)],
-                                          ("by", "port"), ytd),
+                                          ("by", "port"), *ytd),
                              ROW_FIELDS, w=16),
             ]),
             ("Series by event time (the dashboard's time range)", [

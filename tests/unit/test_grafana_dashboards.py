@@ -173,6 +173,15 @@ def test_the_period_tables_by_port_mode_zone_group_and_partner_and_the_year_to_d
     assert any(q.get("ytd") == ["true"] and "by" not in q for q in tables)
 
 
+def test_the_year_to_date_is_always_against_a_year_earlier():
+    """The API takes ytd only with compare=yoy (400 otherwise), whatever $compare says."""
+    values = {**build.API_TEST_VALUES, "compare": "previous"}
+    queries = [parameters(t.url) for t in build.api_targets(values)]
+    ytd = [q for q in queries if "ytd" in q]
+    assert len(ytd) == 2 and all(q["compare"] == ["yoy"] for q in ytd)
+    assert all(q["compare"] == ["previous"] for q in queries if "compare" in q and "ytd" not in q)
+
+
 def test_the_series_ask_for_days_and_months_over_grafanas_time_range_in_epoch_ms():
     series = {parameters(t.url)["granularity"][0]: (parameters(t.url), t.selectors)
               for t in build.api_targets() if t.url.startswith("/v1/series")}
