@@ -453,21 +453,22 @@ REPORT_NOTE = ("From portflow's API (GET /v1/reports), by event time: exact tota
                "growth); share of the change = the row's change over the total's change.")
 
 
-def report_table(title, query, fields, description=REPORT_NOTE, w=24, h=9):
-    """A table of report rows, each comparison field in its unit."""
-    panel = (table.Panel().title(title).description(description).span(w).height(h)
-             .unit("short").with_target(query).datasource(API))
-    for column, unit in fields:
+def report_table(title, dim, *params, w=24):
+    """A table of the report's rows by one dimension, each comparison field in its unit."""
+    columns = [Column(f"key.{dim}", dim, "string"), *AMOUNTS, *(c for c, _ in ROW_FIELDS)]
+    panel = (table.Panel().title(title).description(REPORT_NOTE).span(w).height(9)
+             .unit("short").with_target(report_query("rows", columns, ("by", dim), *params))
+             .datasource(API))
+    for column, unit in ROW_FIELDS:
         if unit != "short":
             panel = panel.override_by_name(column.text, [
                 model.DynamicConfigValue(id_val="unit", value=unit)])
     return panel
 
 
-def by_dimension(dim, title, *extra):
-    columns = [Column(f"key.{dim}", dim, "string"), *AMOUNTS, *(c for c, _ in ROW_FIELDS)]
-    return report_table(f"Trade value by {title}: $period against $compare ($currency)",
-                        report_query("rows", columns, ("by", dim), *extra), ROW_FIELDS)
+def by_dimension(dim, title, *params):
+    return report_table(f"Trade value by {title}: $period against $compare ($currency)", dim,
+                        *params)
 
 
 def totals(title, *extra, description=REPORT_NOTE, w=8):
@@ -556,11 +557,8 @@ def event_time():
                 totals("Trade value year to date", *ytd,
                        description="1 January to the end of $period, in both years (the "
                                    "customs releases' cumulative figure). " + REPORT_NOTE),
-                report_table("Trade value year to date by port ($currency)",
-                             report_query("rows", [Column("key.port", "port", "string"),
-                                                   *AMOUNTS, *(c for c, _ in ROW_FIELDS)],
-                                          ("by", "port"), *ytd),
-                             ROW_FIELDS, w=16),
+                report_table("Trade value year to date by port ($currency)", "port", *ytd,
+                             w=16),
             ]),
             ("Series by event time (the dashboard's time range)", [
                 against_earlier("Trade value of $port by day, against 52 weeks earlier",
