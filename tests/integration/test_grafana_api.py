@@ -13,9 +13,11 @@ import sys
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from urllib.error import HTTPError
+from urllib.parse import urlsplit
 from urllib.request import Request, urlopen
 
 import pytest
+import yaml
 
 from entrypoints.processes import free_port, spawn, wait_until
 from portflow.adapters.redis import RedisStore
@@ -151,6 +153,16 @@ def test_the_series_rows_are_days_and_months_of_the_range_with_rfc3339_times(api
             for row in rows:  # the same weekday 52 weeks earlier
                 earlier = datetime.fromisoformat(row["previous_time"])
                 assert datetime.fromisoformat(row["time"]) - earlier == timedelta(weeks=52)
+
+
+def test_the_datasources_health_check_is_answered(api):
+    """Grafana's "Save & test" of the portflow-api datasource: its health-check URL, with the
+    token, on the live API."""
+    provisioning = REPO / "grafana" / "provisioning" / "datasources" / "portflow-api.yml"
+    (datasource,) = yaml.safe_load(provisioning.read_text(encoding="utf-8"))["datasources"]
+    path = urlsplit(datasource["jsonData"]["customHealthCheckUrl"]).path
+    status, body = get(api + path)
+    assert status == 200, body[:300]
 
 
 def test_the_port_variable_lists_the_periods_ports(api):

@@ -514,6 +514,7 @@ def test_grafana_reads_the_api_through_the_pinned_infinity_plugin_with_the_token
     assert datasource["type"] == "yesoreyeram-infinity-datasource"
     assert datasource["url"] == "http://api:8080"
     assert datasource["jsonData"]["allowedHosts"] == [datasource["url"]]
+    assert datasource["jsonData"]["customHealthCheckUrl"].startswith(datasource["url"] + "/v1/")
     assert datasource["jsonData"]["auth_method"] == "bearerToken"
     assert datasource["secureJsonData"]["bearerToken"] == "$PORTFLOW_API_TOKEN"
     env = environment(grafana)
