@@ -23,7 +23,7 @@ from typing import Callable, Iterator
 from portflow.domain.countries import ISO_3166_ALPHA2
 from portflow.domain.events import MODES
 from portflow.domain.reconcile import Check, check_figure, check_share, check_unavailable
-from portflow.domain.report import MissingRates
+from portflow.domain.queries import MissingRates
 from producers.scenarios import MAX_SCALE
 from producers.scenarios.writing import (CST, companion_path, decimal_text, rfc3339,
                                          write_replay_file)
@@ -461,7 +461,7 @@ def acceptance_checks(report: Callable[..., dict], data: dict | None = None) -> 
 
 def checks_against(reports) -> list[Check]:
     """``acceptance_checks`` answered by ``reports``, a ``portflow.services.reports.Reports``."""
-    from portflow.domain.report import ReportRequest
+    from portflow.domain.queries import ReportRequest
 
     return acceptance_checks(lambda period, measure, by, currency="CNY": reports.report(
         ReportRequest.parse(period, measure, by, currency=currency)))
@@ -476,8 +476,8 @@ def _dollar_checks(report: Callable[..., dict], period: str, pub: dict) -> list[
     try:
         result = report(period, "value_cny", ["zone_group"], currency="USD")
     except MissingRates as exc:
-        why = (f"{exc}; load the scenario's rates: portflow rates load FILE.usd-rates.csv "
-               "(written beside the scenario by `portflow scenario xinjiang-2024h1`)")
+        why = (f"{exc}; the scenario's are in FILE.usd-rates.csv, written beside it by "
+               "`portflow scenario xinjiang-2024h1`")
         return [check_unavailable(figure, text, why) for figure, text in published.items()]
     zones = {row["key"]["zone_group"]: row["current"] for row in result["rows"]}
     computed = [result["total"]["current"], zones.get("ftz", 0), zones.get("cbz", 0)]

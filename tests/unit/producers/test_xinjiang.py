@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, strategies as st
 
 from portflow.domain.rates import parse_rates
-from portflow.domain.report import MissingRates
+from portflow.domain.queries import MissingRates
 from producers.scenarios.xinjiang import (
     RATES_FILE, XinjiangScenario, acceptance_checks, generate_xinjiang, integer_table, split,
     value_cells, write_rates, year_targets, load_data,
