@@ -1,5 +1,6 @@
-"""The USD rates table against a real redis-server: `portflow rates load` and `show`, and a
-rebuild (`drop_state`) keeping the rates, which no topic could bring back."""
+"""The USD rates table against a real redis-server: `portflow rates load` and `show`, a
+rebuild (`drop_state`) keeping the rates, which no topic could bring back, and a report in
+dollars at the rates loaded."""
 
 from __future__ import annotations
 
@@ -14,13 +15,15 @@ from click.testing import CliRunner
 from entrypoints.cli import cli
 from portflow.adapters.redis import RedisStore
 from portflow.config import Settings
+from tests.integration.test_reporting_state import apply, shipment
 
 HEADER = "month,rate,source\n"
 
 
 def run(settings: Settings, *args: str):
     return CliRunner().invoke(cli, list(args), env={
-        "PORTFLOW_REDIS_URL": settings.redis_url, "PORTFLOW_TOPIC_PREFIX": settings.topic_prefix})
+        "PORTFLOW_REDIS_URL": settings.redis_url, "PORTFLOW_TOPIC_PREFIX": settings.topic_prefix,
+        "PORTFLOW_TZ": settings.tz_name})
 
 
 def store_of(settings: Settings) -> RedisStore:
@@ -116,3 +119,24 @@ def test_a_bad_file_loads_nothing_and_names_each_problem_in_one_line(settings, t
         "rate in dollars per yuan, or per 100 dollars?); line 4: source is empty: say where "
         "the rate comes from"]
     assert store_of(settings).rate_entries() == {"2023-12": {"rate": "7.1", "source": "kept"}}
+
+
+def test_a_report_in_dollars_takes_each_months_loaded_rate_and_names_the_months_without(
+        settings, tmp_path):
+    apply(settings, [shipment("a", "2024-01-15T10:00:00+08:00", value="725.70"),
+                     shipment("b", "2024-02-15T10:00:00+08:00", value="710.00"),
+                     shipment("c", "2023-02-15T10:00:00+08:00", value="1000.00")])
+    report = ["report", "--period", "2024-Q1", "--currency", "USD", "--json"]
+    run(settings, "rates", "load", str(rates_file(tmp_path, "2024-01,7.2570,a\n")))
+    missing = run(settings, *report)
+    assert missing.exit_code == 1
+    assert "no CNY per USD rate for 2023-01, 2023-02, 2023-03, 2024-02, 2024-03" in missing.stderr
+
+    run(settings, "rates", "load", str(rates_file(tmp_path, "".join(
+        f"{year}-{month:02d},{rate},b\n" for year in (2023, 2024)
+        for month, rate in ((1, "7.2570"), (2, "7.1"), (3, "7"))))))
+    result = json.loads(run(settings, *report).stdout, parse_float=Decimal)
+    assert result["total"]["current"] == Decimal("200.00")  # 725.70 / 7.2570 + 710 / 7.1
+    assert result["total"]["previous"] == Decimal("140.85")  # 1000 / 7.1
+    assert result["usd_rates"] == {"2023-01": "7.2570", "2023-02": "7.1", "2023-03": "7",
+                                   "2024-01": "7.2570", "2024-02": "7.1", "2024-03": "7"}
