@@ -22,8 +22,8 @@ MIN_RATE = Decimal("1")
 MAX_RATE = Decimal("20")
 MAX_SOURCE_CHARS = 200
 
-_MONTH = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
-_DECIMAL = re.compile(r"\d+(\.\d+)?")
+_MONTH = re.compile(r"\d{4}-(0[1-9]|1[0-2])", re.ASCII)
+_DECIMAL = re.compile(r"\d+(\.\d+)?", re.ASCII)
 
 
 @dataclass(frozen=True)

@@ -121,3 +121,8 @@ def test_months_are_told_as_runs_of_consecutive_months():
         "2023-11 to 2024-01, 2024-03"
     assert months_text(["2024-06"]) == "1 month (2024-06)"
     assert months_text([]) == "0 months ()"
+
+
+def test_digits_of_other_scripts_are_not_a_month_or_a_rate():
+    parsed = parse("month,rate,source\n２０２４-01,7.2,a\n2024-01,٧.٢,a\n")
+    assert [line for line, _ in parsed.problems] == [2, 3] and parsed.rates == {}
