@@ -55,6 +55,7 @@ FILTER_QUERY = Query(alias="filter", description="`dim:value`, repeatable: only 
 CURRENCY_QUERY = Query(description="CNY, or USD at each month's rate (`/v1/rates`)",
                        json_schema_extra={"enum": ["CNY", "USD"]})
 USD_RATE_QUERY = Query(description="One fixed rate, yuan per dollar (e.g. 7.2570): implies USD")
+BEARER = HTTPBearer(auto_error=False, description="PORTFLOW_API_TOKEN")
 ALLOW_INCOMPLETE_QUERY = Query(description="Answer although Kafka deleted events before they "
                                "were applied (the body then names the lost offsets); else 409")
 
@@ -275,10 +276,9 @@ def newest_event_text(newest: Optional[int], tz: ZoneInfo) -> Optional[str]:
 def v1_router(settings: Settings, backend: Backend) -> APIRouter:
     """The data routes, behind the bearer token when one is configured."""
     guarded = bool(settings.api_token)
-    bearer = HTTPBearer(auto_error=False, description="PORTFLOW_API_TOKEN")
 
     def require_token(
-            credentials: Annotated[Optional[HTTPAuthorizationCredentials], Depends(bearer)]):
+            credentials: Annotated[Optional[HTTPAuthorizationCredentials], Depends(BEARER)]):
         given = credentials.credentials if credentials else None
         if not token_matches(given, settings.api_token):
             raise Problem(401, "unauthorized", "Unauthorized",
