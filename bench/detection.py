@@ -50,7 +50,7 @@ from portflow.adapters.redis import RedisStore  # noqa: E402
 from portflow.config import Settings  # noqa: E402
 from portflow.domain.detection import find_drops  # noqa: E402
 from portflow.domain.periods import Period  # noqa: E402
-from portflow.domain.report import check_request  # noqa: E402
+from portflow.domain.measures import check_request  # noqa: E402
 from portflow.services.anomalies import DailyTotals  # noqa: E402
 from producers.scenarios.disruption_drill import festival_factor, generate_drill  # noqa: E402
 from streams.processor import BatchProcessor, SourceRecord  # noqa: E402

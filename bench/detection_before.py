@@ -21,7 +21,8 @@ from portflow.domain.detection import (
     Values, _mark_runs, _weekday_medians, is_drop, series_values)
 from portflow.domain.festivals import in_festival_window as _cached_in_festival_window
 from portflow.domain.festivals import same_festival_day_a_year_earlier
-from portflow.domain.report import Measure, sum_by
+from portflow.domain.measures import Measure
+from portflow.domain.rollup import sum_by
 
 in_festival_window = _cached_in_festival_window.__wrapped__  # as it was: not cached
 HISTORY = YEAR + timedelta(weeks=LOOKBACK_WEEKS + 1, days=PROFILE_LOOKBACK_DAYS)

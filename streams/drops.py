@@ -34,7 +34,7 @@ from portflow.adapters.redis import RedisStore
 from portflow.config import Settings
 from portflow.services.anomalies import DailyTotals, last_complete_day
 from portflow.domain.detection import DEFAULT_MIN_DROP_PCT, Judgement
-from portflow.domain.report import check_request
+from portflow.domain.measures import check_request
 from streams.pacing import MAX_DEFER_S, RefreshPacer
 
 # (measure, by): what the live gauges judge.

@@ -23,7 +23,7 @@ from portflow.domain.events import (CUSTOMS_STATUSES, EVENT_TYPES, MODES, REJECT
                                     Customs, Event)
 from portflow.domain.live_time import lag_seconds
 from portflow.domain.partitions import split_partition_name
-from portflow.domain.report import unit_scale
+from portflow.domain.measures import unit_scale
 from streams.processor import BatchStats
 
 MAX_PORTS = 64

@@ -29,7 +29,8 @@ from portflow.adapters.redis import RedisStore
 from portflow.config import Settings
 from portflow.domain.live_time import reference_time
 from portflow.domain.periods import SPANS, span_to_date
-from portflow.domain.report import sum_by, unit_scale
+from portflow.domain.measures import unit_scale
+from portflow.domain.rollup import sum_by
 from streams.pacing import MAX_DEFER_S, MAX_SHARE, RefreshPacer
 
 log = logging.getLogger(__name__)

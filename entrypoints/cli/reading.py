@@ -14,26 +14,45 @@ from producers.scenarios import SCENARIOS
 
 @cli.command()
 @click.option("--period", required=True,
-              help="2024, 2024-H1, 2024-Q2, 2024-06 or 2024-06-15; compared with a year earlier.")
+              help="2024, 2024-H1, 2024-Q2, 2024-06 or 2024-06-15.")
 @click.option("--measure", default="value_cny", show_default=True,
               help="value_cny, weight_tonnes, shipments, trains, teu or declarations.")
 @click.option("--by", "by", default="", help="One or two dimensions, comma-separated "
               "(port, mode, direction, partner, trade_mode, zone, zone_group; service; status).")
-@click.option("--json", "as_json", is_flag=True, help="Print the contract's JSON object.")
+@click.option("--compare", type=click.Choice(["yoy", "previous"]), default="yoy",
+              show_default=True, help="yoy: the same days a year earlier; previous: the period "
+                                      "just before (month on month, quarter on quarter …).")
+@click.option("--ytd", is_flag=True, help="From 1 January to the end of the period, against "
+                                          "the same days a year earlier.")
+@click.option("--filter", "filters", multiple=True, metavar="DIM:VALUE",
+              help="Only events with this dimension value (repeatable; values of one "
+                   "dimension are alternatives), e.g. --filter mode:rail.")
+@click.option("--currency", type=click.Choice(["CNY", "USD"], case_sensitive=False),
+              help="Say value_cny in yuan (default) or US dollars, each month at its rate "
+                   "(`portflow rates load`).")
+@click.option("--usd-rate", metavar="CNY_PER_USD",
+              help="Dollars at this one rate instead of the months' rates (implies USD).")
+@click.option("--top", type=click.IntRange(min=1), help="Only the N largest rows, and one row "
+                                                        "for the rest.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the JSON object (the contract's, and what GET /v1/reports returns).")
 @click.option("--allow-incomplete", is_flag=True,
               help="Report even though Kafka deleted events before they were applied (the JSON "
                    "then has an \"incomplete\" member naming the lost offsets).")
-def report(period, measure, by, as_json, allow_incomplete) -> None:
-    """Totals of a period against the same period a year earlier, by up to two dimensions."""
+def report(period, measure, by, compare, ytd, filters, currency, usd_rate, top, as_json,
+           allow_incomplete) -> None:
+    """Totals of a period by up to two dimensions, against the same period a year earlier (or
+    the period before), with shares, growth and contributions; in yuan or dollars."""
+    from portflow.domain.queries import ReportRequest
     from portflow.domain.report import to_json, to_table
-    from portflow.services.reports import check_report_request, read_report
+    from portflow.services.reports import Reports
     from portflow.services.state import check_complete, open_store
 
-    dims = dimensions(by)
-    check_report_request(period, measure, dims)
+    request = ReportRequest.parse(period, measure, dimensions(by), compare, ytd, filters,
+                                  currency, usd_rate, top)
     settings = load_settings()
     store = open_store(settings)
-    result = read_report(store, settings.tz, period, measure, dims)
+    result = Reports(store, settings.tz).report(request)
     warn(check_complete(store, result, allow_incomplete, "report"))
     click.echo(to_json(result) if as_json else to_table(result))
 

@@ -128,6 +128,20 @@ class Period:
             return Period("day", self.year - 1, day=day.replace(year=self.year - 1))
         return Period(self.kind, self.year - 1, self.index)
 
+    def preceding(self) -> "Period":
+        """The period just before: the previous day, month, quarter, half or year."""
+        if self.day is not None:
+            if self.day == date(1, 1, 1):
+                raise InvalidPeriod("there is no day before 0001-01-01")
+            before = self.day - timedelta(days=1)
+            return Period("day", before.year, day=before)
+        per_year = {"year": 1, "half": 2, "quarter": 4, "month": 12}[self.kind]
+        if self.kind == "year" or self.index == 1:
+            if self.year <= 1:
+                raise InvalidPeriod(f"there is no period before {self}")
+            return Period(self.kind, self.year - 1, 0 if self.kind == "year" else per_year)
+        return Period(self.kind, self.year, self.index - 1)
+
     def granules(self) -> list[str]:
         """The stored day or month keys whose sum is this period."""
         if self.kind == "day":
@@ -165,6 +179,31 @@ class Period:
             self.kind, f"-{self.index:02d}"
         )
         return f"{self.year:04d}{suffix}"
+
+
+def same_day_a_year_earlier(day: date) -> date:
+    """The same day a year earlier; 29 February falls back to 28 February."""
+    if (day.month, day.day) == (2, 29):
+        day -= timedelta(days=1)
+    return day.replace(year=day.year - 1)
+
+
+def granules_between(first: date, last: date) -> list[str]:
+    """The stored keys whose sum is the days ``first`` to ``last``: whole months as month
+    granules, the days of partly covered months as day granules."""
+    granules: list[str] = []
+    day = first
+    while day <= last:
+        month_end = date(day.year, day.month, calendar.monthrange(day.year, day.month)[1])
+        if day.day == 1 and month_end <= last:
+            granules.append(f"{day.year:04d}-{day.month:02d}")
+            day = month_end + timedelta(days=1)
+        else:
+            stop = min(month_end, last)
+            granules += [(day + timedelta(days=i)).isoformat()
+                         for i in range((stop - day).days + 1)]
+            day = stop + timedelta(days=1)
+    return granules
 
 
 SPANS = ("month", "quarter", "half", "ytd")

@@ -1,191 +1,124 @@
-"""Reports: per-cell totals of two periods summed by one or two dimensions, with year-on-year.
+"""Reports: the rollups of two spans of days summed by one or two dimensions, compared.
 
-Pure: the cells come in as ``{cell: integer}`` for the current and the previous period; the
-report comes out as the contract's JSON object, with money and weight kept as exact decimals.
+Pure: each granule's rollup comes in (see ``rollup``); the report comes out as the contract's
+JSON object and the figures beside it (``figures``), with money and weight as exact decimals
+(dollars rounded once, to the cent, from exact sums of each month's yuan at its rate).
 """
 
 from __future__ import annotations
 
-import itertools
 import json
-from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
-from functools import lru_cache
-from typing import Callable, Iterable, Mapping, Optional
+from typing import Mapping, Optional
 
-from portflow.domain.aggregates import CELL_LAYOUT
 from portflow.domain.coverage import IN_PROGRESS, NO_DATA_YET, Coverage, sentence
-from portflow.domain.periods import Period
-from portflow.errors import UsageError
+from portflow.domain.figures import Exact, growth_pct, rounded, row_figures
+from portflow.domain.queries import Money, ReportRequest
+from portflow.domain.rollup import Rollup
 
 
-@dataclass(frozen=True)
-class Measure:
-    name: str
-    event_type: str
-    stored: str  # the stored measure it reads (see aggregates.STORED_MEASURES)
-    places: int  # decimal places of the reported unit: 2 for yuan from fen, 3 for t from kg
-
-
-MEASURES: dict[str, Measure] = {
-    m.name: m
-    for m in (
-        Measure("value_cny", "shipment", "value", 2),
-        Measure("weight_tonnes", "shipment", "weight", 3),
-        Measure("shipments", "shipment", "count", 0),
-        Measure("trains", "train", "count", 0),
-        Measure("teu", "train", "teu", 0),
-        Measure("declarations", "customs", "count", 0),
-    )
-}
-
-
-
-def unit_scale(event_type: str, stored: str) -> int:
-    """Stored units in one reported unit: 100 fen a yuan, 1,000 kg a tonne, 1 for counts."""
-    return next(10 ** m.places for m in MEASURES.values()
-                if (m.event_type, m.stored) == (event_type, stored))
-
-
-DIMENSIONS: dict[str, tuple[str, ...]] = {
-    "shipment": ("port", "mode", "direction", "partner", "trade_mode", "zone", "zone_group"),
-    "train": ("port", "service", "direction"),
-    "customs": ("port", "status"),
-}
-
-
-class InvalidReport(UsageError, ValueError):
-    """A report request that the contract does not allow (unknown measure or dimension)."""
-
-
-def check_request(measure: str, by: list[str]) -> Measure:
-    """Validate a measure and its dimensions, with a message that lists what is allowed."""
-    if measure not in MEASURES:
-        raise InvalidReport(f"unknown measure {measure!r}; choose from {', '.join(MEASURES)}")
-    spec = MEASURES[measure]
-    allowed = DIMENSIONS[spec.event_type]
-    if len(by) > 2:
-        raise InvalidReport("--by takes at most two dimensions")
-    if len(set(by)) != len(by):
-        raise InvalidReport("--by names the same dimension twice")
-    for dim in by:
-        if dim not in allowed:
-            raise InvalidReport(
-                f"dimension {dim!r} does not apply to {measure}; choose from {', '.join(allowed)}"
-            )
-    return spec
-
-
-REMEMBERED_CELLS = 65536
-
-
-def _row_keys(event_type: str, by: list[str]) -> Callable[[str], Iterable[tuple[str, ...]]]:
-    """A function from a cell key to the row keys the cell counts in (several for zones)."""
-    layout = CELL_LAYOUT[event_type]
-    getters = []
-    for dim in by:
-        if dim == "zone":
-            i = layout.index("zones")
-            getters.append(lambda values, i=i: values[i].split(",") if values[i] else [])
-        elif dim == "zone_group":
-            i = layout.index("zones")
-            getters.append(
-                lambda values, i=i: sorted({z.split("-", 1)[0] for z in values[i].split(",")})
-                if values[i] else []
-            )
+def _summed(rollups: Mapping[str, Rollup],
+            divisors: Optional[Mapping[str, Fraction]]) -> tuple[dict[tuple, Exact], Exact]:
+    """Granules' rollups summed: integers of stored units, or (with a divisor per granule, its
+    stored units per dollar) exact dollars."""
+    rows: dict[tuple, Exact] = {}
+    total: Exact = 0
+    for granule, rollup in rollups.items():
+        if divisors is None:
+            for key, units in rollup.rows.items():
+                rows[key] = rows.get(key, 0) + units
+            total += rollup.total
         else:
-            i = layout.index(dim)
-            getters.append(lambda values, i=i: (values[i],))
-
-    def keys(cell: str) -> Iterable[tuple[str, ...]]:
-        values = cell.split("|")
-        return itertools.product(*(get(values) for get in getters))
-
-    return keys
+            divisor = divisors[granule]
+            for key, units in rollup.rows.items():
+                rows[key] = rows.get(key, 0) + Fraction(units) / divisor
+            total += Fraction(rollup.total) / divisor
+    return rows, total
 
 
-def sum_by(event_type: str, by: list[str], cells: Mapping[str, int]) -> dict[tuple[str, ...], int]:
-    """Per-cell totals summed into rows keyed by the values of ``by`` (zones may repeat a cell)."""
-    return _sum_rows(cells, _row_keys(event_type, by))
+def amount_of(money: Money):
+    """A function from an exact amount to the reported one: ``Decimal`` in yuan, tonnes or
+    dollars (rounded once, to the cent), ``int`` for counts."""
+    if money.in_dollars:
+        return lambda exact: rounded(exact, 2)
+    places = money.spec.places
+    return (lambda units: Decimal(units).scaleb(-places)) if places else int
 
 
-def granule_summer(event_type: str, by: list[str]) -> Callable[[Mapping[str, int]], dict]:
-    """``sum_by`` for granule after granule: the same cells come again in each, so each cell's
-    row keys are found once (up to ``REMEMBERED_CELLS`` of them)."""
-    keys_of = _row_keys(event_type, by)
-    remembered = lru_cache(maxsize=REMEMBERED_CELLS)(lambda cell: tuple(keys_of(cell)))
-    return lambda cells: _sum_rows(cells, remembered)
+OTHER = "(other)"
 
 
-def _sum_rows(cells: Mapping[str, int],
-              keys_of: Callable[[str], Iterable[tuple[str, ...]]]) -> dict[tuple[str, ...], int]:
-    sums: dict[tuple[str, ...], int] = {}
-    for cell, amount in cells.items():
-        for key in keys_of(cell):
-            sums[key] = sums.get(key, 0) + amount
-    return sums
+def build_report(request: ReportRequest, current: Mapping[str, Rollup],
+                 previous: Mapping[str, Rollup], coverage: Coverage,
+                 rates: Mapping[str, Decimal] | None = None) -> dict:
+    """The report object: the contract's members (``period``, ``previous_period``, ``measure``,
+    ``by``, ``rows`` of ``key``/``current``/``previous``/``yoy_pct``, ``total``) and the
+    figures beside them (see ``figures.row_figures``), ranks, what was asked, and ``data``: how
+    far the events applied go and whether the period is complete.
+
+    ``current``/``previous`` map each granule of ``request.granules()`` to its rollup; ``rates``
+    (CNY per USD by month) are needed for dollars at the months' rates (``MissingRates``).
+    ``yoy_pct`` stays the contract's formula (the same as ``growth_pct``): for a period with no
+    data yet it reads -100, and ``data.period_status`` says why.
+    """
+    money = request.money
+    divisors = None
+    if money.in_dollars:
+        divisors = money.divisors([*current, *previous], dict(rates or {}))
+    now, total_now = _summed(current, divisors)
+    before, total_before = _summed(previous, divisors)
+    amount = amount_of(money)
+    keys = [key for key in set(now) | set(before) if now.get(key, 0) or before.get(key, 0)]
+    keys.sort(key=lambda k: (-now.get(k, 0), k))
+    ranks = {k: i for i, k in enumerate(keys, 1) if now.get(k, 0)}
+    previous_ranks = {k: i for i, k in enumerate(
+        sorted((k for k in keys if before.get(k, 0)), key=lambda k: (-before[k], k)), 1)}
+
+    def row(key: dict, cur: Exact, prev: Exact, **extra) -> dict:
+        figures = row_figures(cur, prev, total_now, total_before)
+        return {"key": key, "current": amount(cur), "previous": amount(prev),
+                "yoy_pct": figures["growth_pct"], "change": amount(cur - prev), **figures,
+                **extra}
+
+    shown = keys if request.top is None else keys[:request.top]
+    rows = [row(dict(zip(request.by, k)), now.get(k, 0), before.get(k, 0),
+                rank=ranks.get(k), previous_rank=previous_ranks.get(k)) for k in shown]
+    rest = keys[len(shown):]
+    if rest:
+        rows.append(row({dim: OTHER for dim in request.by}, sum(now.get(k, 0) for k in rest),
+                        sum(before.get(k, 0) for k in rest), rank=None, previous_rank=None,
+                        others=len(rest)))
+    first, last = request.span()
+    previous_first, previous_last = request.previous_span()
+    result = {
+        "period": str(request.period),
+        "previous_period": str(request.compared),
+        "measure": money.spec.name,
+        "by": list(request.by),
+        "compare": request.compare,
+        "ytd": request.ytd,
+        "filters": {dim: list(values) for dim, values in request.filters},
+        "currency": money.currency if money.spec.name == "value_cny" else None,
+        "unit": money.unit,
+        "span": {"first_day": first.isoformat(), "last_day": last.isoformat()},
+        "previous_span": {"first_day": previous_first.isoformat(),
+                          "last_day": previous_last.isoformat()},
+        "rows": rows,
+        "total": {"current": amount(total_now), "previous": amount(total_before),
+                  "yoy_pct": growth_pct(total_now, total_before),
+                  "change": amount(total_now - total_before),
+                  "growth_pct": growth_pct(total_now, total_before)},
+        "data": coverage.as_json(),
+    }
+    if money.in_dollars:
+        result["usd_rates"] = money.rates_used([*current, *previous], dict(rates or {}))
+    return result
 
 
 def yoy_pct(current: int, previous: int) -> Optional[Decimal]:
     """(current / previous - 1) x 100 to 2 decimals, half away from zero; None if previous is 0."""
-    if previous == 0:
-        return None
-    ratio = (Fraction(current, previous) - 1) * 10000
-    magnitude = (abs(ratio) * 2 + 1) // 2  # round half up on the magnitude
-    return Decimal(int(magnitude) * (1 if ratio >= 0 else -1)).scaleb(-2)
-
-
-def build_report(
-    period: Period,
-    measure: str,
-    by: list[str],
-    current: Mapping[str, int],
-    previous: Mapping[str, int],
-    coverage: Coverage,
-) -> dict:
-    """The contract's report object; amounts are ``Decimal`` (money, weight) or ``int``.
-
-    ``data`` (beyond the contract's members) says how far the events applied go and whether the
-    period is complete. ``yoy_pct`` stays the contract's formula: for a period with no data yet
-    it reads −100, and ``data.period_status`` says why (the text table shows no YoY then).
-    """
-    spec = check_request(measure, by)
-
-    now = sum_by(spec.event_type, by, current)
-    before = sum_by(spec.event_type, by, previous)
-
-    def amount(units: int):
-        return Decimal(units).scaleb(-spec.places) if spec.places else units
-
-    rows = [
-        (now.get(key, 0), key, before.get(key, 0))
-        for key in set(now) | set(before)
-        if now.get(key, 0) or before.get(key, 0)
-    ]
-    rows.sort(key=lambda row: (-row[0], row[1]))
-    total_now, total_before = sum(current.values()), sum(previous.values())
-    return {
-        "period": str(period),
-        "previous_period": str(period.previous()),
-        "measure": measure,
-        "by": list(by),
-        "rows": [
-            {
-                "key": dict(zip(by, key)),
-                "current": amount(cur),
-                "previous": amount(prev),
-                "yoy_pct": yoy_pct(cur, prev),
-            }
-            for cur, key, prev in rows
-        ],
-        "total": {
-            "current": amount(total_now),
-            "previous": amount(total_before),
-            "yoy_pct": yoy_pct(total_now, total_before),
-        },
-        "data": coverage.as_json(),
-    }
+    return growth_pct(current, previous)
 
 
 def to_json(value) -> str:
@@ -202,7 +135,9 @@ def to_json(value) -> str:
 def to_table(report: dict) -> str:
     """A readable, aligned text table of a report."""
     by = report["by"] or ["total"]
-    header = [*by, report["period"], report["previous_period"], "YoY %"]
+    header = [*by, _label(report["span"], report["period"], report["ytd"]),
+              _label(report["previous_span"], report["previous_period"], report["ytd"]),
+              "YoY %" if report["compare"] == "yoy" else "Change %", "Share %"]
 
     def fmt(amount) -> str:
         return f"{amount:,f}" if isinstance(amount, Decimal) else f"{amount:,}"
@@ -214,12 +149,12 @@ def to_table(report: dict) -> str:
 
     body = [
         [*(row["key"][d] for d in report["by"]), fmt(row["current"]), fmt(row["previous"]),
-         pct(row["yoy_pct"])]
+         pct(row["yoy_pct"]), "—" if row["share_pct"] is None else f"{row['share_pct']:.2f}"]
         for row in report["rows"]
     ] if report["by"] else []
     total = report["total"]
     footer = ["TOTAL", *([""] * (len(by) - 1)), fmt(total["current"]), fmt(total["previous"]),
-              pct(total["yoy_pct"])]
+              pct(total["yoy_pct"]), "100.00" if total["current"] else "—"]
     widths = [max(len(r[i]) for r in [header, *body, footer]) for i in range(len(header))]
     n_keys = len(by)
 
@@ -229,9 +164,15 @@ def to_table(report: dict) -> str:
         ).rstrip()
 
     rule = "  ".join("-" * w for w in widths)
-    title = f"{report['measure']} by {', '.join(report['by']) or 'total'}"
+    filters = "; ".join(f"{dim} {' or '.join(values)}" for dim, values in report["filters"].items())
+    title = (f"{report['measure']} ({report['unit']}) by {', '.join(report['by']) or 'total'}"
+             + (f", where {filters}" if filters else ""))
     return "\n".join([title, coverage_line(report), line(header), rule, *map(line, body), rule,
                       line(footer)])
+
+
+def _label(span: dict, period: str, ytd: bool) -> str:
+    return f"{span['first_day']}..{span['last_day']}" if ytd else period
 
 
 def coverage_line(report: dict) -> str:

@@ -21,7 +21,8 @@ from portflow.domain.detection import (DEFAULT_MIN_DROP_PCT, LOOKBACK_WEEKS,
                                        find_drops, judge_all)
 from portflow.domain.live_time import reference_time
 from portflow.domain.periods import Period
-from portflow.domain.report import Measure, check_request, granule_summer
+from portflow.domain.measures import Measure, check_request
+from portflow.domain.rollup import granule_summer
 from portflow.errors import UsageError
 
 # How far back a judgement reads: a year and its baselines, around the festival too.

@@ -21,7 +21,8 @@ from zoneinfo import ZoneInfo
 from portflow.adapters.redis import RedisStore
 from portflow.config import Settings
 from portflow.domain.live_time import reference_time
-from portflow.domain.report import sum_by, unit_scale
+from portflow.domain.measures import unit_scale
+from portflow.domain.rollup import sum_by
 from portflow.errors import PortflowError, UsageError
 
 # (metric, help, event type, stored measure, labels). Labels are the dashboards' (port,

@@ -1,34 +1,191 @@
-"""Reports read from the Redis store: the one place that joins the core's reports to storage."""
+"""Reports and series read from the Redis store: the one place that joins the core's reports
+to storage, and keeps what it read.
+
+Every write of the worker bumps the version of each granule it touched (in the same atomic
+step as the totals), so a granule's rollup (its cells summed by the question's dimensions and
+filters) stays right until its version moves. A question reads the epoch, the newest event time
+and the versions in one round trip; it takes each granule's rollup from this process' memory,
+else from Redis (where any reader left it: the CLI, each API process), else sums the cells and
+leaves the rollup in both. A granule whose version moved is summed again, except that a
+process may answer from a rollup it summed less than ``max_staleness_s`` ago (the API: half a
+second; so a month the worker writes to all the time is not summed again for every request).
+"""
 
 from __future__ import annotations
 
+import threading
+import time
+from time import monotonic
+from collections import OrderedDict
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Optional
 from zoneinfo import ZoneInfo
 
-from portflow.adapters.redis import RedisStore
+import msgspec
+
+from portflow.adapters.redis import DROPPING, RedisStore
 from portflow.domain.coverage import Coverage
-from portflow.domain.periods import Period
-from portflow.domain.report import Measure, build_report, check_request
+from portflow.domain.live_time import AHEAD_WHEN_OFF_S
+from portflow.domain.measures import Measure
+from portflow.domain.queries import ReportRequest, SeriesRequest
+from portflow.domain.report import build_report
+from portflow.domain.rollup import Filters, Rollup, Summer
+from portflow.domain.series import build_series
+from portflow.errors import PortflowError
+
+# Granule rollups kept per process (each a few rows to a few thousand): oldest used go first.
+KEPT_ROLLUPS = 20_000
+KEPT_SUMMERS = 256
+STORED_ROLLUP_TTL_S = 30 * 86400  # a rollup nobody asked for in a month is summed again
 
 
-def check_report_request(period: str, measure: str, by: list[str]) -> tuple[Period, Measure]:
-    """The period and measure of a report request; raises ``InvalidPeriod``/``InvalidReport``
-    for bad ones (before anything is read)."""
-    current = Period.parse(period)
-    current.previous()  # there is none before year 1
-    return current, check_request(measure, by)
+class StateUnavailable(PortflowError):
+    """The topic prefix has no state in Redis now, or it is being dropped (``rebuild``)."""
+
+
+class Reports:
+    """Reports and series of one store, keeping each granule's rollup until its version moves.
+
+    Safe to share between threads (the API answers from a thread pool)."""
+
+    def __init__(self, store: RedisStore, tz: ZoneInfo, max_staleness_s: float = 0.0) -> None:
+        self.store = store
+        self.tz = tz
+        self.max_staleness_s = max_staleness_s
+        # (epoch, type, measure, granule, by, filters) -> (version, rollup, when summed)
+        self._rollups: OrderedDict[tuple, tuple[int, Rollup, float]] = OrderedDict()
+        self._summers: OrderedDict[tuple, Summer] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def report(self, request: ReportRequest) -> dict:
+        """The report object (``portflow.domain.report.build_report``)."""
+        current, previous = request.granules()
+        latest, rollups = self._read(request.spec, request.by, request.filters,
+                                     current + previous)
+        return build_report(request, {g: rollups[g] for g in current},
+                            {g: rollups[g] for g in previous},
+                            Coverage.of(request.period, latest, self.tz),
+                            self._rates(request))
+
+    def series(self, request: SeriesRequest) -> dict:
+        """The series object (``portflow.domain.series.build_series``); by default it ends on
+        the newest event's day (never past tomorrow on the clock: one far-future event does
+        not carry the range off)."""
+        latest = self.store.latest_event_time()
+        pairs = request.times(self.tz, self._newest_day(latest))
+        latest, rollups = self._read(request.spec, request.by, request.filters,
+                                     [g for pair in pairs for g in pair])
+        newest = None if latest is None else datetime.fromtimestamp(latest, self.tz).isoformat()
+        data = {"newest_event": newest, "time_zone": self.tz.key}
+        return build_series(request, pairs, rollups, self.tz, data, self._rates(request))
+
+    def _newest_day(self, latest: Optional[int]) -> date:
+        now = time.time()
+        newest = now if latest is None else min(latest, now + AHEAD_WHEN_OFF_S)
+        return datetime.fromtimestamp(newest, self.tz).date()
+
+    def _rates(self, request: ReportRequest | SeriesRequest) -> Optional[dict[str, Decimal]]:
+        money = request.money
+        return self.store.usd_rates() if money.in_dollars and money.usd_rate is None else None
+
+    def _read(self, spec: Measure, by: tuple[str, ...], filters: Filters,
+              granules: list[str]) -> tuple[Optional[int], dict[str, Rollup]]:
+        """The newest event time and each granule's rollup (the cells are read after their
+        versions, so a write in between leaves a rollup with an older version than what was
+        summed: it is summed again next time, never kept too long)."""
+        granules = list(dict.fromkeys(granules))
+        epoch, latest, versions = self.store.granule_versions(spec.event_type, granules)
+        if epoch is None or epoch == DROPPING:
+            raise StateUnavailable(
+                "there is no state to report from: " + ("it is being rebuilt from Kafka; try "
+                                                         "again in a moment" if epoch
+                                                         else "no worker has opened one"))
+        found: dict[str, Rollup] = {}
+        missing: list[tuple[str, int]] = []
+        now = monotonic()
+        with self._lock:
+            for granule, version in zip(granules, versions):
+                key = (epoch, spec.event_type, spec.stored, granule, by, filters)
+                kept = self._rollups.get(key)
+                if kept is not None and (kept[0] == (version or 0)
+                                         or now - kept[2] < self.max_staleness_s):
+                    self._rollups.move_to_end(key)
+                    found[granule] = kept[1]
+                else:
+                    missing.append((granule, version or 0))
+        if missing:
+            found.update(self._stored_or_summed(spec, by, filters, epoch, missing))
+        return latest, found
+
+    def _stored_or_summed(self, spec: Measure, by: tuple[str, ...], filters: Filters,
+                          epoch: str, granules: list[tuple[str, int]]) -> dict[str, Rollup]:
+        """Rollups from Redis where one of the same version is kept there, else summed from
+        the cells (and kept there)."""
+        keys = [self.store.rollup_key(spec.event_type, spec.stored, g, by, filters)
+                for g, _ in granules]
+        found: dict[str, Rollup] = {}
+        to_sum: list[tuple[str, int, str]] = []
+        for (granule, version), key, stored in zip(granules, keys,
+                                                   self.store.stored_rollups(keys)):
+            rollup = _decoded(stored, epoch, version)
+            if rollup is None:
+                to_sum.append((granule, version, key))
+            else:
+                found[granule] = rollup
+        if to_sum:
+            cells = self.store.cells_per_granule(spec.event_type, spec.stored,
+                                                 [granule for granule, _, _ in to_sum])
+            summer = self._summer(spec.event_type, by, filters)
+            encoded = []
+            for granule, version, key in to_sum:
+                found[granule] = rollup = summer.rollup(cells[granule])
+                encoded.append((key, _encoded(rollup, epoch, version)))
+            self.store.store_rollups(encoded, STORED_ROLLUP_TTL_S)
+        when = monotonic()
+        with self._lock:
+            for granule, version in granules:
+                key = (epoch, spec.event_type, spec.stored, granule, by, filters)
+                self._rollups[key] = (version, found[granule], when)
+                self._rollups.move_to_end(key)
+            while len(self._rollups) > KEPT_ROLLUPS:
+                self._rollups.popitem(last=False)
+        return found
+
+    def _summer(self, event_type: str, by: tuple[str, ...], filters: Filters) -> Summer:
+        key = (event_type, by, filters)
+        with self._lock:
+            summer = self._summers.get(key)
+            if summer is None:
+                summer = self._summers[key] = Summer(event_type, by, filters)
+                while len(self._summers) > KEPT_SUMMERS:
+                    self._summers.popitem(last=False)
+            return summer
+
+
+def _encoded(rollup: Rollup, epoch: str, version: int) -> bytes:
+    return msgspec.msgpack.encode([epoch, version, rollup.total,
+                                   [[*key, units] for key, units in rollup.rows.items()]])
+
+
+def _decoded(stored: Optional[bytes], epoch: str, version: int) -> Optional[Rollup]:
+    """A stored rollup if it is of this epoch and version (else None: it must be summed)."""
+    if stored is None:
+        return None
+    try:
+        stored_epoch, stored_version, total, rows = msgspec.msgpack.decode(stored)
+    except (msgspec.DecodeError, ValueError, TypeError):
+        return None  # not one of ours: summed again, and overwritten
+    if stored_epoch != epoch or stored_version != version:
+        return None
+    return Rollup({tuple(row[:-1]): row[-1] for row in rows}, total)
 
 
 def read_report(store: RedisStore, tz: ZoneInfo, period: str, measure: str,
                 by: list[str]) -> dict:
-    """The contract's report object for a period against the same period a year earlier, with
-    how far the events applied go (``tz``: the reporting time zone).
+    """A year-on-year report (the contract's) of a period by up to two dimensions.
 
-    Raises ``InvalidPeriod``/``InvalidReport`` for bad requests, ``redis.RedisError`` if Redis
-    cannot be read.
+    Raises ``InvalidParameter`` for bad requests, ``redis.RedisError`` if Redis cannot be read.
     """
-    current, spec = check_report_request(period, measure, by)
-    previous = current.previous()
-    coverage = Coverage.of(current, store.latest_event_time(), tz)
-    now = store.cells(spec.event_type, spec.stored, current.granules())
-    before = store.cells(spec.event_type, spec.stored, previous.granules())
-    return build_report(current, measure, by, now, before, coverage)
+    return Reports(store, tz).report(ReportRequest.parse(period, measure, by))
+

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Iterable, Optional
 
+import redis
+
 
 class Aggregates:
     """The reading half of ``RedisStore`` over the aggregates (its client and key names)."""
@@ -17,6 +19,46 @@ class Aggregates:
         value = self.client.hget(self.meta_key, "latest_event_ts")
         return int(value) if value is not None else None
 
+    def granule_versions(self, event_type: str,
+                         granules: list[str]) -> tuple[Optional[str], Optional[int], list]:
+        """The state's epoch, the newest event time applied and each granule's version (None
+        for one never written since versions were kept), in one round trip: a granule whose
+        version is unchanged holds the same totals."""
+        pipe = self.client.pipeline(transaction=False)
+        pipe.hmget(self.meta_key, ["epoch", "latest_event_ts"])
+        if granules:
+            pipe.hmget(self.versions_key, [f"{event_type}:{g}" for g in granules])
+        replies = pipe.execute()
+        epoch, latest = replies[0]
+        versions = replies[1] if granules else []
+        return (None if epoch is None else epoch.decode(),
+                None if latest is None else int(latest),
+                [None if v is None else int(v) for v in versions])
+
+    def rollup_key(self, event_type: str, measure: str, granule: str, by: tuple[str, ...],
+                   filters: tuple) -> str:
+        """Where a reader keeps a granule's rollup by dimensions and filters (see
+        ``services.reports``); dropped with the state."""
+        where = ";".join(f"{dim}={'+'.join(values)}" for dim, values in filters)
+        return f"{self.root}:rollup:{event_type}:{measure}:{granule}:{','.join(by)}:{where}"
+
+    def stored_rollups(self, keys: list[str]) -> list[Optional[bytes]]:
+        """The rollups kept at ``keys`` (None where there is none), in one round trip."""
+        pipe = self.client.pipeline(transaction=False)
+        for key in keys:
+            pipe.get(key)
+        return pipe.execute()
+
+    def store_rollups(self, rollups: list[tuple[str, bytes]], ttl_s: int) -> None:
+        """Keep rollups for ``ttl_s`` seconds (refreshed by each write), in one round trip; a
+        reader that may not write (an ACL user without SET, a read-only replica) keeps none."""
+        pipe = self.client.pipeline(transaction=False)
+        for key, value in rollups:
+            pipe.set(key, value, ex=ttl_s)
+        try:
+            pipe.execute()
+        except redis.ResponseError:
+            pass
 
     def cells_per_granule(self, event_type: str, measure: str,
                           granules: list[str]) -> dict[str, dict[str, int]]:

@@ -100,6 +100,7 @@ class RedisStore(Aggregates, Progress, Redrives):
         self.outcomes_key = f"{self.root}:outcomes"
         self.redrives_key = f"{self.root}:redriven"  # kept by drop_state
         self.aggregate_prefix = f"{self.root}:agg:"
+        self.versions_key = f"{self.root}:versions"  # per "type:granule": bumped by each write
         self._adopt_topic = client.register_script(lua("adopt_topic.lua"))
 
     @classmethod
@@ -154,7 +155,7 @@ class RedisStore(Aggregates, Progress, Redrives):
         window = DedupeWindow(dedupe_ttl_seconds)
         by_type = {event_type: [i for t, i in event_ids if t == event_type]  # (a step's ids
                    for event_type in dict.fromkeys(map(itemgetter(0), event_ids))}  # are of 1 type)
-        keys = [self.marks_key, self.meta_key]
+        keys = [self.marks_key, self.meta_key, self.versions_key]
         args: list = [epoch, window.width, window.older, window.keep,
                       "" if latest_event_ts is None else latest_event_ts, len(marks)]
         for name, (expected, new) in marks.items():

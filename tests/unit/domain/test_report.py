@@ -9,9 +9,10 @@ import pytest
 
 from portflow.domain.coverage import Coverage
 from portflow.domain.periods import Period
-from portflow.domain.report import (
-    InvalidReport, build_report, check_request, to_json, to_table, yoy_pct,
-)
+from portflow.domain.measures import InvalidReport, check_request
+from portflow.domain.queries import ReportRequest
+from portflow.domain.report import build_report, to_json, to_table, yoy_pct
+from portflow.domain.rollup import Summer
 
 CELLS_2024 = {
     "khorgos|rail|export|KZ|general|cbz-khorgos,ftz-khorgos": 150_00,
@@ -29,8 +30,13 @@ AFTER_H1 = int(datetime(2024, 7, 3, 10, 0, tzinfo=SHANGHAI).timestamp())
 
 
 def report(by, measure="value_cny", now=CELLS_2024, before=CELLS_2023, newest=AFTER_H1):
-    period = Period.parse("2024-H1")
-    return build_report(period, measure, by, now, before, Coverage.of(period, newest, SHANGHAI))
+    """A report of 2024-H1 whose cells all fall in its first month (and 2023's)."""
+    request = ReportRequest.parse("2024-H1", measure, by)
+    summer = Summer(request.spec.event_type, request.by)
+    current, previous = request.granules()
+    return build_report(request, {current[0]: summer.rollup(now)},
+                        {previous[0]: summer.rollup(before)},
+                        Coverage.of(request.period, newest, SHANGHAI))
 
 
 def test_by_port_sums_sorts_and_compares():
@@ -42,7 +48,8 @@ def test_by_port_sums_sorts_and_compares():
         ({"port": "kashgar"}, Decimal("0.00"), Decimal("1.01"), Decimal("-100.00")),
     ]
     assert result["total"] == {"current": Decimal("400.00"), "previous": Decimal("101.01"),
-                               "yoy_pct": Decimal("296.00")}
+                               "yoy_pct": Decimal("296.00"), "change": Decimal("298.99"),
+                               "growth_pct": Decimal("296.00")}
 
 
 def test_zone_rows_overlap_and_total_is_not_their_sum():

@@ -6,7 +6,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from portflow.domain.detection import Expectation, Judgement
-from portflow.domain.report import MEASURES
+from portflow.domain.measures import MEASURES
 from portflow.services.anomalies import (AnomaliesRequest, InvalidMinDrop, anomalies_table,
                                          anomaly_json, last_complete_day)
 

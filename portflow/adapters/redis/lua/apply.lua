@@ -1,6 +1,6 @@
 -- The atomic step of RedisStore.apply (portflow/adapters/redis/store.py; the key layout is
 -- described once, in README.md, "Redis layout").
--- KEYS: the marks hash, the meta hash.
+-- KEYS: the marks hash, the meta hash, the granule versions hash.
 -- ARGV: epoch, dedupe bucket width (s), buckets before the current one to check, their expiry
 -- after the current one's end (s), latest event time ('' when the step counts none), n_tp,
 -- (mark, expected, new) x n_tp, n_groups, then per event type: its dedupe key prefix and its
@@ -12,7 +12,8 @@
 -- "<TAB>type<TAB>granule<TAB>measure 1...<TAB>measure m" and its cells' lines
 -- "cell<TAB>delta 1<TAB>...<TAB>delta m" (cells are never empty and hold neither; deltas are
 -- integers, "0" writes nothing). One string rather than an argument per hash: the client
--- packs each argument in Python.
+-- packs each argument in Python. Each granule written bumps its version ("type:granule"), so
+-- readers know which of what they cached changed.
 -- (The dedupe buckets and aggregate hashes are named here; they share the others' hash tag.)
 if redis.call('HGET', KEYS[2], 'epoch') ~= ARGV[1] then
   return {3}
@@ -76,7 +77,7 @@ local function hashes(pos)  -- of the granule whose header line starts at pos; a
     keys[#keys + 1] = base .. sub(lines, start, stop - 1) .. granule
     start = stop + 1
   end
-  return keys, eol
+  return keys, eol, sub(lines, pos + 1, granule_end - 1)
 end
 if cluster then
   -- A key this script names itself fails the script where it is first used if its slot is
@@ -89,6 +90,7 @@ if cluster then
   while pos < last do
     local keys, eol = hashes(pos)
     for i = 1, #keys do redis.call('EXISTS', keys[i]) end
+    redis.call('EXISTS', KEYS[3])
     pos = find(lines, '\n\t', eol, true)
     pos = pos and pos + 1 or last
   end
@@ -109,8 +111,10 @@ local pos, keys, m = 1, {}, 0
 while pos < last do
   local stop = find(lines, '\t', pos, true)
   if stop == pos then  -- a granule's header: the hashes of its measures
-    keys, stop = hashes(pos)
+    local granule
+    keys, stop, granule = hashes(pos)
     m = #keys
+    redis.call('HINCRBY', KEYS[3], (string.gsub(granule, '\t', ':', 1)), 1)
   else
     local cell = sub(lines, pos, stop - 1)
     for i = 1, m do

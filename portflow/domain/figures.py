@@ -1,0 +1,58 @@
+"""The figures analysts publish beside a total, from exact amounts, each rounded once.
+
+Amounts come in exact (integers of stored units, or fractions once converted to dollars);
+every figure is computed from them and rounded at the end, half away from zero: shares of the
+total, growth, its change in percentage points, and contributions to the total's growth.
+
+A worked example: a part going 1.0 → 1.2 of a whole going 4.4 → 5.0 grew 20.00 %; its share went
+22.73 → 24.00 % (+1.27 pp, from the exact shares, not the rounded ones); it contributed 4.55
+percentage points of the whole's 13.64 % growth (0.2 of the base 4.4), which is 33.33 % of the
+whole's change (0.2 of 0.6).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from fractions import Fraction
+from typing import Optional, Union
+
+Exact = Union[int, Fraction]
+
+
+def rounded(value: Exact, places: int) -> Decimal:
+    """``value`` to ``places`` decimals, half away from zero (exactly: no float on the way)."""
+    scaled = Fraction(value) * 10 ** places
+    magnitude = (abs(scaled) * 2 + 1) // 2
+    return Decimal(int(magnitude) * (1 if scaled >= 0 else -1)).scaleb(-places)
+
+
+def pct(part: Exact, whole: Exact) -> Optional[Decimal]:
+    """part / whole x 100 to two decimals; None where the whole is 0."""
+    if whole == 0:
+        return None
+    return rounded(Fraction(part) / Fraction(whole) * 100, 2)
+
+
+def growth_pct(current: Exact, previous: Exact) -> Optional[Decimal]:
+    """(current / previous - 1) x 100 to two decimals; None where previous is 0."""
+    return pct(current - previous, previous)
+
+
+def row_figures(current: Exact, previous: Exact, total_current: Exact,
+                total_previous: Exact) -> dict[str, Optional[Decimal]]:
+    """A row's percentages against its own past and the total's: ``growth_pct``, ``share_pct``,
+    ``previous_share_pct``, ``share_change_pp``, ``contribution_pp`` (its change over the
+    total's base) and ``contribution_share_pct`` (its change over the total's change)."""
+    change = current - previous
+    share_change = None
+    if total_current and total_previous:
+        share_change = rounded((Fraction(current) / Fraction(total_current)
+                                - Fraction(previous) / Fraction(total_previous)) * 100, 2)
+    return {
+        "growth_pct": growth_pct(current, previous),
+        "share_pct": pct(current, total_current),
+        "previous_share_pct": pct(previous, total_previous),
+        "share_change_pp": share_change,
+        "contribution_pp": pct(change, total_previous),
+        "contribution_share_pct": pct(change, total_current - total_previous),
+    }
