@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import ipaddress
+import signal
 import socket
 from typing import Callable
 
@@ -47,8 +48,13 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
 def serve(settings: Settings, say: Callable[[str], None], log_level: str = "info") -> None:
-    """Serve the API until SIGTERM or Ctrl-C."""
+    """Serve the API until SIGTERM or Ctrl-C, then end quietly (exit 0). (uvicorn stops
+    gracefully on either, then raises the signal again: both end here as KeyboardInterrupt.)"""
     import uvicorn
 
     from entrypoints.api.app import create_app
@@ -61,4 +67,9 @@ def serve(settings: Settings, say: Callable[[str], None], log_level: str = "info
         f"/openapi.json){'; /v1 requires the bearer token' if settings.api_token else ''}")
     config = uvicorn.Config(create_app(settings), log_level=log_level, access_log=False,
                             server_header=False, timeout_graceful_shutdown=5)
-    uvicorn.Server(config).run(sockets=[sock])
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        uvicorn.Server(config).run(sockets=[sock])
+    except KeyboardInterrupt:
+        pass
+    say("stopped serving the HTTP API")

@@ -204,7 +204,8 @@ def test_serve_refuses_a_network_address_without_a_token_and_a_port_in_use(setti
 
 # ---- readiness, Redis stopped, metrics ---------------------------------------------------------
 
-def test_readyz_follows_the_state_and_a_stopped_redis_is_a_503_within_a_second(tmp_path):
+def test_readyz_follows_the_state_a_stopped_redis_is_a_503_within_a_second_sigterm_stops(
+        tmp_path):
     port = free_port()
     redis_child = start_redis(port, tmp_path / "redis", tmp_path / "logs")
     settings = with_api_port(Settings(redis_url=f"redis://127.0.0.1:{port}/0",
@@ -224,6 +225,9 @@ def test_readyz_follows_the_state_and_a_stopped_redis_is_a_503_within_a_second(t
             assert_problem(response, 503)
             assert response.headers["retry-after"] == "1"
         assert get(base, "/healthz").status_code == 200
+        api.stop()  # SIGTERM: a graceful stop, said
+        assert api.process.returncode == 0
+        assert api.logged_since_start(b"stopped serving the HTTP API")
     finally:
         api.stop()
         redis_child.stop()
