@@ -31,6 +31,7 @@ from starlette.responses import Response
 
 from entrypoints.api import schemas
 from entrypoints.api.metrics import ApiMetrics, MetricsMiddleware
+from entrypoints.api.offsets import OffsetsWatch
 from entrypoints.api.problems import (MEDIA_TYPE, Problem, invalid_parameter, naming,
                                       problem_for, unavailable)
 from portflow.adapters.redis import RedisStore
@@ -85,8 +86,8 @@ def token_matches(given: Optional[str], token: str) -> bool:
 
 
 class Backend:
-    """What the routes read through: the store, the reports built on it, and the thread pool,
-    opened when the server starts."""
+    """What the routes read through: the store, the reports built on it, the thread pool and
+    the watch on Kafka's end offsets, opened when the server starts."""
 
     def __init__(self, settings: Settings, reports_factory: ReportsFactory,
                  timeout_s: float) -> None:
@@ -94,14 +95,20 @@ class Backend:
         self.store: Optional[RedisStore] = None
         self.reports: Any = None
         self.executor: Optional[ThreadPoolExecutor] = None
+        self.offsets: Optional[OffsetsWatch] = None
 
     def open(self) -> None:
+        from portflow.adapters.kafka import EndOffsets
+
         self.store = RedisStore.from_url(self.settings.redis_url, self.settings.topic_prefix,
                                          **REDIS_OPTIONS)
         self.reports = self.reports_factory(self.store, self.settings.tz)
         self.executor = ThreadPoolExecutor(THREADS, thread_name_prefix="portflow-api")
+        end_offsets = EndOffsets(self.settings)
+        self.offsets = OffsetsWatch(end_offsets, end_offsets.close)
 
     def close(self) -> None:
+        self.offsets.stop()
         self.executor.shutdown(wait=False, cancel_futures=True)
         self.store.client.close()
 
@@ -398,14 +405,20 @@ def v1_router(settings: Settings, backend: Backend) -> APIRouter:
 
     @router.get("/status", response_model=schemas.Status, responses=errors(503),
                 summary="What the state holds: epoch, time zone, newest event, each "
-                        "partition's last applied offset, workers, outcomes, lost offsets")
+                        "partition's last applied offset, end offset in Kafka and lag, "
+                        "workers, outcomes, lost offsets")
     async def status() -> Response:
         from portflow.services.state import check_state
-        from portflow.services.status import read_status
+        from portflow.services.status import read_status, with_end_offsets
+
+        ends, read_s_ago, error = backend.offsets.latest()
 
         def work() -> bytes:
             check_state(backend.store, settings)
-            return to_json(read_status(backend.store, settings)).encode()
+            status = with_end_offsets(read_status(backend.store, settings), ends)
+            status["kafka"] = {"bootstrap": settings.kafka_bootstrap,
+                               "read_s_ago": read_s_ago, "error": error}
+            return to_json(status).encode()
 
         return json_response(await backend.run(work))
 

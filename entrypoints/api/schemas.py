@@ -122,6 +122,16 @@ class TopicStatus(Open):
     topic: str
     topic_id: Optional[str] = None
     marks: dict[str, int] = Field(description="Partition → last applied offset")
+    end_offsets: Optional[dict[str, int]] = Field(
+        None, description="Partition → the offset Kafka gives its next record (once read)")
+    lag: Optional[int] = Field(None, description="Records in Kafka not applied yet")
+
+
+class KafkaReading(Open):
+    bootstrap: str
+    read_s_ago: Optional[float] = Field(None, description="Age of the end offsets (null: not "
+                                                          "read yet)")
+    error: Optional[str] = Field(None, description="Why the last reading failed")
 
 
 class Status(Open):
@@ -133,6 +143,7 @@ class Status(Open):
     topics: list[TopicStatus]
     workers: list[dict]
     lost_offsets: dict[str, list[list[int]]]
+    kafka: Optional[KafkaReading] = None
 
 
 class Rate(Open):

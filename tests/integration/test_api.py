@@ -18,8 +18,10 @@ from entrypoints.embedded import api_url, start_api, start_redis
 from entrypoints.processes import free_port
 from portflow.adapters.redis import RedisStore
 from portflow.config import Settings
+from tests.cli import UNREACHABLE
 from tests.integration.test_reporting_state import apply, shipment
 
+UNREACHABLE_KAFKA = UNREACHABLE["PORTFLOW_KAFKA_BOOTSTRAP"]
 TOKEN = "s3cret-token"
 EVENTS = [shipment("a", "2023-06-05T10:00:00+08:00"),
           shipment("b", "2023-06-20T10:00:00+08:00", port="kashgar", value="300.00"),
@@ -29,16 +31,18 @@ EVENTS = [shipment("a", "2023-06-05T10:00:00+08:00"),
 
 
 def env_of(settings: Settings, token: str = "") -> dict[str, str]:
-    return {"PORTFLOW_REDIS_URL": settings.redis_url,
+    return {"PORTFLOW_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
+            "PORTFLOW_REDIS_URL": settings.redis_url,
             "PORTFLOW_TOPIC_PREFIX": settings.topic_prefix, "PORTFLOW_TZ": settings.tz_name,
             "PORTFLOW_API_ADDR": "{}:{}".format(*settings.api_addr),
             "PORTFLOW_API_TOKEN": token,
             "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
 
 
-def with_api_port(settings: Settings) -> Settings:
+def with_api_port(settings: Settings, kafka_bootstrap: str = UNREACHABLE_KAFKA) -> Settings:
     return Settings(redis_url=settings.redis_url, topic_prefix=settings.topic_prefix,
-                    tz_name=settings.tz_name, api_addr=("127.0.0.1", free_port()))
+                    tz_name=settings.tz_name, api_addr=("127.0.0.1", free_port()),
+                    kafka_bootstrap=kafka_bootstrap)
 
 
 @pytest.fixture(scope="module")
@@ -125,7 +129,44 @@ def test_anomalies_status_and_rates_answer_as_the_cli_does(served):
     assert status["topic_prefix"] == settings.topic_prefix
     assert status["outcomes"]["applied"] == len(EVENTS)
     assert status["topics"][0]["marks"] == {"0": len(EVENTS) - 1}
+    assert status["kafka"]["bootstrap"] == UNREACHABLE_KAFKA  # not read (yet): no end offsets
+    assert status["kafka"]["read_s_ago"] is None and "end_offsets" not in status["topics"][0]
     assert get(base, "/v1/rates").json() == {"rates": {}}
+
+
+@pytest.mark.slow
+def test_status_gives_kafka_s_end_offsets_and_the_lag_read_in_the_background(
+        redis_url, kafka_bootstrap, tmp_path):
+    from kafka import KafkaProducer
+
+    from portflow.adapters.kafka import ensure_topics
+    from tests.conftest import unique_prefix
+
+    settings = with_api_port(Settings(redis_url=redis_url, topic_prefix=unique_prefix()),
+                             kafka_bootstrap)
+    ensure_topics(settings)
+    producer = KafkaProducer(bootstrap_servers=kafka_bootstrap)
+    for _ in range(3):
+        producer.send(settings.topic("shipment"), b"{}", partition=0)
+    producer.flush()
+    producer.close()
+    apply(settings, EVENTS[:2])  # offsets 0 and 1 of partition 0 applied: one record to go
+    api = start_api(env_of(settings), settings, tmp_path / "logs")
+    try:
+        deadline = time.monotonic() + 30
+        status = get(api_url(settings), "/v1/status").json()
+        while status["kafka"]["read_s_ago"] is None:
+            assert time.monotonic() < deadline and status["kafka"]["error"] is None, status
+            time.sleep(0.2)
+            status = get(api_url(settings), "/v1/status").json()
+    finally:
+        api.stop()
+    shipments = status["topics"][0]
+    assert shipments["topic"] == settings.topic("shipment")
+    assert shipments["end_offsets"] == {str(p): 3 if p == 0 else 0
+                                        for p in range(settings.partitions)}
+    assert shipments["lag"] == 1
+    assert [topic["lag"] for topic in status["topics"][1:]] == [0, 0]
 
 
 # ---- bad requests ------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ import redis
 
 from entrypoints.api.app import Backend, create_app, split_dimensions, token_matches
 from entrypoints.api.metrics import UNMATCHED, route_of
+from entrypoints.api.offsets import OffsetsWatch
 from entrypoints.api.problems import MEDIA_TYPE, Problem, naming, problem_for
 from entrypoints.api.server import check_exposure, is_loopback
 from portflow.config import Settings
@@ -150,3 +151,46 @@ def test_work_that_outlasts_the_bound_is_a_503_and_the_request_ends():
         assert raised.value.status == 503 and raised.value.slug == "timeout"
     finally:
         backend.close()
+
+
+def wait_for(condition, timeout_s: float = 5.0):
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+
+
+def reader(readings: list):
+    """A stand-in for Kafka: each reading in turn (an exception is raised), then the last."""
+    def read():
+        reading = readings.pop(0) if len(readings) > 1 else readings[0]
+        if isinstance(reading, Exception):
+            raise reading
+        return reading
+    return read
+
+
+def test_the_offsets_watch_reads_kafka_only_once_asked_and_keeps_the_last_reading():
+    calls, closed = [], []
+    read = reader([{("t", 0): 5}])
+    watch = OffsetsWatch(lambda: calls.append(1) or read(), lambda: closed.append(True))
+    time.sleep(0.05)
+    assert calls == []  # nothing read before the first question
+    watch.latest()
+    wait_for(lambda: watch.latest()[0] is not None)
+    ends, age_s, error = watch.latest()
+    assert ends == {("t", 0): 5} and 0 <= age_s < 1 and error is None
+    watch.stop()
+    assert closed == [True]
+
+
+def test_a_failed_reading_keeps_the_previous_offsets_and_says_why(monkeypatch):
+    import entrypoints.api.offsets as offsets
+
+    monkeypatch.setattr(offsets, "EVERY_S", 0.01)
+    watch = OffsetsWatch(reader([{("t", 0): 5}, ConnectionError("no broker")]), lambda: None)
+    watch.latest()
+    wait_for(lambda: watch.latest()[2] is not None)
+    ends, _, error = watch.latest()
+    assert ends == {("t", 0): 5} and error == "no broker"
+    watch.stop()
