@@ -5,7 +5,7 @@ are made when the server starts it (its lifespan) and closed when it stops.
 
 Each route parses its query on the event loop (a bad parameter is a 400 before anything is
 read), then reads Redis in a small thread pool (redis-py blocks) within a bounded time, and
-writes the body with ``to_json`` (exact decimals) as bytes: no pydantic on the way out. The
+writes the body with ``to_json_bytes`` (exact decimals): no pydantic on the way out. The
 pydantic models of ``schemas`` only document the bodies.
 """
 
@@ -39,7 +39,7 @@ from portflow.config import Settings
 from portflow.domain.detection import DEFAULT_MIN_DROP_PCT
 from portflow.domain.measures import DIMENSIONS, MEASURES
 from portflow.domain.queries import COMPARES, CURRENCIES, GRANULARITIES, MAX_TOP
-from portflow.domain.report import to_json
+from portflow.domain.report import to_json_bytes
 from portflow.errors import PortflowError
 
 REQUEST_TIMEOUT_S = 10.0  # a request still unanswered then is a 503
@@ -123,20 +123,22 @@ class Backend:
             raise unavailable(f"no answer within {self.timeout_s:g}s; try again",
                               "timeout") from None
 
-    async def answer(self, compute: Callable[[], dict],
-                     allow_incomplete: Optional[bool] = None) -> Response:
-        """The JSON of ``compute()`` over a readable state (present, in PORTFLOW_TZ); with
-        ``allow_incomplete`` given, offsets Kafka deleted before they were applied are a 409
-        unless allowed (then named in the body)."""
+    async def answer(self, compute: Callable[[], dict], allow_incomplete: bool,
+                     compute_json: Optional[Callable[[], bytes]] = None) -> Response:
+        """The JSON of ``compute()`` over a readable state (present, in PORTFLOW_TZ), or
+        ``compute_json()`` where given (the report service keeps its answers as JSON). Where
+        Kafka deleted offsets before they were applied: a 409, unless ``allow_incomplete``
+        (then the body names them)."""
         from portflow.services.state import check_complete, check_readable
 
         def work() -> bytes:
             check_readable(self.store, self.settings)
+            if compute_json is not None and not self.store.lost_offsets():
+                return compute_json()
             result = compute()
-            if allow_incomplete is not None:
-                check_complete(self.store, result, allow_incomplete, "ask again",
-                               "allow_incomplete=true")
-            return to_json(result).encode()
+            check_complete(self.store, result, allow_incomplete, "ask again",
+                           "allow_incomplete=true")
+            return to_json_bytes(result)
 
         return json_response(await self.run(work))
 
@@ -285,7 +287,7 @@ def add_service_routes(app: FastAPI, backend: Backend, metrics: ApiMetrics) -> N
             return {"status": "ready", "time_zone": backend.settings.tz_name,
                     "newest_event": newest_event_text(newest, backend.settings.tz)}
 
-        return json_response(to_json(await backend.run(ready)).encode())
+        return json_response(to_json_bytes(await backend.run(ready)))
 
     @app.get("/metrics", response_class=Response, tags=["service"],
              summary="The API's Prometheus metrics: requests and latency by route",
@@ -345,7 +347,8 @@ def v1_router(settings: Settings, backend: Backend) -> APIRouter:
 
         request = ReportRequest.parse(period, measure, split_dimensions(by), compare, ytd,
                                       filters, currency, usd_rate, top)
-        return await backend.answer(lambda: backend.reports.report(request), allow_incomplete)
+        return await backend.answer(lambda: backend.reports.report(request), allow_incomplete,
+                                    lambda: backend.reports.report_json(request))
 
     @router.get("/series", response_model=schemas.Series,
                 responses=errors(400, 409, 422, 503),
@@ -370,7 +373,8 @@ def v1_router(settings: Settings, backend: Backend) -> APIRouter:
 
         request = SeriesRequest.parse(measure, split_dimensions(by), granularity, start, end,
                                       filters, currency, usd_rate)
-        return await backend.answer(lambda: backend.reports.series(request), allow_incomplete)
+        return await backend.answer(lambda: backend.reports.series(request), allow_incomplete,
+                                    lambda: backend.reports.series_json(request))
 
     @router.get("/anomalies", response_model=schemas.Anomalies,
                 responses=errors(400, 409, 503),
@@ -418,7 +422,7 @@ def v1_router(settings: Settings, backend: Backend) -> APIRouter:
             status = with_end_offsets(read_status(backend.store, settings), ends)
             status["kafka"] = {"bootstrap": settings.kafka_bootstrap,
                                "read_s_ago": read_s_ago, "error": error}
-            return to_json(status).encode()
+            return to_json_bytes(status)
 
         return json_response(await backend.run(work))
 
@@ -429,7 +433,7 @@ def v1_router(settings: Settings, backend: Backend) -> APIRouter:
         def work() -> bytes:
             # getattr: until the rates branch (issue 24) gives the store its rates table
             entries = getattr(backend.store, "rate_entries", dict)()
-            return to_json({"rates": dict(sorted(entries.items()))}).encode()
+            return to_json_bytes({"rates": dict(sorted(entries.items()))})
 
         return json_response(await backend.run(work))
 

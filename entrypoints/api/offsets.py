@@ -52,6 +52,6 @@ class OffsetsWatch:
     def stop(self) -> None:
         self._stop.set()
         if self._thread is not None:
-            self._thread.join(2.0)
+            self._thread.join(0.5)  # at once unless it is reading (then it dies with us)
         if self._thread is None or not self._thread.is_alive():
             self._close()

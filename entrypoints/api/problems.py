@@ -13,7 +13,7 @@ from typing import Iterator, Optional
 
 from starlette.responses import Response
 
-from portflow.domain.report import to_json
+from portflow.domain.report import to_json_bytes
 from portflow.errors import PortflowError, UsageError
 
 MEDIA_TYPE = "application/problem+json"
@@ -36,7 +36,7 @@ class Problem(Exception):
                 "status": self.status, "detail": self.detail, **self.members}
 
     def response(self) -> Response:
-        return Response(to_json(self.as_json()), status_code=self.status,
+        return Response(to_json_bytes(self.as_json()), status_code=self.status,
                         headers=self.headers, media_type=MEDIA_TYPE)
 
 

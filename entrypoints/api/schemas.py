@@ -1,5 +1,5 @@
 """The response bodies as OpenAPI documents them (pydantic models, used for the document only:
-the routes write their JSON with ``to_json``, exact decimals as JSON numbers).
+the routes write their JSON with ``to_json_bytes``, exact decimals as JSON numbers).
 
 Amounts are ``float`` here because the document says "number"; objects allow members beyond
 those named, so additions to the JSON stay within the document.

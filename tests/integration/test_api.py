@@ -79,15 +79,15 @@ def assert_problem(response: httpx.Response, status: int) -> dict:
 
 def test_a_report_is_the_report_service_s_json_byte_for_byte(served):
     from portflow.domain.queries import ReportRequest
-    from portflow.domain.report import to_json
     from portflow.services.reports import Reports
 
     settings, base, _ = served
     response = get(base, "/v1/reports", period="2024-06", by="port")
     assert response.status_code == 200 and response.headers["content-type"] == "application/json"
     store = RedisStore.from_url(settings.redis_url, settings.topic_prefix)
-    expected = Reports(store, settings.tz).report(ReportRequest.parse("2024-06", by=["port"]))
-    assert response.content == to_json(expected).encode()
+    expected = Reports(store, settings.tz).report_json(ReportRequest.parse("2024-06",
+                                                                           by=["port"]))
+    assert response.content == expected
     report = response.json()
     assert [(row["key"]["port"], row["current"], row["previous"]) for row in report["rows"]] == \
         [("kashgar", 330.5, 300.0), ("khorgos", 120.0, 100.0)]
@@ -132,6 +132,23 @@ def test_anomalies_status_and_rates_answer_as_the_cli_does(served):
     assert status["kafka"]["bootstrap"] == UNREACHABLE_KAFKA  # not read (yet): no end offsets
     assert status["kafka"]["read_s_ago"] is None and "end_offsets" not in status["topics"][0]
     assert get(base, "/v1/rates").json() == {"rates": {}}
+
+
+def test_offsets_kafka_deleted_unapplied_are_a_409_unless_allowed_then_named(served):
+    settings, base, _ = served
+    store = RedisStore.from_url(settings.redis_url, settings.topic_prefix)
+    lost = f"{settings.topic('shipment')}:1"
+    store.record_lost(lost, 0, 9)
+    try:
+        for path, params in (("/v1/reports", {"period": "2024-06"}), ("/v1/series", {}),
+                             ("/v1/anomalies", {"period": "2024-06"})):
+            problem = assert_problem(get(base, path, **params), 409)
+            assert lost in problem["detail"] and "allow_incomplete=true" in problem["detail"]
+            allowed = get(base, path, **params, allow_incomplete="true").json()
+            assert allowed["incomplete"] == {"lost_offsets": {lost: [[0, 9]]}}
+    finally:
+        store.client.delete(store.lost_key)
+    assert "incomplete" not in get(base, "/v1/reports", period="2024-06").json()
 
 
 @pytest.mark.slow
