@@ -15,6 +15,7 @@ import asyncio
 import hmac
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
+from datetime import datetime
 from http import HTTPStatus
 from typing import Annotated, Any, Callable, Optional
 from zoneinfo import ZoneInfo
@@ -297,8 +298,6 @@ def add_service_routes(app: FastAPI, backend: Backend, metrics: ApiMetrics) -> N
 
 
 def newest_event_text(newest: Optional[int], tz: ZoneInfo) -> Optional[str]:
-    from datetime import datetime
-
     return None if newest is None else datetime.fromtimestamp(newest, tz).isoformat()
 
 
