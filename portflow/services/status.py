@@ -2,7 +2,8 @@
 
 Read from Redis alone (no Kafka): the state's epoch and time zone, the newest event applied,
 each partition's mark, the live workers, offsets lost to retention, and the events the workers
-applied, skipped as duplicates or rejected since the state began.
+applied, skipped as duplicates or rejected since the state began. ``GET /v1/status`` adds
+Kafka's end offsets and the lag, which its own thread reads (``with_end_offsets``).
 """
 
 from __future__ import annotations
