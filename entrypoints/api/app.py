@@ -430,9 +430,7 @@ def v1_router(settings: Settings, backend: Backend) -> APIRouter:
                         "month, with their source")
     async def rates() -> Response:
         def work() -> bytes:
-            # getattr: until the rates branch (issue 24) gives the store its rates table
-            entries = getattr(backend.store, "rate_entries", dict)()
-            return to_json_bytes({"rates": dict(sorted(entries.items()))})
+            return to_json_bytes({"rates": backend.store.rate_entries()})
 
         return json_response(await backend.run(work))
 
