@@ -429,8 +429,10 @@ def v1_router(settings: Settings, backend: Backend) -> APIRouter:
                 summary="The USD rates loaded by `portflow rates load`: yuan per dollar by "
                         "month, with their source")
     async def rates() -> Response:
+        from portflow.services.rates import rates_json
+
         def work() -> bytes:
-            return to_json_bytes({"rates": backend.store.rate_entries()})
+            return to_json_bytes(rates_json(backend.store))
 
         return json_response(await backend.run(work))
 
