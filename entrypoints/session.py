@@ -12,7 +12,7 @@ from typing import Callable, Iterator
 
 from portflow.config import Settings
 from portflow.domain.partitions import partition_name
-from entrypoints.embedded import BROKER_NAMES, EmbeddedStack
+from entrypoints.embedded import BROKER_NAMES, EmbeddedStack, api_url
 from entrypoints.processes import StackError
 
 Say = Callable[[str], None]
@@ -29,7 +29,8 @@ def running_stack(settings: Settings, run_dir: Path, broker: str, say: Say) -> I
     it quietly; while it starts, ``start`` stops what it started)."""
     stack = EmbeddedStack(settings, run_dir, broker)
     signal.signal(signal.SIGTERM, _interrupt)
-    say(f"starting the embedded stack ({BROKER_NAMES[broker]}, redis-server, worker)…")
+    say(f"starting the embedded stack ({BROKER_NAMES[broker]}, redis-server, worker, "
+        "HTTP API)…")
     stack.start()
     try:
         yield stack
@@ -98,7 +99,8 @@ def demo(settings: Settings, run_dir: Path, broker: str, say: Say, once: bool, s
             console.print(render(snapshot()))
             return
         with Live(render(snapshot()), console=console, refresh_per_second=1) as live:
-            say("Ctrl-C stops the view and the stack; `portflow report` works meanwhile.")
+            say(f"Ctrl-C stops the view and the stack; `portflow report` and the HTTP API "
+                f"({api_url(settings)}/docs) work meanwhile.")
             while True:
                 time.sleep(2)
                 _check_children(stack)

@@ -8,8 +8,9 @@ an unknown choice, an empty string), on top of the smallest arguments the comman
 Named cases add what a type cannot say (bad periods, files with bad lines, the issue's reports).
 
 Nothing real is touched: Kafka and Redis point at free ports on 127.0.0.2, where nothing listens
-(a refused connection; `up` and `demo` refuse to start an embedded stack off 127.0.0.1), and
-PORTFLOW_HOME is a temporary directory. The commands run in parallel, once, for the whole module:
+(a refused connection; `up` and `demo` refuse to start an embedded stack off 127.0.0.1), the
+API at a network address without a token (`serve` refuses to start), and PORTFLOW_HOME is a
+temporary directory. The commands run in parallel, once, for the whole module:
 those that reach for Kafka wait out its connection timeout.
 """
 
@@ -165,6 +166,8 @@ def runs(request, tmp_path_factory) -> dict[tuple[str, ...], subprocess.Complete
            "PORTFLOW_REDIS_URL": f"redis://127.0.0.2:{free_port()}/0",
            "PORTFLOW_METRICS_ADDR": f"127.0.0.1:{free_port()}",
            "PORTFLOW_PROMETHEUS_ADDR": f"127.0.0.1:{free_port()}",
+           # beyond loopback without a token: `serve` refuses at once instead of serving
+           "PORTFLOW_API_ADDR": f"192.0.2.1:{free_port()}",
            "PORTFLOW_HOME": str(tmp / "home")}
     selected = list({tuple(item.callspec.params["argv"]) for item in request.session.items
                      if item.module is request.module})

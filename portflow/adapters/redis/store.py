@@ -106,13 +106,15 @@ class RedisStore(Aggregates, Progress, Redrives, Rates):
         self._adopt_topic = client.register_script(lua("adopt_topic.lua"))
 
     @classmethod
-    def from_url(cls, url: str, topic_prefix: str) -> "RedisStore":
+    def from_url(cls, url: str, topic_prefix: str, **client_options) -> "RedisStore":
         """A store on a Redis server, or on a Redis Cluster when the server at ``url`` is a
-        cluster node (any node will do: the client learns the others from it)."""
-        client = redis.Redis.from_url(url, **_CLIENT_OPTIONS)
+        cluster node (any node will do: the client learns the others from it).
+        ``client_options`` override the clients' defaults (the API's shorter timeouts)."""
+        options = {**_CLIENT_OPTIONS, **client_options}
+        client = redis.Redis.from_url(url, **options)
         if _is_cluster_node(client):
             client.close()
-            client = RedisCluster.from_url(url, **_CLIENT_OPTIONS)
+            client = RedisCluster.from_url(url, **options)
         return cls(client, topic_prefix, url)
 
     @property
