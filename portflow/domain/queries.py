@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from fractions import Fraction
 from typing import Iterable, Optional, Sequence, Union
 from zoneinfo import ZoneInfo
@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 from portflow.domain.measures import DIMENSIONS, MEASURES, Measure
 from portflow.domain.periods import (InvalidPeriod, Period, granules_between,
                                      same_day_a_year_earlier)
+from portflow.domain.rates import parse_rate
 from portflow.domain.rollup import Filters
 from portflow.errors import PortflowError, UsageError
 
@@ -30,8 +31,6 @@ MAX_SERIES_DAYS = 3660
 MAX_SERIES_MONTHS = 120
 DEFAULT_SERIES_DAYS = 365
 DEFAULT_SERIES_MONTHS = 24
-# CNY per USD a fixed rate may be: wide bounds that still catch a rate given the wrong way up.
-LOWEST_RATE, HIGHEST_RATE = Decimal("0.0001"), Decimal("10000")
 _VALUE = re.compile(r"^[^\s|,:]{1,64}$")
 
 
@@ -100,13 +99,9 @@ def _currency(spec: Measure, currency: Optional[str],
         return name, None
     if name != "USD":
         raise InvalidParameter("usd_rate", "usd_rate applies to currency USD")
-    try:
-        rate = Decimal(str(usd_rate).strip())
-    except InvalidOperation:
-        rate = Decimal("NaN")
-    if not rate.is_finite() or not LOWEST_RATE <= rate <= HIGHEST_RATE:
-        raise InvalidParameter("usd_rate", f"usd_rate {usd_rate!r} is not a rate in yuan per "
-                                           f"US dollar between {LOWEST_RATE} and {HIGHEST_RATE}")
+    rate = parse_rate(str(usd_rate).strip())
+    if isinstance(rate, str):
+        raise InvalidParameter("usd_rate", f"usd_rate: {rate}")
     return name, rate
 
 

@@ -7,10 +7,11 @@ JSON object and the figures beside it (``figures``), with money and weight as ex
 
 from __future__ import annotations
 
-import json
 from decimal import Decimal
 from fractions import Fraction
 from typing import Mapping, Optional
+
+import msgspec
 
 from portflow.domain.coverage import IN_PROGRESS, NO_DATA_YET, Coverage, sentence
 from portflow.domain.figures import Exact, growth_pct, rounded, row_figures
@@ -109,10 +110,10 @@ def build_report(request: ReportRequest, current: Mapping[str, Rollup],
                   "yoy_pct": growth_pct(total_now, total_before),
                   "change": amount(total_now - total_before),
                   "growth_pct": growth_pct(total_now, total_before)},
-        "data": coverage.as_json(),
     }
     if money.in_dollars:
         result["usd_rates"] = money.rates_used([*current, *previous], dict(rates or {}))
+    result["data"] = coverage.as_json()  # last: what moves with every worker step
     return result
 
 
@@ -121,15 +122,18 @@ def yoy_pct(current: int, previous: int) -> Optional[Decimal]:
     return growth_pct(current, previous)
 
 
+_ENCODER = msgspec.json.Encoder(decimal_format="number")
+
+
+def to_json_bytes(value) -> bytes:
+    """Compact JSON with ``Decimal`` written as exact numbers (never through a float; amounts
+    and percentages are never written with an exponent: they are scaled integers)."""
+    return _ENCODER.encode(value)
+
+
 def to_json(value) -> str:
-    """JSON text with ``Decimal`` written as exact numbers (never through a float)."""
-    if isinstance(value, Decimal):
-        return f"{value:f}"
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{json.dumps(k)}: {to_json(v)}" for k, v in value.items()) + "}"
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(to_json(v) for v in value) + "]"
-    return json.dumps(value)
+    """``to_json_bytes`` as text."""
+    return to_json_bytes(value).decode()
 
 
 def to_table(report: dict) -> str:

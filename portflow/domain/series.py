@@ -4,6 +4,7 @@ earlier (or the same month a year earlier), flat, as a Grafana time-series panel
 from __future__ import annotations
 
 from datetime import date, datetime
+from functools import lru_cache
 from decimal import Decimal
 from fractions import Fraction
 from typing import Mapping, Optional
@@ -18,6 +19,7 @@ from portflow.domain.rollup import EMPTY, Rollup
 MAX_ROWS = 200_000
 
 
+@lru_cache(maxsize=8192)
 def local_midnight(granule: str, tz: ZoneInfo) -> str:
     """RFC 3339 local midnight that starts a day or month granule."""
     day = date.fromisoformat(granule if len(granule) == 10 else f"{granule}-01")
@@ -62,8 +64,9 @@ def build_series(request: SeriesRequest, pairs: list[tuple[str, str]],
         "from": pairs[0][0] if pairs else None, "to": pairs[-1][0] if pairs else None,
         "filters": {dim: list(values) for dim, values in request.filters},
         "currency": money.currency if money.spec.name == "value_cny" else None,
-        "unit": money.unit, "time_zone": tz.key, "data": data, "rows": rows,
+        "unit": money.unit, "time_zone": tz.key, "rows": rows,
     }
     if money.in_dollars:
         result["usd_rates"] = money.rates_used(granules, dict(rates or {}))
+    result["data"] = data  # last: what moves with every worker step
     return result

@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import threading
 import time
-from time import monotonic
 from collections import OrderedDict
-from datetime import date, datetime
+from dataclasses import dataclass
+from time import monotonic
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Optional
 from zoneinfo import ZoneInfo
@@ -29,7 +30,7 @@ from portflow.domain.coverage import Coverage
 from portflow.domain.live_time import AHEAD_WHEN_OFF_S
 from portflow.domain.measures import Measure
 from portflow.domain.queries import ReportRequest, SeriesRequest
-from portflow.domain.report import build_report
+from portflow.domain.report import build_report, to_json_bytes
 from portflow.domain.rollup import Filters, Rollup, Summer
 from portflow.domain.series import build_series
 from portflow.errors import PortflowError
@@ -37,6 +38,7 @@ from portflow.errors import PortflowError
 # Granule rollups kept per process (each a few rows to a few thousand): oldest used go first.
 KEPT_ROLLUPS = 20_000
 KEPT_SUMMERS = 256
+KEPT_BODY_BYTES = 64 << 20  # answers kept as JSON, per process
 STORED_ROLLUP_TTL_S = 30 * 86400  # a rollup nobody asked for in a month is summed again
 
 
@@ -56,29 +58,75 @@ class Reports:
         # (epoch, type, measure, granule, by, filters) -> (version, rollup, when summed)
         self._rollups: OrderedDict[tuple, tuple[int, Rollup, float]] = OrderedDict()
         self._summers: OrderedDict[tuple, Summer] = OrderedDict()
+        self._bodies: OrderedDict[tuple, bytes] = OrderedDict()
+        self._body_bytes = 0
         self._lock = threading.Lock()
 
     def report(self, request: ReportRequest) -> dict:
         """The report object (``portflow.domain.report.build_report``)."""
+        return self._report(request)[1]()
+
+    def report_json(self, request: ReportRequest) -> bytes:
+        """The report object as JSON, kept while nothing it is made of changes."""
+        return self._as_json(*self._report(request))
+
+    def _report(self, request: ReportRequest):
         current, previous = request.granules()
-        latest, rollups = self._read(request.spec, request.by, request.filters,
-                                     current + previous)
-        return build_report(request, {g: rollups[g] for g in current},
-                            {g: rollups[g] for g in previous},
-                            Coverage.of(request.period, latest, self.tz),
-                            self._rates(request))
+        read = self._read(request.spec, request.by, request.filters, current + previous)
+        rates = self._rates(request)
+        coverage = Coverage.of(request.period, read.latest, self.tz)
+        return (("report", request, read.fingerprint, _frozen(rates)),
+                lambda: build_report(request, {g: read.rollups[g] for g in current},
+                                     {g: read.rollups[g] for g in previous}, coverage, rates),
+                coverage.as_json)
 
     def series(self, request: SeriesRequest) -> dict:
         """The series object (``portflow.domain.series.build_series``); by default it ends on
         the newest event's day (never past tomorrow on the clock: one far-future event does
         not carry the range off)."""
-        latest = self.store.latest_event_time()
-        pairs = request.times(self.tz, self._newest_day(latest))
-        latest, rollups = self._read(request.spec, request.by, request.filters,
-                                     [g for pair in pairs for g in pair])
-        newest = None if latest is None else datetime.fromtimestamp(latest, self.tz).isoformat()
-        data = {"newest_event": newest, "time_zone": self.tz.key}
-        return build_series(request, pairs, rollups, self.tz, data, self._rates(request))
+        return self._series(request)[1]()
+
+    def series_json(self, request: SeriesRequest) -> bytes:
+        """The series object as JSON, kept while nothing it is made of changes."""
+        return self._as_json(*self._series(request))
+
+    def _series(self, request: SeriesRequest):
+        pairs = request.times(self.tz, self._newest_day(self.store.latest_event_time()))
+        read = self._read(request.spec, request.by, request.filters,
+                          [g for pair in pairs for g in pair])
+        rates = self._rates(request)
+
+        def data() -> dict:
+            """How far the events go: the newest one, and the last day a later one passed
+            (the days after it are partial)."""
+            if read.latest is None:
+                return {"newest_event": None, "time_zone": self.tz.key,
+                        "last_complete_day": None}
+            newest = datetime.fromtimestamp(read.latest, self.tz)
+            return {"newest_event": newest.isoformat(), "time_zone": self.tz.key,
+                    "last_complete_day": (newest.date() - timedelta(days=1)).isoformat()}
+
+        return (("series", request, tuple(pairs), read.fingerprint, _frozen(rates)),
+                lambda: build_series(request, pairs, read.rollups, self.tz, data(), rates), data)
+
+    def _as_json(self, key: tuple, build, data) -> bytes:
+        """The JSON of ``build()``, its members but the last (``data``: how far the events go,
+        which moves with every worker step) kept under ``key`` (the question, and the versions
+        of the rollups and rates it used), ``data()`` written anew."""
+        with self._lock:
+            members = self._bodies.get(key)
+            if members is not None:
+                self._bodies.move_to_end(key)
+        if members is None:
+            built = build()
+            built.pop("data")
+            members = to_json_bytes(built)[:-1]  # without its closing brace
+            with self._lock:
+                self._bodies[key] = members
+                self._body_bytes += len(members)
+                while self._body_bytes > KEPT_BODY_BYTES:
+                    self._body_bytes -= len(self._bodies.popitem(last=False)[1])
+        return b"".join([members, b',"data":', to_json_bytes(data()), b"}"])
 
     def _newest_day(self, latest: Optional[int]) -> date:
         now = time.time()
@@ -90,7 +138,7 @@ class Reports:
         return self.store.usd_rates() if money.in_dollars and money.usd_rate is None else None
 
     def _read(self, spec: Measure, by: tuple[str, ...], filters: Filters,
-              granules: list[str]) -> tuple[Optional[int], dict[str, Rollup]]:
+              granules: list[str]) -> "Read":
         """The newest event time and each granule's rollup (the cells are read after their
         versions, so a write in between leaves a rollup with an older version than what was
         summed: it is summed again next time, never kept too long)."""
@@ -102,6 +150,7 @@ class Reports:
                                                          "again in a moment" if epoch
                                                          else "no worker has opened one"))
         found: dict[str, Rollup] = {}
+        used: dict[str, int] = {}  # the version of each rollup taken
         missing: list[tuple[str, int]] = []
         now = monotonic()
         with self._lock:
@@ -111,12 +160,13 @@ class Reports:
                 if kept is not None and (kept[0] == (version or 0)
                                          or now - kept[2] < self.max_staleness_s):
                     self._rollups.move_to_end(key)
-                    found[granule] = kept[1]
+                    found[granule], used[granule] = kept[1], kept[0]
                 else:
                     missing.append((granule, version or 0))
         if missing:
             found.update(self._stored_or_summed(spec, by, filters, epoch, missing))
-        return latest, found
+            used.update(missing)
+        return Read(latest, found, (epoch, tuple(used[g] for g in granules)))
 
     def _stored_or_summed(self, spec: Measure, by: tuple[str, ...], filters: Filters,
                           epoch: str, granules: list[tuple[str, int]]) -> dict[str, Rollup]:
@@ -161,6 +211,20 @@ class Reports:
                 while len(self._summers) > KEPT_SUMMERS:
                     self._summers.popitem(last=False)
             return summer
+
+
+@dataclass(frozen=True)
+class Read:
+    """What a question read: the newest event time, each granule's rollup, and a fingerprint
+    of the rollups (equal fingerprints, equal figures)."""
+
+    latest: Optional[int]
+    rollups: dict[str, Rollup]
+    fingerprint: tuple
+
+
+def _frozen(rates: Optional[dict[str, Decimal]]) -> Optional[tuple]:
+    return None if rates is None else tuple(sorted(rates.items()))
 
 
 def _encoded(rollup: Rollup, epoch: str, version: int) -> bytes:

@@ -10,6 +10,7 @@ from decimal import Decimal
 
 from portflow.adapters.redis import RedisStore
 from portflow.domain.queries import ReportRequest, SeriesRequest
+from portflow.domain.report import to_json
 from portflow.services.reports import Reports
 from streams.processor import BatchProcessor, SourceRecord
 from tests.integration.test_reporting_state import apply, run, shipment
@@ -54,6 +55,8 @@ def test_a_series_reads_days_against_52_weeks_earlier(settings):
     assert result["rows"] == [{"time": "2024-06-15T00:00:00+08:00", "key": "total",
                                "value": Decimal("100.00"), "previous": Decimal("50.00"),
                                "previous_time": "2023-06-17T00:00:00+08:00"}]
+    assert result["data"] == {"newest_event": "2024-06-15T10:00:00+08:00",
+                              "time_zone": "Asia/Shanghai", "last_complete_day": "2024-06-14"}
 
 
 def test_the_cli_report_takes_the_apis_options(settings):
@@ -104,3 +107,19 @@ def test_within_its_staleness_bound_a_reader_answers_from_what_it_summed(setting
     _apply_at(settings, [shipment("b", "2024-01-06T10:00:00+08:00")], offset=1)
     assert patient.report(request)["total"]["current"] == Decimal("100.00")
     assert Reports(store, settings.tz).report(request)["total"]["current"] == Decimal("200.00")
+
+
+def test_the_json_answer_is_the_objects_and_follows_the_newest_event(settings):
+    store = apply(settings, [shipment("a", "2024-01-05T10:00:00+08:00")])
+    reports = Reports(store, settings.tz)
+    request = ReportRequest.parse("2024-01", by=["port"])
+    first = json.loads(reports.report_json(request))
+    assert first == json.loads(to_json(reports.report(request)))
+    assert first["data"]["period_status"] == "in_progress"
+    _apply_at(settings, [shipment("b", "2023-01-06T10:00:00+08:00", port="kashgar"),
+                         shipment("c", "2024-02-01T10:00:00+08:00", port="kashgar")], offset=1)
+    second = json.loads(reports.report_json(request))
+    assert second["data"]["period_status"] == "complete"
+    assert second["total"]["previous"] == 100.0
+    series = SeriesRequest.parse(granularity="month", start="2024-01", end="2024-02")
+    assert json.loads(reports.series_json(series)) == json.loads(to_json(reports.series(series)))
