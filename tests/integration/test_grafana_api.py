@@ -1,15 +1,13 @@
 """Grafana's event-time panels against a live API: every request the Infinity datasource makes
 (grafana/build.py's api_targets(), variables substituted) runs against `portflow serve` over a
-real Redis holding two years of shipments, and the JSON has the rows and fields its backend
-parser selects. Grafana itself cannot run here; this is what its plugin would ask and read."""
+real Redis holding two half-years of shipments and dollar rates, and the JSON has the rows and
+fields its backend parser selects. Grafana itself cannot run here; this is what its plugin would
+ask and read."""
 
 from __future__ import annotations
 
-import asyncio
 import importlib.util
 import json
-import os
-import sys
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from urllib.error import HTTPError
@@ -19,14 +17,15 @@ from urllib.request import Request, urlopen
 import pytest
 import yaml
 
-from entrypoints.processes import free_port, spawn, wait_until
+from entrypoints.embedded import api_url, start_api
 from portflow.adapters.redis import RedisStore
 from portflow.config import Settings
-from streams.processor import BatchProcessor, SourceRecord
+from portflow.services.rates import load_rates
+from tests.integration.test_api import TOKEN, env_of, with_api_port
+from tests.integration.test_reporting_state import apply
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]
-TOKEN = "grafana-test-token"
 
 
 def load_build():
@@ -58,20 +57,6 @@ def shipments() -> list[dict]:
     return events
 
 
-def apply(settings: Settings, events: list[dict]) -> None:
-    """Apply events through the worker's processor (one record each, offsets from 0)."""
-    store = RedisStore.from_url(settings.redis_url, settings.topic_prefix)
-
-    async def no_letters(letters):
-        raise AssertionError(letters)
-
-    topic = settings.topic("shipment")
-    records = [SourceRecord(topic, 0, offset, None, json.dumps(event).encode())
-               for offset, event in enumerate(events)]
-    stats = asyncio.run(BatchProcessor(settings, store, no_letters).process(records))
-    assert stats.applied_events == len(events)
-
-
 def get(url: str) -> tuple[int, bytes]:
     request = Request(url, headers={"Authorization": f"Bearer {TOKEN}"})
     try:
@@ -81,27 +66,22 @@ def get(url: str) -> tuple[int, bytes]:
         return exc.code, exc.read()
 
 
-def ready(url: str) -> bool:
-    try:
-        return get(url)[0] == 200
-    except OSError:  # not listening yet
-        return False
+def load_usd_rates(settings: Settings, path: Path) -> None:
+    """A dollar rate for every month of 2023 and 2024, so that currency=USD has its rates."""
+    months = [f"{year}-{month:02d}" for year in (2023, 2024) for month in range(1, 13)]
+    path.write_text("month,rate,source\n" + "".join(f"{m},7.2000,test\n" for m in months),
+                    encoding="utf-8")
+    load_rates(RedisStore.from_url(settings.redis_url, settings.topic_prefix), path)
 
 
 @pytest.fixture
 def api(settings, tmp_path):
     """`portflow serve` on a free loopback port over the settings' state; its base URL."""
     apply(settings, shipments())
-    addr = f"127.0.0.1:{free_port()}"
-    env = {**os.environ, "PORTFLOW_API_ADDR": addr, "PORTFLOW_API_TOKEN": TOKEN,
-           "PORTFLOW_REDIS_URL": settings.redis_url,
-           "PORTFLOW_TOPIC_PREFIX": settings.topic_prefix, "PORTFLOW_TZ": settings.tz_name,
-           "PYTHONPATH": str(REPO)}
-    child = spawn("api", [sys.executable, "-m", "entrypoints.cli", "serve"], tmp_path / "logs",
-                  env=env)
-    base = f"http://{addr}"
-    wait_until(lambda: ready(f"{base}/readyz"), child, f"portflow serve on {addr}", 30)
-    yield base
+    load_usd_rates(settings, tmp_path / "rates.csv")
+    served = with_api_port(settings)
+    child = start_api(env_of(served, TOKEN), served, tmp_path / "logs")
+    yield api_url(served)
     child.stop()
 
 
@@ -120,10 +100,11 @@ def rows_of(body: dict, root_selector: str) -> list[dict]:
     return root if isinstance(root, list) else [root]
 
 
-@pytest.mark.parametrize("compare", ["yoy", "previous"])
+@pytest.mark.parametrize("compare, currency", [("yoy", "CNY"), ("previous", "USD")])
 def test_every_infinity_target_runs_against_the_api_and_returns_the_columns_it_selects(
-        api, compare):
-    targets = build.api_targets({**build.API_TEST_VALUES, "compare": compare})
+        api, compare, currency):
+    targets = build.api_targets({**build.API_TEST_VALUES, "compare": compare,
+                                 "currency": currency})
     assert len(targets) >= 10
     for target in targets:
         status, body = get(api + target.url)

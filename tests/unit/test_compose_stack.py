@@ -527,7 +527,8 @@ def test_grafana_reads_the_api_through_the_pinned_infinity_plugin_with_the_token
         "datasources"]
     assert datasource["uid"] == "portflow-api"
     assert datasource["type"] == "yesoreyeram-infinity-datasource"
-    assert datasource["url"] == "http://api:8080"
+    url = re.fullmatch(r"http://([a-z0-9-]+):(\d+)", datasource["url"])
+    assert url and url[1] == "api" and container_port(service("api")) == int(url[2])
     assert datasource["jsonData"]["allowedHosts"] == [datasource["url"]]
     assert datasource["jsonData"]["customHealthCheckUrl"].startswith(datasource["url"] + "/v1/")
     assert datasource["jsonData"]["auth_method"] == "bearerToken"
