@@ -133,8 +133,8 @@ class Backend:
         from portflow.services.state import check_complete, check_readable
 
         def work() -> bytes:
-            check_readable(self.store, self.settings)
-            if compute_json is not None and not self.store.lost_offsets():
+            lost = check_readable(self.store, self.settings)
+            if compute_json is not None and not lost:
                 return compute_json()
             result = compute()
             check_complete(self.store, result, allow_incomplete, "ask again",

@@ -70,19 +70,20 @@ def open_store(settings: Settings) -> RedisStore:
     return store
 
 
-def check_readable(store: RedisStore, settings: Settings) -> None:
+def check_readable(store: RedisStore, settings: Settings) -> bool:
     """Raise ``NoState`` unless a state exists and is not being dropped, ``WrongTimeZone``
-    unless it was aggregated in PORTFLOW_TZ."""
-    epoch = store.epoch()
+    unless it was aggregated in PORTFLOW_TZ; whether Kafka deleted offsets before they were
+    applied (``check_complete`` says which)."""
+    epoch, stored_tz, lost = store.reading_state()
     if epoch is None:
         raise no_state(settings, store)
     if epoch == DROPPING:
         raise NoState(f"the state of topic prefix {settings.topic_prefix!r} is being dropped "
                       "(`portflow rebuild`); try again once the workers re-read the topics")
-    stored_tz = store.time_zone()
     if stored_tz and stored_tz != settings.tz_name:
         raise WrongTimeZone(f"the aggregates were built with PORTFLOW_TZ={stored_tz}, "
                             f"not {settings.tz_name}; set PORTFLOW_TZ={stored_tz}")
+    return lost
 
 
 def check_complete(store: RedisStore, result: dict, allow_incomplete: bool, command: str,

@@ -146,6 +146,16 @@ class Progress:
         return sorted(key.decode()[len("pf{"):-len("}:meta")]
                       for key in self.client.scan_iter(match="pf{*}:meta", count=1000))
 
+    def reading_state(self) -> tuple[str | None, str | None, bool]:
+        """The epoch, the time zone and whether any offsets were lost, in one round trip (what
+        every read of the API checks first)."""
+        pipe = self.client.pipeline(transaction=False)
+        pipe.hmget(self.meta_key, ["epoch", "tz"])
+        pipe.exists(self.lost_key)
+        (epoch, tz), lost = pipe.execute()
+        return (None if epoch is None else epoch.decode(), None if tz is None else tz.decode(),
+                bool(lost))
+
     def time_zone(self) -> str | None:
         value = self.client.hget(self.meta_key, "tz")
         return value.decode() if value is not None else None
