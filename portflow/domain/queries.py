@@ -268,9 +268,9 @@ class SeriesRequest:
         return cls(spec, dims, granularity, first, last, parse_filters(spec, filters),
                    _money(spec, currency, usd_rate))
 
-    def days(self, tz: ZoneInfo, newest_day: date) -> tuple[date, date]:
+    def days(self, tz: ZoneInfo, newest_day: Optional[date]) -> tuple[date, date]:
         """The first and last local day covered: by default the last year (days) or two years
-        (months) up to the newest event's day."""
+        (months) up to the newest event's day (needed only where from or to is not given)."""
         last = local_day(self.end, tz) if self.end is not None else newest_day
         if self.start is not None:
             first = local_day(self.start, tz)
@@ -291,7 +291,7 @@ class SeriesRequest:
                                          "months; narrow from/to")
         return first, last
 
-    def times(self, tz: ZoneInfo, newest_day: date) -> list[tuple[str, str]]:
+    def times(self, tz: ZoneInfo, newest_day: Optional[date]) -> list[tuple[str, str]]:
         """(granule, the granule it is compared with) for every day or month covered."""
         first, last = self.days(tz, newest_day)
         if self.granularity == "day":

@@ -19,12 +19,11 @@ class Rates:
 
     def rate_entries(self) -> dict[str, dict]:
         """Month → ``{"rate", "source"}`` (the rate as written), in month order."""
-        stored = self.client.hgetall(self.rates_key)
-        return {month.decode(): json.loads(entry) for month, entry in sorted(stored.items())}
+        return entries_of(self.client.hgetall(self.rates_key))
 
     def usd_rates(self) -> dict[str, Decimal]:
         """Month → yuan per dollar, in month order."""
-        return {month: Decimal(entry["rate"]) for month, entry in self.rate_entries().items()}
+        return rates_of(self.client.hgetall(self.rates_key))
 
     def put_rates(self, rates: Mapping[str, dict], replace: bool = False) -> None:
         """Store these months' entries at once: added to the table, or (``replace``) as the
@@ -40,3 +39,13 @@ class Rates:
         loading = f"{self.rates_key}:loading:{secrets.token_hex(4)}"
         self.client.hset(loading, mapping=mapping)
         self.client.rename(loading, self.rates_key)
+
+
+def entries_of(stored: Mapping[bytes, bytes]) -> dict[str, dict]:
+    """The rates hash as read: month → ``{"rate", "source"}``, in month order."""
+    return {month.decode(): json.loads(entry) for month, entry in sorted(stored.items())}
+
+
+def rates_of(stored: Mapping[bytes, bytes]) -> dict[str, Decimal]:
+    """The rates hash as read: month → yuan per dollar, in month order."""
+    return {month: Decimal(entry["rate"]) for month, entry in entries_of(stored).items()}
