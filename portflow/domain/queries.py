@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from fractions import Fraction
+from functools import lru_cache
 from typing import Iterable, Optional, Sequence, Union
 from zoneinfo import ZoneInfo
 
@@ -204,7 +205,7 @@ class ReportRequest:
 
     def granules(self) -> tuple[list[str], list[str]]:
         """The stored granules of the days reported and of the days compared with."""
-        return granules_between(*self.span()), granules_between(*self.previous_span())
+        return _granules_of(self.span(), self.previous_span())
 
 
 Moment = Union[date, datetime]
@@ -293,18 +294,28 @@ class SeriesRequest:
 
     def times(self, tz: ZoneInfo, newest_day: Optional[date]) -> list[tuple[str, str]]:
         """(granule, the granule it is compared with) for every day or month covered."""
-        first, last = self.days(tz, newest_day)
-        if self.granularity == "day":
-            return [((d := first + timedelta(days=i)).isoformat(),
-                     (d - timedelta(weeks=52)).isoformat())
-                    for i in range((last - first).days + 1)]
-        month, end = first.replace(day=1), last.replace(day=1)
-        pairs = []
-        while month <= end:
-            pairs.append((f"{month.year:04d}-{month.month:02d}",
-                          f"{month.year - 1:04d}-{month.month:02d}"))
-            month = _add_months(month, 1)
-        return pairs
+        return _times(self.granularity, *self.days(tz, newest_day))
+
+
+@lru_cache(maxsize=1024)  # the same questions come again and again: their granules with them
+def _granules_of(span: tuple[date, date],
+                 previous: tuple[date, date]) -> tuple[list[str], list[str]]:
+    return granules_between(*span), granules_between(*previous)
+
+
+@lru_cache(maxsize=1024)
+def _times(granularity: str, first: date, last: date) -> list[tuple[str, str]]:
+    if granularity == "day":
+        return [((d := first + timedelta(days=i)).isoformat(),
+                 (d - timedelta(weeks=52)).isoformat())
+                for i in range((last - first).days + 1)]
+    month, end = first.replace(day=1), last.replace(day=1)
+    pairs = []
+    while month <= end:
+        pairs.append((f"{month.year:04d}-{month.month:02d}",
+                      f"{month.year - 1:04d}-{month.month:02d}"))
+        month = _add_months(month, 1)
+    return pairs
 
 
 def _add_months(day: date, months: int) -> date:
