@@ -135,6 +135,21 @@ def start_worker(env: dict, log_dir: Path, name: str = "worker") -> Child:
                   env={**os.environ, **env})
 
 
+def start_api(env: dict, settings: Settings, log_dir: Path, name: str = "api") -> Child:
+    """A ``portflow serve`` process (the HTTP API on ``settings.api_addr``), ready when its
+    /healthz answers."""
+    child = spawn(name, [sys.executable, "-m", "entrypoints.cli", "serve"], log_dir,
+                  env={**os.environ, **env})
+    wait_until(_http_ready(api_url(settings) + "/healthz"), child,
+               f"the HTTP API on {api_url(settings)}", 30)
+    return child
+
+
+def api_url(settings: Settings) -> str:
+    host, port = settings.api_addr
+    return f"http://{f'[{host}]' if ':' in host else host}:{port}"
+
+
 def wait_for_assignment(settings: Settings, child: Child, timeout_s: float = 60) -> None:
     """Block until live workers own every partition of the event topics.
 
@@ -175,7 +190,8 @@ def wait_until_owning(settings: Settings, child: Child, timeout_s: float = 60) -
 
 @dataclass
 class EmbeddedStack:
-    """``portflow up``: broker, Redis and one worker on the configured loopback ports."""
+    """``portflow up``: broker, Redis, one worker and the HTTP API on the configured loopback
+    ports."""
 
     settings: Settings
     home: Path
@@ -199,6 +215,7 @@ class EmbeddedStack:
         for what, host, port, variable in (
             ("Kafka", kafka_host, kafka_port, "PORTFLOW_KAFKA_BOOTSTRAP"),
             ("Redis", redis_conn.get("host", "127.0.0.1"), redis_port, "PORTFLOW_REDIS_URL"),
+            ("the HTTP API", *self.settings.api_addr, "PORTFLOW_API_ADDR"),
         ):
             if host not in ("127.0.0.1", "localhost"):
                 raise StackError(f"the embedded stack runs on 127.0.0.1; {variable} points at {host}")
@@ -217,6 +234,8 @@ class EmbeddedStack:
             self.children.append(worker)
             self._write_state()
             wait_for_assignment(self.settings, worker)
+            self.children.append(start_api({}, self.settings, logs))
+            self._write_state()
             self._start_prometheus(logs)
         except BaseException:
             self.stop()
@@ -257,6 +276,7 @@ class EmbeddedStack:
             ("Kafka", f"{self.settings.kafka_bootstrap} ({BROKER_NAMES[self.broker]})"),
             ("Redis", self.settings.redacted_redis_url),
             ("worker", f"metrics on http://{host}:{port}/metrics"),
+            ("HTTP API", f"{api_url(self.settings)} (docs: /docs)"),
         ]
         if self.prometheus_url:
             lines.append(("Prometheus", self.prometheus_url))
@@ -300,4 +320,5 @@ def _is_ours(pid: int) -> bool:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
         return False
-    return any(name in cmdline for name in (b"tansu", b"redis-server", b"portflow", b"kafka.Kafka"))
+    return any(name in cmdline for name in (b"tansu", b"redis-server", b"portflow",
+                                            b"entrypoints.cli", b"kafka.Kafka"))

@@ -22,6 +22,14 @@ def home() -> Path:
     return Path(os.environ.get("PORTFLOW_HOME", Path.home() / ".portflow")).expanduser()
 
 
+def open_prefix_store(settings: Settings):
+    """The Redis store of PORTFLOW_TOPIC_PREFIX, whether or not it has a state, in any time
+    zone: for what is kept apart from the state (the re-drive ledger, the USD rates)."""
+    from portflow.adapters.redis import RedisStore
+
+    return RedisStore.from_url(settings.redis_url, settings.topic_prefix)
+
+
 def say(message: str) -> None:
     click.echo(message, err=True)
 
