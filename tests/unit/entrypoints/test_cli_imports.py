@@ -13,9 +13,10 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[3]
 
-# The stream processor's, the Kafka clients', the progress bars' and the live view's libraries,
-# and the scenario generator, which only some commands use.
-HEAVY = ("faust", "aiokafka", "kafka", "rich", "tqdm", "producers.scenarios.xinjiang")
+# The stream processor's, the Kafka clients', the HTTP API's, the progress bars' and the live
+# view's libraries, and the scenario generator, which only some commands use.
+HEAVY = ("faust", "aiokafka", "kafka", "fastapi", "uvicorn", "pydantic", "rich", "tqdm",
+         "producers.scenarios.xinjiang")
 
 
 def modules_loaded_by(code: str) -> set[str]:
@@ -38,7 +39,7 @@ def test_importing_the_cli_loads_no_kafka_client_no_redis_and_no_faust():
 
 
 @pytest.mark.parametrize("command", [["--help"], ["report", "--help"], ["worker", "--help"],
-                                     ["dlq", "list", "--help"]])
+                                     ["serve", "--help"], ["dlq", "list", "--help"]])
 def test_a_commands_help_loads_no_heavy_library(command):
     code = ("from entrypoints.cli import cli\n"
             f"cli.main({command!r}, prog_name='portflow', standalone_mode=False)")
