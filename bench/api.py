@@ -19,7 +19,8 @@ answers are.
    latency percentiles, requests/s, errors, the p50 of each question. Meanwhile it publishes
    ``--markers`` marker shipments, each at a port of its own, and measures how long after the
    worker applied one (its partition's mark in Redis reached its offset) ``/v1/reports``
-   showed it.
+   showed it. Then the mix at a fixed ``--open-rate`` (open loop), each request timed from when
+   it was due.
 
 Progress goes to stderr; stdout gets a table (with the issue's goals beside the figures) or one
 JSON line (``--json``). The run fails (exit 1) if any answer differs from DuckDB's. See
