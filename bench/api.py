@@ -9,12 +9,13 @@ answers are.
    ``portflow worker``, and replays into them the xinjiang-2024h1 scenario (``--scale``) and a
    year more of history: the same scenario 26 weeks later (new ids, weekdays kept), which fills
    the second halves of 2023 and 2024, so both are whole years.
-2. Starts ``portflow serve`` and asks it every question of the mix once; each answer over the
-   replayed events must equal, to the fen, DuckDB's over the same raw events (the shipments of
-   the replay files, read by this script into a DuckDB table of integer fen and kg by local day).
-3. Times each question single-client, machine otherwise quiet: DuckDB in process (median of
-   ``--duckdb-runs``) and ``portflow report`` as a whole process (median of ``--cli-runs``).
-4. Starts ``portflow simulate --rate R`` (events of now), and after a warm-up runs a closed loop
+2. Starts ``portflow serve`` and, question by question: times ``portflow report`` as a whole
+   process (its first run, and the median of ``--cli-runs`` more); asks the API once, its
+   answer over the replayed events to equal, to the fen, DuckDB's over the same raw events (the
+   shipments of the replay files, read by this script into a DuckDB table of integer fen and kg
+   by local day); times the API (one client) and DuckDB in process (medians of
+   ``--duckdb-runs``).
+3. Starts ``portflow simulate --rate R`` (events of now), and after a warm-up runs a closed loop
    of ``--clients`` concurrent clients (asyncio, aiohttp) over the mix for ``--seconds``:
    latency percentiles, requests/s, errors, the p50 of each question. Meanwhile it publishes
    ``--markers`` marker shipments, each at a port of its own, and measures how long after the
