@@ -151,4 +151,3 @@ def test_a_state_without_events_says_so():
 def test_invalid_requests(measure, by):
     with pytest.raises(InvalidReport):
         check_request(measure, by)
-
