@@ -353,6 +353,9 @@ def v1_router(settings: Settings, backend: Backend) -> APIRouter:
 
         request = ReportRequest.parse(period, measure, split_dimensions(by), compare, ytd,
                                       filters, currency, usd_rate, top)
+        recent = None if allow_incomplete else backend.reports.recent_json(request)
+        if recent is not None:
+            return json_response(recent)
         return await backend.answer(lambda: backend.reports.report(request), allow_incomplete,
                                     lambda: backend.reports.report_json(request))
 
@@ -379,6 +382,9 @@ def v1_router(settings: Settings, backend: Backend) -> APIRouter:
 
         request = SeriesRequest.parse(measure, split_dimensions(by), granularity, start, end,
                                       filters, currency, usd_rate)
+        recent = None if allow_incomplete else backend.reports.recent_json(request)
+        if recent is not None:
+            return json_response(recent)
         return await backend.answer(lambda: backend.reports.series(request), allow_incomplete,
                                     lambda: backend.reports.series_json(request))
 
