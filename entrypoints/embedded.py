@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-import redis
-
+# (redis is imported where it is used: every `portflow` command imports this module's broker
+# names, and most never talk to Redis)
 from portflow.config import Settings, parse_host_port
 from portflow.domain.partitions import partition_name
 from entrypoints.processes import Child, StackError, pid_alive, port_in_use, spawn, wait_until
@@ -74,6 +74,8 @@ def start_redis(port: int, data_dir: Path, log_dir: Path, name: str = "redis",
     child = spawn(name, argv, log_dir)
 
     def ready() -> bool:
+        import redis
+
         try:
             return redis.Redis(host="127.0.0.1", port=port, socket_timeout=1).ping()
         except (redis.AuthenticationError, redis.ResponseError):
@@ -134,6 +136,21 @@ def start_worker(env: dict, log_dir: Path, name: str = "worker") -> Child:
                   env={**os.environ, **env})
 
 
+def start_api(env: dict, settings: Settings, log_dir: Path, name: str = "api") -> Child:
+    """A ``portflow serve`` process (the HTTP API on ``settings.api_addr``), ready when its
+    /healthz answers."""
+    child = spawn(name, [sys.executable, "-m", "entrypoints.cli", "serve"], log_dir,
+                  env={**os.environ, **env})
+    wait_until(_http_ready(api_url(settings) + "/healthz"), child,
+               f"the HTTP API on {api_url(settings)}", 30)
+    return child
+
+
+def api_url(settings: Settings) -> str:
+    host, port = settings.api_addr
+    return f"http://{f'[{host}]' if ':' in host else host}:{port}"
+
+
 def wait_for_assignment(settings: Settings, child: Child, timeout_s: float = 60) -> None:
     """Block until live workers own every partition of the event topics.
 
@@ -174,7 +191,8 @@ def wait_until_owning(settings: Settings, child: Child, timeout_s: float = 60) -
 
 @dataclass
 class EmbeddedStack:
-    """``portflow up``: broker, Redis and one worker on the configured loopback ports."""
+    """``portflow up``: broker, Redis, one worker and the HTTP API on the configured loopback
+    ports."""
 
     settings: Settings
     home: Path
@@ -187,6 +205,8 @@ class EmbeddedStack:
         return self.home / "stack.json"
 
     def start(self) -> None:
+        import redis
+
         self.home.mkdir(parents=True, exist_ok=True)
         self._clear_stale_run()
         kafka_host, kafka_port = parse_host_port(self.settings.kafka_bootstrap.split(",")[0],
@@ -196,6 +216,7 @@ class EmbeddedStack:
         for what, host, port, variable in (
             ("Kafka", kafka_host, kafka_port, "PORTFLOW_KAFKA_BOOTSTRAP"),
             ("Redis", redis_conn.get("host", "127.0.0.1"), redis_port, "PORTFLOW_REDIS_URL"),
+            ("the HTTP API", *self.settings.api_addr, "PORTFLOW_API_ADDR"),
         ):
             if host not in ("127.0.0.1", "localhost"):
                 raise StackError(f"the embedded stack runs on 127.0.0.1; {variable} points at {host}")
@@ -214,6 +235,8 @@ class EmbeddedStack:
             self.children.append(worker)
             self._write_state()
             wait_for_assignment(self.settings, worker)
+            self.children.append(start_api({}, self.settings, logs))
+            self._write_state()
             self._start_prometheus(logs)
         except BaseException:
             self.stop()
@@ -258,6 +281,7 @@ class EmbeddedStack:
             ("Kafka", f"{self.settings.kafka_bootstrap} ({BROKER_NAMES[self.broker]})"),
             ("Redis", self.settings.redacted_redis_url),
             ("worker", f"metrics on http://{host}:{port}/metrics"),
+            ("HTTP API", f"{api_url(self.settings)} (docs: /docs)"),
         ]
         if self.prometheus_url:
             lines.append(("Prometheus", self.prometheus_url))
@@ -301,4 +325,5 @@ def _is_ours(pid: int) -> bool:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
         return False
-    return any(name in cmdline for name in (b"tansu", b"redis-server", b"portflow", b"kafka.Kafka"))
+    return any(name in cmdline for name in (b"tansu", b"redis-server", b"portflow",
+                                            b"entrypoints.cli", b"kafka.Kafka"))

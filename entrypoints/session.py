@@ -12,7 +12,7 @@ from typing import Callable, Iterator
 
 from portflow.config import Settings
 from portflow.domain.partitions import partition_name
-from entrypoints.embedded import BROKER_NAMES, EmbeddedStack
+from entrypoints.embedded import BROKER_NAMES, EmbeddedStack, api_url
 from entrypoints.processes import StackError
 
 Say = Callable[[str], None]
@@ -29,7 +29,8 @@ def running_stack(settings: Settings, run_dir: Path, broker: str, say: Say) -> I
     it quietly; while it starts, ``start`` stops what it started)."""
     stack = EmbeddedStack(settings, run_dir, broker)
     signal.signal(signal.SIGTERM, _interrupt)
-    say(f"starting the embedded stack ({BROKER_NAMES[broker]}, redis-server, worker)…")
+    say(f"starting the embedded stack ({BROKER_NAMES[broker]}, redis-server, worker, "
+        "HTTP API)…")
     stack.start()
     try:
         yield stack
@@ -63,10 +64,11 @@ def demo(settings: Settings, run_dir: Path, broker: str, say: Say, once: bool, s
 
     from entrypoints.dashboard import MetricsRate, collect, render
     from portflow.services.progress import wait_until_applied
-    from portflow.services.reports import read_report
+    from portflow.services.rates import load_rates
+    from portflow.services.reports import Reports, read_report
     from portflow.services.state import open_store
     from producers.replay import publish
-    from producers.scenarios.xinjiang import acceptance_checks, generate_xinjiang
+    from producers.scenarios.xinjiang import RATES_FILE, checks_against, generate_xinjiang
 
     with running_stack(settings, run_dir, broker, say) as stack:
         path = str(run_dir / "xinjiang-2024h1.jsonl")
@@ -75,6 +77,8 @@ def demo(settings: Settings, run_dir: Path, broker: str, say: Say, once: bool, s
         say(f"replaying {events:,} events of H1 2023 and H1 2024…")
         result = publish(settings, lambda replayer: replayer.run([path]))
         store = open_store(settings)
+        say(load_rates(store, RATES_FILE).summary())  # for the article's dollar figures
+        reports = Reports(store, settings.tz)
         applied_in = result.seconds + wait_until_applied(store, result.offsets, 600)
         replay_note = (f"the replay of {result.events:,} events was applied in {applied_in:.1f}s "
                        f"({result.events / applied_in:,.0f} events/s)")
@@ -83,7 +87,7 @@ def demo(settings: Settings, run_dir: Path, broker: str, say: Say, once: bool, s
 
         def snapshot():
             report = lambda p, m, b: read_report(store, settings.tz, p, m, b)  # noqa: E731
-            snap = collect(report, "2024-H1", lambda: acceptance_checks(report))
+            snap = collect(report, "2024-H1", lambda: checks_against(reports))
             rate.read(snap.pipeline)
             snap.pipeline.note = replay_note
             marks = store.marks_of(sorted(targets))
@@ -95,7 +99,8 @@ def demo(settings: Settings, run_dir: Path, broker: str, say: Say, once: bool, s
             console.print(render(snapshot()))
             return
         with Live(render(snapshot()), console=console, refresh_per_second=1) as live:
-            say("Ctrl-C stops the view and the stack; `portflow report` works meanwhile.")
+            say(f"Ctrl-C stops the view and the stack; `portflow report` and the HTTP API "
+                f"({api_url(settings)}/docs) work meanwhile.")
             while True:
                 time.sleep(2)
                 _check_children(stack)

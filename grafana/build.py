@@ -4,9 +4,10 @@
     .venv/bin/python grafana/build.py           # (re)write grafana/dashboards/*.json
     .venv/bin/python grafana/build.py --check   # exit 1 if the committed JSON is stale
 
-``dashboards()`` returns the JSON of each board; ``panel_queries()`` returns every panel query
-with its template variables replaced by match-everything values, so that a test can run each one
-against a real Prometheus.
+``dashboards()`` returns the JSON of each board; ``panel_queries()`` returns every Prometheus
+query with its template variables replaced by match-everything values, so that a test can run each
+one against a real Prometheus; ``api_targets()`` returns every request the Infinity datasource
+makes to portflow's API, with test values in its variables, and the fields its parser selects.
 """
 
 from __future__ import annotations
@@ -15,12 +16,18 @@ import argparse
 import json
 import re
 import sys
+from datetime import datetime
 from pathlib import Path
+from typing import NamedTuple
+from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
 
-from grafana_foundation_sdk.builders import barchart, bargauge, prometheus, stat, timeseries
+from grafana_foundation_sdk.builders import (barchart, bargauge, prometheus, stat, table,
+                                             timeseries)
 from grafana_foundation_sdk.builders import dashboard as dash
 from grafana_foundation_sdk.builders.common import (ReduceDataOptions, VizLegendOptions,
                                                      VizTooltipOptions)
+from grafana_foundation_sdk.cog import variants as cogvariants
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models import common
 from grafana_foundation_sdk.models import dashboard as model
@@ -28,6 +35,8 @@ from grafana_foundation_sdk.models.prometheus import PromQueryFormat
 
 OUT_DIR = Path(__file__).resolve().parent / "dashboards"
 DATASOURCE = model.DataSourceRef(type_val="prometheus", uid="prometheus")
+# portflow's HTTP API, read by the Infinity plugin (provisioning/datasources/portflow-api.yml)
+API = model.DataSourceRef(type_val="yesoreyeram-infinity-datasource", uid="portflow-api")
 
 # Grafana units: built-in ids, or custom ones ("currency:SYM", "count:SUFFIX", "suffix:S").
 CNY = "currency:CN¥"  # scaled: CN¥200B (Grafana has no built-in yuan unit; currencyJPY is yen)
@@ -35,11 +44,22 @@ CNY_PER_S = "count:CN¥/s"
 TONNES = "masst"  # SI-scaled metric tons: 39.3 Mt
 TONNES_PER_S = "count:t/s"
 RATIO = "suffix:×"  # current ÷ previous: 1.484× is +48.4 %
+PERCENT = "percent"  # the API's percentages: 22.73 is 22.73 %
+POINTS = "suffix: pp"  # percentage points
 
 # What panel_queries() puts in place of each template variable: values that match everything.
 TEST_VALUES = {"port": ".*", "mode": ".*", "span": "half",
                "__rate_interval": "5m", "__interval": "1m", "__range": "1h"}
 VARIABLE = re.compile(r"\$(?:\{(\w+)\}|(\w+))")
+
+# What api_targets() puts in place of each variable of the event-time board: H1 2024 (the
+# Xinjiang scenario's period) and the time range Grafana would send for it, in epoch ms.
+_SHANGHAI = ZoneInfo("Asia/Shanghai")
+API_TEST_VALUES = {
+    "period": "2024-H1", "compare": "yoy", "currency": "CNY", "port": "khorgos",
+    "__from": str(int(datetime(2024, 1, 1, tzinfo=_SHANGHAI).timestamp() * 1000)),
+    "__to": str(int(datetime(2024, 7, 1, tzinfo=_SHANGHAI).timestamp() * 1000) - 1),
+}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -150,10 +170,13 @@ def span_variable():
 
 
 def board(uid, title, description, time_from, variables, rows):
-    """A dashboard of rows, each (row title, [panel builders]); panel ids numbered in order."""
+    """A dashboard of rows, each (row title, [panel builders]); panel ids numbered in order.
+    Each board links to the others (a "portflow" menu of the boards with that tag)."""
     builder = (dash.Dashboard(title).uid(uid).description(description).tags(["portflow"])
                .time(time_from, "now").refresh("1m").timezone("browser")
-               .tooltip(model.DashboardCursorSync.CROSSHAIR).variables(variables))
+               .tooltip(model.DashboardCursorSync.CROSSHAIR).variables(variables)
+               .links([dash.DashboardLink("portflow").type(model.DashboardLinkType.DASHBOARDS)
+                       .tags(["portflow"]).as_dropdown(True)]))
     panel_id = 0
     for row_title, panels in rows:
         panel_id += 1
@@ -346,10 +369,217 @@ def pipeline():
 
 
 # ---------------------------------------------------------------------------------------------
+# portflow — event time, from portflow's API (the Infinity datasource)
+# ---------------------------------------------------------------------------------------------
+
+class Column(NamedTuple):
+    """A field the Infinity backend parser takes from each row: a dotted path (GJSON syntax,
+    kept to plain names so that the tests resolve it the same way), its name and type."""
+    selector: str
+    text: str
+    type: str = "number"  # "string" | "number" | "timestamp"
+
+
+# RFC 3339 with an offset, as the API writes times (Go's layout, which the plugin parses with).
+RFC3339 = "2006-01-02T15:04:05Z07:00"
+
+
+class InfinityQuery(cogvariants.Dataquery):
+    """A GET of portflow's API read by the Infinity plugin's backend parser (the one alerting can
+    use too). grafana-foundation-sdk has no Infinity builder, so this is both builder and model.
+
+    ``params`` are (name, value) pairs; the plugin appends them to the URL, encoded, after
+    Grafana has replaced the variables in them. The datasource's URL is prefixed to ``path``.
+    """
+
+    def __init__(self, path: str, params: list[tuple[str, str]], root_selector: str,
+                 columns: list[Column], ref_id: str = "A"):
+        self.path, self.params, self.root_selector = path, params, root_selector
+        self.columns, self.ref_id = columns, ref_id
+
+    def build(self) -> "InfinityQuery":
+        return self
+
+    def to_json(self) -> dict:
+        return {
+            "refId": self.ref_id, "datasource": API.to_json(),
+            "type": "json", "source": "url", "parser": "backend", "format": "table",
+            "url": self.path,
+            "url_options": {"method": "GET", "data": "",
+                            "params": [{"key": k, "value": v} for k, v in self.params]},
+            "root_selector": self.root_selector,
+            "columns": [{"selector": c.selector, "text": c.text, "type": c.type,
+                         **({"timestampFormat": RFC3339} if c.type == "timestamp" else {})}
+                        for c in self.columns],
+            "filters": [],
+        }
+
+
+def report_query(root_selector, columns, *params):
+    """GET /v1/reports of trade value for $period against $compare, in $currency; ``params``
+    add to these or replace them."""
+    defaults = {"period": "$period", "measure": "value_cny", "compare": "$compare",
+                "currency": "$currency"}
+    return InfinityQuery("/v1/reports", list((defaults | dict(params)).items()),
+                         root_selector, columns)
+
+
+def series_query(granularity, columns, *params):
+    """GET /v1/series of trade value over the dashboard's time range (epoch ms, which the API
+    takes as Grafana sends it), in $currency."""
+    return InfinityQuery("/v1/series", [("measure", "value_cny"), ("granularity", granularity),
+                                        ("from", "${__from}"), ("to", "${__to}"),
+                                        ("currency", "$currency"), *params],
+                         "rows", columns)
+
+
+AMOUNTS = [Column("current", "current"), Column("previous", "previous")]
+# The report row's comparison fields, and the unit each is shown in.
+ROW_FIELDS = [
+    (Column("change", "change"), "short"),
+    (Column("growth_pct", "growth %"), PERCENT),
+    (Column("share_pct", "share %"), PERCENT),
+    (Column("previous_share_pct", "previous share %"), PERCENT),
+    (Column("share_change_pp", "share change"), POINTS),
+    (Column("contribution_pp", "contribution"), POINTS),
+    (Column("contribution_share_pct", "share of the change %"), PERCENT),
+    (Column("rank", "rank"), "none"),
+    (Column("previous_rank", "previous rank"), "none"),
+]
+REPORT_NOTE = ("From portflow's API (GET /v1/reports), by event time: exact totals of the "
+               "period against the same period a year earlier (compare = yoy) or the period "
+               "just before (previous). growth % = change over the previous value; contribution "
+               "= the row's change over the previous total (percentage points of the total's "
+               "growth); share of the change = the row's change over the total's change.")
+
+
+def report_table(title, dim, *params, w=24):
+    """A table of the report's rows by one dimension, each comparison field in its unit."""
+    columns = [Column(f"key.{dim}", dim, "string"), *AMOUNTS, *(c for c, _ in ROW_FIELDS)]
+    panel = (table.Panel().title(title).description(REPORT_NOTE).span(w).height(9)
+             .unit("short").with_target(report_query("rows", columns, ("by", dim), *params))
+             .datasource(API))
+    for column, unit in ROW_FIELDS:
+        if unit != "short":
+            panel = panel.override_by_name(column.text, [
+                model.DynamicConfigValue(id_val="unit", value=unit)])
+    return panel
+
+
+def by_dimension(dim, title, *params):
+    return report_table(f"Trade value by {title}: $period against $compare ($currency)", dim,
+                        *params)
+
+
+def totals(title, *extra, description=REPORT_NOTE, w=8):
+    """The report's total: current and previous amounts and the growth."""
+    panel = (stat.Panel().title(title).description(description).span(w).height(5).unit("short")
+             .graph_mode(common.BigValueGraphMode.NONE)
+             .text_mode(common.BigValueTextMode.VALUE_AND_NAME)
+             .reduce_options(ReduceDataOptions().calcs(["lastNotNull"]).values(False))
+             .override_by_name("growth %", [model.DynamicConfigValue(id_val="unit",
+                                                                     value=PERCENT)])
+             .with_target(report_query("total", [*AMOUNTS, Column("growth_pct", "growth %")],
+                                       *extra)))
+    return panel.datasource(API)
+
+
+def data_through():
+    """How far the data goes: the newest event applied and whether the period is complete."""
+    query = report_query("data", [Column("newest_event", "newest event", "string"),
+                                  Column("period_status", "period", "string")])
+    return (table.Panel().title("Data through").span(12).height(5).with_target(query)
+            .description("The newest event time applied, and whether $period is complete, "
+                         "in progress or has no data yet.")
+            .datasource(API))
+
+
+def against_earlier(title, granularity, earlier, description, *params, w=12):
+    """A time series of the API's rows: value beside the same days or month earlier."""
+    columns = [Column("time", "time", "timestamp"), Column("value", "trade value"),
+               Column("previous", earlier)]
+    panel = (timeseries.Panel().title(title).description(description).unit("short")
+             .span(w).height(9).min(0)
+             .legend(VizLegendOptions().show_legend(True)
+                     .display_mode(common.LegendDisplayMode.TABLE)
+                     .placement(common.LegendPlacement.BOTTOM).calcs(["sum", "mean"]))
+             .tooltip(VizTooltipOptions().mode(common.TooltipDisplayMode.MULTI)
+                      .sort(common.SortOrder.DESCENDING))
+             .with_target(series_query(granularity, columns, *params)))
+    return panel.datasource(API)
+
+
+def api_port_variable():
+    """The ports of $period's report, largest first (a single port: the API's filter)."""
+    query = InfinityQuery("/v1/reports", [("period", "$period"), ("by", "port")], "rows",
+                          [Column("key.port", "port", "string")], ref_id="variable")
+    return (dash.QueryVariable("port").label("Port").datasource(API)
+            .query({"queryType": "infinity", "refId": "variable",
+                    "infinityQuery": query.to_json()})
+            .refresh(model.VariableRefresh.ON_DASHBOARD_LOAD)
+            .sort(model.VariableSort.DISABLED).multi(False).include_all(False))
+
+
+def choice_variable(name, label, values):
+    return (dash.CustomVariable(name).label(label).values(",".join(values))
+            .current(model.VariableOption(selected=True, text=values[0], value=values[0]))
+            .options([model.VariableOption(selected=v == values[0], text=v, value=v)
+                      for v in values]))
+
+
+def period_variable():
+    return (dash.TextBoxVariable("period").label("Period (2024, 2024-H1, 2024-Q2, 2024-06, "
+                                                 "2024-06-15)")
+            .default_value(API_TEST_VALUES["period"]))
+
+
+def event_time():
+    ytd = (("ytd", "true"), ("compare", "yoy"))  # the API's year to date is against a year earlier
+    return board(
+        "portflow-event-time", "portflow — event time, from the API",
+        "Exact totals by event time from portflow's API: a period against a year earlier by "
+        "port, mode, zone group and partner, year to date, and daily and monthly series "
+        "against a year earlier over the dashboard's time range.",
+        "now-1y", [period_variable(), choice_variable("compare", "Compare with",
+                                                       ["yoy", "previous"]),
+                   choice_variable("currency", "Currency", ["CNY", "USD"]),
+                   api_port_variable()],
+        [
+            ("$period against $compare ($currency)", [
+                totals("Trade value: $period against $compare", w=12),
+                data_through(),
+                by_dimension("port", "port"),
+                by_dimension("mode", "transport mode"),
+                by_dimension("zone_group", "zone group"),
+                by_dimension("partner", "partner (top 15)", ("top", "15")),
+            ]),
+            ("Year to date: 1 January to the end of $period against a year earlier", [
+                totals("Trade value year to date", *ytd,
+                       description="1 January to the end of $period, in both years (the "
+                                   "customs releases' cumulative figure). " + REPORT_NOTE),
+                report_table("Trade value year to date by port ($currency)", "port", *ytd,
+                             w=16),
+            ]),
+            ("Series by event time (the dashboard's time range)", [
+                against_earlier("Trade value of $port by day, against 52 weeks earlier",
+                                "day", "52 weeks earlier",
+                                "Each day's trade value at $port (GET /v1/series) beside the "
+                                "same weekday 52 weeks (364 days) earlier.",
+                                ("by", "port"), ("filter", "port:$port")),
+                against_earlier("Trade value by month, all ports, against a year earlier",
+                                "month", "a year earlier",
+                                "Each month's trade value (GET /v1/series) beside the same "
+                                "month a year earlier."),
+            ]),
+        ])
+
+
+# ---------------------------------------------------------------------------------------------
 
 def dashboards() -> dict[str, dict]:
     """File name → dashboard JSON."""
-    boards = {"portflow-overview.json": overview(), "portflow-pipeline.json": pipeline()}
+    boards = {"portflow-overview.json": overview(), "portflow-pipeline.json": pipeline(),
+              "portflow-event-time.json": event_time()}
     return {name: json.loads(JSONEncoder().encode(b.build())) for name, b in boards.items()}
 
 
@@ -357,9 +587,13 @@ def render(board_json: dict) -> str:
     return json.dumps(board_json, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
-def substitute(expr: str) -> str:
-    """Replaces known template variables ($name or ${name}) by TEST_VALUES; leaves others."""
-    return VARIABLE.sub(lambda m: TEST_VALUES.get(m[1] or m[2], m[0]), expr)
+def substitute(text: str, values: dict[str, str] = TEST_VALUES) -> str:
+    """Replaces known template variables ($name or ${name}) by ``values``; leaves others."""
+    return VARIABLE.sub(lambda m: values.get(m[1] or m[2], m[0]), text)
+
+
+def _is_api(target: dict) -> bool:
+    return target.get("datasource", {}).get("uid") == API.uid
 
 
 def panel_queries() -> list[tuple[str, str, str]]:
@@ -367,7 +601,40 @@ def panel_queries() -> list[tuple[str, str, str]]:
     return [(board_json["uid"], panel["title"], substitute(target["expr"]))
             for board_json in dashboards().values()
             for panel in board_json["panels"]
-            for target in panel.get("targets", [])]
+            for target in panel.get("targets", []) if not _is_api(target)]
+
+
+class ApiTarget(NamedTuple):
+    """One request the Infinity datasource makes to portflow's API, variables substituted."""
+    board: str  # dashboard uid
+    where: str  # the panel's title, or "variable NAME"
+    url: str  # path and query string, relative to the API's base URL
+    root_selector: str  # where the rows are in the JSON
+    selectors: tuple[str, ...]  # the field each column reads from a row
+
+
+def infinity_targets(board_json: dict) -> list[tuple[str, dict]]:
+    """(panel title or "variable NAME", Infinity query) of every panel and variable."""
+    found = [(panel["title"], target) for panel in board_json["panels"]
+             for target in panel.get("targets", []) if _is_api(target)]
+    found += [(f"variable {v['name']}", v["query"]["infinityQuery"])
+              for v in board_json.get("templating", {}).get("list", [])
+              if v.get("datasource", {}).get("uid") == API.uid]
+    return found
+
+
+def api_targets(values: dict[str, str] = API_TEST_VALUES) -> list[ApiTarget]:
+    """Every Infinity request of every board, its variables replaced by ``values``."""
+    targets = []
+    for board_json in dashboards().values():
+        for where, query in infinity_targets(board_json):
+            params = [(p["key"], substitute(p["value"], values))
+                      for p in query["url_options"]["params"]]
+            targets.append(ApiTarget(board_json["uid"], where,
+                                     f"{substitute(query['url'], values)}?{urlencode(params)}",
+                                     query["root_selector"],
+                                     tuple(c["selector"] for c in query["columns"])))
+    return targets
 
 
 def main(argv=None) -> int:

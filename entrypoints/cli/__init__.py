@@ -1,7 +1,8 @@
 """``portflow``: the command line. Configuration comes from the environment (see README).
 
 Each command parses its options, calls one service and prints; the commands live by what they
-do (``publishing``, ``reading``, ``operating``), the group and the error mapping in ``base``.
+do (``publishing``, ``reading``, ``operating``, ``rates``, ``serving``), the group and the error
+mapping in ``base``.
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ import sys
 
 import click
 
-from entrypoints.cli import operating, publishing, reading  # noqa: F401 (they register commands)
+# (they register their commands)
+from entrypoints.cli import operating, publishing, rates, reading, serving  # noqa: F401
 from entrypoints.cli.base import cli
 from portflow.errors import EXIT_FAILURE, EXIT_USAGE
 

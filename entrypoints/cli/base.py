@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 from pathlib import Path
 
 import click
@@ -19,6 +20,14 @@ def load_settings() -> Settings:
 
 def home() -> Path:
     return Path(os.environ.get("PORTFLOW_HOME", Path.home() / ".portflow")).expanduser()
+
+
+def open_prefix_store(settings: Settings):
+    """The Redis store of PORTFLOW_TOPIC_PREFIX, whether or not it has a state, in any time
+    zone: for what is kept apart from the state (the re-drive ledger, the USD rates)."""
+    from portflow.adapters.redis import RedisStore
+
+    return RedisStore.from_url(settings.redis_url, settings.topic_prefix)
 
 
 def say(message: str) -> None:
@@ -50,9 +59,6 @@ class PortflowGroup(click.Group):
     bug: a traceback."""
 
     def invoke(self, ctx: click.Context):
-        from kafka.errors import KafkaError
-        from redis import RedisError
-
         try:
             return super().invoke(ctx)
         except ConfigError as exc:
@@ -62,13 +68,23 @@ class PortflowGroup(click.Group):
         except PortflowError as exc:
             click.secho(f"portflow: {exc}", fg="red", err=True)
             raise click.exceptions.Exit(exc.exit_code) from None
-        except RedisError as exc:
-            url = load_settings().redacted_redis_url
-            raise fail(f"cannot read Redis at {url}: {exc}") from None
-        except KafkaError as exc:
-            raise fail(f"Kafka at {load_settings().kafka_bootstrap}: {exc}") from None
-        except OSError as exc:
-            raise fail(os_error_message(exc)) from None
+        except Exception as exc:
+            if raised_by(exc, "redis.exceptions", "RedisError"):
+                url = load_settings().redacted_redis_url
+                raise fail(f"cannot read Redis at {url}: {exc}") from None
+            if raised_by(exc, "kafka.errors", "KafkaError"):
+                raise fail(f"Kafka at {load_settings().kafka_bootstrap}: {exc}") from None
+            if isinstance(exc, OSError):
+                raise fail(os_error_message(exc)) from None
+            raise
+
+
+def raised_by(exc: Exception, module: str, error: str) -> bool:
+    """Whether ``exc`` is a ``module.error``, without importing that client library: a command
+    that never imported it cannot have raised its errors, and importing a client only to catch
+    them would slow every command, ``--help`` included."""
+    errors = sys.modules.get(module)
+    return errors is not None and isinstance(exc, getattr(errors, error))
 
 
 class Number(click.FloatRange):

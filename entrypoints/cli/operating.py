@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-from entrypoints.cli.base import POSITIVE, Number, cli, home, load_settings, say, warn
+from entrypoints.cli.base import (POSITIVE, Number, cli, home, load_settings, open_prefix_store,
+                                  say, warn)
 from entrypoints.embedded import BROKERS
 from portflow.domain.events import REJECTION_CODES
 from producers.scenarios import MAX_SCALE
@@ -96,7 +97,7 @@ def dlq_list(code, limit, as_json) -> None:
 
     settings = load_settings()
     try:
-        groups = read_groups(settings, open_redrive_store(settings))
+        groups = read_groups(settings, open_prefix_store(settings))
     except RedisError as exc:
         warn(f"cannot read the re-drive ledger in Redis at {settings.redacted_redis_url} ({exc}); "
              "listing the letters without their re-drives")
@@ -127,7 +128,7 @@ def dlq_replay(code, limit, again, yes) -> None:
     from producers.dead_letters import plan_redrive, read_groups, redrive_groups, select_groups
 
     settings = load_settings()
-    store = open_redrive_store(settings)
+    store = open_prefix_store(settings)
     groups = select_groups(read_groups(settings, store), code)
     plan = plan_redrive(groups, settings.event_topics, again, limit)
     skipped = f"; skipped {plan.skipped_text()}" if plan.skipped else ""
@@ -139,13 +140,6 @@ def dlq_replay(code, limit, again, yes) -> None:
     sent = redrive_groups(settings, store, plan.chosen)
     say(f"re-drove {sum(sent.values()):,} dead letter(s) ("
         + ", ".join(f"{n:,} to {topic}" for topic, n in sent.items()) + f"){skipped}")
-
-
-def open_redrive_store(settings):
-    """The Redis store holding the re-drive ledger (any time zone: no totals are read)."""
-    from portflow.adapters.redis import RedisStore
-
-    return RedisStore.from_url(settings.redis_url, settings.topic_prefix)
 
 
 BROKER_OPTION = click.option(

@@ -98,20 +98,21 @@ def anomalies(period, measure, by, min_drop, as_json, allow_incomplete) -> None:
 def verify(name, as_json) -> None:
     """Check the aggregates in Redis against a scenario's published figures.
 
-    Prints each published figure beside the one portflow computes. Exits 1 if any figure
-    differs; a published share that disagrees with the published totals is flagged, not failed.
+    Prints each published figure beside the one portflow computes, the dollar figures at the
+    USD rates loaded (`portflow rates load`: the scenario's file is written beside it). Exits 1
+    if any figure differs or cannot be computed; a published share that disagrees with the
+    published totals is flagged, not failed.
     Meant for the stack the scenario was replayed into (as `portflow demo` does): on other
     data, your own included, the figures differ by design; use `portflow report` there.
     """
     from portflow.domain.reconcile import checks_table
     from portflow.domain.report import to_json
-    from portflow.services.reports import read_report
+    from portflow.services.reports import Reports
     from portflow.services.state import open_store
-    from producers.scenarios.xinjiang import acceptance_checks
+    from producers.scenarios.xinjiang import checks_against
 
     settings = load_settings()
-    store = open_store(settings)
-    checks = acceptance_checks(lambda p, m, b: read_report(store, settings.tz, p, m, b))
+    checks = checks_against(Reports(open_store(settings), settings.tz))
     click.echo("\n".join(to_json(c.as_json()) for c in checks) if as_json
                else checks_table(checks))
     failed = [c for c in checks if c.failed]

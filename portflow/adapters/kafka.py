@@ -11,7 +11,7 @@ import logging
 import ssl
 from typing import Callable, Iterator, TypeVar
 
-from kafka import KafkaAdminClient
+from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from kafka.admin import NewTopic
 from kafka.errors import (KafkaError, SaslAuthenticationFailedError, TopicAlreadyExistsError,
                           UnsupportedSaslMechanismError)
@@ -199,3 +199,34 @@ class TopicIds:
         if self._admin is not None:
             self._admin.close()
             self._admin = None
+
+
+class EndOffsets:
+    """The end offsets of the event topics' partitions (the offset Kafka gives the next record),
+    through one consumer kept open between calls (it joins no group)."""
+
+    def __init__(self, settings: Settings, timeout_s: float = 5.0) -> None:
+        self.settings, self.timeout_s = settings, timeout_s
+        self._consumer: KafkaConsumer | None = None
+
+    def __call__(self) -> dict[tuple[str, int], int]:
+        """(topic, partition) → end offset; raises ``BrokerUnavailable`` or ``KafkaError``."""
+        if self._consumer is None:
+            self._consumer = connect(self.settings, lambda wait_ms: KafkaConsumer(
+                bootstrap_servers=self.settings.kafka_bootstrap.split(","),
+                bootstrap_timeout_ms=wait_ms, request_timeout_ms=int(self.timeout_s * 1000),
+                enable_auto_commit=False, client_id="portflow-offsets",
+                **client_security(self.settings.kafka_security)), self.timeout_s)
+        try:
+            partitions = [TopicPartition(topic, p) for topic in self.settings.event_topics
+                          for p in sorted(self._consumer.partitions_for_topic(topic) or ())]
+            ends = self._consumer.end_offsets(partitions) if partitions else {}
+        except Exception:
+            self.close()
+            raise
+        return {(tp.topic, tp.partition): end for tp, end in ends.items()}
+
+    def close(self) -> None:
+        if self._consumer is not None:
+            self._consumer.close()
+            self._consumer = None

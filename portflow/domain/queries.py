@@ -9,14 +9,16 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from fractions import Fraction
+from functools import lru_cache
 from typing import Iterable, Optional, Sequence, Union
 from zoneinfo import ZoneInfo
 
 from portflow.domain.measures import DIMENSIONS, MEASURES, Measure
 from portflow.domain.periods import (InvalidPeriod, Period, granules_between,
                                      same_day_a_year_earlier)
+from portflow.domain.rates import parse_rate
 from portflow.domain.rollup import Filters
 from portflow.errors import PortflowError, UsageError
 
@@ -30,8 +32,6 @@ MAX_SERIES_DAYS = 3660
 MAX_SERIES_MONTHS = 120
 DEFAULT_SERIES_DAYS = 365
 DEFAULT_SERIES_MONTHS = 24
-# CNY per USD a fixed rate may be: wide bounds that still catch a rate given the wrong way up.
-LOWEST_RATE, HIGHEST_RATE = Decimal("0.0001"), Decimal("10000")
 _VALUE = re.compile(r"^[^\s|,:]{1,64}$")
 
 
@@ -100,13 +100,9 @@ def _currency(spec: Measure, currency: Optional[str],
         return name, None
     if name != "USD":
         raise InvalidParameter("usd_rate", "usd_rate applies to currency USD")
-    try:
-        rate = Decimal(str(usd_rate).strip())
-    except InvalidOperation:
-        rate = Decimal("NaN")
-    if not rate.is_finite() or not LOWEST_RATE <= rate <= HIGHEST_RATE:
-        raise InvalidParameter("usd_rate", f"usd_rate {usd_rate!r} is not a rate in yuan per "
-                                           f"US dollar between {LOWEST_RATE} and {HIGHEST_RATE}")
+    rate = parse_rate(str(usd_rate).strip())
+    if isinstance(rate, str):
+        raise InvalidParameter("usd_rate", f"usd_rate: {rate}")
     return name, rate
 
 
@@ -209,7 +205,7 @@ class ReportRequest:
 
     def granules(self) -> tuple[list[str], list[str]]:
         """The stored granules of the days reported and of the days compared with."""
-        return granules_between(*self.span()), granules_between(*self.previous_span())
+        return _granules_of(self.span(), self.previous_span())
 
 
 Moment = Union[date, datetime]
@@ -273,9 +269,9 @@ class SeriesRequest:
         return cls(spec, dims, granularity, first, last, parse_filters(spec, filters),
                    _money(spec, currency, usd_rate))
 
-    def days(self, tz: ZoneInfo, newest_day: date) -> tuple[date, date]:
+    def days(self, tz: ZoneInfo, newest_day: Optional[date]) -> tuple[date, date]:
         """The first and last local day covered: by default the last year (days) or two years
-        (months) up to the newest event's day."""
+        (months) up to the newest event's day (needed only where from or to is not given)."""
         last = local_day(self.end, tz) if self.end is not None else newest_day
         if self.start is not None:
             first = local_day(self.start, tz)
@@ -296,20 +292,30 @@ class SeriesRequest:
                                          "months; narrow from/to")
         return first, last
 
-    def times(self, tz: ZoneInfo, newest_day: date) -> list[tuple[str, str]]:
+    def times(self, tz: ZoneInfo, newest_day: Optional[date]) -> list[tuple[str, str]]:
         """(granule, the granule it is compared with) for every day or month covered."""
-        first, last = self.days(tz, newest_day)
-        if self.granularity == "day":
-            return [((d := first + timedelta(days=i)).isoformat(),
-                     (d - timedelta(weeks=52)).isoformat())
-                    for i in range((last - first).days + 1)]
-        month, end = first.replace(day=1), last.replace(day=1)
-        pairs = []
-        while month <= end:
-            pairs.append((f"{month.year:04d}-{month.month:02d}",
-                          f"{month.year - 1:04d}-{month.month:02d}"))
-            month = _add_months(month, 1)
-        return pairs
+        return _times(self.granularity, *self.days(tz, newest_day))
+
+
+@lru_cache(maxsize=1024)  # the same questions come again and again: their granules with them
+def _granules_of(span: tuple[date, date],
+                 previous: tuple[date, date]) -> tuple[list[str], list[str]]:
+    return granules_between(*span), granules_between(*previous)
+
+
+@lru_cache(maxsize=1024)
+def _times(granularity: str, first: date, last: date) -> list[tuple[str, str]]:
+    if granularity == "day":
+        return [((d := first + timedelta(days=i)).isoformat(),
+                 (d - timedelta(weeks=52)).isoformat())
+                for i in range((last - first).days + 1)]
+    month, end = first.replace(day=1), last.replace(day=1)
+    pairs = []
+    while month <= end:
+        pairs.append((f"{month.year:04d}-{month.month:02d}",
+                      f"{month.year - 1:04d}-{month.month:02d}"))
+        month = _add_months(month, 1)
+    return pairs
 
 
 def _add_months(day: date, months: int) -> date:

@@ -59,6 +59,11 @@ def check_figure(figure: str, published: str | int, computed: Decimal | int | No
     return Check(figure, pub, got, got == pub)
 
 
+def check_unavailable(figure: str, published: str | int, why: str) -> Check:
+    """A published figure that could not be computed, and why (a failure)."""
+    return Check(figure, Decimal(str(published)), None, False, why)
+
+
 def check_share(figure: str, published_pct: str, part: Decimal, whole: Decimal) -> Check:
     """A published share of a total against the computed one; says what total it implies."""
     pub = Decimal(published_pct)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 from fractions import Fraction
-from typing import Mapping, Optional
+from typing import Iterable, Mapping, Optional
 
 import msgspec
 
@@ -22,19 +22,30 @@ from portflow.domain.rollup import Rollup
 def _summed(rollups: Mapping[str, Rollup],
             divisors: Optional[Mapping[str, Fraction]]) -> tuple[dict[tuple, Exact], Exact]:
     """Granules' rollups summed: integers of stored units, or (with a divisor per granule, its
-    stored units per dollar) exact dollars."""
+    stored units per dollar) exact dollars: the granules of one divisor (a month's rate, or the
+    one fixed rate) summed as integers first, then divided once per row."""
+    if divisors is None:
+        return _integer_sums(rollups.values())
+    by_divisor: dict[Fraction, list[Rollup]] = {}
+    for granule, rollup in rollups.items():
+        by_divisor.setdefault(divisors[granule], []).append(rollup)
     rows: dict[tuple, Exact] = {}
     total: Exact = 0
-    for granule, rollup in rollups.items():
-        if divisors is None:
-            for key, units in rollup.rows.items():
-                rows[key] = rows.get(key, 0) + units
-            total += rollup.total
-        else:
-            divisor = divisors[granule]
-            for key, units in rollup.rows.items():
-                rows[key] = rows.get(key, 0) + Fraction(units) / divisor
-            total += Fraction(rollup.total) / divisor
+    for divisor, group in by_divisor.items():
+        units_rows, units_total = _integer_sums(group)
+        for key, units in units_rows.items():
+            rows[key] = rows.get(key, 0) + Fraction(units) / divisor
+        total += Fraction(units_total) / divisor
+    return rows, total
+
+
+def _integer_sums(rollups: Iterable[Rollup]) -> tuple[dict[tuple, int], int]:
+    rows: dict[tuple, int] = {}
+    total = 0
+    for rollup in rollups:
+        for key, units in rollup.rows.items():
+            rows[key] = rows.get(key, 0) + units
+        total += rollup.total
     return rows, total
 
 
@@ -134,7 +145,6 @@ def to_json_bytes(value) -> bytes:
 def to_json(value) -> str:
     """``to_json_bytes`` as text."""
     return to_json_bytes(value).decode()
-
 
 def to_table(report: dict) -> str:
     """A readable, aligned text table of a report."""

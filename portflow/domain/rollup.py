@@ -40,6 +40,8 @@ def _row_keys(event_type: str, by: Iterable[str],
     """A function from a cell key to the row keys the cell counts in (several for zones), or
     None for a cell the filters leave out."""
     layout = CELL_LAYOUT[event_type]
+    if not filters and not {"zone", "zone_group"} & set(by):
+        return _plain_keys(tuple(layout.index(dim) for dim in by))
     getters = [_values_getter(layout, dim) for dim in by]
     tests = [(_values_getter(layout, dim), frozenset(allowed)) for dim, allowed in filters]
 
@@ -50,6 +52,21 @@ def _row_keys(event_type: str, by: Iterable[str],
         return tuple(itertools.product(*(get(values) for get in getters)))
 
     return keys
+
+
+def _plain_keys(positions: tuple[int, ...]) -> Callable[[str], tuple[tuple[str, ...], ...]]:
+    """``_row_keys`` without filters or zones: each cell counts in one row."""
+    if len(positions) == 1:
+        (i,) = positions
+        return lambda cell: ((cell.split("|")[i],),)
+    if len(positions) == 2:
+        i, j = positions
+
+        def keys(cell: str) -> tuple[tuple[str, ...], ...]:
+            values = cell.split("|")
+            return ((values[i], values[j]),)
+        return keys
+    return lambda cell: ((),)
 
 
 def sum_by(event_type: str, by: list[str], cells: Mapping[str, int]) -> dict[tuple[str, ...], int]:

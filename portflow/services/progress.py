@@ -2,7 +2,8 @@
 
 It compares the offsets the broker returned for the records published with the workers'
 per-partition high-water marks in Redis (never with ListOffsets, which some brokers answer
-wrongly).
+wrongly). Kafka's client and tqdm are imported where they are used: reports read their state
+through this module too.
 """
 
 from __future__ import annotations
@@ -13,9 +14,7 @@ from typing import Mapping, Optional
 from redis import BusyLoadingError, RedisError
 from redis import ConnectionError as RedisConnectionError
 from redis import TimeoutError as RedisTimeoutError
-from tqdm import tqdm
 
-from portflow.adapters.kafka import TopicIds
 from portflow.adapters.redis import RedisStore
 from portflow.config import Settings
 from portflow.domain.partitions import partition_name
@@ -54,6 +53,8 @@ def store_to_wait_on(settings: Settings) -> tuple[RedisStore, Optional[str]]:
 
 def current_topic_ids(settings: Settings) -> dict[str, str]:
     """The event topics' Kafka ids now (empty where the broker has none to give)."""
+    from portflow.adapters.kafka import TopicIds
+
     ids = TopicIds(settings)
     try:
         return {topic: topic_id for topic, (topic_id, _) in ids().items()}
@@ -77,6 +78,8 @@ def wait_until_applied(store: RedisStore, offsets: dict[tuple[str, int], tuple[i
     from an earlier topic of the same name (a broker that lost its data) must not pass.
     Redis restarting meanwhile is waited out: the workers re-read what it lost.
     """
+    from tqdm import tqdm
+
     started = time.monotonic()
     targets = {partition_name(*tp): last for tp, (_, last) in offsets.items()}
     firsts = {partition_name(*tp): first for tp, (first, _) in offsets.items()}

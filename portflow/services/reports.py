@@ -8,7 +8,8 @@ and the versions in one round trip; it takes each granule's rollup from this pro
 else from Redis (where any reader left it: the CLI, each API process), else sums the cells and
 leaves the rollup in both. A granule whose version moved is summed again, except that a
 process may answer from a rollup it summed less than ``max_staleness_s`` ago (the API: half a
-second; so a month the worker writes to all the time is not summed again for every request).
+second; so a month the worker writes to all the time is not summed again for every request),
+and may give the same JSON answer again within that time without asking Redis at all.
 """
 
 from __future__ import annotations
@@ -34,16 +35,23 @@ from portflow.domain.report import build_report, to_json_bytes
 from portflow.domain.rollup import Filters, Rollup, Summer
 from portflow.domain.series import build_series
 from portflow.errors import PortflowError
+from portflow.services.state import WrongTimeZone
 
 # Granule rollups kept per process (each a few rows to a few thousand): oldest used go first.
 KEPT_ROLLUPS = 20_000
 KEPT_SUMMERS = 256
 KEPT_BODY_BYTES = 64 << 20  # answers kept as JSON, per process
+KEPT_RECENT = 256  # the latest answers, given again for max_staleness_s
 STORED_ROLLUP_TTL_S = 30 * 86400  # a rollup nobody asked for in a month is summed again
 
 
 class StateUnavailable(PortflowError):
     """The topic prefix has no state in Redis now, or it is being dropped (``rebuild``)."""
+
+
+class LostOffsets(PortflowError):
+    """Kafka deleted offsets before they were applied: an answer kept as JSON would not say so
+    (``report_json``/``series_json`` refuse; ``check_complete`` says which)."""
 
 
 class Reports:
@@ -60,22 +68,43 @@ class Reports:
         self._summers: OrderedDict[tuple, Summer] = OrderedDict()
         self._bodies: OrderedDict[tuple, bytes] = OrderedDict()
         self._body_bytes = 0
+        self._recent: OrderedDict[object, tuple[float, bytes]] = OrderedDict()
         self._lock = threading.Lock()
 
     def report(self, request: ReportRequest) -> dict:
         """The report object (``portflow.domain.report.build_report``)."""
-        return self._report(request)[1]()
+        return self._report(request)[2]()
 
     def report_json(self, request: ReportRequest) -> bytes:
-        """The report object as JSON, kept while nothing it is made of changes."""
-        return self._as_json(*self._report(request))
+        """The report object as JSON, kept while nothing it is made of changes; raises
+        ``LostOffsets`` where Kafka deleted offsets before they were applied."""
+        return self._recently(request, self._as_json(*self._report(request)))
+
+    def recent_json(self, request: ReportRequest | SeriesRequest) -> Optional[bytes]:
+        """The JSON answer to this question made less than ``max_staleness_s`` ago, if any:
+        from memory, without asking Redis (a question asked hundreds of times a second is
+        answered once per interval)."""
+        with self._lock:
+            recent = self._recent.get(request)
+        if recent is not None and monotonic() - recent[0] < self.max_staleness_s:
+            return recent[1]
+        return None
+
+    def _recently(self, request: ReportRequest | SeriesRequest, body: bytes) -> bytes:
+        if self.max_staleness_s > 0:
+            with self._lock:
+                self._recent[request] = (monotonic(), body)
+                self._recent.move_to_end(request)
+                while len(self._recent) > KEPT_RECENT:
+                    self._recent.popitem(last=False)
+        return body
 
     def _report(self, request: ReportRequest):
         current, previous = request.granules()
-        read = self._read(request.spec, request.by, request.filters, current + previous)
-        rates = self._rates(request)
+        read = self._read(request, current + previous)
+        rates = read.rates
         coverage = Coverage.of(request.period, read.latest, self.tz)
-        return (("report", request, read.fingerprint, _frozen(rates)),
+        return (("report", request, read.fingerprint, _frozen(rates)), read.lost,
                 lambda: build_report(request, {g: read.rollups[g] for g in current},
                                      {g: read.rollups[g] for g in previous}, coverage, rates),
                 coverage.as_json)
@@ -84,17 +113,19 @@ class Reports:
         """The series object (``portflow.domain.series.build_series``); by default it ends on
         the newest event's day (never past tomorrow on the clock: one far-future event does
         not carry the range off)."""
-        return self._series(request)[1]()
+        return self._series(request)[2]()
 
     def series_json(self, request: SeriesRequest) -> bytes:
-        """The series object as JSON, kept while nothing it is made of changes."""
-        return self._as_json(*self._series(request))
+        """The series object as JSON, kept while nothing it is made of changes; raises
+        ``LostOffsets`` where Kafka deleted offsets before they were applied."""
+        return self._recently(request, self._as_json(*self._series(request)))
 
     def _series(self, request: SeriesRequest):
-        pairs = request.times(self.tz, self._newest_day(self.store.latest_event_time()))
-        read = self._read(request.spec, request.by, request.filters,
-                          [g for pair in pairs for g in pair])
-        rates = self._rates(request)
+        newest_day = None if request.start and request.end \
+            else self._newest_day(self.store.latest_event_time())  # only a default range needs it
+        pairs = request.times(self.tz, newest_day)
+        read = self._read(request, [g for pair in pairs for g in pair])
+        rates = read.rates
 
         def data() -> dict:
             """How far the events go: the newest one, and the last day a later one passed
@@ -106,13 +137,15 @@ class Reports:
             return {"newest_event": newest.isoformat(), "time_zone": self.tz.key,
                     "last_complete_day": (newest.date() - timedelta(days=1)).isoformat()}
 
-        return (("series", request, tuple(pairs), read.fingerprint, _frozen(rates)),
+        return (("series", request, tuple(pairs), read.fingerprint, _frozen(rates)), read.lost,
                 lambda: build_series(request, pairs, read.rollups, self.tz, data(), rates), data)
 
-    def _as_json(self, key: tuple, build, data) -> bytes:
+    def _as_json(self, key: tuple, lost: bool, build, data) -> bytes:
         """The JSON of ``build()``, its members but the last (``data``: how far the events go,
         which moves with every worker step) kept under ``key`` (the question, and the versions
         of the rollups and rates it used), ``data()`` written anew."""
+        if lost:
+            raise LostOffsets("Kafka deleted offsets before they were applied")
         with self._lock:
             members = self._bodies.get(key)
             if members is not None:
@@ -133,22 +166,25 @@ class Reports:
         newest = now if latest is None else min(latest, now + AHEAD_WHEN_OFF_S)
         return datetime.fromtimestamp(newest, self.tz).date()
 
-    def _rates(self, request: ReportRequest | SeriesRequest) -> Optional[dict[str, Decimal]]:
-        money = request.money
-        return self.store.usd_rates() if money.in_dollars and money.usd_rate is None else None
-
-    def _read(self, spec: Measure, by: tuple[str, ...], filters: Filters,
-              granules: list[str]) -> "Read":
-        """The newest event time and each granule's rollup (the cells are read after their
+    def _read(self, request: ReportRequest | SeriesRequest, granules: list[str]) -> "Read":
+        """The state's snapshot and each granule's rollup (the cells are read after their
         versions, so a write in between leaves a rollup with an older version than what was
         summed: it is summed again next time, never kept too long)."""
+        spec, by, filters = request.spec, request.by, request.filters
         granules = list(dict.fromkeys(granules))
-        epoch, latest, versions = self.store.granule_versions(spec.event_type, granules)
+        money = request.money
+        snapshot = self.store.granule_versions(
+            spec.event_type, granules, with_rates=money.in_dollars and money.usd_rate is None)
+        epoch, versions = snapshot.epoch, snapshot.versions
         if epoch is None or epoch == DROPPING:
             raise StateUnavailable(
                 "there is no state to report from: " + ("it is being rebuilt from Kafka; try "
                                                          "again in a moment" if epoch
                                                          else "no worker has opened one"))
+        if snapshot.time_zone and snapshot.time_zone != self.tz.key:
+            raise WrongTimeZone(f"the aggregates were built with PORTFLOW_TZ="
+                                f"{snapshot.time_zone}, not {self.tz.key}; set PORTFLOW_TZ="
+                                f"{snapshot.time_zone}")
         found: dict[str, Rollup] = {}
         used: dict[str, int] = {}  # the version of each rollup taken
         missing: list[tuple[str, int]] = []
@@ -157,16 +193,17 @@ class Reports:
             for granule, version in zip(granules, versions):
                 key = (epoch, spec.event_type, spec.stored, granule, by, filters)
                 kept = self._rollups.get(key)
-                if kept is not None and (kept[0] == (version or 0)
+                if kept is not None and (kept[0] == version
                                          or now - kept[2] < self.max_staleness_s):
                     self._rollups.move_to_end(key)
                     found[granule], used[granule] = kept[1], kept[0]
                 else:
-                    missing.append((granule, version or 0))
+                    missing.append((granule, version))
         if missing:
             found.update(self._stored_or_summed(spec, by, filters, epoch, missing))
             used.update(missing)
-        return Read(latest, found, (epoch, tuple(used[g] for g in granules)))
+        return Read(snapshot.latest, found, (epoch, tuple(used[g] for g in granules)),
+                    snapshot.lost, snapshot.rates)
 
     def _stored_or_summed(self, spec: Measure, by: tuple[str, ...], filters: Filters,
                           epoch: str, granules: list[tuple[str, int]]) -> dict[str, Rollup]:
@@ -221,6 +258,8 @@ class Read:
     latest: Optional[int]
     rollups: dict[str, Rollup]
     fingerprint: tuple
+    lost: bool  # Kafka deleted offsets before they were applied
+    rates: Optional[dict[str, Decimal]]  # USD rates by month, where the question needs them
 
 
 def _frozen(rates: Optional[dict[str, Decimal]]) -> Optional[tuple]:

@@ -38,9 +38,14 @@ def open_state(settings: Settings) -> RedisStore:
     (a wrong PORTFLOW_TOPIC_PREFIX or Redis database would otherwise read as a collapse of
     trade)."""
     store = RedisStore.from_url(settings.redis_url, settings.topic_prefix)
+    check_state(store, settings)
+    return store
+
+
+def check_state(store: RedisStore, settings: Settings) -> None:
+    """Raise ``NoState`` where no worker ever opened a state under the topic prefix."""
     if store.epoch() is None:
         raise no_state(settings, store)
-    return store
 
 
 def no_state(settings: Settings, store: RedisStore) -> NoState:
@@ -60,21 +65,32 @@ def no_state(settings: Settings, store: RedisStore) -> NoState:
 def open_store(settings: Settings) -> RedisStore:
     """The Redis store for reading the aggregates: a state exists, is not being dropped, and
     was aggregated in PORTFLOW_TZ."""
-    store = open_state(settings)
-    if store.epoch() == DROPPING:
-        raise NoState(f"the state of topic prefix {settings.topic_prefix!r} is being dropped "
-                      "(`portflow rebuild`); try again once the workers re-read the topics")
-    stored_tz = store.time_zone()
-    if stored_tz and stored_tz != settings.tz_name:
-        raise WrongTimeZone(f"the aggregates were built with PORTFLOW_TZ={stored_tz}, "
-                            f"not {settings.tz_name}; set PORTFLOW_TZ={stored_tz}")
+    store = RedisStore.from_url(settings.redis_url, settings.topic_prefix)
+    check_readable(store, settings)
     return store
 
 
-def check_complete(store: RedisStore, result: dict, allow_incomplete: bool,
-                   command: str) -> Optional[str]:
+def check_readable(store: RedisStore, settings: Settings) -> bool:
+    """Raise ``NoState`` unless a state exists and is not being dropped, ``WrongTimeZone``
+    unless it was aggregated in PORTFLOW_TZ; whether Kafka deleted offsets before they were
+    applied (``check_complete`` says which)."""
+    epoch, stored_tz, lost = store.reading_state()
+    if epoch is None:
+        raise no_state(settings, store)
+    if epoch == DROPPING:
+        raise NoState(f"the state of topic prefix {settings.topic_prefix!r} is being dropped "
+                      "(`portflow rebuild`); try again once the workers re-read the topics")
+    if stored_tz and stored_tz != settings.tz_name:
+        raise WrongTimeZone(f"the aggregates were built with PORTFLOW_TZ={stored_tz}, "
+                            f"not {settings.tz_name}; set PORTFLOW_TZ={stored_tz}")
+    return lost
+
+
+def check_complete(store: RedisStore, result: dict, allow_incomplete: bool, command: str,
+                   allowing: str = "--allow-incomplete") -> Optional[str]:
     """Where Kafka deleted records before they were applied: raise ``Incomplete``, or (when
-    allowed) name the lost offsets in ``result`` and return the warning to show."""
+    allowed) name the lost offsets in ``result`` and return the warning to show. (``command``
+    and ``allowing`` complete the advice: "then report with --allow-incomplete".)"""
     lost = store.lost_offsets()
     if not lost:
         return None
@@ -85,7 +101,7 @@ def check_complete(store: RedisStore, result: dict, allow_incomplete: bool,
     if not allow_incomplete:
         raise Incomplete(f"{message}. Re-publish those events from their source (portflow "
                          f"replay; duplicates are counted once), then {command} with "
-                         "--allow-incomplete.")
+                         f"{allowing}.")
     result["incomplete"] = {"lost_offsets": lost}
     return message
 

@@ -2,13 +2,15 @@
 
 Read from Redis alone (no Kafka): the state's epoch and time zone, the newest event applied,
 each partition's mark, the live workers, offsets lost to retention, and the events the workers
-applied, skipped as duplicates or rejected since the state began.
+applied, skipped as duplicates or rejected since the state began. ``GET /v1/status`` adds
+Kafka's end offsets and the lag, which its own thread reads (``with_end_offsets``).
 """
 
 from __future__ import annotations
 
 import time
 from datetime import datetime
+from typing import Mapping, Optional
 from zoneinfo import ZoneInfo
 
 from portflow.adapters.redis import DROPPING, Outcomes, RedisStore
@@ -46,6 +48,21 @@ def read_status(store: RedisStore, settings: Settings) -> dict:
                     for worker_id, info in sorted(store.workers().items())],
         "lost_offsets": store.lost_offsets(),
     }
+
+
+def with_end_offsets(status: dict, ends: Optional[Mapping[tuple[str, int], int]]) -> dict:
+    """The status object with each topic's end offsets in Kafka (the offset the next record
+    gets) and its lag: the records written that are not applied yet (past each partition's
+    mark). ``ends``: (topic, partition) → end offset, None where Kafka could not be read."""
+    if ends is None:
+        return status
+    topics = []
+    for topic in status["topics"]:
+        topic_ends = {str(p): end for (name, p), end in sorted(ends.items())
+                      if name == topic["topic"]}
+        lag = sum(max(0, end - 1 - topic["marks"].get(p, -1)) for p, end in topic_ends.items())
+        topics.append({**topic, "end_offsets": topic_ends, "lag": lag})
+    return {**status, "topics": topics}
 
 
 def outcomes_json(outcomes: Outcomes) -> dict:

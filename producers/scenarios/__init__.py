@@ -29,11 +29,12 @@ def write_scenario(name: str, out: str, seed: int = 2024, scale: float = 1.0,
         lines = generate_drill(out, seed=seed)
         return [f"{lines:,} events", f"wrote {expected_path(out)}", f"wrote {out}"]
     if name == "xinjiang-2024h1":
-        from producers.scenarios.xinjiang import generate_xinjiang
+        from producers.scenarios.xinjiang import generate_xinjiang, write_rates
 
         try:
             lines = generate_xinjiang(out, seed=seed, scale=scale)
         except ValueError as exc:
             raise InvalidScenario(str(exc)) from None
-        return [f"{lines:,} events", f"wrote {out}"]
+        return [f"{lines:,} events", f"wrote {write_rates(out)} (its USD rates: portflow rates "
+                                     "load it)", f"wrote {out}"]
     raise InvalidScenario(f"unknown scenario {name!r}; choose from {', '.join(SCENARIOS)}")

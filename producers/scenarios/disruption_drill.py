@@ -25,7 +25,8 @@ from typing import Sequence
 
 from portflow.domain.events import MODES, TRAIN_SERVICES
 from portflow.domain.festivals import SPRING_FESTIVAL
-from producers.scenarios.writing import CST, decimal_text, rfc3339, write_replay_file
+from producers.scenarios.writing import (CST, companion_path, decimal_text, rfc3339,
+                                         write_replay_file)
 
 FIRST_DAY, LAST_DAY = date(2023, 1, 1), date(2024, 12, 31)
 # Events fall between 08:00 and 20:00 local time (00:00 to 12:00 UTC): never across midnight.
@@ -346,10 +347,7 @@ def expected_anomalies(min_drop_pct: float = 50, *, seed: int = 2024,
 
 def expected_path(path: str) -> str:
     """Where ``generate_drill`` writes the expected anomalies of the replay file ``path``."""
-    for suffix in (".jsonl.gz", ".jsonl"):
-        if path.endswith(suffix):
-            return path[:-len(suffix)] + ".expected.json"
-    return path + ".expected.json"
+    return companion_path(path, ".expected.json")
 
 
 def generate_drill(path: str, seed: int = 2024, *,

@@ -23,6 +23,15 @@ def decimal_text(units: int, places: int) -> str:
     return f"{units // 10**places}.{units % 10**places:0{places}d}"
 
 
+def companion_path(path: str, suffix: str) -> str:
+    """The file written beside the replay file ``path``: its name without ``.jsonl(.gz)``,
+    then ``suffix`` (``out/drill.jsonl.gz``, ``.expected.json``: ``out/drill.expected.json``)."""
+    for replay_suffix in (".jsonl.gz", ".jsonl"):
+        if path.endswith(replay_suffix):
+            return path[:-len(replay_suffix)] + suffix
+    return path + suffix
+
+
 def write_replay_file(path: str, body: bytes) -> None:
     with replay_file_writer(path) as out:
         out.write(body)

@@ -22,11 +22,15 @@ from typing import Callable, Iterator
 
 from portflow.domain.countries import ISO_3166_ALPHA2
 from portflow.domain.events import MODES
-from portflow.domain.reconcile import Check, check_figure, check_share
+from portflow.domain.reconcile import Check, check_figure, check_share, check_unavailable
+from portflow.domain.queries import MissingRates
 from producers.scenarios import MAX_SCALE
-from producers.scenarios.writing import CST, decimal_text, rfc3339, write_replay_file
+from producers.scenarios.writing import (CST, companion_path, decimal_text, rfc3339,
+                                         write_replay_file)
 
 DATA_FILE = Path(__file__).with_name("xinjiang_2024h1.toml")
+# The rate the article implies for every month of the scenario (derived in DATA_FILE).
+RATES_FILE = Path(__file__).with_name("xinjiang_2024h1_usd_rates.csv")
 YEARS = (2023, 2024)
 ZONE_CLASSES = ("none", "ftz", "cbz", "both")
 PARTNER_GROUPS = ("KZ", "KG", "other")
@@ -37,6 +41,7 @@ PREFERRED_PARTNERS = (
     "KE ET BR AR CL MX CA AU NZ PH BD LK NP MM KH LA QA KW OM BH JO LB IQ SY YE DZ MA TN LY SD"
 ).split()
 NOT_PARTNERS = {"CN", "AQ", "BV", "HM", "UM", "TF", "IO", "GS"}  # China itself; no inhabitants
+BILLION = Decimal(10) ** 9
 
 
 def load_data(path: Path = DATA_FILE) -> dict:
@@ -379,15 +384,26 @@ def generate_xinjiang(path: str, seed: int = 2024, scale: float = 1.0) -> int:
     return XinjiangScenario(seed, scale).write(path)
 
 
-def acceptance_checks(report: Callable[[str, str, list[str]], dict],
-                      data: dict | None = None) -> list[Check]:
+def write_rates(path: str) -> str:
+    """Write the scenario's USD rates file beside its replay file ``path``; return where."""
+    rates_path = companion_path(path, ".usd-rates.csv")
+    Path(rates_path).write_bytes(RATES_FILE.read_bytes())
+    return rates_path
+
+
+def billions(amount_text: str) -> str:
+    """A published amount in billions, to the article's two decimals."""
+    return f"{Decimal(amount_text) / BILLION:.2f}"
+
+
+def acceptance_checks(report: Callable[..., dict], data: dict | None = None) -> list[Check]:
     """Every published figure of the article against portflow's reports of H1 2024.
 
-    ``report(period, measure, by)`` returns the contract's report object. Share checks compare
-    the article's stated shares with the shares its own totals give (they disagree; see README).
+    ``report(period, measure, by, currency="CNY")`` returns the report object (``MissingRates``
+    for dollars without the rates). Share checks compare the article's stated shares with the
+    shares its own totals give (they disagree; see README).
     """
     pub = (data or load_data())["published"]
-    billion = Decimal(10) ** 9
     period = "2024-H1"
 
     def rows(measure: str, by: str) -> dict[str, dict]:
@@ -405,15 +421,12 @@ def acceptance_checks(report: Callable[[str, str, list[str]], dict],
             sums[0] += row["current"]
             sums[1] += row["previous"]
 
-    def billions(yuan_text: str) -> str:
-        return f"{Decimal(yuan_text) / billion:.2f}"
-
     def growth(sums: list[int]) -> Decimal | None:
         return (Decimal(sums[0]) / sums[1] - 1) * 100 if sums[1] else None
 
     checks = [
         check_figure("total trade value, billion yuan", billions(pub["total_value_yuan"]),
-                     value["current"] / billion),
+                     value["current"] / BILLION),
         check_figure("total trade value YoY %", pub["total_value_yoy_pct"], value["yoy_pct"]),
         check_figure("partner countries and regions",
                      pub["partners"], sum(1 for r in partners.values() if r["current"])),
@@ -434,13 +447,39 @@ def acceptance_checks(report: Callable[[str, str, list[str]], dict],
         checks.append(check_figure(f"{mode} value YoY %", pct, modes.get(mode, {}).get("yoy_pct")))
     checks += [
         check_figure("free trade zones, billion yuan", billions(pub["ftz_value_yuan"]),
-                     ftz.get("current", 0) / billion),
+                     ftz.get("current", 0) / BILLION),
         check_share("free trade zones, share of total %", pub["ftz_share_pct"],
-                    ftz.get("current", 0) / billion, value["current"] / billion),
+                    ftz.get("current", 0) / BILLION, value["current"] / BILLION),
         check_figure("bonded zones, billion yuan", billions(pub["cbz_value_yuan"]),
-                     cbz.get("current", 0) / billion),
+                     cbz.get("current", 0) / BILLION),
         check_figure("bonded zones YoY %", pub["cbz_yoy_pct"], cbz.get("yoy_pct")),
         check_share("bonded zones, share of total %", pub["cbz_share_pct"],
-                    cbz.get("current", 0) / billion, value["current"] / billion),
+                    cbz.get("current", 0) / BILLION, value["current"] / BILLION),
     ]
-    return checks
+    return checks + _dollar_checks(report, period, pub)
+
+
+def checks_against(reports) -> list[Check]:
+    """``acceptance_checks`` answered by ``reports``, a ``portflow.services.reports.Reports``."""
+    from portflow.domain.queries import ReportRequest
+
+    return acceptance_checks(lambda period, measure, by, currency="CNY": reports.report(
+        ReportRequest.parse(period, measure, by, currency=currency)))
+
+
+def _dollar_checks(report: Callable[..., dict], period: str, pub: dict) -> list[Check]:
+    """The article's three dollar figures against the report in U.S. dollars (at the rates
+    loaded: the scenario's are in ``RATES_FILE``)."""
+    published = {"total trade value, billion USD": billions(pub["total_value_usd"]),
+                 "free trade zones, billion USD": billions(pub["ftz_value_usd"]),
+                 "bonded zones, billion USD": billions(pub["cbz_value_usd"])}
+    try:
+        result = report(period, "value_cny", ["zone_group"], currency="USD")
+    except MissingRates as exc:
+        why = (f"{exc}; the scenario's are in FILE.usd-rates.csv, written beside it by "
+               "`portflow scenario xinjiang-2024h1`")
+        return [check_unavailable(figure, text, why) for figure, text in published.items()]
+    zones = {row["key"]["zone_group"]: row["current"] for row in result["rows"]}
+    computed = [result["total"]["current"], zones.get("ftz", 0), zones.get("cbz", 0)]
+    return [check_figure(figure, text, Decimal(usd) / BILLION)
+            for (figure, text), usd in zip(published.items(), computed)]

@@ -1,5 +1,6 @@
-"""`portflow up` as a user runs it, on either embedded broker: starts, refuses a second copy, stops
-on Ctrl-C, starts again after a clean stop and after being killed (stale state, busy ports)."""
+"""`portflow up` as a user runs it, on either embedded broker: starts (the HTTP API with it),
+refuses a second copy, stops on Ctrl-C, starts again after a clean stop and after being killed
+(stale state, busy ports)."""
 
 import os
 import signal
@@ -8,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 import redis
 
@@ -22,7 +24,8 @@ def up_env(tmp_path):
             "PORTFLOW_HOME": str(tmp_path / "home"),
             "PORTFLOW_KAFKA_BOOTSTRAP": f"127.0.0.1:{free_port()}",
             "PORTFLOW_REDIS_URL": f"redis://127.0.0.1:{free_port()}/0",
-            "PORTFLOW_METRICS_ADDR": f"127.0.0.1:{free_port()}"}
+            "PORTFLOW_METRICS_ADDR": f"127.0.0.1:{free_port()}",
+            "PORTFLOW_API_ADDR": f"127.0.0.1:{free_port()}"}
 
 
 @pytest.fixture
@@ -38,6 +41,7 @@ def start_up(command, env, preexec_fn=None) -> subprocess.Popen:
     for line in process.stdout:
         lines.append(line)
         if "Ctrl-C stops everything" in line:
+            assert f"HTTP API     http://{env['PORTFLOW_API_ADDR']}" in "".join(lines)
             return process
         assert time.monotonic() < deadline, "".join(lines)
     raise AssertionError("up exited:\n" + "".join(lines))
@@ -45,7 +49,8 @@ def start_up(command, env, preexec_fn=None) -> subprocess.Popen:
 
 def ports(env):
     return [int(env["PORTFLOW_KAFKA_BOOTSTRAP"].rsplit(":", 1)[1]),
-            int(env["PORTFLOW_REDIS_URL"].rsplit(":", 1)[1].split("/")[0])]
+            int(env["PORTFLOW_REDIS_URL"].rsplit(":", 1)[1].split("/")[0]),
+            int(env["PORTFLOW_API_ADDR"].rsplit(":", 1)[1])]
 
 
 def processes_of(env) -> list[int]:
@@ -74,6 +79,8 @@ def test_up_runs_once_stops_cleanly_and_restarts(up_command, up_env):
     first = start_up(up_command, up_env)
     try:
         assert redis.Redis.from_url(up_env["PORTFLOW_REDIS_URL"]).ping()
+        api = f"http://{up_env['PORTFLOW_API_ADDR']}"
+        assert httpx.get(f"{api}/readyz").json()["status"] == "ready"
         second = subprocess.run(up_command, env=up_env,
                                 capture_output=True, text=True, timeout=60)
         assert second.returncode == 1 and "already running" in second.stderr

@@ -8,8 +8,9 @@ an unknown choice, an empty string), on top of the smallest arguments the comman
 Named cases add what a type cannot say (bad periods, files with bad lines, the issue's reports).
 
 Nothing real is touched: Kafka and Redis point at free ports on 127.0.0.2, where nothing listens
-(a refused connection; `up` and `demo` refuse to start an embedded stack off 127.0.0.1), and
-PORTFLOW_HOME is a temporary directory. The commands run in parallel, once, for the whole module:
+(a refused connection; `up` and `demo` refuse to start an embedded stack off 127.0.0.1), the
+API at a network address without a token (`serve` refuses to start), and PORTFLOW_HOME is a
+temporary directory. The commands run in parallel, once, for the whole module:
 those that reach for Kafka wait out its connection timeout.
 """
 
@@ -42,6 +43,7 @@ VALID = {
     "dlq replay": {"yes": True},
     "simulate": {"max_events": "1"},
     "demo": {"once": True, "scale": "0.001"},
+    "rates load": {"file": "{tmp}/rates.csv"},
 }
 
 NUMBERS = ["-1", "0", "99999999999999999999", "x"]
@@ -123,12 +125,15 @@ def _command_cases():
     yield "replay", "issue: a 2 MB line", ["{tmp}/huge-line.jsonl"], None
     yield "replay", "a file of bad lines", ["{tmp}/bad-lines.jsonl"], None
     yield "replay", "gzip that is not", ["{tmp}/not-gzip.jsonl.gz"], None
+    yield "rates load", "a rates file with bad lines", ["{tmp}/bad-lines.jsonl"], 2
+    yield "rates load", "a rates file of bad rates", ["{tmp}/bad-rates.csv"], 2
 
 
 def _cases():
     yield "", "no command", [], None
     yield "", "an unknown command", ["nope"], 2
     yield "dlq", "no subcommand", [], None
+    yield "rates", "no subcommand", [], None
     for name, label, args, exit_code in _command_cases():
         yield name, label, name.split() + args, exit_code
 
@@ -146,6 +151,9 @@ def _scratch(tmp: Path) -> None:
                                          + '"}\n')
     (tmp / "bad-lines.jsonl").write_bytes(b"\xff\xfe\n[]\n{}\nnull\n" + b"{" * 100_000 + b"\n")
     (tmp / "not-gzip.jsonl.gz").write_text("plain text\n")
+    (tmp / "rates.csv").write_text("month,rate,source\n2024-01,7.2570,a\n")
+    (tmp / "bad-rates.csv").write_text("month,rate,source\n2024-13,nan,\n2024-01,1e3,a\n"
+                                       + "2024-02,7,a\n" * 20)
 
 
 @pytest.fixture(scope="module")
@@ -158,6 +166,8 @@ def runs(request, tmp_path_factory) -> dict[tuple[str, ...], subprocess.Complete
            "PORTFLOW_REDIS_URL": f"redis://127.0.0.2:{free_port()}/0",
            "PORTFLOW_METRICS_ADDR": f"127.0.0.1:{free_port()}",
            "PORTFLOW_PROMETHEUS_ADDR": f"127.0.0.1:{free_port()}",
+           # beyond loopback without a token: `serve` refuses at once instead of serving
+           "PORTFLOW_API_ADDR": f"192.0.2.1:{free_port()}",
            "PORTFLOW_HOME": str(tmp / "home")}
     selected = list({tuple(item.callspec.params["argv"]) for item in request.session.items
                      if item.module is request.module})

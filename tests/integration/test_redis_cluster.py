@@ -120,3 +120,17 @@ def test_a_prefix_without_state_and_status_on_a_cluster(redis_cluster):
     status = run(settings, "status")
     assert status.exit_code == 0, status.output
     assert "portflow.shipments: 0: 0" in status.output
+
+
+def test_rates_load_replace_and_survive_a_rebuild_on_a_cluster(redis_cluster, tmp_path):
+    settings = Settings(redis_url=redis_cluster, topic_prefix="portflow.")
+    store = RedisStore.from_url(redis_cluster, "portflow.")
+    store.open_epoch("Asia/Shanghai")
+    store.put_rates({"2023-12": {"rate": "7.1", "source": "a"}})
+    path = tmp_path / "rates.csv"
+    path.write_text("month,rate,source\n2024-01,7.2570,b\n")
+    loaded = run(settings, "rates", "load", "--replace", str(path))
+    assert loaded.exit_code == 0, loaded.output
+    assert "dropped 1 month (2023-12)" in loaded.output
+    store.drop_state()
+    assert store.rate_entries() == {"2024-01": {"rate": "7.2570", "source": "b"}}

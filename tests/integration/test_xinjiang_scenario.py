@@ -5,6 +5,8 @@ by hand, not read from the generator's data file.
 """
 
 import json
+import subprocess
+import sys
 from decimal import Decimal
 
 import pytest
@@ -69,5 +71,21 @@ def test_replayed_scenario_reproduces_the_published_figures(stack_env, tmp_path,
     assert zones["cbz"]["current"] == Decimal("95390000000.00")
     assert one_decimal(zones["cbz"]["yoy_pct"]) == Decimal("58.1")
 
+    without_rates = subprocess.run([sys.executable, "-m", "entrypoints.cli", "verify",
+                                    "xinjiang-2024h1"], env=stack_env, capture_output=True,
+                                   text=True, timeout=120)
+    assert without_rates.returncode == 1
+    assert without_rates.stdout.count("DIFF") == 3
+    assert "3 figure(s) differ" in without_rates.stderr
+    assert "2024-01" in without_rates.stdout and "rates load" in without_rates.stdout
+
+    portflow(stack_env, "rates", "load", str(tmp_path / "xinjiang.usd-rates.csv"))
     verdict = portflow(stack_env, "verify", "xinjiang-2024h1")
     assert "DIFF" not in verdict and verdict.count("FLAG") == 2
+    checks = [json.loads(line, parse_float=Decimal)
+              for line in portflow(stack_env, "verify", "xinjiang-2024h1", "--json").splitlines()]
+    assert sum(c["matches"] for c in checks) == 21
+    assert {c["figure"]: c["computed"] for c in checks if "USD" in c["figure"]} == {
+        "total trade value, billion USD": Decimal("27.56"),
+        "free trade zones, billion USD": Decimal("10.03"),
+        "bonded zones, billion USD": Decimal("13.14")}

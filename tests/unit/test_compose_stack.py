@@ -49,10 +49,10 @@ ALERTMANAGER_CONFIG = ROOT / "alertmanager" / "alertmanager.yml"
 PROMETHEUS_CONFIG = ROOT / "prometheus" / "prometheus.yml"
 GRAFANA = ROOT / "grafana"
 
-SERVICES = {"kafka", "kafka-init", "redis", "worker", "simulator", "cli", "prometheus",
+SERVICES = {"kafka", "kafka-init", "redis", "worker", "api", "simulator", "cli", "prometheus",
             "alertmanager", "grafana"}
 LOCAL_IMAGE = "portflow:local"
-SECRETS = ("REDIS_PASSWORD", "GRAFANA_ADMIN_PASSWORD")
+SECRETS = ("REDIS_PASSWORD", "GRAFANA_ADMIN_PASSWORD", "PORTFLOW_API_TOKEN")
 CONDITIONS = {"service_started", "service_healthy", "service_completed_successfully"}
 
 DOCKER_COMPOSE = shutil.which("docker-compose")
@@ -231,7 +231,7 @@ def test_docker_compose_config_accepts_the_stack():
     assert set(resolved["services"]) == SERVICES
     # The substitution this test does itself agrees with Compose's.
     ours = compose()["services"]
-    for name in ("worker", "simulator", "cli", "grafana"):
+    for name in ("worker", "api", "simulator", "cli", "grafana"):
         assert environment(resolved["services"][name]) == environment(ours[name]), name
     assert resolved["services"]["redis"]["command"] == ours["redis"]["command"]
 
@@ -358,13 +358,28 @@ def test_portflow_settings_are_documented_and_valid():
         assert f"PLAINTEXT://{host}:{port}" in \
             environment(services["kafka"])["KAFKA_ADVERTISED_LISTENERS"].split(","), name
         assert settings.session_timeout_s == 30
-    for name in ("worker", "cli"):
+    for name in ("worker", "api", "cli"):
         settings = Settings.from_env(environment(services[name]))
         assert settings.redis_url == \
             f"redis://:{env_example()['REDIS_PASSWORD']}@redis:6379/0", name
     assert "PORTFLOW_REDIS_URL" not in environment(services["simulator"])
     dockerfile_env = set(re.findall(r"\b(PORTFLOW_[A-Z0-9_]+)=", DOCKERFILE.read_text()))
     assert dockerfile_env <= documented
+
+
+def test_the_api_serves_the_network_with_the_token_and_is_checked_on_its_port():
+    from entrypoints.api.server import check_exposure
+
+    api = service("api")
+    assert api["image"] == LOCAL_IMAGE and api["command"] == ["serve"]
+    settings = Settings.from_env(environment(api))
+    host, port = settings.api_addr
+    assert host == "0.0.0.0", "Grafana in another container cannot reach 127.0.0.1"
+    assert settings.api_token == env_example()["PORTFLOW_API_TOKEN"]
+    check_exposure(settings)  # would refuse to start without the token
+    assert container_port(api) == port
+    assert f"127.0.0.1:{port}/healthz" in " ".join(api["healthcheck"]["test"])
+    assert api["depends_on"]["redis"]["condition"] == "service_healthy"
 
 
 def test_kafka_is_a_single_kraft_node():
@@ -503,6 +518,25 @@ def test_grafana_reads_prometheus_and_the_dashboards():
     assert bind_source(grafana, "/var/lib/grafana") == "grafana-data"
     env = environment(grafana)
     assert env["GF_SECURITY_ADMIN_PASSWORD"] == env_example()["GRAFANA_ADMIN_PASSWORD"]
+
+
+def test_grafana_reads_the_api_through_the_pinned_infinity_plugin_with_the_token():
+    grafana = service("grafana")
+    (datasource,) = load_yaml(GRAFANA / "provisioning" / "datasources" / "portflow-api.yml")[
+        "datasources"]
+    assert datasource["uid"] == "portflow-api"
+    assert datasource["type"] == "yesoreyeram-infinity-datasource"
+    url = re.fullmatch(r"http://([a-z0-9-]+):(\d+)", datasource["url"])
+    assert url and url[1] == "api" and container_port(service("api")) == int(url[2])
+    assert datasource["jsonData"]["allowedHosts"] == [datasource["url"]]
+    assert datasource["jsonData"]["customHealthCheckUrl"].startswith(datasource["url"] + "/v1/")
+    assert datasource["jsonData"]["auth_method"] == "bearerToken"
+    assert datasource["secureJsonData"]["bearerToken"] == "$PORTFLOW_API_TOKEN"
+    env = environment(grafana)
+    assert env["PORTFLOW_API_TOKEN"] == env_example()["PORTFLOW_API_TOKEN"]
+    plugin, version = env["GF_INSTALL_PLUGINS"].split(" ")
+    assert plugin == datasource["type"]
+    assert re.fullmatch(r"\d+\.\d+\.\d+", version), "the plugin is pinned to a release"
 
 
 def test_published_ports_default_to_loopback():

@@ -3,7 +3,8 @@
 The key layout is described once, in the README ("Redis layout"): every key starts with
 ``pf{<topic prefix>}``, a Redis Cluster hash tag, so every key one atomic step touches lives in
 one slot. ``store`` holds the store and its atomic ``apply``; ``aggregates`` the reads of the
-totals; ``progress`` the marks, epoch, topic ids, lost offsets and live workers.
+totals; ``progress`` the marks, epoch, topic ids, lost offsets and live workers; ``redrives``
+the re-drive ledger and ``rates`` the USD rates, both kept apart from the state.
 
 Effectively-once: ``apply`` runs one Lua script that checks the expected marks (so a
 zombie worker after a rebalance cannot apply twice), checks that no event id was seen before,

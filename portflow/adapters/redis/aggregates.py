@@ -3,9 +3,25 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from decimal import Decimal
 from typing import Iterable, Optional
 
 import redis
+
+from portflow.adapters.redis.rates import rates_of
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The state as a report finds it (``Aggregates.granule_versions``)."""
+
+    epoch: Optional[str]
+    time_zone: Optional[str]
+    lost: bool  # Kafka deleted offsets before they were applied
+    latest: Optional[int]  # the newest event time applied, Unix seconds
+    versions: list[int]
+    rates: Optional[dict[str, Decimal]]
 
 
 class Aggregates:
@@ -19,21 +35,24 @@ class Aggregates:
         value = self.client.hget(self.meta_key, "latest_event_ts")
         return int(value) if value is not None else None
 
-    def granule_versions(self, event_type: str,
-                         granules: list[str]) -> tuple[Optional[str], Optional[int], list]:
-        """The state's epoch, the newest event time applied and each granule's version (None
-        for one never written since versions were kept), in one round trip: a granule whose
-        version is unchanged holds the same totals."""
+    def granule_versions(self, event_type: str, granules: list[str],
+                         with_rates: bool = False) -> "Snapshot":
+        """What a report needs before it sums anything, in one round trip: the state's epoch,
+        time zone, whether offsets were lost, the newest event time, each granule's version
+        (0 for one never written since versions were kept: a granule whose version is
+        unchanged holds the same totals) and, ``with_rates``, the USD rates."""
         pipe = self.client.pipeline(transaction=False)
-        pipe.hmget(self.meta_key, ["epoch", "latest_event_ts"])
-        if granules:
-            pipe.hmget(self.versions_key, [f"{event_type}:{g}" for g in granules])
-        replies = pipe.execute()
-        epoch, latest = replies[0]
-        versions = replies[1] if granules else []
-        return (None if epoch is None else epoch.decode(),
-                None if latest is None else int(latest),
-                [None if v is None else int(v) for v in versions])
+        pipe.hmget(self.meta_key, ["epoch", "tz", "latest_event_ts"])
+        pipe.exists(self.lost_key)
+        pipe.hmget(self.versions_key, [f"{event_type}:{g}" for g in granules] or ["-"])
+        if with_rates:
+            pipe.hgetall(self.rates_key)
+        (epoch, tz, latest), lost, versions, *rates = pipe.execute()
+        return Snapshot(None if epoch is None else epoch.decode(),
+                        None if tz is None else tz.decode(), bool(lost),
+                        None if latest is None else int(latest),
+                        [int(v or 0) for v in versions][:len(granules)],
+                        rates_of(rates[0]) if rates else None)
 
     def rollup_key(self, event_type: str, measure: str, granule: str, by: tuple[str, ...],
                    filters: tuple) -> str:

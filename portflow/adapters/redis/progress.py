@@ -113,15 +113,16 @@ class Progress:
 
     def drop_state(self) -> int:
         """Delete every aggregate, mark, dedupe id and epoch of this prefix (not the live-worker
-        announcements, nor the re-drive ledger: re-reading the topics does not undo a re-drive);
-        running workers notice and re-read their topics from the start.
+        announcements, nor the re-drive ledger: re-reading the topics does not undo a re-drive,
+        nor the USD rates: they come from a file, not from the topics); running workers notice
+        and re-read their topics from the start.
 
         The epoch is set to ``DROPPING`` first, so no worker adds to (or restarts) a state that
         is half deleted; a new epoch can begin only once the meta hash itself is gone.
         """
         self.client.hset(self.meta_key, "epoch", DROPPING)
         deleted = 0
-        kept = {self.meta_key.encode(), self.redrives_key.encode()}
+        kept = {self.meta_key.encode(), self.redrives_key.encode(), self.rates_key.encode()}
         for key in self.client.scan_iter(match=f"{self.root}:*", count=1000):
             if b":worker:" not in key and key not in kept:
                 deleted += self.client.unlink(key)
@@ -144,6 +145,16 @@ class Progress:
         """The topic prefixes that have a state in this Redis database (a scan of its keys)."""
         return sorted(key.decode()[len("pf{"):-len("}:meta")]
                       for key in self.client.scan_iter(match="pf{*}:meta", count=1000))
+
+    def reading_state(self) -> tuple[str | None, str | None, bool]:
+        """The epoch, the time zone and whether any offsets were lost, in one round trip (what
+        every read of the API checks first)."""
+        pipe = self.client.pipeline(transaction=False)
+        pipe.hmget(self.meta_key, ["epoch", "tz"])
+        pipe.exists(self.lost_key)
+        (epoch, tz), lost = pipe.execute()
+        return (None if epoch is None else epoch.decode(), None if tz is None else tz.decode(),
+                bool(lost))
 
     def time_zone(self) -> str | None:
         value = self.client.hget(self.meta_key, "tz")

@@ -19,6 +19,7 @@ from redis.cluster import RedisCluster
 
 from portflow.adapters.redis.aggregates import Aggregates
 from portflow.adapters.redis.progress import RUN_OUTCOME_TTL_S, RUN_REJECTIONS_KEPT, Progress
+from portflow.adapters.redis.rates import Rates
 from portflow.adapters.redis.redrives import Redrives
 from portflow.domain.aggregates import STORED_MEASURES
 
@@ -84,7 +85,7 @@ _MEASURE_TABS = {event_type: "".join(f"\t{measure}" for measure in measures)
 _CLIENT_OPTIONS = dict(socket_timeout=30, socket_connect_timeout=5, health_check_interval=15)
 
 
-class RedisStore(Aggregates, Progress, Redrives):
+class RedisStore(Aggregates, Progress, Redrives, Rates):
     """Aggregates and progress in Redis, behind names that say what they mean; ``apply`` writes
     both in one atomic step."""
 
@@ -99,18 +100,21 @@ class RedisStore(Aggregates, Progress, Redrives):
         self.lost_key = f"{self.root}:lost"
         self.outcomes_key = f"{self.root}:outcomes"
         self.redrives_key = f"{self.root}:redriven"  # kept by drop_state
+        self.rates_key = f"{self.root}:rates"  # kept by drop_state
         self.aggregate_prefix = f"{self.root}:agg:"
         self.versions_key = f"{self.root}:versions"  # per "type:granule": bumped by each write
         self._adopt_topic = client.register_script(lua("adopt_topic.lua"))
 
     @classmethod
-    def from_url(cls, url: str, topic_prefix: str) -> "RedisStore":
+    def from_url(cls, url: str, topic_prefix: str, **client_options) -> "RedisStore":
         """A store on a Redis server, or on a Redis Cluster when the server at ``url`` is a
-        cluster node (any node will do: the client learns the others from it)."""
-        client = redis.Redis.from_url(url, **_CLIENT_OPTIONS)
+        cluster node (any node will do: the client learns the others from it).
+        ``client_options`` override the clients' defaults (the API's shorter timeouts)."""
+        options = {**_CLIENT_OPTIONS, **client_options}
+        client = redis.Redis.from_url(url, **options)
         if _is_cluster_node(client):
             client.close()
-            client = RedisCluster.from_url(url, **_CLIENT_OPTIONS)
+            client = RedisCluster.from_url(url, **options)
         return cls(client, topic_prefix, url)
 
     @property

@@ -52,3 +52,32 @@ def test_rounding_is_half_away_from_zero_and_exact(value, places, expected):
 def test_pct_and_growth():
     assert pct(1, 3) == Decimal("33.33") and pct(1, 0) is None
     assert growth_pct(1484, 1000) == Decimal("48.40") and growth_pct(0, 5) == Decimal("-100.00")
+
+
+def _oracle_rounded(value: Fraction, places: int) -> Decimal:
+    """Rounding half away from zero the slow, obvious way: through Fraction."""
+    scaled = Fraction(value) * 10 ** places
+    magnitude = (abs(scaled) * 2 + 1) // 2
+    return Decimal(int(magnitude) * (1 if scaled >= 0 else -1)).scaleb(-places)
+
+
+def test_the_integer_arithmetic_gives_what_fractions_give():
+    import random
+
+    rng = random.Random(24)
+
+    def amount():
+        units = rng.choice([0, rng.randint(-10**6, 10**6), rng.randint(-10**15, 10**15)])
+        return units if rng.random() < 0.5 else Fraction(units, rng.randint(1, 10**6))
+
+    for _ in range(20_000):
+        cur, prev, tot_cur, tot_prev = amount(), amount(), amount(), amount()
+        figures = row_figures(cur, prev, tot_cur, tot_prev)
+        share = (None if not (tot_cur and tot_prev) else _oracle_rounded(
+            (Fraction(cur) / Fraction(tot_cur) - Fraction(prev) / Fraction(tot_prev)) * 100, 2))
+        assert figures["share_change_pp"] == share
+        assert figures["share_pct"] == (None if tot_cur == 0 else _oracle_rounded(
+            Fraction(cur) / Fraction(tot_cur) * 100, 2))
+        assert figures["contribution_pp"] == (None if tot_prev == 0 else _oracle_rounded(
+            Fraction(cur - prev) / Fraction(tot_prev) * 100, 2))
+        assert rounded(cur, 2) == _oracle_rounded(cur, 2)

@@ -24,6 +24,17 @@ def test_filters_keep_matching_cells_and_the_total_is_theirs():
     assert rollup.rows == {("khorgos",): 50_00, ("kashgar",): 1_00} and rollup.total == 51_00
 
 
+def test_rows_by_plain_dimensions_sum_the_cells_with_those_values():
+    assert Summer("shipment", ()).rollup(CELLS).rows == {(): 401_00}
+    assert Summer("shipment", ("port",)).rollup(CELLS).rows == {
+        ("khorgos",): 200_00, ("urumqi",): 200_00, ("kashgar",): 1_00}
+    assert Summer("shipment", ("partner", "mode")).rollup(CELLS).rows == {
+        ("KZ", "rail"): 150_00, ("KG", "road"): 51_00, ("DE", "air"): 200_00}
+    assert Summer("train", ("service", "port")).rollup({"khorgos|china-europe|outbound": 3,
+                                                        "khorgos|china-europe|inbound": 2}
+                                                       ).rows == {("china-europe", "khorgos"): 5}
+
+
 def test_zone_filters_match_any_of_a_shipments_zones():
     rollup = Summer("shipment", (), (("zone_group", ("ftz",)),)).rollup(CELLS)
     assert rollup.total == 350_00
@@ -89,3 +100,22 @@ def test_a_series_without_dimensions_is_the_total():
                           SHANGHAI, {})
     assert result["rows"] == [{"time": "2024-01-01T00:00:00+08:00", "key": "total", "value": 3,
                                "previous": 0, "previous_time": "2023-01-01T00:00:00+08:00"}]
+
+
+def test_dollars_summed_per_rate_first_equal_each_granule_divided_on_its_own():
+    import random
+    from fractions import Fraction
+
+    from portflow.domain.report import _summed
+    from portflow.domain.rollup import Rollup
+
+    rng = random.Random(7)
+    granules = [f"2024-{m:02d}" for m in range(1, 13)]
+    rollups = {g: Rollup({(p,): rng.randint(0, 10**12) for p in ("a", "b", "c")
+                          if rng.random() < 0.8}, rng.randint(0, 10**13)) for g in granules}
+    divisors = {g: Fraction(rng.choice(["7.1", "7.2570", "7.3"])) * 100 for g in granules}
+    rows, total = _summed(rollups, divisors)
+    assert total == sum(Fraction(r.total) / divisors[g] for g, r in rollups.items())
+    assert rows == {key: sum(Fraction(r.rows.get(key, 0)) / divisors[g]
+                             for g, r in rollups.items())
+                    for key in {k for r in rollups.values() for k in r.rows}}

@@ -3,14 +3,20 @@
 import hashlib
 import json
 import random
+from decimal import ROUND_HALF_UP, Decimal
 
 import pytest
 from hypothesis import given, strategies as st
 
+from portflow.domain.rates import parse_rates
+from portflow.domain.queries import MissingRates
 from producers.scenarios.xinjiang import (
-    XinjiangScenario, generate_xinjiang, integer_table, split, value_cells, year_targets,
-    load_data,
+    RATES_FILE, XinjiangScenario, acceptance_checks, generate_xinjiang, integer_table, split,
+    value_cells, write_rates, year_targets, load_data,
 )
+
+DOLLAR_FIGURES = [("total_value_yuan", "total_value_usd"), ("ftz_value_yuan", "ftz_value_usd"),
+                  ("cbz_value_yuan", "cbz_value_usd")]
 
 
 @given(rows=st.lists(st.integers(0, 10**13), min_size=1, max_size=6),
@@ -88,19 +94,85 @@ def test_scale_is_validated():
         XinjiangScenario(scale=0)
 
 
-@pytest.mark.parametrize("scale", [1e-6, 0.001])
-def test_any_scale_above_zero_writes_a_file_with_every_published_figure(tmp_path, scale):
-    from producers.scenarios.xinjiang import acceptance_checks
+def oracle_reports(path, rate: Decimal | None):
+    """``report(period, measure, by, currency)`` as ``acceptance_checks`` calls it, from the
+    replay file alone; in dollars at ``rate`` (the scenario's months have one rate, so a period
+    converts whole), or ``MissingRates`` without one."""
     from tests.oracle import Oracle
 
-    path = tmp_path / "x.jsonl"
-    generate_xinjiang(str(path), seed=4, scale=scale)
     oracle = Oracle(str(path))
 
-    def report(period, measure, by):
-        figures = oracle.report(period, period.replace("2024", "2023"), measure, by)
-        return {"rows": [{"key": dict(zip(by, key)), "current": c, "previous": p, "yoy_pct": y}
-                         for key, (c, p, y) in figures["rows"].items()],
-                "total": dict(zip(("current", "previous", "yoy_pct"), figures["total"]))}
+    def report(period, measure, by, currency="CNY"):
+        if currency == "USD" and rate is None:
+            raise MissingRates(["2024-01", "2024-02"])
 
-    assert [c.figure for c in acceptance_checks(report) if c.failed] == []
+        def amount(yuan):
+            return (yuan / rate).quantize(Decimal("0.01"), ROUND_HALF_UP) if currency == "USD" \
+                else yuan
+
+        figures = oracle.report(period, period.replace("2024", "2023"), measure, by)
+        current, previous, yoy = figures["total"]
+        return {"rows": [{"key": dict(zip(by, key)), "current": amount(c),
+                          "previous": amount(p), "yoy_pct": y}
+                         for key, (c, p, y) in figures["rows"].items()],
+                "total": {"current": amount(current), "previous": amount(previous),
+                          "yoy_pct": yoy}}
+
+    return report
+
+
+@pytest.mark.parametrize("scale", [1e-6, 0.001])
+def test_any_scale_above_zero_writes_a_file_with_every_published_figure(tmp_path, scale):
+    path = tmp_path / "x.jsonl"
+    generate_xinjiang(str(path), seed=4, scale=scale)
+    (rate,) = {r.rate for r in parse_rates(RATES_FILE.read_bytes()).rates.values()}
+
+    checks = acceptance_checks(oracle_reports(path, rate))
+    assert [c.figure for c in checks if c.failed] == []
+    assert [c.figure for c in checks if "USD" in c.figure] == [
+        "total trade value, billion USD", "free trade zones, billion USD",
+        "bonded zones, billion USD"]
+    assert (len(checks), sum(c.matches for c in checks)) == (23, 21)
+
+
+def test_without_rates_the_dollar_figures_fail_saying_which_months_and_how_to_load_them(
+        tmp_path):
+    path = tmp_path / "x.jsonl"
+    generate_xinjiang(str(path), seed=4, scale=1e-6)
+
+    failed = [c for c in acceptance_checks(oracle_reports(path, None)) if c.failed]
+    assert [(c.figure, c.published, c.computed) for c in failed] == [
+        ("total trade value, billion USD", Decimal("27.56"), None),
+        ("free trade zones, billion USD", Decimal("10.03"), None),
+        ("bonded zones, billion USD", Decimal("13.14"), None)]
+    assert all("2024-01" in c.note and "portflow rates load" in c.note for c in failed)
+
+
+def billions_at(yuan: str, rate: Decimal) -> Decimal:
+    return (Decimal(yuan) / rate / 10**9).quantize(Decimal("0.01"), ROUND_HALF_UP)
+
+
+def test_the_scenario_rates_cover_its_months_at_the_rate_that_gives_the_articles_dollars():
+    parsed = parse_rates(RATES_FILE.read_bytes())
+    assert parsed.problems == []
+    assert parsed.months == [f"{year}-{month:02d}" for year in (2023, 2024)
+                             for month in range(1, 7)]
+    (rate,) = {r.rate for r in parsed.rates.values()}
+    pub = load_data()["published"]
+    for yuan, usd in DOLLAR_FIGURES:
+        assert billions_at(pub[yuan], rate) == Decimal(pub[usd]) / 10**9
+
+
+@pytest.mark.parametrize("rate", ["7.256751", "7.258211"])
+def test_rates_just_outside_the_derived_interval_miss_one_of_the_dollar_figures(rate):
+    pub = load_data()["published"]
+    assert any(billions_at(pub[yuan], Decimal(rate)) != Decimal(pub[usd]) / 10**9
+               for yuan, usd in DOLLAR_FIGURES)
+
+
+@pytest.mark.parametrize("out, written", [("a/xj.jsonl.gz", "a/xj.usd-rates.csv"),
+                                          ("xj.jsonl", "xj.usd-rates.csv")])
+def test_the_rates_file_is_written_beside_the_scenario(tmp_path, out, written):
+    (tmp_path / "a").mkdir()
+    assert write_rates(str(tmp_path / out)) == str(tmp_path / written)
+    assert (tmp_path / written).read_bytes() == RATES_FILE.read_bytes()

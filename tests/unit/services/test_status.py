@@ -1,7 +1,7 @@
 """`portflow status` as text: each part of the state on its line, the event-time guard named."""
 
 from portflow.adapters.redis import Outcomes
-from portflow.services.status import outcomes_json, status_text
+from portflow.services.status import outcomes_json, status_text, with_end_offsets
 
 
 def status(**changes) -> dict:
@@ -53,3 +53,13 @@ def test_a_fresh_state_and_a_time_zone_that_differs_are_said_plainly():
             "agree)") in lines
     assert "live workers: 0" in lines
     assert lines[-1].endswith("before they were applied): none")
+
+
+def test_end_offsets_give_each_topic_its_lag_past_the_marks():
+    ends = {("portflow.shipments", 0): 1500, ("portflow.shipments", 1): 30,
+            ("portflow.shipments", 2): 4, ("portflow.trains", 0): 0}
+    topics = with_end_offsets(status(), ends)["topics"]
+    assert topics[0]["end_offsets"] == {"0": 1500, "1": 30, "2": 4}
+    assert topics[0]["lag"] == 0 + 9 + 4  # all applied; 21..29; 0..3 (none applied there)
+    assert (topics[1]["end_offsets"], topics[1]["lag"]) == ({"0": 0}, 0)
+    assert with_end_offsets(status(), None) == status()  # Kafka not read: as Redis has it

@@ -1,0 +1,165 @@
+"""The response bodies as OpenAPI documents them (pydantic models, used for the document only:
+the routes write their JSON with ``to_json_bytes``, exact decimals as JSON numbers).
+
+Amounts are ``float`` here because the document says "number"; objects allow members beyond
+those named, so additions to the JSON stay within the document.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Open(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class Problem(Open):
+    """RFC 9457 problem details."""
+
+    type: str = Field(description="urn:portflow:problem:<kind>")
+    title: str
+    status: int
+    detail: str = Field(description="What went wrong and what is allowed")
+    parameter: Optional[str] = Field(None, description="The query parameter at fault (400)")
+    months: Optional[list[str]] = Field(None, description="Months without a USD rate (422)")
+
+
+class Data(Open):
+    """How far the applied events go against the period."""
+
+    newest_event: Optional[str] = Field(None, description="RFC 3339, in the time zone")
+    time_zone: Optional[str] = None
+    period_status: Optional[Literal["complete", "in_progress", "no_data_yet"]] = None
+
+
+class Span(Open):
+    first_day: str
+    last_day: str
+
+
+class Total(Open):
+    current: float
+    previous: float
+    yoy_pct: Optional[float] = None
+    change: Optional[float] = None
+    growth_pct: Optional[float] = None
+
+
+class Row(Total):
+    key: dict[str, str] = Field(description="The row's value of each `by` dimension")
+    share_pct: Optional[float] = None
+    previous_share_pct: Optional[float] = None
+    share_change_pp: Optional[float] = None
+    contribution_pp: Optional[float] = None
+    contribution_share_pct: Optional[float] = None
+    rank: Optional[int] = None
+    previous_rank: Optional[int] = None
+    others: Optional[int] = Field(None, description="Rows summed into the `top` rest row")
+
+
+class Report(Open):
+    period: str
+    previous_period: str
+    measure: str
+    by: list[str]
+    compare: Optional[Literal["yoy", "previous"]] = None
+    ytd: Optional[bool] = None
+    filters: Optional[dict[str, list[str]]] = None
+    currency: Optional[Literal["CNY", "USD"]] = None
+    unit: Optional[str] = None
+    span: Optional[Span] = None
+    previous_span: Optional[Span] = None
+    usd_rates: Optional[dict[str, str]] = None
+    rows: list[Row]
+    total: Total
+    data: Data
+
+
+class SeriesRow(Open):
+    time: str = Field(description="Local midnight, RFC 3339")
+    key: str = Field(description="The dimension values joined with '/', or 'total'")
+    value: float
+    previous: Optional[float] = None
+    previous_time: Optional[str] = None
+
+
+class Series(Open):
+    measure: str
+    by: list[str]
+    granularity: Literal["day", "month"]
+    from_: str = Field(alias="from")
+    to: str
+    rows: list[SeriesRow]
+    filters: Optional[dict[str, list[str]]] = None
+    currency: Optional[Literal["CNY", "USD"]] = None
+    unit: Optional[str] = None
+    time_zone: Optional[str] = None
+    data: Optional[Data] = None
+
+
+class Anomaly(Open):
+    day: str
+    key: dict[str, str]
+    observed: float
+    expected: float
+    drop_pct: float
+    baseline: str
+
+
+class Anomalies(Open):
+    period: str
+    measure: str
+    by: list[str]
+    min_drop_pct: float
+    anomalies: list[Anomaly]
+    data: Data
+
+
+class TopicStatus(Open):
+    topic: str
+    topic_id: Optional[str] = None
+    marks: dict[str, int] = Field(description="Partition → last applied offset")
+    end_offsets: Optional[dict[str, int]] = Field(
+        None, description="Partition → the offset Kafka gives its next record (once read)")
+    lag: Optional[int] = Field(None, description="Records in Kafka not applied yet")
+
+
+class KafkaReading(Open):
+    bootstrap: str
+    read_s_ago: Optional[float] = Field(None, description="Age of the end offsets (null: not "
+                                                          "read yet)")
+    error: Optional[str] = Field(None, description="Why the last reading failed")
+
+
+class Status(Open):
+    topic_prefix: str
+    redis: str = Field(description="The Redis URL, without its password")
+    database: int
+    state: dict
+    outcomes: dict
+    topics: list[TopicStatus]
+    workers: list[dict]
+    lost_offsets: dict[str, list[list[int]]]
+    kafka: Optional[KafkaReading] = None
+
+
+class Rate(Open):
+    rate: str = Field(description="Yuan per US dollar, exact decimal")
+    source: Optional[str] = None
+
+
+class Rates(Open):
+    rates: dict[str, Rate] = Field(description="Month (YYYY-MM) → its rate")
+
+
+class Health(Open):
+    status: Literal["ok"]
+
+
+class Ready(Open):
+    status: Literal["ready"]
+    time_zone: Optional[str] = None
+    newest_event: Optional[str] = None
