@@ -59,7 +59,8 @@ class LagReader:
     def __call__(self) -> int:
         marks = self.store.marks()  # first: the end offsets read after them are never behind
         ends = self.consumer.end_offsets(self.partitions)
-        return sum(end - (marks.get(f"{tp.topic}:{tp.partition}", -1) + 1)
+        # at least 0 per partition: tansu may report an end offset below its last record's
+        return sum(max(0, end - (marks.get(f"{tp.topic}:{tp.partition}", -1) + 1))
                    for tp, end in ends.items())
 
     def close(self) -> None:
