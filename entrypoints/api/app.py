@@ -32,6 +32,7 @@ from starlette.responses import Response
 
 from entrypoints.api import schemas
 from entrypoints.api.metrics import ApiMetrics, MetricsMiddleware
+from entrypoints.api.recent import RecentAnswers
 from entrypoints.api.offsets import OffsetsWatch
 from entrypoints.api.problems import (MEDIA_TYPE, Problem, invalid_parameter, naming,
                                       problem_for, unavailable)
@@ -84,6 +85,20 @@ def split_dimensions(values: list[str]) -> list[str]:
 def token_matches(given: Optional[str], token: str) -> bool:
     """Whether a bearer token is the configured one, in time independent of where they differ."""
     return given is not None and hmac.compare_digest(given.encode(), token.encode())
+
+
+def authorized_by(token: str) -> Callable[[dict], bool]:
+    """Whether an ASGI request carries the bearer token (any does where none is configured)."""
+    def authorized(scope: dict) -> bool:
+        if not token:
+            return True
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                scheme, _, given = value.decode("latin-1").partition(" ")
+                return scheme.lower() == "bearer" and token_matches(given.strip(), token)
+        return False
+
+    return authorized
 
 
 class Backend:
@@ -150,18 +165,6 @@ class Backend:
 
         return json_response(await self.run(work))
 
-
-    async def answer_kept(self, request, allow_incomplete: bool,
-                          compute: Callable[[Any], dict],
-                          compute_json: Callable[[Any], bytes]) -> Response:
-        """``answer`` for a question the report service keeps answers to: one it gave less
-        than ``MAX_STALENESS_S`` ago comes from memory, on the event loop (no thread, no
-        Redis)."""
-        recent = None if allow_incomplete else self.reports.recent_json(request)
-        if recent is not None:
-            return json_response(recent)
-        return await self.answer(lambda: compute(request), allow_incomplete,
-                                 lambda: compute_json(request))
 
 
 def json_response(body: bytes) -> Response:
@@ -258,7 +261,9 @@ def create_app(settings: Settings, reports_factory: Optional[ReportsFactory] = N
 
     app.openapi = openapi
     add_error_handlers(app, settings.redacted_redis_url)
-    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    app.add_middleware(RecentAnswers, paths=frozenset({"/v1/reports", "/v1/series"}),
+                       ttl_s=MAX_STALENESS_S, authorized=authorized_by(settings.api_token))
+    app.add_middleware(MetricsMiddleware, metrics=metrics)  # the outer: counts kept answers too
     add_service_routes(app, backend, metrics)
     app.include_router(v1_router(settings, backend))
     return app
@@ -366,8 +371,8 @@ def v1_router(settings: Settings, backend: Backend) -> APIRouter:
 
         request = ReportRequest.parse(period, measure, split_dimensions(by), compare, ytd,
                                       filters, currency, usd_rate, top)
-        return await backend.answer_kept(request, allow_incomplete, backend.reports.report,
-                                         backend.reports.report_json)
+        return await backend.answer(lambda: backend.reports.report(request), allow_incomplete,
+                                    lambda: backend.reports.report_json(request))
 
     @router.get("/series", response_model=schemas.Series,
                 responses=errors(400, 409, 422, 503),
@@ -392,8 +397,8 @@ def v1_router(settings: Settings, backend: Backend) -> APIRouter:
 
         request = SeriesRequest.parse(measure, split_dimensions(by), granularity, start, end,
                                       filters, currency, usd_rate)
-        return await backend.answer_kept(request, allow_incomplete, backend.reports.series,
-                                         backend.reports.series_json)
+        return await backend.answer(lambda: backend.reports.series(request), allow_incomplete,
+                                    lambda: backend.reports.series_json(request))
 
     @router.get("/anomalies", response_model=schemas.Anomalies,
                 responses=errors(400, 409, 503),

@@ -8,8 +8,7 @@ and the versions in one round trip; it takes each granule's rollup from this pro
 else from Redis (where any reader left it: the CLI, each API process), else sums the cells and
 leaves the rollup in both. A granule whose version moved is summed again, except that a
 process may answer from a rollup it summed less than ``max_staleness_s`` ago (the API: half a
-second; so a month the worker writes to all the time is not summed again for every request),
-and may give the same JSON answer again within that time without asking Redis at all.
+second; so a month the worker writes to all the time is not summed again for every request).
 """
 
 from __future__ import annotations
@@ -41,7 +40,6 @@ from portflow.services.state import WrongTimeZone
 KEPT_ROLLUPS = 20_000
 KEPT_SUMMERS = 256
 KEPT_BODY_BYTES = 64 << 20  # answers kept as JSON, per process
-KEPT_RECENT = 256  # the latest answers, given again for max_staleness_s
 STORED_ROLLUP_TTL_S = 30 * 86400  # a rollup nobody asked for in a month is summed again
 
 
@@ -68,7 +66,6 @@ class Reports:
         self._summers: OrderedDict[tuple, Summer] = OrderedDict()
         self._bodies: OrderedDict[tuple, bytes] = OrderedDict()
         self._body_bytes = 0
-        self._recent: OrderedDict[object, tuple[float, bytes]] = OrderedDict()
         self._lock = threading.Lock()
 
     def report(self, request: ReportRequest) -> dict:
@@ -78,26 +75,7 @@ class Reports:
     def report_json(self, request: ReportRequest) -> bytes:
         """The report object as JSON, kept while nothing it is made of changes; raises
         ``LostOffsets`` where Kafka deleted offsets before they were applied."""
-        return self._recently(request, self._as_json(*self._report(request)))
-
-    def recent_json(self, request: ReportRequest | SeriesRequest) -> Optional[bytes]:
-        """The JSON answer to this question made less than ``max_staleness_s`` ago, if any:
-        from memory, without asking Redis (a question asked hundreds of times a second is
-        answered once per interval)."""
-        with self._lock:
-            recent = self._recent.get(request)
-        if recent is not None and monotonic() - recent[0] < self.max_staleness_s:
-            return recent[1]
-        return None
-
-    def _recently(self, request: ReportRequest | SeriesRequest, body: bytes) -> bytes:
-        if self.max_staleness_s > 0:
-            with self._lock:
-                self._recent[request] = (monotonic(), body)
-                self._recent.move_to_end(request)
-                while len(self._recent) > KEPT_RECENT:
-                    self._recent.popitem(last=False)
-        return body
+        return self._as_json(*self._report(request))
 
     def _report(self, request: ReportRequest):
         current, previous = request.granules()
@@ -118,7 +96,7 @@ class Reports:
     def series_json(self, request: SeriesRequest) -> bytes:
         """The series object as JSON, kept while nothing it is made of changes; raises
         ``LostOffsets`` where Kafka deleted offsets before they were applied."""
-        return self._recently(request, self._as_json(*self._series(request)))
+        return self._as_json(*self._series(request))
 
     def _series(self, request: SeriesRequest):
         newest_day = None if request.start and request.end \

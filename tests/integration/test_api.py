@@ -354,3 +354,24 @@ def test_schemathesis_finds_no_server_error_and_no_response_outside_the_document
             case.call_and_validate(base_url=base, checks=checks)
 
         conforms()
+
+
+def test_the_same_question_within_half_a_second_gets_the_same_answer_then_a_fresh_one(
+        redis_url, tmp_path):
+    from tests.conftest import unique_prefix
+    from tests.integration.test_reports_service import _apply_at
+
+    settings = with_api_port(Settings(redis_url=redis_url, topic_prefix=unique_prefix()))
+    apply(settings, [shipment("r1", "2024-06-05T10:00:00+08:00")])
+    api = start_api(env_of(settings), settings, tmp_path, name="api-recent")
+    try:
+        base = api_url(settings)
+        first = get(base, "/v1/reports", period="2024-06")
+        _apply_at(settings, [shipment("r2", "2024-06-06T10:00:00+08:00")], offset=1)
+        assert get(base, "/v1/reports", period="2024-06").content == first.content  # kept
+        time.sleep(0.6)
+        fresh = get(base, "/v1/reports", period="2024-06").json()
+        assert fresh["total"]["current"] == 2 * first.json()["total"]["current"]
+        assert counted(base, "/v1/reports", 200) == 3  # kept answers counted as answered
+    finally:
+        api.stop()

@@ -124,13 +124,3 @@ def test_the_json_answer_is_the_objects_and_follows_the_newest_event(settings):
     series = SeriesRequest.parse(granularity="month", start="2024-01", end="2024-02")
     assert json.loads(reports.series_json(series)) == json.loads(to_json(reports.series(series)))
 
-
-def test_within_its_staleness_bound_the_same_question_is_answered_without_asking_redis(
-        settings):
-    store = apply(settings, [shipment("a", "2024-01-05T10:00:00+08:00")])
-    request = ReportRequest.parse("2024-01")
-    patient = Reports(store, settings.tz, max_staleness_s=3600)
-    assert patient.recent_json(request) is None
-    body = patient.report_json(request)
-    assert patient.recent_json(request) == body
-    assert Reports(store, settings.tz).recent_json(request) is None  # none kept without a bound
