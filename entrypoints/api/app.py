@@ -46,8 +46,9 @@ from portflow.errors import PortflowError
 
 REQUEST_TIMEOUT_S = 10.0  # a request still unanswered then is a 503
 # A report may be answered from a granule's rollup summed this long ago although the worker
-# wrote to the granule since: a month it writes to all the time is not summed per request.
-MAX_STALENESS_S = 0.5
+# wrote to the granule since (a month it writes to all the time is not summed per request),
+# and the same question again with the same answer: the two add up to half a second at most.
+MAX_STALENESS_S = 0.25
 THREADS = 16  # reading Redis: enough for concurrent clients, few enough to share two cores
 # Short timeouts: a Redis that is down or stalled is a quick 503, never a hanging request.
 REDIS_OPTIONS = {"socket_connect_timeout": 0.5, "socket_timeout": 1.0}

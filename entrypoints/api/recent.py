@@ -1,8 +1,8 @@
 """Answers given again: the same GET of a data route within ``ttl_s`` gets the same bytes,
 before FastAPI parses anything (no routing, no parameter validation, no thread, no Redis).
 
-Reports and series may be half a second old anyway (``Reports.max_staleness_s``): a question
-asked hundreds of times a second is answered once per interval. Only 200 answers are kept, per
+Reports and series may be a quarter of a second old anyway (``Reports.max_staleness_s``): a
+question asked hundreds of times a second is answered once per interval. Only 200 answers are kept, per
 path and query string as sent; a request that is not authorized passes through (and gets its
 401 from the app).
 """

@@ -7,8 +7,8 @@ filters) stays right until its version moves. A question reads the epoch, the ne
 and the versions in one round trip; it takes each granule's rollup from this process' memory,
 else from Redis (where any reader left it: the CLI, each API process), else sums the cells and
 leaves the rollup in both. A granule whose version moved is summed again, except that a
-process may answer from a rollup it summed less than ``max_staleness_s`` ago (the API: half a
-second; so a month the worker writes to all the time is not summed again for every request).
+process may answer from a rollup it summed less than ``max_staleness_s`` ago (the API: a
+quarter of a second; so a month the worker writes to all the time is not summed again for every request).
 """
 
 from __future__ import annotations

@@ -356,7 +356,7 @@ def test_schemathesis_finds_no_server_error_and_no_response_outside_the_document
         conforms()
 
 
-def test_the_same_question_within_half_a_second_gets_the_same_answer_then_a_fresh_one(
+def test_answers_kept_a_moment_still_show_a_new_event_within_half_a_second_and_are_counted(
         redis_url, tmp_path):
     from tests.conftest import unique_prefix
     from tests.integration.test_reports_service import _apply_at
@@ -366,12 +366,13 @@ def test_the_same_question_within_half_a_second_gets_the_same_answer_then_a_fres
     api = start_api(env_of(settings), settings, tmp_path, name="api-recent")
     try:
         base = api_url(settings)
-        first = get(base, "/v1/reports", period="2024-06")
+        first = get(base, "/v1/reports", period="2024-06").json()["total"]["current"]
         _apply_at(settings, [shipment("r2", "2024-06-06T10:00:00+08:00")], offset=1)
-        assert get(base, "/v1/reports", period="2024-06").content == first.content  # kept
-        time.sleep(0.6)
-        fresh = get(base, "/v1/reports", period="2024-06").json()
-        assert fresh["total"]["current"] == 2 * first.json()["total"]["current"]
-        assert counted(base, "/v1/reports", 200) == 3  # kept answers counted as answered
+        applied, asked = time.monotonic(), 1
+        while (get(base, "/v1/reports", period="2024-06").json()["total"]["current"] == first
+               and time.monotonic() - applied < 5):
+            asked += 1
+        assert time.monotonic() - applied < 0.5 + 0.5  # the windows, and a margin for the test
+        assert counted(base, "/v1/reports", 200) == asked + 1  # kept answers counted too
     finally:
         api.stop()
