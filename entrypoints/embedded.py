@@ -256,21 +256,6 @@ class DataDir:
         if self.holder() == os.getpid():
             self.lock_file.unlink(missing_ok=True)
 
-    def sizes(self) -> dict[str, int]:
-        """Bytes on disk of Kafka's log and of Redis' files."""
-        return {"kafka": _tree_bytes(self.kafka), "redis": _tree_bytes(self.redis)}
-
-
-def _tree_bytes(root: Path) -> int:
-    total = 0
-    for directory, _, files in os.walk(root):
-        for name in files:
-            try:
-                total += os.stat(os.path.join(directory, name)).st_blocks * 512
-            except OSError:
-                pass  # deleted meanwhile (a Kafka segment, a rewritten AOF)
-    return total
-
 
 class LostKafkaLog(StackError):
     """Redis holds totals counted from Kafka topics that are gone from the data directory."""
