@@ -277,6 +277,8 @@ class DataDirCollector(Collector):
     walk of a few hundred files."""
 
     PARTS = ("kafka", "redis")
+    NAMES = ("portflow_data_dir_bytes", "portflow_data_dir_free_bytes",
+             "portflow_data_dir_filesystem_bytes")
 
     def __init__(self, data_dir: str) -> None:
         self.root = Path(data_dir)
@@ -285,13 +287,12 @@ class DataDirCollector(Collector):
         yield from self._families()
 
     def _families(self) -> tuple[GaugeMetricFamily, GaugeMetricFamily, GaugeMetricFamily]:
-        return (GaugeMetricFamily("portflow_data_dir_bytes", "Bytes on disk under the data "
-                                  "directory, by part (Kafka's log, Redis' files).",
-                                  labels=["part"]),
-                GaugeMetricFamily("portflow_data_dir_free_bytes", "Bytes free for an "
-                                  "unprivileged user on the data directory's file system."),
-                GaugeMetricFamily("portflow_data_dir_filesystem_bytes",
-                                  "Size of the data directory's file system."))
+        used, free, whole = self.NAMES
+        return (GaugeMetricFamily(used, "Bytes on disk under the data directory, by part "
+                                  "(Kafka's log, Redis' files).", labels=["part"]),
+                GaugeMetricFamily(free, "Bytes free for an unprivileged user on the data "
+                                  "directory's file system."),
+                GaugeMetricFamily(whole, "Size of the data directory's file system."))
 
     def collect(self):
         used, free, whole = self._families()
