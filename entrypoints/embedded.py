@@ -207,7 +207,7 @@ def wait_until_owning(settings: Settings, child: Child, timeout_s: float = 60) -
 class DataDir:
     """Where a persistent stack keeps its data: Apache Kafka's log under ``kafka`` (formatted
     once, its cluster id kept), Redis' append-only file under ``redis``, the run's logs and
-    Prometheus under ``run``; ``portflow.lock`` names the PID of the one ``up`` using it."""
+    Prometheus under ``run``; ``up.lock`` names the PID of the one ``up`` using it."""
 
     path: Path
 
@@ -225,7 +225,7 @@ class DataDir:
 
     @property
     def lock_file(self) -> Path:
-        return self.path / "portflow.lock"
+        return self.path / "up.lock"
 
     def lock(self) -> None:
         """Take the directory for this process, or refuse: another live ``up`` holds it. A lock

@@ -187,4 +187,4 @@ def test_a_torn_aof_lost_redis_and_lost_kafka_log_under_the_systemd_command_line
     assert "counting on would count events twice" in refused.stderr
     assert "Traceback" not in refused.stderr
     wait_closed(env)
-    assert not (data / "portflow.lock").exists()
+    assert not (data / "up.lock").exists()

@@ -7,6 +7,7 @@ import configparser
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -37,6 +38,8 @@ def test_a_second_up_on_a_locked_directory_is_refused_naming_the_holder(tmp_path
     holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)",
                                "portflow"])  # a live process that is portflow's by its name
     try:
+        while b"time.sleep" not in Path(f"/proc/{holder.pid}/cmdline").read_bytes():
+            time.sleep(0.01)  # until it has exec'd (a forked child shows its parent's)
         data = DataDir(tmp_path)
         data.lock_file.write_text(f"{holder.pid}\n")
         with pytest.raises(StackError, match=f"in use by portflow up \\(pid {holder.pid}\\)"):
