@@ -25,7 +25,7 @@ from typing import Optional
 # (redis is imported where it is used: every `portflow` command imports this module's broker
 # names, and most never talk to Redis)
 from portflow.config import Settings, parse_host_port
-from portflow.domain.partitions import partition_name
+from portflow.domain.partitions import partition_name, split_partition_name
 from entrypoints.processes import Child, StackError, pid_alive, port_in_use, spawn, wait_until
 
 # The embedded stack's brokers (the first is the default: tansu keeps every record in memory and
@@ -378,6 +378,29 @@ class EmbeddedStack:
                 "or another log): counting on would count events twice. Restore the "
                 f"{self.data.kafka} that was backed up with it, or, to start over from what "
                 f"Kafka holds, move {self.data.redis} away (README, \"Single host\")")
+        self._check_marks_within_log(store)
+
+    def _check_marks_within_log(self, store) -> None:
+        """Refuse marks past the end of Kafka's log: Kafka lost records it had acknowledged
+        (a power loss before it wrote them to disk) after the worker applied them, and the
+        worker would skip the new records given those offsets."""
+        from portflow.adapters.kafka import EndOffsets
+
+        end_offsets = EndOffsets(self.settings)
+        try:
+            ends = end_offsets()
+        finally:
+            end_offsets.close()
+        ahead = sorted(name for name, mark in store.marks().items()
+                       if split_partition_name(name) in ends
+                       and mark >= ends[split_partition_name(name)])
+        if ahead:
+            raise LostKafkaLog(
+                f"Redis under {self.data.redis} has applied offsets past the end of Kafka's log "
+                f"under {self.data.kafka} ({', '.join(ahead)}): Kafka lost records it had "
+                "acknowledged (a power loss?), and new events at those offsets would be "
+                f"skipped. Move {self.data.redis} away to rebuild every total from what Kafka "
+                "holds (README, \"Single host\")")
 
     def _start_prometheus(self, logs: Path) -> None:
         """Prometheus scraping the worker, with the repo's rules, where it is installed."""

@@ -1,5 +1,6 @@
 """Drills of `portflow up --data` as a host runs it: the real processes, stopped and started
-again, killed, with a torn Redis file, without Redis' data, without Kafka's log. Each ends with
+again, killed, with a torn Redis file, without Redis' data, with marks past Kafka's log, without
+Kafka's log. Each ends with
 every report equal to the oracle's (or with a refusal that counts nothing twice)."""
 
 from __future__ import annotations
@@ -178,7 +179,13 @@ def test_a_torn_aof_lost_redis_and_lost_kafka_log_under_the_systemd_command_line
     stack = start_up(command, env)
     wait_for_marks(env, marks)
     check_reports(env, oracle)
+    store = store_of(env)  # as if Kafka lost acknowledged records that Redis had applied
+    store.client.hset(store.marks_key, f"{Settings.from_env(env).topic('shipment')}:0", 10**6)
     stop(stack, signal.SIGTERM)
+    wait_closed(env)
+    refused = subprocess.run(command, env=env, capture_output=True, text=True, timeout=180)
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    assert "past the end of Kafka's log" in refused.stderr
     wait_closed(env)
 
     shutil.rmtree(data / "kafka")  # Kafka's log lost, Redis kept: refused, nothing counted
