@@ -5,9 +5,9 @@ Used by ``portflow up``/``demo`` and by the integration tests. Every server bind
 the port it is given, writes its log under the run directory and is stopped by PID. By default
 nothing is kept from one run to the next (tansu cannot, Apache Kafka's log is formatted anew each
 run, so Redis must not either: marks that outlived their topics would skip new records). With a
-data directory (``portflow up --data``) both keep everything there instead: see ``DataDir``. Children are tied to
-their parent with PR_SET_PDEATHSIG, so a killed ``up`` leaves nothing behind; a stale state file
-from an earlier run is cleaned up on start.
+data directory (``portflow up --data``) both keep everything there instead: see ``DataDir``.
+Children are tied to their parent with PR_SET_PDEATHSIG, so a killed ``up`` leaves nothing
+behind; a stale state file from an earlier run is cleaned up on start.
 """
 
 from __future__ import annotations
@@ -258,7 +258,7 @@ class DataDir:
 
 
 class LostKafkaLog(StackError):
-    """Redis holds totals counted from Kafka topics that are gone from the data directory."""
+    """Redis holds totals counted from Kafka records that are gone from the data directory."""
 
 
 @dataclass
@@ -278,8 +278,6 @@ class EmbeddedStack:
         return self.home / "stack.json"
 
     def start(self) -> None:
-        import redis
-
         if self.data:
             if self.broker == "tansu":
                 raise StackError("--data needs Apache Kafka: tansu keeps its records in memory "
