@@ -2,11 +2,12 @@
 child processes.
 
 Used by ``portflow up``/``demo`` and by the integration tests. Every server binds 127.0.0.1 on
-the port it is given, keeps nothing from one run to the next (tansu cannot, Apache Kafka's log is
-formatted anew each run, so Redis must not either: marks that outlived their topics would skip
-new records), writes its log under the run directory and is stopped by PID. Children are tied to
-their parent with PR_SET_PDEATHSIG, so a killed ``up`` leaves nothing behind; a stale state file
-from an earlier run is cleaned up on start.
+the port it is given, writes its log under the run directory and is stopped by PID. By default
+nothing is kept from one run to the next (tansu cannot, Apache Kafka's log is formatted anew each
+run, so Redis must not either: marks that outlived their topics would skip new records). With a
+data directory (``portflow up --data``) both keep everything there instead: see ``DataDir``.
+Children are tied to their parent with PR_SET_PDEATHSIG, so a killed ``up`` leaves nothing
+behind; a stale state file from an earlier run is cleaned up on start.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from typing import Optional
 # (redis is imported where it is used: every `portflow` command imports this module's broker
 # names, and most never talk to Redis)
 from portflow.config import Settings, parse_host_port
-from portflow.domain.partitions import partition_name
+from portflow.domain.partitions import partition_name, split_partition_name
 from entrypoints.processes import Child, StackError, pid_alive, port_in_use, spawn, wait_until
 
 # The embedded stack's brokers (the first is the default: tansu keeps every record in memory and
@@ -65,11 +66,24 @@ def start_tansu(port: int, log_dir: Path, name: str = "tansu") -> Child:
     return child
 
 
+# Redis of a persistent stack: every write in an append-only file, fsynced once a second. A crash
+# of the host loses at most that second; each of the worker's steps (aggregates and the marks
+# together) is one transaction in the file, so what is lost is whole steps, whose marks go back
+# with them and whose events are read again from Kafka. A file cut inside its last step (a crash
+# while writing it) is loaded up to the step before (aof-load-truncated), for the same reason.
+PERSISTENT_REDIS = ("--appendonly", "yes", "--appendfsync", "everysec",
+                    "--aof-load-truncated", "yes")
+# Kafka of a persistent stack keeps every event (no time or size retention): the totals in Redis
+# can then always be rebuilt from it, after Redis' data is lost or its layout changes.
+PERSISTENT_KAFKA = {"log.retention.ms": "-1", "log.retention.bytes": "-1"}
+
+
 def start_redis(port: int, data_dir: Path, log_dir: Path, name: str = "redis",
-                extra_args: tuple[str, ...] = ()) -> Child:
+                extra_args: tuple[str, ...] = (), persistent: bool = False) -> Child:
     data_dir.mkdir(parents=True, exist_ok=True)
+    keeping = PERSISTENT_REDIS if persistent else ("--appendonly", "no")
     argv = [redis_binary(), "--bind", "127.0.0.1", "--port", str(port), "--save", "",
-            "--appendonly", "no", "--dir", str(data_dir), "--daemonize", "no",
+            *keeping, "--dir", str(data_dir), "--daemonize", "no",
             "--pidfile", str(data_dir / "redis.pid"), *extra_args]
     child = spawn(name, argv, log_dir)
 
@@ -189,14 +203,73 @@ def wait_until_owning(settings: Settings, child: Child, timeout_s: float = 60) -
     wait_until(owning, child, "the new worker's share of the partitions", timeout_s)
 
 
+@dataclass(frozen=True)
+class DataDir:
+    """Where a persistent stack keeps its data: Apache Kafka's log under ``kafka`` (formatted
+    once, its cluster id kept), Redis' append-only file under ``redis``, the run's logs and
+    Prometheus under ``run``; ``up.lock`` names the PID of the one ``up`` using it."""
+
+    path: Path
+
+    @property
+    def kafka(self) -> Path:
+        return self.path / "kafka"
+
+    @property
+    def redis(self) -> Path:
+        return self.path / "redis"
+
+    @property
+    def run(self) -> Path:
+        return self.path / "run"
+
+    @property
+    def lock_file(self) -> Path:
+        return self.path / "up.lock"
+
+    def lock(self) -> None:
+        """Take the directory for this process, or refuse: another live ``up`` holds it. A lock
+        left by a process that is gone (killed) is taken over."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        while True:
+            try:
+                descriptor = os.open(self.lock_file, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                holder = self.holder()
+                if holder and holder != os.getpid() and pid_alive(holder) and _is_ours(holder):
+                    raise StackError(
+                        f"the data directory {self.path} is in use by portflow up (pid {holder}); "
+                        f"stop it with Ctrl-C or `kill {holder}`, or choose another --data")
+                self.lock_file.unlink(missing_ok=True)  # stale: its holder is gone
+                continue
+            with os.fdopen(descriptor, "w") as lock:
+                lock.write(f"{os.getpid()}\n")
+            return
+
+    def holder(self) -> int:
+        try:
+            return int(self.lock_file.read_text().strip() or 0)
+        except (OSError, ValueError):
+            return 0
+
+    def unlock(self) -> None:
+        if self.holder() == os.getpid():
+            self.lock_file.unlink(missing_ok=True)
+
+
+class LostKafkaLog(StackError):
+    """Redis holds totals counted from Kafka records that are gone from the data directory."""
+
+
 @dataclass
 class EmbeddedStack:
     """``portflow up``: broker, Redis, one worker and the HTTP API on the configured loopback
-    ports."""
+    ports; persistent under ``data`` when given."""
 
     settings: Settings
     home: Path
     broker: str = BROKERS[0]
+    data: Optional[DataDir] = None
     children: list[Child] = field(default_factory=list)
     prometheus_url: Optional[str] = None
 
@@ -205,6 +278,19 @@ class EmbeddedStack:
         return self.home / "stack.json"
 
     def start(self) -> None:
+        if self.data:
+            if self.broker == "tansu":
+                raise StackError("--data needs Apache Kafka: tansu keeps its records in memory "
+                                 "only, so nothing would survive a restart")
+            self.data.lock()
+        try:
+            self._start()
+        except BaseException:
+            if self.data:
+                self.data.unlock()
+            raise
+
+    def _start(self) -> None:
         import redis
 
         self.home.mkdir(parents=True, exist_ok=True)
@@ -228,9 +314,14 @@ class EmbeddedStack:
         logs = self.home / "logs"
         try:
             self.children.extend(self._start_broker(kafka_port, logs))
-            self.children.append(start_redis(redis_port, self.home / "redis", logs))
+            self.children.append(start_redis(
+                redis_port, self.data.redis if self.data else self.home / "redis", logs,
+                persistent=bool(self.data)))
             self._write_state()
             env = {"PORTFLOW_SESSION_TIMEOUT": os.environ.get("PORTFLOW_SESSION_TIMEOUT", "6s")}
+            if self.data:
+                self._check_state_matches_log()
+                env["PORTFLOW_DATA_DIR"] = str(self.data.path)
             worker = start_worker(env, logs)
             self.children.append(worker)
             self._write_state()
@@ -247,14 +338,67 @@ class EmbeddedStack:
             return [start_tansu(port, logs)]
         from entrypoints.kafka_cluster import KafkaCluster, KafkaUnavailable
 
-        shutil.rmtree(self.home / "kafka", ignore_errors=True)  # a fresh log, as Redis is fresh
+        if self.data:
+            home, overrides = self.data.kafka, PERSISTENT_KAFKA
+        else:
+            home, overrides = self.home / "kafka", {}
+            shutil.rmtree(home, ignore_errors=True)  # a fresh log, as Redis is fresh
         try:
-            cluster = KafkaCluster(self.home / "kafka", port=port, log_dir=logs)
+            cluster = KafkaCluster(home, port=port, log_dir=logs, overrides=overrides)
             cluster.start()
         except KafkaUnavailable as exc:
             raise KafkaUnavailable(f"{exc}; or run the in-memory broker, which needs neither "
                                    "(for a short session): --broker tansu") from None
         return [node.child for node in cluster.members]
+
+    def _check_state_matches_log(self) -> None:
+        """Refuse to count on top of totals whose events Kafka no longer holds: Redis (kept)
+        made its marks on topics that Kafka's log (lost, or another one) does not have. The
+        worker would take such topics for new ones and count their events again."""
+        from portflow.adapters.kafka import TopicIds
+        from portflow.adapters.redis import RedisStore
+
+        store = RedisStore.from_url(self.settings.redis_url, self.settings.topic_prefix)
+        store.check_layout()
+        known = store.topic_ids_of(list(self.settings.event_topics))
+        if not known:
+            return  # no worker has counted anything yet
+        topic_ids = TopicIds(self.settings)
+        try:
+            in_kafka = {topic: topic_id for topic, (topic_id, _) in topic_ids().items()}
+        finally:
+            topic_ids.close()
+        gone = sorted(topic for topic, topic_id in known.items() if in_kafka.get(topic) != topic_id)
+        if gone:
+            raise LostKafkaLog(
+                f"Redis under {self.data.redis} holds totals counted from Kafka topics that "
+                f"Kafka's log under {self.data.kafka} does not have ({', '.join(gone)}: lost, "
+                "or another log): counting on would count events twice. Restore the "
+                f"{self.data.kafka} that was backed up with it, or, to start over from what "
+                f"Kafka holds, move {self.data.redis} away (README, \"Single host\")")
+        self._check_marks_within_log(store)
+
+    def _check_marks_within_log(self, store) -> None:
+        """Refuse marks past the end of Kafka's log: Kafka lost records it had acknowledged
+        (a power loss before it wrote them to disk) after the worker applied them, and the
+        worker would skip the new records given those offsets."""
+        from portflow.adapters.kafka import EndOffsets
+
+        end_offsets = EndOffsets(self.settings)
+        try:
+            ends = end_offsets()
+        finally:
+            end_offsets.close()
+        ahead = sorted(name for name, mark in store.marks().items()
+                       if split_partition_name(name) in ends
+                       and mark >= ends[split_partition_name(name)])
+        if ahead:
+            raise LostKafkaLog(
+                f"Redis under {self.data.redis} has applied offsets past the end of Kafka's log "
+                f"under {self.data.kafka} ({', '.join(ahead)}): Kafka lost records it had "
+                "acknowledged (a power loss?), and new events at those offsets would be "
+                f"skipped. Move {self.data.redis} away to rebuild every total from what Kafka "
+                "holds (README, \"Single host\")")
 
     def _start_prometheus(self, logs: Path) -> None:
         """Prometheus scraping the worker, with the repo's rules, where it is installed."""
@@ -285,6 +429,9 @@ class EmbeddedStack:
         ]
         if self.prometheus_url:
             lines.append(("Prometheus", self.prometheus_url))
+        if self.data:
+            lines.append(("data", f"{self.data.path} (kept: Kafka's log, Redis' append-only "
+                                  "file)"))
         lines.append(("logs", str(self.home / "logs")))
         return "\n".join(f"  {what:<13}{where}" for what, where in lines)
 
@@ -296,6 +443,8 @@ class EmbeddedStack:
             child.stop()
         self.children.clear()
         self.state_file.unlink(missing_ok=True)
+        if self.data:
+            self.data.unlock()
 
     def _write_state(self) -> None:
         state = {"owner": os.getpid(),

@@ -8,11 +8,11 @@ import signal
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Optional
 
 from portflow.config import Settings
 from portflow.domain.partitions import partition_name
-from entrypoints.embedded import BROKER_NAMES, EmbeddedStack, api_url
+from entrypoints.embedded import BROKER_NAMES, DataDir, EmbeddedStack, api_url
 from entrypoints.processes import StackError
 
 Say = Callable[[str], None]
@@ -24,10 +24,11 @@ def _interrupt(signum, frame) -> None:
 
 
 @contextmanager
-def running_stack(settings: Settings, run_dir: Path, broker: str, say: Say) -> Iterator:
+def running_stack(settings: Settings, run_dir: Path, broker: str, say: Say,
+                  data: Optional[DataDir] = None) -> Iterator:
     """The started stack; stopped when the block ends, however it ends (Ctrl-C and SIGTERM end
     it quietly; while it starts, ``start`` stops what it started)."""
-    stack = EmbeddedStack(settings, run_dir, broker)
+    stack = EmbeddedStack(settings, run_dir, broker, data)
     signal.signal(signal.SIGTERM, _interrupt)
     say(f"starting the embedded stack ({BROKER_NAMES[broker]}, redis-server, worker, "
         "HTTP API)…")
@@ -38,6 +39,8 @@ def running_stack(settings: Settings, run_dir: Path, broker: str, say: Say) -> I
         say("\nstopping…")
     finally:
         stack.stop()
+        if data:
+            say(f"stopped; the data is kept in {data.path}")
 
 
 def _check_children(stack: EmbeddedStack) -> None:
@@ -46,10 +49,11 @@ def _check_children(stack: EmbeddedStack) -> None:
         raise StackError(f"{failed.name} stopped unexpectedly:\n{failed.tail()}")
 
 
-def serve(settings: Settings, run_dir: Path, broker: str, say: Say) -> None:
+def serve(settings: Settings, run_dir: Path, broker: str, say: Say,
+          data: Optional[DataDir] = None) -> None:
     """``portflow up``: the stack until Ctrl-C or SIGTERM. (The banner is printed inside the
     stack's block: a signal right after it still stops everything cleanly.)"""
-    with running_stack(settings, run_dir, broker, say) as stack:
+    with running_stack(settings, run_dir, broker, say, data) as stack:
         say("portflow is up:\n" + stack.describe() + "\nCtrl-C stops everything.")
         while True:
             _check_children(stack)

@@ -132,6 +132,9 @@ class Settings:
     # (required to listen anywhere but loopback; never shown)
     api_addr: tuple[str, int] = ("127.0.0.1", 8080)
     api_token: str = field(default="", repr=False)
+    # ``portflow up --data``'s directory (Kafka's log, Redis' append-only file), whose size the
+    # worker exports; empty for a stack that keeps nothing, or servers run elsewhere
+    data_dir: str = ""
     tz: ZoneInfo = field(default=None, compare=False, repr=False)  # type: ignore[assignment]
 
     def __post_init__(self) -> None:
@@ -231,6 +234,7 @@ class Settings:
             api_addr=parse_host_port(get("PORTFLOW_API_ADDR", DEFAULT_API_ADDR),
                                      "PORTFLOW_API_ADDR"),
             api_token=get("PORTFLOW_API_TOKEN", ""),
+            data_dir=get("PORTFLOW_DATA_DIR", ""),
         )
 
 

@@ -29,7 +29,7 @@ from portflow.retry import Backoff
 from streams.assignment import AssignmentTracker
 from streams.batching import Batcher
 from streams.intake import BatchingConsumer
-from streams.metrics import LostOffsetsCollector, WorkerMetrics
+from streams.metrics import DataDirCollector, LostOffsetsCollector, WorkerMetrics
 from streams.positioning import Positioner
 from streams.processor import (DEAD_LETTER_HEADROOM, MAX_DEAD_LETTER_BYTES, BatchProcessor,
                                BatchStats, DeadLetter, Handoff, SourceRecord, is_transient)
@@ -118,6 +118,8 @@ def create_app(settings: Settings, store: RedisStore, metrics: WorkerMetrics) ->
     metrics.registry.register(lost)
     drops = DropCollector(store, settings.tz, max_ahead_s=settings.max_event_ahead_s)
     metrics.registry.register(drops)
+    if settings.data_dir:
+        metrics.registry.register(DataDirCollector(settings.data_dir))
     assignment = AssignmentTracker(app, settings, store, processor, positioner, metrics, yoy, lost,
                                    drops)
     assignment.install()

@@ -28,6 +28,7 @@ def run_worker(settings: Settings, loglevel: str = "info") -> None:
     ensure_topics(settings)
     _wait_for_redis(settings)
     store = RedisStore.from_url(settings.redis_url, settings.topic_prefix)
+    store.check_layout()
     store.claim_time_zone(settings.tz_name)
     metrics = WorkerMetrics()
     host, port = settings.metrics_addr

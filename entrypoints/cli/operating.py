@@ -151,16 +151,30 @@ BROKER_OPTION = click.option(
 
 @cli.command()
 @BROKER_OPTION
-def up(broker) -> None:
-    """Run the embedded stack here: a Kafka broker, redis-server and one worker; Ctrl-C stops it.
+@click.option("--data", type=click.Path(file_okay=False), envvar="PORTFLOW_DATA_DIR",
+              help="Keep everything in this directory (Kafka's log, Redis' append-only file) "
+                   "and start from it again next time: for real use on one host. Needs Apache "
+                   "Kafka. [env: PORTFLOW_DATA_DIR]")
+def up(broker, data) -> None:
+    """Run the embedded stack here: a Kafka broker, redis-server, one worker and the HTTP API;
+    Ctrl-C or SIGTERM stops it.
 
     Listens on PORTFLOW_KAFKA_BOOTSTRAP and PORTFLOW_REDIS_URL (127.0.0.1:19092 and :16379 by
-    default). Nothing is kept from one run to the next: Apache Kafka's log is made anew, tansu is
-    in memory, and Redis is made anew too.
+    default). Without --data nothing is kept from one run to the next: Apache Kafka's log is made
+    anew, tansu is in memory, and Redis is made anew too. With --data DIR, Kafka keeps every
+    event under DIR/kafka and Redis the totals under DIR/redis; one `up` at a time per DIR.
     """
+    from pathlib import Path
+
+    from entrypoints.embedded import DataDir
     from entrypoints.session import serve
 
-    serve(load_settings(), home() / "run", broker, say)
+    if data and broker == "tansu":
+        raise click.UsageError("--data needs --broker apache-kafka: tansu keeps its records in "
+                               "memory only, so nothing would survive a restart")
+    stack_data = DataDir(Path(data).expanduser().resolve()) if data else None
+    serve(load_settings(), stack_data.run if stack_data else home() / "run", broker, say,
+          stack_data)
 
 
 @cli.command()

@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from entrypoints.cli import cli
-from portflow.adapters.redis import RedisStore
+from portflow.adapters.redis import LayoutConflict, RedisStore
 from portflow.config import Settings
 from streams.processor import BatchProcessor, SourceRecord
 from tests.cli import portflow
@@ -164,3 +164,14 @@ def test_status_counts_what_a_real_worker_did_to_each_event(stack_env, worker_fa
     assert len(status["workers"]) == 1 and status["lost_offsets"] == {}
     text = portflow(stack_env, "status")
     assert "turned away by the event-time guard: 1 ahead of the clock, 1 too old" in text
+
+
+def test_a_state_of_a_key_layout_this_portflow_does_not_know_is_refused(december, redis_client):
+    store = RedisStore.from_url(december.redis_url, december.topic_prefix)
+    assert redis_client.hget(store.meta_key, "layout") == b"1"  # recorded with the state
+    redis_client.hset(store.meta_key, "layout", "2")  # as a later release would leave it
+    result = run(december, "report", "--period", "2024")
+    assert result.exit_code == 1
+    assert "key layout 2; this portflow reads layout 1" in result.output
+    with pytest.raises(LayoutConflict):
+        store.open_epoch(december.tz_name)  # a worker joining it refuses too

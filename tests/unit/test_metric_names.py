@@ -7,7 +7,7 @@ from pathlib import Path
 import yaml
 
 from streams.drops import DropCollector
-from streams.metrics import LostOffsetsCollector, WorkerMetrics
+from streams.metrics import DataDirCollector, LostOffsetsCollector, WorkerMetrics
 from streams.yoy import YOY_MEASURES
 
 REPO = Path(__file__).resolve().parents[2]
@@ -22,7 +22,7 @@ def exported() -> set[str]:
     names = {family.name + suffix for family in WorkerMetrics().registry.collect()
              for suffix in SUFFIXES[family.type]}
     names |= {name for name, *_ in YOY_MEASURES} | {LostOffsetsCollector.NAME}
-    names |= set(DropCollector.NAMES)
+    names |= set(DropCollector.NAMES) | set(DataDirCollector.NAMES)  # the last: with --data
     names |= {"portflow_yoy_ratio", "portflow_yoy_period_info",
               "portflow_latest_event_timestamp_seconds"}
     return names

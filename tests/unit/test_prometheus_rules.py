@@ -159,14 +159,15 @@ class NothingLost:
         return {}
 
 
-def test_rules_read_only_metrics_the_worker_exports():
+def test_rules_read_only_metrics_the_worker_exports(tmp_path):
     from streams.drops import DropCollector
-    from streams.metrics import LostOffsetsCollector, WorkerMetrics
+    from streams.metrics import DataDirCollector, LostOffsetsCollector, WorkerMetrics
 
     metrics = WorkerMetrics()
     lost = LostOffsetsCollector(NothingLost(), {})
     lost.refresh()
     metrics.registry.register(lost)
+    metrics.registry.register(DataDirCollector(str(tmp_path)))  # under `portflow up --data`
     metrics.port("KHG")  # business series exist once a port is known
     metrics.set_partitions(["portflow.shipments:0"])  # per-partition series once it is owned
     metrics.set_progress("portflow.shipments:0", 5, 10)  # lag and offset once progress is known

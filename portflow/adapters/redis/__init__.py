@@ -23,9 +23,10 @@ rebuild``) has none, so no worker can add to a state that lost its history; each
 loss and re-reads its partitions from the start (see ``streams.positioning``).
 """
 
-from portflow.adapters.redis.progress import DROPPING, Outcomes, TimeZoneConflict
+from portflow.adapters.redis.progress import (DROPPING, LAYOUT, LayoutConflict, Outcomes,
+                                              TimeZoneConflict)
 from portflow.adapters.redis.store import (ApplyOutcome, DedupeWindow, RedisStore, StateConflict,
                                            StateLost, lua)
 
 __all__ = ["ApplyOutcome", "DROPPING", "Outcomes", "DedupeWindow", "RedisStore", "StateConflict",
-           "StateLost", "TimeZoneConflict", "lua"]
+           "StateLost", "TimeZoneConflict", "LAYOUT", "LayoutConflict", "lua"]

@@ -19,6 +19,30 @@ class TimeZoneConflict(PortflowError, ValueError):
     """The aggregates were built in another reporting time zone than the one configured."""
 
 
+# The version of the key layout this portflow reads and writes (README, "Redis layout"), kept in
+# the meta hash as ``layout``. Bumped when a release changes what the keys hold; a state made
+# before the field existed is of layout 1.
+LAYOUT = 1
+
+
+class LayoutConflict(PortflowError, ValueError):
+    """Redis holds a state of a key layout this portflow does not know (another release's)."""
+
+
+def refuse_foreign_layout(stored: bytes | str | None) -> None:
+    """Refuse a state whose layout is not ours, naming both (None: no state, or one made before
+    the layout was recorded: ours)."""
+    if stored is None:
+        return
+    stored = stored.decode() if isinstance(stored, bytes) else stored
+    if stored != str(LAYOUT):
+        raise LayoutConflict(
+            f"the state in Redis has key layout {stored}; this portflow reads layout {LAYOUT}: "
+            "run the portflow release that made it, or rebuild the state from Kafka (README, "
+            "\"Upgrades\": `portflow rebuild --yes`; under `portflow up --data DIR`, move "
+            "DIR/redis away)")
+
+
 # How long a replay run's outcome is kept after its last record was handled.
 RUN_OUTCOME_TTL_S = 7 * 86400
 # The rejections of a run kept with their reasons (the rest are only counted).
@@ -79,9 +103,15 @@ class Progress:
         while ``drop_state`` runs. Also claims the time zone, which an empty Redis forgot too.
         """
         self.client.hsetnx(self.meta_key, "epoch", secrets.token_hex(8))
+        self.client.hsetnx(self.meta_key, "layout", LAYOUT)
+        self.check_layout()
         self.claim_time_zone(tz_name)
         epoch = self.epoch()
         return None if epoch == DROPPING else epoch
+
+    def check_layout(self) -> None:
+        """Raise ``LayoutConflict`` if the state in Redis is of a key layout not ours."""
+        refuse_foreign_layout(self.client.hget(self.meta_key, "layout"))
 
     def epoch(self) -> str | None:
         value = self.client.hget(self.meta_key, "epoch")
@@ -148,11 +178,12 @@ class Progress:
 
     def reading_state(self) -> tuple[str | None, str | None, bool]:
         """The epoch, the time zone and whether any offsets were lost, in one round trip (what
-        every read of the API checks first)."""
+        every read of the API checks first); a state of another key layout is refused."""
         pipe = self.client.pipeline(transaction=False)
-        pipe.hmget(self.meta_key, ["epoch", "tz"])
+        pipe.hmget(self.meta_key, ["epoch", "tz", "layout"])
         pipe.exists(self.lost_key)
-        (epoch, tz), lost = pipe.execute()
+        (epoch, tz, layout), lost = pipe.execute()
+        refuse_foreign_layout(layout)
         return (None if epoch is None else epoch.decode(), None if tz is None else tz.decode(),
                 bool(lost))
 
