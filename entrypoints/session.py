@@ -61,8 +61,10 @@ def serve(settings: Settings, run_dir: Path, broker: str, say: Say,
 
 
 def demo(settings: Settings, run_dir: Path, broker: str, say: Say, once: bool, scale: float,
-         seed: int) -> None:
-    """``portflow demo``: the stack, the scenario replayed into it, then the live view."""
+         seed: int, data: Optional[DataDir] = None) -> None:
+    """``portflow demo``: the stack, the scenario replayed into it, then the live view. With a
+    data directory whose state already holds applied events, the scenario is not replayed again
+    (after the dedupe window a second replay would count it twice): the view shows what is kept."""
     from rich.console import Console
     from rich.live import Live
 
@@ -74,20 +76,27 @@ def demo(settings: Settings, run_dir: Path, broker: str, say: Say, once: bool, s
     from producers.replay import publish
     from producers.scenarios.xinjiang import RATES_FILE, checks_against, generate_xinjiang
 
-    with running_stack(settings, run_dir, broker, say) as stack:
-        path = str(run_dir / "xinjiang-2024h1.jsonl")
-        say(f"generating the xinjiang-2024h1 scenario (scale {scale:g})…")
-        events = generate_xinjiang(path, seed=seed, scale=scale)
-        say(f"replaying {events:,} events of H1 2023 and H1 2024…")
-        result = publish(settings, lambda replayer: replayer.run([path]))
+    with running_stack(settings, run_dir, broker, say, data) as stack:
         store = open_store(settings)
+        kept = store.outcomes().applied if data else 0
+        if kept:
+            say(f"{data.path} already holds {kept:,} applied events: the scenario is not "
+                "replayed again")
+            replay_note = f"{kept:,} events kept in {data.path}, not replayed"
+            targets: dict[str, int] = {}
+        else:
+            path = str(run_dir / "xinjiang-2024h1.jsonl")
+            say(f"generating the xinjiang-2024h1 scenario (scale {scale:g})…")
+            events = generate_xinjiang(path, seed=seed, scale=scale)
+            say(f"replaying {events:,} events of H1 2023 and H1 2024…")
+            result = publish(settings, lambda replayer: replayer.run([path]))
+            applied_in = result.seconds + wait_until_applied(store, result.offsets, 600)
+            replay_note = (f"the replay of {result.events:,} events was applied in "
+                           f"{applied_in:.1f}s ({result.events / applied_in:,.0f} events/s)")
+            targets = {partition_name(t, p): last for (t, p), (_, last) in result.offsets.items()}
         say(load_rates(store, RATES_FILE).summary())  # for the article's dollar figures
         reports = Reports(store, settings.tz)
-        applied_in = result.seconds + wait_until_applied(store, result.offsets, 600)
-        replay_note = (f"the replay of {result.events:,} events was applied in {applied_in:.1f}s "
-                       f"({result.events / applied_in:,.0f} events/s)")
         rate = MetricsRate(f"{settings.metrics_addr[0]}:{settings.metrics_addr[1]}")
-        targets = {partition_name(t, p): last for (t, p), (_, last) in result.offsets.items()}
 
         def snapshot():
             report = lambda p, m, b: read_report(store, settings.tz, p, m, b)  # noqa: E731

@@ -149,12 +149,28 @@ BROKER_OPTION = click.option(
          "after about a million events).")
 
 
+DATA_OPTION = click.option(
+    "--data", type=click.Path(file_okay=False), envvar="PORTFLOW_DATA_DIR",
+    help="Keep everything in this directory (Kafka's log, Redis' append-only file) and start "
+         "from it again next time: for real use on one host. Needs Apache Kafka. "
+         "[env: PORTFLOW_DATA_DIR]")
+
+
+def stack_data_of(data: str | None, broker: str):
+    """The data directory of a kept stack (``DataDir``), or None for a throw-away one."""
+    from pathlib import Path
+
+    from entrypoints.embedded import DataDir
+
+    if data and broker == "tansu":
+        raise click.UsageError("--data needs --broker apache-kafka: tansu keeps its records in "
+                               "memory only, so nothing would survive a restart")
+    return DataDir(Path(data).expanduser().resolve()) if data else None
+
+
 @cli.command()
 @BROKER_OPTION
-@click.option("--data", type=click.Path(file_okay=False), envvar="PORTFLOW_DATA_DIR",
-              help="Keep everything in this directory (Kafka's log, Redis' append-only file) "
-                   "and start from it again next time: for real use on one host. Needs Apache "
-                   "Kafka. [env: PORTFLOW_DATA_DIR]")
+@DATA_OPTION
 def up(broker, data) -> None:
     """Run the embedded stack here: a Kafka broker, redis-server, one worker and the HTTP API;
     Ctrl-C or SIGTERM stops it.
@@ -164,15 +180,9 @@ def up(broker, data) -> None:
     anew, tansu is in memory, and Redis is made anew too. With --data DIR, Kafka keeps every
     event under DIR/kafka and Redis the totals under DIR/redis; one `up` at a time per DIR.
     """
-    from pathlib import Path
-
-    from entrypoints.embedded import DataDir
     from entrypoints.session import serve
 
-    if data and broker == "tansu":
-        raise click.UsageError("--data needs --broker apache-kafka: tansu keeps its records in "
-                               "memory only, so nothing would survive a restart")
-    stack_data = DataDir(Path(data).expanduser().resolve()) if data else None
+    stack_data = stack_data_of(data, broker)
     serve(load_settings(), stack_data.run if stack_data else home() / "run", broker, say,
           stack_data)
 
@@ -185,14 +195,18 @@ def up(broker, data) -> None:
 @click.option("--seed", type=int, default=2024, show_default=True,
               help="Seed of the scenario's random choices: the same seed, the same events.")
 @BROKER_OPTION
-def demo(once, scale, seed, broker) -> None:
+@DATA_OPTION
+def demo(once, scale, seed, broker, data) -> None:
     """The Xinjiang H1 2024 trade scenario, live: start the embedded stack, replay, watch.
 
     Generates the xinjiang-2024h1 scenario, replays it with a progress bar, then shows H1 2024
     against H1 2023 by port, mode, zone group, partner, trade mode and train service, with YoY,
     shares, the article's published figures checked against portflow's, and the pipeline's rate
-    and lag. Ctrl-C stops the view and the stack.
+    and lag. Ctrl-C stops the view and the stack. With --data, the stack keeps its data there
+    (as `portflow up --data`) and a later demo on it shows what is kept instead of replaying.
     """
     from entrypoints.session import demo as run_demo
 
-    run_demo(load_settings(), home() / "run", broker, say, once, scale, seed)
+    stack_data = stack_data_of(data, broker)
+    run_demo(load_settings(), stack_data.run if stack_data else home() / "run", broker, say,
+             once, scale, seed, stack_data)
