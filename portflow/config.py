@@ -112,7 +112,7 @@ class KafkaSecurity:
 @dataclass(frozen=True)
 class Settings:
     kafka_bootstrap: str = DEFAULT_KAFKA_BOOTSTRAP
-    redis_url: str = DEFAULT_REDIS_URL
+    redis_url: str = field(default=DEFAULT_REDIS_URL, repr=False)  # may hold a password
     tz_name: str = "Asia/Shanghai"
     topic_prefix: str = "portflow."
     dedupe_ttl_seconds: int = 7 * 86400

@@ -114,3 +114,14 @@ def test_the_event_time_guard_looks_a_day_ahead_and_not_back_unless_told():
 def test_a_bad_guard_value_says_off_is_allowed():
     with pytest.raises(ConfigError, match="PORTFLOW_MAX_EVENT_AGE='soon'.* or off"):
         Settings.from_env({"PORTFLOW_MAX_EVENT_AGE": "soon"})
+
+
+def test_no_secret_setting_appears_in_the_settings_repr():
+    settings = Settings.from_env({
+        "PORTFLOW_REDIS_URL": "redis://portflow:redis-s3cret@127.0.0.1:6379/0",
+        "PORTFLOW_KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT",
+        "PORTFLOW_KAFKA_SASL_USERNAME": "portflow", "PORTFLOW_KAFKA_SASL_PASSWORD": "kafka-s3cret",
+        "PORTFLOW_API_TOKEN": "api-s3cret"})
+    shown = repr(settings)
+    assert "s3cret" not in shown and "portflow." in shown  # the rest is still there
+    assert settings.redacted_redis_url == "redis://portflow:***@127.0.0.1:6379/0"
