@@ -71,7 +71,8 @@ def demo(settings: Settings, run_dir: Path, broker: str, say: Say, once: bool, s
     from entrypoints.dashboard import MetricsRate, collect, render
     from portflow.services.progress import wait_until_applied
     from portflow.services.rates import load_rates
-    from portflow.services.reports import Reports, read_report
+    from portflow.domain.queries import ReportRequest
+    from portflow.services.reports import Reports
     from portflow.services.state import open_store
     from producers.replay import publish
     from producers.scenarios.xinjiang import RATES_FILE, checks_against, generate_xinjiang
@@ -99,7 +100,7 @@ def demo(settings: Settings, run_dir: Path, broker: str, say: Say, once: bool, s
         rate = MetricsRate(f"{settings.metrics_addr[0]}:{settings.metrics_addr[1]}")
 
         def snapshot():
-            report = lambda p, m, b: read_report(store, settings.tz, p, m, b)  # noqa: E731
+            report = lambda p, m, b: reports.report(ReportRequest.parse(p, m, b))  # noqa: E731
             snap = collect(report, "2024-H1", lambda: checks_against(reports))
             rate.read(snap.pipeline)
             snap.pipeline.note = replay_note

@@ -260,13 +260,3 @@ def _decoded(stored: Optional[bytes], epoch: str, version: int) -> Optional[Roll
     if stored_epoch != epoch or stored_version != version:
         return None
     return Rollup({tuple(row[:-1]): row[-1] for row in rows}, total)
-
-
-def read_report(store: RedisStore, tz: ZoneInfo, period: str, measure: str,
-                by: list[str]) -> dict:
-    """A year-on-year report (the contract's) of a period by up to two dimensions.
-
-    Raises ``InvalidParameter`` for bad requests, ``redis.RedisError`` if Redis cannot be read.
-    """
-    return Reports(store, tz).report(ReportRequest.parse(period, measure, by))
-

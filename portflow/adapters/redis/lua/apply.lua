@@ -86,11 +86,11 @@ if cluster then
   for _, group in ipairs(groups) do
     redis.call('EXISTS', group[1] .. (bucket - older - 1))
   end
+  redis.call('EXISTS', KEYS[3])
   local pos = 1
   while pos < last do
     local keys, eol = hashes(pos)
     for i = 1, #keys do redis.call('EXISTS', keys[i]) end
-    redis.call('EXISTS', KEYS[3])
     pos = find(lines, '\n\t', eol, true)
     pos = pos and pos + 1 or last
   end
