@@ -43,11 +43,10 @@ import sys
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from fractions import Fraction
 from pathlib import Path
-from typing import Optional
 from urllib.parse import parse_qsl
 from zoneinfo import ZoneInfo
 
@@ -56,7 +55,12 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from bench.pipeline import (  # noqa: E402
-    Bench, cpu_seconds, machine_busy_cpu_seconds, percentile, progress, publish,
+    Bench,
+    cpu_seconds,
+    machine_busy_cpu_seconds,
+    percentile,
+    progress,
+    publish,
     run_on_servers,
 )
 from entrypoints.embedded import BROKERS, wait_for_assignment  # noqa: E402
@@ -76,8 +80,11 @@ GOAL_FRESHNESS_MS = 1000.0
 GOAL_CLI_S = 0.300
 OPEN_LOOP_CONNECTIONS = 256
 USD_RATE = "7.2570"
-MEASURE_COLUMNS = {"value_cny": ("value_fen", 100), "weight_tonnes": ("weight_kg", 1000),
-                   "shipments": ("1", 1)}
+MEASURE_COLUMNS = {
+    "value_cny": ("value_fen", 100),
+    "weight_tonnes": ("weight_kg", 1000),
+    "shipments": ("1", 1),
+}
 LIVE = "(live)"  # questions over the events of now: no DuckDB or exactness (DuckDB has not them)
 
 
@@ -112,16 +119,26 @@ def questions(today: date) -> list[Question]:
         Question("2024-Q2 by mode vs Q1", "reports", "period=2024-Q2&by=mode&compare=previous"),
         Question("2024-06 YTD by port", "reports", "period=2024-06&by=port&ytd=true"),
         Question("2024-06-15 by port", "reports", "period=2024-06-15&by=port"),
-        Question("2024-H1 by partner USD", "reports",
-                 f"period=2024-H1&by=partner&currency=USD&usd_rate={USD_RATE}"),
+        Question(
+            "2024-H1 by partner USD",
+            "reports",
+            f"period=2024-H1&by=partner&currency=USD&usd_rate={USD_RATE}",
+        ),
         Question("2024-H1 rail by port", "reports", "period=2024-H1&by=port&filter=mode:rail"),
-        Question("2024-Q3 tonnes, 2 ports", "reports", "period=2024-Q3&measure=weight_tonnes"
-                 "&filter=port:khorgos&filter=port:alashankou"),
+        Question(
+            "2024-Q3 tonnes, 2 ports",
+            "reports",
+            "period=2024-Q3&measure=weight_tonnes&filter=port:khorgos&filter=port:alashankou",
+        ),
         Question("2024 daily series", "series", "granularity=day&from=2024-01-01&to=2024-12-31"),
-        Question("2024 daily, khorgos", "series",
-                 "granularity=day&from=2024-01-01&to=2024-12-31&filter=port:khorgos"),
-        Question("2023-24 monthly by mode", "series",
-                 "granularity=month&by=mode&from=2023-01&to=2024-12"),
+        Question(
+            "2024 daily, khorgos",
+            "series",
+            "granularity=day&from=2024-01-01&to=2024-12-31&filter=port:khorgos",
+        ),
+        Question(
+            "2023-24 monthly by mode", "series", "granularity=month&by=mode&from=2023-01&to=2024-12"
+        ),
         Question(f"today by port {LIVE}", "reports", f"period={today.isoformat()}&by=port"),
     ]
 
@@ -134,6 +151,7 @@ ID_FIELDS = re.compile(rb'"(event_id|declaration_id|train_id)":"')
 def shift_history(source: Path, target: Path, shift: timedelta = HISTORY_SHIFT) -> int:
     """The replay file ``source`` again, ``shift`` later, with new ids (``h`` before each):
     the same events at other times, counted once more, not deduplicated against the first."""
+
     def later(match: re.Match) -> bytes:
         moment = datetime.fromisoformat(match.group(1).decode()) + shift
         return b'"ts":"' + moment.isoformat().encode() + b'"'
@@ -157,8 +175,19 @@ def shipments_csv(paths: list[Path], out: Path) -> int:
     seen: set[str] = set()
     with open(out, "w", newline="") as f:
         rows = csv.writer(f)
-        rows.writerow(["day", "port", "mode", "direction", "partner", "trade_mode", "zones",
-                       "value_fen", "weight_kg"])
+        rows.writerow(
+            [
+                "day",
+                "port",
+                "mode",
+                "direction",
+                "partner",
+                "trade_mode",
+                "zones",
+                "value_fen",
+                "weight_kg",
+            ]
+        )
         for path in paths:
             with open(path, "rb") as lines:
                 for line in lines:
@@ -168,11 +197,19 @@ def shipments_csv(paths: list[Path], out: Path) -> int:
                     if event["event_id"] in seen:
                         continue
                     seen.add(event["event_id"])
-                    rows.writerow([local_day(event["ts"]), event["port"], event["mode"],
-                                   event["direction"], event["partner"], event["trade_mode"],
-                                   ",".join(event["zones"]),
-                                   int(Decimal(str(event["value_cny"])) * 100),
-                                   int(Decimal(str(event["weight_tonnes"])) * 1000)])
+                    rows.writerow(
+                        [
+                            local_day(event["ts"]),
+                            event["port"],
+                            event["mode"],
+                            event["direction"],
+                            event["partner"],
+                            event["trade_mode"],
+                            ",".join(event["zones"]),
+                            int(Decimal(str(event["value_cny"])) * 100),
+                            int(Decimal(str(event["weight_tonnes"])) * 1000),
+                        ]
+                    )
     return len(seen)
 
 
@@ -209,8 +246,11 @@ def month_end(year: int, month: int) -> date:
 
 
 def year_earlier(day: date) -> date:
-    return day.replace(year=day.year - 1) if (day.month, day.day) != (2, 29) else \
-        date(day.year - 1, 2, 28)
+    return (
+        day.replace(year=day.year - 1)
+        if (day.month, day.day) != (2, 29)
+        else date(day.year - 1, 2, 28)
+    )
 
 
 def months_before(first: date, months: int) -> date:
@@ -219,8 +259,9 @@ def months_before(first: date, months: int) -> date:
     return date(index // 12, index % 12 + 1, 1)
 
 
-def compared_spans(period: str, compare: str, ytd: bool) -> tuple[tuple[date, date],
-                                                                  tuple[date, date]]:
+def compared_spans(
+    period: str, compare: str, ytd: bool
+) -> tuple[tuple[date, date], tuple[date, date]]:
     """The days of the period (from 1 January with ``ytd``) and of what it is compared with:
     the same days a year earlier, or the period just before (the day, month, quarter, half or
     year before)."""
@@ -241,8 +282,9 @@ def where(params: dict, extra: str) -> str:
     for f in params.get("filter", []):
         dim, _, value = f.partition(":")
         by_dimension.setdefault(dim, []).append(value)
-    clauses = [extra] + [f"{dim} IN ({', '.join(repr(v) for v in values)})"
-                         for dim, values in by_dimension.items()]
+    clauses = [extra] + [
+        f"{dim} IN ({', '.join(repr(v) for v in values)})" for dim, values in by_dimension.items()
+    ]
     return " AND ".join(clauses)
 
 
@@ -266,13 +308,18 @@ def sql_of(question: Question) -> str:
     column, _ = MEASURE_COLUMNS[params.get("measure", ["value_cny"])[0]]
     dims = params["by"]
     if question.route == "reports":
-        (a, b), (c, d) = compared_spans(params["period"][0], params.get("compare", ["yoy"])[0],
-                                        params.get("ytd", ["false"])[0] == "true")
+        (a, b), (c, d) = compared_spans(
+            params["period"][0],
+            params.get("compare", ["yoy"])[0],
+            params.get("ytd", ["false"])[0] == "true",
+        )
         now, then = between(a, b), between(c, d)
         keys = ", ".join(dims) or "'total'"
-        return (f"SELECT {keys}, SUM(CASE WHEN {now} THEN {column} ELSE 0 END), "
-                f"SUM(CASE WHEN {then} THEN {column} ELSE 0 END) FROM shipments "
-                f"WHERE {where(params, f'({now} OR {then})')} GROUP BY ALL")
+        return (
+            f"SELECT {keys}, SUM(CASE WHEN {now} THEN {column} ELSE 0 END), "
+            f"SUM(CASE WHEN {then} THEN {column} ELSE 0 END) FROM shipments "
+            f"WHERE {where(params, f'({now} OR {then})')} GROUP BY ALL"
+        )
     key = f"concat_ws('/', {', '.join(dims)})" if dims else "'total'"
     if params["granularity"][0] == "day":
         start, end = date.fromisoformat(params["from"][0]), date.fromisoformat(params["to"][0])
@@ -286,12 +333,16 @@ def sql_of(question: Question) -> str:
         slot, step = "date_trunc('month', day)::DATE", "INTERVAL 1 YEAR"
 
     def sums(first: date, last: date) -> str:
-        return (f"SELECT {slot} AS t, {key} AS k, SUM({column}) AS v FROM shipments "
-                f"WHERE {where(params, between(first, last))} GROUP BY ALL")
+        return (
+            f"SELECT {slot} AS t, {key} AS k, SUM({column}) AS v FROM shipments "
+            f"WHERE {where(params, between(first, last))} GROUP BY ALL"
+        )
 
-    return (f"SELECT COALESCE(c.t, (p.t + {step})::DATE), COALESCE(c.k, p.k), c.v, p.v "
-            f"FROM ({sums(start, end)}) c FULL OUTER JOIN ({sums(*earlier)}) p "
-            f"ON c.t = (p.t + {step})::DATE AND c.k = p.k")
+    return (
+        f"SELECT COALESCE(c.t, (p.t + {step})::DATE), COALESCE(c.k, p.k), c.v, p.v "
+        f"FROM ({sums(start, end)}) c FULL OUTER JOIN ({sums(*earlier)}) p "
+        f"ON c.t = (p.t + {step})::DATE AND c.k = p.k"
+    )
 
 
 def duckdb_answer(con, question: Question) -> dict:
@@ -303,8 +354,10 @@ def duckdb_answer(con, question: Question) -> dict:
     for *key, current, previous in con.execute(sql_of(question)).fetchall():
         if current or previous:
             key = tuple(k.isoformat() if isinstance(k, date) else k for k in key)
-            answer[key] = (Fraction(current or 0, per_unit) / rate,
-                           Fraction(previous or 0, per_unit) / rate)
+            answer[key] = (
+                Fraction(current or 0, per_unit) / rate,
+                Fraction(previous or 0, per_unit) / rate,
+            )
     return answer
 
 
@@ -317,12 +370,16 @@ def api_answer(question: Question, body: dict) -> dict:
             key = tuple(row["key"][d] for d in params["by"]) or ("total",)
             answer[key] = (Fraction(row["current"] or 0), Fraction(row["previous"] or 0))
         if not params["by"]:
-            answer[("total",)] = (Fraction(body["total"]["current"] or 0),
-                                  Fraction(body["total"]["previous"] or 0))
+            answer[("total",)] = (
+                Fraction(body["total"]["current"] or 0),
+                Fraction(body["total"]["previous"] or 0),
+            )
     else:
         for row in body["rows"]:
-            answer[(row["time"][:10], row["key"])] = (Fraction(row["value"] or 0),
-                                                      Fraction(row["previous"] or 0))
+            answer[(row["time"][:10], row["key"])] = (
+                Fraction(row["value"] or 0),
+                Fraction(row["previous"] or 0),
+            )
     return {k: v for k, v in answer.items() if any(v)}
 
 
@@ -353,9 +410,16 @@ def timed_median(fn, runs: int) -> float:
 
 
 # ------------------------------------------------------------------------------- the CLI
-CLI_OPTIONS = {"period": "--period", "measure": "--measure", "by": "--by",
-               "compare": "--compare", "filter": "--filter", "currency": "--currency",
-               "usd_rate": "--usd-rate", "top": "--top"}
+CLI_OPTIONS = {
+    "period": "--period",
+    "measure": "--measure",
+    "by": "--by",
+    "compare": "--compare",
+    "filter": "--filter",
+    "currency": "--currency",
+    "usd_rate": "--usd-rate",
+    "top": "--top",
+}
 
 
 def cli_argv(question: Question) -> list[str]:
@@ -373,6 +437,7 @@ def time_cli(question: Question, env: dict, runs: int) -> dict:
     """Wall times of ``portflow report`` as a process: the first (it sums the cells of granules
     no reader has summed by these dimensions and filters yet) and the median of ``runs`` more
     (they read the rollups it left in Redis); or why it failed."""
+
     def run() -> None:
         done = subprocess.run(cli_argv(question), env=env, capture_output=True, timeout=60)
         if done.returncode:
@@ -391,9 +456,12 @@ def start_api(bench: Bench, env: dict) -> tuple[str, Child]:
     from urllib.request import urlopen
 
     port = free_port()
-    child = spawn("api", [sys.executable, "-m", "entrypoints.cli", "serve", "--log-level",
-                          "warning"], bench.logs,
-                  env={**os.environ, **env, "PORTFLOW_API_ADDR": f"127.0.0.1:{port}"})
+    child = spawn(
+        "api",
+        [sys.executable, "-m", "entrypoints.cli", "serve", "--log-level", "warning"],
+        bench.logs,
+        env={**os.environ, **env, "PORTFLOW_API_ADDR": f"127.0.0.1:{port}"},
+    )
     bench.children.append(child)
     base = f"http://127.0.0.1:{port}"
 
@@ -409,15 +477,20 @@ def start_api(bench: Bench, env: dict) -> tuple[str, Child]:
 
 
 def start_simulate(bench: Bench, env: dict, rate: int):
-    child = spawn("simulate", [sys.executable, "-m", "entrypoints.cli", "simulate", "--rate",
-                               str(rate)], bench.logs, env={**os.environ, **env})
+    child = spawn(
+        "simulate",
+        [sys.executable, "-m", "entrypoints.cli", "simulate", "--rate", str(rate)],
+        bench.logs,
+        env={**os.environ, **env},
+    )
     bench.children.append(child)
     progress(f"portflow simulate --rate {rate} (pid {child.process.pid})")
     return child
 
 
-def load_events(bench: Bench, settings, env: dict, scale: float,
-                seed: int) -> tuple[list[Path], Child]:
+def load_events(
+    bench: Bench, settings, env: dict, scale: float, seed: int
+) -> tuple[list[Path], Child]:
     """The scenario and its year more of history, replayed and applied by one worker (which
     goes on running); the replay files."""
     scenario = bench.workdir / "xinjiang-2024h1.jsonl"
@@ -453,7 +526,7 @@ class Tally:
             async with session.get(question.url_path) as response:
                 await response.read()
                 ok, why = response.status == 200, f"HTTP {response.status}"
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, aiohttp.ClientError) as exc:
             ok, why = False, type(exc).__name__
         if ok:
             self.latencies[question.name].append(time.perf_counter() - since)
@@ -505,8 +578,9 @@ async def open_loop(base: str, mix: list[Question], rate: float, seconds: float)
         return tally.result(time.perf_counter() - began)
 
 
-async def freshness_probe(base: str, settings, store: RedisStore, markers: int,
-                          spacing_s: float) -> list[dict]:
+async def freshness_probe(
+    base: str, settings, store: RedisStore, markers: int, spacing_s: float
+) -> list[dict]:
     """Marker shipments, each at a port of its own: for each, when the worker applied it (its
     partition's mark reached its offset, polled every 2 ms) and when ``/v1/reports`` for its
     day filtered to its port first showed its value (asked back to back)."""
@@ -520,19 +594,33 @@ async def freshness_probe(base: str, settings, store: RedisStore, markers: int,
         async with aiohttp.ClientSession(base) as session:
             for n in range(markers):
                 await asyncio.sleep(spacing_s)
-                found.append(await one_marker(session, producer, store, topic,
-                                              f"marker-{run}-{n}", Decimal(1000 + n)))
+                found.append(
+                    await one_marker(
+                        session, producer, store, topic, f"marker-{run}-{n}", Decimal(1000 + n)
+                    )
+                )
     finally:
         producer.close()
     return found
 
 
-async def one_marker(session, producer, store: RedisStore, topic: str, port: str,
-                     value: Decimal) -> dict:
-    moment = datetime.now(timezone.utc)
-    event = {"type": "shipment", "event_id": port, "ts": moment.isoformat(), "port": port,
-             "mode": "road", "direction": "export", "value_cny": str(value),
-             "weight_tonnes": "1.000", "partner": "KZ", "trade_mode": "general", "zones": []}
+async def one_marker(
+    session, producer, store: RedisStore, topic: str, port: str, value: Decimal
+) -> dict:
+    moment = datetime.now(UTC)
+    event = {
+        "type": "shipment",
+        "event_id": port,
+        "ts": moment.isoformat(),
+        "port": port,
+        "mode": "road",
+        "direction": "export",
+        "value_cny": str(value),
+        "weight_tonnes": "1.000",
+        "partner": "KZ",
+        "trade_mode": "general",
+        "zones": [],
+    }
     sent = time.perf_counter()
     future = producer.send(topic, json.dumps(event).encode())
     metadata = await asyncio.to_thread(future.get, 30)
@@ -559,8 +647,13 @@ async def one_marker(session, producer, store: RedisStore, topic: str, port: str
     if shown is None:
         return {"port": port, "shown": False}
     applied_at = min(applied[0], shown) if applied else shown
-    return {"port": port, "shown": True, "applied_to_shown_ms": (shown - applied_at) * 1000,
-            "acked_to_shown_ms": (shown - acked) * 1000, "sent_to_acked_ms": (acked - sent) * 1000}
+    return {
+        "port": port,
+        "shown": True,
+        "applied_to_shown_ms": (shown - applied_at) * 1000,
+        "acked_to_shown_ms": (shown - acked) * 1000,
+        "sent_to_acked_ms": (acked - sent) * 1000,
+    }
 
 
 def shows(body: bytes, value: Decimal) -> bool:
@@ -571,8 +664,9 @@ def applied_events(store: RedisStore) -> int:
     return store.outcomes().applied
 
 
-def under_load(base: str, mix: list[Question], settings, store: RedisStore, args,
-               pids: dict[str, int]) -> dict:
+def under_load(
+    base: str, mix: list[Question], settings, store: RedisStore, args, pids: dict[str, int]
+) -> dict:
     """The closed loop and the freshness probe together, with what every process spent."""
     cpu_before = {name: cpu_seconds(pid) or 0.0 for name, pid in pids.items()}
     machine_before = machine_busy_cpu_seconds()
@@ -580,17 +674,25 @@ def under_load(base: str, mix: list[Question], settings, store: RedisStore, args
 
     async def both():
         spacing = args.seconds / (args.markers + 1)
-        return await asyncio.gather(closed_loop(base, mix, args.clients, args.seconds),
-                                    freshness_probe(base, settings, store, args.markers, spacing))
+        return await asyncio.gather(
+            closed_loop(base, mix, args.clients, args.seconds),
+            freshness_probe(base, settings, store, args.markers, spacing),
+        )
 
     load, markers = asyncio.run(both())
     wall = time.monotonic() - began
     applied_rate = (applied_events(store) - applied_before) / wall
-    cpu = {name: round((cpu_seconds(pid) or 0.0) - cpu_before[name], 2)
-           for name, pid in pids.items()}
+    cpu = {
+        name: round((cpu_seconds(pid) or 0.0) - cpu_before[name], 2) for name, pid in pids.items()
+    }
     cpu["machine"] = round(machine_busy_cpu_seconds() - machine_before, 2)
-    return {"load": load, "markers": markers, "applied_events_per_s": applied_rate,
-            "cpu_s": cpu, "wall_s": wall}
+    return {
+        "load": load,
+        "markers": markers,
+        "applied_events_per_s": applied_rate,
+        "cpu_s": cpu,
+        "wall_s": wall,
+    }
 
 
 # ---------------------------------------------------------------------------------- a run
@@ -615,7 +717,7 @@ class SingleClient:
         return json.loads(self.body(question), parse_float=Decimal)
 
 
-def ms(seconds: Optional[float]) -> Optional[float]:
+def ms(seconds: float | None) -> float | None:
     return None if seconds is None else round(seconds * 1000, 2)
 
 
@@ -643,21 +745,35 @@ def run(args: argparse.Namespace, bench: Bench) -> dict:
         body = single.answer(question)
         entry["api_single_ms"] = ms(timed_median(lambda: single.body(question), args.duckdb_runs))
         if not question.live:
-            diff = differences(question, api_answer(question, body),
-                               duckdb_answer(con, question))
+            diff = differences(question, api_answer(question, body), duckdb_answer(con, question))
             wrong += bool(diff)
-            entry.update(exact=not diff, differences=diff[:5],
-                         duckdb_ms=ms(timed_median(
-                             lambda: con.execute(sql_of(question)).fetchall(), args.duckdb_runs)))
+            entry.update(
+                exact=not diff,
+                differences=diff[:5],
+                duckdb_ms=ms(
+                    timed_median(lambda: con.execute(sql_of(question)).fetchall(), args.duckdb_runs)
+                ),
+            )
         per_question[question.name] = entry
-        progress(f"{question.name}: " + ", ".join(
-            f"{k} {v}" for k, v in entry.items()
-            if k in ("exact", "api_single_ms", "duckdb_ms", "cli_first_ms", "cli_ms")))
+        progress(
+            f"{question.name}: "
+            + ", ".join(
+                f"{k} {v}"
+                for k, v in entry.items()
+                if k in ("exact", "api_single_ms", "duckdb_ms", "cli_first_ms", "cli_ms")
+            )
+        )
 
     simulate = start_simulate(bench, env, args.rate)
     time.sleep(args.warmup)
-    pids = {"api": api.process.pid, "worker": worker.process.pid, "redis": bench.redis_pid,
-            "broker": bench.broker_pid, "simulate": simulate.process.pid, "bench": os.getpid()}
+    pids = {
+        "api": api.process.pid,
+        "worker": worker.process.pid,
+        "redis": bench.redis_pid,
+        "broker": bench.broker_pid,
+        "simulate": simulate.process.pid,
+        "bench": os.getpid(),
+    }
     progress(f"{args.clients} clients for {args.seconds:g}s, {args.markers} markers")
     measured = under_load(base, mix, settings, store, args, pids)
     opened = None
@@ -670,31 +786,48 @@ def run(args: argparse.Namespace, bench: Bench) -> dict:
     for question in mix:
         times = load["latencies"][question.name]
         per_question[question.name].update(
-            requests=len(times), p50_ms=ms(percentile(times, 50)) if times else None,
-            p99_ms=ms(percentile(times, 99)) if times else None)
+            requests=len(times),
+            p50_ms=ms(percentile(times, 50)) if times else None,
+            p99_ms=ms(percentile(times, 99)) if times else None,
+        )
     fresh = [m["applied_to_shown_ms"] for m in measured["markers"] if m["shown"]]
     return {
-        "scale": args.scale, "broker": bench.broker, "shipments_in_duckdb": shipments,
-        "clients": args.clients, "simulate_rate": args.rate, "open_rate": args.open_rate,
+        "scale": args.scale,
+        "broker": bench.broker,
+        "shipments_in_duckdb": shipments,
+        "clients": args.clients,
+        "simulate_rate": args.rate,
+        "open_rate": args.open_rate,
         "applied_events_per_s": round(measured["applied_events_per_s"]),
-        **latency_figures(load), "open_loop": opened,
+        **latency_figures(load),
+        "open_loop": opened,
         "freshness_ms": [round(f, 1) for f in fresh],
         "freshness_max_ms": round(max(fresh), 1) if fresh else None,
         "markers_not_shown": sum(not m["shown"] for m in measured["markers"]),
-        "markers": measured["markers"], "questions": per_question, "cpu_s": measured["cpu_s"],
+        "markers": measured["markers"],
+        "questions": per_question,
+        "cpu_s": measured["cpu_s"],
         "wrong_answers": wrong,
-        "goals": {"p99_ms": GOAL_P99_MS, "requests_per_s": GOAL_REQUESTS_PER_S,
-                  "freshness_ms": GOAL_FRESHNESS_MS, "cli_ms": GOAL_CLI_S * 1000},
+        "goals": {
+            "p99_ms": GOAL_P99_MS,
+            "requests_per_s": GOAL_REQUESTS_PER_S,
+            "freshness_ms": GOAL_FRESHNESS_MS,
+            "cli_ms": GOAL_CLI_S * 1000,
+        },
     }
 
 
 def latency_figures(load: dict) -> dict:
     """Requests, their rate, errors and latency percentiles (nearest rank) of a load."""
     every = [t for times in load["latencies"].values() for t in times]
-    return {"seconds": round(load["elapsed_s"], 2), "requests": len(every),
-            "requests_per_s": round(len(every) / load["elapsed_s"], 1),
-            "errors": sum(load["errors"].values()), "errors_by_kind": load["errors"],
-            **{f"p{q}_ms": ms(percentile(every, q)) if every else None for q in (50, 95, 99)}}
+    return {
+        "seconds": round(load["elapsed_s"], 2),
+        "requests": len(every),
+        "requests_per_s": round(len(every) / load["elapsed_s"], 1),
+        "errors": sum(load["errors"].values()),
+        "errors_by_kind": load["errors"],
+        **{f"p{q}_ms": ms(percentile(every, q)) if every else None for q in (50, 95, 99)},
+    }
 
 
 def p99_met(figures: dict, goals: dict) -> bool:
@@ -702,11 +835,14 @@ def p99_met(figures: dict, goals: dict) -> bool:
 
 
 def fresh_enough(r: dict, goals: dict) -> bool:
-    return (bool(r["freshness_ms"]) and not r["markers_not_shown"]
-            and r["freshness_max_ms"] <= goals["freshness_ms"])
+    return (
+        bool(r["freshness_ms"])
+        and not r["markers_not_shown"]
+        and r["freshness_max_ms"] <= goals["freshness_ms"]
+    )
 
 
-def verdict(ok: Optional[bool]) -> str:
+def verdict(ok: bool | None) -> str:
     return "n/a" if ok is None else ("yes" if ok else "NO")
 
 
@@ -731,21 +867,28 @@ def table(r: dict) -> str:
         f"{'CLI 1st':>7} {'CLI':>6} {'<=300ms':>7} {'exact':>5}",
     ]
     for name, q in r["questions"].items():
-        faster = (None if q.get("duckdb_ms") is None or q.get("p50_ms") is None
-                  else q["p50_ms"] < q["duckdb_ms"])
+        faster = (
+            None
+            if q.get("duckdb_ms") is None or q.get("p50_ms") is None
+            else q["p50_ms"] < q["duckdb_ms"]
+        )
         cli_ok = None if q.get("cli_ms") is None else q["cli_ms"] <= g["cli_ms"]
-        lines.append(f"{name:<26} {_num(q.get('p50_ms')):>8} {_num(q.get('p99_ms')):>7} "
-                     f"{_num(q.get('api_single_ms')):>6} {_num(q.get('duckdb_ms')):>7} "
-                     f"{verdict(faster):>6} {_num(q.get('cli_first_ms')):>7} "
-                     f"{_num(q.get('cli_ms')):>6} "
-                     f"{verdict(cli_ok):>7} {verdict(q.get('exact')):>5}")
+        lines.append(
+            f"{name:<26} {_num(q.get('p50_ms')):>8} {_num(q.get('p99_ms')):>7} "
+            f"{_num(q.get('api_single_ms')):>6} {_num(q.get('duckdb_ms')):>7} "
+            f"{verdict(faster):>6} {_num(q.get('cli_first_ms')):>7} "
+            f"{_num(q.get('cli_ms')):>6} "
+            f"{verdict(cli_ok):>7} {verdict(q.get('exact')):>5}"
+        )
         for line in q.get("differences") or []:
             lines.append(f"    differs: {line}")
         if q.get("cli_error"):
             lines.append(f"    CLI failed: {q['cli_error']}")
-    lines.append("(ms. API p50, p99: under the load; API 1, DuckDB: one client, median, before the "
-                 "load; faster: API p50 under load < DuckDB's; CLI 1st, CLI: portflow report as "
-                 "a process, the first run and the median of the next)")
+    lines.append(
+        "(ms. API p50, p99: under the load; API 1, DuckDB: one client, median, before the "
+        "load; faster: API p50 under load < DuckDB's; CLI 1st, CLI: portflow report as "
+        "a process, the first run and the median of the next)"
+    )
     return "\n".join(lines)
 
 
@@ -753,54 +896,82 @@ def open_loop_lines(r: dict) -> list[str]:
     o, g = r["open_loop"], r["goals"]
     if o is None:
         return []
-    return [f"  open loop at {r['open_rate']:g} requests/s for {o['seconds']:g}s: "
-            f"{o['requests']:,} answered ({o['requests_per_s']:,} /s), errors {o['errors']} "
-            f"{o['errors_by_kind'] or ''}; latency from when each was due p50 {o['p50_ms']} ms, "
-            f"p95 {o['p95_ms']} ms, p99 {o['p99_ms']} ms (goal p99 <= {g['p99_ms']:g} ms: "
-            f"{verdict(p99_met(o, g))})"]
+    return [
+        f"  open loop at {r['open_rate']:g} requests/s for {o['seconds']:g}s: "
+        f"{o['requests']:,} answered ({o['requests_per_s']:,} /s), errors {o['errors']} "
+        f"{o['errors_by_kind'] or ''}; latency from when each was due p50 {o['p50_ms']} ms, "
+        f"p95 {o['p95_ms']} ms, p99 {o['p99_ms']} ms (goal p99 <= {g['p99_ms']:g} ms: "
+        f"{verdict(p99_met(o, g))})"
+    ]
 
 
-def _num(value: Optional[float]) -> str:
+def _num(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f}"
 
 
-def main(argv: Optional[list[str]] = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--scale", type=float, default=1.0,
-                        help="xinjiang-2024h1 scale (default 1: ~643k events, twice that with "
-                             "the history)")
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--scale",
+        type=float,
+        default=1.0,
+        help="xinjiang-2024h1 scale (default 1: ~643k events, twice that with the history)",
+    )
     parser.add_argument("--seconds", type=float, default=30.0, help="length of the load (30)")
     parser.add_argument("--clients", type=int, default=32, help="concurrent clients (32)")
-    parser.add_argument("--rate", type=int, default=5000,
-                        help="events/s of portflow simulate during the load (5000)")
-    parser.add_argument("--warmup", type=float, default=3.0,
-                        help="seconds of simulate before the load begins (3)")
-    parser.add_argument("--open-rate", type=float, default=GOAL_REQUESTS_PER_S,
-                        help="then the mix at this fixed rate for --seconds, timed from when "
-                             "each request was due (default 500; 0: no open loop)")
+    parser.add_argument(
+        "--rate",
+        type=int,
+        default=5000,
+        help="events/s of portflow simulate during the load (5000)",
+    )
+    parser.add_argument(
+        "--warmup", type=float, default=3.0, help="seconds of simulate before the load begins (3)"
+    )
+    parser.add_argument(
+        "--open-rate",
+        type=float,
+        default=GOAL_REQUESTS_PER_S,
+        help="then the mix at this fixed rate for --seconds, timed from when "
+        "each request was due (default 500; 0: no open loop)",
+    )
     parser.add_argument("--markers", type=int, default=5, help="freshness markers (5)")
     parser.add_argument("--duckdb-runs", type=int, default=7, help="DuckDB runs per question (7)")
-    parser.add_argument("--cli-runs", type=int, default=3,
-                        help="portflow report processes per question (3)")
+    parser.add_argument(
+        "--cli-runs", type=int, default=3, help="portflow report processes per question (3)"
+    )
     parser.add_argument("--seed", type=int, default=2024, help="seed of the scenario (2024)")
-    parser.add_argument("--broker", choices=BROKERS, default="apache-kafka",
-                        help="apache-kafka (default; Java 17 and bash scripts/fetch-kafka.sh) "
-                             "or tansu")
+    parser.add_argument(
+        "--broker",
+        choices=BROKERS,
+        default="apache-kafka",
+        help="apache-kafka (default; Java 17 and bash scripts/fetch-kafka.sh) or tansu",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON line")
     parser.add_argument("--keep", action="store_true", help="keep the work directory (logs)")
     args = parser.parse_args(argv)
-    if (args.seconds <= 0 or args.clients < 1 or args.rate < 1 or args.markers < 0
-            or args.open_rate < 0):
-        parser.error("--seconds, --clients and --rate must be above 0, --markers and "
-                     "--open-rate at least 0")
+    if (
+        args.seconds <= 0
+        or args.clients < 1
+        or args.rate < 1
+        or args.markers < 0
+        or args.open_rate < 0
+    ):
+        parser.error(
+            "--seconds, --clients and --rate must be above 0, --markers and --open-rate at least 0"
+        )
 
     status, result = run_on_servers("portflow-api-bench-", args, run)
     if status:
         return status
-    result.update(date=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                  cpus=os.cpu_count(), loadavg_1m_at_end=round(os.getloadavg()[0], 2),
-                  python=platform.python_version())
+    result.update(
+        date=datetime.now(UTC).isoformat(timespec="seconds"),
+        cpus=os.cpu_count(),
+        loadavg_1m_at_end=round(os.getloadavg()[0], 2),
+        python=platform.python_version(),
+    )
     print(json.dumps(result, default=str) if args.json else table(result), flush=True)
     return 1 if result["wrong_answers"] else 0
 

@@ -33,8 +33,8 @@ import json
 import pstats
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 from zoneinfo import ZoneInfo
 
 REPO = Path(__file__).resolve().parents[1]
@@ -42,9 +42,9 @@ for path in (REPO, REPO / "bench"):
     if str(path) not in sys.path:
         sys.path.insert(0, str(path))
 
+from pipeline import generate_events  # noqa: E402  (bench/pipeline.py; starts nothing on import)
 from prometheus_client import CollectorRegistry  # noqa: E402
 
-from pipeline import generate_events  # noqa: E402  (bench/pipeline.py; starts nothing on import)
 from portflow.adapters.redis import ApplyOutcome  # noqa: E402
 from portflow.config import Settings  # noqa: E402
 from portflow.domain.aggregates import Increments  # noqa: E402
@@ -52,7 +52,10 @@ from portflow.domain.events import parse_record  # noqa: E402
 from portflow.domain.periods import LocalCalendar  # noqa: E402
 from streams.metrics import WorkerMetrics  # noqa: E402
 from streams.processor import (  # noqa: E402
-    MAX_EVENTS_PER_APPLY, BatchProcessor, BatchStats, SourceRecord,
+    MAX_EVENTS_PER_APPLY,
+    BatchProcessor,
+    BatchStats,
+    SourceRecord,
 )
 
 BATCH = 500  # events per record, replay's default
@@ -66,13 +69,22 @@ class MemoryStore:
     before and every step applies. (Coroutines: the processor awaits them on its loop.)"""
 
     async def marks_of(self, names: list[str]) -> dict[str, int]:
-        return {name: -1 for name in names}
+        return dict.fromkeys(names, -1)
 
     async def open_epoch(self, tz_name: str) -> str:
         return "bench"
 
-    async def apply(self, marks, event_ids, increments, dedupe_ttl_seconds, latest_event_ts, epoch,
-                    outcome_counts=None, run_rejections=None):
+    async def apply(
+        self,
+        marks,
+        event_ids,
+        increments,
+        dedupe_ttl_seconds,
+        latest_event_ts,
+        epoch,
+        outcome_counts=None,
+        run_rejections=None,
+    ):
         return ApplyOutcome(applied=True)
 
 
@@ -85,7 +97,7 @@ def batch_records(lines: list[bytes], topic: str) -> list[SourceRecord]:
     records = []
     for i in range(0, len(lines), BATCH):
         n = i // BATCH
-        value = b"[" + b",".join(lines[i:i + BATCH]) + b"]"
+        value = b"[" + b",".join(lines[i : i + BATCH]) + b"]"
         records.append(SourceRecord(topic, n % PARTITIONS, n // PARTITIONS, None, value))
     return records
 
@@ -94,13 +106,15 @@ def stage_parse(records: list[SourceRecord]) -> Callable[[], None]:
     def run() -> None:
         for record in records:
             parse_record(record.value, "shipment")
+
     return run
 
 
 def stage_aggregate(records: list[SourceRecord]) -> Callable[[], None]:
     events = [e for r in records for e in parse_record(r.value, "shipment")[0]]
-    chunks = [events[i:i + MAX_EVENTS_PER_APPLY] for i in range(0, len(events),
-                                                                MAX_EVENTS_PER_APPLY)]
+    chunks = [
+        events[i : i + MAX_EVENTS_PER_APPLY] for i in range(0, len(events), MAX_EVENTS_PER_APPLY)
+    ]
 
     def run() -> None:
         calendar = LocalCalendar(TZ)  # a fresh worker's calendar: its cache fills during the run
@@ -108,6 +122,7 @@ def stage_aggregate(records: list[SourceRecord]) -> Callable[[], None]:
             increments = Increments(calendar)
             increments.add(chunk)
             list(increments.lines())
+
     return run
 
 
@@ -117,19 +132,26 @@ def stage_process(records: list[SourceRecord], settings: Settings) -> Callable[[
 
         async def takes() -> None:
             for i in range(0, len(records), TAKE):
-                await processor.process(records[i:i + TAKE])
+                await processor.process(records[i : i + TAKE])
+
         asyncio.run(takes())
+
     return run
 
 
 def stage_metrics(records: list[SourceRecord]) -> Callable[[], None]:
     takes = []
     for i in range(0, len(records), TAKE):
-        events = [e for r in records[i:i + TAKE] for e in parse_record(r.value, "shipment")[0]]
-        steps = [events[j:j + MAX_EVENTS_PER_APPLY]
-                 for j in range(0, len(events), MAX_EVENTS_PER_APPLY)]
-        stats = BatchStats(records=len(records[i:i + TAKE]), applied_events=len(events),
-                           newest_event_s=max(e.ts_seconds for e in events))
+        events = [e for r in records[i : i + TAKE] for e in parse_record(r.value, "shipment")[0]]
+        steps = [
+            events[j : j + MAX_EVENTS_PER_APPLY]
+            for j in range(0, len(events), MAX_EVENTS_PER_APPLY)
+        ]
+        stats = BatchStats(
+            records=len(records[i : i + TAKE]),
+            applied_events=len(events),
+            newest_event_s=max(e.ts_seconds for e in events),
+        )
         takes.append((steps, stats))
 
     def run() -> None:
@@ -138,6 +160,7 @@ def stage_metrics(records: list[SourceRecord]) -> Callable[[], None]:
             for events in steps:
                 metrics.count_applied(events)
             metrics.observe("shipment", stats, 0.01)
+
     return run
 
 
@@ -170,8 +193,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--seed", type=int, default=2024)
-    parser.add_argument("--ordered", action="store_true",
-                        help="events in event-time order, as a live stream brings them")
+    parser.add_argument(
+        "--ordered",
+        action="store_true",
+        help="events in event-time order, as a live stream brings them",
+    )
     parser.add_argument("--json", action="store_true", help="one JSON line instead of a table")
     parser.add_argument("--profile", action="store_true", help="cProfile to stderr")
     args = parser.parse_args(argv)
@@ -179,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings(topic_prefix="bench.")
     lines = generate_events(args.events, args.seed, "core")
     if args.ordered:  # all times have the same offset, so their text sorts as the times do
-        lines.sort(key=lambda line: line[line.index(b'"ts":'):][:32])
+        lines.sort(key=lambda line: line[line.index(b'"ts":') :][:32])
     records = batch_records(lines, settings.topic("shipment"))
     stages = {
         "parse": stage_parse(records),
@@ -187,13 +213,19 @@ def main(argv: list[str] | None = None) -> int:
         "process": stage_process(records, settings),
         "metrics": stage_metrics(records),
     }
-    us = {name: round(seconds / args.events * 1e6, 2)
-          for name, seconds in best_seconds(stages, args.repeat).items()}
+    us = {
+        name: round(seconds / args.events * 1e6, 2)
+        for name, seconds in best_seconds(stages, args.repeat).items()
+    }
     us["bookkeeping"] = round(us["process"] - us["parse"] - us["aggregate"], 2)
     us["total"] = round(us["process"] + us["metrics"], 2)
-    result = {"events": args.events, "repeat": args.repeat, "ordered": args.ordered,
-              "us_per_event": us,
-              "events_per_s": round(1e6 / us["total"])}
+    result = {
+        "events": args.events,
+        "repeat": args.repeat,
+        "ordered": args.ordered,
+        "us_per_event": us,
+        "events_per_s": round(1e6 / us["total"]),
+    }
     if args.profile:
         print(profile(stages["process"], stages["metrics"]), file=sys.stderr)
     if args.json:

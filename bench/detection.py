@@ -44,13 +44,14 @@ for path in (REPO, REPO / "bench"):
         sys.path.insert(0, str(path))
 
 import detection_before  # noqa: E402  (bench/detection_before.py)
+
 from entrypoints.embedded import start_redis  # noqa: E402
 from entrypoints.processes import free_port  # noqa: E402
 from portflow.adapters.redis import RedisStore  # noqa: E402
 from portflow.config import Settings  # noqa: E402
 from portflow.domain.detection import find_drops  # noqa: E402
-from portflow.domain.periods import Period  # noqa: E402
 from portflow.domain.measures import check_request  # noqa: E402
+from portflow.domain.periods import Period  # noqa: E402
 from portflow.services.anomalies import DailyTotals  # noqa: E402
 from producers.scenarios.disruption_drill import festival_factor, generate_drill  # noqa: E402
 from streams.processor import BatchProcessor, SourceRecord  # noqa: E402
@@ -58,13 +59,26 @@ from streams.processor import BatchProcessor, SourceRecord  # noqa: E402
 START, END = date(2023, 1, 1), date(2024, 12, 31)
 WEEKLY = (1.05, 1.1, 1.1, 1.05, 1.0, 0.8, 0.7)
 FLAT = (1.0,) * 7
-KINDS = (("value", 12, WEEKLY), ("value", 40, WEEKLY), ("value", 100, WEEKLY),
-         ("value", 300, FLAT), ("count", 10, FLAT), ("count", 20, WEEKLY), ("steady", 8, FLAT))
+KINDS = (
+    ("value", 12, WEEKLY),
+    ("value", 40, WEEKLY),
+    ("value", 100, WEEKLY),
+    ("value", 300, FLAT),
+    ("count", 10, FLAT),
+    ("count", 20, WEEKLY),
+    ("steady", 8, FLAT),
+)
 # (first day, days, factor)
-DISRUPTIONS = ((date(2023, 3, 20), 4, 0.0), (date(2023, 6, 20), 2, 0.0),
-               (date(2023, 10, 9), 7, 0.3), (date(2024, 2, 14), 3, 0.0),
-               (date(2024, 2, 26), 2, 0.0), (date(2024, 5, 14), 4, 0.0),
-               (date(2024, 9, 2), 7, 0.3), (date(2024, 11, 1), 7, 0.4))
+DISRUPTIONS = (
+    (date(2023, 3, 20), 4, 0.0),
+    (date(2023, 6, 20), 2, 0.0),
+    (date(2023, 10, 9), 7, 0.3),
+    (date(2024, 2, 14), 3, 0.0),
+    (date(2024, 2, 26), 2, 0.0),
+    (date(2024, 5, 14), 4, 0.0),
+    (date(2024, 9, 2), 7, 0.3),
+    (date(2024, 11, 1), 7, 0.4),
+)
 
 
 def poisson(rng: random.Random, mean: float) -> int:
@@ -79,8 +93,13 @@ def series(rng: random.Random, kind: str, size: int, weekly) -> dict[date, int]:
     totals, day = {}, START
     while day <= END:
         t = (day - START).days
-        mean = size * weekly[day.weekday()] * festival_factor(day) \
-            * (1 + 0.1 * math.sin(2 * math.pi * t / 365)) * 1.08 ** (t / 365)
+        mean = (
+            size
+            * weekly[day.weekday()]
+            * festival_factor(day)
+            * (1 + 0.1 * math.sin(2 * math.pi * t / 365))
+            * 1.08 ** (t / 365)
+        )
         if kind == "value":
             totals[day] = sum(int(rng.lognormvariate(15, 0.3)) for _ in range(poisson(rng, mean)))
         elif kind == "count":
@@ -95,8 +114,13 @@ def run(seeds: int) -> list[dict]:
     days = [START + timedelta(days=i) for i in range((END - START).days + 1)]
     rows = []
     for kind, size, weekly in KINDS:
-        row = {"kind": f"{kind}-{size}", "key_days": 0, "false_alarms": 0,
-               "closures": [0, 0], "partial": [0, 0]}
+        row = {
+            "kind": f"{kind}-{size}",
+            "key_days": 0,
+            "false_alarms": 0,
+            "closures": [0, 0],
+            "partial": [0, 0],
+        }
         for seed in range(seeds):
             clean = series(random.Random(seed), kind, size, weekly)
             row["key_days"] += len(days)
@@ -119,8 +143,11 @@ def run(seeds: int) -> list[dict]:
 
 
 # (measure, by) judged by --speed: the live gauges' views
-SPEED_VIEWS = (("value_cny", ("port",)), ("value_cny", ("port", "mode")),
-               ("trains", ("port", "service")))
+SPEED_VIEWS = (
+    ("value_cny", ("port",)),
+    ("value_cny", ("port", "mode")),
+    ("trains", ("port", "service")),
+)
 SPEED_PERIOD = "2024"
 LOAD_BATCH = 500  # events per record, as replay sends them
 
@@ -135,16 +162,21 @@ def load_drill(store: RedisStore, settings: Settings, path: Path) -> int:
     async def apply() -> None:
         async def no_letters(letters) -> None:
             raise AssertionError(f"the drill's events are all valid: {letters[0].reason}")
+
         processor = BatchProcessor(settings, store, no_letters)
         await processor.open_epoch()
         for event_type, lines in by_type.items():
             topic = settings.topic(event_type)
             await processor.load_marks([f"{topic}:0"])
-            records = [SourceRecord(topic, 0, offset, None,
-                                    b"[" + b",".join(lines[i:i + LOAD_BATCH]) + b"]")
-                       for offset, i in enumerate(range(0, len(lines), LOAD_BATCH))]
+            records = [
+                SourceRecord(
+                    topic, 0, offset, None, b"[" + b",".join(lines[i : i + LOAD_BATCH]) + b"]"
+                )
+                for offset, i in enumerate(range(0, len(lines), LOAD_BATCH))
+            ]
             for i in range(0, len(records), 50):
-                await processor.process(records[i:i + 50])
+                await processor.process(records[i : i + 50])
+
     asyncio.run(apply())
     return sum(map(len, by_type.values()))
 
@@ -152,8 +184,9 @@ def load_drill(store: RedisStore, settings: Settings, path: Path) -> int:
 def judge_year(totals_type, store: RedisStore, measure: str, by: tuple[str, ...]) -> list:
     """Every key's judgement of every day of ``SPEED_PERIOD``, read afresh from Redis."""
     spec = check_request(measure, list(by))
-    return totals_type(store, spec, list(by)).judge(Period.parse(SPEED_PERIOD).days(), 50,
-                                                    drops_only=False)
+    return totals_type(store, spec, list(by)).judge(
+        Period.parse(SPEED_PERIOD).days(), 50, drops_only=False
+    )
 
 
 def timed(fn) -> tuple[float, object]:
@@ -178,19 +211,28 @@ def run_speed(repeat: int) -> list[dict]:
                 best = {"before": float("inf"), "after": float("inf")}
                 judged = {}
                 for _ in range(repeat):
-                    for name, totals_type in (("before", detection_before.DailyTotals),
-                                              ("after", DailyTotals)):
+                    for name, totals_type in (
+                        ("before", detection_before.DailyTotals),
+                        ("after", DailyTotals),
+                    ):
                         seconds, judged[name] = timed(
-                            lambda: judge_year(totals_type, store, measure, by))
+                            lambda: judge_year(totals_type, store, measure, by)
+                        )
                         best[name] = min(best[name], seconds)
                 if judged["before"] != judged["after"]:
                     raise SystemExit(f"{measure} by {','.join(by)}: the judgements differ")
-                rows.append({"measure": measure, "by": ",".join(by), "events": events,
-                             "key_days": len(judged["after"]),
-                             "drops": sum(j.anomalous for j in judged["after"]),
-                             "before_s": round(best["before"], 3),
-                             "after_s": round(best["after"], 3),
-                             "speedup": round(best["before"] / best["after"], 1)})
+                rows.append(
+                    {
+                        "measure": measure,
+                        "by": ",".join(by),
+                        "events": events,
+                        "key_days": len(judged["after"]),
+                        "drops": sum(j.anomalous for j in judged["after"]),
+                        "before_s": round(best["before"], 3),
+                        "after_s": round(best["after"], 3),
+                        "speedup": round(best["before"] / best["after"], 1),
+                    }
+                )
             return rows
         finally:
             redis.stop()
@@ -198,31 +240,42 @@ def run_speed(repeat: int) -> list[dict]:
 
 def print_speed(rows: list[dict], repeat: int) -> None:
     print(f"a year ({SPEED_PERIOD}) of the drill judged, best of {repeat}; identical judgements")
-    print(f"{'view':<22} {'key-days':>8} {'drops':>6} {'before s':>9} {'after s':>8} "
-          f"{'speed-up':>9}")
+    print(
+        f"{'view':<22} {'key-days':>8} {'drops':>6} {'before s':>9} {'after s':>8} {'speed-up':>9}"
+    )
     for r in rows:
-        print(f"{r['measure'] + ' by ' + r['by']:<22} {r['key_days']:>8,} {r['drops']:>6} "
-              f"{r['before_s']:>9.3f} {r['after_s']:>8.3f} {r['speedup']:>8.1f}x")
+        print(
+            f"{r['measure'] + ' by ' + r['by']:<22} {r['key_days']:>8,} {r['drops']:>6} "
+            f"{r['before_s']:>9.3f} {r['after_s']:>8.3f} {r['speedup']:>8.1f}x"
+        )
     print(json.dumps({"detection_speed": rows}))
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=4, help="series per kind (default 4)")
-    parser.add_argument("--speed", action="store_true",
-                        help="time a year of judging the disruption drill, before and after")
-    parser.add_argument("--repeat", type=int, default=5,
-                        help="--speed: runs of each, the best counts (default 5)")
+    parser.add_argument(
+        "--speed",
+        action="store_true",
+        help="time a year of judging the disruption drill, before and after",
+    )
+    parser.add_argument(
+        "--repeat", type=int, default=5, help="--speed: runs of each, the best counts (default 5)"
+    )
     args = parser.parse_args(argv)
     if args.speed:
         print_speed(run_speed(args.repeat), args.repeat)
         return 0
     rows = run(args.seeds)
-    print(f"{'kind':<11} {'key-days':>9} {'false alarms':>13} {'closures found':>15} "
-          f"{'partial found':>14}")
+    print(
+        f"{'kind':<11} {'key-days':>9} {'false alarms':>13} {'closures found':>15} "
+        f"{'partial found':>14}"
+    )
     for r in rows:
-        print(f"{r['kind']:<11} {r['key_days']:>9,} {r['false_alarms']:>13} "
-              f"{'%d/%d' % tuple(r['closures']):>15} {'%d/%d' % tuple(r['partial']):>14}")
+        print(
+            f"{r['kind']:<11} {r['key_days']:>9,} {r['false_alarms']:>13} "
+            f"{'%d/%d' % tuple(r['closures']):>15} {'%d/%d' % tuple(r['partial']):>14}"
+        )
     print(json.dumps({"detection": rows}))
     return 0
 

@@ -9,16 +9,31 @@ call them; the data classes, constants and unchanged leaf functions are today's,
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 from statistics import median, quantiles
-from typing import Iterable, Mapping, Optional
 
 from portflow.adapters.redis import RedisStore
 from portflow.domain.detection import (
-    DEFAULT_MIN_DROP_PCT, LOOKBACK_WEEKS, MIN_GROWTH_PAIRS, MIN_PROFILE_DAYS, MIN_WEEK_SAMPLES,
-    PROFILE_DAYS, PROFILE_LOOKBACK_DAYS, RUN_CONTEXT_DAYS, WEEKS, YEAR, Expectation, Judgement,
-    Values, _mark_runs, _weekday_medians, is_drop, series_values)
+    DEFAULT_MIN_DROP_PCT,
+    LOOKBACK_WEEKS,
+    MIN_GROWTH_PAIRS,
+    MIN_PROFILE_DAYS,
+    MIN_WEEK_SAMPLES,
+    PROFILE_DAYS,
+    PROFILE_LOOKBACK_DAYS,
+    RUN_CONTEXT_DAYS,
+    WEEKS,
+    YEAR,
+    Expectation,
+    Judgement,
+    Values,
+    _mark_runs,
+    _weekday_medians,
+    is_drop,
+    series_values,
+)
 from portflow.domain.festivals import in_festival_window as _cached_in_festival_window
 from portflow.domain.festivals import same_festival_day_a_year_earlier
 from portflow.domain.measures import Measure
@@ -71,8 +86,9 @@ def _noise(values: Values, profile: list[tuple[date, int]], day: date) -> float:
     """
     ratios = []
     for d, value in profile:
-        around = [values(d + timedelta(weeks=w)) for w in (-2, -1, 1, 2)
-                  if d + timedelta(weeks=w) < day]
+        around = [
+            values(d + timedelta(weeks=w)) for w in (-2, -1, 1, 2) if d + timedelta(weeks=w) < day
+        ]
         around = [v for v in around if v is not None]
         centre = median(around) if len(around) >= 2 else 0
         if centre > 0:
@@ -83,7 +99,7 @@ def _noise(values: Values, profile: list[tuple[date, int]], day: date) -> float:
     return (upper - lower) / 1.349
 
 
-def _growth(values: Values, profile: list[tuple[date, int]]) -> Optional[float]:
+def _growth(values: Values, profile: list[tuple[date, int]]) -> float | None:
     ratios = []
     for d, value in profile:
         earlier = d - YEAR
@@ -93,7 +109,7 @@ def _growth(values: Values, profile: list[tuple[date, int]]) -> Optional[float]:
     return median(ratios) if len(ratios) >= MIN_GROWTH_PAIRS else None
 
 
-def _year_earlier(values: Values, day: date, growth: Optional[float]) -> Optional[float]:
+def _year_earlier(values: Values, day: date, growth: float | None) -> float | None:
     if growth is None:
         return None
     refs = []
@@ -105,7 +121,7 @@ def _year_earlier(values: Values, day: date, growth: Optional[float]) -> Optiona
     return median(refs) * growth if len(refs) >= 2 else None
 
 
-def _ordinary_level(values: Values, day: date, after: bool) -> Optional[float]:
+def _ordinary_level(values: Values, day: date, after: bool) -> float | None:
     """The median of the ordinary (non-festival) days of ``day``'s weekday in the weeks before
     it, and after it too where ``after`` (a day a year back may look at what followed it)."""
     samples = _week_samples(values, day, -1)
@@ -114,7 +130,7 @@ def _ordinary_level(values: Values, day: date, after: bool) -> Optional[float]:
     return float(median(samples)) if len(samples) >= MIN_WEEK_SAMPLES else None
 
 
-def _festival_year_earlier(values: Values, day: date) -> Optional[float]:
+def _festival_year_earlier(values: Values, day: date) -> float | None:
     """The festival's effect a year earlier, applied to this year's ordinary level.
 
     The effect is that year's day at the same distance from its festival over the ordinary
@@ -135,7 +151,7 @@ def _festival_year_earlier(values: Values, day: date) -> Optional[float]:
     return float(median(effects)) * now if len(effects) >= 2 else None
 
 
-def expectation(values: Values, day: date) -> Optional[Expectation]:
+def expectation(values: Values, day: date) -> Expectation | None:
     """What ``day`` should have brought, or None where the history is too short to say."""
     profile = _profile_days(values, day)
     medians = _weekday_medians(profile)
@@ -157,31 +173,38 @@ def expectation(values: Values, day: date) -> Optional[Expectation]:
     return Expectation(known[baseline], baseline, level, noise)
 
 
-def judge(values: Values, key: tuple[str, ...], day: date,
-          min_drop_pct: float = DEFAULT_MIN_DROP_PCT) -> Judgement:
+def judge(
+    values: Values, key: tuple[str, ...], day: date, min_drop_pct: float = DEFAULT_MIN_DROP_PCT
+) -> Judgement:
     observed = values(day) or 0
     exp = expectation(values, day)
-    return Judgement(day, key, observed, exp,
-                     exp is not None and is_drop(observed, exp, min_drop_pct))
+    return Judgement(
+        day, key, observed, exp, exp is not None and is_drop(observed, exp, min_drop_pct)
+    )
 
 
-def judge_all(daily: Mapping[tuple[str, ...], Mapping[date, int]], days: Iterable[date],
-              first_day: Optional[date],
-              min_drop_pct: float = DEFAULT_MIN_DROP_PCT) -> list[Judgement]:
+def judge_all(
+    daily: Mapping[tuple[str, ...], Mapping[date, int]],
+    days: Iterable[date],
+    first_day: date | None,
+    min_drop_pct: float = DEFAULT_MIN_DROP_PCT,
+) -> list[Judgement]:
     """Every key's judgement of every day (consecutive, in order), by key, then day; runs of
     days judged together (``_mark_runs``)."""
     days = list(days)
     found = []
     for key, totals in sorted(daily.items()):
         values = series_values(totals, first_day)
-        found += _mark_runs([judge(values, key, day, min_drop_pct) for day in days],
-                            min_drop_pct)
+        found += _mark_runs([judge(values, key, day, min_drop_pct) for day in days], min_drop_pct)
     return found
 
 
-def find_drops(daily: Mapping[tuple[str, ...], Mapping[date, int]], days: Iterable[date],
-               first_day: Optional[date],
-               min_drop_pct: float = DEFAULT_MIN_DROP_PCT) -> list[Judgement]:
+def find_drops(
+    daily: Mapping[tuple[str, ...], Mapping[date, int]],
+    days: Iterable[date],
+    first_day: date | None,
+    min_drop_pct: float = DEFAULT_MIN_DROP_PCT,
+) -> list[Judgement]:
     """The anomalous days of every key, sorted by day, then by the largest drop, then key."""
     found = [j for j in judge_all(daily, days, first_day, min_drop_pct) if j.anomalous]
     found.sort(key=lambda j: (j.day, -j.drop_pct, j.key))
@@ -199,7 +222,7 @@ class DailyTotals:
 
     def __post_init__(self) -> None:
         self._days: dict[date, dict[tuple, int]] = {}
-        self.first_day: Optional[date] = None
+        self.first_day: date | None = None
 
     def load(self, first: date, last: date) -> dict[tuple, dict[date, int]]:
         """{key: {day: total}} for the days ``first``..``last`` (within the history)."""
@@ -210,12 +233,16 @@ class DailyTotals:
         first = max(first, self.first_day)
         fresh_from = last - timedelta(days=self.reread_days)
         self._days = {d: t for d, t in self._days.items() if first <= d < fresh_from}
-        wanted = [first + timedelta(days=i) for i in range((last - first).days + 1)
-                  if first + timedelta(days=i) not in self._days]
+        wanted = [
+            first + timedelta(days=i)
+            for i in range((last - first).days + 1)
+            if first + timedelta(days=i) not in self._days
+        ]
         for i in range(0, len(wanted), READ_DAYS):
-            chunk = wanted[i:i + READ_DAYS]
-            cells = self.store.cells_per_granule(self.spec.event_type, self.spec.stored,
-                                                 [d.isoformat() for d in chunk])
+            chunk = wanted[i : i + READ_DAYS]
+            cells = self.store.cells_per_granule(
+                self.spec.event_type, self.spec.stored, [d.isoformat() for d in chunk]
+            )
             for day in chunk:
                 self._days[day] = sum_by(self.spec.event_type, self.by, cells[day.isoformat()])
         series: dict[tuple, dict[date, int]] = {}
@@ -224,8 +251,9 @@ class DailyTotals:
                 series.setdefault(key, {})[day] = total
         return series
 
-    def judge(self, days: list[date], min_drop_pct: float,
-              drops_only: bool = True) -> list[Judgement]:
+    def judge(
+        self, days: list[date], min_drop_pct: float, drops_only: bool = True
+    ) -> list[Judgement]:
         """The drops among ``days`` (consecutive, in order), or every key's judgement; the
         ``RUN_CONTEXT_DAYS`` before them are judged too (a run of drops may begin there)."""
         if not days:
@@ -233,6 +261,7 @@ class DailyTotals:
         context = [days[0] - timedelta(days=n) for n in range(RUN_CONTEXT_DAYS, 0, -1)]
         series = self.load(context[0] - HISTORY, days[-1])
         wanted = set(days)
-        judged = (find_drops if drops_only else judge_all)(series, context + days,
-                                                           self.first_day, min_drop_pct)
+        judged = (find_drops if drops_only else judge_all)(
+            series, context + days, self.first_day, min_drop_pct
+        )
         return [j for j in judged if j.day in wanted]

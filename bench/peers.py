@@ -33,15 +33,22 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import pipeline  # noqa: E402  (bench/pipeline.py: the servers, the events, the worker timing)
-from pipeline import (Bench, generate_events, measure_worker, progress, publish,  # noqa: E402
-                      run_stamped, write_jsonl)
+import pipeline
+from pipeline import (
+    Bench,
+    generate_events,
+    measure_worker,
+    progress,
+    publish,
+    run_stamped,
+    write_jsonl,
+)
 
-from portflow.adapters.kafka import ensure_topics  # noqa: E402
+from portflow.adapters.kafka import ensure_topics
 
 KINDS = (("single", 1), ("batch", 500))
 
-QUIX_APP = r'''
+QUIX_APP = r"""
 import sys, time
 from datetime import datetime, timedelta, timezone
 
@@ -105,7 +112,7 @@ sdf = sdf.update(add, stateful=True)
 stamps.write(f"STARTING {time.monotonic()}\n")
 stamps.flush()
 app.run()
-'''
+"""
 
 
 def measure_quix(bench: Bench, topic: str, n: int, name: str) -> dict:
@@ -113,12 +120,18 @@ def measure_quix(bench: Bench, topic: str, n: int, name: str) -> dict:
     script = bench.workdir / "quix_app.py"
     script.write_text(QUIX_APP)
     stamps = run_stamped(
-        bench, [str(script), bench.bootstrap, topic, f"{name}-{bench.run_id}", str(n)], name,
-        [str(bench.workdir / f"{name}-state")], 180 + n / 500,
-        f"{name}: the Quix app summing {n:,} events")
+        bench,
+        [str(script), bench.bootstrap, topic, f"{name}-{bench.run_id}", str(n)],
+        name,
+        [str(bench.workdir / f"{name}-state")],
+        180 + n / 500,
+        f"{name}: the Quix app summing {n:,} events",
+    )
     seconds = stamps["LAST"] - stamps["FIRST"]
-    progress(f"{name}: start-up {stamps['FIRST'] - stamps['STARTING']:.1f}s, then "
-             f"{n:,} events in {seconds:.2f}s = {n / seconds:,.0f} events/s")
+    progress(
+        f"{name}: start-up {stamps['FIRST'] - stamps['STARTING']:.1f}s, then "
+        f"{n:,} events in {seconds:.2f}s = {n / seconds:,.0f} events/s"
+    )
     return {"events_per_s": n / seconds, "seconds": seconds}
 
 
@@ -134,16 +147,25 @@ def run(args: argparse.Namespace, bench: Bench) -> dict:
             settings, env = bench.namespace(kind)
             ensure_topics(settings)
             published = publish(settings, path, batch)
-            progress(f"round {number} {kind}: {published.events:,} events in "
-                     f"{published.records:,} records on {settings.topic('shipment')}")
+            progress(
+                f"round {number} {kind}: {published.events:,} events in "
+                f"{published.records:,} records on {settings.topic('shipment')}"
+            )
 
             def portflow_run():
-                return measure_worker(bench, settings, env, published.offsets, args.events,
-                                      f"portflow-{kind}-{number}")["events_per_s"]
+                return measure_worker(
+                    bench,
+                    settings,
+                    env,
+                    published.offsets,
+                    args.events,
+                    f"portflow-{kind}-{number}",
+                )["events_per_s"]
 
             def quix_run():
-                return measure_quix(bench, settings.topic("shipment"), args.events,
-                                    f"quix-{kind}-{number}")["events_per_s"]
+                return measure_quix(
+                    bench, settings.topic("shipment"), args.events, f"quix-{kind}-{number}"
+                )["events_per_s"]
 
             if number % 2:
                 row[f"portflow_{kind}"], row[f"quix_{kind}"] = portflow_run(), quix_run()
@@ -152,11 +174,18 @@ def run(args: argparse.Namespace, bench: Bench) -> dict:
                 row[f"portflow_{kind}"] = portflow_run()
             row[f"ratio_{kind}"] = row[f"portflow_{kind}"] / row[f"quix_{kind}"]
         rounds.append(row)
-    return {"bench": "peers", "broker": args.broker, "events": args.events, "seed": args.seed,
-            "quixstreams": _quix_version(), "rounds": rounds,
-            "goal": {"single": 2.0, "batch": 10.0},
-            "rounds_meeting_goal": sum(r["ratio_single"] >= 2.0 and r["ratio_batch"] >= 10.0
-                                       for r in rounds)}
+    return {
+        "bench": "peers",
+        "broker": args.broker,
+        "events": args.events,
+        "seed": args.seed,
+        "quixstreams": _quix_version(),
+        "rounds": rounds,
+        "goal": {"single": 2.0, "batch": 10.0},
+        "rounds_meeting_goal": sum(
+            r["ratio_single"] >= 2.0 and r["ratio_batch"] >= 10.0 for r in rounds
+        ),
+    }
 
 
 def _quix_version() -> str:
@@ -166,15 +195,26 @@ def _quix_version() -> str:
 
 
 def table(result: dict) -> str:
-    head = (f"{'round':>5}  {'portflow single':>15}  {'Quix single':>11}  {'ratio':>6}  "
-            f"{'portflow batch':>14}  {'Quix batch':>10}  {'ratio':>6}")
-    rows = [f"{r['round']:>5}  {r['portflow_single']:>15,.0f}  {r['quix_single']:>11,.0f}  "
-            f"{r['ratio_single']:>6.2f}  {r['portflow_batch']:>14,.0f}  {r['quix_batch']:>10,.0f}"
-            f"  {r['ratio_batch']:>6.2f}" for r in result["rounds"]]
-    return "\n".join([f"events/s, {result['events']:,} events, {result['broker']}, Quix Streams "
-                      f"{result['quixstreams']}", head, *rows,
-                      f"rounds meeting the goal (single >= 2x and batch >= 10x): "
-                      f"{result['rounds_meeting_goal']} of {len(result['rounds'])}"])
+    head = (
+        f"{'round':>5}  {'portflow single':>15}  {'Quix single':>11}  {'ratio':>6}  "
+        f"{'portflow batch':>14}  {'Quix batch':>10}  {'ratio':>6}"
+    )
+    rows = [
+        f"{r['round']:>5}  {r['portflow_single']:>15,.0f}  {r['quix_single']:>11,.0f}  "
+        f"{r['ratio_single']:>6.2f}  {r['portflow_batch']:>14,.0f}  {r['quix_batch']:>10,.0f}"
+        f"  {r['ratio_batch']:>6.2f}"
+        for r in result["rounds"]
+    ]
+    return "\n".join(
+        [
+            f"events/s, {result['events']:,} events, {result['broker']}, Quix Streams "
+            f"{result['quixstreams']}",
+            head,
+            *rows,
+            f"rounds meeting the goal (single >= 2x and batch >= 10x): "
+            f"{result['rounds_meeting_goal']} of {len(result['rounds'])}",
+        ]
+    )
 
 
 def main(argv=None) -> int:
@@ -186,8 +226,10 @@ def main(argv=None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
     args = parser.parse_args(argv)
     if importlib.util.find_spec("quixstreams") is None:
-        print("bench/peers.py needs Quix Streams: .venv/bin/pip install -e '.[bench]'",
-              file=sys.stderr)
+        print(
+            "bench/peers.py needs Quix Streams: .venv/bin/pip install -e '.[bench]'",
+            file=sys.stderr,
+        )
         return 2
     started = time.monotonic()
 

@@ -54,23 +54,27 @@ import threading
 import time
 import uuid
 from collections import Counter, defaultdict
-from datetime import datetime, timedelta, timezone
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
-from typing import Callable, Optional
 
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from entrypoints.embedded import (  # noqa: E402
+    BROKERS,
+    start_redis,
+    start_tansu,
+    start_worker,
+    wait_for_assignment,
+    wait_until_owning,
+)
+from entrypoints.kafka_cluster import KafkaCluster  # noqa: E402
+from entrypoints.processes import Child, free_port  # noqa: E402
 from portflow.adapters.kafka import ensure_topics  # noqa: E402  (kafka-python admin)
 from portflow.adapters.redis import RedisStore  # noqa: E402
 from portflow.config import Settings  # noqa: E402
-from entrypoints.kafka_cluster import KafkaCluster  # noqa: E402
-from entrypoints.processes import Child, free_port  # noqa: E402
-from entrypoints.embedded import (  # noqa: E402
-    BROKERS, start_redis, start_tansu, start_worker, wait_for_assignment,
-    wait_until_owning,
-)
 from producers.replay import DEFAULT_BATCH, Pace, Replayer, make_producer  # noqa: E402
 
 PARTITIONS = 8
@@ -87,15 +91,56 @@ def progress(message: str) -> None:
 
 
 # --------------------------------------------------------------------------------- the events
-PORTS = ["alashankou", "khorgos", "kashgar", "urumqi", "irkeshtam", "torugart", "baketu",
-         "jimunai", "takeshikou", "hongqilafu", "laoyemiao", "dulata"]
+PORTS = [
+    "alashankou",
+    "khorgos",
+    "kashgar",
+    "urumqi",
+    "irkeshtam",
+    "torugart",
+    "baketu",
+    "jimunai",
+    "takeshikou",
+    "hongqilafu",
+    "laoyemiao",
+    "dulata",
+]
 MODES = ["road", "rail", "water", "air", "pipeline"]
 MODE_WEIGHTS = [45, 35, 3, 7, 10]
-PARTNERS = ["KZ", "KG", "UZ", "TJ", "RU", "DE", "PL", "TR", "PK", "MN", "NL", "IT", "BY", "AF",
-            "IR", "GB", "FR", "ES", "AE", "IN"]
+PARTNERS = [
+    "KZ",
+    "KG",
+    "UZ",
+    "TJ",
+    "RU",
+    "DE",
+    "PL",
+    "TR",
+    "PK",
+    "MN",
+    "NL",
+    "IT",
+    "BY",
+    "AF",
+    "IR",
+    "GB",
+    "FR",
+    "ES",
+    "AE",
+    "IN",
+]
 TRADE_MODES = ["general", "border_small_volume", "bonded_logistics", "processing", "other"]
-ZONES = [[], [], [], ["ftz-urumqi"], ["cbz-urumqi", "ftz-urumqi"], ["cbz-khorgos"],
-         ["cbz-kashgar", "ftz-kashgar"], ["cbz-alashankou"], ["ftz-kashgar"]]
+ZONES = [
+    [],
+    [],
+    [],
+    ["ftz-urumqi"],
+    ["cbz-urumqi", "ftz-urumqi"],
+    ["cbz-khorgos"],
+    ["cbz-kashgar", "ftz-kashgar"],
+    ["cbz-alashankou"],
+    ["ftz-kashgar"],
+]
 CST = timezone(timedelta(hours=8))
 YEAR_START = datetime(2024, 1, 1, tzinfo=CST)
 
@@ -106,17 +151,19 @@ def generate_events(n: int, seed: int, id_prefix: str) -> list[bytes]:
     lines = []
     for i in range(n):
         moment = YEAR_START + timedelta(seconds=rng.randrange(366 * 86400))
-        fen = rng.randint(1, 500_000_000)          # up to 5 million yuan, 2 decimals
-        kg = rng.randint(1, 40_000_000)            # up to 40,000 t, 3 decimals
+        fen = rng.randint(1, 500_000_000)  # up to 5 million yuan, 2 decimals
+        kg = rng.randint(1, 40_000_000)  # up to 40,000 t, 3 decimals
         zones = json.dumps(rng.choice(ZONES), separators=(",", ":"))
-        lines.append((
-            f'{{"type":"shipment","event_id":"{id_prefix}-{i:09d}","ts":"{moment.isoformat()}",'
-            f'"port":"{rng.choice(PORTS)}","mode":"{rng.choices(MODES, MODE_WEIGHTS)[0]}",'
-            f'"direction":"{rng.choice(("import", "export"))}",'
-            f'"value_cny":{fen // 100}.{fen % 100:02d},"weight_tonnes":{kg // 1000}.{kg % 1000:03d},'
-            f'"partner":"{rng.choice(PARTNERS)}","trade_mode":"{rng.choice(TRADE_MODES)}",'
-            f'"zones":{zones}}}'
-        ).encode())
+        lines.append(
+            (
+                f'{{"type":"shipment","event_id":"{id_prefix}-{i:09d}","ts":"{moment.isoformat()}",'
+                f'"port":"{rng.choice(PORTS)}","mode":"{rng.choices(MODES, MODE_WEIGHTS)[0]}",'
+                f'"direction":"{rng.choice(("import", "export"))}",'
+                f'"value_cny":{fen // 100}.{fen % 100:02d},"weight_tonnes":{kg // 1000}.{kg % 1000:03d},'
+                f'"partner":"{rng.choice(PARTNERS)}","trade_mode":"{rng.choice(TRADE_MODES)}",'
+                f'"zones":{zones}}}'
+            ).encode()
+        )
     return lines
 
 
@@ -157,8 +204,10 @@ class Bench:
         self.redis_url = f"redis://127.0.0.1:{redis_port}/0"
         self.broker_pid = broker.process.pid
         self.redis_pid = self.children[1].process.pid
-        progress(f"{self.broker} on {self.bootstrap} (pid {self.broker_pid}), redis-server "
-                 f"on 127.0.0.1:{redis_port} (pid {self.redis_pid})")
+        progress(
+            f"{self.broker} on {self.bootstrap} (pid {self.broker_pid}), redis-server "
+            f"on 127.0.0.1:{redis_port} (pid {self.redis_pid})"
+        )
 
     def namespace(self, label: str) -> tuple[Settings, dict[str, str]]:
         """Settings and worker environment with a fresh topic prefix and consumer group."""
@@ -166,10 +215,15 @@ class Bench:
         prefix = f"bench{self.run_id}{self._names}{label}."
         group = f"bench-{self.run_id}-{self._names}-{label}"
         metrics_addr = f"127.0.0.1:{free_port()}"
-        settings = Settings(kafka_bootstrap=self.bootstrap, redis_url=self.redis_url,
-                            topic_prefix=prefix, group_id=group, partitions=PARTITIONS,
-                            session_timeout_s=SESSION_TIMEOUT_S,
-                            metrics_addr=("127.0.0.1", int(metrics_addr.rsplit(":", 1)[1])))
+        settings = Settings(
+            kafka_bootstrap=self.bootstrap,
+            redis_url=self.redis_url,
+            topic_prefix=prefix,
+            group_id=group,
+            partitions=PARTITIONS,
+            session_timeout_s=SESSION_TIMEOUT_S,
+            metrics_addr=("127.0.0.1", int(metrics_addr.rsplit(":", 1)[1])),
+        )
         env = {
             "PORTFLOW_KAFKA_BOOTSTRAP": self.bootstrap,
             "PORTFLOW_REDIS_URL": self.redis_url,
@@ -212,7 +266,8 @@ def publish(settings: Settings, lines_path: Path, batch: int, pace: Pace = Pace(
     producer = make_producer(settings)
     try:
         return Replayer(settings, producer, batch=batch, pace=pace, progress=False).run(
-            [str(lines_path)])
+            [str(lines_path)]
+        )
     finally:
         producer.close()
 
@@ -223,7 +278,7 @@ def mark_ranges(offsets: dict) -> tuple[dict[str, int], dict[str, int]]:
     return firsts, lasts
 
 
-def rss_mb(pid: int, field: str = "VmRSS") -> Optional[float]:
+def rss_mb(pid: int, field: str = "VmRSS") -> float | None:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
             if line.startswith(field + ":"):
@@ -233,7 +288,7 @@ def rss_mb(pid: int, field: str = "VmRSS") -> Optional[float]:
     return None
 
 
-def cpu_seconds(pid: int) -> Optional[float]:
+def cpu_seconds(pid: int) -> float | None:
     """User + system CPU time of a process so far."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
@@ -267,31 +322,41 @@ def worker_takes(metrics_addr: str) -> dict:
         progress(f"could not read the worker's metrics: {exc}")
         return {}
     for line in text.splitlines():
-        for name in ("portflow_batch_events", "portflow_batch_processing_seconds",
-                     "portflow_redis_write_seconds"):
+        for name in (
+            "portflow_batch_events",
+            "portflow_batch_processing_seconds",
+            "portflow_redis_write_seconds",
+        ):
             for part in ("_sum", "_count"):
-                if line.startswith(name + part) and ('type="shipment"' in line or "{" not in line
-                                                     or name == "portflow_redis_write_seconds"):
+                if line.startswith(name + part) and (
+                    'type="shipment"' in line
+                    or "{" not in line
+                    or name == "portflow_redis_write_seconds"
+                ):
                     values[name + part] = values.get(name + part, 0.0) + float(line.split()[-1])
     takes = values.get("portflow_batch_events_count", 0)
     steps = values.get("portflow_redis_write_seconds_count", 0)
     return {
         "takes": int(takes),
         "events_per_take": values.get("portflow_batch_events_sum", 0) / takes if takes else None,
-        "ms_per_take": (1000 * values.get("portflow_batch_processing_seconds_sum", 0) / takes
-                        if takes else None),
+        "ms_per_take": (
+            1000 * values.get("portflow_batch_processing_seconds_sum", 0) / takes if takes else None
+        ),
         "redis_steps": int(steps),
-        "ms_per_redis_step": (1000 * values.get("portflow_redis_write_seconds_sum", 0) / steps
-                              if steps else None),
+        "ms_per_redis_step": (
+            1000 * values.get("portflow_redis_write_seconds_sum", 0) / steps if steps else None
+        ),
     }
 
 
 def describe_takes(takes: dict) -> str:
     if not takes.get("takes"):
         return "no takes seen in /metrics"
-    return (f"{takes['takes']:,} takes of {takes['events_per_take']:.1f} events, "
-            f"{takes['ms_per_take']:.1f} ms each in process(); {takes['redis_steps']:,} Redis "
-            f"steps of {takes['ms_per_redis_step']:.1f} ms")
+    return (
+        f"{takes['takes']:,} takes of {takes['events_per_take']:.1f} events, "
+        f"{takes['ms_per_take']:.1f} ms each in process(); {takes['redis_steps']:,} Redis "
+        f"steps of {takes['ms_per_redis_step']:.1f} ms"
+    )
 
 
 class MarkPoller(threading.Thread):
@@ -303,12 +368,12 @@ class MarkPoller(threading.Thread):
         self.names = sorted(lasts)
         self.firsts, self.lasts = firsts, lasts
         self.total = sum(lasts[n] - firsts[n] + 1 for n in self.names)
-        self.samples: list[tuple[float, int]] = []       # (monotonic, records applied)
-        self.rss: list[tuple[float, float]] = []         # (fraction applied, MB)
-        self.pid: Optional[int] = None
+        self.samples: list[tuple[float, int]] = []  # (monotonic, records applied)
+        self.rss: list[tuple[float, float]] = []  # (fraction applied, MB)
+        self.pid: int | None = None
         self.done = threading.Event()
         self.stopping = threading.Event()
-        self.error: Optional[BaseException] = None
+        self.error: BaseException | None = None
 
     def run(self) -> None:
         try:
@@ -316,8 +381,10 @@ class MarkPoller(threading.Thread):
             while not self.stopping.is_set():
                 marks = self.store.marks_of(self.names)
                 now = time.monotonic()
-                applied = sum(min(max(marks[k] - self.firsts[k] + 1, 0),
-                                  self.lasts[k] - self.firsts[k] + 1) for k in self.names)
+                applied = sum(
+                    min(max(marks[k] - self.firsts[k] + 1, 0), self.lasts[k] - self.firsts[k] + 1)
+                    for k in self.names
+                )
                 self.samples.append((now, applied))
                 if self.pid and n % 20 == 0:
                     value = rss_mb(self.pid)
@@ -332,7 +399,7 @@ class MarkPoller(threading.Thread):
             self.error = exc
             self.done.set()
 
-    def rate(self, since: Optional[float] = None) -> tuple[float, float]:
+    def rate(self, since: float | None = None) -> tuple[float, float]:
         """(records per second, seconds) from the first move of the marks to the last; from
         ``since`` instead if the marks had moved by then (records applied before a rebalance)."""
         if since is not None:
@@ -351,11 +418,17 @@ class MarkPoller(threading.Thread):
 
 
 # --------------------------------------------------------------------------- 1. raw consume
-async def _raw_consume(bootstrap: str, offsets: dict, n: int, timeout_s: float) -> tuple[float, float]:
+async def _raw_consume(
+    bootstrap: str, offsets: dict, n: int, timeout_s: float
+) -> tuple[float, float]:
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None,
-                                enable_auto_commit=False, auto_offset_reset="earliest")
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap,
+        group_id=None,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+    )
     await consumer.start()
     try:
         topic = next(iter(offsets))[0]
@@ -388,7 +461,7 @@ def measure_raw_consume(bench: Bench, offsets: dict, n: int) -> float:
 
 
 # ------------------------------------------------------------------------------ 2. faust noop
-FAUST_NOOP = '''
+FAUST_NOOP = """
 import os, sys, time
 import faust
 
@@ -430,11 +503,12 @@ async def count(stream):
 if __name__ == "__main__":
     stamp("STARTING", repr(time.perf_counter()))
     faust.Worker(app, loglevel="WARNING", quiet=True).execute_from_commandline()
-'''
+"""
 
 
-def run_stamped(bench: Bench, argv: list[str], name: str, extra: list[str], timeout_s: float,
-                what: str) -> dict[str, float]:
+def run_stamped(
+    bench: Bench, argv: list[str], name: str, extra: list[str], timeout_s: float, what: str
+) -> dict[str, float]:
     """Run ``python argv… <stamps file> extra…`` (a measured app that writes ``STARTING``,
     ``FIRST`` and ``LAST`` monotonic stamps to that file), logging to ``logs/<name>.log``;
     return the stamps, or raise naming ``what`` if it timed out or stopped before ``LAST``."""
@@ -442,8 +516,13 @@ def run_stamped(bench: Bench, argv: list[str], name: str, extra: list[str], time
     stamps_path = bench.workdir / f"{name}.stamps"
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(
-            [sys.executable, *argv, str(stamps_path), *extra], cwd=bench.workdir, stdout=log,
-            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+            [sys.executable, *argv, str(stamps_path), *extra],
+            cwd=bench.workdir,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
     bench.popens.append(proc)
     progress(f"{name} pid {proc.pid}")
     try:
@@ -469,18 +548,33 @@ def measure_faust_noop(bench: Bench, topic: str, n: int, loop: str = "asyncio") 
     script = bench.workdir / "faust_noop.py"
     script.write_text(FAUST_NOOP % {"partitions": PARTITIONS, "session": SESSION_TIMEOUT_S})
     stamps = run_stamped(
-        bench, [str(script), bench.bootstrap, topic, f"bench-noop-{bench.run_id}-{loop}", str(n)],
-        "faust-noop", [loop], 120 + n / 2000, f"the faust no-op agent counting {n:,} records")
+        bench,
+        [str(script), bench.bootstrap, topic, f"bench-noop-{bench.run_id}-{loop}", str(n)],
+        "faust-noop",
+        [loop],
+        120 + n / 2000,
+        f"the faust no-op agent counting {n:,} records",
+    )
     seconds = stamps["LAST"] - stamps["FIRST"]
     rate = (n - 1) / seconds
-    progress(f"faust no-op on {loop}: start-up + join {stamps['FIRST'] - stamps['STARTING']:.1f}s, then "
-             f"{n:,} records in {seconds:.2f}s = {rate:,.0f}/s")
+    progress(
+        f"faust no-op on {loop}: start-up + join {stamps['FIRST'] - stamps['STARTING']:.1f}s, then "
+        f"{n:,} records in {seconds:.2f}s = {rate:,.0f}/s"
+    )
     return rate
 
 
 # ---------------------------------------------------------------------------- 3./4. the worker
-def measure_worker(bench: Bench, settings: Settings, env: dict, offsets: dict, events: int,
-                   name: str, profile_to: Optional[Path] = None, workers: int = 1) -> dict:
+def measure_worker(
+    bench: Bench,
+    settings: Settings,
+    env: dict,
+    offsets: dict,
+    events: int,
+    name: str,
+    profile_to: Path | None = None,
+    workers: int = 1,
+) -> dict:
     """Start ``workers`` workers together on a preloaded topic; time the marks from first move
     to the end offsets.
 
@@ -493,10 +587,13 @@ def measure_worker(bench: Bench, settings: Settings, env: dict, offsets: dict, e
     store = RedisStore.from_url(settings.redis_url, settings.topic_prefix)
     poller = MarkPoller(store, firsts, lasts)
     poller.start()  # before the workers: they may apply records before the assignment is seen
-    envs = [env] + [{**env, "PORTFLOW_METRICS_ADDR": f"127.0.0.1:{free_port()}"}
-                    for _ in range(workers - 1)]
-    children = [bench.start_worker(settings, worker_env, name if i == 0 else f"{name}-{i + 1}")
-                for i, worker_env in enumerate(envs)]
+    envs = [env] + [
+        {**env, "PORTFLOW_METRICS_ADDR": f"127.0.0.1:{free_port()}"} for _ in range(workers - 1)
+    ]
+    children = [
+        bench.start_worker(settings, worker_env, name if i == 0 else f"{name}-{i + 1}")
+        for i, worker_env in enumerate(envs)
+    ]
     pids = [child.process.pid for child in children]
     spy = None
     try:
@@ -508,13 +605,19 @@ def measure_worker(bench: Bench, settings: Settings, env: dict, offsets: dict, e
         applied_at_assignment = poller.samples[-1][1] if poller.samples else 0
         poller.pid = pids[0]  # RSS samples from here on
         rss_start = rss_mb(pids[0])
-        cpu_start = ([cpu_seconds(pid) for pid in pids], cpu_seconds(bench.redis_pid),
-                     cpu_seconds(bench.broker_pid), cpu_seconds(os.getpid()),
-                     machine_busy_cpu_seconds())
+        cpu_start = (
+            [cpu_seconds(pid) for pid in pids],
+            cpu_seconds(bench.redis_pid),
+            cpu_seconds(bench.broker_pid),
+            cpu_seconds(os.getpid()),
+            machine_busy_cpu_seconds(),
+        )
         wall_start = time.monotonic()
         lua_start = lua_stats(store.client)
-        progress(f"{name}: partitions assigned after {time.monotonic() - started:.1f}s "
-                 f"(RSS {rss_start:.0f} MB; {applied_at_assignment} records applied already)")
+        progress(
+            f"{name}: partitions assigned after {time.monotonic() - started:.1f}s "
+            f"(RSS {rss_start:.0f} MB; {applied_at_assignment} records applied already)"
+        )
         if profile_to is not None:
             spy = start_py_spy(pids[0], profile_to)
         deadline = time.monotonic() + 120 + events / 1000
@@ -523,8 +626,9 @@ def measure_worker(bench: Bench, settings: Settings, env: dict, offsets: dict, e
                 if not child.alive():
                     raise RuntimeError(f"{child.name} exited:\n{child.tail()}")
             if time.monotonic() > deadline:
-                raise RuntimeError(f"{name} did not apply every record in time:\n"
-                                   f"{children[0].tail()}")
+                raise RuntimeError(
+                    f"{name} did not apply every record in time:\n{children[0].tail()}"
+                )
         if poller.error:
             raise poller.error
         peaks = [rss_mb(pid, "VmHWM") for pid in pids]
@@ -535,8 +639,10 @@ def measure_worker(bench: Bench, settings: Settings, env: dict, offsets: dict, e
         broker_cpu = cpu_seconds(bench.broker_pid) - cpu_start[2]
         bench_cpu = cpu_seconds(os.getpid()) - cpu_start[3]
         machine_cpu = machine_busy_cpu_seconds() - cpu_start[4]
-        owned = {int(worker_id.rpartition("-")[2]): len(info["partitions"])
-                 for worker_id, info in store.workers().items()}
+        owned = {
+            int(worker_id.rpartition("-")[2]): len(info["partitions"])
+            for worker_id, info in store.workers().items()
+        }
         time.sleep(0.3)  # the take that moved the marks last observes its metrics after its acks
         takes = [worker_takes(worker_env["PORTFLOW_METRICS_ADDR"]) for worker_env in envs]
         lua_end = lua_stats(store.client)
@@ -558,24 +664,44 @@ def measure_worker(bench: Bench, settings: Settings, env: dict, offsets: dict, e
         for q in (0, 0.25, 0.5, 0.75, 1)
     ]
     progress(f"{name}: RSS (MB) at 0/25/50/75/100 % applied: {rss_by_quarter}")
-    progress(f"{name}: {poller.total:,} records ({events:,} events) applied in {seconds:.2f}s "
-             f"after the first mark moved = {rate:,.0f} events/s; peak RSS "
-             f"{max(peaks):.0f} MB; CPU worker {worker_cpu:.1f}s "
-             f"({1e6 * worker_cpu / events:.0f} µs/event), redis {redis_cpu:.1f}s, of which "
-             f"{lua_calls} apply scripts {lua_us / 1e6:.2f}s ({lua_us / events:.1f} µs/event), "
-             f"{bench.broker} {broker_cpu:.1f}s, machine {machine_cpu:.1f}s in {wall:.2f}s")
+    progress(
+        f"{name}: {poller.total:,} records ({events:,} events) applied in {seconds:.2f}s "
+        f"after the first mark moved = {rate:,.0f} events/s; peak RSS "
+        f"{max(peaks):.0f} MB; CPU worker {worker_cpu:.1f}s "
+        f"({1e6 * worker_cpu / events:.0f} µs/event), redis {redis_cpu:.1f}s, of which "
+        f"{lua_calls} apply scripts {lua_us / 1e6:.2f}s ({lua_us / events:.1f} µs/event), "
+        f"{bench.broker} {broker_cpu:.1f}s, machine {machine_cpu:.1f}s in {wall:.2f}s"
+    )
     for child, pid, cpu, worker_takes_ in zip(children, pids, worker_cpus, takes):
-        progress(f"{child.name}: {owned.get(pid, 0)} partitions, CPU {cpu:.1f}s; "
-                 f"{describe_takes(worker_takes_)}")
-    return {"events_per_s": rate, "seconds": seconds, "records": poller.total,
-            "peak_rss_mb": max(peaks), "rss_after_assignment_mb": rss_start, "rss_end_mb": end_rss,
-            "rss_samples": poller.rss, "worker_cpu_s": worker_cpu, "redis_cpu_s": redis_cpu,
-            "lua_calls": lua_calls, "lua_s": lua_us / 1e6, "wall_s": wall, "takes": takes[0],
-            "rss_by_quarter_mb": rss_by_quarter, "workers": workers,
-            "worker_cpu_s_each": worker_cpus, "peak_rss_mb_each": peaks,
-            "partitions_each": [owned.get(pid, 0) for pid in pids], "takes_each": takes,
-            "broker_cpu_s": broker_cpu, "bench_cpu_s": bench_cpu, "machine_busy_cpu_s": machine_cpu,
-            "applied_at_assignment": applied_at_assignment}
+        progress(
+            f"{child.name}: {owned.get(pid, 0)} partitions, CPU {cpu:.1f}s; "
+            f"{describe_takes(worker_takes_)}"
+        )
+    return {
+        "events_per_s": rate,
+        "seconds": seconds,
+        "records": poller.total,
+        "peak_rss_mb": max(peaks),
+        "rss_after_assignment_mb": rss_start,
+        "rss_end_mb": end_rss,
+        "rss_samples": poller.rss,
+        "worker_cpu_s": worker_cpu,
+        "redis_cpu_s": redis_cpu,
+        "lua_calls": lua_calls,
+        "lua_s": lua_us / 1e6,
+        "wall_s": wall,
+        "takes": takes[0],
+        "rss_by_quarter_mb": rss_by_quarter,
+        "workers": workers,
+        "worker_cpu_s_each": worker_cpus,
+        "peak_rss_mb_each": peaks,
+        "partitions_each": [owned.get(pid, 0) for pid in pids],
+        "takes_each": takes,
+        "broker_cpu_s": broker_cpu,
+        "bench_cpu_s": bench_cpu,
+        "machine_busy_cpu_s": machine_cpu,
+        "applied_at_assignment": applied_at_assignment,
+    }
 
 
 # ----------------------------------------------------------------------------------- 5. latency
@@ -596,7 +722,10 @@ class TimedProducer:
         def acked(metadata, sent=sent, events=events):
             with self.lock:
                 self.times[(metadata.topic, metadata.partition, metadata.offset)] = (
-                    sent, time.monotonic(), events)
+                    sent,
+                    time.monotonic(),
+                    events,
+                )
 
         future.add_callback(acked)
         return future
@@ -621,7 +750,7 @@ class FetchTimer(threading.Thread):
         self.received: dict[tuple[int, int], float] = {}
         self.stopping = threading.Event()
         self.ready = threading.Event()
-        self.error: Optional[BaseException] = None
+        self.error: BaseException | None = None
 
     def run(self) -> None:
         try:
@@ -633,8 +762,12 @@ class FetchTimer(threading.Thread):
     async def _consume(self) -> None:
         from aiokafka import AIOKafkaConsumer, TopicPartition
 
-        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None,
-                                    enable_auto_commit=False, fetch_max_wait_ms=1500)
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap,
+            group_id=None,
+            enable_auto_commit=False,
+            fetch_max_wait_ms=1500,
+        )
         await consumer.start()
         try:
             tps = [TopicPartition(self.topic, p) for p in range(PARTITIONS)]
@@ -660,9 +793,9 @@ class AppliedPoller(threading.Thread):
         self.store = store
         self.names = names
         self.moves: dict[str, list[tuple[int, float]]] = defaultdict(list)  # (new mark, time)
-        self.marks = {n: -1 for n in names}
+        self.marks = dict.fromkeys(names, -1)
         self.stopping = threading.Event()
-        self.error: Optional[BaseException] = None
+        self.error: BaseException | None = None
 
     def run(self) -> None:
         try:
@@ -677,7 +810,7 @@ class AppliedPoller(threading.Thread):
         except BaseException as exc:
             self.error = exc
 
-    def applied_at(self, name: str, offset: int) -> Optional[float]:
+    def applied_at(self, name: str, offset: int) -> float | None:
         moves = self.moves.get(name, [])
         i = bisect.bisect_left(moves, (offset, float("-inf")))
         return moves[i][1] if i < len(moves) else None
@@ -689,11 +822,11 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, math.ceil(q / 100 * len(ordered)) - 1))]
 
 
-def _ms(value: Optional[float]) -> str:
+def _ms(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.0f} ms"
 
 
-def _round(value: Optional[float], digits: int = 1) -> Optional[float]:
+def _round(value: float | None, digits: int = 1) -> float | None:
     return None if value is None else round(value, digits)
 
 
@@ -711,8 +844,9 @@ def measure_latency(bench: Bench, rate: int, seconds: float, batch: int = 1) -> 
     try:
         wait_for_assignment(settings, worker, timeout_s=90)
         progress(f"{label}: publishing {rate:,} events/s for {seconds:g}s (batch {batch})")
-        lines = generate_events(int(rate * seconds), seed=5000 + batch,
-                                id_prefix=f"lat{bench.run_id}")
+        lines = generate_events(
+            int(rate * seconds), seed=5000 + batch, id_prefix=f"lat{bench.run_id}"
+        )
         store = RedisStore.from_url(settings.redis_url, settings.topic_prefix)
         topic = settings.topic("shipment")
         poller = AppliedPoller(store, [f"{topic}:{p}" for p in range(PARTITIONS)])
@@ -781,25 +915,44 @@ def measure_latency(bench: Bench, rate: int, seconds: float, batch: int = 1) -> 
         "fetch_p50_ms": percentile(fetched, 50) if fetched else None,
         "fetch_p99_ms": percentile(fetched, 99) if fetched else None,
     }
-    progress(f"{label}: {out['events']:,} events in {out['records']:,} records at "
-             f"{out['rate_achieved']:,.0f}/s; ack→applied "
-             f"p50 {out['p50_ms']:.0f} ms, p99 {out['p99_ms']:.0f} ms, max {out['max_ms']:.0f} ms "
-             f"(send→applied p50 {out['p50_from_send_ms']:.0f}, p99 "
-             f"{out['p99_from_send_ms']:.0f} ms); a raw consumer beside it fetched them "
-             f"p50 {_ms(out['fetch_p50_ms'])}, p99 {_ms(out['fetch_p99_ms'])} after the ack; "
-             f"worker: {describe_takes(takes)}")
+    progress(
+        f"{label}: {out['events']:,} events in {out['records']:,} records at "
+        f"{out['rate_achieved']:,.0f}/s; ack→applied "
+        f"p50 {out['p50_ms']:.0f} ms, p99 {out['p99_ms']:.0f} ms, max {out['max_ms']:.0f} ms "
+        f"(send→applied p50 {out['p50_from_send_ms']:.0f}, p99 "
+        f"{out['p99_from_send_ms']:.0f} ms); a raw consumer beside it fetched them "
+        f"p50 {_ms(out['fetch_p50_ms'])}, p99 {_ms(out['fetch_p99_ms'])} after the ack; "
+        f"worker: {describe_takes(takes)}"
+    )
     return out
 
 
 # ----------------------------------------------------------------------------------- profiling
-def start_py_spy(pid: int, out: Path) -> Optional[subprocess.Popen]:
+def start_py_spy(pid: int, out: Path) -> subprocess.Popen | None:
     binary = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
     if not Path(binary).exists():
         progress("py-spy is not installed (pip install py-spy): no worker profile")
         return None
-    proc = subprocess.Popen([binary, "record", "--pid", str(pid), "--rate", os.environ.get("SPY_RATE", "200"), "--nonblocking", "--gil", *(["--threads"] if os.environ.get("SPY_THREADS") else []),
-                             "--format", "raw", "--output", str(out)], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen(
+        [
+            binary,
+            "record",
+            "--pid",
+            str(pid),
+            "--rate",
+            os.environ.get("SPY_RATE", "200"),
+            "--nonblocking",
+            "--gil",
+            *(["--threads"] if os.environ.get("SPY_THREADS") else []),
+            "--format",
+            "raw",
+            "--output",
+            str(out),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     time.sleep(0.3)
     return proc
 
@@ -815,23 +968,33 @@ def stop_py_spy(proc: subprocess.Popen) -> None:
 
 
 # Leaf frames where a thread waits (py-spy cannot always tell idle threads in this VM).
-_WAITS = (".select (selectors.py", "_worker (concurrent/futures/thread.py", "wait (threading.py",
-          "_wait_for_tstate_lock (threading.py", "serve_forever (socketserver.py")
+_WAITS = (
+    ".select (selectors.py",
+    "_worker (concurrent/futures/thread.py",
+    "wait (threading.py",
+    "_wait_for_tstate_lock (threading.py",
+    "serve_forever (socketserver.py",
+)
 # What a busy sample is spent on: the first category whose test accepts the stack.
 _CATEGORIES = [
-    ("Redis apply: client packs the script's arguments",
-     lambda st: "RedisStore.apply" in st and "pack" in st.rsplit("RedisStore.apply", 1)[1]),
+    (
+        "Redis apply: client packs the script's arguments",
+        lambda st: "RedisStore.apply" in st and "pack" in st.rsplit("RedisStore.apply", 1)[1],
+    ),
     ("Redis apply: waits for the Lua script (server time)", lambda st: "RedisStore.apply" in st),
     ("parse + validate (parse_record: msgspec, Decimal, checks)", lambda st: "parse_record" in st),
     ("aggregate in memory (Increments.add: calendar, cells)", lambda st: "Increments.add" in st),
-    ("chunk bookkeeping (seen keys, per_measure, marks)",
-     lambda st: "BatchProcessor._prepare" in st or "BatchProcessor._send" in st),
+    (
+        "chunk bookkeeping (seen keys, per_measure, marks)",
+        lambda st: "BatchProcessor._prepare" in st or "BatchProcessor._send" in st,
+    ),
     ("YoY gauges (Redis reads every 15 s)", lambda st: "yoy.py" in st),
-    ("metrics (streams/metrics.py, prometheus_client)",
-     lambda st: "metrics.py" in st or "prometheus_client" in st),
+    (
+        "metrics (streams/metrics.py, prometheus_client)",
+        lambda st: "metrics.py" in st or "prometheus_client" in st,
+    ),
     ("aiokafka consumer (fetch, decode)", lambda st: "aiokafka/" in st),
-    ("Faust streams, consumer and acks",
-     lambda st: "faust/" in st.rsplit("streams/app.py", 1)[-1]),
+    ("Faust streams, consumer and acks", lambda st: "faust/" in st.rsplit("streams/app.py", 1)[-1]),
     ("agent loop: SourceRecord list (streams/app.py)", lambda st: "streams/app.py" in st),
 ]
 
@@ -856,8 +1019,7 @@ def summarise_py_spy(path: Path, top: int = 15) -> str:
         categories[category] += n
     if not total:
         return "py-spy: no busy samples\n"
-    lines = [f"py-spy: {total} busy samples ({idle} waiting samples left out)",
-             "  share   where"]
+    lines = [f"py-spy: {total} busy samples ({idle} waiting samples left out)", "  share   where"]
     lines += [f"  {100 * n / total:5.1f}%  {c}" for c, n in categories.most_common()]
     lines.append("  self    function")
     lines += [f"  {100 * n / total:5.1f}%  {f}" for f, n in own.most_common(top)]
@@ -878,14 +1040,14 @@ def profile_processor(bench: Bench, lines: list[bytes], batch: int = DEFAULT_BAT
     topic = settings.topic("shipment")
     records = []
     for i in range(0, len(lines), batch):
-        value = b"[" + b",".join(lines[i:i + batch]) + b"]"
+        value = b"[" + b",".join(lines[i : i + batch]) + b"]"
         partition = (i // batch) % PARTITIONS
         records.append(SourceRecord(topic, partition, i // batch // PARTITIONS, None, value))
 
     async def run() -> float:
         started = time.perf_counter()
         for i in range(0, len(records), 100):  # batches of 100 records
-            await processor.process(records[i:i + 100])
+            await processor.process(records[i : i + 100])
         return time.perf_counter() - started
 
     profiler = cProfile.Profile()
@@ -896,9 +1058,11 @@ def profile_processor(bench: Bench, lines: list[bytes], batch: int = DEFAULT_BAT
     stats = pstats.Stats(profiler, stream=text)
     stats.sort_stats("tottime").print_stats(18)
     stats.sort_stats("cumulative").print_stats(25)
-    return (f"cProfile of BatchProcessor.process: {len(lines):,} events in {len(records)} batch "
-            f"records, {seconds:.2f}s under the profiler = {len(lines) / seconds:,.0f} events/s\n"
-            + text.getvalue())
+    return (
+        f"cProfile of BatchProcessor.process: {len(lines):,} events in {len(records)} batch "
+        f"records, {seconds:.2f}s under the profiler = {len(lines) / seconds:,.0f} events/s\n"
+        + text.getvalue()
+    )
 
 
 # ----------------------------------------------------------------------------------------- main
@@ -913,34 +1077,42 @@ def run(args: argparse.Namespace, bench: Bench) -> dict:
     # the single-event topic: created with kafka-python's admin (8 partitions), replay --batch 1
     single, single_env = bench.namespace("single")
     ensure_topics(single)
-    progress(f"publishing {n:,} single-event records (Replayer, batch 1) to "
-             f"{single.topic('shipment')}")
+    progress(
+        f"publishing {n:,} single-event records (Replayer, batch 1) to {single.topic('shipment')}"
+    )
     published_single = publish(single, events_path, batch=1)
     if published_single.records != n:
         raise RuntimeError(f"published {published_single.records} records, expected {n}")
-    progress(f"published in {published_single.seconds:.1f}s "
-             f"({published_single.events_per_s:,.0f} events/s)")
+    progress(
+        f"published in {published_single.seconds:.1f}s "
+        f"({published_single.events_per_s:,.0f} events/s)"
+    )
 
     raw = measure_raw_consume(bench, published_single.offsets, n)
     noop = measure_faust_noop(bench, single.topic("shipment"), n)
     noop_uvloop = measure_faust_noop(bench, single.topic("shipment"), n, loop="uvloop")
-    worker_single = measure_worker(bench, single, single_env, published_single.offsets, n,
-                                   "worker-single")
+    worker_single = measure_worker(
+        bench, single, single_env, published_single.offsets, n, "worker-single"
+    )
 
     batched, batched_env = bench.namespace("batched")
     ensure_topics(batched)
-    progress(f"publishing {n:,} events in batch records of {DEFAULT_BATCH} "
-             f"to {batched.topic('shipment')}")
+    progress(
+        f"publishing {n:,} events in batch records of {DEFAULT_BATCH} "
+        f"to {batched.topic('shipment')}"
+    )
     published_batched = publish(batched, events_path, batch=DEFAULT_BATCH)
-    progress(f"replay: {published_batched.events:,} events in {published_batched.records} "
-             f"records in {published_batched.seconds:.2f}s "
-             f"({published_batched.events_per_s:,.0f} events/s)")
-    worker_batched = measure_worker(bench, batched, batched_env, published_batched.offsets, n,
-                                    "worker-batched")
+    progress(
+        f"replay: {published_batched.events:,} events in {published_batched.records} "
+        f"records in {published_batched.seconds:.2f}s "
+        f"({published_batched.events_per_s:,.0f} events/s)"
+    )
+    worker_batched = measure_worker(
+        bench, batched, batched_env, published_batched.offsets, n, "worker-batched"
+    )
 
     latency = measure_latency(bench, args.latency_rate, args.latency_seconds)
-    latency_b = measure_latency(bench, args.latency_rate, args.latency_seconds,
-                                batch=DEFAULT_BATCH)
+    latency_b = measure_latency(bench, args.latency_rate, args.latency_seconds, batch=DEFAULT_BATCH)
 
     profile_text = ""
     if args.profile:
@@ -948,11 +1120,20 @@ def run(args: argparse.Namespace, bench: Bench) -> dict:
         ensure_topics(prof)
         published_prof = publish(prof, events_path, batch=DEFAULT_BATCH)
         spy_path = bench.workdir / "worker-batched.pyspy.txt"
-        profiled = measure_worker(bench, prof, prof_env, published_prof.offsets, n,
-                                  "worker-batched-py-spy", profile_to=spy_path)
+        profiled = measure_worker(
+            bench,
+            prof,
+            prof_env,
+            published_prof.offsets,
+            n,
+            "worker-batched-py-spy",
+            profile_to=spy_path,
+        )
         if spy_path.exists():
-            profile_text += (f"worker under py-spy (200 Hz, non-blocking): "
-                             f"{profiled['events_per_s']:,.0f} events/s\n")
+            profile_text += (
+                f"worker under py-spy (200 Hz, non-blocking): "
+                f"{profiled['events_per_s']:,.0f} events/s\n"
+            )
             profile_text += summarise_py_spy(spy_path)
             if args.keep:
                 profile_text += f"(collapsed stacks: {spy_path})\n"
@@ -984,31 +1165,36 @@ def run(args: argparse.Namespace, bench: Bench) -> dict:
         "p50_latency_paced_batch_ms": round(latency_b["p50_ms"], 1),
         "p99_latency_paced_batch_ms": round(latency_b["p99_ms"], 1),
         "max_latency_paced_batch_ms": round(latency_b["max_ms"], 1),
-        "latency_paced_batch_events_per_record": round(latency_b["events"] / latency_b["records"], 1),
+        "latency_paced_batch_events_per_record": round(
+            latency_b["events"] / latency_b["records"], 1
+        ),
         "worker_peak_rss_mb": round(worker_batched["peak_rss_mb"], 1),
         "worker_rss_after_assignment_mb": round(worker_batched["rss_after_assignment_mb"], 1),
         "worker_rss_end_mb": round(worker_batched["rss_end_mb"], 1),
-        "worker_rss_growth_during_batched_mb": (round(rss_growth, 1)
-                                                if rss_growth is not None else None),
+        "worker_rss_growth_during_batched_mb": (
+            round(rss_growth, 1) if rss_growth is not None else None
+        ),
         "worker_rss_by_quarter_batched_mb": worker_batched["rss_by_quarter_mb"],
         "worker_single_peak_rss_mb": round(worker_single["peak_rss_mb"], 1),
         "worker_rss_by_quarter_single_mb": worker_single["rss_by_quarter_mb"],
         "worker_latency_peak_rss_mb": round(latency["peak_rss_mb"], 1),
         "worker_batched_cpu_us_per_event": round(1e6 * worker_batched["worker_cpu_s"] / n, 1),
         "worker_batched_cpu_utilisation": round(
-            worker_batched["worker_cpu_s"] / worker_batched["wall_s"], 2),
+            worker_batched["worker_cpu_s"] / worker_batched["wall_s"], 2
+        ),
         "redis_batched_cpu_us_per_event": round(1e6 * worker_batched["redis_cpu_s"] / n, 1),
         "redis_lua_us_per_event_batched": round(1e6 * worker_batched["lua_s"] / n, 1),
         "worker_single_cpu_us_per_event": round(1e6 * worker_single["worker_cpu_s"] / n, 1),
         "worker_single_cpu_utilisation": round(
-            worker_single["worker_cpu_s"] / worker_single["wall_s"], 2),
+            worker_single["worker_cpu_s"] / worker_single["wall_s"], 2
+        ),
         "replay_events_per_s": round(published_batched.events_per_s),
         "replay_single_events_per_s": round(published_single.events_per_s),
         "batched_records": published_batched.records,
         "worker_single_seconds": round(worker_single["seconds"], 2),
         "worker_batched_seconds": round(worker_batched["seconds"], 2),
         "broker": bench.broker,
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "cpus": os.cpu_count(),
         "loadavg_1m_at_end": round(os.getloadavg()[0], 2),
         "python": platform.python_version(),
@@ -1019,14 +1205,26 @@ def run(args: argparse.Namespace, bench: Bench) -> dict:
 
 
 GOALS = [
-    ("worker_batched_per_s", "batched worker ≥ 30,000 events/s (goal 50,000)",
-     lambda r: r["worker_batched_per_s"] >= 30_000),
-    ("single_ratio_vs_faust_noop", "single-event worker ≥ 0.8 × Faust no-op",
-     lambda r: r["single_ratio_vs_faust_noop"] >= 0.8),
-    ("p99_latency_ms", "p99 < 250 ms at 5,000 events/s",
-     lambda r: r["p99_latency_ms"] < 250 and r["latency_rate_per_s"] >= 4900),
-    ("replay_events_per_s", "replay --max ≥ 50,000 events/s",
-     lambda r: r["replay_events_per_s"] >= 50_000),
+    (
+        "worker_batched_per_s",
+        "batched worker ≥ 30,000 events/s (goal 50,000)",
+        lambda r: r["worker_batched_per_s"] >= 30_000,
+    ),
+    (
+        "single_ratio_vs_faust_noop",
+        "single-event worker ≥ 0.8 × Faust no-op",
+        lambda r: r["single_ratio_vs_faust_noop"] >= 0.8,
+    ),
+    (
+        "p99_latency_ms",
+        "p99 < 250 ms at 5,000 events/s",
+        lambda r: r["p99_latency_ms"] < 250 and r["latency_rate_per_s"] >= 4900,
+    ),
+    (
+        "replay_events_per_s",
+        "replay --max ≥ 50,000 events/s",
+        lambda r: r["replay_events_per_s"] >= 50_000,
+    ),
 ]
 
 
@@ -1040,23 +1238,38 @@ def table(result: dict) -> str:
         ("worker, single-event records", f"{result['worker_single_per_s']:,} events/s"),
         ("worker, batch records (500)", f"{result['worker_batched_per_s']:,} events/s"),
         ("batched ÷ raw", f"{result['batched_ratio_vs_raw']:.3f}"),
-        ("single ÷ Faust no-op", f"{result['single_ratio_vs_faust_noop']:.3f} "
-         f"(÷ the no-op on uvloop: {result['single_ratio_vs_faust_noop_uvloop']:.3f})"),
-        (f"latency at {result['latency_rate_per_s']:,}/s p50 / p99",
-         f"{result['p50_latency_ms']:.0f} / {result['p99_latency_ms']:.0f} ms "
-         f"(max {result['max_latency_ms']:.0f})"),
-        ("raw consumer fetch latency p50 / p99", f"{_ms(result['p50_fetch_latency_ms'])} / "
-         f"{_ms(result['p99_fetch_latency_ms'])} (aiokafka, fetch_max_wait_ms 1500)"),
-        (f"latency, paced replay batch 500 (~{result['latency_paced_batch_events_per_record']:g} "
-         "events/record) p50 / p99",
-         f"{result['p50_latency_paced_batch_ms']:.0f} / {result['p99_latency_paced_batch_ms']:.0f} ms"),
-        ("worker peak RSS (batched)", f"{result['worker_peak_rss_mb']:.0f} MB "
-         f"(after assignment {result['worker_rss_after_assignment_mb']:.0f}, "
-         f"end {result['worker_rss_end_mb']:.0f})"),
-        ("worker CPU per event, batched / single",
-         f"{result['worker_batched_cpu_us_per_event']:g} / "
-         f"{result['worker_single_cpu_us_per_event']:g} µs (Lua in Redis, batched: "
-         f"{result['redis_lua_us_per_event_batched']:g} µs)"),
+        (
+            "single ÷ Faust no-op",
+            f"{result['single_ratio_vs_faust_noop']:.3f} "
+            f"(÷ the no-op on uvloop: {result['single_ratio_vs_faust_noop_uvloop']:.3f})",
+        ),
+        (
+            f"latency at {result['latency_rate_per_s']:,}/s p50 / p99",
+            f"{result['p50_latency_ms']:.0f} / {result['p99_latency_ms']:.0f} ms "
+            f"(max {result['max_latency_ms']:.0f})",
+        ),
+        (
+            "raw consumer fetch latency p50 / p99",
+            f"{_ms(result['p50_fetch_latency_ms'])} / "
+            f"{_ms(result['p99_fetch_latency_ms'])} (aiokafka, fetch_max_wait_ms 1500)",
+        ),
+        (
+            f"latency, paced replay batch 500 (~{result['latency_paced_batch_events_per_record']:g} "
+            "events/record) p50 / p99",
+            f"{result['p50_latency_paced_batch_ms']:.0f} / {result['p99_latency_paced_batch_ms']:.0f} ms",
+        ),
+        (
+            "worker peak RSS (batched)",
+            f"{result['worker_peak_rss_mb']:.0f} MB "
+            f"(after assignment {result['worker_rss_after_assignment_mb']:.0f}, "
+            f"end {result['worker_rss_end_mb']:.0f})",
+        ),
+        (
+            "worker CPU per event, batched / single",
+            f"{result['worker_batched_cpu_us_per_event']:g} / "
+            f"{result['worker_single_cpu_us_per_event']:g} µs (Lua in Redis, batched: "
+            f"{result['redis_lua_us_per_event_batched']:g} µs)",
+        ),
         ("replay, batch 500", f"{result['replay_events_per_s']:,} events/s"),
         ("replay, batch 1", f"{result['replay_single_events_per_s']:,} events/s"),
     ]
@@ -1068,24 +1281,41 @@ def table(result: dict) -> str:
     return "\n".join(lines)
 
 
-def main(argv: Optional[list[str]] = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--events", type=int, default=200_000, help="events (default 200000)")
     parser.add_argument("--json", action="store_true", help="print one JSON line")
     parser.add_argument("--seed", type=int, default=2024, help="event generator seed")
-    parser.add_argument("--latency-rate", type=int, default=LATENCY_RATE,
-                        help=f"events/s of the latency runs (default {LATENCY_RATE})")
-    parser.add_argument("--latency-seconds", type=float, default=LATENCY_SECONDS,
-                        help="duration of each latency run (default 10)")
-    parser.add_argument("--profile", action="store_true",
-                        help="also profile the batched path (py-spy of the worker, cProfile of "
-                             "BatchProcessor.process); printed to stderr")
-    parser.add_argument("--keep", action="store_true",
-                        help="keep the work directory (logs, events file, profiles)")
-    parser.add_argument("--broker", choices=BROKERS, default="tansu",
-                        help="the broker to measure on (default tansu; apache-kafka needs "
-                             "Java 17 and bash scripts/fetch-kafka.sh)")
+    parser.add_argument(
+        "--latency-rate",
+        type=int,
+        default=LATENCY_RATE,
+        help=f"events/s of the latency runs (default {LATENCY_RATE})",
+    )
+    parser.add_argument(
+        "--latency-seconds",
+        type=float,
+        default=LATENCY_SECONDS,
+        help="duration of each latency run (default 10)",
+    )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="also profile the batched path (py-spy of the worker, cProfile of "
+        "BatchProcessor.process); printed to stderr",
+    )
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the work directory (logs, events file, profiles)"
+    )
+    parser.add_argument(
+        "--broker",
+        choices=BROKERS,
+        default="tansu",
+        help="the broker to measure on (default tansu; apache-kafka needs "
+        "Java 17 and bash scripts/fetch-kafka.sh)",
+    )
     args = parser.parse_args(argv)
     if args.events < 1000:
         parser.error("--events must be at least 1000")
@@ -1096,10 +1326,12 @@ def main(argv: Optional[list[str]] = None) -> int:
     return status
 
 
-def run_on_servers(prefix: str, args: argparse.Namespace,
-                   run: Callable[[argparse.Namespace, Bench], dict]) -> tuple[int, dict]:
+def run_on_servers(
+    prefix: str, args: argparse.Namespace, run: Callable[[argparse.Namespace, Bench], dict]
+) -> tuple[int, dict]:
     """``run(args, bench)`` on a ``Bench`` of ``args.broker`` in a fresh work directory
     (``run_in_workdir``; ``args.keep`` keeps it); the bench's processes stopped on every path."""
+
     def measure(workdir: Path) -> dict:
         bench = Bench(workdir, args.broker)
         try:

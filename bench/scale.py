@@ -29,21 +29,26 @@ import statistics
 import sys
 import time
 from collections import Counter, defaultdict
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Optional
 
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from bench.pipeline import (  # noqa: E402
-    Bench, generate_events, measure_worker, progress, publish, run_in_workdir, write_jsonl,
+    Bench,
+    generate_events,
+    measure_worker,
+    progress,
+    publish,
+    run_in_workdir,
+    write_jsonl,
 )
+from entrypoints.embedded import wait_for_assignment  # noqa: E402
 from portflow.adapters.kafka import ensure_topics  # noqa: E402
 from portflow.adapters.redis import RedisStore  # noqa: E402
 from portflow.domain.aggregates import CELL_LAYOUT, STORED_MEASURES  # noqa: E402
-from entrypoints.embedded import wait_for_assignment  # noqa: E402
 from portflow.services.progress import wait_until_applied  # noqa: E402
 from producers.replay import DEFAULT_BATCH  # noqa: E402
 from producers.scenarios.xinjiang import generate_xinjiang  # noqa: E402
@@ -53,8 +58,16 @@ CHUNK = 1000
 WEEK_S = 7 * 86400
 
 # The national-scale year of the projection (assumptions, stated in bench/README.md).
-NATIONAL = {"ports": 100, "modes": 5, "directions": 2, "partners": 200, "trade_modes": 5,
-            "zone_sets": 4, "shipments_per_day": 300_000, "days": 365}
+NATIONAL = {
+    "ports": 100,
+    "modes": 5,
+    "directions": 2,
+    "partners": 200,
+    "trade_modes": 5,
+    "zone_sets": 4,
+    "shipments_per_day": 300_000,
+    "days": 365,
+}
 
 
 # ------------------------------------------------------------------------------ 1. Redis memory
@@ -81,8 +94,10 @@ def replay_scenario(bench: Bench, scale: float, seed: int) -> tuple[RedisStore, 
         progress(f"replaying {events:,} events (Replayer, batch {DEFAULT_BATCH})")
         published = publish(settings, path, batch=DEFAULT_BATCH)
         waited = wait_until_applied(store, published.offsets, 600 + events / 500, progress=False)
-        progress(f"applied {published.events:,} events {published.seconds + waited:.1f}s after "
-                 "the replay began")
+        progress(
+            f"applied {published.events:,} events {published.seconds + waited:.1f}s after "
+            "the replay began"
+        )
     finally:
         bench.stop(worker)
     return store, events, empty
@@ -90,7 +105,7 @@ def replay_scenario(bench: Bench, scale: float, seed: int) -> tuple[RedisStore, 
 
 def kind_of(store: RedisStore, key: str) -> str:
     """``dedupe:<type>``, ``agg:<type>:day|month`` or ``other`` (marks, meta, workers…)."""
-    parts = key[len(store.root) + 1:].split(":")
+    parts = key[len(store.root) + 1 :].split(":")
     if parts[0] == "dedupe":
         return f"dedupe:{parts[1]}"
     if parts[0] == "agg":
@@ -111,7 +126,7 @@ def pipelined(client, keys: list[str], command) -> list:
     replies = []
     for i in range(0, len(keys), CHUNK):
         pipe = client.pipeline(transaction=False)
-        for key in keys[i:i + CHUNK]:
+        for key in keys[i : i + CHUNK]:
             command(pipe, key)
         replies += pipe.execute()
     return replies
@@ -123,8 +138,10 @@ def describe_hashes(client, keys: list[str]) -> list[dict]:
     fields = pipelined(client, keys, lambda p, k: p.hlen(k))
     encodings = pipelined(client, keys, lambda p, k: p.object("encoding", k))
     usage = pipelined(client, keys, lambda p, k: p.memory_usage(k, samples=0))
-    return [{"key": k, "fields": f, "encoding": e.decode() if isinstance(e, bytes) else e,
-             "bytes": u} for k, f, e, u in zip(keys, fields, encodings, usage)]
+    return [
+        {"key": k, "fields": f, "encoding": e.decode() if isinstance(e, bytes) else e, "bytes": u}
+        for k, f, e, u in zip(keys, fields, encodings, usage)
+    ]
 
 
 def describe_seen(client, keys: list[str]) -> dict:
@@ -134,12 +151,14 @@ def describe_seen(client, keys: list[str]) -> dict:
     usage = pipelined(client, keys, lambda p, k: p.memory_usage(k, samples=0))
     encodings = pipelined(client, keys, lambda p, k: p.object("encoding", k))
     ids = [member for key in keys for member in client.srandmember(key, SEEN_SAMPLES)]
-    return {"buckets": len(keys), "ids": sum(sizes),
-            "mean_id_chars": round(statistics.fmean(map(len, ids)), 1) if ids else None,
-            "memory_usage_bytes": sum(usage),
-            "encodings": dict(Counter(e.decode() if isinstance(e, bytes) else e
-                                      for e in encodings)),
-            "ttl_s_of_a_bucket": client.ttl(keys[0]) if keys else None}
+    return {
+        "buckets": len(keys),
+        "ids": sum(sizes),
+        "mean_id_chars": round(statistics.fmean(map(len, ids)), 1) if ids else None,
+        "memory_usage_bytes": sum(usage),
+        "encodings": dict(Counter(e.decode() if isinstance(e, bytes) else e for e in encodings)),
+        "ttl_s_of_a_bucket": client.ttl(keys[0]) if keys else None,
+    }
 
 
 def freed_by_deleting(client, keys: list[str]) -> int:
@@ -148,7 +167,7 @@ def freed_by_deleting(client, keys: list[str]) -> int:
     ``MEMORY USAGE`` leaves out. Waits for serverCron to shrink the emptied tables."""
     before = used_memory(client)
     for i in range(0, len(keys), CHUNK):
-        client.delete(*keys[i:i + CHUNK])
+        client.delete(*keys[i : i + CHUNK])
     time.sleep(2)
     return before - used_memory(client)
 
@@ -159,9 +178,12 @@ def per_field_fit(hashes: list[dict]) -> dict:
     for encoding in sorted({h["encoding"] for h in hashes}):
         group = [h for h in hashes if h["encoding"] == encoding]
         fields, sizes = [h["fields"] for h in group], [h["bytes"] for h in group]
-        fit = {"hashes": len(group), "fields": sum(fields),
-               "mean_bytes_per_field": round(sum(sizes) / sum(fields), 1),
-               "fields_min_max": [min(fields), max(fields)]}
+        fit = {
+            "hashes": len(group),
+            "fields": sum(fields),
+            "mean_bytes_per_field": round(sum(sizes) / sum(fields), 1),
+            "fields_min_max": [min(fields), max(fields)],
+        }
         if len(set(fields)) > 1:
             slope, intercept = statistics.linear_regression(fields, sizes)
             fit.update(fit_bytes_per_field=round(slope, 1), fit_bytes_per_hash=round(intercept))
@@ -175,21 +197,30 @@ def cells_per_granule(client, hashes: list[dict]) -> dict:
     out = {}
     for event_type in CELL_LAYOUT:
         for kind in ("day", "month"):
-            group = [h for h in hashes if h["key"].split(":")[-2] == "count"
-                     and h["key"].split(":")[-3] == event_type
-                     and len(h["key"].rsplit(":", 1)[1]) == (10 if kind == "day" else 7)]
+            group = [
+                h
+                for h in hashes
+                if h["key"].split(":")[-2] == "count"
+                and h["key"].split(":")[-3] == event_type
+                and len(h["key"].rsplit(":", 1)[1]) == (10 if kind == "day" else 7)
+            ]
             if not group:
                 continue
             keys = [h["key"] for h in group]
-            events = [sum(int(v) for v in values)
-                      for values in pipelined(client, keys, lambda p, k: p.hvals(k))]
+            events = [
+                sum(int(v) for v in values)
+                for values in pipelined(client, keys, lambda p, k: p.hvals(k))
+            ]
             cells = [h["fields"] for h in group]
             bound, longest = dimension_bound(client, keys)
             uniform = [bound * (1 - math.exp(-e / bound)) for e in events]
             out[f"{event_type}:{kind}"] = {
-                "granules": len(group), "events_mean": round(statistics.fmean(events)),
-                "cells_mean": round(statistics.fmean(cells), 1), "cells_max": max(cells),
-                "dimension_bound": bound, "longest_cell_chars": longest,
+                "granules": len(group),
+                "events_mean": round(statistics.fmean(events)),
+                "cells_mean": round(statistics.fmean(cells), 1),
+                "cells_max": max(cells),
+                "dimension_bound": bound,
+                "longest_cell_chars": longest,
                 "cells_if_uniform_mean": round(statistics.fmean(uniform), 1),
                 "skew_factor": round(sum(cells) / sum(uniform), 3),
             }
@@ -217,8 +248,7 @@ def measure_memory(bench: Bench, scale: float, seed: int) -> dict:
     full = client.info("memory")
     dbsize = client.dbsize()
     keyspace = client.info("keyspace").get("db0", {})
-    limits = {name: int(value) for name, value in
-              client.config_get("hash-max-listpack-*").items()}
+    limits = {name: int(value) for name, value in client.config_get("hash-max-listpack-*").items()}
     kinds = keys_by_kind(store)
     progress("census: " + ", ".join(f"{k} {len(v):,}" for k, v in sorted(kinds.items())))
     agg_keys = [k for kind, keys in kinds.items() if kind.startswith("agg:") for k in keys]
@@ -228,9 +258,11 @@ def measure_memory(bench: Bench, scale: float, seed: int) -> dict:
     for kind, stats in by_kind.items():
         group = [h for h in hashes if kind_of(store, h["key"]) == kind]
         if group:
-            stats.update(fields=sum(h["fields"] for h in group),
-                         memory_usage_bytes=sum(h["bytes"] for h in group),
-                         encodings=dict(Counter(h["encoding"] for h in group)))
+            stats.update(
+                fields=sum(h["fields"] for h in group),
+                memory_usage_bytes=sum(h["bytes"] for h in group),
+                encodings=dict(Counter(h["encoding"] for h in group)),
+            )
     seen = describe_seen(client, seen_keys)
     cells = cells_per_granule(client, hashes)
     fits = per_field_fit(hashes)
@@ -240,15 +272,26 @@ def measure_memory(bench: Bench, scale: float, seed: int) -> dict:
     seen["freed_bytes_per_id"] = round(seen_freed / seen["ids"], 1)
     fields = sum(h["fields"] for h in hashes)
     result = {
-        "scenario": "xinjiang-2024h1", "scale": scale, "events": events,
-        "dbsize": dbsize, "keyspace": keyspace, "hash_max_listpack": limits,
-        "used_memory_empty": empty, "used_memory": int(full["used_memory"]),
-        "used_memory_growth": used, "used_memory_dataset": int(full["used_memory_dataset"]),
+        "scenario": "xinjiang-2024h1",
+        "scale": scale,
+        "events": events,
+        "dbsize": dbsize,
+        "keyspace": keyspace,
+        "hash_max_listpack": limits,
+        "used_memory_empty": empty,
+        "used_memory": int(full["used_memory"]),
+        "used_memory_growth": used,
+        "used_memory_dataset": int(full["used_memory_dataset"]),
         "used_memory_rss": int(full["used_memory_rss"]),
-        "seen_bytes_freed": seen_freed, "agg_bytes_freed": agg_freed,
-        "agg_fields": fields, "agg_freed_bytes_per_field": round(agg_freed / fields, 1),
+        "seen_bytes_freed": seen_freed,
+        "agg_bytes_freed": agg_freed,
+        "agg_fields": fields,
+        "agg_freed_bytes_per_field": round(agg_freed / fields, 1),
         "rest_bytes": used - seen_freed - agg_freed,
-        "by_kind": by_kind, "seen": seen, "hash_fits": fits, "cells_per_granule": cells,
+        "by_kind": by_kind,
+        "seen": seen,
+        "hash_fits": fits,
+        "cells_per_granule": cells,
     }
     result["projection"] = project(result)
     return result
@@ -266,11 +309,19 @@ def project(measured: dict) -> dict:
     """
     b_seen = measured["seen"]["freed_bytes_per_id"]
     b_field = measured["agg_freed_bytes_per_field"]
-    skews = {kind: measured["cells_per_granule"][f"shipment:{kind}"]["skew_factor"]
-             for kind in ("day", "month")}
+    skews = {
+        kind: measured["cells_per_granule"][f"shipment:{kind}"]["skew_factor"]
+        for kind in ("day", "month")
+    }
     n = NATIONAL
-    bound = (n["ports"] * n["modes"] * n["directions"] * n["partners"] * n["trade_modes"]
-             * n["zone_sets"])
+    bound = (
+        n["ports"]
+        * n["modes"]
+        * n["directions"]
+        * n["partners"]
+        * n["trade_modes"]
+        * n["zone_sets"]
+    )
     measures = len(STORED_MEASURES["shipment"])
 
     def cells(events: float, kind: str) -> float:  # a granule's cells, skewed like Xinjiang's
@@ -281,14 +332,21 @@ def project(measured: dict) -> dict:
     month_cells = cells(per_day * n["days"] / 12, "month")
     agg = (n["days"] * day_cells + 12 * month_cells) * measures * b_field
     return {
-        "b_seen": b_seen, "b_field": b_field,
-        "national": {**n, "dimension_bound": bound, "skew_factors": skews,
-                     "cells_per_day": round(day_cells), "cells_per_month": round(month_cells),
-                     "agg_bytes_per_year": round(agg),
-                     "seen_bytes_7d_live": round(per_day * 7 * b_seen),
-                     "seen_bytes_after_year_rebuild": round(per_day * n["days"] * b_seen)},
-        "seen_bytes_7d_by_rate": {str(rate): round(rate * WEEK_S * b_seen)
-                                  for rate in (10, 100, 1000, 10_000)},
+        "b_seen": b_seen,
+        "b_field": b_field,
+        "national": {
+            **n,
+            "dimension_bound": bound,
+            "skew_factors": skews,
+            "cells_per_day": round(day_cells),
+            "cells_per_month": round(month_cells),
+            "agg_bytes_per_year": round(agg),
+            "seen_bytes_7d_live": round(per_day * 7 * b_seen),
+            "seen_bytes_after_year_rebuild": round(per_day * n["days"] * b_seen),
+        },
+        "seen_bytes_7d_by_rate": {
+            str(rate): round(rate * WEEK_S * b_seen) for rate in (10, 100, 1000, 10_000)
+        },
     }
 
 
@@ -304,34 +362,54 @@ def measure_workers(bench: Bench, events: int, seed: int) -> dict:
         settings, env = bench.namespace(f"w{workers}")
         ensure_topics(settings)
         published = publish(settings, path, batch=DEFAULT_BATCH)
-        progress(f"published {published.events:,} events in {published.records} records to "
-                 f"{settings.topic('shipment')}")
-        run = measure_worker(bench, settings, env, published.offsets, events,
-                             f"workers-{workers}", workers=workers)
+        progress(
+            f"published {published.events:,} events in {published.records} records to "
+            f"{settings.topic('shipment')}"
+        )
+        run = measure_worker(
+            bench, settings, env, published.offsets, events, f"workers-{workers}", workers=workers
+        )
         runs[workers] = summarise_run(run, events)
-    return {"events": events, "one": runs[1], "two": runs[2],
-            "ratio": round(runs[2]["events_per_s"] / runs[1]["events_per_s"], 3)}
+    return {
+        "events": events,
+        "one": runs[1],
+        "two": runs[2],
+        "ratio": round(runs[2]["events_per_s"] / runs[1]["events_per_s"], 3),
+    }
 
 
 def summarise_run(run: dict, events: int) -> dict:
     """Rate, and CPU seconds and utilisation (CPU ÷ wall) of every process over the run."""
     wall = run["wall_s"]
-    ours = (sum(run["worker_cpu_s_each"]) + run["redis_cpu_s"] + run["broker_cpu_s"]
-            + run["bench_cpu_s"])
-    cpu = {"workers": [round(c, 2) for c in run["worker_cpu_s_each"]],
-           "redis": round(run["redis_cpu_s"], 2), "tansu": round(run["broker_cpu_s"], 2),
-           "bench": round(run["bench_cpu_s"], 2), "machine": round(run["machine_busy_cpu_s"], 2)}
+    ours = (
+        sum(run["worker_cpu_s_each"])
+        + run["redis_cpu_s"]
+        + run["broker_cpu_s"]
+        + run["bench_cpu_s"]
+    )
+    cpu = {
+        "workers": [round(c, 2) for c in run["worker_cpu_s_each"]],
+        "redis": round(run["redis_cpu_s"], 2),
+        "tansu": round(run["broker_cpu_s"], 2),
+        "bench": round(run["bench_cpu_s"], 2),
+        "machine": round(run["machine_busy_cpu_s"], 2),
+    }
     return {
-        "events_per_s": round(run["events_per_s"]), "seconds": round(run["seconds"], 2),
-        "wall_s": round(wall, 2), "partitions": run["partitions_each"],
-        "applied_at_assignment": run["applied_at_assignment"], "cpu_s": cpu,
-        "utilisation": {"workers": [round(c / wall, 2) for c in run["worker_cpu_s_each"]],
-                        "redis": round(run["redis_cpu_s"] / wall, 2),
-                        "tansu": round(run["broker_cpu_s"] / wall, 2),
-                        "bench": round(run["bench_cpu_s"] / wall, 2),
-                        "ours_of_2_cores": round(ours / wall / 2, 2),
-                        "others": round((run["machine_busy_cpu_s"] - ours) / wall, 2),
-                        "machine_of_2_cores": round(run["machine_busy_cpu_s"] / wall / 2, 2)},
+        "events_per_s": round(run["events_per_s"]),
+        "seconds": round(run["seconds"], 2),
+        "wall_s": round(wall, 2),
+        "partitions": run["partitions_each"],
+        "applied_at_assignment": run["applied_at_assignment"],
+        "cpu_s": cpu,
+        "utilisation": {
+            "workers": [round(c / wall, 2) for c in run["worker_cpu_s_each"]],
+            "redis": round(run["redis_cpu_s"] / wall, 2),
+            "tansu": round(run["broker_cpu_s"] / wall, 2),
+            "bench": round(run["bench_cpu_s"] / wall, 2),
+            "ours_of_2_cores": round(ours / wall / 2, 2),
+            "others": round((run["machine_busy_cpu_s"] - ours) / wall, 2),
+            "machine_of_2_cores": round(run["machine_busy_cpu_s"] / wall / 2, 2),
+        },
         "lua_us_per_event": round(1e6 * run["lua_s"] / events, 1),
         "peak_rss_mb": [round(p) for p in run["peak_rss_mb_each"]],
     }
@@ -342,14 +420,18 @@ def table(result: dict) -> str:
     lines = []
     if "memory" in result:
         m = result["memory"]
-        lines.append(f"memory: {m['events']:,} events, DBSIZE {m['dbsize']:,}, used_memory "
-                     f"+{m['used_memory_growth'] / 1e6:.1f} MB (dedupe ids "
-                     f"{m['seen_bytes_freed'] / 1e6:.1f} MB = {m['seen']['freed_bytes_per_id']}"
-                     f" B/id; aggregates {m['agg_bytes_freed'] / 1e6:.1f} MB = "
-                     f"{m['agg_freed_bytes_per_field']} B/field)")
+        lines.append(
+            f"memory: {m['events']:,} events, DBSIZE {m['dbsize']:,}, used_memory "
+            f"+{m['used_memory_growth'] / 1e6:.1f} MB (dedupe ids "
+            f"{m['seen_bytes_freed'] / 1e6:.1f} MB = {m['seen']['freed_bytes_per_id']}"
+            f" B/id; aggregates {m['agg_bytes_freed'] / 1e6:.1f} MB = "
+            f"{m['agg_freed_bytes_per_field']} B/field)"
+        )
         for kind, stats in m["by_kind"].items():
-            lines.append(f"  {kind:<20} {stats['keys']:>9,} keys "
-                         f"{stats.get('fields', 0):>9,} fields  {stats.get('encodings', '')}")
+            lines.append(
+                f"  {kind:<20} {stats['keys']:>9,} keys "
+                f"{stats.get('fields', 0):>9,} fields  {stats.get('encodings', '')}"
+            )
         for encoding, fit in m["hash_fits"].items():
             lines.append(f"  {encoding:<20} {fit}")
         lines.append(f"  projection: {json.dumps(m['projection'])}")
@@ -357,20 +439,31 @@ def table(result: dict) -> str:
         w = result["workers"]
         for label in ("one", "two"):
             run = w[label]
-            lines.append(f"{label} worker(s): {run['events_per_s']:,} events/s, CPU s "
-                         f"{run['cpu_s']}, utilisation {run['utilisation']}")
+            lines.append(
+                f"{label} worker(s): {run['events_per_s']:,} events/s, CPU s "
+                f"{run['cpu_s']}, utilisation {run['utilisation']}"
+            )
         lines.append(f"two ÷ one: {w['ratio']}")
     return "\n".join(lines)
 
 
-def main(argv: Optional[list[str]] = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--only", choices=("workers", "memory"), help="one measurement only")
-    parser.add_argument("--events", type=int, default=200_000,
-                        help="shipment events of the workers runs (default 200000)")
-    parser.add_argument("--scale", type=float, default=1.0,
-                        help="xinjiang-2024h1 scale of the memory run (default 1.0, ~643k events)")
+    parser.add_argument(
+        "--events",
+        type=int,
+        default=200_000,
+        help="shipment events of the workers runs (default 200000)",
+    )
+    parser.add_argument(
+        "--scale",
+        type=float,
+        default=1.0,
+        help="xinjiang-2024h1 scale of the memory run (default 1.0, ~643k events)",
+    )
     parser.add_argument("--seed", type=int, default=2024, help="seed of the generators")
     parser.add_argument("--json", action="store_true", help="print one JSON line")
     parser.add_argument("--keep", action="store_true", help="keep the work directory (logs)")
@@ -385,9 +478,11 @@ def main(argv: Optional[list[str]] = None) -> int:
                 (workdir / name).mkdir()
                 bench = Bench(workdir / name)
                 try:
-                    result[name] = (measure_memory(bench, args.scale, args.seed)
-                                    if name == "memory" else
-                                    measure_workers(bench, args.events, args.seed))
+                    result[name] = (
+                        measure_memory(bench, args.scale, args.seed)
+                        if name == "memory"
+                        else measure_workers(bench, args.events, args.seed)
+                    )
                 finally:
                     bench.close()
         return result
@@ -395,9 +490,12 @@ def main(argv: Optional[list[str]] = None) -> int:
     status, result = run_in_workdir("portflow-scale-", args.keep, measure)
     if status:
         return status
-    result.update(date=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                  cpus=os.cpu_count(), loadavg_1m_at_end=round(os.getloadavg()[0], 2),
-                  python=platform.python_version())
+    result.update(
+        date=datetime.now(UTC).isoformat(timespec="seconds"),
+        cpus=os.cpu_count(),
+        loadavg_1m_at_end=round(os.getloadavg()[0], 2),
+        python=platform.python_version(),
+    )
     print(json.dumps(result) if args.json else table(result), flush=True)
     return 0
 

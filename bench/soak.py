@@ -23,28 +23,33 @@ import re
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Optional
 from urllib.request import urlopen
 
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from bench.pipeline import Bench, cpu_seconds, progress, rss_mb, run_in_workdir  # noqa: E402
 from kafka import KafkaConsumer, TopicPartition  # noqa: E402
+
+from bench.pipeline import Bench, cpu_seconds, progress, rss_mb, run_in_workdir  # noqa: E402
+from entrypoints.embedded import BROKERS, wait_for_assignment  # noqa: E402
 from portflow.adapters.kafka import ensure_topics  # noqa: E402
 from portflow.adapters.redis import RedisStore  # noqa: E402
 from portflow.config import Settings  # noqa: E402
-from entrypoints.embedded import BROKERS, wait_for_assignment  # noqa: E402
 
 
 def applied_events(metrics_addr: str) -> int:
     """Events the worker applied so far, all types (from its /metrics)."""
     text = urlopen(f"http://{metrics_addr}/metrics", timeout=10).read().decode()
-    return int(sum(float(line.split()[-1]) for line in text.splitlines()
-                   if line.startswith("portflow_events_applied_total{")))
+    return int(
+        sum(
+            float(line.split()[-1])
+            for line in text.splitlines()
+            if line.startswith("portflow_events_applied_total{")
+        )
+    )
 
 
 class LagReader:
@@ -53,15 +58,18 @@ class LagReader:
     def __init__(self, settings: Settings) -> None:
         self.store = RedisStore.from_url(settings.redis_url, settings.topic_prefix)
         self.consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap.split(","))
-        self.partitions = [TopicPartition(t, p) for t in settings.event_topics
-                           for p in range(settings.partitions)]
+        self.partitions = [
+            TopicPartition(t, p) for t in settings.event_topics for p in range(settings.partitions)
+        ]
 
     def __call__(self) -> int:
         marks = self.store.marks()  # first: the end offsets read after them are never behind
         ends = self.consumer.end_offsets(self.partitions)
         # at least 0 per partition: tansu may report an end offset below its last record's
-        return sum(max(0, end - (marks.get(f"{tp.topic}:{tp.partition}", -1) + 1))
-                   for tp, end in ends.items())
+        return sum(
+            max(0, end - (marks.get(f"{tp.topic}:{tp.partition}", -1) + 1))
+            for tp, end in ends.items()
+        )
 
     def close(self) -> None:
         self.consumer.close()
@@ -76,9 +84,21 @@ def soak(bench: Bench, rate: int, duration: int, sample_s: int) -> dict:
     metrics_addr = env["PORTFLOW_METRICS_ADDR"]
     lag = LagReader(settings)
     simulate = subprocess.Popen(
-        [sys.executable, "-m", "entrypoints.cli", "simulate", "--rate", str(rate),
-         "--duration", str(duration)],
-        env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-m",
+            "entrypoints.cli",
+            "simulate",
+            "--rate",
+            str(rate),
+            "--duration",
+            str(duration),
+        ],
+        env={**os.environ, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     bench.popens.append(simulate)
     progress(f"{bench.broker}: simulate --rate {rate} --duration {duration} (pid {simulate.pid})")
     samples: list[dict] = []
@@ -87,15 +107,26 @@ def soak(bench: Bench, rate: int, duration: int, sample_s: int) -> dict:
     try:
         while True:
             ended = wait_until(simulate, start + sample_s * (len(samples) + 1))
-            now, applied, cpu = time.monotonic(), applied_events(metrics_addr), \
-                cpu_seconds(bench.broker_pid)
-            samples.append({
-                "s": round(now - start), "interval_s": round(now - last_at, 1),
-                "applied": applied, "lag_records": lag(),
-                "applied_per_s": round((applied - last_applied) / (now - last_at)),
-                "broker_cpu_pct": (round(100 * (cpu - last_cpu) / (now - last_at))
-                                   if cpu is not None and last_cpu is not None else None),
-                "broker_rss_mb": round(rss_mb(bench.broker_pid) or 0)})
+            now, applied, cpu = (
+                time.monotonic(),
+                applied_events(metrics_addr),
+                cpu_seconds(bench.broker_pid),
+            )
+            samples.append(
+                {
+                    "s": round(now - start),
+                    "interval_s": round(now - last_at, 1),
+                    "applied": applied,
+                    "lag_records": lag(),
+                    "applied_per_s": round((applied - last_applied) / (now - last_at)),
+                    "broker_cpu_pct": (
+                        round(100 * (cpu - last_cpu) / (now - last_at))
+                        if cpu is not None and last_cpu is not None
+                        else None
+                    ),
+                    "broker_rss_mb": round(rss_mb(bench.broker_pid) or 0),
+                }
+            )
             progress(f"{bench.broker}: {samples[-1]}")
             last_at, last_applied, last_cpu = now, applied, cpu
             if ended:
@@ -104,14 +135,22 @@ def soak(bench: Bench, rate: int, duration: int, sample_s: int) -> dict:
         lag.close()
     out, err = simulate.communicate(timeout=60)
     if simulate.returncode != 0 or not worker.alive():
-        raise RuntimeError(f"simulate exited {simulate.returncode}: {err.strip()[-500:]}; "
-                           f"worker alive: {worker.alive()}")
+        raise RuntimeError(
+            f"simulate exited {simulate.returncode}: {err.strip()[-500:]}; "
+            f"worker alive: {worker.alive()}"
+        )
     published = re.search(r"published ([\d,]+) events", err + out)
     full = [s for s in samples if s["interval_s"] >= sample_s - 1] or samples
-    return {"broker": bench.broker, "rate": rate, "duration_s": duration,
-            "published": int(published[1].replace(",", "")) if published else None,
-            "applied": samples[-1]["applied"], "lag_at_end": samples[-1]["lag_records"],
-            "last_full_interval_applied_per_s": full[-1]["applied_per_s"], "samples": samples}
+    return {
+        "broker": bench.broker,
+        "rate": rate,
+        "duration_s": duration,
+        "published": int(published[1].replace(",", "")) if published else None,
+        "applied": samples[-1]["applied"],
+        "lag_at_end": samples[-1]["lag_records"],
+        "last_full_interval_applied_per_s": full[-1]["applied_per_s"],
+        "samples": samples,
+    }
 
 
 def wait_until(process: subprocess.Popen, moment: float) -> bool:
@@ -124,21 +163,26 @@ def wait_until(process: subprocess.Popen, moment: float) -> bool:
 
 
 def table(run: dict) -> str:
-    lines = [f"{run['broker']}: simulate --rate {run['rate']} for {run['duration_s']} s: "
-             f"published {run['published']:,}, applied {run['applied']:,} by its end, lag "
-             f"{run['lag_at_end']:,} records; its last full interval "
-             f"{run['last_full_interval_applied_per_s']:,} events/s",
-             f"{'s':>5} {'applied':>10} {'events/s':>9} {'lag':>9} {'CPU %':>6} {'RSS MB':>7}"]
+    lines = [
+        f"{run['broker']}: simulate --rate {run['rate']} for {run['duration_s']} s: "
+        f"published {run['published']:,}, applied {run['applied']:,} by its end, lag "
+        f"{run['lag_at_end']:,} records; its last full interval "
+        f"{run['last_full_interval_applied_per_s']:,} events/s",
+        f"{'s':>5} {'applied':>10} {'events/s':>9} {'lag':>9} {'CPU %':>6} {'RSS MB':>7}",
+    ]
     for s in run["samples"]:
         cpu = "-" if s["broker_cpu_pct"] is None else s["broker_cpu_pct"]
-        lines.append(f"{s['s']:>5} {s['applied']:>10,} {s['applied_per_s']:>9,} "
-                     f"{s['lag_records']:>9,} {cpu:>6} {s['broker_rss_mb']:>7,}")
+        lines.append(
+            f"{s['s']:>5} {s['applied']:>10,} {s['applied_per_s']:>9,} "
+            f"{s['lag_records']:>9,} {cpu:>6} {s['broker_rss_mb']:>7,}"
+        )
     return "\n".join(lines)
 
 
-def main(argv: Optional[list[str]] = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--broker", choices=BROKERS, help="one broker only (default: each)")
     parser.add_argument("--rate", type=int, default=3000, help="events/s (default 3000)")
     parser.add_argument("--duration", type=int, default=600, help="seconds (default 600)")
@@ -162,10 +206,15 @@ def main(argv: Optional[list[str]] = None) -> int:
     status, result = run_in_workdir("portflow-soak-", args.keep, measure)
     if status:
         return status
-    result.update(date=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                  cpus=os.cpu_count(), loadavg_1m_at_end=round(os.getloadavg()[0], 2))
-    print(json.dumps(result) if args.json else "\n\n".join(table(r) for r in result["runs"]),
-          flush=True)
+    result.update(
+        date=datetime.now(UTC).isoformat(timespec="seconds"),
+        cpus=os.cpu_count(),
+        loadavg_1m_at_end=round(os.getloadavg()[0], 2),
+    )
+    print(
+        json.dumps(result) if args.json else "\n\n".join(table(r) for r in result["runs"]),
+        flush=True,
+    )
     return 0
 
 

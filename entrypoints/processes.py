@@ -12,7 +12,6 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
 
 from portflow.errors import PortflowError
 
@@ -88,15 +87,20 @@ class Child:
             return ""
 
 
-def spawn(name: str, argv: list[str], log_dir: Path, env: Optional[dict] = None) -> Child:
+def spawn(name: str, argv: list[str], log_dir: Path, env: dict | None = None) -> Child:
     """A child process logging to ``log_dir/name.log`` (appended), tied to this process."""
     log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / f"{name}.log"
     with open(log_path, "ab") as log:
         start = log.tell()
         process = subprocess.Popen(
-            argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
-            preexec_fn=_die_with_parent, start_new_session=True,  # Ctrl-C reaches `up` only
+            argv,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            preexec_fn=_die_with_parent,
+            start_new_session=True,  # Ctrl-C reaches `up` only
         )
     return Child(name, process, log_path, start)
 

@@ -6,14 +6,14 @@ from __future__ import annotations
 
 import signal
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator, Optional
 
-from portflow.config import Settings
-from portflow.domain.partitions import partition_name
 from entrypoints.embedded import BROKER_NAMES, DataDir, EmbeddedStack, api_url
 from entrypoints.processes import StackError
+from portflow.config import Settings
+from portflow.domain.partitions import partition_name
 
 Say = Callable[[str], None]
 
@@ -24,14 +24,14 @@ def _interrupt(signum, frame) -> None:
 
 
 @contextmanager
-def running_stack(settings: Settings, run_dir: Path, broker: str, say: Say,
-                  data: Optional[DataDir] = None) -> Iterator:
+def running_stack(
+    settings: Settings, run_dir: Path, broker: str, say: Say, data: DataDir | None = None
+) -> Iterator:
     """The started stack; stopped when the block ends, however it ends (Ctrl-C and SIGTERM end
     it quietly; while it starts, ``start`` stops what it started)."""
     stack = EmbeddedStack(settings, run_dir, broker, data)
     signal.signal(signal.SIGTERM, _interrupt)
-    say(f"starting the embedded stack ({BROKER_NAMES[broker]}, redis-server, worker, "
-        "HTTP API)…")
+    say(f"starting the embedded stack ({BROKER_NAMES[broker]}, redis-server, worker, HTTP API)…")
     stack.start()
     try:
         yield stack
@@ -49,8 +49,9 @@ def _check_children(stack: EmbeddedStack) -> None:
         raise StackError(f"{failed.name} stopped unexpectedly:\n{failed.tail()}")
 
 
-def serve(settings: Settings, run_dir: Path, broker: str, say: Say,
-          data: Optional[DataDir] = None) -> None:
+def serve(
+    settings: Settings, run_dir: Path, broker: str, say: Say, data: DataDir | None = None
+) -> None:
     """``portflow up``: the stack until Ctrl-C or SIGTERM. (The banner is printed inside the
     stack's block: a signal right after it still stops everything cleanly.)"""
     with running_stack(settings, run_dir, broker, say, data) as stack:
@@ -60,8 +61,16 @@ def serve(settings: Settings, run_dir: Path, broker: str, say: Say,
             time.sleep(0.5)
 
 
-def demo(settings: Settings, run_dir: Path, broker: str, say: Say, once: bool, scale: float,
-         seed: int, data: Optional[DataDir] = None) -> None:
+def demo(
+    settings: Settings,
+    run_dir: Path,
+    broker: str,
+    say: Say,
+    once: bool,
+    scale: float,
+    seed: int,
+    data: DataDir | None = None,
+) -> None:
     """``portflow demo``: the stack, the scenario replayed into it, then the live view. With a
     data directory whose state already holds applied events, the scenario is not replayed again
     (after the dedupe window a second replay would count it twice): the view shows what is kept."""
@@ -69,9 +78,9 @@ def demo(settings: Settings, run_dir: Path, broker: str, say: Say, once: bool, s
     from rich.live import Live
 
     from entrypoints.dashboard import MetricsRate, collect, render
+    from portflow.domain.queries import ReportRequest
     from portflow.services.progress import wait_until_applied
     from portflow.services.rates import load_rates
-    from portflow.domain.queries import ReportRequest
     from portflow.services.reports import Reports
     from portflow.services.state import open_store
     from producers.replay import publish
@@ -81,8 +90,10 @@ def demo(settings: Settings, run_dir: Path, broker: str, say: Say, once: bool, s
         store = open_store(settings)
         kept = store.outcomes().applied if data else 0
         if kept:
-            say(f"{data.path} already holds {kept:,} applied events: the scenario is not "
-                "replayed again")
+            say(
+                f"{data.path} already holds {kept:,} applied events: the scenario is not "
+                "replayed again"
+            )
             replay_note = f"{kept:,} events kept in {data.path}, not replayed"
             targets: dict[str, int] = {}
         else:
@@ -92,8 +103,10 @@ def demo(settings: Settings, run_dir: Path, broker: str, say: Say, once: bool, s
             say(f"replaying {events:,} events of H1 2023 and H1 2024…")
             result = publish(settings, lambda replayer: replayer.run([path]))
             applied_in = result.seconds + wait_until_applied(store, result.offsets, 600)
-            replay_note = (f"the replay of {result.events:,} events was applied in "
-                           f"{applied_in:.1f}s ({result.events / applied_in:,.0f} events/s)")
+            replay_note = (
+                f"the replay of {result.events:,} events was applied in "
+                f"{applied_in:.1f}s ({result.events / applied_in:,.0f} events/s)"
+            )
             targets = {partition_name(t, p): last for (t, p), (_, last) in result.offsets.items()}
         say(load_rates(store, RATES_FILE).summary())  # for the article's dollar figures
         reports = Reports(store, settings.tz)
@@ -113,8 +126,10 @@ def demo(settings: Settings, run_dir: Path, broker: str, say: Say, once: bool, s
             console.print(render(snapshot()))
             return
         with Live(render(snapshot()), console=console, refresh_per_second=1) as live:
-            say(f"Ctrl-C stops the view and the stack; `portflow report` and the HTTP API "
-                f"({api_url(settings)}/docs) work meanwhile.")
+            say(
+                f"Ctrl-C stops the view and the stack; `portflow report` and the HTTP API "
+                f"({api_url(settings)}/docs) work meanwhile."
+            )
             while True:
                 time.sleep(2)
                 _check_children(stack)

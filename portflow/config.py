@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping
 from urllib.parse import urlparse
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -79,33 +79,51 @@ class KafkaSecurity:
         return self.protocol.endswith("SSL")
 
     @classmethod
-    def from_env(cls, get) -> "KafkaSecurity":
+    def from_env(cls, get) -> KafkaSecurity:
         protocol = get("PORTFLOW_KAFKA_SECURITY_PROTOCOL", "PLAINTEXT").upper()
         if protocol not in KAFKA_SECURITY_PROTOCOLS:
-            raise ConfigError(f"PORTFLOW_KAFKA_SECURITY_PROTOCOL={protocol!r}: expected one of "
-                              f"{', '.join(KAFKA_SECURITY_PROTOCOLS)}")
+            raise ConfigError(
+                f"PORTFLOW_KAFKA_SECURITY_PROTOCOL={protocol!r}: expected one of "
+                f"{', '.join(KAFKA_SECURITY_PROTOCOLS)}"
+            )
         mechanism = get("PORTFLOW_KAFKA_SASL_MECHANISM", "PLAIN").upper()
         if mechanism not in KAFKA_SASL_MECHANISMS:
-            raise ConfigError(f"PORTFLOW_KAFKA_SASL_MECHANISM={mechanism!r}: expected one of "
-                              f"{', '.join(KAFKA_SASL_MECHANISMS)}")
-        security = cls(protocol, mechanism, get("PORTFLOW_KAFKA_SASL_USERNAME", ""),
-                       get("PORTFLOW_KAFKA_SASL_PASSWORD", ""), get("PORTFLOW_KAFKA_SSL_CAFILE", ""),
-                       get("PORTFLOW_KAFKA_SSL_CERTFILE", ""), get("PORTFLOW_KAFKA_SSL_KEYFILE", ""))
+            raise ConfigError(
+                f"PORTFLOW_KAFKA_SASL_MECHANISM={mechanism!r}: expected one of "
+                f"{', '.join(KAFKA_SASL_MECHANISMS)}"
+            )
+        security = cls(
+            protocol,
+            mechanism,
+            get("PORTFLOW_KAFKA_SASL_USERNAME", ""),
+            get("PORTFLOW_KAFKA_SASL_PASSWORD", ""),
+            get("PORTFLOW_KAFKA_SSL_CAFILE", ""),
+            get("PORTFLOW_KAFKA_SSL_CERTFILE", ""),
+            get("PORTFLOW_KAFKA_SSL_KEYFILE", ""),
+        )
         if security.uses_sasl and not (security.sasl_username and security.sasl_password):
-            raise ConfigError(f"PORTFLOW_KAFKA_SECURITY_PROTOCOL={protocol}: set "
-                              "PORTFLOW_KAFKA_SASL_USERNAME and PORTFLOW_KAFKA_SASL_PASSWORD")
-        files = {"PORTFLOW_KAFKA_SSL_CAFILE": security.ssl_cafile,
-                 "PORTFLOW_KAFKA_SSL_CERTFILE": security.ssl_certfile,
-                 "PORTFLOW_KAFKA_SSL_KEYFILE": security.ssl_keyfile}
+            raise ConfigError(
+                f"PORTFLOW_KAFKA_SECURITY_PROTOCOL={protocol}: set "
+                "PORTFLOW_KAFKA_SASL_USERNAME and PORTFLOW_KAFKA_SASL_PASSWORD"
+            )
+        files = {
+            "PORTFLOW_KAFKA_SSL_CAFILE": security.ssl_cafile,
+            "PORTFLOW_KAFKA_SSL_CERTFILE": security.ssl_certfile,
+            "PORTFLOW_KAFKA_SSL_KEYFILE": security.ssl_keyfile,
+        }
         for name, path in files.items():
             if path and not security.uses_ssl:
-                raise ConfigError(f"{name} is set but PORTFLOW_KAFKA_SECURITY_PROTOCOL={protocol} "
-                                  "does not use TLS (SSL or SASL_SSL)")
+                raise ConfigError(
+                    f"{name} is set but PORTFLOW_KAFKA_SECURITY_PROTOCOL={protocol} "
+                    "does not use TLS (SSL or SASL_SSL)"
+                )
             if path and not os.path.isfile(path):
                 raise ConfigError(f"{name}={path!r}: no such file")
         if bool(security.ssl_certfile) != bool(security.ssl_keyfile):
-            raise ConfigError("PORTFLOW_KAFKA_SSL_CERTFILE and PORTFLOW_KAFKA_SSL_KEYFILE go "
-                              "together (a client certificate and its key)")
+            raise ConfigError(
+                "PORTFLOW_KAFKA_SSL_CERTFILE and PORTFLOW_KAFKA_SSL_KEYFILE go "
+                "together (a client certificate and its key)"
+            )
         return security
 
 
@@ -163,7 +181,7 @@ class Settings:
         return self.topic("dlq")
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
 
         def get(name: str, default: str) -> str:
@@ -214,25 +232,34 @@ class Settings:
             tz_name=tz_name,
             tz=tz,
             topic_prefix=prefix,
-            dedupe_ttl_seconds=parse_duration(get("PORTFLOW_DEDUPE_TTL", "7d"),
-                                              "PORTFLOW_DEDUPE_TTL"),
-            metrics_addr=parse_host_port(get("PORTFLOW_METRICS_ADDR", DEFAULT_METRICS_ADDR),
-                                         "PORTFLOW_METRICS_ADDR"),
+            dedupe_ttl_seconds=parse_duration(
+                get("PORTFLOW_DEDUPE_TTL", "7d"), "PORTFLOW_DEDUPE_TTL"
+            ),
+            metrics_addr=parse_host_port(
+                get("PORTFLOW_METRICS_ADDR", DEFAULT_METRICS_ADDR), "PORTFLOW_METRICS_ADDR"
+            ),
             partitions=count("PORTFLOW_PARTITIONS", "8", 10000),
             group_id=group_id,
-            session_timeout_s=parse_duration(get("PORTFLOW_SESSION_TIMEOUT", "30s"),
-                                             "PORTFLOW_SESSION_TIMEOUT"),
+            session_timeout_s=parse_duration(
+                get("PORTFLOW_SESSION_TIMEOUT", "30s"), "PORTFLOW_SESSION_TIMEOUT"
+            ),
             batch_records=count(
-                "PORTFLOW_BATCH_RECORDS" if get("PORTFLOW_BATCH_RECORDS", "")
-                or not get("PORTFLOW_TAKE_RECORDS", "") else "PORTFLOW_TAKE_RECORDS",  # its old name
-                "500", 10000),
+                "PORTFLOW_BATCH_RECORDS"
+                if get("PORTFLOW_BATCH_RECORDS", "") or not get("PORTFLOW_TAKE_RECORDS", "")
+                else "PORTFLOW_TAKE_RECORDS",  # its old name
+                "500",
+                10000,
+            ),
             kafka_security=KafkaSecurity.from_env(get),
-            max_event_ahead_s=parse_optional_duration(get("PORTFLOW_MAX_EVENT_AHEAD", "1d"),
-                                                      "PORTFLOW_MAX_EVENT_AHEAD"),
-            max_event_age_s=parse_optional_duration(get("PORTFLOW_MAX_EVENT_AGE", "off"),
-                                                    "PORTFLOW_MAX_EVENT_AGE"),
-            api_addr=parse_host_port(get("PORTFLOW_API_ADDR", DEFAULT_API_ADDR),
-                                     "PORTFLOW_API_ADDR"),
+            max_event_ahead_s=parse_optional_duration(
+                get("PORTFLOW_MAX_EVENT_AHEAD", "1d"), "PORTFLOW_MAX_EVENT_AHEAD"
+            ),
+            max_event_age_s=parse_optional_duration(
+                get("PORTFLOW_MAX_EVENT_AGE", "off"), "PORTFLOW_MAX_EVENT_AGE"
+            ),
+            api_addr=parse_host_port(
+                get("PORTFLOW_API_ADDR", DEFAULT_API_ADDR), "PORTFLOW_API_ADDR"
+            ),
             api_token=get("PORTFLOW_API_TOKEN", ""),
             data_dir=get("PORTFLOW_DATA_DIR", ""),
         )

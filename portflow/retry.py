@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
-from typing import Awaitable, Callable, Iterator, Optional, TypeVar
+from typing import TypeVar
 
 T = TypeVar("T")
 
@@ -18,7 +19,7 @@ class Backoff:
 
     first_s: float
     cap_s: float
-    give_up_after_s: Optional[float] = None
+    give_up_after_s: float | None = None
 
     def delays(self) -> Iterator[float]:
         delay = self.first_s
@@ -27,8 +28,12 @@ class Backoff:
             delay = min(delay * 2, self.cap_s)
 
 
-def retry(attempt: Callable[[], T], retry_on: tuple[type[BaseException], ...], backoff: Backoff,
-          give_up: Callable[[BaseException], BaseException]) -> T:
+def retry(
+    attempt: Callable[[], T],
+    retry_on: tuple[type[BaseException], ...],
+    backoff: Backoff,
+    give_up: Callable[[BaseException], BaseException],
+) -> T:
     """``attempt()`` until it returns, waiting ``backoff`` between failures of ``retry_on``; past
     ``backoff.give_up_after_s`` raise ``give_up(the last failure)`` instead."""
     started = time.monotonic()
@@ -36,16 +41,21 @@ def retry(attempt: Callable[[], T], retry_on: tuple[type[BaseException], ...], b
         try:
             return attempt()
         except retry_on as exc:
-            if backoff.give_up_after_s is not None \
-                    and time.monotonic() - started > backoff.give_up_after_s:
+            if (
+                backoff.give_up_after_s is not None
+                and time.monotonic() - started > backoff.give_up_after_s
+            ):
                 raise give_up(exc) from None
         time.sleep(delay)
     raise AssertionError("unreachable: delays() never ends")
 
 
-async def retry_async(attempt: Callable[[], Awaitable[T]],
-                      retry_on: tuple[type[BaseException], ...], backoff: Backoff,
-                      on_retry: Callable[[BaseException, float], None]) -> T:
+async def retry_async(
+    attempt: Callable[[], Awaitable[T]],
+    retry_on: tuple[type[BaseException], ...],
+    backoff: Backoff,
+    on_retry: Callable[[BaseException, float], None],
+) -> T:
     """``await attempt()`` until it returns, telling ``on_retry(failure, delay)`` before each
     wait (no giving up: the caller's records stay unacknowledged meanwhile)."""
     for delay in backoff.delays():

@@ -18,10 +18,10 @@ applied leaves nothing on the DLQ.
 from __future__ import annotations
 
 import time
+from collections.abc import Collection, Iterator
 from contextlib import closing
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Collection, Iterator, Optional
+from datetime import UTC, datetime
 
 from kafka import KafkaConsumer, TopicPartition
 
@@ -43,16 +43,16 @@ ACCEPTED = "accepted"  # re-driven, and the workers handled it without rejecting
 class DeadLetterRecord:
     partition: int
     offset: int
-    key: Optional[bytes]
+    key: bytes | None
     value: bytes
     reason: str
     code: str
     source_topic: str
-    source_partition: Optional[int]
-    source_offset: Optional[int]
-    batch_index: Optional[int]
-    truncated_from: Optional[int] = None  # the original's size, if the value was cut
-    redriven_from: Optional[str] = None  # of a re-driven record's letter: "<dlq>:<part>:<offset>"
+    source_partition: int | None
+    source_offset: int | None
+    batch_index: int | None
+    truncated_from: int | None = None  # the original's size, if the value was cut
+    redriven_from: str | None = None  # of a re-driven record's letter: "<dlq>:<part>:<offset>"
     timestamp_ms: int = 0  # when the worker published it (Kafka's record timestamp)
 
     @property
@@ -75,15 +75,23 @@ class DeadLetterRecord:
         return iso_time(self.timestamp_ms / 1000)
 
     def as_json(self) -> dict:
-        return {"partition": self.partition, "offset": self.offset, "code": self.code,
-                "reason": self.reason, "source_topic": self.source_topic,
-                "source_partition": self.source_partition, "source_offset": self.source_offset,
-                "batch_index": self.batch_index, "redriven_from": self.redriven_from,
-                "at": self.at, "value": self.value.decode(errors="replace")}
+        return {
+            "partition": self.partition,
+            "offset": self.offset,
+            "code": self.code,
+            "reason": self.reason,
+            "source_topic": self.source_topic,
+            "source_partition": self.source_partition,
+            "source_offset": self.source_offset,
+            "batch_index": self.batch_index,
+            "redriven_from": self.redriven_from,
+            "at": self.at,
+            "value": self.value.decode(errors="replace"),
+        }
 
 
 def iso_time(seconds: float) -> str:
-    return datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass
@@ -113,32 +121,66 @@ class DeadLetterGroup:
 
     def history(self) -> list[dict]:
         """Its rejections and re-drives, in time order."""
-        rejections = [(letter.timestamp_ms / 1000, {
-            "at": letter.at, "event": "rejected", "letter": letter.position,
-            "record": letter.source, "code": letter.code, "reason": letter.reason})
-            for letter in self.letters]
-        redrives = [(r["at"], {"at": iso_time(r["at"]), "event": "redriven",
-                               "letter": r["letter"], "to": r["to"]}) for r in self.redrives]
+        rejections = [
+            (
+                letter.timestamp_ms / 1000,
+                {
+                    "at": letter.at,
+                    "event": "rejected",
+                    "letter": letter.position,
+                    "record": letter.source,
+                    "code": letter.code,
+                    "reason": letter.reason,
+                },
+            )
+            for letter in self.letters
+        ]
+        redrives = [
+            (
+                r["at"],
+                {
+                    "at": iso_time(r["at"]),
+                    "event": "redriven",
+                    "letter": r["letter"],
+                    "to": r["to"],
+                },
+            )
+            for r in self.redrives
+        ]
         return [entry for _, entry in sorted(rejections + redrives, key=lambda e: e[0])]
 
     def as_json(self) -> dict:
         """The latest letter's fields (as ``as_json`` of a letter) and the group's."""
-        return {**self.latest.as_json(), "source": self.source, "status": self.status,
-                "attempts": self.attempts, "letters": len(self.letters),
-                "history": self.history()}
+        return {
+            **self.latest.as_json(),
+            "source": self.source,
+            "status": self.status,
+            "attempts": self.attempts,
+            "letters": len(self.letters),
+            "history": self.history(),
+        }
 
     def summary(self) -> str:
         """Three lines: the event, status, attempts and latest reason; its history; its start."""
         steps = "; ".join(
-            f"{e['at']} rejected {e['code']} (letter {e['letter']})" if e["event"] == "rejected"
-            else f"{e['at']} re-driven to {e['to']}" for e in self.history())
+            f"{e['at']} rejected {e['code']} (letter {e['letter']})"
+            if e["event"] == "rejected"
+            else f"{e['at']} re-driven to {e['to']}"
+            for e in self.history()
+        )
         preview = self.latest.value[:80].decode(errors="replace")
-        return (f"{self.source}  {self.status}  {self.attempts}  {self.latest.code}: "
-                f"{self.latest.reason}\n    {steps}\n    {preview}")
+        return (
+            f"{self.source}  {self.status}  {self.attempts}  {self.latest.code}: "
+            f"{self.latest.reason}\n    {steps}\n    {preview}"
+        )
 
 
-def group_letters(letters: list[DeadLetterRecord], ledger: dict[str, list[dict]],
-                  marks: dict[str, int], dlq_topic: str) -> list[DeadLetterGroup]:
+def group_letters(
+    letters: list[DeadLetterRecord],
+    ledger: dict[str, list[dict]],
+    marks: dict[str, int],
+    dlq_topic: str,
+) -> list[DeadLetterGroup]:
     """Group letters by the event they are about (see the module), oldest group first.
 
     ``ledger``: source → re-drives (``RedisStore.redrives``); ``marks``: the workers' marks of
@@ -162,14 +204,16 @@ def group_letters(letters: list[DeadLetterRecord], ledger: dict[str, list[dict]]
     grouped: dict[str, list[DeadLetterRecord]] = {}
     for letter in sorted(letters, key=lambda d: (d.timestamp_ms, d.partition, d.offset)):
         grouped.setdefault(origin(letter), []).append(letter)
-    groups = [DeadLetterGroup(source, members, ledger.get(source, [])) for source, members
-              in grouped.items()]
+    groups = [
+        DeadLetterGroup(source, members, ledger.get(source, []))
+        for source, members in grouped.items()
+    ]
     for group in groups:
         group.status = group_status(group, marks)
     return groups
 
 
-def letter_position(redriven_from: str, dlq_topic: str) -> Optional[tuple[int, int]]:
+def letter_position(redriven_from: str, dlq_topic: str) -> tuple[int, int] | None:
     """The (partition, offset) a ``portflow-redriven-from`` value names on ``dlq_topic``."""
     topic, _, place = redriven_from.rpartition(":")
     topic, _, partition = topic.rpartition(":")
@@ -188,7 +232,7 @@ def group_status(group: DeadLetterGroup, marks: dict[str, int]) -> str:
     return ACCEPTED if marks.get(name, -1) >= int(offset) else REDRIVEN
 
 
-def read_groups(settings: Settings, store: Optional[RedisStore]) -> list[DeadLetterGroup]:
+def read_groups(settings: Settings, store: RedisStore | None) -> list[DeadLetterGroup]:
     """The dead letters grouped, with the ledger of ``store`` (none without a store).
 
     The ledger and marks are read before the DLQ: the workers publish a letter before they move
@@ -201,12 +245,20 @@ def read_groups(settings: Settings, store: Optional[RedisStore]) -> list[DeadLet
     return group_letters(list(read_dead_letters(settings)), ledger, marks, settings.dlq_topic)
 
 
-def read_dead_letters(settings: Settings, idle_timeout_s: float = 5.0) -> Iterator[DeadLetterRecord]:
+def read_dead_letters(
+    settings: Settings, idle_timeout_s: float = 5.0
+) -> Iterator[DeadLetterRecord]:
     """Every record of the DLQ topic, partition by partition, oldest first."""
-    consumer = connect(settings, lambda wait_ms: KafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap.split(","), bootstrap_timeout_ms=wait_ms,
-        enable_auto_commit=False,
-        client_id="portflow-dlq", **client_security(settings.kafka_security)))
+    consumer = connect(
+        settings,
+        lambda wait_ms: KafkaConsumer(
+            bootstrap_servers=settings.kafka_bootstrap.split(","),
+            bootstrap_timeout_ms=wait_ms,
+            enable_auto_commit=False,
+            client_id="portflow-dlq",
+            **client_security(settings.kafka_security),
+        ),
+    )
     try:
         partitions = consumer.partitions_for_topic(settings.dlq_topic) or set()
         tps = [TopicPartition(settings.dlq_topic, p) for p in sorted(partitions)]
@@ -221,9 +273,12 @@ def read_dead_letters(settings: Settings, idle_timeout_s: float = 5.0) -> Iterat
             for tp, messages in batches.items():
                 idle_since = time.monotonic()
                 for m in messages:
-                    headers = {k: v for k, v in (m.headers or [])}
+                    headers = dict(m.headers or [])
                     yield DeadLetterRecord(
-                        m.partition, m.offset, m.key, m.value,
+                        m.partition,
+                        m.offset,
+                        m.key,
+                        m.value,
                         header.text(headers, header.REASON) or "(no reason header)",
                         header.text(headers, header.CODE) or "",
                         header.text(headers, header.SOURCE_TOPIC) or "",
@@ -232,7 +287,8 @@ def read_dead_letters(settings: Settings, idle_timeout_s: float = 5.0) -> Iterat
                         header.number(headers, header.BATCH_INDEX),
                         header.number(headers, header.TRUNCATED_FROM),
                         header.text(headers, header.REDRIVEN_FROM),
-                        max(m.timestamp or 0, 0))
+                        max(m.timestamp or 0, 0),
+                    )
             for tp in tps:
                 highwater = consumer.highwater(tp)
                 if highwater is not None and consumer.position(tp) >= highwater:
@@ -241,8 +297,9 @@ def read_dead_letters(settings: Settings, idle_timeout_s: float = 5.0) -> Iterat
         consumer.close()
 
 
-def select_groups(groups: list[DeadLetterGroup], code: Optional[str] = None,
-                  limit: Optional[int] = None) -> list[DeadLetterGroup]:
+def select_groups(
+    groups: list[DeadLetterGroup], code: str | None = None, limit: int | None = None
+) -> list[DeadLetterGroup]:
     """The groups whose latest rejection has this code (if given), the first ``limit``."""
     chosen = [g for g in groups if not code or g.latest.code == code]
     return chosen[:limit] if limit is not None else chosen
@@ -257,8 +314,12 @@ class RedrivePlan:
         return ", ".join(f"{n:,} {why}" for why, n in self.skipped.items())
 
 
-def plan_redrive(groups: list[DeadLetterGroup], event_topics: Collection[str],
-                 again: bool = False, limit: Optional[int] = None) -> RedrivePlan:
+def plan_redrive(
+    groups: list[DeadLetterGroup],
+    event_topics: Collection[str],
+    again: bool = False,
+    limit: int | None = None,
+) -> RedrivePlan:
     """Which groups to re-drive (their latest letter): those never re-driven, and with
     ``again`` those whose re-drive was rejected again too. Never one whose re-drive is not yet
     handled or was accepted (a second copy would count twice once past the dedupe window),
@@ -275,8 +336,9 @@ def plan_redrive(groups: list[DeadLetterGroup], event_topics: Collection[str],
     return plan
 
 
-def redrive_obstacle(group: DeadLetterGroup, event_topics: Collection[str],
-                     again: bool) -> Optional[str]:
+def redrive_obstacle(
+    group: DeadLetterGroup, event_topics: Collection[str], again: bool
+) -> str | None:
     """Why the group is not to be re-driven, if it is not."""
     if group.status == REDRIVEN:
         return "re-driven and not yet handled by the workers"
@@ -291,15 +353,17 @@ def redrive_obstacle(group: DeadLetterGroup, event_topics: Collection[str],
     return None
 
 
-def redrive_groups(settings: Settings, store: RedisStore,
-                   groups: list[DeadLetterGroup]) -> dict[str, int]:
+def redrive_groups(
+    settings: Settings, store: RedisStore, groups: list[DeadLetterGroup]
+) -> dict[str, int]:
     """``redrive`` through a producer of its own, closed on every path."""
     with closing(make_producer(settings)) as producer:
         return redrive(settings, store, groups, producer)
 
 
-def redrive(settings: Settings, store: RedisStore, groups: list[DeadLetterGroup],
-            producer) -> dict[str, int]:
+def redrive(
+    settings: Settings, store: RedisStore, groups: list[DeadLetterGroup], producer
+) -> dict[str, int]:
     """Send each group's latest letter back to its source topic, its original bytes and key
     with a header naming that letter; note each re-drive the broker acknowledged in the
     ledger (even if another failed). Returns the count by topic.
@@ -311,8 +375,17 @@ def redrive(settings: Settings, store: RedisStore, groups: list[DeadLetterGroup]
     for group in groups:
         letter = group.latest
         origin = f"{settings.dlq_topic}:{letter.partition}:{letter.offset}".encode()
-        sent.append((group, producer.send(letter.source_topic, key=letter.key, value=letter.value,
-                                          headers=[(header.REDRIVEN_FROM, origin)])))
+        sent.append(
+            (
+                group,
+                producer.send(
+                    letter.source_topic,
+                    key=letter.key,
+                    value=letter.value,
+                    headers=[(header.REDRIVEN_FROM, origin)],
+                ),
+            )
+        )
     producer.flush()
     noted: dict[str, list[dict]] = {}
     by_topic: dict[str, int] = {}
@@ -320,8 +393,10 @@ def redrive(settings: Settings, store: RedisStore, groups: list[DeadLetterGroup]
         for group, future in sent:
             record = future.get(timeout=30)  # raises if the broker refused it
             to = f"{partition_name(record.topic, record.partition)}@{record.offset}"
-            noted[group.source] = [*group.redrives, {"letter": group.latest.position,
-                                                     "at": at, "to": to}]
+            noted[group.source] = [
+                *group.redrives,
+                {"letter": group.latest.position, "at": at, "to": to},
+            ]
             by_topic[record.topic] = by_topic.get(record.topic, 0) + 1
     finally:
         store.set_redrives(noted)

@@ -19,10 +19,11 @@ import logging
 import os
 import time
 import uuid
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Callable, Iterator, Optional, Sequence
+from typing import Any
 
 import msgspec
 from kafka import KafkaProducer
@@ -48,7 +49,7 @@ RERUN_IS_SAFE = "running it again is safe: events already applied count once"
 class ReplayError(PortflowError, RuntimeError):
     """Replay stopped before publishing everything; ``result`` holds what it did publish."""
 
-    def __init__(self, message: str, result: Optional["ReplayResult"] = None) -> None:
+    def __init__(self, message: str, result: ReplayResult | None = None) -> None:
         super().__init__(message)
         self.result = result
 
@@ -79,8 +80,8 @@ _PROBE = msgspec.json.Decoder(_Probe)
 class Pace:
     """How fast to publish: as fast as possible, N events per second, or event time sped up."""
 
-    rate: Optional[float] = None
-    speed: Optional[float] = None
+    rate: float | None = None
+    speed: float | None = None
 
     def __post_init__(self) -> None:
         if self.rate is not None and self.speed is not None:
@@ -111,12 +112,15 @@ class ReplayResult:
         return f"{self.events:,} events in {self.records:,} records{others}"
 
     def summary(self) -> str:
-        said = (f"published {self.counts()} in {self.seconds:.1f}s "
-                f"({self.events_per_s:,.0f} events/s)")
+        said = (
+            f"published {self.counts()} in {self.seconds:.1f}s ({self.events_per_s:,.0f} events/s)"
+        )
         if self.cut_lines:
-            said += (f"; {self.cut_lines:,} line(s) over the {MAX_RECORD_BYTES // 1024:,} KiB "
-                     f"record limit went cut to {MAX_EVENT_BYTES + 1:,} bytes, for the worker "
-                     "to reject as too large")
+            said += (
+                f"; {self.cut_lines:,} line(s) over the {MAX_RECORD_BYTES // 1024:,} KiB "
+                f"record limit went cut to {MAX_EVENT_BYTES + 1:,} bytes, for the worker "
+                "to reject as too large"
+            )
         return said
 
 
@@ -124,27 +128,36 @@ def make_producer(settings: Settings) -> KafkaProducer:
     """An idempotent producer that waits for every in-sync replica: a record retried after a
     broker failover is written once, in order, and acknowledged only once it would survive the
     loss of its leader. A record still unsent after two minutes fails the run."""
-    return connect(settings, lambda wait_ms: KafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap.split(","),
-        bootstrap_timeout_ms=wait_ms,
-        client_id="portflow-replay",
-        acks="all",
-        enable_idempotence=True,
-        linger_ms=10,
-        batch_size=1024 * 1024,
-        max_request_size=1024 * 1024,
-        retry_backoff_ms=200,
-        request_timeout_ms=30_000,
-        delivery_timeout_ms=120_000,
-        **client_security(settings.kafka_security),
-    ))
+    return connect(
+        settings,
+        lambda wait_ms: KafkaProducer(
+            bootstrap_servers=settings.kafka_bootstrap.split(","),
+            bootstrap_timeout_ms=wait_ms,
+            client_id="portflow-replay",
+            acks="all",
+            enable_idempotence=True,
+            linger_ms=10,
+            batch_size=1024 * 1024,
+            max_request_size=1024 * 1024,
+            retry_backoff_ms=200,
+            request_timeout_ms=30_000,
+            delivery_timeout_ms=120_000,
+            **client_security(settings.kafka_security),
+        ),
+    )
 
 
 class Replayer:
     """Publishes events with batching and pacing; one instance per ``portflow replay`` run."""
 
-    def __init__(self, settings: Settings, producer: KafkaProducer, batch: int = DEFAULT_BATCH,
-                 pace: Pace = Pace(), progress: bool | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        producer: KafkaProducer,
+        batch: int = DEFAULT_BATCH,
+        pace: Pace = Pace(),
+        progress: bool | None = None,
+    ) -> None:
         if not 1 <= batch <= MAX_BATCH_EVENTS:
             raise InvalidPublishing(f"--batch must be 1 to {MAX_BATCH_EVENTS}")
         self.settings = settings
@@ -159,11 +172,11 @@ class Replayer:
         self._pending: dict[str, list[bytes]] = {}
         self._pending_lines: dict[str, list[int]] = {}
         self._pending_bytes: dict[str, int] = {}
-        self._pending_key: dict[str, Optional[bytes]] = {}
+        self._pending_key: dict[str, bytes | None] = {}
         self._path = ""
-        self._last_line: Optional[tuple[str, int]] = None  # the last line handed to publishing
-        self._stop: Optional[tuple[type[ReplayError], str]] = None
-        self._first_ts: Optional[datetime] = None
+        self._last_line: tuple[str, int] | None = None  # the last line handed to publishing
+        self._stop: tuple[type[ReplayError], str] | None = None
+        self._first_ts: datetime | None = None
         self._started = 0.0
 
     def interrupt(self) -> None:
@@ -173,8 +186,13 @@ class Replayer:
     def run(self, paths: list[str]) -> ReplayResult:
         self._started = time.monotonic()
         total = sum(os.path.getsize(p) for p in paths)
-        with tqdm(total=total, unit="B", unit_scale=True, desc="replay",
-                  disable=progress_bar_disabled(self.progress)) as bar:
+        with tqdm(
+            total=total,
+            unit="B",
+            unit_scale=True,
+            desc="replay",
+            disable=progress_bar_disabled(self.progress),
+        ) as bar:
             try:
                 for path in paths:
                     if self._stop:
@@ -210,12 +228,16 @@ class Replayer:
         self.result.offsets = dict(self.sent.offsets)
         error, why = self._stop or (ReplayError, "")
         if self.sent.failures:
-            failed = (f"{len(self.sent.failures):,} of {self.sent.count:,} records were not "
-                      f"published (first: {self.sent.failures[0]})")
+            failed = (
+                f"{len(self.sent.failures):,} of {self.sent.count:,} records were not "
+                f"published (first: {self.sent.failures[0]})"
+            )
             why = f"{why} and {failed}" if why else failed
         if why:
-            raise error(f"replay stopped part-way, {why}: {self.published_so_far()}; "
-                        f"{RERUN_IS_SAFE}", self.result)
+            raise error(
+                f"replay stopped part-way, {why}: {self.published_so_far()}; {RERUN_IS_SAFE}",
+                self.result,
+            )
         return self.result
 
     def published_so_far(self) -> str:
@@ -232,8 +254,9 @@ class Replayer:
             return f"every line up to {path}:{number:,} is published: {counts}"
         return "nothing was published"
 
-    def run_stream(self, lines: Iterator[bytes], max_events: Optional[int] = None,
-                   duration_s: Optional[float] = None) -> ReplayResult:
+    def run_stream(
+        self, lines: Iterator[bytes], max_events: int | None = None, duration_s: float | None = None
+    ) -> ReplayResult:
         """Publish an endless stream (``portflow simulate``) until a limit or Ctrl-C."""
         self._started = time.monotonic()
         self.sent = self.result.sent = SentRecords(keep_lines=False)  # memory stays flat
@@ -284,8 +307,7 @@ class Replayer:
         if len(pending) >= self.batch:
             self._flush(topic)
 
-    def _publish_cut(self, line: bytes, event_type: Optional[str], path: str,
-                     number: int) -> None:
+    def _publish_cut(self, line: bytes, event_type: str | None, path: str, number: int) -> None:
         """A line no record can hold: its first ``MAX_EVENT_BYTES + 1`` bytes go alone, for the
         worker to reject (an object that large is ``too_large`` whatever it holds), so it is
         counted and dead-lettered like any rejected line. The header names the line's size."""
@@ -295,7 +317,7 @@ class Replayer:
         else:
             self.result.events += 1
         topic = self.topic_of.get(event_type) or self.settings.topic("shipment")
-        self._send(topic, None, line[:MAX_EVENT_BYTES + 1], path, [number], cut_from=len(line))
+        self._send(topic, None, line[: MAX_EVENT_BYTES + 1], path, [number], cut_from=len(line))
 
     def _wait_for_turn(self, probe: _Probe) -> None:
         """Sleep until this event is due under the pace (flushing what is pending first)."""
@@ -327,29 +349,49 @@ class Replayer:
         if not lines:
             return
         value = lines[0] if self.batch == 1 else b"[" + b",".join(lines) + b"]"
-        self._send(topic, self._pending_key.pop(topic, None), value, self._path,
-                   self._pending_lines.pop(topic))
+        self._send(
+            topic,
+            self._pending_key.pop(topic, None),
+            value,
+            self._path,
+            self._pending_lines.pop(topic),
+        )
 
-    def _send(self, topic: str, key: Optional[bytes], value: bytes, path: str,
-              lines: Sequence[int], cut_from: Optional[int] = None) -> None:
+    def _send(
+        self,
+        topic: str,
+        key: bytes | None,
+        value: bytes,
+        path: str,
+        lines: Sequence[int],
+        cut_from: int | None = None,
+    ) -> None:
         record = self.sent.add(path, lines, cut_from)
         headers = self._headers
         if cut_from is not None:
-            headers = headers + [(header.TRUNCATED_FROM, str(cut_from).encode())]
+            headers = [*headers, (header.TRUNCATED_FROM, str(cut_from).encode())]
         self.result.records += 1
         try:
             future = self.producer.send(topic, key=key, value=value, headers=headers)
         except KafkaError as exc:
             self.sent.failed(record, exc)
             return
-        future.add_callback(lambda metadata: self.sent.delivered(
-            record, metadata.topic, metadata.partition, metadata.offset))
+        future.add_callback(
+            lambda metadata: self.sent.delivered(
+                record, metadata.topic, metadata.partition, metadata.offset
+            )
+        )
         future.add_errback(lambda exc: self.sent.failed(record, exc))
 
 
-def publish(settings: Settings, run: Callable[[Replayer], ReplayResult], *,
-            batch: int = DEFAULT_BATCH, pace: Pace = Pace(),
-            progress: bool | None = None) -> ReplayResult:
+def publish(
+    settings: Settings,
+    run: Callable[[Replayer], ReplayResult],
+    *,
+    batch: int = DEFAULT_BATCH,
+    pace: Pace = Pace(),
+    progress: bool | None = None,
+) -> ReplayResult:
     """Create missing topics, then ``run(replayer)`` through a producer closed on every path
     (a failed publish still flushes nothing half-sent into the next run)."""
     replayer = Replayer(settings, None, batch=batch, pace=pace, progress=progress)

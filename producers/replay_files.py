@@ -15,8 +15,9 @@ import codecs
 import gzip
 import os
 import zlib
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import BinaryIO, Callable, Iterator
+from typing import BinaryIO
 
 from tqdm import tqdm
 
@@ -46,8 +47,13 @@ def check_replay_files(paths: list[str], progress: bool | None = None) -> None:
     """``check_replay_file`` each, with a progress bar over the gzip files read whole."""
     compressed = [p for p in paths if is_gzip_name(p)]
     total = sum(os.path.getsize(p) for p in compressed if os.path.isfile(p))
-    with tqdm(total=total, unit="B", unit_scale=True, desc="check",
-              disable=progress_bar_disabled(progress) if compressed else True) as bar:
+    with tqdm(
+        total=total,
+        unit="B",
+        unit_scale=True,
+        desc="check",
+        disable=progress_bar_disabled(progress) if compressed else True,
+    ) as bar:
         for path in paths:
             check_replay_file(path, bar.update)
 
@@ -66,8 +72,10 @@ def check_replay_file(path: str, read: Callable[[int], object] = lambda n: None)
                     read(raw.tell() - position)
                     position = raw.tell()
     except EOFError:
-        raise NotAReplayFile(f"{path} is truncated: its compressed data ends early (an "
-                             "interrupted download or copy?); nothing was published") from None
+        raise NotAReplayFile(
+            f"{path} is truncated: its compressed data ends early (an "
+            "interrupted download or copy?); nothing was published"
+        ) from None
     except (gzip.BadGzipFile, zlib.error) as exc:
         raise NotAReplayFile(f"{path} is damaged ({exc}); nothing was published") from None
     except OSError as exc:
@@ -76,11 +84,15 @@ def check_replay_file(path: str, read: Callable[[int], object] = lambda n: None)
 
 def _check_compression(path: str, magic: bytes) -> None:
     if is_gzip_name(path) and magic != GZIP_MAGIC:
-        raise NotAReplayFile(f"{path} is not gzip-compressed although its name ends in .gz: "
-                             "rename it without .gz; nothing was published")
+        raise NotAReplayFile(
+            f"{path} is not gzip-compressed although its name ends in .gz: "
+            "rename it without .gz; nothing was published"
+        )
     if not is_gzip_name(path) and magic == GZIP_MAGIC:
-        raise NotAReplayFile(f"{path} is gzip-compressed: name it {path}.gz (or decompress "
-                             "it); nothing was published")
+        raise NotAReplayFile(
+            f"{path} is gzip-compressed: name it {path}.gz (or decompress "
+            "it); nothing was published"
+        )
 
 
 def _check_text(path: str, head: bytes) -> None:
@@ -89,14 +101,18 @@ def _check_text(path: str, head: bytes) -> None:
         raise NotAReplayFile(f"{path} is UTF-16 text: save it as UTF-8; nothing was published")
     nul = head.find(b"\x00")
     if nul >= 0:
-        raise NotAReplayFile(f"{path} is not a JSON Lines text file (a NUL byte at byte "
-                             f"{nul + 1:,}); nothing was published")
+        raise NotAReplayFile(
+            f"{path} is not a JSON Lines text file (a NUL byte at byte "
+            f"{nul + 1:,}); nothing was published"
+        )
     try:
         codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
     except UnicodeDecodeError as exc:
         line = head.count(b"\n", 0, exc.start) + 1
-        raise NotAReplayFile(f"{path} is not UTF-8 text (line {line:,}, byte {exc.start + 1:,}): "
-                             "save it as UTF-8; nothing was published") from None
+        raise NotAReplayFile(
+            f"{path} is not UTF-8 text (line {line:,}, byte {exc.start + 1:,}): "
+            "save it as UTF-8; nothing was published"
+        ) from None
 
 
 @contextmanager
@@ -116,10 +132,11 @@ def read_lines(path: str, raw: BinaryIO) -> Iterator[tuple[int, bytes]]:
         with _content(path, raw) as content:
             for number, line in enumerate(content, 1):
                 if number == 1 and line.startswith(UTF8_BOM):
-                    line = line[len(UTF8_BOM):]
+                    line = line[len(UTF8_BOM) :]
                 yield number, line
     except EOFError:
-        raise UnreadablePart(f"{path} line {number + 1:,}: the compressed data ends early "
-                             "(the file was cut?)") from None
+        raise UnreadablePart(
+            f"{path} line {number + 1:,}: the compressed data ends early (the file was cut?)"
+        ) from None
     except (OSError, zlib.error) as exc:
         raise UnreadablePart(f"{path} line {number + 1:,}: {exc}") from None

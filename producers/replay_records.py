@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 from array import array
-from typing import Optional, Sequence
+from collections.abc import Sequence
 
 from portflow.adapters.redis import Outcomes
 from portflow.domain.partitions import split_partition_name
@@ -40,7 +40,7 @@ class SentRecords:
         self._cut: dict[int, int] = {}  # record → size of the line it holds cut
         self._lock = threading.Lock()
 
-    def add(self, path: str, lines: Sequence[int], cut_from: Optional[int] = None) -> int:
+    def add(self, path: str, lines: Sequence[int], cut_from: int | None = None) -> int:
         """Note a record about to be sent (its lines in the order packed); its number."""
         with self._lock:
             record = self.count
@@ -79,9 +79,9 @@ class SentRecords:
 
     def lines_of(self, record: int) -> array:
         end = self._starts[record + 1] if record + 1 < len(self._starts) else len(self._lines)
-        return self._lines[self._starts[record]:end]
+        return self._lines[self._starts[record] : end]
 
-    def where(self, record: int, batch_index: Optional[int] = None) -> str:
+    def where(self, record: int, batch_index: int | None = None) -> str:
         """``file:line`` of a record's element (or its lines, for the whole record)."""
         if not self.keep_lines:
             return f"record {record + 1:,}"
@@ -93,7 +93,7 @@ class SentRecords:
             return f"{path}:{lines[batch_index]}"
         return f"{path}:{lines[0]}-{lines[-1]}" if lines else path
 
-    def record_at(self, topic: str, partition: int, offset: int) -> Optional[int]:
+    def record_at(self, topic: str, partition: int, offset: int) -> int | None:
         with self._lock:
             offsets, records = self._at.get((topic, partition), (array("q"), array("Q")))
             try:
@@ -101,7 +101,7 @@ class SentRecords:
             except ValueError:
                 return None
 
-    def first_unpublished(self) -> Optional[tuple[str, int]]:
+    def first_unpublished(self) -> tuple[str, int] | None:
         """The earliest ``(file, line)`` in a record the broker did not acknowledge."""
         with self._lock:
             earliest = None
@@ -141,22 +141,29 @@ def describe_outcomes(outcomes: Outcomes, sent: SentRecords, so_far: str = "") -
     """What the worker did to a run's events (``so_far``: while it is still at it), and the
     first rejections by file and line."""
     if not so_far and outcomes_missing(outcomes, sent):
-        return ["the worker counted nothing for this replay (a worker older than this replay?): "
-                "`portflow dlq list` shows rejected lines"]
-    said = (f"{so_far}the worker applied {outcomes.applied:,} event(s), skipped "
-            f"{outcomes.duplicates:,} duplicate(s) and rejected {outcomes.rejected_total:,}")
+        return [
+            "the worker counted nothing for this replay (a worker older than this replay?): "
+            "`portflow dlq list` shows rejected lines"
+        ]
+    said = (
+        f"{so_far}the worker applied {outcomes.applied:,} event(s), skipped "
+        f"{outcomes.duplicates:,} duplicate(s) and rejected {outcomes.rejected_total:,}"
+    )
     if outcomes.rejected:
         by_code = sorted(outcomes.rejected.items(), key=lambda item: (-item[1], item[0]))
         said += " (" + ", ".join(f"{n:,} {code}" for code, n in by_code) + ")"
     lines = [said]
-    rejections = sorted(((sent.rejection_at(r), r) for r in outcomes.rejections),
-                        key=lambda pair: pair[0][0])
+    rejections = sorted(
+        ((sent.rejection_at(r), r) for r in outcomes.rejections), key=lambda pair: pair[0][0]
+    )
     for (_, where), rejection in rejections[:REJECTIONS_SHOWN]:
         lines.append(f"  {where}: {rejection['code']}: {_shortened(rejection['reason'])}")
     more = outcomes.rejected_total - min(len(rejections), REJECTIONS_SHOWN)
     if more > 0:
-        lines.append(f"  and {more:,} more: `portflow dlq list` shows every rejection "
-                     "(--code C for one kind)")
+        lines.append(
+            f"  and {more:,} more: `portflow dlq list` shows every rejection "
+            "(--code C for one kind)"
+        )
     return lines
 
 
@@ -177,8 +184,12 @@ class OutcomesUnknown(PortflowError):
 def check_no_rejections(outcomes: Outcomes, sent: SentRecords) -> None:
     """``--fail-on-rejection`` after ``--wait``: raise unless the worker rejected nothing."""
     if outcomes.rejected_total:
-        raise RejectedLines(f"the worker rejected {outcomes.rejected_total:,} of this replay's "
-                            "lines (--fail-on-rejection)")
+        raise RejectedLines(
+            f"the worker rejected {outcomes.rejected_total:,} of this replay's "
+            "lines (--fail-on-rejection)"
+        )
     if outcomes_missing(outcomes, sent):
-        raise OutcomesUnknown("cannot tell whether the worker rejected lines of this replay: "
-                              "it counted none of them (a worker older than this replay?)")
+        raise OutcomesUnknown(
+            "cannot tell whether the worker rejected lines of this replay: "
+            "it counted none of them (a worker older than this replay?)"
+        )

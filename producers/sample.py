@@ -10,18 +10,36 @@ from __future__ import annotations
 
 import json
 import random
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
-from portflow.domain.events import (CUSTOMS_STATUSES, MODES, SHIPMENT_DIRECTIONS, TRADE_MODES,
-                                    TRAIN_DIRECTIONS, TRAIN_SERVICES)
+from portflow.domain.events import (
+    CUSTOMS_STATUSES,
+    MODES,
+    SHIPMENT_DIRECTIONS,
+    TRADE_MODES,
+    TRAIN_DIRECTIONS,
+    TRAIN_SERVICES,
+)
 from producers.scenarios.writing import replay_file_writer
 
 PORTS = ["alashankou", "khorgos", "kashgar", "urumqi", "irkeshtam", "torugart", "baketu", "jimunai"]
 PARTNERS = ["KZ", "KG", "UZ", "TJ", "RU", "DE", "PL", "TR", "PK", "MN", "NL", "IT"]
-ZONES = [[], [], ["ftz-urumqi"], ["cbz-urumqi", "ftz-urumqi"], ["cbz-khorgos"], ["cbz-kashgar"],
-         ["cbz-alashankou"], ["ftz-kashgar"]]
-OFFSETS = [timezone.utc, timezone(timedelta(hours=8)), timezone(timedelta(hours=5)),
-           timezone(timedelta(hours=-3, minutes=-30))]
+ZONES = [
+    [],
+    [],
+    ["ftz-urumqi"],
+    ["cbz-urumqi", "ftz-urumqi"],
+    ["cbz-khorgos"],
+    ["cbz-kashgar"],
+    ["cbz-alashankou"],
+    ["ftz-kashgar"],
+]
+OFFSETS = [
+    UTC,
+    timezone(timedelta(hours=8)),
+    timezone(timedelta(hours=5)),
+    timezone(timedelta(hours=-3, minutes=-30)),
+]
 INVALID_LINES = [
     b"this is not json",
     b'{"type": "shipment"}',
@@ -33,16 +51,20 @@ INVALID_LINES = [
 def _timestamp(rng: random.Random, years: tuple[int, ...]) -> str:
     year = rng.choice(years)
     if rng.random() < 0.15:  # edges: around midnight, year ends and 29 February
-        base = rng.choice([
-            datetime(year, 1, 1), datetime(year, 12, 31, 23), datetime(year, 6, 30, 23),
-            datetime(year, 3, 1) if year % 4 else datetime(year, 2, 29, 23),
-        ])
+        base = rng.choice(
+            [
+                datetime(year, 1, 1),
+                datetime(year, 12, 31, 23),
+                datetime(year, 6, 30, 23),
+                datetime(year, 3, 1) if year % 4 else datetime(year, 2, 29, 23),
+            ]
+        )
         moment = base + timedelta(minutes=rng.randint(0, 119))
     else:
         moment = datetime(year, 1, 1) + timedelta(seconds=rng.randint(0, 364 * 86400))
     offset = rng.choice(OFFSETS)
     text = moment.replace(tzinfo=offset).isoformat()
-    return text.replace("+00:00", "Z") if offset is timezone.utc and rng.random() < 0.5 else text
+    return text.replace("+00:00", "Z") if offset is UTC and rng.random() < 0.5 else text
 
 
 def _amount(rng: random.Random, places: int, high: int):
@@ -51,8 +73,9 @@ def _amount(rng: random.Random, places: int, high: int):
     return text if rng.random() < 0.3 else json.loads(text)  # JSON number or string
 
 
-def generate_sample(path: str, events: int = 2000, seed: int = 7,
-                    years: tuple[int, ...] = (2023, 2024)) -> None:
+def generate_sample(
+    path: str, events: int = 2000, seed: int = 7, years: tuple[int, ...] = (2023, 2024)
+) -> None:
     """Write ``events`` event lines (plus re-sends and a few invalid lines) to ``path``
     (gzip-compressed for ``.gz``)."""
     rng = random.Random(seed)
@@ -60,25 +83,37 @@ def generate_sample(path: str, events: int = 2000, seed: int = 7,
     with replay_file_writer(path) as out:
         for n in range(events):
             kind = rng.choices(["shipment", "train", "customs"], [0.7, 0.1, 0.2])[0]
-            event = {"type": kind, "event_id": f"{kind[:2]}-{seed}-{n}",
-                     "ts": _timestamp(rng, years), "port": rng.choice(PORTS)}
+            event = {
+                "type": kind,
+                "event_id": f"{kind[:2]}-{seed}-{n}",
+                "ts": _timestamp(rng, years),
+                "port": rng.choice(PORTS),
+            }
             if kind == "shipment":
                 event.update(
-                    mode=rng.choice(MODES), direction=rng.choice(SHIPMENT_DIRECTIONS),
-                    value_cny=_amount(rng, 2, 5_000_000), weight_tonnes=_amount(rng, 3, 2_000),
-                    partner=rng.choice(PARTNERS), trade_mode=rng.choice(TRADE_MODES),
+                    mode=rng.choice(MODES),
+                    direction=rng.choice(SHIPMENT_DIRECTIONS),
+                    value_cny=_amount(rng, 2, 5_000_000),
+                    weight_tonnes=_amount(rng, 3, 2_000),
+                    partner=rng.choice(PARTNERS),
+                    trade_mode=rng.choice(TRADE_MODES),
                     zones=rng.choice(ZONES),
                 )
             elif kind == "train":
-                event.update(service=rng.choice(TRAIN_SERVICES),
-                             direction=rng.choice(TRAIN_DIRECTIONS),
-                             teu=rng.randint(40, 110), train_id=f"X{rng.randint(1000, 9999)}")
+                event.update(
+                    service=rng.choice(TRAIN_SERVICES),
+                    direction=rng.choice(TRAIN_DIRECTIONS),
+                    teu=rng.randint(40, 110),
+                    train_id=f"X{rng.randint(1000, 9999)}",
+                )
             else:
-                event.update(declaration_id=f"D{rng.randint(1, events)}",
-                             status=rng.choice(CUSTOMS_STATUSES))
+                event.update(
+                    declaration_id=f"D{rng.randint(1, events)}", status=rng.choice(CUSTOMS_STATUSES)
+                )
                 if rng.random() < 0.5:
-                    event.update(trade_mode=rng.choice(TRADE_MODES),
-                                 value_cny=_amount(rng, 2, 100_000))
+                    event.update(
+                        trade_mode=rng.choice(TRADE_MODES), value_cny=_amount(rng, 2, 100_000)
+                    )
             line = json.dumps(event, separators=(",", ":")).encode()
             out.write(line + b"\n")
             written.append(line)

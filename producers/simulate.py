@@ -12,15 +12,15 @@ from __future__ import annotations
 import heapq
 import itertools
 import time
-from datetime import datetime, timezone
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 
 from producers.scenarios.writing import decimal_text
 from producers.scenarios.xinjiang import XinjiangScenario, _weighted
 
 
 def _stamp(moment: float) -> str:
-    return datetime.fromtimestamp(moment, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return datetime.fromtimestamp(moment, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 class Simulator:
@@ -32,8 +32,9 @@ class Simulator:
         targets = self.scenario.targets[2024]
         self.chosen = chosen
         # how many consignments of each mode: value share over typical consignment value
-        self.mode_weights = {m: v / chosen["shipment_value_yuan"][m]
-                             for m, v in targets.mode_fen.items()}
+        self.mode_weights = {
+            m: v / chosen["shipment_value_yuan"][m] for m, v in targets.mode_fen.items()
+        }
         self.zone_weights = dict(targets.zone_fen)
         self.partner_weights = dict(targets.partner_fen)
         self.pick_partner = self.scenario._partner_picker(targets.other_partners)
@@ -62,8 +63,9 @@ class Simulator:
         zones, port = self.scenario._zones_and_port(zone_class, mode)
         partner = self.pick_partner(_weighted(self.partner_weights, rng), mode)
         value_fen = int(c["shipment_value_yuan"][mode] * 100 * rng.lognormvariate(-0.18, 0.6))
-        weight_kg = int(value_fen / 100 / c["value_per_tonne_yuan"][mode] * 1000
-                        * rng.lognormvariate(0, 0.3))
+        weight_kg = int(
+            value_fen / 100 / c["value_per_tonne_yuan"][mode] * 1000 * rng.lognormvariate(0, 0.3)
+        )
         trade_mode = _weighted(c["trade_mode_shares_2024"], rng)
         event_id = self._id("s")
         if rng.random() < c["declared_share"]:
@@ -73,10 +75,12 @@ class Simulator:
             f'{{"type":"shipment","event_id":"{event_id}","ts":"{_stamp(now)}","port":"{port}",'
             f'"mode":"{mode}","direction":"{"export" if rng.random() < 0.62 else "import"}",'
             f'"value_cny":{decimal_text(value_fen, 2)},"weight_tonnes":{decimal_text(weight_kg, 3)},'
-            f'"partner":"{partner}","trade_mode":"{trade_mode}","zones":[{zone_list}]}}')
+            f'"partner":"{partner}","trade_mode":"{trade_mode}","zones":[{zone_list}]}}'
+        )
 
-    def _declare(self, shipment_id: str, port: str, trade_mode: str, value_fen: int,
-                 now: float) -> None:
+    def _declare(
+        self, shipment_id: str, port: str, trade_mode: str, value_fen: int, now: float
+    ) -> None:
         """Schedule a declaration's lifecycle over the next seconds (filed is due at once)."""
         rng, c = self.rng, self.chosen
         declaration = f"D{shipment_id}"
@@ -88,10 +92,15 @@ class Simulator:
         steps.append("rejected" if rng.random() < c["rejected_share"] else "released")
         due = now
         for i, status in enumerate(steps):
-            extra = (f',"trade_mode":"{trade_mode}","value_cny":"{decimal_text(value_fen, 2)}"'
-                     if status == "filed" else "")
-            line = (f'{{"type":"customs","event_id":"{declaration}-{i}","ts":"@TS@",'
-                    f'"port":"{port}","declaration_id":"{declaration}","status":"{status}"{extra}}}')
+            extra = (
+                f',"trade_mode":"{trade_mode}","value_cny":"{decimal_text(value_fen, 2)}"'
+                if status == "filed"
+                else ""
+            )
+            line = (
+                f'{{"type":"customs","event_id":"{declaration}-{i}","ts":"@TS@",'
+                f'"port":"{port}","declaration_id":"{declaration}","status":"{status}"{extra}}}'
+            )
             heapq.heappush(self._pending, (due, next(self._ids), line))
             due += rng.uniform(2, 30)
 
@@ -103,4 +112,5 @@ class Simulator:
         return (
             f'{{"type":"train","event_id":"{self._id("t")}","ts":"{_stamp(now)}",'
             f'"port":"{_weighted(c["train_port_shares"], rng)}","service":"{service}",'
-            f'"direction":"{direction}","teu":{rng.randint(low, high)}}}')
+            f'"direction":"{direction}","teu":{rng.randint(low, high)}}}'
+        )

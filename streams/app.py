@@ -15,7 +15,6 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
-from typing import Optional
 
 import faust
 from faust.sensors import Monitor
@@ -28,12 +27,20 @@ from portflow.domain.partitions import partition_name
 from portflow.retry import Backoff
 from streams.assignment import AssignmentTracker
 from streams.batching import Batcher
+from streams.drops import DropCollector
 from streams.intake import BatchingConsumer
 from streams.metrics import DataDirCollector, LostOffsetsCollector, WorkerMetrics
 from streams.positioning import Positioner
-from streams.processor import (DEAD_LETTER_HEADROOM, MAX_DEAD_LETTER_BYTES, BatchProcessor,
-                               BatchStats, DeadLetter, Handoff, SourceRecord, is_transient)
-from streams.drops import DropCollector
+from streams.processor import (
+    DEAD_LETTER_HEADROOM,
+    MAX_DEAD_LETTER_BYTES,
+    BatchProcessor,
+    BatchStats,
+    DeadLetter,
+    Handoff,
+    SourceRecord,
+    is_transient,
+)
 from streams.yoy import YoyCollector
 
 log = logging.getLogger(__name__)
@@ -100,16 +107,24 @@ def create_app(settings: Settings, store: RedisStore, metrics: WorkerMetrics) ->
         pending = []
         for letter in letters:
             raw, headers = letter.payload()
-            pending.append(await app.producer.send(
-                settings.dlq_topic, letter.source.key, raw, None, None, headers
-            ))
+            pending.append(
+                await app.producer.send(
+                    settings.dlq_topic, letter.source.key, raw, None, None, headers
+                )
+            )
         await asyncio.gather(*pending)
 
-    processor = BatchProcessor(settings, store, send_dead_letters,
-                               on_applied=metrics.count_applied)
-    positioner = Positioner(app, settings, store, processor, TopicIds(settings),
-                            on_lost=lambda topic, count: metrics.count_lost_offsets(
-                                settings.event_topics[topic], count))
+    processor = BatchProcessor(settings, store, send_dead_letters, on_applied=metrics.count_applied)
+    positioner = Positioner(
+        app,
+        settings,
+        store,
+        processor,
+        TopicIds(settings),
+        on_lost=lambda topic, count: metrics.count_lost_offsets(
+            settings.event_topics[topic], count
+        ),
+    )
     positioner.install()
     _shorten_fetch_wait(app, FETCH_MAX_WAIT_MS)
     yoy = YoyCollector(store, settings.tz, max_ahead_s=settings.max_event_ahead_s)
@@ -120,14 +135,18 @@ def create_app(settings: Settings, store: RedisStore, metrics: WorkerMetrics) ->
     metrics.registry.register(drops)
     if settings.data_dir:
         metrics.registry.register(DataDirCollector(settings.data_dir))
-    assignment = AssignmentTracker(app, settings, store, processor, positioner, metrics, yoy, lost,
-                                   drops)
+    assignment = AssignmentTracker(
+        app, settings, store, processor, positioner, metrics, yoy, lost, drops
+    )
     assignment.install()
 
     for topic_name, event_type in settings.event_topics.items():
         topic = app.topic(
-            topic_name, key_type=bytes, value_type=bytes,
-            key_serializer="raw", value_serializer="raw",
+            topic_name,
+            key_type=bytes,
+            value_type=bytes,
+            key_serializer="raw",
+            value_serializer="raw",
         )
         _register_agent(app, topic, event_type, processor, positioner, metrics)
     return WorkerParts(app, processor, positioner, assignment)
@@ -165,8 +184,14 @@ def _shorten_fetch_wait(app: faust.App, wait_ms: int) -> None:
     thread._create_worker_consumer = create_with_short_wait
 
 
-def _register_agent(app: faust.App, topic, event_type: str, processor: BatchProcessor,
-                    positioner: Positioner, metrics: WorkerMetrics) -> None:
+def _register_agent(
+    app: faust.App,
+    topic,
+    event_type: str,
+    processor: BatchProcessor,
+    positioner: Positioner,
+    metrics: WorkerMetrics,
+) -> None:
     @app.agent(topic, name=f"portflow-{event_type}")
     async def aggregate(stream):
         # Each value is a Fetched (streams.intake): a fetch's records of this topic. Records are
@@ -175,7 +200,7 @@ def _register_agent(app: faust.App, topic, event_type: str, processor: BatchProc
         # batch is in Redis the next is prepared and sent (``Handoff``), and about
         # PORTFLOW_BATCH_RECORDS records wait for the one after.
         consumer = app.consumer
-        last: Optional[Handoff] = None
+        last: Handoff | None = None
 
         async def start(records: list[SourceRecord]) -> asyncio.Task:
             """Start applying a batch; return once the next may start (this one's steps are
@@ -196,18 +221,24 @@ def _register_agent(app: faust.App, topic, event_type: str, processor: BatchProc
         async def apply(records: list[SourceRecord], handoff: Handoff) -> None:
             started = time.perf_counter()
             try:
-                stats = await _process_until_done(processor, positioner, records, event_type,
-                                                  metrics, handoff)
+                stats = await _process_until_done(
+                    processor, positioner, records, event_type, metrics, handoff
+                )
                 _acknowledge_applied(consumer, processor, records)
             finally:
                 handoff.done.set()
             if stats.gaps:
                 positioner.request_restart(
-                    f"the next offset of {', '.join(sorted(stats.gaps))} did not arrive")
+                    f"the next offset of {', '.join(sorted(stats.gaps))} did not arrive"
+                )
             metrics.observe(event_type, stats, time.perf_counter() - started)
             if stats.rejections:
-                log.warning("%s: %d rejected to the DLQ (first: %s)", event_type,
-                            len(stats.rejections), stats.rejections[0].reason)
+                log.warning(
+                    "%s: %d rejected to the DLQ (first: %s)",
+                    event_type,
+                    len(stats.rejections),
+                    stats.rejections[0].reason,
+                )
 
         batcher = Batcher(start, processor.settings.batch_records, BATCH_WAIT_S)
         try:
@@ -215,15 +246,26 @@ def _register_agent(app: faust.App, topic, event_type: str, processor: BatchProc
                 if not fetched.is_current(app):
                     continue  # a rebalance came since: read again from the new positions
                 for records in fetched.parts.values():
-                    await batcher.put_many([SourceRecord(r.topic, r.partition, r.offset, r.key,
-                                                         r.value, tuple(r.headers or ()))
-                                            for r in records])
+                    await batcher.put_many(
+                        [
+                            SourceRecord(
+                                r.topic,
+                                r.partition,
+                                r.offset,
+                                r.key,
+                                r.value,
+                                tuple(r.headers or ()),
+                            )
+                            for r in records
+                        ]
+                    )
         finally:
             await batcher.close()
 
 
-def _acknowledge_applied(consumer: BatchingConsumer, processor: BatchProcessor,
-                         records: list[SourceRecord]) -> None:
+def _acknowledge_applied(
+    consumer: BatchingConsumer, processor: BatchProcessor, records: list[SourceRecord]
+) -> None:
     """Acknowledge, per partition, the batch's offsets up to the mark Redis holds now (past a
     gap or a record not applied, none): Kafka's committed offset never passes Redis."""
     spans: dict[tuple[str, int], list[int]] = {}
@@ -249,9 +291,14 @@ MAX_QUARANTINED_PER_BATCH = 10
 BATCH_BACKOFF = Backoff(1.0, 60.0)  # between retries of one batch
 
 
-async def _process_until_done(processor: BatchProcessor, positioner: Positioner,
-                              records: list[SourceRecord], event_type: str,
-                              metrics: WorkerMetrics, handoff: Handoff):
+async def _process_until_done(
+    processor: BatchProcessor,
+    positioner: Positioner,
+    records: list[SourceRecord],
+    event_type: str,
+    metrics: WorkerMetrics,
+    handoff: Handoff,
+):
     """Process a batch until it is done, whatever fails.
 
     Infrastructure failures (Redis, Kafka) are retried with backoff: re-processing is safe
@@ -264,7 +311,7 @@ async def _process_until_done(processor: BatchProcessor, positioner: Positioner,
     names = sorted({record.partition_name for record in records})
     metrics.records_pending(names)
     probes: list[BatchStats] = []
-    suspect: Optional[BaseException] = None  # the last failure that was not the infrastructure's
+    suspect: BaseException | None = None  # the last failure that was not the infrastructure's
     quarantined = 0
     delays = BATCH_BACKOFF.delays()
     try:
@@ -283,17 +330,25 @@ async def _process_until_done(processor: BatchProcessor, positioner: Positioner,
                 continue
             except asyncio.CancelledError:
                 raise
-            except Exception as failure:  # noqa: BLE001
+            except Exception as failure:
                 transient = is_transient(failure)
                 if transient or quarantined >= MAX_QUARANTINED_PER_BATCH:
                     delay = next(delays)
                     metrics.batch_retrying(event_type, True)
-                    log.error("%s: a batch of %d records (%s) failed: %s: %s; %s in %.0fs",
-                              event_type, len(records), _where(records), type(failure).__name__,
-                              failure, "retrying" if transient else
-                              f"{quarantined} of its records were dead-lettered already "
-                              "(something systemic?): isolating the next", delay,
-                              exc_info=not transient)
+                    log.error(
+                        "%s: a batch of %d records (%s) failed: %s: %s; %s in %.0fs",
+                        event_type,
+                        len(records),
+                        _where(records),
+                        type(failure).__name__,
+                        failure,
+                        "retrying"
+                        if transient
+                        else f"{quarantined} of its records were dead-lettered already "
+                        "(something systemic?): isolating the next",
+                        delay,
+                        exc_info=not transient,
+                    )
                     await asyncio.sleep(delay)
                 suspect = None if transient else failure
     finally:
@@ -306,5 +361,6 @@ def _where(records: list[SourceRecord]) -> str:
     spans: dict[str, list[int]] = {}
     for record in records:
         spans.setdefault(record.partition_name, []).append(record.offset)
-    return ", ".join(f"{name} offsets {min(offsets)}-{max(offsets)}"
-                     for name, offsets in sorted(spans.items()))
+    return ", ".join(
+        f"{name} offsets {min(offsets)}-{max(offsets)}" for name, offsets in sorted(spans.items())
+    )

@@ -15,10 +15,10 @@ import faust
 from portflow.adapters.redis import RedisStore
 from portflow.config import Settings
 from portflow.domain.partitions import partition_name
+from streams.drops import DropCollector
 from streams.metrics import LostOffsetsCollector, WorkerMetrics
 from streams.positioning import Positioner
 from streams.processor import BatchProcessor
-from streams.drops import DropCollector
 from streams.yoy import YoyCollector
 
 log = logging.getLogger(__name__)
@@ -32,14 +32,23 @@ async def best_effort(what: str, fn, *args) -> None:
     """Run a blocking side duty in a thread; log, never raise, when it fails."""
     try:
         await asyncio.to_thread(fn, *args)
-    except Exception as exc:  # noqa: BLE001 (side duties must never stop processing)
+    except Exception as exc:
         log.warning("could not %s: %s", what, exc)
 
 
 class AssignmentTracker:
-    def __init__(self, app: faust.App, settings: Settings, store: RedisStore,
-                 processor: BatchProcessor, positioner: Positioner, metrics: WorkerMetrics,
-                 yoy: YoyCollector, lost: LostOffsetsCollector, drops: DropCollector) -> None:
+    def __init__(
+        self,
+        app: faust.App,
+        settings: Settings,
+        store: RedisStore,
+        processor: BatchProcessor,
+        positioner: Positioner,
+        metrics: WorkerMetrics,
+        yoy: YoyCollector,
+        lost: LostOffsetsCollector,
+        drops: DropCollector,
+    ) -> None:
         self.app, self.settings, self.store = app, settings, store
         self.processor, self.positioner, self.metrics = processor, positioner, metrics
         self.yoy, self.lost, self.drops = yoy, lost, drops
@@ -74,12 +83,11 @@ class AssignmentTracker:
         await best_effort("read the lost offsets", self.lost.refresh)
         try:
             await self.positioner.check()
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             log.warning("could not check the Redis state and the topics: %s", exc)
         for tp in list(self.tps):
             name = partition_name(tp.topic, tp.partition)
-            self.metrics.set_progress(name, self.processor.mark(name),
-                                      self.highwater(tp))
+            self.metrics.set_progress(name, self.processor.mark(name), self.highwater(tp))
 
     async def refresh_yoy(self) -> None:
         if self.yoy.active:
@@ -87,12 +95,18 @@ class AssignmentTracker:
 
     async def refresh_drops(self) -> None:
         if self.drops.active:
-            await best_effort("judge the days for throughput drops", self.drops.refresh_if_due,
-                              self.behind())
+            await best_effort(
+                "judge the days for throughput drops", self.drops.refresh_if_due, self.behind()
+            )
 
     async def _announce(self) -> None:
-        await best_effort("announce the assignment", self.store.record_worker, self.worker_id,
-                          list(self.owned), self.ttl_s)
+        await best_effort(
+            "announce the assignment",
+            self.store.record_worker,
+            self.worker_id,
+            list(self.owned),
+            self.ttl_s,
+        )
 
     def highwater(self, tp):
         """The consumer's high water of ``tp``, None if unknown: also in the moment after a

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Awaitable, Callable, Generic, Optional, TypeVar
+from collections.abc import Awaitable, Callable
+from typing import Generic, TypeVar
 
 Item = TypeVar("Item")
 
@@ -26,8 +27,12 @@ class Batcher(Generic[Item]):
     once, and a batch is taken only once the one two before it is finished. Once ``max_items``
     wait, ``put`` and ``put_many`` block until the next batch takes them."""
 
-    def __init__(self, start: Callable[[list[Item]], Awaitable["asyncio.Future[None]"]],
-                 max_items: int, max_wait_s: float) -> None:
+    def __init__(
+        self,
+        start: Callable[[list[Item]], Awaitable[asyncio.Future[None]]],
+        max_items: int,
+        max_wait_s: float,
+    ) -> None:
         if max_items < 1:
             raise ValueError("max_items must be at least 1")
         self._start = start
@@ -37,8 +42,8 @@ class Batcher(Generic[Item]):
         self._first_waiting_at = 0.0  # loop time the oldest waiting item arrived
         self._full = asyncio.Event()  # set while max_items wait
         self._taken = asyncio.Event()  # set whenever a batch took the waiting items
-        self._running: Optional[asyncio.Task] = None
-        self._finishing: Optional[asyncio.Future] = None  # the last batch started
+        self._running: asyncio.Task | None = None
+        self._finishing: asyncio.Future | None = None  # the last batch started
         self._arrived = asyncio.Event()  # set whenever items are put
 
     async def put(self, item: Item) -> None:
@@ -133,5 +138,5 @@ class Batcher(Generic[Item]):
                 await task
             except asyncio.CancelledError:
                 pass
-            except Exception:  # noqa: BLE001 (logged by ``_run`` already)
+            except Exception:
                 pass

@@ -23,8 +23,9 @@ so that a replay's alerts come as its history passes.
 from __future__ import annotations
 
 import time
-from datetime import date, datetime, time as day_start, timedelta
-from typing import Iterable, Optional
+from collections.abc import Iterable
+from datetime import date, datetime, timedelta
+from datetime import time as day_start
 from zoneinfo import ZoneInfo
 
 from prometheus_client.core import GaugeMetricFamily
@@ -32,14 +33,17 @@ from prometheus_client.registry import Collector
 
 from portflow.adapters.redis import RedisStore
 from portflow.config import Settings
-from portflow.services.anomalies import DailyTotals, last_complete_day
 from portflow.domain.detection import DEFAULT_MIN_DROP_PCT, Judgement
 from portflow.domain.measures import check_request
+from portflow.services.anomalies import DailyTotals, last_complete_day
 from streams.pacing import MAX_DEFER_S, RefreshPacer
 
 # (measure, by): what the live gauges judge.
-LIVE_VIEWS = (("value_cny", ("port",)), ("value_cny", ("port", "mode")),
-              ("trains", ("port", "service")))
+LIVE_VIEWS = (
+    ("value_cny", ("port",)),
+    ("value_cny", ("port", "mode")),
+    ("trains", ("port", "service")),
+)
 HOLD_S = 900.0
 MAX_DAYS_PER_REFRESH = 62  # bounds a refresh's cost while a replay runs far ahead
 CATCH_UP_DAYS = 366  # days further behind the latest complete day are not judged any more
@@ -51,22 +55,35 @@ LABELS = ["measure", "by", "port", "mode", "service"]
 class DropCollector(Collector):
     """Serves the latest judgements; ``refresh`` judges the days completed since the last."""
 
-    NAMES = ("portflow_event_time_judged_day_timestamp_seconds", "portflow_event_time_observed",
-             "portflow_event_time_expected", "portflow_event_time_ratio",
-             "portflow_event_time_drop_ratio")
+    NAMES = (
+        "portflow_event_time_judged_day_timestamp_seconds",
+        "portflow_event_time_observed",
+        "portflow_event_time_expected",
+        "portflow_event_time_ratio",
+        "portflow_event_time_drop_ratio",
+    )
 
-    def __init__(self, store: RedisStore, tz: ZoneInfo, clock=time.monotonic,
-                 min_drop_pct: float = DEFAULT_MIN_DROP_PCT,
-                 max_ahead_s: Optional[int] = Settings.max_event_ahead_s,
-                 wall_clock=time.time) -> None:
+    def __init__(
+        self,
+        store: RedisStore,
+        tz: ZoneInfo,
+        clock=time.monotonic,
+        min_drop_pct: float = DEFAULT_MIN_DROP_PCT,
+        max_ahead_s: int | None = Settings.max_event_ahead_s,
+        wall_clock=time.time,
+    ) -> None:
         self.store, self.tz, self.min_drop_pct = store, tz, min_drop_pct
         self.max_ahead_s, self._wall_clock = max_ahead_s, wall_clock
         self.active = False  # this process owns the export (see module docstring)
         self._clock = clock
         self._pacer = RefreshPacer(None, MAX_DEFER_S, clock, hold_first=True)  # not spaced
-        self._totals = {view: DailyTotals(store, check_request(view[0], list(view[1])),
-                                          list(view[1]), REREAD_DAYS) for view in LIVE_VIEWS}
-        self._judged_through: Optional[date] = None
+        self._totals = {
+            view: DailyTotals(
+                store, check_request(view[0], list(view[1])), list(view[1]), REREAD_DAYS
+            )
+            for view in LIVE_VIEWS
+        }
+        self._judged_through: date | None = None
         self._latest: dict[tuple, list[Judgement]] = {}
         self._held: dict[tuple, tuple[Judgement, float]] = {}  # (view, key, day) -> found at
         self._announced: set[tuple] = set()  # (view, key, day) of the drops exported so far
@@ -102,8 +119,11 @@ class DropCollector(Collector):
                     self._announced.add((view, j.key, j.day))
                     self._held[(view, j.key, j.day)] = (j, now)
         self._judged_through = last
-        self._held = {k: (j, at) for k, (j, at) in self._held.items()
-                      if now - at < HOLD_S or j.day >= last - timedelta(days=1)}
+        self._held = {
+            k: (j, at)
+            for k, (j, at) in self._held.items()
+            if now - at < HOLD_S or j.day >= last - timedelta(days=1)
+        }
         # A day found once is exported once: judged again later, it is not announced again.
         self._announced = {k for k in self._announced if k[2] >= days[0]}
         self._families = self._compute(last)
@@ -113,28 +133,32 @@ class DropCollector(Collector):
         judged_name, observed_name, expected_name, ratio_name, drop_name = self.NAMES
         judged = GaugeMetricFamily(
             judged_name,
-            "Start of the latest complete day (event time) the drop gauges judged.", value=stamp)
+            "Start of the latest complete day (event time) the drop gauges judged.",
+            value=stamp,
+        )
         observed = GaugeMetricFamily(
-            observed_name, "The latest complete day's total (yuan; trains).",
-            labels=LABELS)
+            observed_name, "The latest complete day's total (yuan; trains).", labels=LABELS
+        )
         expected = GaugeMetricFamily(
             expected_name,
             "What the latest complete day was expected to bring (absent: too early to tell).",
-            labels=LABELS)
+            labels=LABELS,
+        )
         ratio = GaugeMetricFamily(
-            ratio_name, "Observed over expected, the latest complete day.",
-            labels=LABELS)
+            ratio_name, "Observed over expected, the latest complete day.", labels=LABELS
+        )
         drop = GaugeMetricFamily(
             drop_name,
             "A day judged a throughput drop: 1 - observed/expected (present while held).",
-            labels=[*LABELS, "day"])
+            labels=[*LABELS, "day"],
+        )
         for view, judgements in self._latest.items():
             spec = self._totals[view].spec
             for j in judgements:
                 labels = _labels(view, j.key)
-                observed.add_metric(labels, j.observed / 10 ** spec.places)
+                observed.add_metric(labels, j.observed / 10**spec.places)
                 if j.expectation is not None:
-                    expected.add_metric(labels, j.expectation.expected / 10 ** spec.places)
+                    expected.add_metric(labels, j.expectation.expected / 10**spec.places)
                 if j.ratio is not None:
                     ratio.add_metric(labels, j.ratio)
         for (view, key, day), (j, _) in sorted(self._held.items()):

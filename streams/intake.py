@@ -23,15 +23,15 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping, Optional
+from typing import Any
 
 from aiokafka.errors import KafkaError
 from faust.transport.consumer import CONSUMER_FETCHING
 from faust.transport.drivers.aiokafka import Consumer as AIOKafkaConsumer
 from faust.types import TP
 from faust.types.tuples import ack_lock
-
 
 # How long the drain waits before fetching again after a fetch failed.
 FETCH_RETRY_S = 1.0
@@ -48,8 +48,7 @@ class Fetched:
     def is_current(self, app) -> bool:
         """Whether it was fetched in the consumer's current generation and the flow still
         runs: else a rebalance came since, and the new positions read these records again."""
-        return (self.generation_id == app.consumer_generation_id
-                and app.flow_control.is_active())
+        return self.generation_id == app.consumer_generation_id and app.flow_control.is_active()
 
 
 class BatchingConsumer(AIOKafkaConsumer):
@@ -68,8 +67,9 @@ class BatchingConsumer(AIOKafkaConsumer):
                     # aiokafka's AssertionError when the topics were recreated with other
                     # partitions during a rebalance. The group settles, and the worker's
                     # topic check restarts it if the topics are new.
-                    self.log.warning("fetching failed (%r); fetching again in %.0f s", exc,
-                                     FETCH_RETRY_S)
+                    self.log.warning(
+                        "fetching failed (%r); fetching again in %.0f s", exc, FETCH_RETRY_S
+                    )
                     await self.sleep(FETCH_RETRY_S)
                     continue
                 await asyncio.sleep(0)  # a fetch that returns at once still yields the loop
@@ -93,7 +93,7 @@ class BatchingConsumer(AIOKafkaConsumer):
         finally:
             self.diag.unset_flag(CONSUMER_FETCHING)
 
-    async def _deliver_fetch(self, records: Mapping[TP, list], active: Optional[set]) -> None:
+    async def _deliver_fetch(self, records: Mapping[TP, list], active: set | None) -> None:
         """One ``Fetched`` per channel; a partition's read offset moves once it is delivered."""
         app = self.app
         generation = app.consumer_generation_id
@@ -134,9 +134,11 @@ class BatchingConsumer(AIOKafkaConsumer):
         if not queue.full():
             queue.put_nowait(item)
             return True
-        waits = [asyncio.ensure_future(queue.put(item)),
-                 asyncio.ensure_future(self.suspend_flow.wait()),
-                 asyncio.ensure_future(self._stopped.wait())]
+        waits = [
+            asyncio.ensure_future(queue.put(item)),
+            asyncio.ensure_future(self.suspend_flow.wait()),
+            asyncio.ensure_future(self._stopped.wait()),
+        ]
         try:
             await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
         finally:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
-from typing import Optional
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 from prometheus_client.core import GaugeMetricFamily
@@ -20,12 +19,20 @@ from prometheus_client.registry import Collector
 
 from portflow.adapters.redis import RedisStore
 from portflow.domain.aggregates import cell_values_and_amounts
-from portflow.domain.events import (CUSTOMS_STATUSES, EVENT_TYPES, MODES, REJECTION_CODES,
-                                    SHIPMENT_DIRECTIONS, TRAIN_DIRECTIONS, TRAIN_SERVICES,
-                                    Customs, Event)
+from portflow.domain.events import (
+    CUSTOMS_STATUSES,
+    EVENT_TYPES,
+    MODES,
+    REJECTION_CODES,
+    SHIPMENT_DIRECTIONS,
+    TRAIN_DIRECTIONS,
+    TRAIN_SERVICES,
+    Customs,
+    Event,
+)
 from portflow.domain.live_time import lag_seconds
-from portflow.domain.partitions import split_partition_name
 from portflow.domain.measures import unit_scale
+from portflow.domain.partitions import split_partition_name
 from streams.processor import BatchStats
 
 MAX_PORTS = 64
@@ -37,78 +44,139 @@ class WorkerMetrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
         r = self.registry
-        self.applied = Counter("portflow_events_applied_total",
-                               "Events applied to the aggregates.", ["type"], registry=r)
+        self.applied = Counter(
+            "portflow_events_applied_total",
+            "Events applied to the aggregates.",
+            ["type"],
+            registry=r,
+        )
         self.duplicates = Counter(
             "portflow_events_duplicate_total",
-            "Events skipped because their event_id was seen within the dedupe window.", ["type"],
-            registry=r)
+            "Events skipped because their event_id was seen within the dedupe window.",
+            ["type"],
+            registry=r,
+        )
         self.rejected = Counter(
             "portflow_events_rejected_total",
-            "Events and records rejected to the dead-letter topic, by reason.", ["type", "reason"],
-            registry=r)
+            "Events and records rejected to the dead-letter topic, by reason.",
+            ["type", "reason"],
+            registry=r,
+        )
         self.redelivered = Counter(
             "portflow_records_redelivered_total",
-            "Records at or below their partition's high-water mark (already applied).", ["type"],
-            registry=r)
+            "Records at or below their partition's high-water mark (already applied).",
+            ["type"],
+            registry=r,
+        )
         self.batch_seconds = Histogram(
             "portflow_batch_processing_seconds",
-            "Time to validate, deduplicate and apply one batch of records.", ["type"], registry=r,
-            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
+            "Time to validate, deduplicate and apply one batch of records.",
+            ["type"],
+            registry=r,
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+        )
         self.batch_events = Histogram(
-            "portflow_batch_events", "Events in one batch of records.", ["type"], registry=r,
-            buckets=(1, 10, 50, 100, 500, 1000, 5000, 10000, 50000, 100000))
+            "portflow_batch_events",
+            "Events in one batch of records.",
+            ["type"],
+            registry=r,
+            buckets=(1, 10, 50, 100, 500, 1000, 5000, 10000, 50000, 100000),
+        )
         self.redis_seconds = Histogram(
-            "portflow_redis_write_seconds", "Time of one atomic Redis step (a chunk of events).",
-            registry=r, buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1))
+            "portflow_redis_write_seconds",
+            "Time of one atomic Redis step (a chunk of events).",
+            registry=r,
+            buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1),
+        )
         self.event_time_lag = Gauge(
             "portflow_event_time_lag_seconds",
             "Processing time minus the newest event time of the last batch; 0 when that event "
-            "is ahead of the clock (never negative).", ["type"], registry=r)
+            "is ahead of the clock (never negative).",
+            ["type"],
+            registry=r,
+        )
         self.mark = Gauge(
-            "portflow_applied_offset", "Offset of the last record applied, per partition.",
-            ["topic", "partition"], registry=r)
+            "portflow_applied_offset",
+            "Offset of the last record applied, per partition.",
+            ["topic", "partition"],
+            registry=r,
+        )
         self.consumer_lag = Gauge(
             "portflow_consumer_lag_records",
             "Records behind the partition's high-water mark (from fetch responses).",
-            ["topic", "partition"], registry=r)
-        self.partitions = Gauge("portflow_worker_partitions",
-                                "Partitions this worker owns.", ["topic"], registry=r)
+            ["topic", "partition"],
+            registry=r,
+        )
+        self.partitions = Gauge(
+            "portflow_worker_partitions", "Partitions this worker owns.", ["topic"], registry=r
+        )
         self.retrying = Gauge(
             "portflow_batches_retrying",
             "Batches of records being retried after a failure (Redis or Kafka away, or a fault "
-            "being isolated), per event type.", ["type"], registry=r)
+            "being isolated), per event type.",
+            ["type"],
+            registry=r,
+        )
         self.unapplied = UnappliedAgeCollector()
         r.register(self.unapplied)
-        self.value = Counter("portflow_trade_value_yuan_total",
-                             "Trade value applied, in yuan.", ["port", "mode", "direction"],
-                             registry=r)
-        self.weight = Counter("portflow_cargo_weight_tonnes_total",
-                              "Cargo weight applied, in tonnes.", ["port", "mode", "direction"],
-                              registry=r)
-        self.shipments = Counter("portflow_shipments_total", "Shipments applied.",
-                                 ["port", "mode", "direction"], registry=r)
-        self.trains = Counter("portflow_trains_total", "Trains applied.",
-                              ["port", "service", "direction"], registry=r)
-        self.teu = Counter("portflow_train_teu_total", "TEU carried by the trains applied.",
-                           ["port", "service", "direction"], registry=r)
-        self.declarations = Counter("portflow_customs_declarations_total",
-                                    "Customs status changes applied.", ["port", "status"],
-                                    registry=r)
+        self.value = Counter(
+            "portflow_trade_value_yuan_total",
+            "Trade value applied, in yuan.",
+            ["port", "mode", "direction"],
+            registry=r,
+        )
+        self.weight = Counter(
+            "portflow_cargo_weight_tonnes_total",
+            "Cargo weight applied, in tonnes.",
+            ["port", "mode", "direction"],
+            registry=r,
+        )
+        self.shipments = Counter(
+            "portflow_shipments_total",
+            "Shipments applied.",
+            ["port", "mode", "direction"],
+            registry=r,
+        )
+        self.trains = Counter(
+            "portflow_trains_total", "Trains applied.", ["port", "service", "direction"], registry=r
+        )
+        self.teu = Counter(
+            "portflow_train_teu_total",
+            "TEU carried by the trains applied.",
+            ["port", "service", "direction"],
+            registry=r,
+        )
+        self.declarations = Counter(
+            "portflow_customs_declarations_total",
+            "Customs status changes applied.",
+            ["port", "status"],
+            registry=r,
+        )
         self.clearance = Histogram(
             "portflow_customs_clearance_seconds",
-            "Time from a declaration's filing to its release (event time).", ["port"], registry=r,
-            buckets=(600, 1800, 3600, 7200, 14400, 28800, 43200, 86400, 172800, 345600, 604800))
+            "Time from a declaration's filing to its release (event time).",
+            ["port"],
+            registry=r,
+            buckets=(600, 1800, 3600, 7200, 14400, 28800, 43200, 86400, 172800, 345600, 604800),
+        )
         self.offsets_lost = Counter(
             "portflow_offsets_lost_total",
             "Offsets Kafka deleted (retention) before they were applied: an undercount.",
-            ["type"], registry=r)
+            ["type"],
+            registry=r,
+        )
         # Per event type: how many of its cell values are labels (the type first, then the
         # first of ``CELL_LAYOUT``), and the counters of its amounts (``STORED_MEASURES``
         # order) with their scale to the unit.
         self._business = {
-            "shipment": (4, ((self.value, unit_scale("shipment", "value")),
-                             (self.weight, unit_scale("shipment", "weight")), (self.shipments, 1))),
+            "shipment": (
+                4,
+                (
+                    (self.value, unit_scale("shipment", "value")),
+                    (self.weight, unit_scale("shipment", "weight")),
+                    (self.shipments, 1),
+                ),
+            ),
             "train": (4, ((self.trains, 1), (self.teu, 1))),
             "customs": (3, ((self.declarations, 1),)),
         }
@@ -117,8 +185,15 @@ class WorkerMetrics:
         self._business_children: dict[tuple[str, ...], list] = {}
         self._filed: dict[str, float] = {}
         for event_type in EVENT_TYPES:
-            for metric in (self.applied, self.duplicates, self.redelivered, self.batch_seconds,
-                           self.batch_events, self.offsets_lost, self.retrying):
+            for metric in (
+                self.applied,
+                self.duplicates,
+                self.redelivered,
+                self.batch_seconds,
+                self.batch_events,
+                self.offsets_lost,
+                self.retrying,
+            ):
                 metric.labels(event_type)
             for code in REJECTION_CODES:
                 self.rejected.labels(event_type, code)
@@ -151,12 +226,14 @@ class WorkerMetrics:
             self.rejected.labels(event_type, rejection.code).inc()
         self.batch_seconds.labels(event_type).observe(seconds)
         self.batch_events.labels(event_type).observe(
-            stats.applied_events + stats.duplicate_events + len(stats.rejections))
+            stats.applied_events + stats.duplicate_events + len(stats.rejections)
+        )
         for write in stats.redis_write_seconds:
             self.redis_seconds.observe(write)
         if stats.newest_event_s is not None:
-            self.event_time_lag.labels(event_type).set(lag_seconds(time.time(),
-                                                                   stats.newest_event_s))
+            self.event_time_lag.labels(event_type).set(
+                lag_seconds(time.time(), stats.newest_event_s)
+            )
 
     def count_applied(self, events: list[Event]) -> None:
         """The business counters of events applied (a step's): their amounts are summed per
@@ -166,7 +243,7 @@ class WorkerMetrics:
         business = self._business
         for e in events:
             values, amounts = cell_values_and_amounts(e)
-            key = values[:business[values[0]][0]]
+            key = values[: business[values[0]][0]]
             if isinstance(e, Customs):
                 self._observe_clearance(e)
             label_set = gathered.get(key)
@@ -181,7 +258,8 @@ class WorkerMetrics:
             if children is None:  # (bounded: port labels are, and the rest are enumerations)
                 children = self._business_children[key] = [
                     (counter.labels(*key[1:]), scale)
-                    for counter, scale in self._business[event_type][1]]
+                    for counter, scale in self._business[event_type][1]
+                ]
             for (child, scale), amount in zip(children, amounts):
                 child.inc(amount / scale if scale > 1 else amount)
 
@@ -191,7 +269,7 @@ class WorkerMetrics:
                 self._filed.pop(next(iter(self._filed)))  # forget the oldest
             self._filed[e.declaration_id] = e.ts_seconds
         elif e.status == "released":
-            filed: Optional[float] = self._filed.pop(e.declaration_id, None)
+            filed: float | None = self._filed.pop(e.declaration_id, None)
             if filed is not None and e.ts_seconds >= filed:
                 self.clearance.labels(self.port(e.port)).observe(e.ts_seconds - filed)
 
@@ -219,7 +297,7 @@ class WorkerMetrics:
             topic, _ = split_partition_name(name)
             self.partitions.labels(topic).inc()
 
-    def set_progress(self, name: str, applied: Optional[int], highwater: Optional[int]) -> None:
+    def set_progress(self, name: str, applied: int | None, highwater: int | None) -> None:
         topic, partition = split_partition_name(name)
         if applied is not None:
             self.mark.labels(topic, partition).set(applied)
@@ -243,7 +321,7 @@ class LostOffsetsCollector(Collector):
     def __init__(self, store: RedisStore, event_topics: dict[str, str]) -> None:
         self.store = store
         self.event_topics = event_topics
-        self.counts: Optional[dict[str, int]] = None  # None until read once
+        self.counts: dict[str, int] | None = None  # None until read once
 
     def refresh(self) -> None:
         """Read the record from Redis (blocking: run it off the event loop)."""
@@ -261,7 +339,9 @@ class LostOffsetsCollector(Collector):
         return GaugeMetricFamily(
             self.NAME,
             "Offsets recorded as deleted by Kafka before they were applied (retention): the "
-            "totals undercount them.", labels=["type"])
+            "totals undercount them.",
+            labels=["type"],
+        )
 
     def collect(self):
         gauge = self._family()
@@ -277,8 +357,11 @@ class DataDirCollector(Collector):
     walk of a few hundred files."""
 
     PARTS = ("kafka", "redis")
-    NAMES = ("portflow_data_dir_bytes", "portflow_data_dir_free_bytes",
-             "portflow_data_dir_filesystem_bytes")
+    NAMES = (
+        "portflow_data_dir_bytes",
+        "portflow_data_dir_free_bytes",
+        "portflow_data_dir_filesystem_bytes",
+    )
 
     def __init__(self, data_dir: str) -> None:
         self.root = Path(data_dir)
@@ -288,11 +371,17 @@ class DataDirCollector(Collector):
 
     def _families(self) -> tuple[GaugeMetricFamily, GaugeMetricFamily, GaugeMetricFamily]:
         used, free, whole = self.NAMES
-        return (GaugeMetricFamily(used, "Bytes on disk under the data directory, by part "
-                                  "(Kafka's log, Redis' files).", labels=["part"]),
-                GaugeMetricFamily(free, "Bytes free for an unprivileged user on the data "
-                                  "directory's file system."),
-                GaugeMetricFamily(whole, "Size of the data directory's file system."))
+        return (
+            GaugeMetricFamily(
+                used,
+                "Bytes on disk under the data directory, by part (Kafka's log, Redis' files).",
+                labels=["part"],
+            ),
+            GaugeMetricFamily(
+                free, "Bytes free for an unprivileged user on the data directory's file system."
+            ),
+            GaugeMetricFamily(whole, "Size of the data directory's file system."),
+        )
 
     def collect(self):
         used, free, whole = self._families()
@@ -344,8 +433,11 @@ class UnappliedAgeCollector(Collector):
 
     def _family(self) -> GaugeMetricFamily:
         return GaugeMetricFamily(
-            self.NAME, "Seconds the oldest record handed to the processor has waited to be "
-            "applied, per partition (0: none waits).", labels=["topic", "partition"])
+            self.NAME,
+            "Seconds the oldest record handed to the processor has waited to be "
+            "applied, per partition (0: none waits).",
+            labels=["topic", "partition"],
+        )
 
     def collect(self):
         gauge, now = self._family(), time.monotonic()

@@ -5,7 +5,7 @@ while the worker is behind, leaving it to applying records."""
 from __future__ import annotations
 
 import time
-from typing import Callable, Optional
+from collections.abc import Callable
 
 MAX_SHARE = 0.1  # of the time, spent in one kind of refresh at most
 # While the worker is behind (a backlog, a replay), figures of half-applied periods are not worth
@@ -20,18 +20,26 @@ class RefreshPacer:
     refresh runs at once, unless ``hold_first``: then it waits like the others, counted from the
     pacer's start."""
 
-    def __init__(self, max_share: Optional[float], max_defer_s: float = MAX_DEFER_S,
-                 clock: Callable[[], float] = time.monotonic, hold_first: bool = False) -> None:
+    def __init__(
+        self,
+        max_share: float | None,
+        max_defer_s: float = MAX_DEFER_S,
+        clock: Callable[[], float] = time.monotonic,
+        hold_first: bool = False,
+    ) -> None:
         self.max_share, self.max_defer_s, self._clock = max_share, max_defer_s, clock
         self._next_at = 0.0
-        self._refreshed_at: Optional[float] = clock() if hold_first else None
+        self._refreshed_at: float | None = clock() if hold_first else None
 
     def run(self, refresh: Callable[[], None], behind: bool = False) -> None:
         started = self._clock()
         if started < self._next_at:
             return
-        if behind and self._refreshed_at is not None \
-                and started - self._refreshed_at < self.max_defer_s:
+        if (
+            behind
+            and self._refreshed_at is not None
+            and started - self._refreshed_at < self.max_defer_s
+        ):
             return
         try:
             refresh()

@@ -29,8 +29,8 @@ import asyncio
 import logging
 import os
 import signal
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Callable, Iterable, Mapping, Optional
 
 import faust
 from faust.types import TP
@@ -46,7 +46,7 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class StartPoint:
     offset: int  # where to read from
-    lost: Optional[tuple[int, int]] = None  # first and last offset deleted before being applied
+    lost: tuple[int, int] | None = None  # first and last offset deleted before being applied
 
 
 def start_point(mark: int, earliest: int) -> StartPoint:
@@ -63,9 +63,15 @@ TopicIds = Callable[[], Mapping[str, tuple[str, int]]]  # topic -> (Kafka topic 
 class Positioner:
     """Seeks the Faust consumer to the Redis marks, on assignment and when state changes."""
 
-    def __init__(self, app: faust.App, settings: Settings, store: RedisStore,
-                 processor: BatchProcessor, topic_ids: TopicIds,
-                 on_lost: Callable[[str, int], None] = lambda topic, count: None) -> None:
+    def __init__(
+        self,
+        app: faust.App,
+        settings: Settings,
+        store: RedisStore,
+        processor: BatchProcessor,
+        topic_ids: TopicIds,
+        on_lost: Callable[[str, int], None] = lambda topic, count: None,
+    ) -> None:
         self.app = app
         self.settings = settings
         self.store = store
@@ -73,7 +79,7 @@ class Positioner:
         self._topic_ids = topic_ids
         self._on_lost = on_lost
         self._known_ids: dict[str, str] = {}
-        self.restart_reason: Optional[str] = None
+        self.restart_reason: str | None = None
 
     def install(self) -> None:
         """Make Faust's "seek to committed" (every rebalance) seek to the marks instead."""
@@ -97,7 +103,9 @@ class Positioner:
         consumer.seek_to_committed = seek_to_marks
 
     def _assigned(self) -> list[TP]:
-        return [tp for tp in self.app.consumer.assignment() if tp.topic in self.settings.event_topics]
+        return [
+            tp for tp in self.app.consumer.assignment() if tp.topic in self.settings.event_topics
+        ]
 
     async def _targets(self, tps: Iterable[TP]) -> dict[TP, int]:
         """Where each partition should be read from; tells the processor."""
@@ -113,9 +121,14 @@ class Positioner:
             point = start_point(marks[name], earliest.get(tp) or 0)
             if point.lost:
                 first, last = point.lost
-                log.error("Kafka deleted offsets %d-%d of %s before they were applied "
-                          "(retention): the totals undercount them; re-publish those events "
-                          "from their source (README, Operations)", first, last, name)
+                log.error(
+                    "Kafka deleted offsets %d-%d of %s before they were applied "
+                    "(retention): the totals undercount them; re-publish those events "
+                    "from their source (README, Operations)",
+                    first,
+                    last,
+                    name,
+                )
                 await self.processor.run_with_retries(self.store.record_lost, name, first, last)
                 self._on_lost(tp.topic, last - first + 1)
             self.processor.position(name, marks[name], point.offset)
@@ -154,10 +167,15 @@ class Positioner:
         changed = []
         for topic, (topic_id, partitions) in ids.items():
             outcome = await self.processor.run_with_retries(
-                self.store.adopt_topic_id, topic, topic_id, partitions)
+                self.store.adopt_topic_id, topic, topic_id, partitions
+            )
             if outcome == "recreated":
-                log.warning("topic %s has a new id (%s): it was deleted and created again; its "
-                            "partitions are counted from their start", topic, topic_id)
+                log.warning(
+                    "topic %s has a new id (%s): it was deleted and created again; its "
+                    "partitions are counted from their start",
+                    topic,
+                    topic_id,
+                )
             known = self._known_ids.get(topic)
             if known is not None and known != topic_id:
                 changed.append(topic)

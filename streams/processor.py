@@ -30,8 +30,9 @@ import logging
 import math
 import time
 from collections import Counter, deque
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Awaitable, Callable, Iterable, Optional, Protocol
+from typing import Protocol
 
 import aiokafka.errors
 import kafka.errors
@@ -44,8 +45,7 @@ from portflow.adapters.redis.progress import RUN_REJECTIONS_KEPT
 from portflow.config import Settings
 from portflow.domain.aggregates import Increments
 from portflow.domain.event_time import EventTimeGuard
-from portflow.domain.events import (Event, Rejection, batch_elements, internal_error,
-                                    parse_record)
+from portflow.domain.events import Event, Rejection, batch_elements, internal_error, parse_record
 from portflow.domain.partitions import partition_name
 from portflow.domain.periods import LocalCalendar
 from portflow.retry import Backoff, retry_async
@@ -59,8 +59,15 @@ MAX_EVENTS_PER_APPLY = 5000
 # does not idle while the worker packs and sends it.
 STEPS_IN_FLIGHT = 2
 # Failures of the services the processor uses: retried, never blamed on a record.
-INFRASTRUCTURE_ERRORS = (redis.RedisError, kafka.errors.KafkaError, aiokafka.errors.KafkaError,
-                         ProducerSendError, OSError, TimeoutError, asyncio.TimeoutError)
+INFRASTRUCTURE_ERRORS = (
+    redis.RedisError,
+    kafka.errors.KafkaError,
+    aiokafka.errors.KafkaError,
+    ProducerSendError,
+    OSError,
+    TimeoutError,
+    asyncio.TimeoutError,
+)
 # A record is quarantined only after failing this many times on its own (then it is not chance).
 FAULT_CONFIRMATIONS = 3
 
@@ -83,19 +90,19 @@ class SourceRecord:
     topic: str
     partition: int
     offset: int
-    key: Optional[bytes]
+    key: bytes | None
     value: bytes
     headers: tuple[tuple[str, bytes], ...] = ()  # as the producer set them
     # made once: the processor asks for it several times a record
     partition_name: str = field(init=False, repr=False, compare=False)
-    run: Optional[str] = field(init=False, repr=False, compare=False)  # ``replay_run``
+    run: str | None = field(init=False, repr=False, compare=False)  # ``replay_run``
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "partition_name", partition_name(self.topic, self.partition))
         object.__setattr__(self, "run", replay_run(self.headers) if self.headers else None)
 
 
-def replay_run(headers: tuple[tuple[str, bytes], ...]) -> Optional[str]:
+def replay_run(headers: tuple[tuple[str, bytes], ...]) -> str | None:
     """The replay run a record belongs to (its ``portflow-replay-run`` header), if it names one
     plausibly: a header from anyone may not make the worker write keys of any name or size."""
     for name, value in headers:
@@ -140,8 +147,9 @@ class DeadLetter:
         if self.rejection.batch_index is not None:
             headers.append((header.BATCH_INDEX, str(self.rejection.batch_index).encode()))
         # a re-driven record rejected again: its letter names the letter it was re-driven from
-        headers += [(name, value) for name, value in self.source.headers
-                    if name == header.REDRIVEN_FROM]
+        headers += [
+            (name, value) for name, value in self.source.headers if name == header.REDRIVEN_FROM
+        ]
         return headers
 
 
@@ -156,13 +164,13 @@ class BatchStats:
     skipped_records: int = 0  # at or below the partition's high-water mark, or in flight
     # from before the consumer was moved
     applied_events: int = 0  # events whose effect was applied (each step hands them to on_applied)
-    newest_event_s: Optional[float] = None  # the newest event time among them
+    newest_event_s: float | None = None  # the newest event time among them
     duplicate_events: int = 0
     rejections: list[Rejection] = field(default_factory=list)
     gaps: set[str] = field(default_factory=set)  # partitions whose next record was not there
     redis_write_seconds: list[float] = field(default_factory=list)  # one per atomic step
 
-    def absorb(self, earlier: "BatchStats") -> None:
+    def absorb(self, earlier: BatchStats) -> None:
         """Fold in an earlier call on a prefix of the same records (``isolate``): what that call
         handled, this one skipped as already applied."""
         self.skipped_records -= earlier.records - earlier.skipped_records
@@ -172,8 +180,11 @@ class BatchStats:
         self.gaps |= earlier.gaps
         self.redis_write_seconds[:0] = earlier.redis_write_seconds
         if earlier.newest_event_s is not None:  # (an event time may be 0: compare with None)
-            self.newest_event_s = (earlier.newest_event_s if self.newest_event_s is None
-                                   else max(self.newest_event_s, earlier.newest_event_s))
+            self.newest_event_s = (
+                earlier.newest_event_s
+                if self.newest_event_s is None
+                else max(self.newest_event_s, earlier.newest_event_s)
+            )
 
 
 @dataclass
@@ -183,7 +194,7 @@ class _Parsed:
     rejections: list[Rejection] = field(default_factory=list)  # the record's, when parsed
     rejected: frozenset[int] = frozenset()  # batch indices of the record's rejected elements
 
-    def elements(self) -> list[tuple[bytes, Optional[int]]]:
+    def elements(self) -> list[tuple[bytes, int | None]]:
         """Per event, its bytes and its index in the batch (None: the whole record)."""
         value = self.record.value
         if not value.lstrip().startswith(b"["):
@@ -227,7 +238,7 @@ class _Step:
     duplicates: int = 0
     latest_event_s: float = 0.0  # the newest event time it counts
     started: float = 0.0
-    reply: Optional[asyncio.Future] = None
+    reply: asyncio.Future | None = None
 
 
 MAX_KEPT_REASON_CHARS = 300  # of a run's rejection kept in Redis
@@ -238,11 +249,11 @@ class StepOutcomes:
     """What a step did to its events, counted in the same atomic step (``Outcomes``): for the
     whole state (run None) and per replay run, with the first rejections of each run."""
 
-    counts: dict[Optional[str], Counter] = field(default_factory=dict)
+    counts: dict[str | None, Counter] = field(default_factory=dict)
     rejections: dict[str, list[dict]] = field(default_factory=dict)
 
     @classmethod
-    def of(cls, chunk: list[_Parsed], fresh: list[Event], duplicates: int) -> "StepOutcomes":
+    def of(cls, chunk: list[_Parsed], fresh: list[Event], duplicates: int) -> StepOutcomes:
         outcomes = cls({None: Counter(applied=len(fresh), duplicates=duplicates)})
         for parsed in chunk:
             for rejection in parsed.rejections:
@@ -259,18 +270,26 @@ class StepOutcomes:
                 continue
             counts = self.counts.setdefault(run, Counter())
             events = parsed.events
-            applied = (len(events) if applied_ids is None
-                       else sum(id(event) in applied_ids for event in events))
+            applied = (
+                len(events)
+                if applied_ids is None
+                else sum(id(event) in applied_ids for event in events)
+            )
             counts["applied"] += applied
             counts["duplicates"] += len(events) - applied
             kept = self.rejections.setdefault(run, [])
             for rejection in parsed.rejections:
                 counts[f"rejected:{rejection.code}"] += 1
                 if len(kept) < RUN_REJECTIONS_KEPT:
-                    kept.append({"partition": parsed.record.partition_name,
-                                 "offset": parsed.record.offset,
-                                 "batch_index": rejection.batch_index, "code": rejection.code,
-                                 "reason": rejection.reason[:MAX_KEPT_REASON_CHARS]})
+                    kept.append(
+                        {
+                            "partition": parsed.record.partition_name,
+                            "offset": parsed.record.offset,
+                            "batch_index": rejection.batch_index,
+                            "code": rejection.code,
+                            "reason": rejection.reason[:MAX_KEPT_REASON_CHARS],
+                        }
+                    )
 
 
 class Handoff:
@@ -283,7 +302,7 @@ class Handoff:
     never a wrong total. Made by the caller, one per batch, in order.
     """
 
-    def __init__(self, previous: Optional["Handoff"] = None) -> None:
+    def __init__(self, previous: Handoff | None = None) -> None:
         self._previous = previous
         self.leaves: dict[str, int] = {}  # the marks once this batch's steps are applied
         self.positions = -1  # the processor's count of ``position`` calls when it was prepared
@@ -293,7 +312,7 @@ class Handoff:
         self.redone = False
         self.done = asyncio.Event()
 
-    def pending_previous(self) -> Optional["Handoff"]:
+    def pending_previous(self) -> Handoff | None:
         """The batch before, if it is not through yet."""
         previous = self._previous
         if previous is not None and previous.done.is_set():
@@ -339,8 +358,9 @@ class BatchProcessor:
         # (partition, offset) -> the rejection of a record that failed on its own (``isolate``)
         self.quarantine: dict[tuple[str, int], Rejection] = {}
 
-    async def process(self, records: list[SourceRecord],
-                      handoff: Optional[Handoff] = None) -> BatchStats:
+    async def process(
+        self, records: list[SourceRecord], handoff: Handoff | None = None
+    ) -> BatchStats:
         """Handle records in partition order; return once all their effects are in Redis.
 
         Chunks are pipelined: while Redis runs one chunk's step, the next is parsed, summed and
@@ -385,15 +405,14 @@ class BatchProcessor:
                 step.reply.cancel()
         return stats
 
-    async def _expected_before(self, handoff: Optional[Handoff]) -> dict[str, int]:
+    async def _expected_before(self, handoff: Handoff | None) -> dict[str, int]:
         """The marks the batch's first step expects: those the batch before it leaves while it
         is in Redis, unless that batch was redone or the consumer was moved since it was sent
         (then this one waits for it)."""
         previous = handoff.pending_previous() if handoff is not None else None
         if previous is None:
             return dict(self._marks)
-        if (previous.sent.is_set() and not previous.redone
-                and previous.positions == self._positions):
+        if previous.sent.is_set() and not previous.redone and previous.positions == self._positions:
             return {**self._marks, **previous.leaves}
         await handoff.previous_done()
         return dict(self._marks)
@@ -413,8 +432,9 @@ class BatchProcessor:
         size = 0
         now = self.clock()
         for record in records:
-            quarantined = self.quarantine and self.quarantine.get((record.partition_name,
-                                                                   record.offset))
+            quarantined = self.quarantine and self.quarantine.get(
+                (record.partition_name, record.offset)
+            )
             if quarantined:
                 events, rejections = [], [quarantined]
             else:
@@ -422,8 +442,9 @@ class BatchProcessor:
             parsed = _Parsed(record, events)
             if rejections:  # (rare: a record's cost counts for single-event records)
                 parsed.rejections = rejections
-                parsed.rejected = frozenset(r.batch_index for r in rejections
-                                            if r.batch_index is not None)
+                parsed.rejected = frozenset(
+                    r.batch_index for r in rejections if r.batch_index is not None
+                )
             parsed.keep_in_time(self.guard, now)
             if chunk and size + len(parsed.events) > MAX_EVENTS_PER_APPLY:
                 yield chunk, letters
@@ -434,21 +455,27 @@ class BatchProcessor:
         if chunk:
             yield chunk, letters
 
-    async def _prepared(self, chunk: list[_Parsed], expected: dict[str, int],
-                        known_seen: set[tuple[str, str]], stats: BatchStats) -> "_Step":
+    async def _prepared(
+        self,
+        chunk: list[_Parsed],
+        expected: dict[str, int],
+        known_seen: set[tuple[str, str]],
+        stats: BatchStats,
+    ) -> _Step:
         """``_prepare``, with the letters of events whose sum failed sent first."""
         step = self._prepare(chunk, expected, known_seen)
         await self._send_letters(step.letters, stats)
         return step
 
-    def _prepare(self, chunk: list[_Parsed], expected: dict[str, int],
-                 known_seen: set[tuple[str, str]]) -> "_Step":
+    def _prepare(
+        self, chunk: list[_Parsed], expected: dict[str, int], known_seen: set[tuple[str, str]]
+    ) -> _Step:
         """Sum a chunk's increments in memory; ids in ``known_seen`` count as duplicates. If
         that raises, the events it raises for are taken out of their records (each becomes an
         ``internal_error`` letter of the step) and the rest is summed again."""
         try:
             return self._sum(chunk, expected, set(known_seen))
-        except Exception:  # noqa: BLE001 (a pure computation: some event's fault)
+        except Exception:
             letters = self._take_out_faults(chunk)
             step = self._sum(chunk, expected, set(known_seen))
             step.letters = letters
@@ -464,10 +491,16 @@ class BatchProcessor:
                     trial = Increments(self.calendar)
                     trial.add([event])
                     list(trial.lines())
-                except Exception as exc:  # noqa: BLE001
-                    log.error("%s@%d: the effect of event %r cannot be computed (%s: %s); "
-                              "dead-lettered as internal_error", parsed.record.partition_name,
-                              parsed.record.offset, event.event_id, type(exc).__name__, exc)
+                except Exception as exc:
+                    log.error(
+                        "%s@%d: the effect of event %r cannot be computed (%s: %s); "
+                        "dead-lettered as internal_error",
+                        parsed.record.partition_name,
+                        parsed.record.offset,
+                        event.event_id,
+                        type(exc).__name__,
+                        exc,
+                    )
                     letters.append(DeadLetter(parsed.record, parsed.fault(position, exc)))
                 else:
                     kept.append(event)
@@ -477,8 +510,9 @@ class BatchProcessor:
             parsed.rejected |= {r.batch_index for r in faults if r.batch_index is not None}
         return letters
 
-    def _sum(self, chunk: list[_Parsed], expected: dict[str, int],
-             known_seen: set[tuple[str, str]]) -> "_Step":
+    def _sum(
+        self, chunk: list[_Parsed], expected: dict[str, int], known_seen: set[tuple[str, str]]
+    ) -> _Step:
         step = _Step(chunk, {}, [], Increments(self.calendar), [])
         for p in chunk:
             name = p.record.partition_name
@@ -501,20 +535,27 @@ class BatchProcessor:
         step.lines = list(step.increments.lines())
         return step
 
-    def _send(self, step: "_Step") -> "_Step":
+    def _send(self, step: _Step) -> _Step:
         """Start the step's atomic Redis call (a task); ``_complete`` collects it."""
         step.started = time.perf_counter()
         step.latest_event_s = max((e.ts_seconds for e in step.fresh), default=0.0)
         outcomes = StepOutcomes.of(step.chunk, step.fresh, step.duplicates)
-        step.reply = asyncio.ensure_future(self.run_with_retries(
-            self.store.apply, step.marks, step.event_ids, step.lines,
-            self.settings.dedupe_ttl_seconds,
-            math.floor(step.latest_event_s) if step.fresh else None, self.epoch,
-            outcomes.counts, outcomes.rejections))
+        step.reply = asyncio.ensure_future(
+            self.run_with_retries(
+                self.store.apply,
+                step.marks,
+                step.event_ids,
+                step.lines,
+                self.settings.dedupe_ttl_seconds,
+                math.floor(step.latest_event_s) if step.fresh else None,
+                self.epoch,
+                outcomes.counts,
+                outcomes.rejections,
+            )
+        )
         return step
 
-    async def _complete(self, step: "_Step", stats: BatchStats,
-                        handoff: Optional[Handoff]) -> None:
+    async def _complete(self, step: _Step, stats: BatchStats, handoff: Handoff | None) -> None:
         """Wait for a sent step, once the batch before is through; on a conflict or ids seen
         before, apply its chunk again."""
         if handoff is not None:
@@ -542,37 +583,42 @@ class BatchProcessor:
                 # keeps them out; the rest of the chunk stays as it was.
                 known_seen = set(outcome.seen) | (known_seen - set(step.event_ids))
             # (marks may have been dropped meanwhile: Redis state lost, partition re-read)
-            await self.load_marks({p.record.partition_name for p in step.chunk} - self._marks.keys())
-            chosen = set(map(id, self._in_order([p.record for p in step.chunk], stats.gaps,
-                                                self._marks)))
+            await self.load_marks(
+                {p.record.partition_name for p in step.chunk} - self._marks.keys()
+            )
+            chosen = set(
+                map(id, self._in_order([p.record for p in step.chunk], stats.gaps, self._marks))
+            )
             chunk = [p for p in step.chunk if id(p.record) in chosen]
             if not chunk:
                 return
             step = self._send(await self._prepared(chunk, self._marks, set(known_seen), stats))
 
-    def _note_applied(self, step: "_Step", stats: BatchStats) -> None:
+    def _note_applied(self, step: _Step, stats: BatchStats) -> None:
         for name, (_, new) in step.marks.items():
             self._marks[name] = new
             if self._resume_at.get(name, new + 1) <= new:
                 del self._resume_at[name]
         if self.quarantine:  # a quarantined record the step passed is on the DLQ now
-            for key in [k for k in self.quarantine if k[0] in step.marks
-                        and k[1] <= step.marks[k[0]][1]]:
+            for key in [
+                k for k in self.quarantine if k[0] in step.marks and k[1] <= step.marks[k[0]][1]
+            ]:
                 del self.quarantine[key]
         if step.fresh:
             stats.applied_events += len(step.fresh)
             newest = stats.newest_event_s
-            stats.newest_event_s = (step.latest_event_s if newest is None
-                                    else max(newest, step.latest_event_s))
+            stats.newest_event_s = (
+                step.latest_event_s if newest is None else max(newest, step.latest_event_s)
+            )
             try:
                 self.on_applied(step.fresh)
-            except Exception:  # noqa: BLE001 (metrics must never stop the totals)
-                log.exception("counting the metrics of %d applied events failed",
-                              len(step.fresh))
+            except Exception:
+                log.exception("counting the metrics of %d applied events failed", len(step.fresh))
         stats.duplicate_events += step.duplicates
 
-    def _in_order(self, records: list[SourceRecord], gaps: set[str],
-                  marks: dict[str, int]) -> list[SourceRecord]:
+    def _in_order(
+        self, records: list[SourceRecord], gaps: set[str], marks: dict[str, int]
+    ) -> list[SourceRecord]:
         """The records that continue their partition's mark in ``marks`` without a hole;
         partitions where the next record is missing go in ``gaps``."""
         chosen = []
@@ -588,11 +634,14 @@ class BatchProcessor:
                 chosen.append(record)
                 next_at[name] = want + 1
             elif record.offset > want and name not in self._resume_at:
-                gaps.add(name)  # (while a move is pending, later records are in flight from before it)
+                gaps.add(
+                    name
+                )  # (while a move is pending, later records are in flight from before it)
         return chosen
 
-    async def isolate(self, records: list[SourceRecord], failure: BaseException,
-                      probes: list[BatchStats]) -> Optional[SourceRecord]:
+    async def isolate(
+        self, records: list[SourceRecord], failure: BaseException, probes: list[BatchStats]
+    ) -> SourceRecord | None:
         """``process(records)`` raised ``failure``, not the infrastructure's: apply the longest
         prefix of the batch that succeeds (a bisection; the marks make re-running safe), then
         try the next record alone until it has failed ``FAULT_CONFIRMATIONS`` times and
@@ -614,14 +663,19 @@ class BatchProcessor:
                 return None
             failure = fault
             await asyncio.sleep(self._retry_delay_s * attempt)
-        log.error("%s@%d fails on its own (%s: %s): dead-lettered as internal_error",
-                  suspect.partition_name, suspect.offset, type(failure).__name__, failure)
-        self.quarantine[(suspect.partition_name, suspect.offset)] = internal_error(suspect.value,
-                                                                              failure)
+        log.error(
+            "%s@%d fails on its own (%s: %s): dead-lettered as internal_error",
+            suspect.partition_name,
+            suspect.offset,
+            type(failure).__name__,
+            failure,
+        )
+        self.quarantine[(suspect.partition_name, suspect.offset)] = internal_error(
+            suspect.value, failure
+        )
         return suspect
 
-    async def _try(self, records: list[SourceRecord],
-                   probes: list[BatchStats]) -> Optional[Exception]:
+    async def _try(self, records: list[SourceRecord], probes: list[BatchStats]) -> Exception | None:
         """``process(records)``, its stats added to ``probes``; the failure if it raised one
         that is not the infrastructure's (those, and ``StateLost``, propagate)."""
         try:
@@ -629,7 +683,7 @@ class BatchProcessor:
             return None
         except StateLost:
             raise
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             if is_transient(exc):
                 raise
             return exc
@@ -668,4 +722,5 @@ class BatchProcessor:
             lambda: self._call_store(fn, *args),
             (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError),
             Backoff(self._retry_delay_s, 10.0),
-            lambda exc, delay: log.error("Redis unavailable (%s); retrying in %.1fs", exc, delay))
+            lambda exc, delay: log.error("Redis unavailable (%s); retrying in %.1fs", exc, delay),
+        )

@@ -10,7 +10,6 @@ import sys
 
 import redis
 import uvloop
-
 from faust import Worker
 
 from portflow.adapters.kafka import ensure_topics
@@ -24,7 +23,9 @@ from streams.metrics import WorkerMetrics
 
 def run_worker(settings: Settings, loglevel: str = "info") -> None:
     use_uvloop()
-    logging.basicConfig(level=loglevel.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=loglevel.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     ensure_topics(settings)
     _wait_for_redis(settings)
     store = RedisStore.from_url(settings.redis_url, settings.topic_prefix)
@@ -35,8 +36,10 @@ def run_worker(settings: Settings, loglevel: str = "info") -> None:
     try:
         metrics.serve(host, port)
     except OSError as exc:
-        raise PortflowError(f"cannot serve metrics on {host}:{port} ({exc}); "
-                         "set PORTFLOW_METRICS_ADDR to a free host:port") from None
+        raise PortflowError(
+            f"cannot serve metrics on {host}:{port} ({exc}); "
+            "set PORTFLOW_METRICS_ADDR to a free host:port"
+        ) from None
     parts = create_app(settings, store, metrics)
     _quiet_garbage_collector()
     try:
@@ -45,8 +48,9 @@ def run_worker(settings: Settings, loglevel: str = "info") -> None:
         if parts.positioner.restart_reason is None:
             raise
     logging.getLogger(__name__).warning("restarting: %s", parts.positioner.restart_reason)
-    os.execv(sys.executable, [sys.executable, "-m", "entrypoints.cli", "worker",
-                              "--loglevel", loglevel])
+    os.execv(
+        sys.executable, [sys.executable, "-m", "entrypoints.cli", "worker", "--loglevel", loglevel]
+    )
 
 
 def use_uvloop() -> None:
@@ -71,7 +75,13 @@ def _wait_for_redis(settings: Settings, timeout_s: float = 30.0) -> None:
     """Give Redis a moment to come up (stacks start together); then fail clearly."""
     client = redis.Redis.from_url(settings.redis_url, socket_connect_timeout=5)
     try:
-        retry(client.ping, (redis.RedisError,), Backoff(0.5, 0.5, timeout_s), lambda exc:
-              PortflowError(f"cannot reach Redis at {settings.redacted_redis_url}: {exc}"))
+        retry(
+            client.ping,
+            (redis.RedisError,),
+            Backoff(0.5, 0.5, timeout_s),
+            lambda exc: PortflowError(
+                f"cannot reach Redis at {settings.redacted_redis_url}: {exc}"
+            ),
+        )
     finally:
         client.close()

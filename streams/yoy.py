@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterable
 from datetime import datetime
-from typing import Iterable, Optional
 
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
@@ -28,8 +28,8 @@ from prometheus_client.registry import Collector
 from portflow.adapters.redis import RedisStore
 from portflow.config import Settings
 from portflow.domain.live_time import reference_time
-from portflow.domain.periods import SPANS, span_to_date
 from portflow.domain.measures import unit_scale
+from portflow.domain.periods import SPANS, span_to_date
 from portflow.domain.rollup import sum_by
 from streams.pacing import MAX_DEFER_S, MAX_SHARE, RefreshPacer
 
@@ -37,12 +37,30 @@ log = logging.getLogger(__name__)
 
 # (metric name, help, measure label, event type, stored measure, dimensions)
 YOY_MEASURES = (
-    ("portflow_yoy_trade_value_yuan", "Trade value in yuan, by event time.", "trade_value",
-     "shipment", "value", ("port", "mode", "zone_group")),
-    ("portflow_yoy_cargo_weight_tonnes", "Cargo weight in tonnes, by event time.",
-     "cargo_weight", "shipment", "weight", ("port", "mode")),
-    ("portflow_yoy_trains", "Trains, by event time.", "trains", "train", "count",
-     ("port", "service")),
+    (
+        "portflow_yoy_trade_value_yuan",
+        "Trade value in yuan, by event time.",
+        "trade_value",
+        "shipment",
+        "value",
+        ("port", "mode", "zone_group"),
+    ),
+    (
+        "portflow_yoy_cargo_weight_tonnes",
+        "Cargo weight in tonnes, by event time.",
+        "cargo_weight",
+        "shipment",
+        "weight",
+        ("port", "mode"),
+    ),
+    (
+        "portflow_yoy_trains",
+        "Trains, by event time.",
+        "trains",
+        "train",
+        "count",
+        ("port", "service"),
+    ),
 )
 
 
@@ -52,9 +70,14 @@ READ_GRANULES = 2  # granules read from Redis (and held in memory) at a time
 class YoyCollector(Collector):
     """Serves the last computed YoY figures; ``refresh`` recomputes them from Redis."""
 
-    def __init__(self, store: RedisStore, tz, clock=time.monotonic,
-                 max_ahead_s: Optional[int] = Settings.max_event_ahead_s,
-                 wall_clock=time.time) -> None:
+    def __init__(
+        self,
+        store: RedisStore,
+        tz,
+        clock=time.monotonic,
+        max_ahead_s: int | None = Settings.max_event_ahead_s,
+        wall_clock=time.time,
+    ) -> None:
         self.store = store
         self.tz = tz
         self.max_ahead_s, self._wall_clock = max_ahead_s, wall_clock
@@ -66,8 +89,9 @@ class YoyCollector(Collector):
         return list(self._families) if self.active else []
 
     def refresh(self) -> None:
-        latest_ts = reference_time(self.store.latest_event_time(), self._wall_clock(),
-                                   self.max_ahead_s)
+        latest_ts = reference_time(
+            self.store.latest_event_time(), self._wall_clock(), self.max_ahead_s
+        )
         self._families = [] if latest_ts is None else self._compute(latest_ts)
 
     def refresh_if_due(self, behind: bool = False) -> None:
@@ -78,28 +102,35 @@ class YoyCollector(Collector):
     def _compute(self, latest_ts: int) -> list:
         latest_day = datetime.fromtimestamp(latest_ts, self.tz).date()
         spans = {span: span_to_date(span, latest_day) for span in SPANS}
-        info = GaugeMetricFamily("portflow_yoy_period_info",
-                                 "The periods the YoY gauges compare (value always 1).",
-                                 labels=["span", "current", "previous"])
+        info = GaugeMetricFamily(
+            "portflow_yoy_period_info",
+            "The periods the YoY gauges compare (value always 1).",
+            labels=["span", "current", "previous"],
+        )
         latest = GaugeMetricFamily(
             "portflow_latest_event_timestamp_seconds",
             "Newest event time applied (Unix seconds), at most the worker's clock plus "
             "PORTFLOW_MAX_EVENT_AHEAD (a day if off): the YoY and drop gauges' now.",
-            value=latest_ts)
+            value=latest_ts,
+        )
         families = [info, latest]
         for span, (period, _, _) in spans.items():
             info.add_metric([span, str(period), str(period.previous())], 1)
         ratio = GaugeMetricFamily(
-            "portflow_yoy_ratio", "Current over previous-year value (absent where that is 0).",
-            labels=["measure", "span", "dimension", "port", "mode", "zone_group", "service"])
+            "portflow_yoy_ratio",
+            "Current over previous-year value (absent where that is 0).",
+            labels=["measure", "span", "dimension", "port", "mode", "zone_group", "service"],
+        )
         for name, help_text, measure, event_type, stored, dims in YOY_MEASURES:
             scale = unit_scale(event_type, stored)
             needed = sorted({g for _, now, before in spans.values() for g in now + before})
             dimensions = ("total", *dims)
             rollups = self._rollups(event_type, stored, needed, dimensions)
             gauge = GaugeMetricFamily(
-                name, help_text,
-                labels=["span", "window", "dimension", "port", "mode", "zone_group", "service"])
+                name,
+                help_text,
+                labels=["span", "window", "dimension", "port", "mode", "zone_group", "service"],
+            )
             for span, (_, now, before) in spans.items():
                 for dimension in dimensions:
                     current = _summed(rollups, now, dimension)
@@ -115,17 +146,20 @@ class YoyCollector(Collector):
         families.append(ratio)
         return families
 
-    def _rollups(self, event_type: str, stored: str, granules: list[str],
-                 dimensions: tuple[str, ...]) -> dict[str, dict[str, dict[tuple, int]]]:
+    def _rollups(
+        self, event_type: str, stored: str, granules: list[str], dimensions: tuple[str, ...]
+    ) -> dict[str, dict[str, dict[tuple, int]]]:
         """granule -> dimension -> {row key: total}, each granule's cells read and summed once."""
         rollups = {}
         for i in range(0, len(granules), READ_GRANULES):
-            batch = granules[i:i + READ_GRANULES]
+            batch = granules[i : i + READ_GRANULES]
             for granule, cells in self.store.cells_per_granule(event_type, stored, batch).items():
                 rollups[granule] = {
-                    dimension: sum_by(event_type, [] if dimension == "total" else [dimension],
-                                      cells)
-                    for dimension in dimensions}
+                    dimension: sum_by(
+                        event_type, [] if dimension == "total" else [dimension], cells
+                    )
+                    for dimension in dimensions
+                }
         return rollups
 
 
@@ -139,5 +173,5 @@ def _summed(rollups: dict, granules: list[str], dimension: str) -> dict[tuple, i
 
 def _labels(dimension: str, key: tuple) -> list[str]:
     """Values for the port, mode, zone_group and service labels (empty where not this one)."""
-    value: Optional[str] = key[0] if key else None
+    value: str | None = key[0] if key else None
     return [value if dimension == d else "" for d in ("port", "mode", "zone_group", "service")]

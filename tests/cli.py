@@ -6,15 +6,22 @@ import sys
 
 def portflow(env: dict, *args: str, timeout: float = 600) -> str:
     """Run `portflow ARGS…`, assert it succeeded, return its standard output."""
-    done = subprocess.run([sys.executable, "-m", "entrypoints.cli", *args], env=env,
-                          capture_output=True, text=True, timeout=timeout)
+    done = subprocess.run(
+        [sys.executable, "-m", "entrypoints.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     assert done.returncode == 0, done.stderr
     return done.stdout
 
 
 # Servers nothing listens on: a command reaching for one fails (Kafka only after its 30 s wait).
-UNREACHABLE = {"PORTFLOW_KAFKA_BOOTSTRAP": "127.0.0.1:1",
-               "PORTFLOW_REDIS_URL": "redis://127.0.0.1:1/0"}
+UNREACHABLE = {
+    "PORTFLOW_KAFKA_BOOTSTRAP": "127.0.0.1:1",
+    "PORTFLOW_REDIS_URL": "redis://127.0.0.1:1/0",
+}
 
 
 def invoke_unreachable(*args: str):

@@ -25,11 +25,17 @@ from pathlib import Path
 import pytest
 import redis
 
-from portflow.config import Settings
-from entrypoints.embedded import (BROKERS, start_redis, start_tansu, start_worker,
-                               wait_for_assignment, wait_until_owning)
+from entrypoints.embedded import (
+    BROKERS,
+    start_redis,
+    start_tansu,
+    start_worker,
+    wait_for_assignment,
+    wait_until_owning,
+)
 from entrypoints.kafka_cluster import KafkaCluster, kafka_release, refused_requests
 from entrypoints.processes import free_port
+from portflow.config import Settings
 
 _counter = itertools.count()
 
@@ -46,8 +52,13 @@ def pytest_generate_tests(metafunc):
         raise pytest.UsageError(f"PORTFLOW_TEST_BROKER={chosen!r}: expected one of {BROKERS}")
     if chosen:
         skip = only and chosen not in names
-        names = [pytest.param(chosen, marks=pytest.mark.skip(
-            reason=f"needs {' or '.join(names)}, not {chosen}")) if skip else chosen]
+        names = [
+            pytest.param(
+                chosen, marks=pytest.mark.skip(reason=f"needs {' or '.join(names)}, not {chosen}")
+            )
+            if skip
+            else chosen
+        ]
     metafunc.parametrize("broker", names, indirect=True, scope="session")
 
 
@@ -62,8 +73,9 @@ def no_request_refused_for_its_version(tmp_path_factory):
     yield
     logs = sorted(tmp_path_factory.getbasetemp().rglob("logs/kafka-*.log"))
     refused = [f"{log}: {line}" for log in logs for line in refused_requests(log.read_text())]
-    assert not refused, ("brokers refused requests for their API version:\n"
-                         + "\n".join(refused[:20]))
+    assert not refused, "brokers refused requests for their API version:\n" + "\n".join(
+        refused[:20]
+    )
 
 
 @pytest.fixture(scope="session")

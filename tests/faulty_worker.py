@@ -11,9 +11,9 @@ cause them (tests only; the production code has no such hook):
 import os
 import sys
 
+from entrypoints.cli import main
 from portflow.adapters.redis import RedisStore
 from portflow.domain import aggregates
-from entrypoints.cli import main
 from streams import processor
 
 SUM_FAULT_IDS = set(filter(None, os.environ.get("PORTFLOW_TEST_SUM_FAULT_IDS", "").split(",")))

@@ -14,13 +14,29 @@ from decimal import ROUND_HALF_UP, Decimal
 from zoneinfo import ZoneInfo
 
 REQUIRED = {
-    "shipment": {"event_id", "ts", "port", "mode", "direction", "value_cny", "weight_tonnes",
-                 "partner", "trade_mode", "zones"},
+    "shipment": {
+        "event_id",
+        "ts",
+        "port",
+        "mode",
+        "direction",
+        "value_cny",
+        "weight_tonnes",
+        "partner",
+        "trade_mode",
+        "zones",
+    },
     "train": {"event_id", "ts", "port", "service", "direction", "teu"},
     "customs": {"event_id", "ts", "port", "declaration_id", "status"},
 }
-MEASURE_TYPE = {"value_cny": "shipment", "weight_tonnes": "shipment", "shipments": "shipment",
-                "trains": "train", "teu": "train", "declarations": "customs"}
+MEASURE_TYPE = {
+    "value_cny": "shipment",
+    "weight_tonnes": "shipment",
+    "shipments": "shipment",
+    "trains": "train",
+    "teu": "train",
+    "declarations": "customs",
+}
 
 
 class Oracle:
@@ -43,8 +59,11 @@ class Oracle:
                     self.dead_letters += len(event) if 1 <= len(event) <= 1000 else 1
                     continue
                 kind = event.get("type") if isinstance(event, dict) else None
-                if kind not in REQUIRED or not REQUIRED[kind] <= event.keys() \
-                        or str(event["event_id"]).startswith("bad-"):
+                if (
+                    kind not in REQUIRED
+                    or not REQUIRED[kind] <= event.keys()
+                    or str(event["event_id"]).startswith("bad-")
+                ):
                     self.dead_letters += 1
                     continue
                 if (kind, event["event_id"]) in seen:
@@ -91,7 +110,7 @@ class Oracle:
             total += amount
             keys = [()]
             for dim in by:
-                keys = [k + (v,) for k in keys for v in self._keys(event, dim)]
+                keys = [(*k, v) for k in keys for v in self._keys(event, dim)]
             for key in keys:
                 rows[key] += amount
         return rows, total
@@ -103,12 +122,14 @@ class Oracle:
         def yoy(cur, prev):
             if prev == 0:
                 return None
-            return ((Decimal(cur) / Decimal(prev) - 1) * 100).quantize(Decimal("0.01"),
-                                                                        ROUND_HALF_UP)
+            return ((Decimal(cur) / Decimal(prev) - 1) * 100).quantize(
+                Decimal("0.01"), ROUND_HALF_UP
+            )
 
         rows = {
             key: (now.get(key, 0), before.get(key, 0))
-            for key in set(now) | set(before) if now.get(key, 0) or before.get(key, 0)
+            for key in set(now) | set(before)
+            if now.get(key, 0) or before.get(key, 0)
         }
         return {
             "rows": {key: (Decimal(c), Decimal(p), yoy(c, p)) for key, (c, p) in rows.items()},

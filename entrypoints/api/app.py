@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from datetime import datetime
 from http import HTTPStatus
-from typing import Annotated, Any, Callable, Optional
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, FastAPI, Query
@@ -32,10 +33,16 @@ from starlette.responses import Response
 
 from entrypoints.api import schemas
 from entrypoints.api.metrics import ApiMetrics, MetricsMiddleware
-from entrypoints.api.recent import RecentAnswers
 from entrypoints.api.offsets import OffsetsWatch
-from entrypoints.api.problems import (MEDIA_TYPE, Problem, invalid_parameter, naming,
-                                      problem_for, unavailable)
+from entrypoints.api.problems import (
+    MEDIA_TYPE,
+    Problem,
+    invalid_parameter,
+    naming,
+    problem_for,
+    unavailable,
+)
+from entrypoints.api.recent import RecentAnswers
 from portflow.adapters.redis import RedisStore
 from portflow.config import Settings
 from portflow.domain.detection import DEFAULT_MIN_DROP_PCT
@@ -60,22 +67,34 @@ ALL_DIMENSIONS = sorted({d for dims in DIMENSIONS.values() for d in dims})
 # them), but the checks are the domain's, whose messages say what is allowed: no pattern here
 # is enforced by FastAPI.
 PERIOD_PATTERN = r"^[0-9]{4}(-(H[12]|Q[1-4]|[0-9]{2}(-[0-9]{2})?))?$"
-PERIOD_QUERY = Query(description="2024, 2024-H1, 2024-Q2, 2024-06 or 2024-06-15",
-                     json_schema_extra={"pattern": PERIOD_PATTERN})
+PERIOD_QUERY = Query(
+    description="2024, 2024-H1, 2024-Q2, 2024-06 or 2024-06-15",
+    json_schema_extra={"pattern": PERIOD_PATTERN},
+)
 MEASURE_QUERY = Query(description="What is summed", json_schema_extra={"enum": list(MEASURES)})
-BY_QUERY = Query(description="Up to two dimensions, comma-separated or repeated",
-                 json_schema_extra={"items": {"type": "string", "enum": ALL_DIMENSIONS}})
-FILTER_QUERY = Query(alias="filter", description="`dim:value`, repeatable: only events with "
-                     "these values (values of one dimension are alternatives)",
-                     json_schema_extra={"items": {"type": "string",
-                                                  "pattern": r"^[a-z_]+:[^\s|,:]{1,64}$"}})
-CURRENCY_QUERY = Query(description="CNY (default), or USD at each month's rate (`/v1/rates`)",
-                       json_schema_extra={"enum": list(CURRENCIES)})
-USD_RATE_QUERY = Query(description="One fixed rate, yuan per dollar (e.g. 7.2570): implies USD",
-                       json_schema_extra={"pattern": r"^[0-9]{1,4}(\.[0-9]{1,4})?$"})
+BY_QUERY = Query(
+    description="Up to two dimensions, comma-separated or repeated",
+    json_schema_extra={"items": {"type": "string", "enum": ALL_DIMENSIONS}},
+)
+FILTER_QUERY = Query(
+    alias="filter",
+    description="`dim:value`, repeatable: only events with "
+    "these values (values of one dimension are alternatives)",
+    json_schema_extra={"items": {"type": "string", "pattern": r"^[a-z_]+:[^\s|,:]{1,64}$"}},
+)
+CURRENCY_QUERY = Query(
+    description="CNY (default), or USD at each month's rate (`/v1/rates`)",
+    json_schema_extra={"enum": list(CURRENCIES)},
+)
+USD_RATE_QUERY = Query(
+    description="One fixed rate, yuan per dollar (e.g. 7.2570): implies USD",
+    json_schema_extra={"pattern": r"^[0-9]{1,4}(\.[0-9]{1,4})?$"},
+)
 BEARER = HTTPBearer(auto_error=False, description="PORTFLOW_API_TOKEN")
-ALLOW_INCOMPLETE_QUERY = Query(description="Answer although Kafka deleted events before they "
-                               "were applied (the body then names the lost offsets); else 409")
+ALLOW_INCOMPLETE_QUERY = Query(
+    description="Answer although Kafka deleted events before they "
+    "were applied (the body then names the lost offsets); else 409"
+)
 
 
 def split_dimensions(values: list[str]) -> list[str]:
@@ -83,13 +102,14 @@ def split_dimensions(values: list[str]) -> list[str]:
     return [d.strip() for value in values for d in value.split(",") if d.strip()]
 
 
-def token_matches(given: Optional[str], token: str) -> bool:
+def token_matches(given: str | None, token: str) -> bool:
     """Whether a bearer token is the configured one, in time independent of where they differ."""
     return given is not None and hmac.compare_digest(given.encode(), token.encode())
 
 
 def authorized_by(token: str) -> Callable[[dict], bool]:
     """Whether an ASGI request carries the bearer token (any does where none is configured)."""
+
     def authorized(scope: dict) -> bool:
         if not token:
             return True
@@ -106,19 +126,21 @@ class Backend:
     """What the routes read through: the store, the reports built on it, the thread pool and
     the watch on Kafka's end offsets, opened when the server starts."""
 
-    def __init__(self, settings: Settings, reports_factory: ReportsFactory,
-                 timeout_s: float) -> None:
+    def __init__(
+        self, settings: Settings, reports_factory: ReportsFactory, timeout_s: float
+    ) -> None:
         self.settings, self.reports_factory, self.timeout_s = settings, reports_factory, timeout_s
-        self.store: Optional[RedisStore] = None
+        self.store: RedisStore | None = None
         self.reports: Any = None
-        self.executor: Optional[ThreadPoolExecutor] = None
-        self.offsets: Optional[OffsetsWatch] = None
+        self.executor: ThreadPoolExecutor | None = None
+        self.offsets: OffsetsWatch | None = None
 
     def open(self) -> None:
         from portflow.adapters.kafka import EndOffsets
 
-        self.store = RedisStore.from_url(self.settings.redis_url, self.settings.topic_prefix,
-                                         **REDIS_OPTIONS)
+        self.store = RedisStore.from_url(
+            self.settings.redis_url, self.settings.topic_prefix, **REDIS_OPTIONS
+        )
         self.reports = self.reports_factory(self.store, self.settings.tz)
         self.executor = ThreadPoolExecutor(THREADS, thread_name_prefix="portflow-api")
         end_offsets = EndOffsets(self.settings)
@@ -134,14 +156,18 @@ class Backend:
         then finishes on its own: Redis' socket timeouts end it)."""
         loop = asyncio.get_running_loop()
         try:
-            return await asyncio.wait_for(loop.run_in_executor(self.executor, work),
-                                          self.timeout_s)
-        except asyncio.TimeoutError:
-            raise unavailable(f"no answer within {self.timeout_s:g}s; try again",
-                              "timeout") from None
+            return await asyncio.wait_for(loop.run_in_executor(self.executor, work), self.timeout_s)
+        except TimeoutError:
+            raise unavailable(
+                f"no answer within {self.timeout_s:g}s; try again", "timeout"
+            ) from None
 
-    async def answer(self, compute: Callable[[], dict], allow_incomplete: bool,
-                     compute_json: Optional[Callable[[], bytes]] = None) -> Response:
+    async def answer(
+        self,
+        compute: Callable[[], dict],
+        allow_incomplete: bool,
+        compute_json: Callable[[], bytes] | None = None,
+    ) -> Response:
         """The JSON of ``compute()`` over a readable state (present, in PORTFLOW_TZ), or
         ``compute_json()`` where given (the report service keeps its answers as JSON). Where
         Kafka deleted offsets before they were applied: a 409, unless ``allow_incomplete``
@@ -160,12 +186,12 @@ class Backend:
                     pass
             check_readable(self.store, self.settings)
             result = compute()
-            check_complete(self.store, result, allow_incomplete, "ask again",
-                           "allow_incomplete=true")
+            check_complete(
+                self.store, result, allow_incomplete, "ask again", "allow_incomplete=true"
+            )
             return to_json_bytes(result)
 
         return json_response(await self.run(work))
-
 
 
 def json_response(body: bytes) -> Response:
@@ -175,13 +201,17 @@ def json_response(body: bytes) -> Response:
 # ---- the OpenAPI document ---------------------------------------------------------------------
 
 PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
-RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait before asking again",
-                               "schema": {"type": "integer"}}}
+RETRY_AFTER = {
+    "Retry-After": {
+        "description": "Seconds to wait before asking again",
+        "schema": {"type": "integer"},
+    }
+}
 PROBLEM_DESCRIPTIONS = {
     400: "A bad query parameter: `parameter` names it, `detail` says what is allowed",
     401: "No bearer token, or not the configured one (`WWW-Authenticate: Bearer`)",
     409: "The state cannot answer as asked: aggregated in another time zone, or Kafka deleted "
-         "events before they were applied (see `allow_incomplete`)",
+    "events before they were applied (see `allow_incomplete`)",
     422: "No USD rate for some months of the request: `months` names them",
     503: "Redis unreachable, no state under the topic prefix (yet), or no answer in time",
 }
@@ -189,17 +219,22 @@ PROBLEM_DESCRIPTIONS = {
 
 def problems(*statuses: int) -> dict:
     """The ``responses`` of a route for the problems it can answer with."""
-    return {status: {"description": PROBLEM_DESCRIPTIONS[status],
-                     "content": {MEDIA_TYPE: {"schema": PROBLEM_REF}},
-                     **({"headers": RETRY_AFTER} if status == 503 else {})}
-            for status in statuses}
+    return {
+        status: {
+            "description": PROBLEM_DESCRIPTIONS[status],
+            "content": {MEDIA_TYPE: {"schema": PROBLEM_REF}},
+            **({"headers": RETRY_AFTER} if status == 503 else {}),
+        }
+        for status in statuses
+    }
 
 
 def openapi_document(app: FastAPI) -> dict:
     """FastAPI's document with the Problem schema, and without the 422 "validation error" it
     adds to every route with parameters (bad parameters are 400 problems here)."""
-    document = get_openapi(title=app.title, version=app.version, description=app.description,
-                           routes=app.routes)
+    document = get_openapi(
+        title=app.title, version=app.version, description=app.description, routes=app.routes
+    )
     components = document.setdefault("components", {}).setdefault("schemas", {})
     for path in document["paths"].values():
         for operation in path.values():
@@ -229,14 +264,18 @@ def package_version() -> str:
 
 # ---- the app ----------------------------------------------------------------------------------
 
+
 def default_reports(store: RedisStore, tz: ZoneInfo):
     from portflow.services.reports import Reports
 
     return Reports(store, tz, max_staleness_s=MAX_STALENESS_S)
 
 
-def create_app(settings: Settings, reports_factory: Optional[ReportsFactory] = None,
-               request_timeout_s: float = REQUEST_TIMEOUT_S) -> FastAPI:
+def create_app(
+    settings: Settings,
+    reports_factory: ReportsFactory | None = None,
+    request_timeout_s: float = REQUEST_TIMEOUT_S,
+) -> FastAPI:
     """The API over ``settings`` (Redis, topic prefix, time zone, token); ``reports_factory``
     makes the report service from the store and time zone (default: ``Reports``)."""
     if reports_factory is None:
@@ -252,8 +291,13 @@ def create_app(settings: Settings, reports_factory: Optional[ReportsFactory] = N
         finally:
             backend.close()
 
-    app = FastAPI(title="portflow", version=package_version(), description=DESCRIPTION,
-                  lifespan=lifespan, redoc_url=None)
+    app = FastAPI(
+        title="portflow",
+        version=package_version(),
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        redoc_url=None,
+    )
 
     def openapi() -> dict:
         if app.openapi_schema is None:
@@ -262,8 +306,12 @@ def create_app(settings: Settings, reports_factory: Optional[ReportsFactory] = N
 
     app.openapi = openapi
     add_error_handlers(app, settings.redacted_redis_url)
-    app.add_middleware(RecentAnswers, paths=frozenset({"/v1/reports", "/v1/series"}),
-                       ttl_s=MAX_STALENESS_S, authorized=authorized_by(settings.api_token))
+    app.add_middleware(
+        RecentAnswers,
+        paths=frozenset({"/v1/reports", "/v1/series"}),
+        ttl_s=MAX_STALENESS_S,
+        authorized=authorized_by(settings.api_token),
+    )
     app.add_middleware(MetricsMiddleware, metrics=metrics)  # the outer: counts kept answers too
     add_service_routes(app, backend, metrics)
     app.include_router(v1_router(settings, backend))
@@ -282,8 +330,9 @@ def add_error_handlers(app: FastAPI, redis_url: str) -> None:
     def http_error(request: Request, exc: HTTPException) -> Response:
         phrase = HTTPStatus(exc.status_code).phrase
         slug = phrase.lower().replace(" ", "-")
-        return Problem(exc.status_code, slug, phrase, str(exc.detail),
-                       headers=exc.headers).response()
+        return Problem(
+            exc.status_code, slug, phrase, str(exc.detail), headers=exc.headers
+        ).response()
 
     for kind in (Problem, PortflowError, RedisError, Exception):
         app.add_exception_handler(kind, problem)
@@ -294,13 +343,22 @@ def add_error_handlers(app: FastAPI, redis_url: str) -> None:
 def add_service_routes(app: FastAPI, backend: Backend, metrics: ApiMetrics) -> None:
     """Health, readiness and metrics: open to all (no token), for probes and Prometheus."""
 
-    @app.get("/healthz", response_model=schemas.Health, tags=["service"],
-             summary="The process is alive (nothing is read)")
+    @app.get(
+        "/healthz",
+        response_model=schemas.Health,
+        tags=["service"],
+        summary="The process is alive (nothing is read)",
+    )
     async def healthz() -> Response:
         return json_response(b'{"status": "ok"}')
 
-    @app.get("/readyz", response_model=schemas.Ready, responses=problems(503), tags=["service"],
-             summary="Redis answers and holds a readable state (else 503)")
+    @app.get(
+        "/readyz",
+        response_model=schemas.Ready,
+        responses=problems(503),
+        tags=["service"],
+        summary="Redis answers and holds a readable state (else 503)",
+    )
     async def readyz() -> Response:
         from portflow.services.state import check_readable
 
@@ -309,21 +367,29 @@ def add_service_routes(app: FastAPI, backend: Backend, metrics: ApiMetrics) -> N
                 check_readable(backend.store, backend.settings)
                 newest = backend.store.latest_event_time()
             except (PortflowError, RedisError) as exc:
-                raise unavailable(problem_for(exc, backend.settings.redacted_redis_url).detail,
-                                  "not-ready") from None
-            return {"status": "ready", "time_zone": backend.settings.tz_name,
-                    "newest_event": newest_event_text(newest, backend.settings.tz)}
+                raise unavailable(
+                    problem_for(exc, backend.settings.redacted_redis_url).detail, "not-ready"
+                ) from None
+            return {
+                "status": "ready",
+                "time_zone": backend.settings.tz_name,
+                "newest_event": newest_event_text(newest, backend.settings.tz),
+            }
 
         return json_response(to_json_bytes(await backend.run(ready)))
 
-    @app.get("/metrics", response_class=Response, tags=["service"],
-             summary="The API's Prometheus metrics: requests and latency by route",
-             responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}})
+    @app.get(
+        "/metrics",
+        response_class=Response,
+        tags=["service"],
+        summary="The API's Prometheus metrics: requests and latency by route",
+        responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+    )
     async def metrics_route() -> Response:
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
 
-def newest_event_text(newest: Optional[int], tz: ZoneInfo) -> Optional[str]:
+def newest_event_text(newest: int | None, tz: ZoneInfo) -> str | None:
     return None if newest is None else datetime.fromtimestamp(newest, tz).isoformat()
 
 
@@ -331,94 +397,135 @@ def v1_router(settings: Settings, backend: Backend) -> APIRouter:
     """The data routes, behind the bearer token when one is configured."""
     guarded = bool(settings.api_token)
 
-    def require_token(
-            credentials: Annotated[Optional[HTTPAuthorizationCredentials], Depends(BEARER)]):
+    def require_token(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)]):
         given = credentials.credentials if credentials else None
         if not token_matches(given, settings.api_token):
-            raise Problem(401, "unauthorized", "Unauthorized",
-                          "send Authorization: Bearer <PORTFLOW_API_TOKEN>" if given is None
-                          else "the bearer token is not the one configured",
-                          headers={"WWW-Authenticate": 'Bearer realm="portflow"'
-                                   + ("" if given is None else ', error="invalid_token"')})
+            raise Problem(
+                401,
+                "unauthorized",
+                "Unauthorized",
+                "send Authorization: Bearer <PORTFLOW_API_TOKEN>"
+                if given is None
+                else "the bearer token is not the one configured",
+                headers={
+                    "WWW-Authenticate": 'Bearer realm="portflow"'
+                    + ("" if given is None else ', error="invalid_token"')
+                },
+            )
 
-    router = APIRouter(prefix="/v1", tags=["data"],
-                       dependencies=[Depends(require_token)] if guarded else [])
+    router = APIRouter(
+        prefix="/v1", tags=["data"], dependencies=[Depends(require_token)] if guarded else []
+    )
 
     def errors(*statuses: int) -> dict:
         return problems(*statuses, *((401,) if guarded else ()))
 
-    @router.get("/reports", response_model=schemas.Report,
-                responses=errors(400, 409, 422, 503),
-                summary="A period's totals by up to two dimensions against a year earlier "
-                        "(or the period before), with shares, contributions and ranks")
+    @router.get(
+        "/reports",
+        response_model=schemas.Report,
+        responses=errors(400, 409, 422, 503),
+        summary="A period's totals by up to two dimensions against a year earlier "
+        "(or the period before), with shares, contributions and ranks",
+    )
     async def reports(
-            period: Annotated[str, PERIOD_QUERY],
-            measure: Annotated[str, MEASURE_QUERY] = "value_cny",
-            by: Annotated[list[str], BY_QUERY] = [],
-            compare: Annotated[str, Query(description="yoy: the same period a year earlier; "
-                                          "previous: the period just before",
-                                          json_schema_extra={"enum": list(COMPARES)})] = "yoy",
-            ytd: Annotated[bool, Query(description="From 1 January to the period's end, in "
-                                                   "both years")] = False,
-            filters: Annotated[list[str], FILTER_QUERY] = [],
-            currency: Annotated[Optional[str], CURRENCY_QUERY] = None,
-            usd_rate: Annotated[Optional[str], USD_RATE_QUERY] = None,
-            top: Annotated[Optional[int], Query(description="The N largest rows and one row "
-                                                            "for the rest", json_schema_extra={
-                                                                "minimum": 1,
-                                                                "maximum": MAX_TOP})] = None,
-            allow_incomplete: Annotated[bool, ALLOW_INCOMPLETE_QUERY] = False) -> Response:
+        period: Annotated[str, PERIOD_QUERY],
+        measure: Annotated[str, MEASURE_QUERY] = "value_cny",
+        by: Annotated[list[str], BY_QUERY] = [],
+        compare: Annotated[
+            str,
+            Query(
+                description="yoy: the same period a year earlier; previous: the period just before",
+                json_schema_extra={"enum": list(COMPARES)},
+            ),
+        ] = "yoy",
+        ytd: Annotated[
+            bool, Query(description="From 1 January to the period's end, in both years")
+        ] = False,
+        filters: Annotated[list[str], FILTER_QUERY] = [],
+        currency: Annotated[str | None, CURRENCY_QUERY] = None,
+        usd_rate: Annotated[str | None, USD_RATE_QUERY] = None,
+        top: Annotated[
+            int | None,
+            Query(
+                description="The N largest rows and one row for the rest",
+                json_schema_extra={"minimum": 1, "maximum": MAX_TOP},
+            ),
+        ] = None,
+        allow_incomplete: Annotated[bool, ALLOW_INCOMPLETE_QUERY] = False,
+    ) -> Response:
         from portflow.domain.queries import ReportRequest
 
-        request = ReportRequest.parse(period, measure, split_dimensions(by), compare, ytd,
-                                      filters, currency, usd_rate, top)
-        return await backend.answer(lambda: backend.reports.report(request), allow_incomplete,
-                                    lambda: backend.reports.report_json(request))
+        request = ReportRequest.parse(
+            period, measure, split_dimensions(by), compare, ytd, filters, currency, usd_rate, top
+        )
+        return await backend.answer(
+            lambda: backend.reports.report(request),
+            allow_incomplete,
+            lambda: backend.reports.report_json(request),
+        )
 
-    @router.get("/series", response_model=schemas.Series,
-                responses=errors(400, 409, 422, 503),
-                summary="Daily or monthly totals by event time, each beside a year earlier "
-                        "(days: 52 weeks, weekdays aligned)")
+    @router.get(
+        "/series",
+        response_model=schemas.Series,
+        responses=errors(400, 409, 422, 503),
+        summary="Daily or monthly totals by event time, each beside a year earlier "
+        "(days: 52 weeks, weekdays aligned)",
+    )
     async def series(
-            measure: Annotated[str, MEASURE_QUERY] = "value_cny",
-            by: Annotated[list[str], BY_QUERY] = [],
-            granularity: Annotated[str, Query(json_schema_extra={"enum": list(GRANULARITIES)})]
-            = "day",
-            start: Annotated[Optional[str], Query(
-                alias="from", description="First day: YYYY-MM-DD, YYYY-MM, RFC 3339 or epoch "
-                                          "milliseconds (default: a year before `to`)")] = None,
-            end: Annotated[Optional[str], Query(
-                alias="to", description="Last day, as `from` (default: the newest event's)")]
-            = None,
-            filters: Annotated[list[str], FILTER_QUERY] = [],
-            currency: Annotated[Optional[str], CURRENCY_QUERY] = None,
-            usd_rate: Annotated[Optional[str], USD_RATE_QUERY] = None,
-            allow_incomplete: Annotated[bool, ALLOW_INCOMPLETE_QUERY] = False) -> Response:
+        measure: Annotated[str, MEASURE_QUERY] = "value_cny",
+        by: Annotated[list[str], BY_QUERY] = [],
+        granularity: Annotated[str, Query(json_schema_extra={"enum": list(GRANULARITIES)})] = "day",
+        start: Annotated[
+            str | None,
+            Query(
+                alias="from",
+                description="First day: YYYY-MM-DD, YYYY-MM, RFC 3339 or epoch "
+                "milliseconds (default: a year before `to`)",
+            ),
+        ] = None,
+        end: Annotated[
+            str | None,
+            Query(alias="to", description="Last day, as `from` (default: the newest event's)"),
+        ] = None,
+        filters: Annotated[list[str], FILTER_QUERY] = [],
+        currency: Annotated[str | None, CURRENCY_QUERY] = None,
+        usd_rate: Annotated[str | None, USD_RATE_QUERY] = None,
+        allow_incomplete: Annotated[bool, ALLOW_INCOMPLETE_QUERY] = False,
+    ) -> Response:
         from portflow.domain.queries import SeriesRequest
 
-        request = SeriesRequest.parse(measure, split_dimensions(by), granularity, start, end,
-                                      filters, currency, usd_rate)
-        return await backend.answer(lambda: backend.reports.series(request), allow_incomplete,
-                                    lambda: backend.reports.series_json(request))
+        request = SeriesRequest.parse(
+            measure, split_dimensions(by), granularity, start, end, filters, currency, usd_rate
+        )
+        return await backend.answer(
+            lambda: backend.reports.series(request),
+            allow_incomplete,
+            lambda: backend.reports.series_json(request),
+        )
 
-    @router.get("/anomalies", response_model=schemas.Anomalies,
-                responses=errors(400, 409, 503),
-                summary="The period's complete days whose throughput dropped against what the "
-                        "calendar led to expect (as `portflow anomalies --json`)")
+    @router.get(
+        "/anomalies",
+        response_model=schemas.Anomalies,
+        responses=errors(400, 409, 503),
+        summary="The period's complete days whose throughput dropped against what the "
+        "calendar led to expect (as `portflow anomalies --json`)",
+    )
     async def anomalies(
-            period: Annotated[str, PERIOD_QUERY],
-            measure: Annotated[str, MEASURE_QUERY] = "value_cny",
-            by: Annotated[list[str], BY_QUERY] = ["port"],
-            min_drop: Annotated[float, Query(description="Report days at least this many per "
-                                                         "cent below expectation (0–100]",
-                                             json_schema_extra={"exclusiveMinimum": 0,
-                                                                "maximum": 100})]
-            = DEFAULT_MIN_DROP_PCT,
-            allow_incomplete: Annotated[bool, ALLOW_INCOMPLETE_QUERY] = False) -> Response:
+        period: Annotated[str, PERIOD_QUERY],
+        measure: Annotated[str, MEASURE_QUERY] = "value_cny",
+        by: Annotated[list[str], BY_QUERY] = ["port"],
+        min_drop: Annotated[
+            float,
+            Query(
+                description="Report days at least this many per cent below expectation (0–100]",
+                json_schema_extra={"exclusiveMinimum": 0, "maximum": 100},
+            ),
+        ] = DEFAULT_MIN_DROP_PCT,
+        allow_incomplete: Annotated[bool, ALLOW_INCOMPLETE_QUERY] = False,
+    ) -> Response:
         from portflow.domain.measures import check_request
         from portflow.domain.periods import Period
-        from portflow.services.anomalies import (AnomaliesRequest, check_min_drop,
-                                                 read_anomalies)
+        from portflow.services.anomalies import AnomaliesRequest, check_min_drop, read_anomalies
 
         with naming("period"):
             Period.parse(period)
@@ -429,13 +536,18 @@ def v1_router(settings: Settings, backend: Backend) -> APIRouter:
         with naming("by"):
             request = AnomaliesRequest.parse(period, measure, split_dimensions(by), min_drop)
         return await backend.answer(
-            lambda: read_anomalies(backend.store, settings.tz, request,
-                                   settings.max_event_ahead_s), allow_incomplete)
+            lambda: read_anomalies(backend.store, settings.tz, request, settings.max_event_ahead_s),
+            allow_incomplete,
+        )
 
-    @router.get("/status", response_model=schemas.Status, responses=errors(503),
-                summary="What the state holds: epoch, time zone, newest event, each "
-                        "partition's last applied offset, end offset in Kafka and lag, "
-                        "workers, outcomes, lost offsets")
+    @router.get(
+        "/status",
+        response_model=schemas.Status,
+        responses=errors(503),
+        summary="What the state holds: epoch, time zone, newest event, each "
+        "partition's last applied offset, end offset in Kafka and lag, "
+        "workers, outcomes, lost offsets",
+    )
     async def status() -> Response:
         from portflow.services.state import check_state
         from portflow.services.status import read_status, with_end_offsets
@@ -445,15 +557,22 @@ def v1_router(settings: Settings, backend: Backend) -> APIRouter:
         def work() -> bytes:
             check_state(backend.store, settings)
             status = with_end_offsets(read_status(backend.store, settings), ends)
-            status["kafka"] = {"bootstrap": settings.kafka_bootstrap,
-                               "read_s_ago": read_s_ago, "error": error}
+            status["kafka"] = {
+                "bootstrap": settings.kafka_bootstrap,
+                "read_s_ago": read_s_ago,
+                "error": error,
+            }
             return to_json_bytes(status)
 
         return json_response(await backend.run(work))
 
-    @router.get("/rates", response_model=schemas.Rates, responses=errors(503),
-                summary="The USD rates loaded by `portflow rates load`: yuan per dollar by "
-                        "month, with their source")
+    @router.get(
+        "/rates",
+        response_model=schemas.Rates,
+        responses=errors(503),
+        summary="The USD rates loaded by `portflow rates load`: yuan per dollar by "
+        "month, with their source",
+    )
     async def rates() -> Response:
         from portflow.services.rates import rates_json
 

@@ -17,11 +17,19 @@ LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 
 class ApiMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
-        self.requests = Counter("portflow_api_requests", "HTTP requests answered by the API",
-                                ["route", "status"], registry=self.registry)
-        self.latency = Histogram("portflow_api_request_duration_seconds",
-                                 "Time from a request's arrival to its response's end",
-                                 ["route"], buckets=LATENCY_BUCKETS, registry=self.registry)
+        self.requests = Counter(
+            "portflow_api_requests",
+            "HTTP requests answered by the API",
+            ["route", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "portflow_api_request_duration_seconds",
+            "Time from a request's arrival to its response's end",
+            ["route"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
 
     def observe(self, route: str, status: int, seconds: float) -> None:
         self.requests.labels(route, str(status)).inc()

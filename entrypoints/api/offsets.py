@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Callable, Optional
+from collections.abc import Callable
 
 EVERY_S = 5.0
 AFTER_FAILURE_S = 30.0
@@ -21,19 +21,19 @@ class OffsetsWatch:
     def __init__(self, read: Reader, close: Callable[[], None]) -> None:
         self._read, self._close = read, close
         # (end offsets or None, monotonic time of that reading or None, last error or None)
-        self._last: tuple[Optional[dict], Optional[float], Optional[str]] = (None, None, None)
+        self._last: tuple[dict | None, float | None, str | None] = (None, None, None)
         self._stop = threading.Event()
-        self._thread: Optional[threading.Thread] = None
+        self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
 
-    def latest(self) -> tuple[Optional[dict[tuple[str, int], int]], Optional[float],
-                              Optional[str]]:
+    def latest(self) -> tuple[dict[tuple[str, int], int] | None, float | None, str | None]:
         """The last end offsets read, how many seconds ago, and the error of the last reading
         if it failed (starting the thread on the first call: nothing is read until asked)."""
         with self._lock:
             if self._thread is None and not self._stop.is_set():
-                self._thread = threading.Thread(target=self._run, daemon=True,
-                                                name="portflow-api-offsets")
+                self._thread = threading.Thread(
+                    target=self._run, daemon=True, name="portflow-api-offsets"
+                )
                 self._thread.start()
         ends, at, error = self._last
         return ends, None if at is None else round(time.monotonic() - at, 1), error

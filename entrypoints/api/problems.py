@@ -8,8 +8,8 @@ read as asked a 409, Redis or the state unavailable (for now) a 503 with ``Retry
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator, Optional
 
 from starlette.responses import Response
 
@@ -24,29 +24,46 @@ class Problem(Exception):
     """A problem response: ``status``, a short ``title``, the ``detail`` sentence, and members
     of its own (``parameter``, ``months``)."""
 
-    def __init__(self, status: int, slug: str, title: str, detail: str,
-                 headers: Optional[dict[str, str]] = None, **members) -> None:
+    def __init__(
+        self,
+        status: int,
+        slug: str,
+        title: str,
+        detail: str,
+        headers: dict[str, str] | None = None,
+        **members,
+    ) -> None:
         super().__init__(detail)
         self.status, self.slug, self.title, self.detail = status, slug, title, detail
         self.headers = headers or {}
         self.members = {k: v for k, v in members.items() if v is not None}
 
     def as_json(self) -> dict:
-        return {"type": f"urn:portflow:problem:{self.slug}", "title": self.title,
-                "status": self.status, "detail": self.detail, **self.members}
+        return {
+            "type": f"urn:portflow:problem:{self.slug}",
+            "title": self.title,
+            "status": self.status,
+            "detail": self.detail,
+            **self.members,
+        }
 
     def response(self) -> Response:
-        return Response(to_json_bytes(self.as_json()), status_code=self.status,
-                        headers=self.headers, media_type=MEDIA_TYPE)
+        return Response(
+            to_json_bytes(self.as_json()),
+            status_code=self.status,
+            headers=self.headers,
+            media_type=MEDIA_TYPE,
+        )
 
 
-def invalid_parameter(parameter: Optional[str], detail: str) -> Problem:
+def invalid_parameter(parameter: str | None, detail: str) -> Problem:
     return Problem(400, "invalid-parameter", "Invalid parameter", detail, parameter=parameter)
 
 
 def unavailable(detail: str, slug: str = "unavailable") -> Problem:
-    return Problem(503, slug, "Service unavailable", detail,
-                   headers={"Retry-After": str(RETRY_AFTER_S)})
+    return Problem(
+        503, slug, "Service unavailable", detail, headers={"Retry-After": str(RETRY_AFTER_S)}
+    )
 
 
 @contextmanager
@@ -73,8 +90,9 @@ def problem_for(exc: BaseException, redis_url: str) -> Problem:
     if isinstance(exc, UsageError):
         return invalid_parameter(getattr(exc, "parameter", None), str(exc))
     if isinstance(exc, MissingRates):
-        return Problem(422, "missing-rates", "No USD rate for some months", str(exc),
-                       months=exc.months)
+        return Problem(
+            422, "missing-rates", "No USD rate for some months", str(exc), months=exc.months
+        )
     if isinstance(exc, (NoState, StateUnavailable)):
         return unavailable(str(exc), "no-state")
     if isinstance(exc, (WrongTimeZone, Incomplete)):
@@ -84,5 +102,9 @@ def problem_for(exc: BaseException, redis_url: str) -> Problem:
         return unavailable(f"cannot read Redis at {redis_url}: {exc}", "redis-unavailable")
     if isinstance(exc, PortflowError):
         return Problem(500, "failed", "Request failed", str(exc))
-    return Problem(500, "internal-error", "Internal error",
-                   "the server met an unexpected error; its log has the details")
+    return Problem(
+        500,
+        "internal-error",
+        "Internal error",
+        "the server met an unexpected error; its log has the details",
+    )

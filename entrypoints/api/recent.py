@@ -10,8 +10,8 @@ path and query string as sent; a request that is not authorized passes through (
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Callable
 from time import monotonic
-from typing import Callable
 
 KEPT_ANSWERS = 256
 
@@ -19,15 +19,20 @@ KEPT_ANSWERS = 256
 class RecentAnswers:
     """ASGI middleware keeping the latest 200 answers of ``paths`` for ``ttl_s`` seconds."""
 
-    def __init__(self, app, paths: frozenset[str], ttl_s: float,
-                 authorized: Callable[[dict], bool]) -> None:
+    def __init__(
+        self, app, paths: frozenset[str], ttl_s: float, authorized: Callable[[dict], bool]
+    ) -> None:
         self.app, self.paths, self.ttl_s, self.authorized = app, paths, ttl_s, authorized
         # (path, query) -> (when answered, the route that answered, headers, body)
         self.answers: OrderedDict[tuple, tuple[float, object, list, bytes]] = OrderedDict()
 
     async def __call__(self, scope, receive, send) -> None:
-        if (scope["type"] != "http" or scope["method"] != "GET" or scope["path"] not in self.paths
-                or not self.authorized(scope)):
+        if (
+            scope["type"] != "http"
+            or scope["method"] != "GET"
+            or scope["path"] not in self.paths
+            or not self.authorized(scope)
+        ):
             await self.app(scope, receive, send)
             return
         key = (scope["path"], scope["query_string"])
@@ -53,8 +58,12 @@ class RecentAnswers:
 
         await self.app(scope, receive, noting)
         if start.get("status") == 200:
-            self.answers[key] = (started, scope.get("route"), list(start.get("headers", [])),
-                                 b"".join(parts))
+            self.answers[key] = (
+                started,
+                scope.get("route"),
+                list(start.get("headers", [])),
+                b"".join(parts),
+            )
             self.answers.move_to_end(key)
             while len(self.answers) > KEPT_ANSWERS:
                 self.answers.popitem(last=False)

@@ -7,7 +7,7 @@ those named, so additions to the JSON stay within the document.
 
 from __future__ import annotations
 
-from typing import Literal, Optional
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -23,16 +23,16 @@ class Problem(Open):
     title: str
     status: int
     detail: str = Field(description="What went wrong and what is allowed")
-    parameter: Optional[str] = Field(None, description="The query parameter at fault (400)")
-    months: Optional[list[str]] = Field(None, description="Months without a USD rate (422)")
+    parameter: str | None = Field(None, description="The query parameter at fault (400)")
+    months: list[str] | None = Field(None, description="Months without a USD rate (422)")
 
 
 class Data(Open):
     """How far the applied events go against the period."""
 
-    newest_event: Optional[str] = Field(None, description="RFC 3339, in the time zone")
-    time_zone: Optional[str] = None
-    period_status: Optional[Literal["complete", "in_progress", "no_data_yet"]] = None
+    newest_event: str | None = Field(None, description="RFC 3339, in the time zone")
+    time_zone: str | None = None
+    period_status: Literal["complete", "in_progress", "no_data_yet"] | None = None
 
 
 class Span(Open):
@@ -43,21 +43,21 @@ class Span(Open):
 class Total(Open):
     current: float
     previous: float
-    yoy_pct: Optional[float] = None
-    change: Optional[float] = None
-    growth_pct: Optional[float] = None
+    yoy_pct: float | None = None
+    change: float | None = None
+    growth_pct: float | None = None
 
 
 class Row(Total):
     key: dict[str, str] = Field(description="The row's value of each `by` dimension")
-    share_pct: Optional[float] = None
-    previous_share_pct: Optional[float] = None
-    share_change_pp: Optional[float] = None
-    contribution_pp: Optional[float] = None
-    contribution_share_pct: Optional[float] = None
-    rank: Optional[int] = None
-    previous_rank: Optional[int] = None
-    others: Optional[int] = Field(None, description="Rows summed into the `top` rest row")
+    share_pct: float | None = None
+    previous_share_pct: float | None = None
+    share_change_pp: float | None = None
+    contribution_pp: float | None = None
+    contribution_share_pct: float | None = None
+    rank: int | None = None
+    previous_rank: int | None = None
+    others: int | None = Field(None, description="Rows summed into the `top` rest row")
 
 
 class Report(Open):
@@ -65,14 +65,14 @@ class Report(Open):
     previous_period: str
     measure: str
     by: list[str]
-    compare: Optional[Literal["yoy", "previous"]] = None
-    ytd: Optional[bool] = None
-    filters: Optional[dict[str, list[str]]] = None
-    currency: Optional[Literal["CNY", "USD"]] = None
-    unit: Optional[str] = None
-    span: Optional[Span] = None
-    previous_span: Optional[Span] = None
-    usd_rates: Optional[dict[str, str]] = None
+    compare: Literal["yoy", "previous"] | None = None
+    ytd: bool | None = None
+    filters: dict[str, list[str]] | None = None
+    currency: Literal["CNY", "USD"] | None = None
+    unit: str | None = None
+    span: Span | None = None
+    previous_span: Span | None = None
+    usd_rates: dict[str, str] | None = None
     rows: list[Row]
     total: Total
     data: Data
@@ -82,8 +82,8 @@ class SeriesRow(Open):
     time: str = Field(description="Local midnight, RFC 3339")
     key: str = Field(description="The dimension values joined with '/', or 'total'")
     value: float
-    previous: Optional[float] = None
-    previous_time: Optional[str] = None
+    previous: float | None = None
+    previous_time: str | None = None
 
 
 class Series(Open):
@@ -93,11 +93,11 @@ class Series(Open):
     from_: str = Field(alias="from")
     to: str
     rows: list[SeriesRow]
-    filters: Optional[dict[str, list[str]]] = None
-    currency: Optional[Literal["CNY", "USD"]] = None
-    unit: Optional[str] = None
-    time_zone: Optional[str] = None
-    data: Optional[Data] = None
+    filters: dict[str, list[str]] | None = None
+    currency: Literal["CNY", "USD"] | None = None
+    unit: str | None = None
+    time_zone: str | None = None
+    data: Data | None = None
 
 
 class Anomaly(Open):
@@ -120,18 +120,20 @@ class Anomalies(Open):
 
 class TopicStatus(Open):
     topic: str
-    topic_id: Optional[str] = None
+    topic_id: str | None = None
     marks: dict[str, int] = Field(description="Partition → last applied offset")
-    end_offsets: Optional[dict[str, int]] = Field(
-        None, description="Partition → the offset Kafka gives its next record (once read)")
-    lag: Optional[int] = Field(None, description="Records in Kafka not applied yet")
+    end_offsets: dict[str, int] | None = Field(
+        None, description="Partition → the offset Kafka gives its next record (once read)"
+    )
+    lag: int | None = Field(None, description="Records in Kafka not applied yet")
 
 
 class KafkaReading(Open):
     bootstrap: str
-    read_s_ago: Optional[float] = Field(None, description="Age of the end offsets (null: not "
-                                                          "read yet)")
-    error: Optional[str] = Field(None, description="Why the last reading failed")
+    read_s_ago: float | None = Field(
+        None, description="Age of the end offsets (null: not read yet)"
+    )
+    error: str | None = Field(None, description="Why the last reading failed")
 
 
 class Status(Open):
@@ -143,12 +145,12 @@ class Status(Open):
     topics: list[TopicStatus]
     workers: list[dict]
     lost_offsets: dict[str, list[list[int]]]
-    kafka: Optional[KafkaReading] = None
+    kafka: KafkaReading | None = None
 
 
 class Rate(Open):
     rate: str = Field(description="Yuan per US dollar, exact decimal")
-    source: Optional[str] = None
+    source: str | None = None
 
 
 class Rates(Open):
@@ -161,5 +163,5 @@ class Health(Open):
 
 class Ready(Open):
     status: Literal["ready"]
-    time_zone: Optional[str] = None
-    newest_event: Optional[str] = None
+    time_zone: str | None = None
+    newest_event: str | None = None

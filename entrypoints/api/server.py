@@ -3,10 +3,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import signal
 import socket
-from typing import Callable
+from collections.abc import Callable
 
 from portflow.config import Settings
 from portflow.errors import PortflowError, UsageError
@@ -30,9 +31,11 @@ def check_exposure(settings: Settings) -> None:
     """Refuse to listen beyond loopback without a token: the totals would be open to all."""
     host, port = settings.api_addr
     if not is_loopback(host) and not settings.api_token:
-        raise UsageError(f"PORTFLOW_API_ADDR={host}:{port} listens beyond this machine: set "
-                         "PORTFLOW_API_TOKEN (clients then send Authorization: Bearer <token>) "
-                         "or listen on 127.0.0.1")
+        raise UsageError(
+            f"PORTFLOW_API_ADDR={host}:{port} listens beyond this machine: set "
+            "PORTFLOW_API_TOKEN (clients then send Authorization: Bearer <token>) "
+            "or listen on 127.0.0.1"
+        )
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -43,8 +46,10 @@ def bind(host: str, port: int) -> socket.socket:
         sock.bind((host, port))
     except OSError as exc:
         sock.close()
-        raise CannotListen(f"cannot listen on {host}:{port} ({exc.strerror or exc}): choose "
-                           "another address with PORTFLOW_API_ADDR") from None
+        raise CannotListen(
+            f"cannot listen on {host}:{port} ({exc.strerror or exc}): choose "
+            "another address with PORTFLOW_API_ADDR"
+        ) from None
     return sock
 
 
@@ -63,13 +68,18 @@ def serve(settings: Settings, say: Callable[[str], None], log_level: str = "info
     host, port = settings.api_addr
     sock = bind(host, port)
     shown = f"[{host}]" if ":" in host else host
-    say(f"serving the HTTP API on http://{shown}:{port} (docs at /docs, OpenAPI at "
-        f"/openapi.json){'; /v1 requires the bearer token' if settings.api_token else ''}")
-    config = uvicorn.Config(create_app(settings), log_level=log_level, access_log=False,
-                            server_header=False, timeout_graceful_shutdown=5)
+    say(
+        f"serving the HTTP API on http://{shown}:{port} (docs at /docs, OpenAPI at "
+        f"/openapi.json){'; /v1 requires the bearer token' if settings.api_token else ''}"
+    )
+    config = uvicorn.Config(
+        create_app(settings),
+        log_level=log_level,
+        access_log=False,
+        server_header=False,
+        timeout_graceful_shutdown=5,
+    )
     signal.signal(signal.SIGTERM, _interrupt)
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         uvicorn.Server(config).run(sockets=[sock])
-    except KeyboardInterrupt:
-        pass
     say("stopped serving the HTTP API")

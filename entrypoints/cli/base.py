@@ -39,7 +39,7 @@ def warn(message: str | None) -> None:
         click.secho(f"portflow: warning: {message}", fg="yellow", err=True)
 
 
-def fail(message: str) -> "click.exceptions.Exit":
+def fail(message: str) -> click.exceptions.Exit:
     click.secho(f"portflow: {message}", fg="red", err=True)
     return click.exceptions.Exit(EXIT_FAILURE)
 
@@ -103,8 +103,10 @@ class Number(click.FloatRange):
 POSITIVE = Number(min=0, min_open=True)  # seconds, rates: above zero
 
 
-@click.group(cls=PortflowGroup,
-             context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.group(
+    cls=PortflowGroup,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
 @click.version_option(package_name="portflow")
 def cli() -> None:
     """Streaming monitor for port and trade throughput.
@@ -118,5 +120,3 @@ def cli() -> None:
 
 def dimensions(by: str) -> list[str]:
     return [d.strip() for d in by.split(",") if d.strip()]
-
-

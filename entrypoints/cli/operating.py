@@ -4,16 +4,28 @@ from __future__ import annotations
 
 import click
 
-from entrypoints.cli.base import (POSITIVE, Number, cli, home, load_settings, open_prefix_store,
-                                  say, warn)
+from entrypoints.cli.base import (
+    POSITIVE,
+    Number,
+    cli,
+    home,
+    load_settings,
+    open_prefix_store,
+    say,
+    warn,
+)
 from entrypoints.embedded import BROKERS
 from portflow.domain.events import REJECTION_CODES
 from producers.scenarios import MAX_SCALE
 
 
 @cli.command()
-@click.option("--loglevel", default="info", show_default=True,
-              type=click.Choice(["debug", "info", "warning", "error"]))
+@click.option(
+    "--loglevel",
+    default="info",
+    show_default=True,
+    type=click.Choice(["debug", "info", "warning", "error"]),
+)
 def worker(loglevel: str) -> None:
     """Run the stream processor (a Faust worker) until SIGTERM or Ctrl-C.
 
@@ -28,10 +40,18 @@ def worker(loglevel: str) -> None:
 
 
 @cli.command()
-@click.option("--wait", is_flag=True,
-              help="Return once the workers have re-applied at least everything applied before.")
-@click.option("--timeout", type=POSITIVE, default=3600, show_default=True,
-              help="Seconds --wait may take before failing.")
+@click.option(
+    "--wait",
+    is_flag=True,
+    help="Return once the workers have re-applied at least everything applied before.",
+)
+@click.option(
+    "--timeout",
+    type=POSITIVE,
+    default=3600,
+    show_default=True,
+    help="Seconds --wait may take before failing.",
+)
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 def rebuild(wait, timeout, yes) -> None:
     """Recompute every aggregate from Kafka: drop portflow's state in Redis (aggregates, marks,
@@ -61,19 +81,27 @@ def dlq() -> None:
     """
 
 
-CODE_OPTION = click.option("--code", type=click.Choice(REJECTION_CODES), metavar="CODE",
-                           help="Only events whose latest rejection has this code (README, "
-                                "\"Dead letters\": e.g. invalid_field, bad_number).")
+CODE_OPTION = click.option(
+    "--code",
+    type=click.Choice(REJECTION_CODES),
+    metavar="CODE",
+    help="Only events whose latest rejection has this code (README, "
+    '"Dead letters": e.g. invalid_field, bad_number).',
+)
 LIMIT_OPTION = click.option("--limit", type=click.IntRange(min=1), help="At most this many events.")
 
 
 @dlq.command("list")
 @CODE_OPTION
 @LIMIT_OPTION
-@click.option("--json", "as_json", is_flag=True,
-              help="One JSON object per event: the latest letter's fields (partition, offset, "
-                   "code, reason, source_topic, source_partition, source_offset, batch_index, "
-                   "redriven_from, at, value) and source, status, attempts, letters, history.")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="One JSON object per event: the latest letter's fields (partition, offset, "
+    "code, reason, source_topic, source_partition, source_offset, batch_index, "
+    "redriven_from, at, value) and source, status, attempts, letters, history.",
+)
 def dlq_list(code, limit, as_json) -> None:
     """List the rejected events, oldest first, each in three lines:
 
@@ -99,22 +127,29 @@ def dlq_list(code, limit, as_json) -> None:
     try:
         groups = read_groups(settings, open_prefix_store(settings))
     except RedisError as exc:
-        warn(f"cannot read the re-drive ledger in Redis at {settings.redacted_redis_url} ({exc}); "
-             "listing the letters without their re-drives")
+        warn(
+            f"cannot read the re-drive ledger in Redis at {settings.redacted_redis_url} ({exc}); "
+            "listing the letters without their re-drives"
+        )
         groups = read_groups(settings, None)
     chosen = select_groups(groups, code, limit)
     for group in chosen:
         click.echo(json.dumps(group.as_json()) if as_json else group.summary())
     letters = sum(len(group.letters) for group in chosen)
-    say(f"{len(chosen):,} rejected event(s) ({letters:,} dead letter(s))"
-        + (f" of {len(groups):,}" if len(chosen) < len(groups) else ""))
+    say(
+        f"{len(chosen):,} rejected event(s) ({letters:,} dead letter(s))"
+        + (f" of {len(groups):,}" if len(chosen) < len(groups) else "")
+    )
 
 
 @dlq.command("replay")
 @CODE_OPTION
 @LIMIT_OPTION
-@click.option("--again", is_flag=True,
-              help="Also re-drive events already re-driven whose re-drive was rejected again.")
+@click.option(
+    "--again",
+    is_flag=True,
+    help="Also re-drive events already re-driven whose re-drive was rejected again.",
+)
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 def dlq_replay(code, limit, again, yes) -> None:
     """Send rejected events back to their source topics, to be validated again.
@@ -138,22 +173,32 @@ def dlq_replay(code, limit, again, yes) -> None:
     if not yes:
         click.confirm(f"re-drive {len(plan.chosen):,} rejected event(s)?", abort=True, err=True)
     sent = redrive_groups(settings, store, plan.chosen)
-    say(f"re-drove {sum(sent.values()):,} dead letter(s) ("
-        + ", ".join(f"{n:,} to {topic}" for topic, n in sent.items()) + f"){skipped}")
+    say(
+        f"re-drove {sum(sent.values()):,} dead letter(s) ("
+        + ", ".join(f"{n:,} to {topic}" for topic, n in sent.items())
+        + f"){skipped}"
+    )
 
 
 BROKER_OPTION = click.option(
-    "--broker", type=click.Choice(BROKERS), default=BROKERS[0], show_default=True,
+    "--broker",
+    type=click.Choice(BROKERS),
+    default=BROKERS[0],
+    show_default=True,
     help="The embedded Kafka broker: Apache Kafka 4.x (needs Java 17 and its jars: bash "
-         "scripts/fetch-kafka.sh) or tansu (in memory, no Java; falls behind a steady stream "
-         "after about a million events).")
+    "scripts/fetch-kafka.sh) or tansu (in memory, no Java; falls behind a steady stream "
+    "after about a million events).",
+)
 
 
 DATA_OPTION = click.option(
-    "--data", type=click.Path(file_okay=False), envvar="PORTFLOW_DATA_DIR",
+    "--data",
+    type=click.Path(file_okay=False),
+    envvar="PORTFLOW_DATA_DIR",
     help="Keep everything in this directory (Kafka's log, Redis' append-only file) and start "
-         "from it again next time: for real use on one host. Needs Apache Kafka. "
-         "[env: PORTFLOW_DATA_DIR]")
+    "from it again next time: for real use on one host. Needs Apache Kafka. "
+    "[env: PORTFLOW_DATA_DIR]",
+)
 
 
 def stack_data_of(data: str | None, broker: str):
@@ -163,8 +208,10 @@ def stack_data_of(data: str | None, broker: str):
     from entrypoints.embedded import DataDir
 
     if data and broker == "tansu":
-        raise click.UsageError("--data needs --broker apache-kafka: tansu keeps its records in "
-                               "memory only, so nothing would survive a restart")
+        raise click.UsageError(
+            "--data needs --broker apache-kafka: tansu keeps its records in "
+            "memory only, so nothing would survive a restart"
+        )
     return DataDir(Path(data).expanduser().resolve()) if data else None
 
 
@@ -183,17 +230,27 @@ def up(broker, data) -> None:
     from entrypoints.session import serve
 
     stack_data = stack_data_of(data, broker)
-    serve(load_settings(), stack_data.run if stack_data else home() / "run", broker, say,
-          stack_data)
+    serve(
+        load_settings(), stack_data.run if stack_data else home() / "run", broker, say, stack_data
+    )
 
 
 @cli.command()
 @click.option("--once", is_flag=True, help="Print the final view and exit (for scripts).")
-@click.option("--scale", type=Number(min=0, min_open=True, max=MAX_SCALE), default=0.2,
-              show_default=True,
-              help="Events of the scenario replayed (1 = about 700k); the totals are the same.")
-@click.option("--seed", type=int, default=2024, show_default=True,
-              help="Seed of the scenario's random choices: the same seed, the same events.")
+@click.option(
+    "--scale",
+    type=Number(min=0, min_open=True, max=MAX_SCALE),
+    default=0.2,
+    show_default=True,
+    help="Events of the scenario replayed (1 = about 700k); the totals are the same.",
+)
+@click.option(
+    "--seed",
+    type=int,
+    default=2024,
+    show_default=True,
+    help="Seed of the scenario's random choices: the same seed, the same events.",
+)
 @BROKER_OPTION
 @DATA_OPTION
 def demo(once, scale, seed, broker, data) -> None:
@@ -208,5 +265,13 @@ def demo(once, scale, seed, broker, data) -> None:
     from entrypoints.session import demo as run_demo
 
     stack_data = stack_data_of(data, broker)
-    run_demo(load_settings(), stack_data.run if stack_data else home() / "run", broker, say,
-             once, scale, seed, stack_data)
+    run_demo(
+        load_settings(),
+        stack_data.run if stack_data else home() / "run",
+        broker,
+        say,
+        once,
+        scale,
+        seed,
+        stack_data,
+    )

@@ -19,21 +19,35 @@ SEED_HELP = "Seed of the random choices: the same seed gives the same events."
 @click.option("--speed", type=POSITIVE, help="Pace by event time, sped up X times.")
 @click.option("--rate", type=POSITIVE, help="Publish N events per second.")
 @click.option("--max", "as_fast", is_flag=True, help="As fast as possible (the default).")
-@click.option("--batch", type=click.IntRange(1, MAX_BATCH_EVENTS), default=500,
-              show_default=True,
-              help="Events per Kafka record; 1 sends single-event records.")
-@click.option("--wait", is_flag=True,
-              help="Return once the worker has handled every published record, saying what it "
-                   "did: applied, duplicates, rejected (by file and line).")
-@click.option("--timeout", type=POSITIVE, default=600, show_default=True,
-              help="Seconds --wait waits before failing.")
-@click.option("--fail-on-rejection", is_flag=True,
-              help=f"With --wait: exit {EXIT_REJECTIONS} if the worker rejected any line of "
-                   "this replay.")
-@click.option("--progress/--no-progress", default=None,
-              help="Progress bars (default: only on a terminal).")
-def replay(files, speed, rate, as_fast, batch, wait, timeout, fail_on_rejection,
-           progress) -> None:
+@click.option(
+    "--batch",
+    type=click.IntRange(1, MAX_BATCH_EVENTS),
+    default=500,
+    show_default=True,
+    help="Events per Kafka record; 1 sends single-event records.",
+)
+@click.option(
+    "--wait",
+    is_flag=True,
+    help="Return once the worker has handled every published record, saying what it "
+    "did: applied, duplicates, rejected (by file and line).",
+)
+@click.option(
+    "--timeout",
+    type=POSITIVE,
+    default=600,
+    show_default=True,
+    help="Seconds --wait waits before failing.",
+)
+@click.option(
+    "--fail-on-rejection",
+    is_flag=True,
+    help=f"With --wait: exit {EXIT_REJECTIONS} if the worker rejected any line of this replay.",
+)
+@click.option(
+    "--progress/--no-progress", default=None, help="Progress bars (default: only on a terminal)."
+)
+def replay(files, speed, rate, as_fast, batch, wait, timeout, fail_on_rejection, progress) -> None:
     """Publish JSON Lines event files (.jsonl or .jsonl.gz) in file order.
 
     Events go to their type's topic, packed into batch records; any other line is published
@@ -46,8 +60,10 @@ def replay(files, speed, rate, as_fast, batch, wait, timeout, fail_on_rejection,
     if sum(x is not None and x is not False for x in (speed, rate, as_fast or None)) > 1:
         raise click.UsageError("choose one of --speed, --rate and --max")
     if fail_on_rejection and not wait:
-        raise click.UsageError("--fail-on-rejection needs --wait: rejections are known only "
-                               "once the worker has handled the records")
+        raise click.UsageError(
+            "--fail-on-rejection needs --wait: rejections are known only "
+            "once the worker has handled the records"
+        )
     from portflow.services.progress import store_to_wait_on
     from producers.replay import Pace, ReplayInterrupted, publish
     from producers.replay_files import check_replay_files
@@ -61,16 +77,25 @@ def replay(files, speed, rate, as_fast, batch, wait, timeout, fail_on_rejection,
         if wait:
             store, no_worker = store_to_wait_on(settings)
             warn(no_worker)
-        result = publish(settings, lambda replayer: _publish_files(replayer, list(files), running),
-                         batch=batch, pace=pace, progress=progress)
+        result = publish(
+            settings,
+            lambda replayer: _publish_files(replayer, list(files), running),
+            batch=batch,
+            pace=pace,
+            progress=progress,
+        )
     except KeyboardInterrupt:
-        raise ReplayInterrupted(_interrupted_again(running[0]) if running else
-                                "replay interrupted (Ctrl-C) before anything was published"
-                                ) from None
+        raise ReplayInterrupted(
+            _interrupted_again(running[0])
+            if running
+            else "replay interrupted (Ctrl-C) before anything was published"
+        ) from None
     say(result.summary())
     if not wait:
-        say("rejections are not known yet (the worker validates events as it handles them): "
-            "`portflow dlq list` shows rejected lines, `portflow replay --wait` counts them")
+        say(
+            "rejections are not known yet (the worker validates events as it handles them): "
+            "`portflow dlq list` shows rejected lines, `portflow replay --wait` counts them"
+        )
         return
     _wait_and_tell(settings, store, result, timeout, progress, fail_on_rejection)
 
@@ -97,14 +122,19 @@ def _interrupted_again(replayer) -> str:
     return f"replay interrupted again (Ctrl-C): {replayer.published_so_far()}; {RERUN_IS_SAFE}"
 
 
-def _wait_and_tell(settings, store, result, timeout: float, progress,
-                   fail_on_rejection: bool) -> None:
+def _wait_and_tell(
+    settings, store, result, timeout: float, progress, fail_on_rejection: bool
+) -> None:
     """Wait until the worker handled every record, then say what it did to them (also when
     the wait ends early)."""
     from redis import RedisError
 
-    from portflow.services.progress import (CannotWait, NotApplied, current_topic_ids,
-                                            wait_until_applied)
+    from portflow.services.progress import (
+        CannotWait,
+        NotApplied,
+        current_topic_ids,
+        wait_until_applied,
+    )
     from producers.replay import ReplayInterrupted
     from producers.replay_records import check_no_rejections, describe_outcomes
 
@@ -115,20 +145,25 @@ def _wait_and_tell(settings, store, result, timeout: float, progress,
         return outcomes
 
     try:
-        waited = wait_until_applied(store, result.offsets, timeout, progress,
-                                    topic_ids=current_topic_ids(settings))
+        waited = wait_until_applied(
+            store, result.offsets, timeout, progress, topic_ids=current_topic_ids(settings)
+        )
     except RedisError as exc:
-        raise CannotWait(f"everything is published, but --wait cannot read Redis at "
-                         f"{settings.redacted_redis_url} ({exc}): `portflow status` shows "
-                         "what the workers did once it answers") from None
+        raise CannotWait(
+            f"everything is published, but --wait cannot read Redis at "
+            f"{settings.redacted_redis_url} ({exc}): `portflow status` shows "
+            "what the workers did once it answers"
+        ) from None
     except NotApplied:
         tell_outcomes("so far ")
         raise
     except KeyboardInterrupt:
         tell_outcomes("so far ")
-        raise ReplayInterrupted("stopped waiting (Ctrl-C): everything is published and the "
-                                "worker goes on handling it (`portflow dlq list` shows "
-                                "rejections)") from None
+        raise ReplayInterrupted(
+            "stopped waiting (Ctrl-C): everything is published and the "
+            "worker goes on handling it (`portflow dlq list` shows "
+            "rejections)"
+        ) from None
     say(f"all records handled by the worker ({waited:.1f}s after publishing)")
     outcomes = tell_outcomes()
     if fail_on_rejection:
@@ -138,12 +173,17 @@ def _wait_and_tell(settings, store, result, timeout: float, progress,
 @cli.command()
 @click.option("--rate", type=POSITIVE, default=200, show_default=True, help="Events per second.")
 @click.option("--seed", type=int, default=7, show_default=True, help=SEED_HELP)
-@click.option("--events", "max_events", type=click.IntRange(min=1),
-              help="Stop after this many events.")
+@click.option(
+    "--events", "max_events", type=click.IntRange(min=1), help="Stop after this many events."
+)
 @click.option("--duration", type=POSITIVE, help="Stop after this many seconds.")
-@click.option("--batch", type=click.IntRange(1, MAX_BATCH_EVENTS), default=500,
-              show_default=True,
-              help="Largest batch record (records also go out whenever the pace waits).")
+@click.option(
+    "--batch",
+    type=click.IntRange(1, MAX_BATCH_EVENTS),
+    default=500,
+    show_default=True,
+    help="Largest batch record (records also go out whenever the pace waits).",
+)
 def simulate(rate, seed, max_events, duration, batch) -> None:
     """Publish a live, seeded stream of made-up shipments, trains and customs declarations.
 
@@ -157,22 +197,39 @@ def simulate(rate, seed, max_events, duration, batch) -> None:
 
     settings = load_settings()
     say(f"simulating {rate:g} events/s to {settings.kafka_bootstrap} (Ctrl-C stops)")
-    result = publish(settings, lambda replayer: replayer.run_stream(
-        Simulator(seed).events(), max_events, duration), batch=batch, pace=Pace(rate=rate),
-        progress=False)
+    result = publish(
+        settings,
+        lambda replayer: replayer.run_stream(Simulator(seed).events(), max_events, duration),
+        batch=batch,
+        pace=Pace(rate=rate),
+        progress=False,
+    )
     say(result.summary())
 
 
 @cli.command()
 @click.argument("name", type=click.Choice(SCENARIOS))
-@click.option("--out", required=True, type=click.Path(dir_okay=False),
-              help="Replay file to write (.jsonl, or .jsonl.gz to compress).")
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="Replay file to write (.jsonl, or .jsonl.gz to compress).",
+)
 @click.option("--seed", type=int, default=2024, show_default=True, help=SEED_HELP)
-@click.option("--scale", type=Number(min=0, min_open=True, max=MAX_SCALE), default=1.0,
-              show_default=True,
-              help="xinjiang-2024h1: multiplies the number of events (the totals stay exact).")
-@click.option("--events", type=click.IntRange(1, MAX_SAMPLE_EVENTS), default=20000,
-              show_default=True, help="sample: how many events.")
+@click.option(
+    "--scale",
+    type=Number(min=0, min_open=True, max=MAX_SCALE),
+    default=1.0,
+    show_default=True,
+    help="xinjiang-2024h1: multiplies the number of events (the totals stay exact).",
+)
+@click.option(
+    "--events",
+    type=click.IntRange(1, MAX_SAMPLE_EVENTS),
+    default=20000,
+    show_default=True,
+    help="sample: how many events.",
+)
 def scenario(name, out, seed, scale, events) -> None:
     """Write the replay file of a built-in scenario (the same seed gives the same bytes).
 

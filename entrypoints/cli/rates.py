@@ -21,8 +21,11 @@ def rates() -> None:
 
 @rates.command("load")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
-@click.option("--replace", is_flag=True,
-              help="Make the file the whole table: drop the loaded months not in it.")
+@click.option(
+    "--replace",
+    is_flag=True,
+    help="Make the file the whole table: drop the loaded months not in it.",
+)
 def rates_load(file, replace) -> None:
     """Load a rates file: every line is checked first, then all its months are stored at once.
 
@@ -36,14 +39,20 @@ def rates_load(file, replace) -> None:
     loaded = load_rates(store, Path(file), replace)
     say(loaded.summary())
     if store.epoch() is None:
-        warn(f"topic prefix {settings.topic_prefix!r} has no state in Redis database "
-             f"{store.database} yet (no worker has opened one): the rates wait for it; check "
-             "PORTFLOW_TOPIC_PREFIX if you expected one")
+        warn(
+            f"topic prefix {settings.topic_prefix!r} has no state in Redis database "
+            f"{store.database} yet (no worker has opened one): the rates wait for it; check "
+            "PORTFLOW_TOPIC_PREFIX if you expected one"
+        )
 
 
 @rates.command("show")
-@click.option("--json", "as_json", is_flag=True,
-              help='Print one JSON object: {"rates": {month: {"rate", "source"}}}.')
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help='Print one JSON object: {"rates": {month: {"rate", "source"}}}.',
+)
 def rates_show(as_json) -> None:
     """The loaded rates, month by month: yuan per dollar and where each comes from."""
     from portflow.domain.report import to_json

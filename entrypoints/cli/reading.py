@@ -13,34 +13,70 @@ from producers.scenarios import SCENARIOS
 
 
 @cli.command()
-@click.option("--period", required=True,
-              help="2024, 2024-H1, 2024-Q2, 2024-06 or 2024-06-15.")
-@click.option("--measure", default="value_cny", show_default=True,
-              help="value_cny, weight_tonnes, shipments, trains, teu or declarations.")
-@click.option("--by", "by", default="", help="One or two dimensions, comma-separated "
-              "(port, mode, direction, partner, trade_mode, zone, zone_group; service; status).")
-@click.option("--compare", type=click.Choice(["yoy", "previous"]), default="yoy",
-              show_default=True, help="yoy: the same days a year earlier; previous: the period "
-                                      "just before (month on month, quarter on quarter …).")
-@click.option("--ytd", is_flag=True, help="From 1 January to the end of the period, against "
-                                          "the same days a year earlier.")
-@click.option("--filter", "filters", multiple=True, metavar="DIM:VALUE",
-              help="Only events with this dimension value (repeatable; values of one "
-                   "dimension are alternatives), e.g. --filter mode:rail.")
-@click.option("--currency", type=click.Choice(["CNY", "USD"], case_sensitive=False),
-              help="Say value_cny in yuan (default) or US dollars, each month at its rate "
-                   "(`portflow rates load`).")
-@click.option("--usd-rate", metavar="CNY_PER_USD",
-              help="Dollars at this one rate instead of the months' rates (implies USD).")
-@click.option("--top", type=click.IntRange(min=1), help="Only the N largest rows, and one row "
-                                                        "for the rest.")
-@click.option("--json", "as_json", is_flag=True,
-              help="Print the JSON object (the contract's, and what GET /v1/reports returns).")
-@click.option("--allow-incomplete", is_flag=True,
-              help="Report even though Kafka deleted events before they were applied (the JSON "
-                   "then has an \"incomplete\" member naming the lost offsets).")
-def report(period, measure, by, compare, ytd, filters, currency, usd_rate, top, as_json,
-           allow_incomplete) -> None:
+@click.option("--period", required=True, help="2024, 2024-H1, 2024-Q2, 2024-06 or 2024-06-15.")
+@click.option(
+    "--measure",
+    default="value_cny",
+    show_default=True,
+    help="value_cny, weight_tonnes, shipments, trains, teu or declarations.",
+)
+@click.option(
+    "--by",
+    "by",
+    default="",
+    help="One or two dimensions, comma-separated "
+    "(port, mode, direction, partner, trade_mode, zone, zone_group; service; status).",
+)
+@click.option(
+    "--compare",
+    type=click.Choice(["yoy", "previous"]),
+    default="yoy",
+    show_default=True,
+    help="yoy: the same days a year earlier; previous: the period "
+    "just before (month on month, quarter on quarter …).",
+)
+@click.option(
+    "--ytd",
+    is_flag=True,
+    help="From 1 January to the end of the period, against the same days a year earlier.",
+)
+@click.option(
+    "--filter",
+    "filters",
+    multiple=True,
+    metavar="DIM:VALUE",
+    help="Only events with this dimension value (repeatable; values of one "
+    "dimension are alternatives), e.g. --filter mode:rail.",
+)
+@click.option(
+    "--currency",
+    type=click.Choice(["CNY", "USD"], case_sensitive=False),
+    help="Say value_cny in yuan (default) or US dollars, each month at its rate "
+    "(`portflow rates load`).",
+)
+@click.option(
+    "--usd-rate",
+    metavar="CNY_PER_USD",
+    help="Dollars at this one rate instead of the months' rates (implies USD).",
+)
+@click.option(
+    "--top", type=click.IntRange(min=1), help="Only the N largest rows, and one row for the rest."
+)
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print the JSON object (the contract's, and what GET /v1/reports returns).",
+)
+@click.option(
+    "--allow-incomplete",
+    is_flag=True,
+    help="Report even though Kafka deleted events before they were applied (the JSON "
+    'then has an "incomplete" member naming the lost offsets).',
+)
+def report(
+    period, measure, by, compare, ytd, filters, currency, usd_rate, top, as_json, allow_incomplete
+) -> None:
     """Totals of a period by up to two dimensions, against the same period a year earlier (or
     the period before), with shares, growth and contributions; in yuan or dollars."""
     from portflow.domain.queries import ReportRequest
@@ -48,8 +84,9 @@ def report(period, measure, by, compare, ytd, filters, currency, usd_rate, top, 
     from portflow.services.reports import Reports
     from portflow.services.state import check_complete, open_store
 
-    request = ReportRequest.parse(period, measure, dimensions(by), compare, ytd, filters,
-                                  currency, usd_rate, top)
+    request = ReportRequest.parse(
+        period, measure, dimensions(by), compare, ytd, filters, currency, usd_rate, top
+    )
     settings = load_settings()
     store = open_store(settings)
     result = Reports(store, settings.tz).report(request)
@@ -58,19 +95,38 @@ def report(period, measure, by, compare, ytd, filters, currency, usd_rate, top, 
 
 
 @cli.command()
-@click.option("--period", required=True,
-              help="2024, 2024-H1, 2024-Q2, 2024-06 or 2024-06-15: its complete days are judged.")
-@click.option("--measure", default="value_cny", show_default=True,
-              help="As in report: value_cny, weight_tonnes, shipments, trains, teu or "
-                   "declarations.")
-@click.option("--by", "by", default="port", show_default=True,
-              help="One or two dimensions, comma-separated: port, port,mode, port,service…")
-@click.option("--min-drop", "min_drop", type=float, default=DEFAULT_MIN_DROP_PCT,
-              show_default=True, help="Report days at least this many per cent below what "
-                                      "was expected.")
+@click.option(
+    "--period",
+    required=True,
+    help="2024, 2024-H1, 2024-Q2, 2024-06 or 2024-06-15: its complete days are judged.",
+)
+@click.option(
+    "--measure",
+    default="value_cny",
+    show_default=True,
+    help="As in report: value_cny, weight_tonnes, shipments, trains, teu or declarations.",
+)
+@click.option(
+    "--by",
+    "by",
+    default="port",
+    show_default=True,
+    help="One or two dimensions, comma-separated: port, port,mode, port,service…",
+)
+@click.option(
+    "--min-drop",
+    "min_drop",
+    type=float,
+    default=DEFAULT_MIN_DROP_PCT,
+    show_default=True,
+    help="Report days at least this many per cent below what was expected.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-@click.option("--allow-incomplete", is_flag=True,
-              help="Judge even though Kafka deleted events before they were applied.")
+@click.option(
+    "--allow-incomplete",
+    is_flag=True,
+    help="Judge even though Kafka deleted events before they were applied.",
+)
 def anomalies(period, measure, by, min_drop, as_json, allow_incomplete) -> None:
     """Days whose throughput dropped, by event time, against what the calendar led to expect.
 
@@ -113,8 +169,7 @@ def verify(name, as_json) -> None:
 
     settings = load_settings()
     checks = checks_against(Reports(open_store(settings), settings.tz))
-    click.echo("\n".join(to_json(c.as_json()) for c in checks) if as_json
-               else checks_table(checks))
+    click.echo("\n".join(to_json(c.as_json()) for c in checks) if as_json else checks_table(checks))
     failed = [c for c in checks if c.failed]
     if failed:
         raise fail(f"{len(failed)} figure(s) differ from the published ones")
@@ -131,16 +186,36 @@ def _day(ctx, param, value: str | None) -> str | None:
 
 
 @cli.command()
-@click.option("--out", "tsdb_dir", required=True, type=click.Path(file_okay=False),
-              help="Directory for the TSDB blocks (then move them into Prometheus' data dir).")
-@click.option("--from", "first", callback=_day, metavar="DAY", help="First local day, YYYY-MM-DD (default: "
-              "1 January of the year before the newest event).")
-@click.option("--to", "last", callback=_day, metavar="DAY",
-              help="Last local day, YYYY-MM-DD (default: the newest event's day).")
-@click.option("--openmetrics", type=click.Path(dir_okay=False),
-              help="Also keep the OpenMetrics text here.")
-@click.option("--promtool", default="promtool", show_default=True,
-              help="The promtool program (from Prometheus) that turns the text into blocks.")
+@click.option(
+    "--out",
+    "tsdb_dir",
+    required=True,
+    type=click.Path(file_okay=False),
+    help="Directory for the TSDB blocks (then move them into Prometheus' data dir).",
+)
+@click.option(
+    "--from",
+    "first",
+    callback=_day,
+    metavar="DAY",
+    help="First local day, YYYY-MM-DD (default: 1 January of the year before the newest event).",
+)
+@click.option(
+    "--to",
+    "last",
+    callback=_day,
+    metavar="DAY",
+    help="Last local day, YYYY-MM-DD (default: the newest event's day).",
+)
+@click.option(
+    "--openmetrics", type=click.Path(dir_okay=False), help="Also keep the OpenMetrics text here."
+)
+@click.option(
+    "--promtool",
+    default="promtool",
+    show_default=True,
+    help="The promtool program (from Prometheus) that turns the text into blocks.",
+)
 def backfill(tsdb_dir, first, last, openmetrics, promtool) -> None:
     """Write the aggregates as Prometheus history (TSDB blocks), by event time.
 
@@ -157,9 +232,16 @@ def backfill(tsdb_dir, first, last, openmetrics, promtool) -> None:
     if first and last and first > last:
         raise click.UsageError(f"--from {first} is after --to {last}")
     settings = load_settings()
-    done = write_backfill(open_store(settings), settings.tz, Path(tsdb_dir), first, last,
-                          settings.max_event_ahead_s,
-                          Path(openmetrics) if openmetrics else None, promtool)
+    done = write_backfill(
+        open_store(settings),
+        settings.tz,
+        Path(tsdb_dir),
+        first,
+        last,
+        settings.max_event_ahead_s,
+        Path(openmetrics) if openmetrics else None,
+        promtool,
+    )
     say(done.summary(tsdb_dir))
 
 

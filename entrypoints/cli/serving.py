@@ -8,8 +8,12 @@ from entrypoints.cli.base import cli, load_settings, say
 
 
 @cli.command()
-@click.option("--log-level", default="info", show_default=True,
-              type=click.Choice(["debug", "info", "warning", "error"]))
+@click.option(
+    "--log-level",
+    default="info",
+    show_default=True,
+    type=click.Choice(["debug", "info", "warning", "error"]),
+)
 def serve(log_level: str) -> None:
     """Serve the HTTP API on PORTFLOW_API_ADDR (127.0.0.1:8080 by default) until Ctrl-C.
 

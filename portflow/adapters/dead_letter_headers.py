@@ -10,7 +10,9 @@ SOURCE_PARTITION = "portflow-source-partition"
 SOURCE_OFFSET = "portflow-source-offset"
 BATCH_INDEX = "portflow-batch-index"  # only for an element of a batch record
 TRUNCATED_FROM = "portflow-truncated-from"  # only for a value cut to fit: the original's size
-REDRIVEN_FROM = "portflow-redriven-from"  # on a re-driven record: "<dlq topic>:<partition>:<offset>"
+REDRIVEN_FROM = (
+    "portflow-redriven-from"  # on a re-driven record: "<dlq topic>:<partition>:<offset>"
+)
 
 
 def text(headers: dict[str, bytes], name: str) -> str | None:
@@ -21,6 +23,7 @@ def text(headers: dict[str, bytes], name: str) -> str | None:
 def number(headers: dict[str, bytes], name: str) -> int | None:
     value = text(headers, name)
     return int(value) if value and value.lstrip("-").isdigit() else None
+
 
 # On a record published by ``portflow replay``: the run it belongs to (hex), so that the workers
 # count what they did to that run's events (``Progress.run_outcomes``). Not on dead letters.

@@ -9,12 +9,17 @@ from __future__ import annotations
 import contextlib
 import logging
 import ssl
-from typing import Callable, Iterator, TypeVar
+from collections.abc import Callable, Iterator
+from typing import TypeVar
 
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from kafka.admin import NewTopic
-from kafka.errors import (KafkaError, SaslAuthenticationFailedError, TopicAlreadyExistsError,
-                          UnsupportedSaslMechanismError)
+from kafka.errors import (
+    KafkaError,
+    SaslAuthenticationFailedError,
+    TopicAlreadyExistsError,
+    UnsupportedSaslMechanismError,
+)
 
 from portflow.config import KafkaSecurity, Settings
 from portflow.errors import PortflowError
@@ -27,13 +32,17 @@ def client_security(security: KafkaSecurity) -> dict:
     """kafka-python client settings (admin, producer, consumer) for the configured security."""
     options: dict = {"security_protocol": security.protocol}
     if security.uses_sasl:
-        options.update(sasl_mechanism=security.sasl_mechanism,
-                       sasl_plain_username=security.sasl_username,
-                       sasl_plain_password=security.sasl_password)
+        options.update(
+            sasl_mechanism=security.sasl_mechanism,
+            sasl_plain_username=security.sasl_username,
+            sasl_plain_password=security.sasl_password,
+        )
     if security.uses_ssl:
-        options.update(ssl_cafile=security.ssl_cafile or None,
-                       ssl_certfile=security.ssl_certfile or None,
-                       ssl_keyfile=security.ssl_keyfile or None)
+        options.update(
+            ssl_cafile=security.ssl_cafile or None,
+            ssl_certfile=security.ssl_certfile or None,
+            ssl_keyfile=security.ssl_keyfile or None,
+        )
     return options
 
 
@@ -47,9 +56,12 @@ def faust_credentials(security: KafkaSecurity):
         if security.ssl_certfile:
             context.load_cert_chain(security.ssl_certfile, security.ssl_keyfile)
     if security.uses_sasl:
-        return faust.SASLCredentials(username=security.sasl_username,
-                                     password=security.sasl_password,
-                                     mechanism=security.sasl_mechanism, ssl_context=context)
+        return faust.SASLCredentials(
+            username=security.sasl_username,
+            password=security.sasl_password,
+            mechanism=security.sasl_mechanism,
+            ssl_context=context,
+        )
     return faust.SSLCredentials(context) if context else None
 
 
@@ -73,6 +85,7 @@ def connect(settings: Settings, make: Callable[[int], Client], timeout_s: float 
     made), retried until the broker answers or ``timeout_s`` passes. kafka-python only logs why a
     connection failed, then times out: the reason is caught from its log, so that a refusal
     fails after one attempt, naming the setting to fix."""
+
     def attempt() -> Client:
         with _connection_failures() as failures:
             try:
@@ -83,10 +96,16 @@ def connect(settings: Settings, make: Callable[[int], Client], timeout_s: float 
                     raise BrokerRefused(refusal) from None
                 raise
 
-    return retry(attempt, (KafkaError, OSError), Backoff(0.5, 0.5, timeout_s), lambda exc:
-                 BrokerUnavailable(f"cannot reach Kafka at {settings.kafka_bootstrap} ({exc}); "
-                                   "is the broker running? (`portflow up` starts the embedded "
-                                   "one; see PORTFLOW_KAFKA_BOOTSTRAP)"))
+    return retry(
+        attempt,
+        (KafkaError, OSError),
+        Backoff(0.5, 0.5, timeout_s),
+        lambda exc: BrokerUnavailable(
+            f"cannot reach Kafka at {settings.kafka_bootstrap} ({exc}); "
+            "is the broker running? (`portflow up` starts the embedded "
+            "one; see PORTFLOW_KAFKA_BOOTSTRAP)"
+        ),
+    )
 
 
 class _FailureLog(logging.Handler):
@@ -119,17 +138,23 @@ def _refusal(settings: Settings) -> Callable[[BaseException], str | None]:
 
     def explain(failure: BaseException) -> str | None:
         if isinstance(failure, (SaslAuthenticationFailedError, UnsupportedSaslMechanismError)):
-            return (f"{where} refused the credentials ({failure}): check "
-                    f"PORTFLOW_KAFKA_SASL_USERNAME (now {security.sasl_username!r}), "
-                    "PORTFLOW_KAFKA_SASL_PASSWORD and PORTFLOW_KAFKA_SASL_MECHANISM "
-                    f"(now {security.sasl_mechanism})")
+            return (
+                f"{where} refused the credentials ({failure}): check "
+                f"PORTFLOW_KAFKA_SASL_USERNAME (now {security.sasl_username!r}), "
+                "PORTFLOW_KAFKA_SASL_PASSWORD and PORTFLOW_KAFKA_SASL_MECHANISM "
+                f"(now {security.sasl_mechanism})"
+            )
         if isinstance(failure, ssl.SSLCertVerificationError):
-            return (f"the TLS certificate of {where} is not trusted "
-                    f"({failure.verify_message}): set PORTFLOW_KAFKA_SSL_CAFILE to the "
-                    "certificate of the CA that signed it")
+            return (
+                f"the TLS certificate of {where} is not trusted "
+                f"({failure.verify_message}): set PORTFLOW_KAFKA_SSL_CAFILE to the "
+                "certificate of the CA that signed it"
+            )
         if isinstance(failure, ssl.SSLError):
-            return (f"TLS with {where} failed ({failure}): does its listener use "
-                    f"PORTFLOW_KAFKA_SECURITY_PROTOCOL={security.protocol}?")
+            return (
+                f"TLS with {where} failed ({failure}): does its listener use "
+                f"PORTFLOW_KAFKA_SECURITY_PROTOCOL={security.protocol}?"
+            )
         return None
 
     return explain
@@ -137,13 +162,17 @@ def _refusal(settings: Settings) -> Callable[[BaseException], str | None]:
 
 def admin_client(settings: Settings, timeout_s: float = 30.0) -> KafkaAdminClient:
     """An admin client, retrying until the broker answers or ``timeout_s`` passes."""
-    return connect(settings, lambda wait_ms: KafkaAdminClient(
-        bootstrap_servers=settings.kafka_bootstrap.split(","),
-        bootstrap_timeout_ms=wait_ms,
-        client_id="portflow-admin",
-        request_timeout_ms=10_000,
-        **client_security(settings.kafka_security),
-    ), timeout_s)
+    return connect(
+        settings,
+        lambda wait_ms: KafkaAdminClient(
+            bootstrap_servers=settings.kafka_bootstrap.split(","),
+            bootstrap_timeout_ms=wait_ms,
+            client_id="portflow-admin",
+            request_timeout_ms=10_000,
+            **client_security(settings.kafka_security),
+        ),
+        timeout_s,
+    )
 
 
 def ensure_topics(settings: Settings, timeout_s: float = 30.0) -> None:
@@ -156,8 +185,10 @@ def ensure_topics(settings: Settings, timeout_s: float = 30.0) -> None:
         if missing:
             try:
                 admin.create_topics(
-                    [NewTopic(t, num_partitions=settings.partitions, replication_factor=-1)
-                     for t in missing],
+                    [
+                        NewTopic(t, num_partitions=settings.partitions, replication_factor=-1)
+                        for t in missing
+                    ],
                     timeout_ms=10_000,
                 )
                 log.info("created topics %s with %d partitions", missing, settings.partitions)
@@ -169,7 +200,11 @@ def ensure_topics(settings: Settings, timeout_s: float = 30.0) -> None:
             if 0 < count < settings.partitions:
                 log.warning(
                     "topic %s has %d partitions, fewer than PORTFLOW_PARTITIONS=%d; "
-                    "at most %d workers will share it", topic, count, settings.partitions, count,
+                    "at most %d workers will share it",
+                    topic,
+                    count,
+                    settings.partitions,
+                    count,
                 )
     finally:
         admin.close()
@@ -192,8 +227,11 @@ class TopicIds:
             self.close()
             raise
         # (brokers older than Kafka 2.8 have no topic ids: all zeros, or none)
-        return {t["name"]: (str(t["topic_id"]), len(t["partitions"]))
-                for t in found if not t.get("error_code") and str(t.get("topic_id") or 0).strip("0-")}
+        return {
+            t["name"]: (str(t["topic_id"]), len(t["partitions"]))
+            for t in found
+            if not t.get("error_code") and str(t.get("topic_id") or 0).strip("0-")
+        }
 
     def close(self) -> None:
         if self._admin is not None:
@@ -212,14 +250,24 @@ class EndOffsets:
     def __call__(self) -> dict[tuple[str, int], int]:
         """(topic, partition) → end offset; raises ``BrokerUnavailable`` or ``KafkaError``."""
         if self._consumer is None:
-            self._consumer = connect(self.settings, lambda wait_ms: KafkaConsumer(
-                bootstrap_servers=self.settings.kafka_bootstrap.split(","),
-                bootstrap_timeout_ms=wait_ms, request_timeout_ms=int(self.timeout_s * 1000),
-                enable_auto_commit=False, client_id="portflow-offsets",
-                **client_security(self.settings.kafka_security)), self.timeout_s)
+            self._consumer = connect(
+                self.settings,
+                lambda wait_ms: KafkaConsumer(
+                    bootstrap_servers=self.settings.kafka_bootstrap.split(","),
+                    bootstrap_timeout_ms=wait_ms,
+                    request_timeout_ms=int(self.timeout_s * 1000),
+                    enable_auto_commit=False,
+                    client_id="portflow-offsets",
+                    **client_security(self.settings.kafka_security),
+                ),
+                self.timeout_s,
+            )
         try:
-            partitions = [TopicPartition(topic, p) for topic in self.settings.event_topics
-                          for p in sorted(self._consumer.partitions_for_topic(topic) or ())]
+            partitions = [
+                TopicPartition(topic, p)
+                for topic in self.settings.event_topics
+                for p in sorted(self._consumer.partitions_for_topic(topic) or ())
+            ]
             ends = self._consumer.end_offsets(partitions) if partitions else {}
         except Exception:
             self.close()

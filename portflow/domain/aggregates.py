@@ -12,8 +12,8 @@ Amounts are integers: fen, kilograms, counts, TEU.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from operator import add
-from typing import Iterable, Iterator
 
 from portflow.domain.events import Customs, Event, Shipment, Train
 from portflow.domain.periods import LocalCalendar
@@ -46,8 +46,18 @@ def cell_values_and_amounts(event: Event) -> tuple[tuple, tuple[int, ...]]:
     hashes faster than the cell key is joined), and its amounts in ``STORED_MEASURES`` order
     (also what the worker's business metrics count)."""
     if isinstance(event, Shipment):
-        return (("shipment", event.port, event.mode, event.direction, event.partner,
-                 event.trade_mode, event.zones), (event.value_fen, event.weight_kg, 1))
+        return (
+            (
+                "shipment",
+                event.port,
+                event.mode,
+                event.direction,
+                event.partner,
+                event.trade_mode,
+                event.zones,
+            ),
+            (event.value_fen, event.weight_kg, 1),
+        )
     if isinstance(event, Train):
         return ("train", event.port, event.service, event.direction), (1, event.teu)
     if isinstance(event, Customs):
@@ -110,9 +120,16 @@ class Increments:
         for (event_type, day), (day_lines, _) in granules.items():
             yield event_type, day, "\n".join(day_lines)
         for (event_type, month), cells in months.items():
-            yield event_type, month, "\n".join([
-                entry[0] if type(entry) is tuple else _line(cell, entry)
-                for cell, entry in cells.items()])
+            yield (
+                event_type,
+                month,
+                "\n".join(
+                    [
+                        entry[0] if type(entry) is tuple else _line(cell, entry)
+                        for cell, entry in cells.items()
+                    ]
+                ),
+            )
 
 
 def _line(cell: str, amounts: tuple[int, ...] | list[int]) -> str:

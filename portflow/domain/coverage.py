@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Optional
 from zoneinfo import ZoneInfo
 
 from portflow.domain.periods import Period
@@ -21,7 +20,7 @@ IN_PROGRESS = "in_progress"
 NO_DATA_YET = "no_data_yet"
 
 
-def period_status(period: Period, newest_day: Optional[date]) -> str:
+def period_status(period: Period, newest_day: date | None) -> str:
     """``complete``, ``in_progress`` or ``no_data_yet``, from the local day of the newest event
     applied (None before any event)."""
     if newest_day is None or newest_day < period.first_day():
@@ -36,22 +35,23 @@ class Coverage:
     """A period against the newest event applied (aware, in the reporting time zone)."""
 
     period: Period
-    newest_event: Optional[datetime]
+    newest_event: datetime | None
     time_zone: str  # its IANA name
 
     @classmethod
-    def of(cls, period: Period, newest_ts: Optional[int], tz: ZoneInfo) -> "Coverage":
+    def of(cls, period: Period, newest_ts: int | None, tz: ZoneInfo) -> Coverage:
         """From the newest event time applied, Unix seconds (None before any event)."""
         newest = None if newest_ts is None else datetime.fromtimestamp(newest_ts, tz)
         return cls(period, newest, tz.key)
 
     @property
     def status(self) -> str:
-        return period_status(self.period,
-                             None if self.newest_event is None else self.newest_event.date())
+        return period_status(
+            self.period, None if self.newest_event is None else self.newest_event.date()
+        )
 
     @property
-    def last_complete_day(self) -> Optional[date]:
+    def last_complete_day(self) -> date | None:
         """The period's last day that an event of a later day has passed, or None."""
         if self.newest_event is None:
             return None
@@ -60,9 +60,11 @@ class Coverage:
 
     def as_json(self) -> dict:
         """The ``data`` member of reports and anomalies."""
-        return {"newest_event": None if self.newest_event is None
-                else self.newest_event.isoformat(),
-                "time_zone": self.time_zone, "period_status": self.status}
+        return {
+            "newest_event": None if self.newest_event is None else self.newest_event.isoformat(),
+            "time_zone": self.time_zone,
+            "period_status": self.status,
+        }
 
 
 def sentence(period: str, data: dict) -> str:
@@ -70,9 +72,11 @@ def sentence(period: str, data: dict) -> str:
     events applied go."""
     if data["newest_event"] is None:
         return f"{period} has no data yet: no event has been applied"
-    through = f"{datetime.fromisoformat(data['newest_event']):%Y-%m-%d %H:%M:%S} " \
-              f"{data['time_zone']}"
-    return {COMPLETE: f"{period} is complete: events applied through {through}",
-            IN_PROGRESS: f"{period} is in progress: events applied through {through}",
-            NO_DATA_YET: f"{period} has no data yet: events applied only through {through}",
-            }[data["period_status"]]
+    through = (
+        f"{datetime.fromisoformat(data['newest_event']):%Y-%m-%d %H:%M:%S} {data['time_zone']}"
+    )
+    return {
+        COMPLETE: f"{period} is complete: events applied through {through}",
+        IN_PROGRESS: f"{period} is in progress: events applied through {through}",
+        NO_DATA_YET: f"{period} has no data yet: events applied only through {through}",
+    }[data["period_status"]]

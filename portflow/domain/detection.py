@@ -31,10 +31,10 @@ less than ``MIN_SHARE_OF_LEVEL`` of the key's usual volume are not judged.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from statistics import median, quantiles
-from typing import Callable, Iterable, Mapping, Optional
 
 from portflow.domain.festivals import in_festival_window, same_festival_day_a_year_earlier
 
@@ -55,9 +55,9 @@ RUN_DAY_Z = 2.0  # and each of them this far below its own expectation
 RUN_CONTEXT_DAYS = 14  # judge this many days before those asked about: a run may begin there
 # A festival day is set against single days a year earlier (a median of three), not against
 # the median of weeks: their noise adds to the day's own.
-FESTIVAL_NOISE_WIDENING = 2 ** 0.5
+FESTIVAL_NOISE_WIDENING = 2**0.5
 
-Values = Callable[[date], Optional[int]]  # a key's total on a day; None before the history
+Values = Callable[[date], int | None]  # a key's total on a day; None before the history
 AROUND_WEEKS = (-2, -1, 1, 2)  # a day's neighbours in ``_noise``, in weeks
 ONE_DAY = timedelta(days=1)
 
@@ -71,11 +71,11 @@ class History:
 
     def __init__(self, values: Values) -> None:
         self.values = values
-        self._profiled: Optional[tuple[date, list[tuple[date, int]]]] = None
-        self._neighbour_ratios: dict[tuple[date, int], Optional[float]] = {}
-        self._growth_ratios: dict[date, Optional[float]] = {}
+        self._profiled: tuple[date, list[tuple[date, int]]] | None = None
+        self._neighbour_ratios: dict[tuple[date, int], float | None] = {}
+        self._growth_ratios: dict[date, float | None] = {}
 
-    def __call__(self, day: date) -> Optional[int]:
+    def __call__(self, day: date) -> int | None:
         return self.values(day)
 
     def profile(self, day: date) -> list[tuple[date, int]]:
@@ -109,7 +109,7 @@ class History:
             key = (d, 2 + (gap > 7) + (gap > 14))  # how many of AROUND_WEEKS count, in order
             ratio = remembered.get(key, ...)
             if ratio is ...:
-                around = [self.values(d + timedelta(weeks=w)) for w in AROUND_WEEKS[:key[1]]]
+                around = [self.values(d + timedelta(weeks=w)) for w in AROUND_WEEKS[: key[1]]]
                 around = [v for v in around if v is not None]
                 centre = median(around) if len(around) >= 2 else 0
                 ratio = remembered[key] = value / centre if centre > 0 else None
@@ -126,8 +126,9 @@ class History:
             if ratio is ...:
                 earlier = d - YEAR
                 before = self.values(earlier)
-                ratio = remembered[d] = value / before \
-                    if before and not in_festival_window(earlier) else None
+                ratio = remembered[d] = (
+                    value / before if before and not in_festival_window(earlier) else None
+                )
             if ratio is not None:
                 ratios.append(ratio)
         return ratios
@@ -140,7 +141,9 @@ def history(values: Values) -> History:
 @dataclass(frozen=True)
 class Expectation:
     expected: float
-    baseline: str  # which baseline set it: "trailing-weeks", "year-earlier", "festival-year-earlier"
+    baseline: (
+        str  # which baseline set it: "trailing-weeks", "year-earlier", "festival-year-earlier"
+    )
     level: float  # the key's usual daily volume (mean of its weekday medians)
     noise: float  # robust relative spread of recent days around their weekday's neighbours
 
@@ -152,17 +155,17 @@ class Judgement:
     day: date
     key: tuple[str, ...]
     observed: int
-    expectation: Optional[Expectation]
+    expectation: Expectation | None
     anomalous: bool
 
     @property
-    def ratio(self) -> Optional[float]:
+    def ratio(self) -> float | None:
         if self.expectation is None or self.expectation.expected <= 0:
             return None
         return self.observed / self.expectation.expected
 
     @property
-    def drop_pct(self) -> Optional[float]:
+    def drop_pct(self) -> float | None:
         ratio = self.ratio
         return None if ratio is None else (1 - ratio) * 100
 
@@ -221,12 +224,12 @@ def _noise(values: History, profile: list[tuple[date, int]], day: date) -> float
     return (upper - lower) / 1.349
 
 
-def _growth(values: History, profile: list[tuple[date, int]]) -> Optional[float]:
+def _growth(values: History, profile: list[tuple[date, int]]) -> float | None:
     ratios = values.growth_ratios(profile)
     return median(ratios) if len(ratios) >= MIN_GROWTH_PAIRS else None
 
 
-def _year_earlier(values: Values, day: date, growth: Optional[float]) -> Optional[float]:
+def _year_earlier(values: Values, day: date, growth: float | None) -> float | None:
     if growth is None:
         return None
     refs = []
@@ -238,7 +241,7 @@ def _year_earlier(values: Values, day: date, growth: Optional[float]) -> Optiona
     return median(refs) * growth if len(refs) >= 2 else None
 
 
-def _ordinary_level(values: Values, day: date, after: bool) -> Optional[float]:
+def _ordinary_level(values: Values, day: date, after: bool) -> float | None:
     """The median of the ordinary (non-festival) days of ``day``'s weekday in the weeks before
     it, and after it too where ``after`` (a day a year back may look at what followed it)."""
     samples = _week_samples(values, day, -1)
@@ -247,7 +250,7 @@ def _ordinary_level(values: Values, day: date, after: bool) -> Optional[float]:
     return float(median(samples)) if len(samples) >= MIN_WEEK_SAMPLES else None
 
 
-def _festival_year_earlier(values: Values, day: date) -> Optional[float]:
+def _festival_year_earlier(values: Values, day: date) -> float | None:
     """The festival's effect a year earlier, applied to this year's ordinary level.
 
     The effect is that year's day at the same distance from its festival over the ordinary
@@ -268,7 +271,7 @@ def _festival_year_earlier(values: Values, day: date) -> Optional[float]:
     return float(median(effects)) * now if len(effects) >= 2 else None
 
 
-def expectation(values: Values, day: date) -> Optional[Expectation]:
+def expectation(values: Values, day: date) -> Expectation | None:
     """What ``day`` should have brought, or None where the history is too short to say."""
     values = history(values)
     profile = values.profile(day)
@@ -291,7 +294,7 @@ def expectation(values: Values, day: date) -> Optional[Expectation]:
     return Expectation(known[baseline], baseline, level, noise)
 
 
-def day_noise(exp: Expectation) -> Optional[float]:
+def day_noise(exp: Expectation) -> float | None:
     """The relative noise of one day with this expectation (widened for a day expected quieter
     than usual, and for a festival day), or None where the day is not judged at all."""
     if exp.expected <= 0 or exp.level <= 0 or exp.expected < MIN_SHARE_OF_LEVEL * exp.level:
@@ -319,7 +322,7 @@ def _mark_runs(judged: list[Judgement], min_drop_pct: float) -> list[Judgement]:
     drops, every one of them. ``judged``: one key's days, consecutive, in order."""
     out = list(judged)
 
-    def candidate(j: Judgement) -> Optional[float]:
+    def candidate(j: Judgement) -> float | None:
         noise = None if j.expectation is None else day_noise(j.expectation)
         if noise is None:
             return None
@@ -343,40 +346,49 @@ def _mark_runs(judged: list[Judgement], min_drop_pct: float) -> list[Judgement]:
     return out
 
 
-def judge(values: Values, key: tuple[str, ...], day: date,
-          min_drop_pct: float = DEFAULT_MIN_DROP_PCT) -> Judgement:
+def judge(
+    values: Values, key: tuple[str, ...], day: date, min_drop_pct: float = DEFAULT_MIN_DROP_PCT
+) -> Judgement:
     observed = values(day) or 0
     exp = expectation(values, day)
-    return Judgement(day, key, observed, exp,
-                     exp is not None and is_drop(observed, exp, min_drop_pct))
+    return Judgement(
+        day, key, observed, exp, exp is not None and is_drop(observed, exp, min_drop_pct)
+    )
 
 
-def series_values(totals: Mapping[date, int], first_day: Optional[date]) -> Values:
+def series_values(totals: Mapping[date, int], first_day: date | None) -> Values:
     """``Values`` over daily totals: 0 on a day without events, None before ``first_day``."""
-    def values(day: date) -> Optional[int]:
+
+    def values(day: date) -> int | None:
         if first_day is None or day < first_day:
             return None
         return totals.get(day, 0)
+
     return values
 
 
-def judge_all(daily: Mapping[tuple[str, ...], Mapping[date, int]], days: Iterable[date],
-              first_day: Optional[date],
-              min_drop_pct: float = DEFAULT_MIN_DROP_PCT) -> list[Judgement]:
+def judge_all(
+    daily: Mapping[tuple[str, ...], Mapping[date, int]],
+    days: Iterable[date],
+    first_day: date | None,
+    min_drop_pct: float = DEFAULT_MIN_DROP_PCT,
+) -> list[Judgement]:
     """Every key's judgement of every day (consecutive, in order), by key, then day; runs of
     days judged together (``_mark_runs``)."""
     days = list(days)
     found = []
     for key, totals in sorted(daily.items()):
         values = History(series_values(totals, first_day))
-        found += _mark_runs([judge(values, key, day, min_drop_pct) for day in days],
-                            min_drop_pct)
+        found += _mark_runs([judge(values, key, day, min_drop_pct) for day in days], min_drop_pct)
     return found
 
 
-def find_drops(daily: Mapping[tuple[str, ...], Mapping[date, int]], days: Iterable[date],
-               first_day: Optional[date],
-               min_drop_pct: float = DEFAULT_MIN_DROP_PCT) -> list[Judgement]:
+def find_drops(
+    daily: Mapping[tuple[str, ...], Mapping[date, int]],
+    days: Iterable[date],
+    first_day: date | None,
+    min_drop_pct: float = DEFAULT_MIN_DROP_PCT,
+) -> list[Judgement]:
     """The anomalous days of every key, sorted by day, then by the largest drop, then key."""
     found = [j for j in judge_all(daily, days, first_day, min_drop_pct) if j.anomalous]
     found.sort(key=lambda j: (j.day, -j.drop_pct, j.key))

@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Optional
+from datetime import UTC, datetime
 
 AHEAD = "event_time_ahead"
 BEHIND = "event_time_behind"
@@ -22,8 +21,11 @@ BEHIND = "event_time_behind"
 def describe_seconds(seconds: float) -> str:
     """``3d 4h``, ``5h 12m``, ``40s``: a span as people read it."""
     seconds = int(seconds)
-    for unit, size, smaller, smaller_size in (("y", 365 * 86400, "d", 86400),
-                                              ("d", 86400, "h", 3600), ("h", 3600, "m", 60)):
+    for unit, size, smaller, smaller_size in (
+        ("y", 365 * 86400, "d", 86400),
+        ("d", 86400, "h", 3600),
+        ("h", 3600, "m", 60),
+    ):
         if seconds >= size:
             rest = (seconds % size) // smaller_size
             return f"{seconds // size}{unit}" + (f" {rest}{smaller}" if rest else "")
@@ -34,8 +36,8 @@ def describe_seconds(seconds: float) -> str:
 class EventTimeGuard:
     """The window of event times accepted around a clock reading; None leaves a side open."""
 
-    max_ahead_s: Optional[int] = 86400
-    max_age_s: Optional[int] = None
+    max_ahead_s: int | None = 86400
+    max_age_s: int | None = None
 
     def window(self, now: float) -> tuple[float, float]:
         """The lowest and highest event time (unix seconds) accepted at ``now``."""
@@ -43,21 +45,25 @@ class EventTimeGuard:
         high = math.inf if self.max_ahead_s is None else now + self.max_ahead_s
         return low, high
 
-    def judge(self, ts_seconds: float, now: float) -> Optional[tuple[str, str]]:
+    def judge(self, ts_seconds: float, now: float) -> tuple[str, str] | None:
         """None if the time is accepted at ``now``, else the rejection's (code, reason)."""
         low, high = self.window(now)
         if ts_seconds > high:
-            return AHEAD, (f"ts {_iso(ts_seconds)} is {describe_seconds(ts_seconds - now)} ahead "
-                           f"of the worker's clock ({_iso(now)}); at most "
-                           f"{describe_seconds(self.max_ahead_s)} ahead is accepted "
-                           "(PORTFLOW_MAX_EVENT_AHEAD)")
+            return AHEAD, (
+                f"ts {_iso(ts_seconds)} is {describe_seconds(ts_seconds - now)} ahead "
+                f"of the worker's clock ({_iso(now)}); at most "
+                f"{describe_seconds(self.max_ahead_s)} ahead is accepted "
+                "(PORTFLOW_MAX_EVENT_AHEAD)"
+            )
         if ts_seconds < low:
-            return BEHIND, (f"ts {_iso(ts_seconds)} is {describe_seconds(now - ts_seconds)} "
-                            f"before the worker's clock ({_iso(now)}); at most "
-                            f"{describe_seconds(self.max_age_s)} back is accepted "
-                            "(PORTFLOW_MAX_EVENT_AGE)")
+            return BEHIND, (
+                f"ts {_iso(ts_seconds)} is {describe_seconds(now - ts_seconds)} "
+                f"before the worker's clock ({_iso(now)}); at most "
+                f"{describe_seconds(self.max_age_s)} back is accepted "
+                "(PORTFLOW_MAX_EVENT_AGE)"
+            )
         return None
 
 
 def _iso(seconds: float) -> str:
-    return datetime.fromtimestamp(seconds, timezone.utc).isoformat(timespec="seconds")
+    return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="seconds")

@@ -20,10 +20,11 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Annotated, Literal, Optional, Sequence, Union, get_args
+from typing import Annotated, Literal, Union, get_args
 
 import msgspec
 
@@ -39,8 +40,8 @@ MAX_WEIGHT_KG = 10**12  # one billion tonnes in one event
 MAX_TEU = 100_000
 # Event times outside these years are surely wrong, and near year 1 or 9999 the reporting time
 # zone's calendar would leave the range of dates.
-EARLIEST_TS = datetime(1900, 1, 1, tzinfo=timezone.utc)
-LATEST_TS = datetime(3000, 1, 1, tzinfo=timezone.utc)
+EARLIEST_TS = datetime(1900, 1, 1, tzinfo=UTC)
+LATEST_TS = datetime(3000, 1, 1, tzinfo=UTC)
 
 # The contract's patterns, anchored with \Z: Python's "$" also matches before a final newline,
 # which would let "khorgos\n" through (and into the aggregates' cell names).
@@ -102,7 +103,7 @@ class _LooseTrain(msgspec.Struct, tag_field="type", tag="train", gc=False):
     service: TrainService
     direction: TrainDirection
     teu: Annotated[int, msgspec.Meta(ge=0, le=MAX_TEU)]
-    train_id: Optional[Annotated[str, msgspec.Meta(max_length=128)]] = None
+    train_id: Annotated[str, msgspec.Meta(max_length=128)] | None = None
 
     def quote_pairs(self) -> int:
         named = self.train_id is not None  # an explicit null is not counted: it costs a check
@@ -118,7 +119,7 @@ class _LooseCustoms(msgspec.Struct, tag_field="type", tag="customs", gc=False):
     port: str
     declaration_id: Identifier
     status: CustomsStatus
-    trade_mode: Optional[TradeMode] = None
+    trade_mode: TradeMode | None = None
     value_cny: msgspec.Raw = msgspec.field(default_factory=lambda: _JSON_NULL)
 
     def quote_pairs(self) -> int:
@@ -151,8 +152,9 @@ _EVENT_DECODER = msgspec.json.Decoder(Union[_ShipmentWire, _TrainWire, _CustomsW
 _BATCH_DECODER = msgspec.json.Decoder(list[msgspec.Raw])
 # A union, as for single events: outside a union msgspec would not require a struct's tag.
 _LOOSE_BATCH_DECODER = msgspec.json.Decoder(list[_Wire])
-_LOOSE_WIRE_OF = {wire.__struct_config__.tag: wire
-                  for wire in (_LooseShipment, _LooseTrain, _LooseCustoms)}
+_LOOSE_WIRE_OF = {
+    wire.__struct_config__.tag: wire for wire in (_LooseShipment, _LooseTrain, _LooseCustoms)
+}
 _DECIMAL_STRING = re.compile(r"^-?[0-9]+(\.[0-9]+)?\Z")
 # POSIX seconds surely inside the bounds: within a second of one, where a float might round
 # across it, the datetimes decide (``_checked_seconds``).
@@ -220,7 +222,7 @@ class Train(msgspec.Struct, frozen=True, gc=False):
     service: str
     direction: str
     teu: int
-    train_id: Optional[str]
+    train_id: str | None
 
     type = "train"
 
@@ -232,8 +234,8 @@ class Customs(msgspec.Struct, frozen=True, gc=False):
     port: str
     declaration_id: str
     status: str
-    trade_mode: Optional[str]
-    value_fen: Optional[int]
+    trade_mode: str | None
+    value_fen: int | None
 
     type = "customs"
 
@@ -248,17 +250,29 @@ class Rejection:
     reason: str
     code: str  # one of REJECTION_CODES
     raw: bytes
-    batch_index: Optional[int] = None  # position in a batch record; None for a whole record
+    batch_index: int | None = None  # position in a batch record; None for a whole record
 
 
 # Bounded rejection categories, for metric labels; the free-text reason says the details.
-REJECTION_CODES = ("not_json", "not_an_event", "bad_batch", "too_large", "invalid_field",
-                   "wrong_topic", "bad_timestamp", "bad_number", "unknown_partner",
-                   "duplicate_key", "event_time_ahead", "event_time_behind", "internal_error")
+REJECTION_CODES = (
+    "not_json",
+    "not_an_event",
+    "bad_batch",
+    "too_large",
+    "invalid_field",
+    "wrong_topic",
+    "bad_timestamp",
+    "bad_number",
+    "unknown_partner",
+    "duplicate_key",
+    "event_time_ahead",
+    "event_time_behind",
+    "internal_error",
+)
 MAX_REASON_CHARS = 500  # of an exception's message in an internal_error's reason
 
 
-def internal_error(raw: bytes, exc: BaseException, batch_index: Optional[int] = None) -> Rejection:
+def internal_error(raw: bytes, exc: BaseException, batch_index: int | None = None) -> Rejection:
     """The rejection of input that made portflow's own code raise (a bug, or a case nobody
     foresaw): it belongs to that input alone, so its neighbours still count."""
     reason = f"internal error: {type(exc).__name__}: {exc}"
@@ -288,7 +302,7 @@ def parse_record(value: bytes, expected_type: str) -> tuple[list[Event], list[Re
             return [parse_event(value, expected_type)], []
         except InvalidEvent as exc:
             return [], [Rejection(str(exc), exc.code, bytes(value))]
-    except Exception as exc:  # noqa: BLE001 (the promise above)
+    except Exception as exc:
         return [], [internal_error(value, exc)]
 
 
@@ -316,7 +330,7 @@ def _parse_batch(value: bytes, expected_type: str) -> tuple[list[Event], list[Re
         return [], [Rejection(reason, "bad_batch", bytes(value))]
     try:
         events = _plain_batch(value, elements, expected_type)
-    except Exception:  # noqa: BLE001 (the fast path's fault: each element says its own below)
+    except Exception:
         events = None
     if events is not None:
         return events, []
@@ -330,13 +344,14 @@ def _parse_batch(value: bytes, expected_type: str) -> tuple[list[Event], list[Re
             events.append(parse_event(raw, expected_type))
         except InvalidEvent as exc:
             rejections.append(Rejection(str(exc), exc.code, raw, index))
-        except Exception as exc:  # noqa: BLE001 (one element's fault spares its neighbours)
+        except Exception as exc:
             rejections.append(internal_error(raw, exc, index))
     return events, rejections
 
 
-def _plain_batch(value: bytes, elements: list[msgspec.Raw],
-                 expected_type: str) -> list[Event] | None:
+def _plain_batch(
+    value: bytes, elements: list[msgspec.Raw], expected_type: str
+) -> list[Event] | None:
     """A batch's events decoded in one call, or None unless every element is a valid event of
     the topic's type with its contract's fields only (extras, nulls and any fault take the way
     of ``parse_event``, element by element, which says why and where).
@@ -368,14 +383,16 @@ def _plain_batch(value: bytes, elements: list[msgspec.Raw],
 def parse_event(raw: bytes, expected_type: str) -> Event:
     """Validate one JSON object against the contract; raise ``InvalidEvent`` with the reason."""
     if len(raw) > MAX_EVENT_BYTES:
-        raise InvalidEvent(f"event is {len(raw)} bytes; at most {MAX_EVENT_BYTES} allowed",
-                           "too_large")
+        raise InvalidEvent(
+            f"event is {len(raw)} bytes; at most {MAX_EVENT_BYTES} allowed", "too_large"
+        )
     wire = _decode(raw)
     _check_keys(raw, wire)
     event_type = type(wire).__struct_config__.tag
     if event_type != expected_type:
-        raise InvalidEvent(f"a {event_type} event does not belong on the {expected_type} topic",
-                           "wrong_topic")
+        raise InvalidEvent(
+            f"a {event_type} event does not belong on the {expected_type} topic", "wrong_topic"
+        )
     return _event_of(wire)
 
 
@@ -385,8 +402,9 @@ def _event_of(wire: _Wire) -> Event:
     seconds = _checked_seconds(wire.ts)
     if isinstance(wire, _LooseShipment):
         if wire.partner not in ISO_3166_ALPHA2:
-            raise InvalidEvent(f"partner {wire.partner!r} is not an ISO 3166-1 alpha-2 code",
-                               "unknown_partner")
+            raise InvalidEvent(
+                f"partner {wire.partner!r} is not an ISO 3166-1 alpha-2 code", "unknown_partner"
+            )
         zones = wire.zones
         return Shipment(  # (by position: the fields' order, and cheaper than by name)
             wire.event_id,
@@ -484,8 +502,10 @@ def _check_keys(raw: bytes, wire: _Wire) -> None:
         json.loads(raw, object_pairs_hook=_unique_keys, parse_int=str, parse_float=str)
     except _RepeatedKey as repeated:
         _strict_decode(raw)
-        raise InvalidEvent(f"key {repeated.key!r} appears more than once in an object of the "
-                           "event", "duplicate_key") from None
+        raise InvalidEvent(
+            f"key {repeated.key!r} appears more than once in an object of the event",
+            "duplicate_key",
+        ) from None
     except (RecursionError, json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise InvalidEvent(f"not valid JSON: {exc}", "not_json") from None
 
@@ -520,12 +540,15 @@ def _unique_keys(pairs: list[tuple[str, object]]) -> None:
 def _checked_seconds(ts: datetime) -> float:
     """``ts`` as POSIX seconds, once its offset and range are checked."""
     if ts.tzinfo is None:
-        raise InvalidEvent("ts has no UTC offset (RFC 3339 needs one, e.g. +08:00 or Z)",
-                           "bad_timestamp")
+        raise InvalidEvent(
+            "ts has no UTC offset (RFC 3339 needs one, e.g. +08:00 or Z)", "bad_timestamp"
+        )
     seconds = ts.timestamp()
     # (comparing floats is cheaper than comparing aware datetimes)
-    if (not _SURELY_AFTER_EARLIEST_S < seconds < _SURELY_BEFORE_LATEST_S
-            and not EARLIEST_TS <= ts < LATEST_TS):
+    if (
+        not _SURELY_AFTER_EARLIEST_S < seconds < _SURELY_BEFORE_LATEST_S
+        and not EARLIEST_TS <= ts < LATEST_TS
+    ):
         raise InvalidEvent("ts is before 1900 or after 2999", "bad_timestamp")
     return seconds
 
@@ -545,10 +568,12 @@ def scaled_decimal(raw: msgspec.Raw | bytes, places: int, maximum: int, field: s
     if raw[:1] == b'"':
         if not _DECIMAL_STRING.match(text):
             raise InvalidEvent(
-                f"{field} {text!r} is not a plain decimal string like \"1234.56\"", "bad_number")
+                f'{field} {text!r} is not a plain decimal string like "1234.56"', "bad_number"
+            )
     elif not text or text[0] not in "-0123456789":
-        raise InvalidEvent(f"{field} must be a decimal number or string, not {text[:20]}",
-                           "bad_number")
+        raise InvalidEvent(
+            f"{field} must be a decimal number or string, not {text[:20]}", "bad_number"
+        )
     try:
         number = Decimal(text)
     except InvalidOperation:

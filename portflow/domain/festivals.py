@@ -10,19 +10,51 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 from functools import lru_cache
-from typing import Optional
 
 # New Year's Day of the Chinese calendar (the first day of the first lunar month).
 SPRING_FESTIVAL: dict[int, date] = {
-    year: date(year, month, day) for year, month, day in (
-        (2000, 2, 5), (2001, 1, 24), (2002, 2, 12), (2003, 2, 1), (2004, 1, 22),
-        (2005, 2, 9), (2006, 1, 29), (2007, 2, 18), (2008, 2, 7), (2009, 1, 26),
-        (2010, 2, 14), (2011, 2, 3), (2012, 1, 23), (2013, 2, 10), (2014, 1, 31),
-        (2015, 2, 19), (2016, 2, 8), (2017, 1, 28), (2018, 2, 16), (2019, 2, 5),
-        (2020, 1, 25), (2021, 2, 12), (2022, 2, 1), (2023, 1, 22), (2024, 2, 10),
-        (2025, 1, 29), (2026, 2, 17), (2027, 2, 6), (2028, 1, 26), (2029, 2, 13),
-        (2030, 2, 3), (2031, 1, 23), (2032, 2, 11), (2033, 1, 31), (2034, 2, 19),
-        (2035, 2, 8), (2036, 1, 28), (2037, 2, 15), (2038, 2, 4), (2039, 1, 24),
+    year: date(year, month, day)
+    for year, month, day in (
+        (2000, 2, 5),
+        (2001, 1, 24),
+        (2002, 2, 12),
+        (2003, 2, 1),
+        (2004, 1, 22),
+        (2005, 2, 9),
+        (2006, 1, 29),
+        (2007, 2, 18),
+        (2008, 2, 7),
+        (2009, 1, 26),
+        (2010, 2, 14),
+        (2011, 2, 3),
+        (2012, 1, 23),
+        (2013, 2, 10),
+        (2014, 1, 31),
+        (2015, 2, 19),
+        (2016, 2, 8),
+        (2017, 1, 28),
+        (2018, 2, 16),
+        (2019, 2, 5),
+        (2020, 1, 25),
+        (2021, 2, 12),
+        (2022, 2, 1),
+        (2023, 1, 22),
+        (2024, 2, 10),
+        (2025, 1, 29),
+        (2026, 2, 17),
+        (2027, 2, 6),
+        (2028, 1, 26),
+        (2029, 2, 13),
+        (2030, 2, 3),
+        (2031, 1, 23),
+        (2032, 2, 11),
+        (2033, 1, 31),
+        (2034, 2, 19),
+        (2035, 2, 8),
+        (2036, 1, 28),
+        (2037, 2, 15),
+        (2038, 2, 4),
+        (2039, 1, 24),
         (2040, 2, 12),
     )
 }
@@ -37,7 +69,7 @@ WINDOW_AFTER = 27
 _EARLIEST, _LATEST = (1, 21), (2, 20)
 
 
-def festival_offset(day: date) -> Optional[int]:
+def festival_offset(day: date) -> int | None:
     """Days from the nearest Spring Festival if ``day`` is within its window, else None."""
     for year in (day.year, day.year + 1):
         festival = SPRING_FESTIVAL.get(year)
@@ -56,7 +88,7 @@ def in_festival_window(day: date) -> bool:
     return earliest <= day <= latest or festival_offset(day) is not None
 
 
-def same_festival_day_a_year_earlier(day: date) -> Optional[date]:
+def same_festival_day_a_year_earlier(day: date) -> date | None:
     """The day as far from the previous year's festival as ``day`` is from its own, if both
     festivals are known and ``day`` is in its window."""
     offset = festival_offset(day)

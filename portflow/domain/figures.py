@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 from fractions import Fraction
-from typing import Optional, Union
+from typing import Union
 
 Exact = Union[int, Fraction]
 
@@ -28,7 +28,7 @@ def rounded(value: Exact, places: int) -> Decimal:
 def _quotient(numerator: int, denominator: int, places: int) -> Decimal:
     """numerator / denominator to ``places`` decimals, half away from zero, in integers (a
     report computes thousands of these: Fraction arithmetic costs ten times more)."""
-    units, rest = divmod(abs(numerator) * 10 ** places, abs(denominator))
+    units, rest = divmod(abs(numerator) * 10**places, abs(denominator))
     if 2 * rest >= abs(denominator):
         units += 1
     negative = (numerator < 0) != (denominator < 0)
@@ -39,7 +39,7 @@ def _parts(value: Exact) -> tuple[int, int]:
     return (value, 1) if type(value) is int else (value.numerator, value.denominator)
 
 
-def pct(part: Exact, whole: Exact) -> Optional[Decimal]:
+def pct(part: Exact, whole: Exact) -> Decimal | None:
     """part / whole x 100 to two decimals; None where the whole is 0."""
     if whole == 0:
         return None
@@ -47,13 +47,14 @@ def pct(part: Exact, whole: Exact) -> Optional[Decimal]:
     return _quotient(pn * wd * 100, pd * wn, 2)
 
 
-def growth_pct(current: Exact, previous: Exact) -> Optional[Decimal]:
+def growth_pct(current: Exact, previous: Exact) -> Decimal | None:
     """(current / previous - 1) x 100 to two decimals; None where previous is 0."""
     return pct(current - previous, previous)
 
 
-def row_figures(current: Exact, previous: Exact, total_current: Exact,
-                total_previous: Exact) -> dict[str, Optional[Decimal]]:
+def row_figures(
+    current: Exact, previous: Exact, total_current: Exact, total_previous: Exact
+) -> dict[str, Decimal | None]:
     """A row's percentages against its own past and the total's: ``growth_pct``, ``share_pct``,
     ``previous_share_pct``, ``share_change_pp``, ``contribution_pp`` (its change over the
     total's base) and ``contribution_share_pct`` (its change over the total's change)."""
@@ -61,8 +62,9 @@ def row_figures(current: Exact, previous: Exact, total_current: Exact,
     share_change = None
     if total_current and total_previous:
         # c/C - p/P = (c P - p C) / (C P)
-        share_change = pct(current * total_previous - previous * total_current,
-                           total_current * total_previous)
+        share_change = pct(
+            current * total_previous - previous * total_current, total_current * total_previous
+        )
     return {
         "growth_pct": growth_pct(current, previous),
         "share_pct": pct(current, total_current),

@@ -10,14 +10,11 @@ the clock's day; a far-past one does not move it at all (only the newest counts)
 
 from __future__ import annotations
 
-from typing import Optional
-
 # How far ahead of the clock the live view may run when PORTFLOW_MAX_EVENT_AHEAD is off.
 AHEAD_WHEN_OFF_S = 86400
 
 
-def reference_time(newest_s: Optional[int], now_s: float,
-                   max_ahead_s: Optional[int]) -> Optional[int]:
+def reference_time(newest_s: int | None, now_s: float, max_ahead_s: int | None) -> int | None:
     """The event time the live view takes as now (Unix seconds): ``newest_s`` (the newest event
     time applied; None before any), at most ``now_s`` + ``max_ahead_s`` (None: the guard is
     off, ``AHEAD_WHEN_OFF_S``)."""

@@ -92,7 +92,7 @@ class Period:
     day: date | None = None
 
     @classmethod
-    def parse(cls, text: str) -> "Period":
+    def parse(cls, text: str) -> Period:
         match = _PERIOD.match(text.strip())
         if not match:
             raise InvalidPeriod(
@@ -117,7 +117,7 @@ class Period:
             return cls("month", year, month)
         return cls("year", year)
 
-    def previous(self) -> "Period":
+    def previous(self) -> Period:
         """The same period one year earlier (29 February falls back to 28 February)."""
         if self.year <= 1:
             raise InvalidPeriod("there is no period before year 0001")
@@ -128,7 +128,7 @@ class Period:
             return Period("day", self.year - 1, day=day.replace(year=self.year - 1))
         return Period(self.kind, self.year - 1, self.index)
 
-    def preceding(self) -> "Period":
+    def preceding(self) -> Period:
         """The period just before: the previous day, month, quarter, half or year."""
         if self.day is not None:
             if self.day == date(1, 1, 1):
@@ -200,8 +200,9 @@ def granules_between(first: date, last: date) -> list[str]:
             day = month_end + timedelta(days=1)
         else:
             stop = min(month_end, last)
-            granules += [(day + timedelta(days=i)).isoformat()
-                         for i in range((stop - day).days + 1)]
+            granules += [
+                (day + timedelta(days=i)).isoformat() for i in range((stop - day).days + 1)
+            ]
             day = stop + timedelta(days=1)
     return granules
 
@@ -218,16 +219,23 @@ def span_to_date(span: str, latest: date) -> tuple[Period, list[str], list[str]]
     """
     length = _SPAN_MONTHS[span]
     first_month = (latest.month - 1) // length * length + 1
-    index = {"month": latest.month, "quarter": (latest.month - 1) // 3 + 1,
-             "half": (latest.month - 1) // 6 + 1, "ytd": 0}[span]
+    index = {
+        "month": latest.month,
+        "quarter": (latest.month - 1) // 3 + 1,
+        "half": (latest.month - 1) // 6 + 1,
+        "ytd": 0,
+    }[span]
     period = Period("year" if span == "ytd" else span, latest.year, index)
-    before = latest.replace(year=latest.year - 1, day=min(latest.day, 28)) \
-        if (latest.month, latest.day) == (2, 29) else latest.replace(year=latest.year - 1)
+    before = (
+        latest.replace(year=latest.year - 1, day=min(latest.day, 28))
+        if (latest.month, latest.day) == (2, 29)
+        else latest.replace(year=latest.year - 1)
+    )
     return period, _granules_to(first_month, latest), _granules_to(first_month, before)
 
 
 def _granules_to(first_month: int, last_day: date) -> list[str]:
     months = [f"{last_day.year:04d}-{m:02d}" for m in range(first_month, last_day.month)]
     if (last_day + timedelta(days=1)).month != last_day.month:  # the whole last month
-        return months + [f"{last_day.year:04d}-{last_day.month:02d}"]
+        return [*months, f"{last_day.year:04d}-{last_day.month:02d}"]
     return months + [f"{last_day.replace(day=d).isoformat()}" for d in range(1, last_day.day + 1)]

@@ -7,17 +7,17 @@ Every check names the parameter it is about, so the CLI and the API can say whic
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from fractions import Fraction
 from functools import lru_cache
-from typing import Iterable, Optional, Sequence, Union
+from typing import Union
 from zoneinfo import ZoneInfo
 
 from portflow.domain.measures import DIMENSIONS, MEASURES, Measure
-from portflow.domain.periods import (InvalidPeriod, Period, granules_between,
-                                     same_day_a_year_earlier)
+from portflow.domain.periods import InvalidPeriod, Period, granules_between, same_day_a_year_earlier
 from portflow.domain.rates import parse_rate
 from portflow.domain.rollup import Filters
 from portflow.errors import PortflowError, UsageError
@@ -49,15 +49,19 @@ class MissingRates(PortflowError):
     def __init__(self, months: Iterable[str]) -> None:
         self.months = sorted(set(months))
         shown = ", ".join(self.months[:12]) + (
-            f" and {len(self.months) - 12} more" if len(self.months) > 12 else "")
-        super().__init__(f"no CNY per USD rate for {shown}: load them with `portflow rates "
-                         "load FILE.csv`, or give one fixed rate (usd_rate / --usd-rate)")
+            f" and {len(self.months) - 12} more" if len(self.months) > 12 else ""
+        )
+        super().__init__(
+            f"no CNY per USD rate for {shown}: load them with `portflow rates "
+            "load FILE.csv`, or give one fixed rate (usd_rate / --usd-rate)"
+        )
 
 
 def _measure(measure: str, by: Sequence[str]) -> tuple[Measure, tuple[str, ...]]:
     if measure not in MEASURES:
-        raise InvalidParameter("measure", f"unknown measure {measure!r}; choose from "
-                                          f"{', '.join(MEASURES)}")
+        raise InvalidParameter(
+            "measure", f"unknown measure {measure!r}; choose from {', '.join(MEASURES)}"
+        )
     spec = MEASURES[measure]
     allowed = DIMENSIONS[spec.event_type]
     dims = tuple(d.strip() for d in by if d.strip())
@@ -67,8 +71,10 @@ def _measure(measure: str, by: Sequence[str]) -> tuple[Measure, tuple[str, ...]]
         raise InvalidParameter("by", "by names the same dimension twice")
     for dim in dims:
         if dim not in allowed:
-            raise InvalidParameter("by", f"dimension {dim!r} does not apply to {measure}; "
-                                         f"choose from {', '.join(allowed)}")
+            raise InvalidParameter(
+                "by",
+                f"dimension {dim!r} does not apply to {measure}; choose from {', '.join(allowed)}",
+            )
     return spec, dims
 
 
@@ -82,15 +88,18 @@ def parse_filters(spec: Measure, filters: Sequence[str]) -> Filters:
         dim, sep, value = text.strip().partition(":")
         if not sep or dim not in allowed or not _VALUE.match(value):
             raise InvalidParameter(
-                "filter", f"filter {text!r} is not dimension:value with a dimension of "
-                          f"{spec.name} ({', '.join(allowed)}) and a value of at most 64 "
-                          "characters without spaces, '|', ',' or ':'")
+                "filter",
+                f"filter {text!r} is not dimension:value with a dimension of "
+                f"{spec.name} ({', '.join(allowed)}) and a value of at most 64 "
+                "characters without spaces, '|', ',' or ':'",
+            )
         values.setdefault(dim, set()).add(value)
     return tuple((dim, tuple(sorted(vals))) for dim, vals in sorted(values.items()))
 
 
-def _currency(spec: Measure, currency: Optional[str],
-              usd_rate: Optional[str]) -> tuple[str, Optional[Decimal]]:
+def _currency(
+    spec: Measure, currency: str | None, usd_rate: str | None
+) -> tuple[str, Decimal | None]:
     name = (currency or ("USD" if usd_rate is not None else "CNY")).strip().upper()
     if name not in CURRENCIES:
         raise InvalidParameter("currency", f"currency {currency!r}: choose CNY or USD")
@@ -112,7 +121,7 @@ class Money:
 
     spec: Measure
     currency: str = "CNY"
-    usd_rate: Optional[Decimal] = None
+    usd_rate: Decimal | None = None
 
     @property
     def in_dollars(self) -> bool:
@@ -139,7 +148,7 @@ class Money:
         return {m: str(rates[m]) for m in sorted({g[:7] for g in granules})}
 
 
-def _money(spec: Measure, currency: Optional[str], usd_rate) -> Money:
+def _money(spec: Measure, currency: str | None, usd_rate) -> Money:
     name, rate = _currency(spec, currency, None if usd_rate is None else str(usd_rate))
     return Money(spec, name, rate)
 
@@ -155,13 +164,21 @@ class ReportRequest:
     ytd: bool = False
     filters: Filters = ()
     money: Money = None  # type: ignore[assignment]
-    top: Optional[int] = None
+    top: int | None = None
 
     @classmethod
-    def parse(cls, period: str, measure: str = "value_cny", by: Sequence[str] = (),
-              compare: str = "yoy", ytd: bool = False, filters: Sequence[str] = (),
-              currency: Optional[str] = None, usd_rate=None,
-              top: Optional[int] = None) -> "ReportRequest":
+    def parse(
+        cls,
+        period: str,
+        measure: str = "value_cny",
+        by: Sequence[str] = (),
+        compare: str = "yoy",
+        ytd: bool = False,
+        filters: Sequence[str] = (),
+        currency: str | None = None,
+        usd_rate=None,
+        top: int | None = None,
+    ) -> ReportRequest:
         """Raises ``InvalidParameter`` naming the first parameter that is not allowed."""
         try:
             current = Period.parse(period)
@@ -170,11 +187,15 @@ class ReportRequest:
             raise InvalidParameter("period", str(exc)) from None
         spec, dims = _measure(measure, by)
         if compare not in COMPARES:
-            raise InvalidParameter("compare", f"compare {compare!r}: choose yoy (the same days "
-                                              "a year earlier) or previous (the period before)")
+            raise InvalidParameter(
+                "compare",
+                f"compare {compare!r}: choose yoy (the same days "
+                "a year earlier) or previous (the period before)",
+            )
         if ytd and compare != "yoy":
-            raise InvalidParameter("ytd", "ytd compares with the same days a year earlier: it "
-                                          "takes compare=yoy")
+            raise InvalidParameter(
+                "ytd", "ytd compares with the same days a year earlier: it takes compare=yoy"
+            )
         if ytd and current.kind == "year":
             ytd = False  # a year is its own year to date
         if compare == "previous":
@@ -184,8 +205,16 @@ class ReportRequest:
                 raise InvalidParameter("compare", str(exc)) from None
         if top is not None and not 1 <= top <= MAX_TOP:
             raise InvalidParameter("top", f"top must be 1 to {MAX_TOP:,}")
-        return cls(current, spec, dims, compare, ytd, parse_filters(spec, filters),
-                   _money(spec, currency, usd_rate), top)
+        return cls(
+            current,
+            spec,
+            dims,
+            compare,
+            ytd,
+            parse_filters(spec, filters),
+            _money(spec, currency, usd_rate),
+            top,
+        )
 
     @property
     def compared(self) -> Period:
@@ -211,7 +240,7 @@ class ReportRequest:
 Moment = Union[date, datetime]
 
 
-def _moment(parameter: str, text: Optional[str], end: bool) -> Optional[Moment]:
+def _moment(parameter: str, text: str | None, end: bool) -> Moment | None:
     """A day (YYYY-MM-DD), a month (YYYY-MM: its first day, or its last for ``to``), an
     RFC 3339 date-time, or integer epoch milliseconds (Grafana's ``${__from}``)."""
     if text is None or not str(text).strip():
@@ -219,7 +248,7 @@ def _moment(parameter: str, text: Optional[str], end: bool) -> Optional[Moment]:
     text = str(text).strip()
     try:
         if re.fullmatch(r"-?\d{1,15}", text) and len(text) > 7:
-            return datetime.fromtimestamp(int(text) / 1000, timezone.utc)
+            return datetime.fromtimestamp(int(text) / 1000, UTC)
         if re.fullmatch(r"\d{4}-\d{2}", text):
             first = date.fromisoformat(f"{text}-01")
             if not end:
@@ -233,9 +262,12 @@ def _moment(parameter: str, text: Optional[str], end: bool) -> Optional[Moment]:
             raise ValueError("no UTC offset")
         return moment
     except (ValueError, OverflowError, OSError):
-        raise InvalidParameter(parameter, f"{parameter} {text!r} is not a day (2024-06-15), a "
-                                          "month (2024-06), an RFC 3339 time or epoch "
-                                          "milliseconds") from None
+        raise InvalidParameter(
+            parameter,
+            f"{parameter} {text!r} is not a day (2024-06-15), a "
+            "month (2024-06), an RFC 3339 time or epoch "
+            "milliseconds",
+        ) from None
 
 
 def local_day(moment: Moment, tz: ZoneInfo) -> date:
@@ -250,26 +282,41 @@ class SeriesRequest:
     spec: Measure
     by: tuple[str, ...]
     granularity: str = "day"
-    start: Optional[Moment] = None
-    end: Optional[Moment] = None
+    start: Moment | None = None
+    end: Moment | None = None
     filters: Filters = ()
     money: Money = None  # type: ignore[assignment]
 
     @classmethod
-    def parse(cls, measure: str = "value_cny", by: Sequence[str] = (), granularity: str = "day",
-              start: Optional[str] = None, end: Optional[str] = None,
-              filters: Sequence[str] = (), currency: Optional[str] = None,
-              usd_rate=None) -> "SeriesRequest":
+    def parse(
+        cls,
+        measure: str = "value_cny",
+        by: Sequence[str] = (),
+        granularity: str = "day",
+        start: str | None = None,
+        end: str | None = None,
+        filters: Sequence[str] = (),
+        currency: str | None = None,
+        usd_rate=None,
+    ) -> SeriesRequest:
         """Raises ``InvalidParameter`` naming the first parameter that is not allowed."""
         spec, dims = _measure(measure, by)
         if granularity not in GRANULARITIES:
-            raise InvalidParameter("granularity", f"granularity {granularity!r}: choose day or "
-                                                  "month")
+            raise InvalidParameter(
+                "granularity", f"granularity {granularity!r}: choose day or month"
+            )
         first, last = _moment("from", start, False), _moment("to", end, True)
-        return cls(spec, dims, granularity, first, last, parse_filters(spec, filters),
-                   _money(spec, currency, usd_rate))
+        return cls(
+            spec,
+            dims,
+            granularity,
+            first,
+            last,
+            parse_filters(spec, filters),
+            _money(spec, currency, usd_rate),
+        )
 
-    def days(self, tz: ZoneInfo, newest_day: Optional[date]) -> tuple[date, date]:
+    def days(self, tz: ZoneInfo, newest_day: date | None) -> tuple[date, date]:
         """The first and last local day covered: by default the last year (days) or two years
         (months) up to the newest event's day (needed only where from or to is not given)."""
         last = local_day(self.end, tz) if self.end is not None else newest_day
@@ -284,36 +331,43 @@ class SeriesRequest:
         if first.year < 2:
             raise InvalidParameter("from", "from must be in year 0002 or later")
         if self.granularity == "day" and (last - first).days >= MAX_SERIES_DAYS:
-            raise InvalidParameter("to", f"a day series covers at most {MAX_SERIES_DAYS:,} days; "
-                                         "narrow from/to or use granularity=month")
+            raise InvalidParameter(
+                "to",
+                f"a day series covers at most {MAX_SERIES_DAYS:,} days; "
+                "narrow from/to or use granularity=month",
+            )
         months = (last.year - first.year) * 12 + last.month - first.month + 1
         if self.granularity == "month" and months > MAX_SERIES_MONTHS:
-            raise InvalidParameter("to", f"a month series covers at most {MAX_SERIES_MONTHS} "
-                                         "months; narrow from/to")
+            raise InvalidParameter(
+                "to", f"a month series covers at most {MAX_SERIES_MONTHS} months; narrow from/to"
+            )
         return first, last
 
-    def times(self, tz: ZoneInfo, newest_day: Optional[date]) -> list[tuple[str, str]]:
+    def times(self, tz: ZoneInfo, newest_day: date | None) -> list[tuple[str, str]]:
         """(granule, the granule it is compared with) for every day or month covered."""
         return _times(self.granularity, *self.days(tz, newest_day))
 
 
 @lru_cache(maxsize=1024)  # the same questions come again and again: their granules with them
-def _granules_of(span: tuple[date, date],
-                 previous: tuple[date, date]) -> tuple[list[str], list[str]]:
+def _granules_of(
+    span: tuple[date, date], previous: tuple[date, date]
+) -> tuple[list[str], list[str]]:
     return granules_between(*span), granules_between(*previous)
 
 
 @lru_cache(maxsize=1024)
 def _times(granularity: str, first: date, last: date) -> list[tuple[str, str]]:
     if granularity == "day":
-        return [((d := first + timedelta(days=i)).isoformat(),
-                 (d - timedelta(weeks=52)).isoformat())
-                for i in range((last - first).days + 1)]
+        return [
+            ((d := first + timedelta(days=i)).isoformat(), (d - timedelta(weeks=52)).isoformat())
+            for i in range((last - first).days + 1)
+        ]
     month, end = first.replace(day=1), last.replace(day=1)
     pairs = []
     while month <= end:
-        pairs.append((f"{month.year:04d}-{month.month:02d}",
-                      f"{month.year - 1:04d}-{month.month:02d}"))
+        pairs.append(
+            (f"{month.year:04d}-{month.month:02d}", f"{month.year - 1:04d}-{month.month:02d}")
+        )
         month = _add_months(month, 1)
     return pairs
 
@@ -321,4 +375,3 @@ def _times(granularity: str, first: date, last: date) -> list[tuple[str, str]]:
 def _add_months(day: date, months: int) -> date:
     index = day.year * 12 + day.month - 1 + months
     return date(index // 12, index % 12 + 1, 1)
-

@@ -72,8 +72,10 @@ def parse_rate(text: str) -> Decimal | str:
     if -rate.as_tuple().exponent > MAX_RATE_PLACES:
         return f"rate {_shown(text)} has more than {MAX_RATE_PLACES} decimal places"
     if not MIN_RATE <= rate <= MAX_RATE:
-        return (f"rate {_shown(text)} is not between {MIN_RATE} and {MAX_RATE} yuan per dollar "
-                "(a rate in dollars per yuan, or per 100 dollars?)")
+        return (
+            f"rate {_shown(text)} is not between {MIN_RATE} and {MAX_RATE} yuan per dollar "
+            "(a rate in dollars per yuan, or per 100 dollars?)"
+        )
     return rate
 
 
@@ -97,8 +99,9 @@ def _check_header(row: list[str]) -> str | None:
 def _row(row: list[str], line: int, parsed: RatesFile, first_line: dict[str, int]) -> None:
     """Check one line and add its rate, or its problems, to ``parsed``."""
     if len(row) != len(HEADER):
-        parsed.problems.append((line, f"{len(row)} field(s), expected {len(HEADER)} "
-                                      f"({','.join(HEADER)})"))
+        parsed.problems.append(
+            (line, f"{len(row)} field(s), expected {len(HEADER)} ({','.join(HEADER)})")
+        )
         return
     month, rate_text, source = (cell.strip() for cell in row)
     rate = parse_rate(rate_text)
@@ -149,8 +152,12 @@ def parse_rates(data: bytes) -> RatesFile:
         parsed.problems.append((1, "not UTF-8 text: a rates file is CSV in UTF-8"))
         return parsed
     if "\0" in text:
-        parsed.problems.append((text[:text.index("\0")].count("\n") + 1,
-                                "a NUL character: this is not a CSV text file"))
+        parsed.problems.append(
+            (
+                text[: text.index("\0")].count("\n") + 1,
+                "a NUL character: this is not a CSV text file",
+            )
+        )
         return parsed
     reader = csv.reader(io.StringIO(text, newline=""))
     first_line: dict[str, int] = {}
@@ -172,8 +179,7 @@ def parse_rates(data: bytes) -> RatesFile:
         parsed.problems.append((reader.line_num, f"not CSV: {exc}"))
         return parsed
     if not header_seen:
-        parsed.problems.append((1, f"the file is empty: the first line must be "
-                                   f"{','.join(HEADER)}"))
+        parsed.problems.append((1, f"the file is empty: the first line must be {','.join(HEADER)}"))
     elif not parsed.rates and not parsed.problems:
         parsed.problems.append((reader.line_num, "no rates after the header"))
     parsed.rates = dict(sorted(parsed.rates.items()))

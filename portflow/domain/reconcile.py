@@ -10,14 +10,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Optional
 
 
 @dataclass(frozen=True)
 class Check:
     figure: str
     published: Decimal
-    computed: Optional[Decimal]
+    computed: Decimal | None
     matches: bool
     note: str = ""
 
@@ -31,8 +30,13 @@ class Check:
         return not self.matches and not self.flagged
 
     def as_json(self) -> dict:
-        return {"figure": self.figure, "published": self.published, "computed": self.computed,
-                "matches": self.matches, "note": self.note}
+        return {
+            "figure": self.figure,
+            "published": self.published,
+            "computed": self.computed,
+            "matches": self.matches,
+            "note": self.note,
+        }
 
 
 def checks_table(checks: list[Check]) -> str:
@@ -41,8 +45,10 @@ def checks_table(checks: list[Check]) -> str:
     lines = []
     for c in checks:
         mark = "ok" if c.matches else ("FLAG" if c.flagged else "DIFF")
-        lines.append(f"{mark:4}  {c.figure:<{width}}  published {c.published}  "
-                     f"portflow {c.computed}" + (f"\n      {c.note}" if c.note else ""))
+        lines.append(
+            f"{mark:4}  {c.figure:<{width}}  published {c.published}  "
+            f"portflow {c.computed}" + (f"\n      {c.note}" if c.note else "")
+        )
     return "\n".join(lines)
 
 
@@ -73,6 +79,8 @@ def check_share(figure: str, published_pct: str, part: Decimal, whole: Decimal) 
     note = ""
     if computed != pub and pub:
         implied = (Decimal(part) / pub * 100).quantize(Decimal("0.01"))
-        note = (f"published share disagrees with published figures: {part:,.2f} is "
-                f"{computed}% of {whole:,.2f}; a {pub}% share implies a total of {implied:,.2f}")
+        note = (
+            f"published share disagrees with published figures: {part:,.2f} is "
+            f"{computed}% of {whole:,.2f}; a {pub}% share implies a total of {implied:,.2f}"
+        )
     return Check(figure, pub, computed, computed == pub, note)

@@ -7,9 +7,9 @@ JSON object and the figures beside it (``figures``), with money and weight as ex
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from fractions import Fraction
-from typing import Iterable, Mapping, Optional
 
 import msgspec
 
@@ -19,8 +19,9 @@ from portflow.domain.queries import Money, ReportRequest
 from portflow.domain.rollup import Rollup
 
 
-def _summed(rollups: Mapping[str, Rollup],
-            divisors: Optional[Mapping[str, Fraction]]) -> tuple[dict[tuple, Exact], Exact]:
+def _summed(
+    rollups: Mapping[str, Rollup], divisors: Mapping[str, Fraction] | None
+) -> tuple[dict[tuple, Exact], Exact]:
     """Granules' rollups summed: integers of stored units, or (with a divisor per granule, its
     stored units per dollar) exact dollars: the granules of one divisor (a month's rate, or the
     one fixed rate) summed as integers first, then divided once per row."""
@@ -61,9 +62,13 @@ def amount_of(money: Money):
 OTHER = "(other)"
 
 
-def build_report(request: ReportRequest, current: Mapping[str, Rollup],
-                 previous: Mapping[str, Rollup], coverage: Coverage,
-                 rates: Mapping[str, Decimal] | None = None) -> dict:
+def build_report(
+    request: ReportRequest,
+    current: Mapping[str, Rollup],
+    previous: Mapping[str, Rollup],
+    coverage: Coverage,
+    rates: Mapping[str, Decimal] | None = None,
+) -> dict:
     """The report object: the contract's members (``period``, ``previous_period``, ``measure``,
     ``by``, ``rows`` of ``key``/``current``/``previous``/``yoy_pct``, ``total``) and the
     figures beside them (see ``figures.row_figures``), ranks, what was asked, and ``data``: how
@@ -84,23 +89,48 @@ def build_report(request: ReportRequest, current: Mapping[str, Rollup],
     keys = [key for key in set(now) | set(before) if now.get(key, 0) or before.get(key, 0)]
     keys.sort(key=lambda k: (-now.get(k, 0), k))
     ranks = {k: i for i, k in enumerate(keys, 1) if now.get(k, 0)}
-    previous_ranks = {k: i for i, k in enumerate(
-        sorted((k for k in keys if before.get(k, 0)), key=lambda k: (-before[k], k)), 1)}
+    previous_ranks = {
+        k: i
+        for i, k in enumerate(
+            sorted((k for k in keys if before.get(k, 0)), key=lambda k: (-before[k], k)), 1
+        )
+    }
 
     def row(key: dict, cur: Exact, prev: Exact, **extra) -> dict:
         figures = row_figures(cur, prev, total_now, total_before)
-        return {"key": key, "current": amount(cur), "previous": amount(prev),
-                "yoy_pct": figures["growth_pct"], "change": amount(cur - prev), **figures,
-                **extra}
+        return {
+            "key": key,
+            "current": amount(cur),
+            "previous": amount(prev),
+            "yoy_pct": figures["growth_pct"],
+            "change": amount(cur - prev),
+            **figures,
+            **extra,
+        }
 
-    shown = keys if request.top is None else keys[:request.top]
-    rows = [row(dict(zip(request.by, k)), now.get(k, 0), before.get(k, 0),
-                rank=ranks.get(k), previous_rank=previous_ranks.get(k)) for k in shown]
-    rest = keys[len(shown):]
+    shown = keys if request.top is None else keys[: request.top]
+    rows = [
+        row(
+            dict(zip(request.by, k)),
+            now.get(k, 0),
+            before.get(k, 0),
+            rank=ranks.get(k),
+            previous_rank=previous_ranks.get(k),
+        )
+        for k in shown
+    ]
+    rest = keys[len(shown) :]
     if rest:
-        rows.append(row({dim: OTHER for dim in request.by}, sum(now.get(k, 0) for k in rest),
-                        sum(before.get(k, 0) for k in rest), rank=None, previous_rank=None,
-                        others=len(rest)))
+        rows.append(
+            row(
+                dict.fromkeys(request.by, OTHER),
+                sum(now.get(k, 0) for k in rest),
+                sum(before.get(k, 0) for k in rest),
+                rank=None,
+                previous_rank=None,
+                others=len(rest),
+            )
+        )
     first, last = request.span()
     previous_first, previous_last = request.previous_span()
     result = {
@@ -114,13 +144,18 @@ def build_report(request: ReportRequest, current: Mapping[str, Rollup],
         "currency": money.currency if money.spec.name == "value_cny" else None,
         "unit": money.unit,
         "span": {"first_day": first.isoformat(), "last_day": last.isoformat()},
-        "previous_span": {"first_day": previous_first.isoformat(),
-                          "last_day": previous_last.isoformat()},
+        "previous_span": {
+            "first_day": previous_first.isoformat(),
+            "last_day": previous_last.isoformat(),
+        },
         "rows": rows,
-        "total": {"current": amount(total_now), "previous": amount(total_before),
-                  "yoy_pct": growth_pct(total_now, total_before),
-                  "change": amount(total_now - total_before),
-                  "growth_pct": growth_pct(total_now, total_before)},
+        "total": {
+            "current": amount(total_now),
+            "previous": amount(total_before),
+            "yoy_pct": growth_pct(total_now, total_before),
+            "change": amount(total_now - total_before),
+            "growth_pct": growth_pct(total_now, total_before),
+        },
     }
     if money.in_dollars:
         result["usd_rates"] = money.rates_used([*current, *previous], dict(rates or {}))
@@ -128,7 +163,7 @@ def build_report(request: ReportRequest, current: Mapping[str, Rollup],
     return result
 
 
-def yoy_pct(current: int, previous: int) -> Optional[Decimal]:
+def yoy_pct(current: int, previous: int) -> Decimal | None:
     """(current / previous - 1) x 100 to 2 decimals, half away from zero; None if previous is 0."""
     return growth_pct(current, previous)
 
@@ -146,12 +181,17 @@ def to_json(value) -> str:
     """``to_json_bytes`` as text."""
     return to_json_bytes(value).decode()
 
+
 def to_table(report: dict) -> str:
     """A readable, aligned text table of a report."""
     by = report["by"] or ["total"]
-    header = [*by, _label(report["span"], report["period"], report["ytd"]),
-              _label(report["previous_span"], report["previous_period"], report["ytd"]),
-              "YoY %" if report["compare"] == "yoy" else "Change %", "Share %"]
+    header = [
+        *by,
+        _label(report["span"], report["period"], report["ytd"]),
+        _label(report["previous_span"], report["previous_period"], report["ytd"]),
+        "YoY %" if report["compare"] == "yoy" else "Change %",
+        "Share %",
+    ]
 
     def fmt(amount) -> str:
         return f"{amount:,f}" if isinstance(amount, Decimal) else f"{amount:,}"
@@ -161,14 +201,29 @@ def to_table(report: dict) -> str:
     def pct(value) -> str:
         return "—" if value is None or no_data_yet else f"{value:+.2f}"
 
-    body = [
-        [*(row["key"][d] for d in report["by"]), fmt(row["current"]), fmt(row["previous"]),
-         pct(row["yoy_pct"]), "—" if row["share_pct"] is None else f"{row['share_pct']:.2f}"]
-        for row in report["rows"]
-    ] if report["by"] else []
+    body = (
+        [
+            [
+                *(row["key"][d] for d in report["by"]),
+                fmt(row["current"]),
+                fmt(row["previous"]),
+                pct(row["yoy_pct"]),
+                "—" if row["share_pct"] is None else f"{row['share_pct']:.2f}",
+            ]
+            for row in report["rows"]
+        ]
+        if report["by"]
+        else []
+    )
     total = report["total"]
-    footer = ["TOTAL", *([""] * (len(by) - 1)), fmt(total["current"]), fmt(total["previous"]),
-              pct(total["yoy_pct"]), "100.00" if total["current"] else "—"]
+    footer = [
+        "TOTAL",
+        *([""] * (len(by) - 1)),
+        fmt(total["current"]),
+        fmt(total["previous"]),
+        pct(total["yoy_pct"]),
+        "100.00" if total["current"] else "—",
+    ]
     widths = [max(len(r[i]) for r in [header, *body, footer]) for i in range(len(header))]
     n_keys = len(by)
 
@@ -179,10 +234,12 @@ def to_table(report: dict) -> str:
 
     rule = "  ".join("-" * w for w in widths)
     filters = "; ".join(f"{dim} {' or '.join(values)}" for dim, values in report["filters"].items())
-    title = (f"{report['measure']} ({report['unit']}) by {', '.join(report['by']) or 'total'}"
-             + (f", where {filters}" if filters else ""))
-    return "\n".join([title, coverage_line(report), line(header), rule, *map(line, body), rule,
-                      line(footer)])
+    title = f"{report['measure']} ({report['unit']}) by {', '.join(report['by']) or 'total'}" + (
+        f", where {filters}" if filters else ""
+    )
+    return "\n".join(
+        [title, coverage_line(report), line(header), rule, *map(line, body), rule, line(footer)]
+    )
 
 
 def _label(span: dict, period: str, ytd: bool) -> str:
@@ -192,6 +249,8 @@ def _label(span: dict, period: str, ytd: bool) -> str:
 def coverage_line(report: dict) -> str:
     """How far the events go, and what that means for the comparison."""
     data = report["data"]
-    consequence = {IN_PROGRESS: f"; compared with the whole of {report['previous_period']}",
-                   NO_DATA_YET: "; no year-on-year"}.get(data["period_status"], "")
+    consequence = {
+        IN_PROGRESS: f"; compared with the whole of {report['previous_period']}",
+        NO_DATA_YET: "; no year-on-year",
+    }.get(data["period_status"], "")
     return sentence(report["period"], data) + consequence

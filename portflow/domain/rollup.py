@@ -8,9 +8,9 @@ so zone rows may add up to more than the total; the total is always the sum of t
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Callable, Iterable, Mapping
 
 from portflow.domain.aggregates import CELL_LAYOUT
 
@@ -29,14 +29,16 @@ def _values_getter(layout: tuple[str, ...], dim: str) -> Callable[[list[str]], I
         return lambda values: values[i].split(",") if values[i] else ()
     if dim == "zone_group":
         i = layout.index("zones")
-        return lambda values: sorted({z.split("-", 1)[0] for z in values[i].split(",")}) \
-            if values[i] else ()
+        return lambda values: (
+            sorted({z.split("-", 1)[0] for z in values[i].split(",")}) if values[i] else ()
+        )
     i = layout.index(dim)
     return lambda values: (values[i],)
 
 
-def _row_keys(event_type: str, by: Iterable[str],
-              filters: Filters = NO_FILTERS) -> Callable[[str], tuple[tuple[str, ...], ...] | None]:
+def _row_keys(
+    event_type: str, by: Iterable[str], filters: Filters = NO_FILTERS
+) -> Callable[[str], tuple[tuple[str, ...], ...] | None]:
     """A function from a cell key to the row keys the cell counts in (several for zones), or
     None for a cell the filters leave out."""
     layout = CELL_LAYOUT[event_type]
@@ -65,6 +67,7 @@ def _plain_keys(positions: tuple[int, ...]) -> Callable[[str], tuple[tuple[str, 
         def keys(cell: str) -> tuple[tuple[str, ...], ...]:
             values = cell.split("|")
             return ((values[i], values[j]),)
+
         return keys
     return lambda cell: ((),)
 

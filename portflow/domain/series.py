@@ -3,11 +3,11 @@ earlier (or the same month a year earlier), flat, as a Grafana time-series panel
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date, datetime
-from functools import lru_cache
 from decimal import Decimal
 from fractions import Fraction
-from typing import Mapping, Optional
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from portflow.domain.figures import Exact
@@ -26,9 +26,14 @@ def local_midnight(granule: str, tz: ZoneInfo) -> str:
     return datetime(day.year, day.month, day.day, tzinfo=tz).isoformat()
 
 
-def build_series(request: SeriesRequest, pairs: list[tuple[str, str]],
-                 rollups: Mapping[str, Rollup], tz: ZoneInfo, data: dict,
-                 rates: Optional[Mapping[str, Decimal]] = None) -> dict:
+def build_series(
+    request: SeriesRequest,
+    pairs: list[tuple[str, str]],
+    rollups: Mapping[str, Rollup],
+    tz: ZoneInfo,
+    data: dict,
+    rates: Mapping[str, Decimal] | None = None,
+) -> dict:
     """The series object: every key with any amount in the range, at every time of ``pairs``
     (granule, granule compared with), zeros included; ``rollups`` holds each granule named
     (missing ones are empty). Dollars convert each granule at its month's rate, rounded once
@@ -45,26 +50,41 @@ def build_series(request: SeriesRequest, pairs: list[tuple[str, str]],
 
     keys: list[tuple] = [()]
     if request.by:
-        keys = sorted({k for g in granules for k, units in rollups.get(g, EMPTY).rows.items()
-                       if units})
+        keys = sorted(
+            {k for g in granules for k, units in rollups.get(g, EMPTY).rows.items() if units}
+        )
     if len(keys) * len(pairs) > MAX_ROWS:
-        raise InvalidParameter("by", f"{len(keys):,} keys x {len(pairs):,} times is over "
-                                     f"{MAX_ROWS:,} rows: narrow from/to, by or the filters")
+        raise InvalidParameter(
+            "by",
+            f"{len(keys):,} keys x {len(pairs):,} times is over "
+            f"{MAX_ROWS:,} rows: narrow from/to, by or the filters",
+        )
     rows = []
     for key in keys:
         named = "/".join(key) if key else "total"
         columns = dict(zip(request.by, key))
         for granule, compared in pairs:
-            rows.append({"time": local_midnight(granule, tz), "key": named, **columns,
-                         "value": amount(value(granule, key)),
-                         "previous": amount(value(compared, key)),
-                         "previous_time": local_midnight(compared, tz)})
+            rows.append(
+                {
+                    "time": local_midnight(granule, tz),
+                    "key": named,
+                    **columns,
+                    "value": amount(value(granule, key)),
+                    "previous": amount(value(compared, key)),
+                    "previous_time": local_midnight(compared, tz),
+                }
+            )
     result = {
-        "measure": money.spec.name, "by": list(request.by), "granularity": request.granularity,
-        "from": pairs[0][0] if pairs else None, "to": pairs[-1][0] if pairs else None,
+        "measure": money.spec.name,
+        "by": list(request.by),
+        "granularity": request.granularity,
+        "from": pairs[0][0] if pairs else None,
+        "to": pairs[-1][0] if pairs else None,
         "filters": {dim: list(values) for dim, values in request.filters},
         "currency": money.currency if money.spec.name == "value_cny" else None,
-        "unit": money.unit, "time_zone": tz.key, "rows": rows,
+        "unit": money.unit,
+        "time_zone": tz.key,
+        "rows": rows,
     }
     if money.in_dollars:
         result["usd_rates"] = money.rates_used(granules, dict(rates or {}))

@@ -12,10 +12,11 @@ from __future__ import annotations
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import IO, Iterable, Optional
+from typing import IO
 from zoneinfo import ZoneInfo
 
 from portflow.adapters.redis import RedisStore
@@ -29,18 +30,42 @@ from portflow.errors import PortflowError, UsageError
 # mode, service, status), not every dimension: history is for charts, and each label multiplies
 # the series.
 SERIES = (
-    ("portflow_trade_value_yuan", "Trade value in yuan (backfilled by event time).",
-     "shipment", "value", ("port", "mode")),
-    ("portflow_cargo_weight_tonnes", "Cargo weight in tonnes (backfilled by event time).",
-     "shipment", "weight", ("port", "mode")),
-    ("portflow_shipments", "Shipments (backfilled by event time).", "shipment", "count",
-     ("port", "mode")),
-    ("portflow_trains", "Trains (backfilled by event time).", "train", "count",
-     ("port", "service")),
-    ("portflow_train_teu", "TEU (backfilled by event time).", "train", "teu",
-     ("port", "service")),
-    ("portflow_customs_declarations", "Customs status changes (backfilled by event time).",
-     "customs", "count", ("port", "status")),
+    (
+        "portflow_trade_value_yuan",
+        "Trade value in yuan (backfilled by event time).",
+        "shipment",
+        "value",
+        ("port", "mode"),
+    ),
+    (
+        "portflow_cargo_weight_tonnes",
+        "Cargo weight in tonnes (backfilled by event time).",
+        "shipment",
+        "weight",
+        ("port", "mode"),
+    ),
+    (
+        "portflow_shipments",
+        "Shipments (backfilled by event time).",
+        "shipment",
+        "count",
+        ("port", "mode"),
+    ),
+    (
+        "portflow_trains",
+        "Trains (backfilled by event time).",
+        "train",
+        "count",
+        ("port", "service"),
+    ),
+    ("portflow_train_teu", "TEU (backfilled by event time).", "train", "teu", ("port", "service")),
+    (
+        "portflow_customs_declarations",
+        "Customs status changes (backfilled by event time).",
+        "customs",
+        "count",
+        ("port", "status"),
+    ),
 )
 
 
@@ -62,8 +87,9 @@ def _days(first: date, last: date) -> Iterable[date]:
         day += timedelta(days=1)
 
 
-def write_openmetrics(store: RedisStore, tz: ZoneInfo, first: date, last: date,
-                      out: IO[str]) -> BackfillResult:
+def write_openmetrics(
+    store: RedisStore, tz: ZoneInfo, first: date, last: date, out: IO[str]
+) -> BackfillResult:
     """Write counters for the days ``first``..``last`` (local) as OpenMetrics text.
 
     One sample per series at each local midnight that ends a day with data: ``promtool`` cuts
@@ -104,11 +130,23 @@ def create_blocks(openmetrics: Path, tsdb_dir: Path, promtool: str = "promtool")
     tsdb_dir.mkdir(parents=True, exist_ok=True)
     try:
         done = subprocess.run(
-            [promtool, "tsdb", "create-blocks-from", "openmetrics", str(openmetrics),
-             str(tsdb_dir)], capture_output=True, text=True, timeout=3600)
+            [
+                promtool,
+                "tsdb",
+                "create-blocks-from",
+                "openmetrics",
+                str(openmetrics),
+                str(tsdb_dir),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=3600,
+        )
     except FileNotFoundError:
-        raise BackfillError("promtool not found: install Prometheus (Debian: apt-get install "
-                            "prometheus) or pass --promtool PATH") from None
+        raise BackfillError(
+            "promtool not found: install Prometheus (Debian: apt-get install "
+            "prometheus) or pass --promtool PATH"
+        ) from None
     if done.returncode != 0:
         raise BackfillError(f"promtool failed:\n{done.stderr.strip()[-2000:]}")
 
@@ -123,13 +161,22 @@ class Backfilled(BackfillResult):
     last: date
 
     def summary(self, tsdb_dir: Path) -> str:
-        return (f"backfilled {self.series:,} series ({self.samples:,} samples) over "
-                f"{self.days} days, {self.first} to {self.last}, into {tsdb_dir}")
+        return (
+            f"backfilled {self.series:,} series ({self.samples:,} samples) over "
+            f"{self.days} days, {self.first} to {self.last}, into {tsdb_dir}"
+        )
 
 
-def backfill(store: RedisStore, tz: ZoneInfo, tsdb_dir: Path, first: Optional[str] = None,
-             last: Optional[str] = None, max_ahead_s: Optional[int] = Settings.max_event_ahead_s,
-             openmetrics: Optional[Path] = None, promtool: str = "promtool") -> Backfilled:
+def backfill(
+    store: RedisStore,
+    tz: ZoneInfo,
+    tsdb_dir: Path,
+    first: str | None = None,
+    last: str | None = None,
+    max_ahead_s: int | None = Settings.max_event_ahead_s,
+    openmetrics: Path | None = None,
+    promtool: str = "promtool",
+) -> Backfilled:
     """TSDB blocks of the days ``first``..``last`` (defaults: 1 January of the year before the
     live view's now, and its day: the newest event's, at most ``max_ahead_s`` past the clock),
     keeping the OpenMetrics text if asked."""
@@ -137,8 +184,7 @@ def backfill(store: RedisStore, tz: ZoneInfo, tsdb_dir: Path, first: Optional[st
     if latest is None and not (first and last):
         raise BackfillError("nothing to backfill: no event has been applied yet")
     try:
-        last_day = date.fromisoformat(last) if last else \
-            datetime.fromtimestamp(latest, tz).date()
+        last_day = date.fromisoformat(last) if last else datetime.fromtimestamp(latest, tz).date()
         first_day = date.fromisoformat(first) if first else date(last_day.year - 1, 1, 1)
     except ValueError as exc:
         raise InvalidDays(f"--from/--to: {exc}") from None

@@ -9,7 +9,7 @@ through this module too.
 from __future__ import annotations
 
 import time
-from typing import Mapping, Optional
+from collections.abc import Mapping
 
 from redis import BusyLoadingError, RedisError
 from redis import ConnectionError as RedisConnectionError
@@ -19,7 +19,6 @@ from portflow.adapters.redis import RedisStore
 from portflow.config import Settings
 from portflow.domain.partitions import partition_name
 from portflow.errors import PortflowError
-
 
 # Redis failing as a restart does: waiting rides it out (until the timeout).
 REDIS_UNAVAILABLE = (RedisConnectionError, RedisTimeoutError, BusyLoadingError)
@@ -33,7 +32,7 @@ class CannotWait(PortflowError, RuntimeError):
     """Redis, where the workers' progress is, cannot be read."""
 
 
-def store_to_wait_on(settings: Settings) -> tuple[RedisStore, Optional[str]]:
+def store_to_wait_on(settings: Settings) -> tuple[RedisStore, str | None]:
     """The store that ``--wait`` reads, checked before anything is published: Redis answers and
     the workers' marks can be read. The warning says when no live worker is announced (waiting
     then lasts until one starts, or the timeout)."""
@@ -42,13 +41,17 @@ def store_to_wait_on(settings: Settings) -> tuple[RedisStore, Optional[str]]:
         store.marks()
         workers = store.workers()
     except RedisError as exc:
-        raise CannotWait(f"--wait reads the workers' progress in Redis, which cannot be read at "
-                         f"{settings.redacted_redis_url} ({exc}); nothing was published "
-                         "(see PORTFLOW_REDIS_URL)") from None
+        raise CannotWait(
+            f"--wait reads the workers' progress in Redis, which cannot be read at "
+            f"{settings.redacted_redis_url} ({exc}); nothing was published "
+            "(see PORTFLOW_REDIS_URL)"
+        ) from None
     if workers:
         return store, None
-    return store, (f"no live worker for topic prefix {settings.topic_prefix!r} in this Redis: "
-                   "--wait waits for one to handle the records (start `portflow worker`)")
+    return store, (
+        f"no live worker for topic prefix {settings.topic_prefix!r} in this Redis: "
+        "--wait waits for one to handle the records (start `portflow worker`)"
+    )
 
 
 def current_topic_ids(settings: Settings) -> dict[str, str]:
@@ -67,9 +70,13 @@ def progress_bar_disabled(progress: bool | None) -> bool | None:
     return None if progress is None else not progress
 
 
-def wait_until_applied(store: RedisStore, offsets: dict[tuple[str, int], tuple[int, int]],
-                       timeout_s: float, progress: bool | None = None,
-                       topic_ids: Mapping[str, str] | None = None) -> float:
+def wait_until_applied(
+    store: RedisStore,
+    offsets: dict[tuple[str, int], tuple[int, int]],
+    timeout_s: float,
+    progress: bool | None = None,
+    topic_ids: Mapping[str, str] | None = None,
+) -> float:
     """Block until every partition's high-water mark reaches our last offset; return seconds.
 
     The mark moves past applied, duplicate and rejected records alike, so this is a barrier
@@ -84,20 +91,26 @@ def wait_until_applied(store: RedisStore, offsets: dict[tuple[str, int], tuple[i
     targets = {partition_name(*tp): last for tp, (_, last) in offsets.items()}
     firsts = {partition_name(*tp): first for tp, (first, _) in offsets.items()}
     total = sum(targets[n] - firsts[n] + 1 for n in targets)
-    with tqdm(total=total, unit="rec", desc="applied", disable=progress_bar_disabled(progress)) as bar:
+    with tqdm(
+        total=total, unit="rec", desc="applied", disable=progress_bar_disabled(progress)
+    ) as bar:
         while True:
             try:
                 marks = store.marks_of(sorted(targets))
-                ids_adopted = (not topic_ids
-                               or store.topic_ids_of(sorted(topic_ids)) == dict(topic_ids))
+                ids_adopted = not topic_ids or store.topic_ids_of(sorted(topic_ids)) == dict(
+                    topic_ids
+                )
             except REDIS_UNAVAILABLE as exc:  # a restart: the workers re-read, so do we
                 if time.monotonic() - started > timeout_s:
-                    raise NotApplied(f"timed out after {timeout_s:g}s: Redis, where the "
-                                     f"workers' progress is, cannot be read ({exc})") from None
+                    raise NotApplied(
+                        f"timed out after {timeout_s:g}s: Redis, where the "
+                        f"workers' progress is, cannot be read ({exc})"
+                    ) from None
                 time.sleep(0.5)
                 continue
-            done = sum(min(max(marks[n] - firsts[n] + 1, 0), targets[n] - firsts[n] + 1)
-                       for n in targets)
+            done = sum(
+                min(max(marks[n] - firsts[n] + 1, 0), targets[n] - firsts[n] + 1) for n in targets
+            )
             bar.update(done - bar.n)
             behind = {n: (marks[n], targets[n]) for n in targets if marks[n] < targets[n]}
             if not behind and ids_adopted:

@@ -22,15 +22,18 @@ def read_rates_file(path: Path) -> dict[str, dict]:
     its problems (file, line and what is wrong; the first ``PROBLEMS_SHOWN`` of them) if it
     has any. ``OSError`` if it cannot be read."""
     if path.stat().st_size > MAX_RATES_FILE_BYTES:
-        raise BadRatesFile(f"{path}: larger than {MAX_RATES_FILE_BYTES:,} bytes: not a rates "
-                           "file (month,rate,source; one line a month)")
+        raise BadRatesFile(
+            f"{path}: larger than {MAX_RATES_FILE_BYTES:,} bytes: not a rates "
+            "file (month,rate,source; one line a month)"
+        )
     parsed = parse_rates(path.read_bytes())
     if parsed.problems:
-        shown = "; ".join(f"line {line}: {what}" for line, what in
-                          parsed.problems[:PROBLEMS_SHOWN])
+        shown = "; ".join(f"line {line}: {what}" for line, what in parsed.problems[:PROBLEMS_SHOWN])
         more = len(parsed.problems) - PROBLEMS_SHOWN
-        raise BadRatesFile(f"{path}: nothing loaded, {len(parsed.problems)} problem(s): {shown}"
-                           + (f"; and {more} more" if more > 0 else ""))
+        raise BadRatesFile(
+            f"{path}: nothing loaded, {len(parsed.problems)} problem(s): {shown}"
+            + (f"; and {more} more" if more > 0 else "")
+        )
     return {month: rate.as_json() for month, rate in parsed.rates.items()}
 
 
@@ -48,9 +51,11 @@ class RatesLoaded:
     replace: bool
 
     def summary(self) -> str:
-        said = (f"loaded {months_text(self.months)} from {self.path}: {len(self.new)} new, "
-                f"{len(self.changed)} replaced (another rate or source), "
-                f"{len(self.unchanged)} unchanged")
+        said = (
+            f"loaded {months_text(self.months)} from {self.path}: {len(self.new)} new, "
+            f"{len(self.changed)} replaced (another rate or source), "
+            f"{len(self.unchanged)} unchanged"
+        )
         if self.others:
             what = "dropped" if self.replace else "kept"
             said += f"; {what} {months_text(self.others)} not in the file"
@@ -64,11 +69,14 @@ def load_rates(store: RedisStore, path: Path, replace: bool = False) -> RatesLoa
     stored = store.rate_entries()
     store.put_rates(rates, replace)
     return RatesLoaded(
-        path, list(rates),
+        path,
+        list(rates),
         new=[m for m in rates if m not in stored],
         changed=[m for m in rates if m in stored and stored[m] != rates[m]],
         unchanged=[m for m in rates if stored.get(m) == rates[m]],
-        others=[m for m in stored if m not in rates], replace=replace)
+        others=[m for m in stored if m not in rates],
+        replace=replace,
+    )
 
 
 def rates_json(store: RedisStore) -> dict:
@@ -85,4 +93,4 @@ def rates_table(rates: dict) -> str:
     width = max(len("CNY/USD"), *(len(e["rate"]) for e in entries.values()))
     lines = [f"{'month':<7}  {'CNY/USD':>{width}}  source"]
     lines += [f"{month:<7}  {e['rate']:>{width}}  {e['source']}" for month, e in entries.items()]
-    return "\n".join(lines + [months_text(list(entries))])
+    return "\n".join([*lines, months_text(list(entries))])

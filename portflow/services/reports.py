@@ -17,10 +17,9 @@ import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
-from time import monotonic
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Optional
+from time import monotonic
 from zoneinfo import ZoneInfo
 
 import msgspec
@@ -82,10 +81,18 @@ class Reports:
         read = self._read(request, current + previous)
         rates = read.rates
         coverage = Coverage.of(request.period, read.latest, self.tz)
-        return (("report", request, read.fingerprint, _frozen(rates)), read.lost,
-                lambda: build_report(request, {g: read.rollups[g] for g in current},
-                                     {g: read.rollups[g] for g in previous}, coverage, rates),
-                coverage.as_json)
+        return (
+            ("report", request, read.fingerprint, _frozen(rates)),
+            read.lost,
+            lambda: build_report(
+                request,
+                {g: read.rollups[g] for g in current},
+                {g: read.rollups[g] for g in previous},
+                coverage,
+                rates,
+            ),
+            coverage.as_json,
+        )
 
     def series(self, request: SeriesRequest) -> dict:
         """The series object (``portflow.domain.series.build_series``); by default it ends on
@@ -99,8 +106,11 @@ class Reports:
         return self._as_json(*self._series(request))
 
     def _series(self, request: SeriesRequest):
-        newest_day = None if request.start and request.end \
-            else self._newest_day(self.store.latest_event_time())  # only a default range needs it
+        newest_day = (
+            None
+            if request.start and request.end
+            else self._newest_day(self.store.latest_event_time())
+        )  # only a default range needs it
         pairs = request.times(self.tz, newest_day)
         read = self._read(request, [g for pair in pairs for g in pair])
         rates = read.rates
@@ -109,14 +119,20 @@ class Reports:
             """How far the events go: the newest one, and the last day a later one passed
             (the days after it are partial)."""
             if read.latest is None:
-                return {"newest_event": None, "time_zone": self.tz.key,
-                        "last_complete_day": None}
+                return {"newest_event": None, "time_zone": self.tz.key, "last_complete_day": None}
             newest = datetime.fromtimestamp(read.latest, self.tz)
-            return {"newest_event": newest.isoformat(), "time_zone": self.tz.key,
-                    "last_complete_day": (newest.date() - timedelta(days=1)).isoformat()}
+            return {
+                "newest_event": newest.isoformat(),
+                "time_zone": self.tz.key,
+                "last_complete_day": (newest.date() - timedelta(days=1)).isoformat(),
+            }
 
-        return (("series", request, tuple(pairs), read.fingerprint, _frozen(rates)), read.lost,
-                lambda: build_series(request, pairs, read.rollups, self.tz, data(), rates), data)
+        return (
+            ("series", request, tuple(pairs), read.fingerprint, _frozen(rates)),
+            read.lost,
+            lambda: build_series(request, pairs, read.rollups, self.tz, data(), rates),
+            data,
+        )
 
     def _as_json(self, key: tuple, lost: bool, build, data) -> bytes:
         """The JSON of ``build()``, its members but the last (``data``: how far the events go,
@@ -139,12 +155,12 @@ class Reports:
                     self._body_bytes -= len(self._bodies.popitem(last=False)[1])
         return b"".join([members, b',"data":', to_json_bytes(data()), b"}"])
 
-    def _newest_day(self, latest: Optional[int]) -> date:
+    def _newest_day(self, latest: int | None) -> date:
         now = time.time()
         newest = now if latest is None else min(latest, now + AHEAD_WHEN_OFF_S)
         return datetime.fromtimestamp(newest, self.tz).date()
 
-    def _read(self, request: ReportRequest | SeriesRequest, granules: list[str]) -> "Read":
+    def _read(self, request: ReportRequest | SeriesRequest, granules: list[str]) -> Read:
         """The state's snapshot and each granule's rollup (the cells are read after their
         versions, so a write in between leaves a rollup with an older version than what was
         summed: it is summed again next time, never kept too long)."""
@@ -152,17 +168,24 @@ class Reports:
         granules = list(dict.fromkeys(granules))
         money = request.money
         snapshot = self.store.granule_versions(
-            spec.event_type, granules, with_rates=money.in_dollars and money.usd_rate is None)
+            spec.event_type, granules, with_rates=money.in_dollars and money.usd_rate is None
+        )
         epoch, versions = snapshot.epoch, snapshot.versions
         if epoch is None or epoch == DROPPING:
             raise StateUnavailable(
-                "there is no state to report from: " + ("it is being rebuilt from Kafka; try "
-                                                         "again in a moment" if epoch
-                                                         else "no worker has opened one"))
+                "there is no state to report from: "
+                + (
+                    "it is being rebuilt from Kafka; try again in a moment"
+                    if epoch
+                    else "no worker has opened one"
+                )
+            )
         if snapshot.time_zone and snapshot.time_zone != self.tz.key:
-            raise WrongTimeZone(f"the aggregates were built with PORTFLOW_TZ="
-                                f"{snapshot.time_zone}, not {self.tz.key}; set PORTFLOW_TZ="
-                                f"{snapshot.time_zone}")
+            raise WrongTimeZone(
+                f"the aggregates were built with PORTFLOW_TZ="
+                f"{snapshot.time_zone}, not {self.tz.key}; set PORTFLOW_TZ="
+                f"{snapshot.time_zone}"
+            )
         found: dict[str, Rollup] = {}
         used: dict[str, int] = {}  # the version of each rollup taken
         missing: list[tuple[str, int]] = []
@@ -171,8 +194,9 @@ class Reports:
             for granule, version in zip(granules, versions):
                 key = (epoch, spec.event_type, spec.stored, granule, by, filters)
                 kept = self._rollups.get(key)
-                if kept is not None and (kept[0] == version
-                                         or now - kept[2] < self.max_staleness_s):
+                if kept is not None and (
+                    kept[0] == version or now - kept[2] < self.max_staleness_s
+                ):
                     self._rollups.move_to_end(key)
                     found[granule], used[granule] = kept[1], kept[0]
                 else:
@@ -180,27 +204,39 @@ class Reports:
         if missing:
             found.update(self._stored_or_summed(spec, by, filters, epoch, missing))
             used.update(missing)
-        return Read(snapshot.latest, found, (epoch, tuple(used[g] for g in granules)),
-                    snapshot.lost, snapshot.rates)
+        return Read(
+            snapshot.latest,
+            found,
+            (epoch, tuple(used[g] for g in granules)),
+            snapshot.lost,
+            snapshot.rates,
+        )
 
-    def _stored_or_summed(self, spec: Measure, by: tuple[str, ...], filters: Filters,
-                          epoch: str, granules: list[tuple[str, int]]) -> dict[str, Rollup]:
+    def _stored_or_summed(
+        self,
+        spec: Measure,
+        by: tuple[str, ...],
+        filters: Filters,
+        epoch: str,
+        granules: list[tuple[str, int]],
+    ) -> dict[str, Rollup]:
         """Rollups from Redis where one of the same version is kept there, else summed from
         the cells (and kept there)."""
-        keys = [self.store.rollup_key(spec.event_type, spec.stored, g, by, filters)
-                for g, _ in granules]
+        keys = [
+            self.store.rollup_key(spec.event_type, spec.stored, g, by, filters) for g, _ in granules
+        ]
         found: dict[str, Rollup] = {}
         to_sum: list[tuple[str, int, str]] = []
-        for (granule, version), key, stored in zip(granules, keys,
-                                                   self.store.stored_rollups(keys)):
+        for (granule, version), key, stored in zip(granules, keys, self.store.stored_rollups(keys)):
             rollup = _decoded(stored, epoch, version)
             if rollup is None:
                 to_sum.append((granule, version, key))
             else:
                 found[granule] = rollup
         if to_sum:
-            cells = self.store.cells_per_granule(spec.event_type, spec.stored,
-                                                 [granule for granule, _, _ in to_sum])
+            cells = self.store.cells_per_granule(
+                spec.event_type, spec.stored, [granule for granule, _, _ in to_sum]
+            )
             summer = self._summer(spec.event_type, by, filters)
             encoded = []
             for granule, version, key in to_sum:
@@ -233,23 +269,24 @@ class Read:
     """What a question read: the newest event time, each granule's rollup, and a fingerprint
     of the rollups (equal fingerprints, equal figures)."""
 
-    latest: Optional[int]
+    latest: int | None
     rollups: dict[str, Rollup]
     fingerprint: tuple
     lost: bool  # Kafka deleted offsets before they were applied
-    rates: Optional[dict[str, Decimal]]  # USD rates by month, where the question needs them
+    rates: dict[str, Decimal] | None  # USD rates by month, where the question needs them
 
 
-def _frozen(rates: Optional[dict[str, Decimal]]) -> Optional[tuple]:
+def _frozen(rates: dict[str, Decimal] | None) -> tuple | None:
     return None if rates is None else tuple(sorted(rates.items()))
 
 
 def _encoded(rollup: Rollup, epoch: str, version: int) -> bytes:
-    return msgspec.msgpack.encode([epoch, version, rollup.total,
-                                   [[*key, units] for key, units in rollup.rows.items()]])
+    return msgspec.msgpack.encode(
+        [epoch, version, rollup.total, [[*key, units] for key, units in rollup.rows.items()]]
+    )
 
 
-def _decoded(stored: Optional[bytes], epoch: str, version: int) -> Optional[Rollup]:
+def _decoded(stored: bytes | None, epoch: str, version: int) -> Rollup | None:
     """A stored rollup if it is of this epoch and version (else None: it must be summed)."""
     if stored is None:
         return None

@@ -9,8 +9,8 @@ Kafka's end offsets and the lag, which its own thread reads (``with_end_offsets`
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Mapping, Optional
 from zoneinfo import ZoneInfo
 
 from portflow.adapters.redis import DROPPING, Outcomes, RedisStore
@@ -36,21 +36,33 @@ def read_status(store: RedisStore, settings: Settings) -> dict:
         "topic_prefix": settings.topic_prefix,
         "redis": settings.redacted_redis_url,
         "database": store.database,
-        "state": {"epoch": epoch, "dropping": epoch == DROPPING, "time_zone": stored_tz,
-                  "configured_time_zone": settings.tz_name,
-                  "newest_event": None if newest is None
-                  else datetime.fromtimestamp(newest, zone).isoformat()},
+        "state": {
+            "epoch": epoch,
+            "dropping": epoch == DROPPING,
+            "time_zone": stored_tz,
+            "configured_time_zone": settings.tz_name,
+            "newest_event": None
+            if newest is None
+            else datetime.fromtimestamp(newest, zone).isoformat(),
+        },
         "outcomes": outcomes_json(store.outcomes()),
-        "topics": [{"topic": topic, "topic_id": topic_ids.get(topic), "marks": partitions}
-                   for topic, partitions in by_topic.items()],
-        "workers": [{"id": worker_id, "partitions": info.get("partitions", []),
-                     "announced_s_ago": round(max(0.0, now - info.get("at", now)), 1)}
-                    for worker_id, info in sorted(store.workers().items())],
+        "topics": [
+            {"topic": topic, "topic_id": topic_ids.get(topic), "marks": partitions}
+            for topic, partitions in by_topic.items()
+        ],
+        "workers": [
+            {
+                "id": worker_id,
+                "partitions": info.get("partitions", []),
+                "announced_s_ago": round(max(0.0, now - info.get("at", now)), 1),
+            }
+            for worker_id, info in sorted(store.workers().items())
+        ],
         "lost_offsets": store.lost_offsets(),
     }
 
 
-def with_end_offsets(status: dict, ends: Optional[Mapping[tuple[str, int], int]]) -> dict:
+def with_end_offsets(status: dict, ends: Mapping[tuple[str, int], int] | None) -> dict:
     """The status object with each topic's end offsets in Kafka (the offset the next record
     gets) and its lag: the records written that are not applied yet (past each partition's
     mark). ``ends``: (topic, partition) → end offset, None where Kafka could not be read."""
@@ -58,71 +70,94 @@ def with_end_offsets(status: dict, ends: Optional[Mapping[tuple[str, int], int]]
         return status
     topics = []
     for topic in status["topics"]:
-        topic_ends = {str(p): end for (name, p), end in sorted(ends.items())
-                      if name == topic["topic"]}
+        topic_ends = {
+            str(p): end for (name, p), end in sorted(ends.items()) if name == topic["topic"]
+        }
         lag = sum(max(0, end - 1 - topic["marks"].get(p, -1)) for p, end in topic_ends.items())
         topics.append({**topic, "end_offsets": topic_ends, "lag": lag})
     return {**status, "topics": topics}
 
 
 def outcomes_json(outcomes: Outcomes) -> dict:
-    return {"applied": outcomes.applied, "duplicates": outcomes.duplicates,
-            "rejected": outcomes.rejected, "rejected_total": outcomes.rejected_total,
-            "event_time_guard": {"ahead": outcomes.rejected.get(AHEAD, 0),
-                                 "behind": outcomes.rejected.get(BEHIND, 0)}}
+    return {
+        "applied": outcomes.applied,
+        "duplicates": outcomes.duplicates,
+        "rejected": outcomes.rejected,
+        "rejected_total": outcomes.rejected_total,
+        "event_time_guard": {
+            "ahead": outcomes.rejected.get(AHEAD, 0),
+            "behind": outcomes.rejected.get(BEHIND, 0),
+        },
+    }
 
 
 def status_text(status: dict) -> str:
     """The status object as lines for a terminal."""
     state = status["state"]
-    lines = [f"topic prefix {status['topic_prefix']!r} in Redis database {status['database']} "
-             f"({status['redis']})",
-             f"  state epoch {state['epoch']}" + (" (being dropped by `portflow rebuild`)"
-                                                  if state["dropping"] else ""),
-             f"  time zone {state['time_zone'] or '(none recorded yet)'}"
-             + zone_mismatch(state),
-             f"  newest event applied: {newest_text(state)}",
-             *outcome_lines(status["outcomes"]),
-             "partitions (last applied offset):",
-             *(f"  {topic['topic']}" + (f" (Kafka id {topic['topic_id']})"
-                                        if topic["topic_id"] else "") + ": "
-               + (", ".join(f"{p}: {mark:,}" for p, mark in topic["marks"].items())
-                  or "none applied yet")
-               for topic in status["topics"]),
-             f"live workers: {len(status['workers'])}",
-             *(f"  {w['id']}: {len(w['partitions'])} partition(s), announced "
-               f"{w['announced_s_ago']:g}s ago" for w in status["workers"]),
-             "offsets lost to retention (deleted by Kafka before they were applied): "
-             + ("; ".join(f"{name} " + ", ".join(f"{a}-{b}" for a, b in spans)
-                          for name, spans in sorted(status["lost_offsets"].items()))
-                or "none")]
+    lines = [
+        f"topic prefix {status['topic_prefix']!r} in Redis database {status['database']} "
+        f"({status['redis']})",
+        f"  state epoch {state['epoch']}"
+        + (" (being dropped by `portflow rebuild`)" if state["dropping"] else ""),
+        f"  time zone {state['time_zone'] or '(none recorded yet)'}" + zone_mismatch(state),
+        f"  newest event applied: {newest_text(state)}",
+        *outcome_lines(status["outcomes"]),
+        "partitions (last applied offset):",
+        *(
+            f"  {topic['topic']}"
+            + (f" (Kafka id {topic['topic_id']})" if topic["topic_id"] else "")
+            + ": "
+            + (
+                ", ".join(f"{p}: {mark:,}" for p, mark in topic["marks"].items())
+                or "none applied yet"
+            )
+            for topic in status["topics"]
+        ),
+        f"live workers: {len(status['workers'])}",
+        *(
+            f"  {w['id']}: {len(w['partitions'])} partition(s), announced "
+            f"{w['announced_s_ago']:g}s ago"
+            for w in status["workers"]
+        ),
+        "offsets lost to retention (deleted by Kafka before they were applied): "
+        + (
+            "; ".join(
+                f"{name} " + ", ".join(f"{a}-{b}" for a, b in spans)
+                for name, spans in sorted(status["lost_offsets"].items())
+            )
+            or "none"
+        ),
+    ]
     return "\n".join(lines)
 
 
 def zone_mismatch(state: dict) -> str:
     if state["time_zone"] in (None, state["configured_time_zone"]):
         return ""
-    return (f" (PORTFLOW_TZ is {state['configured_time_zone']}: reports refuse to run until "
-            "the two agree)")
+    return (
+        f" (PORTFLOW_TZ is {state['configured_time_zone']}: reports refuse to run until "
+        "the two agree)"
+    )
 
 
 def newest_text(state: dict) -> str:
     if state["newest_event"] is None:
         return "none yet"
-    return (f"{datetime.fromisoformat(state['newest_event']):%Y-%m-%d %H:%M:%S} "
-            f"{state['time_zone'] or state['configured_time_zone']}")
+    return (
+        f"{datetime.fromisoformat(state['newest_event']):%Y-%m-%d %H:%M:%S} "
+        f"{state['time_zone'] or state['configured_time_zone']}"
+    )
 
 
 def outcome_lines(outcomes: dict) -> list[str]:
     guard = outcomes["event_time_guard"]
-    others = {code: n for code, n in outcomes["rejected"].items()
-              if code not in (AHEAD, BEHIND)}
+    others = {code: n for code, n in outcomes["rejected"].items() if code not in (AHEAD, BEHIND)}
     return [
         "events handled since the state began:",
         f"  applied {outcomes['applied']:,}, skipped as duplicates {outcomes['duplicates']:,}, "
         f"rejected {outcomes['rejected_total']:,}",
         f"  turned away by the event-time guard: {guard['ahead']:,} ahead of the clock, "
         f"{guard['behind']:,} too old",
-        "  other rejections: " + (", ".join(f"{code} {n:,}" for code, n in others.items())
-                                  or "none"),
+        "  other rejections: "
+        + (", ".join(f"{code} {n:,}" for code, n in others.items()) or "none"),
     ]

@@ -13,8 +13,9 @@ class InvalidScenario(UsageError, ValueError):
     """An unknown scenario, or options it cannot be written with."""
 
 
-def write_scenario(name: str, out: str, seed: int = 2024, scale: float = 1.0,
-                   events: int = 20000) -> list[str]:
+def write_scenario(
+    name: str, out: str, seed: int = 2024, scale: float = 1.0, events: int = 20000
+) -> list[str]:
     """Write scenario ``name`` to ``out``; return what to tell the user (events, files)."""
     if name == "sample":
         from producers.sample import generate_sample
@@ -35,6 +36,9 @@ def write_scenario(name: str, out: str, seed: int = 2024, scale: float = 1.0,
             lines = generate_xinjiang(out, seed=seed, scale=scale)
         except ValueError as exc:
             raise InvalidScenario(str(exc)) from None
-        return [f"{lines:,} events", f"wrote {write_rates(out)} (its USD rates: portflow rates "
-                                     "load it)", f"wrote {out}"]
+        return [
+            f"{lines:,} events",
+            f"wrote {write_rates(out)} (its USD rates: portflow rates load it)",
+            f"wrote {out}",
+        ]
     raise InvalidScenario(f"unknown scenario {name!r}; choose from {', '.join(SCENARIOS)}")

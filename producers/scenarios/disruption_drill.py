@@ -18,15 +18,20 @@ import json
 import math
 import random
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from fractions import Fraction
-from typing import Sequence
 
 from portflow.domain.events import MODES, TRAIN_SERVICES
 from portflow.domain.festivals import SPRING_FESTIVAL
-from producers.scenarios.writing import (CST, companion_path, decimal_text, rfc3339,
-                                         write_replay_file)
+from producers.scenarios.writing import (
+    CST,
+    companion_path,
+    decimal_text,
+    rfc3339,
+    write_replay_file,
+)
 
 FIRST_DAY, LAST_DAY = date(2023, 1, 1), date(2024, 12, 31)
 # Events fall between 08:00 and 20:00 local time (00:00 to 12:00 UTC): never across midnight.
@@ -101,8 +106,13 @@ PARTNERS = {
     "kashgar": {"KG": 5, "PK": 2, "TJ": 2, "UZ": 1},
     "urumqi": {"KZ": 3, "RU": 2, "AE": 1, "DE": 1, "TR": 1, "UZ": 1},
 }
-TRADE_MODES = {"general": 60, "border_small_volume": 15, "bonded_logistics": 12,
-               "processing": 5, "other": 8}
+TRADE_MODES = {
+    "general": 60,
+    "border_small_volume": 15,
+    "bonded_logistics": 12,
+    "processing": 5,
+    "other": 8,
+}
 BONDED_SHARE = 0.15  # of shipments declared in the port's bonded zone (cbz-<port>)
 FTZ_SHARE = 0.10  # of shipments in the free trade zone's area, where the port has one
 FTZ_PORTS, FTZ_OPENED = ("khorgos", "kashgar", "urumqi"), date(2023, 11, 1)
@@ -126,8 +136,7 @@ class Disruption:
             raise ValueError("a disruption lowers traffic over at least one day")
 
     def covers(self, day: date, port: str, part: str) -> bool:
-        return (self.first <= day <= self.last and port == self.port
-                and self.part in (None, part))
+        return self.first <= day <= self.last and port == self.port and self.part in (None, part)
 
 
 DISRUPTIONS = (
@@ -140,8 +149,11 @@ DISRUPTIONS = (
 )
 
 # The levels of the answer key: measure, then the dimensions of its rows.
-LEVELS = (("value_cny", ("port",)), ("value_cny", ("port", "mode")),
-          ("trains", ("port", "service")))
+LEVELS = (
+    ("value_cny", ("port",)),
+    ("value_cny", ("port", "mode")),
+    ("trains", ("port", "service")),
+)
 
 
 def days() -> list[date]:
@@ -160,7 +172,8 @@ def festival_factor(day: date) -> float:
 def rhythm(day: date, kind: str) -> float:
     """The expected traffic of ``day`` relative to a normal day: ``kind`` is a mode or "train"."""
     season = 1 + SEASON_AMPLITUDE * math.cos(
-        2 * math.pi * (day.timetuple().tm_yday - SEASON_PEAK) / 365.25)
+        2 * math.pi * (day.timetuple().tm_yday - SEASON_PEAK) / 365.25
+    )
     growth = YEARLY_GROWTH ** ((day - FIRST_DAY).days / 365)
     return WEEKDAY[kind][day.weekday()] * season * growth * festival_factor(day)
 
@@ -196,25 +209,39 @@ def _counterfactual(seed: int) -> tuple[_Event, ...]:
         for lane in LANES:
             mean = lane.per_day * rhythm(day, lane.mode)
             count = round(mean * rng.uniform(1 - COUNT_JITTER, 1 + COUNT_JITTER))
-            mu = math.log(lane.mean_yuan) - VALUE_SIGMA ** 2 / 2
+            mu = math.log(lane.mean_yuan) - VALUE_SIGMA**2 / 2
             for n in range(count):
                 order, ts = moment()
                 value_fen = round(rng.lognormvariate(mu, VALUE_SIGMA) * 100)
-                weight_kg = round(value_fen * 10 / VALUE_PER_TONNE_YUAN[lane.mode]
-                                  * rng.lognormvariate(0, WEIGHT_SIGMA))
+                weight_kg = round(
+                    value_fen
+                    * 10
+                    / VALUE_PER_TONNE_YUAN[lane.mode]
+                    * rng.lognormvariate(0, WEIGHT_SIGMA)
+                )
                 direction = "export" if rng.random() < EXPORT_SHARE else "import"
                 zones = []
                 if rng.random() < BONDED_SHARE:
                     zones.append(f'"cbz-{lane.port}"')
                 if lane.port in FTZ_PORTS and day >= FTZ_OPENED and rng.random() < FTZ_SHARE:
                     zones.append(f'"ftz-{lane.port}"')
-                events.append(_Event(day, order, lane.port, lane.mode, value_fen, (
-                    f'{{"type":"shipment","event_id":"drill-{stamp}-{lane.port}-{lane.mode}-{n}",'
-                    f'"ts":"{ts}","port":"{lane.port}","mode":"{lane.mode}",'
-                    f'"direction":"{direction}","value_cny":{decimal_text(value_fen, 2)},'
-                    f'"weight_tonnes":{decimal_text(weight_kg, 3)},'
-                    f'"partner":"{_weighted(PARTNERS[lane.port], rng)}",'
-                    f'"trade_mode":"{_weighted(TRADE_MODES, rng)}","zones":[{",".join(zones)}]}}')))
+                events.append(
+                    _Event(
+                        day,
+                        order,
+                        lane.port,
+                        lane.mode,
+                        value_fen,
+                        (
+                            f'{{"type":"shipment","event_id":"drill-{stamp}-{lane.port}-{lane.mode}-{n}",'
+                            f'"ts":"{ts}","port":"{lane.port}","mode":"{lane.mode}",'
+                            f'"direction":"{direction}","value_cny":{decimal_text(value_fen, 2)},'
+                            f'"weight_tonnes":{decimal_text(weight_kg, 3)},'
+                            f'"partner":"{_weighted(PARTNERS[lane.port], rng)}",'
+                            f'"trade_mode":"{_weighted(TRADE_MODES, rng)}","zones":[{",".join(zones)}]}}'
+                        ),
+                    )
+                )
         for line in LINES:
             jitter = rng.uniform(1 - TRAIN_JITTER, 1 + TRAIN_JITTER)
             count = round(line.per_day * rhythm(day, "train") * jitter)
@@ -222,12 +249,22 @@ def _counterfactual(seed: int) -> tuple[_Event, ...]:
             for n in range(count):
                 order, ts = moment()
                 direction = "outbound" if rng.random() < OUTBOUND_SHARE else "inbound"
-                events.append(_Event(day, order, line.port, line.service, 0, (
-                    f'{{"type":"train","event_id":"drill-{stamp}-{line.port}-{line.service}-{n}",'
-                    f'"ts":"{ts}","port":"{line.port}","service":"{line.service}",'
-                    f'"direction":"{direction}","teu":{rng.randint(low, high)},'
-                    f'"train_id":"D{stamp[2:]}{line.port[:2].upper()}'
-                    f'{SERVICE_LETTER[line.service]}{n:02d}"}}')))
+                events.append(
+                    _Event(
+                        day,
+                        order,
+                        line.port,
+                        line.service,
+                        0,
+                        (
+                            f'{{"type":"train","event_id":"drill-{stamp}-{line.port}-{line.service}-{n}",'
+                            f'"ts":"{ts}","port":"{line.port}","service":"{line.service}",'
+                            f'"direction":"{direction}","teu":{rng.randint(low, high)},'
+                            f'"train_id":"D{stamp[2:]}{line.port[:2].upper()}'
+                            f'{SERVICE_LETTER[line.service]}{n:02d}"}}'
+                        ),
+                    )
+                )
     return tuple(events)
 
 
@@ -241,7 +278,7 @@ def _kept(group: list[_Event], factor: float) -> list[_Event]:
     if factor == 0:
         return []
     if group[0].part in TRAIN_SERVICES:
-        return group[:round(len(group) * factor)]
+        return group[: round(len(group) * factor)]
     target, total, kept = factor * sum(e.value_fen for e in group), 0, []
     for event in sorted(group, key=lambda e: -e.value_fen):
         if total + event.value_fen <= target:
@@ -267,7 +304,8 @@ def _disrupted(events: Sequence[_Event], disruptions: tuple[Disruption, ...]) ->
 def _totals(events: Sequence[_Event]) -> dict[tuple[str, str], dict[tuple[str, ...], int]]:
     """(measure, level) → key → total of the events: value in fen, trains counted."""
     totals: dict[tuple[str, str], dict[tuple[str, ...], int]] = defaultdict(
-        lambda: defaultdict(int))
+        lambda: defaultdict(int)
+    )
     for e in events:
         if e.part in MODES:
             totals[("value_cny", "port")][(e.port,)] += e.value_fen
@@ -293,10 +331,16 @@ class Drop:
         return float((1 - Fraction(self.actual, self.counterfactual)) * 100)
 
 
-def _drops(counterfactual: Sequence[_Event], actual: Sequence[_Event],
-           disruptions: tuple[Disruption, ...]) -> list[Drop]:
-    disrupted_days = sorted({d.first + timedelta(days=n) for d in disruptions
-                             for n in range((d.last - d.first).days + 1)})
+def _drops(
+    counterfactual: Sequence[_Event], actual: Sequence[_Event], disruptions: tuple[Disruption, ...]
+) -> list[Drop]:
+    disrupted_days = sorted(
+        {
+            d.first + timedelta(days=n)
+            for d in disruptions
+            for n in range((d.last - d.first).days + 1)
+        }
+    )
     by_day_cf: dict[date, list[_Event]] = defaultdict(list)
     by_day_actual: dict[date, list[_Event]] = defaultdict(list)
     for e in counterfactual:
@@ -310,13 +354,20 @@ def _drops(counterfactual: Sequence[_Event], actual: Sequence[_Event],
             level = ",".join(dims)
             for key, total in sorted(before[(measure, level)].items()):
                 if total > 0:
-                    drops.append(Drop(measure, level, day, dict(zip(dims, key)), total,
-                                      after[(measure, level)].get(key, 0)))
+                    drops.append(
+                        Drop(
+                            measure,
+                            level,
+                            day,
+                            dict(zip(dims, key)),
+                            total,
+                            after[(measure, level)].get(key, 0),
+                        )
+                    )
     return drops
 
 
-def level_drops(seed: int = 2024,
-                disruptions: tuple[Disruption, ...] = DISRUPTIONS) -> list[Drop]:
+def level_drops(seed: int = 2024, disruptions: tuple[Disruption, ...] = DISRUPTIONS) -> list[Drop]:
     """Every key at every level on every disrupted day, with its counterfactual and actual."""
     counterfactual = _counterfactual(seed)
     return _drops(counterfactual, _disrupted(counterfactual, disruptions), disruptions)
@@ -329,15 +380,17 @@ def _anomalies(drops: list[Drop], min_drop_pct: float) -> dict:
     for drop in drops:
         if drop.pct >= min_drop_pct:
             expected[drop.measure][drop.level].append(
-                {"day": drop.day.isoformat(), "key": drop.key})
+                {"day": drop.day.isoformat(), "key": drop.key}
+            )
     for levels in expected.values():
         for entries in levels.values():
             entries.sort(key=lambda entry: (entry["day"], tuple(entry["key"].values())))
     return expected
 
 
-def expected_anomalies(min_drop_pct: float = 50, *, seed: int = 2024,
-                       disruptions: tuple[Disruption, ...] = DISRUPTIONS) -> dict:
+def expected_anomalies(
+    min_drop_pct: float = 50, *, seed: int = 2024, disruptions: tuple[Disruption, ...] = DISRUPTIONS
+) -> dict:
     """The (day, key) of each level whose total falls at least ``min_drop_pct`` per cent below
     the same day without disruptions: ``{"value_cny": {"port": [...], "port,mode": [...]},
     "trains": {"port,service": [...]}}``, each list of ``{"day": ..., "key": {...}}`` sorted by
@@ -350,9 +403,13 @@ def expected_path(path: str) -> str:
     return companion_path(path, ".expected.json")
 
 
-def generate_drill(path: str, seed: int = 2024, *,
-                   disruptions: tuple[Disruption, ...] = DISRUPTIONS,
-                   min_drop_pct: float = 50) -> int:
+def generate_drill(
+    path: str,
+    seed: int = 2024,
+    *,
+    disruptions: tuple[Disruption, ...] = DISRUPTIONS,
+    min_drop_pct: float = 50,
+) -> int:
     """Write the drill's replay file (gzip if ``path`` ends in .gz) sorted by event time and its
     expected anomalies to ``expected_path(path)``; return the number of events."""
     counterfactual = _counterfactual(seed)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import gzip
 import random
+from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timedelta, timezone
-from typing import BinaryIO, Iterator
+from datetime import UTC, datetime, timedelta, timezone
+from typing import BinaryIO
 
 CST = timezone(timedelta(hours=8))  # China Standard Time, the ports' clocks
 
@@ -14,7 +15,7 @@ CST = timezone(timedelta(hours=8))  # China Standard Time, the ports' clocks
 def rfc3339(moment: datetime, rng: random.Random) -> str:
     """RFC 3339: mostly local +08:00, sometimes the same instant in UTC (Z)."""
     if rng.random() < 0.15:
-        return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     return moment.strftime("%Y-%m-%dT%H:%M:%S+08:00")
 
 
@@ -28,7 +29,7 @@ def companion_path(path: str, suffix: str) -> str:
     then ``suffix`` (``out/drill.jsonl.gz``, ``.expected.json``: ``out/drill.expected.json``)."""
     for replay_suffix in (".jsonl.gz", ".jsonl"):
         if path.endswith(replay_suffix):
-            return path[:-len(replay_suffix)] + suffix
+            return path[: -len(replay_suffix)] + suffix
     return path + suffix
 
 

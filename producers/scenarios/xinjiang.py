@@ -13,20 +13,25 @@ import bisect
 import itertools
 import random
 import tomllib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from fractions import Fraction
 from pathlib import Path
-from typing import Callable, Iterator
 
 from portflow.domain.countries import ISO_3166_ALPHA2
 from portflow.domain.events import MODES
-from portflow.domain.reconcile import Check, check_figure, check_share, check_unavailable
 from portflow.domain.queries import MissingRates
+from portflow.domain.reconcile import Check, check_figure, check_share, check_unavailable
 from producers.scenarios import MAX_SCALE
-from producers.scenarios.writing import (CST, companion_path, decimal_text, rfc3339,
-                                         write_replay_file)
+from producers.scenarios.writing import (
+    CST,
+    companion_path,
+    decimal_text,
+    rfc3339,
+    write_replay_file,
+)
 
 DATA_FILE = Path(__file__).with_name("xinjiang_2024h1.toml")
 # The rate the article implies for every month of the scenario (derived in DATA_FILE).
@@ -35,11 +40,98 @@ YEARS = (2023, 2024)
 ZONE_CLASSES = ("none", "ftz", "cbz", "both")
 PARTNER_GROUPS = ("KZ", "KG", "other")
 # Partners in order of likelihood beyond KZ and KG: neighbours and big economies first.
-PREFERRED_PARTNERS = (
-    "RU UZ TJ TM PK MN AF IN DE PL BY NL IT FR GB TR IR AE SA US JP KR VN TH MY SG ID AZ GE AM "
-    "UA BE ES CZ HU RO BG RS GR AT CH SE FI DK NO LT LV EE SK SI HR BA AL MK ME MD IL EG NG ZA "
-    "KE ET BR AR CL MX CA AU NZ PH BD LK NP MM KH LA QA KW OM BH JO LB IQ SY YE DZ MA TN LY SD"
-).split()
+PREFERRED_PARTNERS = [
+    "RU",
+    "UZ",
+    "TJ",
+    "TM",
+    "PK",
+    "MN",
+    "AF",
+    "IN",
+    "DE",
+    "PL",
+    "BY",
+    "NL",
+    "IT",
+    "FR",
+    "GB",
+    "TR",
+    "IR",
+    "AE",
+    "SA",
+    "US",
+    "JP",
+    "KR",
+    "VN",
+    "TH",
+    "MY",
+    "SG",
+    "ID",
+    "AZ",
+    "GE",
+    "AM",
+    "UA",
+    "BE",
+    "ES",
+    "CZ",
+    "HU",
+    "RO",
+    "BG",
+    "RS",
+    "GR",
+    "AT",
+    "CH",
+    "SE",
+    "FI",
+    "DK",
+    "NO",
+    "LT",
+    "LV",
+    "EE",
+    "SK",
+    "SI",
+    "HR",
+    "BA",
+    "AL",
+    "MK",
+    "ME",
+    "MD",
+    "IL",
+    "EG",
+    "NG",
+    "ZA",
+    "KE",
+    "ET",
+    "BR",
+    "AR",
+    "CL",
+    "MX",
+    "CA",
+    "AU",
+    "NZ",
+    "PH",
+    "BD",
+    "LK",
+    "NP",
+    "MM",
+    "KH",
+    "LA",
+    "QA",
+    "KW",
+    "OM",
+    "BH",
+    "JO",
+    "LB",
+    "IQ",
+    "SY",
+    "YE",
+    "DZ",
+    "MA",
+    "TN",
+    "LY",
+    "SD",
+]
 NOT_PARTNERS = {"CN", "AQ", "BV", "HM", "UM", "TF", "IO", "GS"}  # China itself; no inhabitants
 BILLION = Decimal(10) ** 9
 
@@ -100,16 +192,23 @@ def year_targets(data: dict) -> dict[int, YearTargets]:
     weight24 = kilograms(pub["cargo_tonnes"])
     trains24 = dict(pub["trains"])
     candidates = PREFERRED_PARTNERS + sorted(
-        ISO_3166_ALPHA2 - NOT_PARTNERS - {"KZ", "KG"} - set(PREFERRED_PARTNERS))
+        ISO_3166_ALPHA2 - NOT_PARTNERS - {"KZ", "KG"} - set(PREFERRED_PARTNERS)
+    )
     n_other24 = pub["partners"] - 2
     n_other23 = chosen["partners_2023"] - 2
     return {
-        2024: YearTargets(total24, modes24, partners24, zones24, weight24, trains24,
-                          candidates[:n_other24]),
-        2023: YearTargets(total23, modes23, partners23, zones23,
-                          previous(weight24, pub["cargo_yoy_pct"]),
-                          {s: previous(n, pub["trains_yoy_pct"][s]) for s, n in trains24.items()},
-                          candidates[:n_other23]),
+        2024: YearTargets(
+            total24, modes24, partners24, zones24, weight24, trains24, candidates[:n_other24]
+        ),
+        2023: YearTargets(
+            total23,
+            modes23,
+            partners23,
+            zones23,
+            previous(weight24, pub["cargo_yoy_pct"]),
+            {s: previous(n, pub["trains_yoy_pct"][s]) for s, n in trains24.items()},
+            candidates[:n_other23],
+        ),
     }
 
 
@@ -129,7 +228,8 @@ def integer_table(rows: list[int], cols: list[int]) -> list[list[int]]:
     need_col = [c - sum(line[j] for line in table) for j, c in enumerate(cols)]
     by_remainder = sorted(
         ((rows[i] * cols[j] % total, i, j) for i in range(len(rows)) for j in range(len(cols))),
-        reverse=True)
+        reverse=True,
+    )
     for _, i, j in by_remainder:
         if need_row[i] > 0 and need_col[j] > 0:
             table[i][j] += 1
@@ -157,10 +257,14 @@ def value_cells(targets: YearTargets, pipeline_kz_share: float) -> dict[tuple[st
     zone_cols = [targets.zone_fen[z] - (pipe if z == "none" else 0) for z in ZONE_CLASSES]
     by_mode_zone = integer_table([targets.mode_fen[m] for m in modes], zone_cols)
     pairs = [(m, z) for m in modes for z in ZONE_CLASSES]
-    partner_cols = [targets.partner_fen["KZ"] - pipe_kz, targets.partner_fen["KG"],
-                    targets.partner_fen["other"] - (pipe - pipe_kz)]
+    partner_cols = [
+        targets.partner_fen["KZ"] - pipe_kz,
+        targets.partner_fen["KG"],
+        targets.partner_fen["other"] - (pipe - pipe_kz),
+    ]
     by_pair_partner = integer_table(
-        [by_mode_zone[modes.index(m)][ZONE_CLASSES.index(z)] for m, z in pairs], partner_cols)
+        [by_mode_zone[modes.index(m)][ZONE_CLASSES.index(z)] for m, z in pairs], partner_cols
+    )
     for (m, z), line in zip(pairs, by_pair_partner):
         for group, value in zip(PARTNER_GROUPS, line):
             cells[(m, z, group)] = value
@@ -247,8 +351,9 @@ class XinjiangScenario:
 
     def _partner_picker(self, others: list[str]):
         exponent = self.chosen["zipf_exponent"]
-        cumulative = list(itertools.accumulate(1 / (rank ** exponent)
-                                               for rank in range(1, len(others) + 1)))
+        cumulative = list(
+            itertools.accumulate(1 / (rank**exponent) for rank in range(1, len(others) + 1))
+        )
 
         def pick(group: str, mode: str) -> str:
             if group != "other":
@@ -256,6 +361,7 @@ class XinjiangScenario:
             if mode == "pipeline":
                 return self.rng.choice(self.chosen["pipeline_partners"])
             return others[bisect.bisect(cumulative, self.rng.random() * cumulative[-1])]
+
         return pick
 
     def shipments(self, year: int) -> list[_Shipment]:
@@ -267,8 +373,9 @@ class XinjiangScenario:
         cells = value_cells(targets, c["pipeline_kz_share"])
         # At a small --scale the other partners would outnumber their consignments: each cell
         # gets at least its share of one consignment per partner (``_cover_partners``).
-        donor_fen = sum(v for (mode, _, group), v in cells.items()
-                        if group == "other" and mode != "pipeline")
+        donor_fen = sum(
+            v for (mode, _, group), v in cells.items() if group == "other" and mode != "pipeline"
+        )
         for (mode, zone_class, group), value in cells.items():
             if value == 0:
                 continue
@@ -278,10 +385,19 @@ class XinjiangScenario:
                 count = max(count, -(-len(targets.other_partners) * value // donor_fen) + 1)
             for amount in split(value, count, rng):
                 zones, port = self._zones_and_port(zone_class, mode)
-                out.append(_Shipment(
-                    year, days.moment(rng), port, mode,
-                    "export" if rng.random() < 0.62 else "import", amount,
-                    pick_partner(group, mode), _weighted(trade_modes, rng), zones))
+                out.append(
+                    _Shipment(
+                        year,
+                        days.moment(rng),
+                        port,
+                        mode,
+                        "export" if rng.random() < 0.62 else "import",
+                        amount,
+                        pick_partner(group, mode),
+                        _weighted(trade_modes, rng),
+                        zones,
+                    )
+                )
         self._cover_partners(out, targets.other_partners)
         self._assign_weights(out, targets.weight_kg)
         return out
@@ -289,8 +405,9 @@ class XinjiangScenario:
     def _cover_partners(self, shipments: list[_Shipment], others: list[str]) -> None:
         """Give every partner of the year at least one consignment with value."""
         seen = {s.partner for s in shipments}
-        donors = [s for s in shipments
-                  if s.partner in others and s.mode != "pipeline" and s.value_fen > 0]
+        donors = [
+            s for s in shipments if s.partner in others and s.mode != "pipeline" and s.value_fen > 0
+        ]
         self.rng.shuffle(donors)
         counts: dict[str, int] = {}
         for s in shipments:
@@ -323,11 +440,15 @@ class XinjiangScenario:
                 zones = ",".join(f'"{z}"' for z in s.zones)
                 value = decimal_text(s.value_fen, 2)
                 value_json = f'"{value}"' if rng.random() < 0.2 else value
-                yield s.moment, (
-                    f'{{"type":"shipment","event_id":"{event_id}","ts":"{rfc3339(s.moment, rng)}",'
-                    f'"port":"{s.port}","mode":"{s.mode}","direction":"{s.direction}",'
-                    f'"value_cny":{value_json},"weight_tonnes":{decimal_text(s.weight_kg, 3)},'
-                    f'"partner":"{s.partner}","trade_mode":"{s.trade_mode}","zones":[{zones}]}}')
+                yield (
+                    s.moment,
+                    (
+                        f'{{"type":"shipment","event_id":"{event_id}","ts":"{rfc3339(s.moment, rng)}",'
+                        f'"port":"{s.port}","mode":"{s.mode}","direction":"{s.direction}",'
+                        f'"value_cny":{value_json},"weight_tonnes":{decimal_text(s.weight_kg, 3)},'
+                        f'"partner":"{s.partner}","trade_mode":"{s.trade_mode}","zones":[{zones}]}}'
+                    ),
+                )
                 if rng.random() < c["declared_share"]:
                     yield from self._declaration(f"{s.port}-{year}-{n}", s, value)
             yield from self._trains(year)
@@ -341,12 +462,18 @@ class XinjiangScenario:
         if rng.random() < c["held_share"]:
             steps.append(("held", steps[-1][1] + timedelta(minutes=rng.randint(30, 600))))
         final = "rejected" if rng.random() < c["rejected_share"] else "released"
-        steps.append((final, max(steps[-1][1] + timedelta(minutes=5), s.moment - timedelta(minutes=30))))
+        steps.append(
+            (final, max(steps[-1][1] + timedelta(minutes=5), s.moment - timedelta(minutes=30)))
+        )
         for i, (status, moment) in enumerate(steps):
             extra = f',"trade_mode":"{s.trade_mode}","value_cny":"{value}"' if i == 0 else ""
-            yield moment, (
-                f'{{"type":"customs","event_id":"{declaration_id}-{i}","ts":"{rfc3339(moment, rng)}",'
-                f'"port":"{s.port}","declaration_id":"{declaration_id}","status":"{status}"{extra}}}')
+            yield (
+                moment,
+                (
+                    f'{{"type":"customs","event_id":"{declaration_id}-{i}","ts":"{rfc3339(moment, rng)}",'
+                    f'"port":"{s.port}","declaration_id":"{declaration_id}","status":"{status}"{extra}}}'
+                ),
+            )
 
     def _trains(self, year: int):
         rng, c = self.rng, self.chosen
@@ -357,10 +484,14 @@ class XinjiangScenario:
                 moment = days.moment(rng)
                 port = _weighted(c["train_port_shares"], rng)
                 direction = "outbound" if rng.random() < c["train_outbound_share"] else "inbound"
-                yield moment, (
-                    f'{{"type":"train","event_id":"xj{year}-{service}-{n}","ts":"{rfc3339(moment, rng)}",'
-                    f'"port":"{port}","service":"{service}","direction":"{direction}",'
-                    f'"teu":{rng.randint(low, high)},"train_id":"X{year % 100}{n:05d}"}}')
+                yield (
+                    moment,
+                    (
+                        f'{{"type":"train","event_id":"xj{year}-{service}-{n}","ts":"{rfc3339(moment, rng)}",'
+                        f'"port":"{port}","service":"{service}","direction":"{direction}",'
+                        f'"teu":{rng.randint(low, high)},"train_id":"X{year % 100}{n:05d}"}}'
+                    ),
+                )
 
     def write(self, path: str) -> int:
         """Write the replay file sorted by event time, with a few producer retries; count lines."""
@@ -425,36 +556,62 @@ def acceptance_checks(report: Callable[..., dict], data: dict | None = None) -> 
         return (Decimal(sums[0]) / sums[1] - 1) * 100 if sums[1] else None
 
     checks = [
-        check_figure("total trade value, billion yuan", billions(pub["total_value_yuan"]),
-                     value["current"] / BILLION),
+        check_figure(
+            "total trade value, billion yuan",
+            billions(pub["total_value_yuan"]),
+            value["current"] / BILLION,
+        ),
         check_figure("total trade value YoY %", pub["total_value_yoy_pct"], value["yoy_pct"]),
-        check_figure("partner countries and regions",
-                     pub["partners"], sum(1 for r in partners.values() if r["current"])),
+        check_figure(
+            "partner countries and regions",
+            pub["partners"],
+            sum(1 for r in partners.values() if r["current"]),
+        ),
     ]
     for code, pct in pub["partner_yoy_pct"].items():
-        checks.append(check_figure(f"{code} trade YoY %", pct, partners.get(code, {}).get("yoy_pct")))
+        checks.append(
+            check_figure(f"{code} trade YoY %", pct, partners.get(code, {}).get("yoy_pct"))
+        )
     checks += [
-        check_figure("cargo through the ports, tonnes", Decimal(pub["cargo_tonnes"]).quantize(1),
-                     weight["current"]),
+        check_figure(
+            "cargo through the ports, tonnes",
+            Decimal(pub["cargo_tonnes"]).quantize(1),
+            weight["current"],
+        ),
         check_figure("cargo YoY %", pub["cargo_yoy_pct"], weight["yoy_pct"]),
     ]
     for service, count in pub["trains"].items():
         sums = trains.get(service, [0, 0])
         checks.append(check_figure(f"{service} trains (Alashankou, Khorgos)", count, sums[0]))
-        checks.append(check_figure(f"{service} trains YoY %", pub["trains_yoy_pct"][service],
-                                   growth(sums)))
+        checks.append(
+            check_figure(f"{service} trains YoY %", pub["trains_yoy_pct"][service], growth(sums))
+        )
     for mode, pct in pub["mode_value_yoy_pct"].items():
         checks.append(check_figure(f"{mode} value YoY %", pct, modes.get(mode, {}).get("yoy_pct")))
     checks += [
-        check_figure("free trade zones, billion yuan", billions(pub["ftz_value_yuan"]),
-                     ftz.get("current", 0) / BILLION),
-        check_share("free trade zones, share of total %", pub["ftz_share_pct"],
-                    ftz.get("current", 0) / BILLION, value["current"] / BILLION),
-        check_figure("bonded zones, billion yuan", billions(pub["cbz_value_yuan"]),
-                     cbz.get("current", 0) / BILLION),
+        check_figure(
+            "free trade zones, billion yuan",
+            billions(pub["ftz_value_yuan"]),
+            ftz.get("current", 0) / BILLION,
+        ),
+        check_share(
+            "free trade zones, share of total %",
+            pub["ftz_share_pct"],
+            ftz.get("current", 0) / BILLION,
+            value["current"] / BILLION,
+        ),
+        check_figure(
+            "bonded zones, billion yuan",
+            billions(pub["cbz_value_yuan"]),
+            cbz.get("current", 0) / BILLION,
+        ),
         check_figure("bonded zones YoY %", pub["cbz_yoy_pct"], cbz.get("yoy_pct")),
-        check_share("bonded zones, share of total %", pub["cbz_share_pct"],
-                    cbz.get("current", 0) / BILLION, value["current"] / BILLION),
+        check_share(
+            "bonded zones, share of total %",
+            pub["cbz_share_pct"],
+            cbz.get("current", 0) / BILLION,
+            value["current"] / BILLION,
+        ),
     ]
     return checks + _dollar_checks(report, period, pub)
 
@@ -463,23 +620,32 @@ def checks_against(reports) -> list[Check]:
     """``acceptance_checks`` answered by ``reports``, a ``portflow.services.reports.Reports``."""
     from portflow.domain.queries import ReportRequest
 
-    return acceptance_checks(lambda period, measure, by, currency="CNY": reports.report(
-        ReportRequest.parse(period, measure, by, currency=currency)))
+    return acceptance_checks(
+        lambda period, measure, by, currency="CNY": reports.report(
+            ReportRequest.parse(period, measure, by, currency=currency)
+        )
+    )
 
 
 def _dollar_checks(report: Callable[..., dict], period: str, pub: dict) -> list[Check]:
     """The article's three dollar figures against the report in U.S. dollars (at the rates
     loaded: the scenario's are in ``RATES_FILE``)."""
-    published = {"total trade value, billion USD": billions(pub["total_value_usd"]),
-                 "free trade zones, billion USD": billions(pub["ftz_value_usd"]),
-                 "bonded zones, billion USD": billions(pub["cbz_value_usd"])}
+    published = {
+        "total trade value, billion USD": billions(pub["total_value_usd"]),
+        "free trade zones, billion USD": billions(pub["ftz_value_usd"]),
+        "bonded zones, billion USD": billions(pub["cbz_value_usd"]),
+    }
     try:
         result = report(period, "value_cny", ["zone_group"], currency="USD")
     except MissingRates as exc:
-        why = (f"{exc}; the scenario's are in FILE.usd-rates.csv, written beside it by "
-               "`portflow scenario xinjiang-2024h1`")
+        why = (
+            f"{exc}; the scenario's are in FILE.usd-rates.csv, written beside it by "
+            "`portflow scenario xinjiang-2024h1`"
+        )
         return [check_unavailable(figure, text, why) for figure, text in published.items()]
     zones = {row["key"]["zone_group"]: row["current"] for row in result["rows"]}
     computed = [result["total"]["current"], zones.get("ftz", 0), zones.get("cbz", 0)]
-    return [check_figure(figure, text, Decimal(usd) / BILLION)
-            for (figure, text), usd in zip(published.items(), computed)]
+    return [
+        check_figure(figure, text, Decimal(usd) / BILLION)
+        for (figure, text), usd in zip(published.items(), computed)
+    ]

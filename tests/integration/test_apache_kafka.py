@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 
+from entrypoints.kafka_cluster import BrokerSecurity, KafkaCluster
 from portflow.adapters.redis import RedisStore
 from portflow.config import Settings
-from entrypoints.kafka_cluster import BrokerSecurity, KafkaCluster
 from portflow.services.progress import wait_until_applied
 from tests.cli import portflow
 from tests.integration.test_faults import finish, start_replay, wait_for_progress
@@ -31,11 +31,13 @@ pytestmark = [pytest.mark.slow, pytest.mark.brokers("apache-kafka", only=True)]
 
 def read_topics(settings: Settings) -> dict[TopicPartition, dict[int, bytes]]:
     """Every record Kafka still holds in the event topics: partition → offset → value."""
-    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap.split(","),
-                             enable_auto_commit=False)
+    consumer = KafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap.split(","), enable_auto_commit=False
+    )
     try:
-        partitions = [TopicPartition(t, p) for t in settings.event_topics
-                      for p in range(settings.partitions)]
+        partitions = [
+            TopicPartition(t, p) for t in settings.event_topics for p in range(settings.partitions)
+        ]
         consumer.assign(partitions)
         consumer.seek_to_beginning()
         ends = consumer.end_offsets(partitions)
@@ -51,8 +53,13 @@ def read_topics(settings: Settings) -> dict[TopicPartition, dict[int, bytes]]:
 def end_offsets(settings: Settings) -> dict[TopicPartition, int]:
     consumer = KafkaConsumer(bootstrap_servers=settings.kafka_bootstrap.split(","))
     try:
-        return consumer.end_offsets([TopicPartition(t, p) for t in settings.event_topics
-                                     for p in range(settings.partitions)])
+        return consumer.end_offsets(
+            [
+                TopicPartition(t, p)
+                for t in settings.event_topics
+                for p in range(settings.partitions)
+            ]
+        )
     finally:
         consumer.close()
 
@@ -60,8 +67,15 @@ def end_offsets(settings: Settings) -> dict[TopicPartition, int]:
 def wait_for_the_workers(settings: Settings, timeout_s: float = 120) -> None:
     """Until every record now in the event topics is handled (the barrier of replay --wait)."""
     store = RedisStore.from_url(settings.redis_url, settings.topic_prefix)
-    wait_until_applied(store, {(tp.topic, tp.partition): (0, end - 1)
-                               for tp, end in end_offsets(settings).items() if end}, timeout_s)
+    wait_until_applied(
+        store,
+        {
+            (tp.topic, tp.partition): (0, end - 1)
+            for tp, end in end_offsets(settings).items()
+            if end
+        },
+        timeout_s,
+    )
 
 
 def write_lines(path: Path, values) -> Oracle:
@@ -78,7 +92,8 @@ def delete_records(settings: Settings, before: dict[TopicPartition, int]) -> Non
 
 
 def test_records_deleted_before_they_were_applied_are_lost_loudly_and_the_rest_is_exact(
-        stack_env, tmp_path, worker_factory):
+    stack_env, tmp_path, worker_factory
+):
     settings = Settings.from_env(stack_env)
     store = RedisStore.from_url(settings.redis_url, settings.topic_prefix)
     first, second = tmp_path / "first.jsonl", tmp_path / "second.jsonl"
@@ -91,8 +106,10 @@ def test_records_deleted_before_they_were_applied_are_lost_loudly_and_the_rest_i
     portflow(stack_env, "replay", str(first), "--batch", "1", "--no-progress")
     published.update(read_topics(settings))
     ends = end_offsets(settings)
-    lost = {TopicPartition(topic, 0): (0, ends[TopicPartition(topic, 0)] // 2),
-            TopicPartition(topic, 1): (0, ends[TopicPartition(topic, 1)] // 3)}
+    lost = {
+        TopicPartition(topic, 0): (0, ends[TopicPartition(topic, 0)] // 2),
+        TopicPartition(topic, 1): (0, ends[TopicPartition(topic, 1)] // 3),
+    }
     delete_records(settings, {tp: end for tp, (_, end) in lost.items()})
     worker = worker_factory()
     wait_for_the_workers(settings)
@@ -120,13 +137,22 @@ def test_records_deleted_before_they_were_applied_are_lost_loudly_and_the_rest_i
         assert time.monotonic() < deadline, scrape(addr).get("portflow_offsets_lost_recorded")
         time.sleep(0.5)
 
-    refused = subprocess.run([sys.executable, "-m", "entrypoints.cli", "report", "--period", "2024"],
-                             env=stack_env, capture_output=True, text=True, timeout=60)
+    refused = subprocess.run(
+        [sys.executable, "-m", "entrypoints.cli", "report", "--period", "2024"],
+        env=stack_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert refused.returncode == 1
     for name, [[low, high]] in expected.items():
         assert f"{name} offsets {low}-{high}" in refused.stderr
-    kept = [value for tp, records in sorted(published.items()) for offset, value in
-            sorted(records.items()) if not lost.get(tp, (0, 0))[0] <= offset < lost.get(tp, (0, 0))[1]]
+    kept = [
+        value
+        for tp, records in sorted(published.items())
+        for offset, value in sorted(records.items())
+        if not lost.get(tp, (0, 0))[0] <= offset < lost.get(tp, (0, 0))[1]
+    ]
     check_reports(stack_env, write_lines(tmp_path / "kept.jsonl", kept), "--allow-incomplete")
 
 
@@ -149,7 +175,8 @@ def own_cluster(stack_env, tmp_path):
 
 
 def test_a_broker_killed_mid_replay_and_restarted_on_its_log_loses_and_doubles_nothing(
-        stack_env, tmp_path, own_cluster, worker_factory):
+    stack_env, tmp_path, own_cluster, worker_factory
+):
     cluster = own_cluster()
     path = tmp_path / "events.jsonl"
     oracle = write_replay_file(path, events=20_000, seed=79)
@@ -180,7 +207,8 @@ def leaders(bootstrap: str, topics) -> dict[int, int]:
 
 
 def test_three_brokers_survive_losing_the_leader_of_most_partitions_with_exact_totals(
-        stack_env, tmp_path, own_cluster, worker_factory):
+    stack_env, tmp_path, own_cluster, worker_factory
+):
     cluster = own_cluster(nodes=3)
     settings = Settings.from_env(stack_env)
     store = RedisStore.from_url(settings.redis_url, settings.topic_prefix)
@@ -211,38 +239,87 @@ def make_certificates(directory: Path) -> tuple[Path, Path]:
     def openssl(*args: str) -> None:
         subprocess.run(["openssl", *args], cwd=directory, check=True, capture_output=True)
 
-    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out",
-            "ca.pem", "-days", "2", "-subj", "/CN=portflow test CA",
-            "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=keyCertSign")
-    openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "broker.key", "-out",
-            "broker.csr", "-subj", "/CN=127.0.0.1")
+    openssl(
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=portflow test CA",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=keyCertSign",
+    )
+    openssl(
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "broker.key",
+        "-out",
+        "broker.csr",
+        "-subj",
+        "/CN=127.0.0.1",
+    )
     (directory / "san.ext").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
-    openssl("x509", "-req", "-in", "broker.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
-            "-CAcreateserial", "-out", "broker.pem", "-days", "2", "-extfile", "san.ext")
+    openssl(
+        "x509",
+        "-req",
+        "-in",
+        "broker.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "broker.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "san.ext",
+    )
     keystore = directory / "keystore.pem"
-    keystore.write_bytes((directory / "broker.key").read_bytes()
-                         + (directory / "broker.pem").read_bytes())
+    keystore.write_bytes(
+        (directory / "broker.key").read_bytes() + (directory / "broker.pem").read_bytes()
+    )
     return directory / "ca.pem", keystore
 
 
 @pytest.fixture
 def secured_env(stack_env, tmp_path, own_cluster):
     ca, keystore = make_certificates(tmp_path / "tls")
-    own_cluster(security=BrokerSecurity(
-        users={"broker": "broker-secret", "portflow": "portflow-secret"},
-        ca_file=ca, keystore_file=keystore))
-    stack_env.update({
-        "PORTFLOW_KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
-        "PORTFLOW_KAFKA_SASL_MECHANISM": "SCRAM-SHA-512",
-        "PORTFLOW_KAFKA_SASL_USERNAME": "portflow",
-        "PORTFLOW_KAFKA_SASL_PASSWORD": "portflow-secret",
-        "PORTFLOW_KAFKA_SSL_CAFILE": str(ca),
-    })
+    own_cluster(
+        security=BrokerSecurity(
+            users={"broker": "broker-secret", "portflow": "portflow-secret"},
+            ca_file=ca,
+            keystore_file=keystore,
+        )
+    )
+    stack_env.update(
+        {
+            "PORTFLOW_KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
+            "PORTFLOW_KAFKA_SASL_MECHANISM": "SCRAM-SHA-512",
+            "PORTFLOW_KAFKA_SASL_USERNAME": "portflow",
+            "PORTFLOW_KAFKA_SASL_PASSWORD": "portflow-secret",
+            "PORTFLOW_KAFKA_SSL_CAFILE": str(ca),
+        }
+    )
     return stack_env
 
 
-def test_every_client_works_over_sasl_ssl_with_scram_and_a_private_ca(secured_env, tmp_path,
-                                                                       worker_factory):
+def test_every_client_works_over_sasl_ssl_with_scram_and_a_private_ca(
+    secured_env, tmp_path, worker_factory
+):
     path = tmp_path / "events.jsonl"
     oracle = write_replay_file(path, events=3000, seed=89)
     worker_factory()
@@ -258,15 +335,29 @@ def test_every_client_works_over_sasl_ssl_with_scram_and_a_private_ca(secured_en
     assert len(portflow(secured_env, "dlq", "list", "--json").splitlines()) == len(letters)
 
     portflow(secured_env, "simulate", "--events", "300", "--rate", "1000")
-    store = RedisStore.from_url(secured_env["PORTFLOW_REDIS_URL"],
-                                secured_env["PORTFLOW_TOPIC_PREFIX"])
+    store = RedisStore.from_url(
+        secured_env["PORTFLOW_REDIS_URL"], secured_env["PORTFLOW_TOPIC_PREFIX"]
+    )
     settings = Settings.from_env(secured_env)
     deadline = time.monotonic() + 60
-    while json.loads(portflow(secured_env, "report", "--period", time.strftime("%Y"),
-                              "--measure", "shipments", "--json"))["total"]["current"] == 0:
+    while (
+        json.loads(
+            portflow(
+                secured_env,
+                "report",
+                "--period",
+                time.strftime("%Y"),
+                "--measure",
+                "shipments",
+                "--json",
+            )
+        )["total"]["current"]
+        == 0
+    ):
         assert time.monotonic() < deadline, "the simulated events were not counted"
         time.sleep(0.5)
-    assert store.lost_offsets() == {} and settings.kafka_security.protocol == "SASL_SSL"
+    assert store.lost_offsets() == {}
+    assert settings.kafka_security.protocol == "SASL_SSL"
 
 
 def test_a_wrong_kafka_password_is_a_clear_error_and_nothing_is_processed(secured_env, tmp_path):
@@ -275,26 +366,39 @@ def test_a_wrong_kafka_password_is_a_clear_error_and_nothing_is_processed(secure
     write_replay_file(path, events=100, seed=97)
     for args in (["replay", str(path), "--no-progress"], ["worker"], ["dlq", "list"]):
         started = time.monotonic()
-        done = subprocess.run([sys.executable, "-m", "entrypoints.cli", *args], env=wrong,
-                              capture_output=True, text=True, timeout=120)
+        done = subprocess.run(
+            [sys.executable, "-m", "entrypoints.cli", *args],
+            env=wrong,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert done.returncode == 1, (args, done.stderr)
         assert "PORTFLOW_KAFKA_SASL_PASSWORD" in done.stderr, (args, done.stderr)
         assert "not-the-password" not in done.stderr
         assert time.monotonic() - started < 60, f"{args} took too long to give up"
-    store = RedisStore.from_url(secured_env["PORTFLOW_REDIS_URL"],
-                                secured_env["PORTFLOW_TOPIC_PREFIX"])
+    store = RedisStore.from_url(
+        secured_env["PORTFLOW_REDIS_URL"], secured_env["PORTFLOW_TOPIC_PREFIX"]
+    )
     assert store.marks() == {}
 
 
 def test_a_broker_certificate_no_configured_ca_signed_is_refused_naming_the_setting(
-        secured_env, tmp_path):
+    secured_env, tmp_path
+):
     other_ca, _ = make_certificates(tmp_path / "another-ca")
     untrusting = {**secured_env, "PORTFLOW_KAFKA_SSL_CAFILE": str(other_ca)}
     started = time.monotonic()
-    done = subprocess.run([sys.executable, "-m", "entrypoints.cli", "dlq", "list"], env=untrusting,
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "entrypoints.cli", "dlq", "list"],
+        env=untrusting,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 1 and "PORTFLOW_KAFKA_SSL_CAFILE" in done.stderr, done.stderr
-    assert "not trusted" in done.stderr and time.monotonic() - started < 60
+    assert "not trusted" in done.stderr
+    assert time.monotonic() - started < 60
 
 
 def topic_of(settings: Settings, line: bytes) -> str:
@@ -308,7 +412,8 @@ def topic_of(settings: Settings, line: bytes) -> str:
 
 @pytest.mark.skipif(not shutil.which("kcat"), reason="kcat is not installed")
 def test_kcat_publishes_single_event_records_and_reads_the_dlq_with_its_headers(
-        stack_env, tmp_path, worker_factory):
+    stack_env, tmp_path, worker_factory
+):
     path = tmp_path / "events.jsonl"
     write_replay_file(path, events=2000, seed=101)
     lines = path.read_bytes().splitlines()
@@ -320,18 +425,26 @@ def test_kcat_publishes_single_event_records_and_reads_the_dlq_with_its_headers(
     for line in sent:
         by_topic.setdefault(topic_of(settings, line), []).append(line)
     for topic, values in by_topic.items():
-        subprocess.run(["kcat", "-P", "-b", settings.kafka_bootstrap, "-t", topic],
-                       input=b"\n".join(values) + b"\n", check=True, timeout=60)
+        subprocess.run(
+            ["kcat", "-P", "-b", settings.kafka_bootstrap, "-t", topic],
+            input=b"\n".join(values) + b"\n",
+            check=True,
+            timeout=60,
+        )
     wait_for_the_workers(settings)
     check_reports(stack_env, oracle)
 
-    dumped = subprocess.run(["kcat", "-C", "-b", settings.kafka_bootstrap, "-t",
-                             settings.dlq_topic, "-e", "-J"],
-                            capture_output=True, check=True, timeout=60).stdout
+    dumped = subprocess.run(
+        ["kcat", "-C", "-b", settings.kafka_bootstrap, "-t", settings.dlq_topic, "-e", "-J"],
+        capture_output=True,
+        check=True,
+        timeout=60,
+    ).stdout
     letters = [json.loads(line) for line in dumped.splitlines()]
     assert len(letters) == oracle.dead_letters > 0
     for letter in letters:
         headers = dict(zip(letter["headers"][::2], letter["headers"][1::2]))
-        assert headers["portflow-reason-code"] and headers["portflow-reason"]
+        assert headers["portflow-reason-code"]
+        assert headers["portflow-reason"]
         assert headers["portflow-source-topic"] in by_topic
         assert int(headers["portflow-source-offset"]) >= 0

@@ -17,17 +17,46 @@ pytestmark = pytest.mark.slow
 
 def test_the_api_benchmark_runs_and_every_answer_equals_duckdbs(tmp_path):
     done = subprocess.run(
-        [sys.executable, str(BENCH / "api.py"), "--scale", "0.01", "--seconds", "2",
-         "--clients", "4", "--rate", "500", "--warmup", "1", "--markers", "2",
-         "--open-rate", "100", "--cli-runs", "1", "--duckdb-runs", "1", "--broker", "tansu",
-         "--json"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=300)
+        [
+            sys.executable,
+            str(BENCH / "api.py"),
+            "--scale",
+            "0.01",
+            "--seconds",
+            "2",
+            "--clients",
+            "4",
+            "--rate",
+            "500",
+            "--warmup",
+            "1",
+            "--markers",
+            "2",
+            "--open-rate",
+            "100",
+            "--cli-runs",
+            "1",
+            "--duckdb-runs",
+            "1",
+            "--broker",
+            "tansu",
+            "--json",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(done.stdout)
     compared = {name: q for name, q in result["questions"].items() if "exact" in q}
-    assert len(compared) >= 10 and "2024-H1 by partner,port" in compared
+    assert len(compared) >= 10
+    assert "2024-H1 by partner,port" in compared
     assert {name: q["differences"] for name, q in compared.items() if not q["exact"]} == {}
-    assert result["errors"] == 0 and result["requests"] > 0
-    assert result["open_loop"]["errors"] == 0 and result["open_loop"]["requests"] == 200
-    assert result["markers_not_shown"] == 0 and len(result["freshness_ms"]) == 2
+    assert result["errors"] == 0
+    assert result["requests"] > 0
+    assert result["open_loop"]["errors"] == 0
+    assert result["open_loop"]["requests"] == 200
+    assert result["markers_not_shown"] == 0
+    assert len(result["freshness_ms"]) == 2
     assert all(q["cli_error"] is None for q in result["questions"].values() if "cli_error" in q)

@@ -7,16 +7,23 @@ import sys
 import time
 
 import pytest
-from tests.cli import portflow
 
 from portflow.adapters import dead_letter_headers as header
 from portflow.config import Settings
 from producers.replay import make_producer
+from tests.cli import portflow
 
 pytestmark = pytest.mark.slow
 
-GOOD = {"type": "train", "event_id": "t-1", "ts": "2024-03-14T00:15:00Z", "port": "khorgos",
-        "service": "china-europe", "direction": "outbound", "teu": 110}
+GOOD = {
+    "type": "train",
+    "event_id": "t-1",
+    "ts": "2024-03-14T00:15:00Z",
+    "port": "khorgos",
+    "service": "china-europe",
+    "direction": "outbound",
+    "teu": 110,
+}
 
 
 def listed(env) -> list[dict]:
@@ -25,8 +32,13 @@ def listed(env) -> list[dict]:
 
 def dlq_replay(env, *args: str) -> str:
     """`portflow dlq replay --yes ARGS…`; what it said."""
-    done = subprocess.run([sys.executable, "-m", "entrypoints.cli", "dlq", "replay", "--yes",
-                           *args], env=env, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "entrypoints.cli", "dlq", "replay", "--yes", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     return done.stderr
 
@@ -48,9 +60,16 @@ def replay_lines(env, tmp_path, lines) -> None:
 @pytest.mark.brokers("apache-kafka", "tansu")
 def test_list_and_replay_dead_letters(stack_env, tmp_path, worker_factory):
     worker_factory()
-    replay_lines(stack_env, tmp_path, [GOOD, {**GOOD, "event_id": "t-2", "teu": -3},
-                                       "not json at all",
-                                       {**GOOD, "event_id": "t-3", "service": "china-mars"}])
+    replay_lines(
+        stack_env,
+        tmp_path,
+        [
+            GOOD,
+            {**GOOD, "event_id": "t-2", "teu": -3},
+            "not json at all",
+            {**GOOD, "event_id": "t-3", "service": "china-mars"},
+        ],
+    )
 
     letters = listed(stack_env)
     assert sorted(d["code"] for d in letters) == ["invalid_field", "invalid_field", "not_json"]
@@ -59,22 +78,30 @@ def test_list_and_replay_dead_letters(stack_env, tmp_path, worker_factory):
     assert by_code["not_json"]["value"] == "not json at all"
     assert by_code["not_json"]["source_topic"].endswith("shipments")
     batch_letters = [d for d in letters if d["batch_index"] is not None]
-    assert {d["source_topic"] for d in batch_letters} == {stack_env["PORTFLOW_TOPIC_PREFIX"] + "trains"}
+    assert {d["source_topic"] for d in batch_letters} == {
+        stack_env["PORTFLOW_TOPIC_PREFIX"] + "trains"
+    }
     assert "teu" in " ".join(d["reason"] for d in batch_letters)
 
-    only_bad_fields = json.loads(portflow(stack_env, "dlq", "list", "--json", "--code",
-                                          "not_json").splitlines()[0])
+    only_bad_fields = json.loads(
+        portflow(stack_env, "dlq", "list", "--json", "--code", "not_json").splitlines()[0]
+    )
     assert only_bad_fields["code"] == "not_json"
 
     said = dlq_replay(stack_env)
     assert "re-drove 3 dead letter(s)" in said and "2 to " in said, said
     # still invalid: each is rejected again, and is still one event with two attempts
-    groups = wait_for(stack_env, lambda gs: all(g["attempts"] == 2 for g in gs),
-                      "re-driven letters were not rejected again")
-    assert len(groups) == 3 and {g["status"] for g in groups} == {"rejected-again"}
+    groups = wait_for(
+        stack_env,
+        lambda gs: all(g["attempts"] == 2 for g in gs),
+        "re-driven letters were not rejected again",
+    )
+    assert len(groups) == 3
+    assert {g["status"] for g in groups} == {"rejected-again"}
     dlq = stack_env["PORTFLOW_TOPIC_PREFIX"] + "dlq"
-    for group, first in zip(sorted(groups, key=lambda g: g["source"]),
-                            sorted(letters, key=lambda g: g["source"])):
+    for group, first in zip(
+        sorted(groups, key=lambda g: g["source"]), sorted(letters, key=lambda g: g["source"])
+    ):
         assert [e["event"] for e in group["history"]] == ["rejected", "redriven", "rejected"]
         assert group["redriven_from"] == f"{dlq}:{first['partition']}:{first['offset']}"
 
@@ -83,21 +110,32 @@ def test_list_and_replay_dead_letters(stack_env, tmp_path, worker_factory):
 
     said = dlq_replay(stack_env, "--again", "--limit", "1")
     assert "re-drove 1 dead letter(s)" in said and "skipped 2 beyond --limit 1" in said, said
-    wait_for(stack_env, lambda gs: sorted(g["attempts"] for g in gs) == [2, 2, 3],
-             "the letter re-driven again was not rejected again")
+    wait_for(
+        stack_env,
+        lambda gs: sorted(g["attempts"] for g in gs) == [2, 2, 3],
+        "the letter re-driven again was not rejected again",
+    )
 
 
 def test_an_accepted_redrive_is_not_redriven_again_nor_duplicated_by_a_rebuild(
-        stack_env, tmp_path, worker_factory):
+    stack_env, tmp_path, worker_factory
+):
     worker_factory()
     replay_lines(stack_env, tmp_path, [{**GOOD, "event_id": "t-2", "teu": -3}])
     # a letter of an event rejected under an old rule, valid now
     settings = Settings.from_env(stack_env)
     producer = make_producer(settings)
-    producer.send(settings.dlq_topic, value=json.dumps({**GOOD, "event_id": "t-9"}).encode(),
-                  headers=[(header.REASON, b"an old rule"), (header.CODE, b"invalid_field"),
-                           (header.SOURCE_TOPIC, settings.topic("train").encode()),
-                           (header.SOURCE_PARTITION, b"0"), (header.SOURCE_OFFSET, b"999")])
+    producer.send(
+        settings.dlq_topic,
+        value=json.dumps({**GOOD, "event_id": "t-9"}).encode(),
+        headers=[
+            (header.REASON, b"an old rule"),
+            (header.CODE, b"invalid_field"),
+            (header.SOURCE_TOPIC, settings.topic("train").encode()),
+            (header.SOURCE_PARTITION, b"0"),
+            (header.SOURCE_OFFSET, b"999"),
+        ],
+    )
     producer.flush()
     producer.close()
 
@@ -111,13 +149,18 @@ def test_an_accepted_redrive_is_not_redriven_again_nor_duplicated_by_a_rebuild(
     wait_for(stack_env, settled, "the re-drives were not handled")
     portflow(stack_env, "rebuild", "--yes", "--wait", "--timeout", "120")
     # the invalid event and its re-drive are rejected once more each: one event, four letters
-    groups = wait_for(stack_env, lambda gs: settled(gs) and sum(g["letters"] for g in gs) == 5,
-                      "the rebuild's rejections did not join their events")
+    groups = wait_for(
+        stack_env,
+        lambda gs: settled(gs) and sum(g["letters"] for g in gs) == 5,
+        "the rebuild's rejections did not join their events",
+    )
     assert sorted((g["attempts"], g["letters"]) for g in groups) == [(1, 1), (2, 4)]
 
     said = dlq_replay(stack_env)
-    assert "nothing to re-drive; skipped " in said and "1 accepted after a re-drive" in said
+    assert "nothing to re-drive; skipped " in said
+    assert "1 accepted after a re-drive" in said
     assert "1 already re-driven (use --again)" in said, said
-    report = json.loads(portflow(stack_env, "report", "--period", "2024", "--measure", "teu",
-                                 "--json"))
+    report = json.loads(
+        portflow(stack_env, "report", "--period", "2024", "--measure", "teu", "--json")
+    )
     assert report["total"]["current"] == 110  # the accepted event, counted once

@@ -33,11 +33,16 @@ def test_anomalies_lists_exactly_the_days_the_drill_disrupted(drill):
     store, settings, expected = drill
     for measure, views in expected.items():
         for by, anomalies in views.items():
-            found = [(a["day"], a["key"]) for year in ("2023", "2024")
-                     for a in read_anomalies(store, settings.tz, AnomaliesRequest.parse(
-                         year, measure, by.split(",")))["anomalies"]]
-            assert sorted(found, key=str) == sorted(((a["day"], a["key"]) for a in anomalies),
-                                                    key=str), (measure, by)
+            found = [
+                (a["day"], a["key"])
+                for year in ("2023", "2024")
+                for a in read_anomalies(
+                    store, settings.tz, AnomaliesRequest.parse(year, measure, by.split(","))
+                )["anomalies"]
+            ]
+            assert sorted(found, key=str) == sorted(
+                ((a["day"], a["key"]) for a in anomalies), key=str
+            ), (measure, by)
 
 
 def test_a_year_of_the_drill_is_judged_as_the_judge_before_issue_23_judged_it(drill):

@@ -20,12 +20,14 @@ pytestmark = [pytest.mark.slow, pytest.mark.brokers("apache-kafka", "tansu")]
 
 @pytest.fixture
 def up_env(tmp_path):
-    return {**os.environ,
-            "PORTFLOW_HOME": str(tmp_path / "home"),
-            "PORTFLOW_KAFKA_BOOTSTRAP": f"127.0.0.1:{free_port()}",
-            "PORTFLOW_REDIS_URL": f"redis://127.0.0.1:{free_port()}/0",
-            "PORTFLOW_METRICS_ADDR": f"127.0.0.1:{free_port()}",
-            "PORTFLOW_API_ADDR": f"127.0.0.1:{free_port()}"}
+    return {
+        **os.environ,
+        "PORTFLOW_HOME": str(tmp_path / "home"),
+        "PORTFLOW_KAFKA_BOOTSTRAP": f"127.0.0.1:{free_port()}",
+        "PORTFLOW_REDIS_URL": f"redis://127.0.0.1:{free_port()}/0",
+        "PORTFLOW_METRICS_ADDR": f"127.0.0.1:{free_port()}",
+        "PORTFLOW_API_ADDR": f"127.0.0.1:{free_port()}",
+    }
 
 
 @pytest.fixture
@@ -34,8 +36,14 @@ def up_command(broker) -> list[str]:
 
 
 def start_up(command, env, preexec_fn=None) -> subprocess.Popen:
-    process = subprocess.Popen(command, env=env, preexec_fn=preexec_fn,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    process = subprocess.Popen(
+        command,
+        env=env,
+        preexec_fn=preexec_fn,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     lines = []
     deadline = time.monotonic() + 90
     for line in process.stdout:
@@ -48,9 +56,11 @@ def start_up(command, env, preexec_fn=None) -> subprocess.Popen:
 
 
 def ports(env):
-    return [int(env["PORTFLOW_KAFKA_BOOTSTRAP"].rsplit(":", 1)[1]),
-            int(env["PORTFLOW_REDIS_URL"].rsplit(":", 1)[1].split("/")[0]),
-            int(env["PORTFLOW_API_ADDR"].rsplit(":", 1)[1])]
+    return [
+        int(env["PORTFLOW_KAFKA_BOOTSTRAP"].rsplit(":", 1)[1]),
+        int(env["PORTFLOW_REDIS_URL"].rsplit(":", 1)[1].split("/")[0]),
+        int(env["PORTFLOW_API_ADDR"].rsplit(":", 1)[1]),
+    ]
 
 
 def processes_of(env) -> list[int]:
@@ -71,7 +81,8 @@ def wait_closed(env, timeout=30):
     while any(port_in_use(p) for p in ports(env)) or processes_of(env):
         assert time.monotonic() < deadline, (
             f"after up stopped: ports {[p for p in ports(env) if port_in_use(p)]} still "
-            f"listening, processes {processes_of(env)} still running")
+            f"listening, processes {processes_of(env)} still running"
+        )
         time.sleep(0.1)
 
 
@@ -81,9 +92,9 @@ def test_up_runs_once_stops_cleanly_and_restarts(up_command, up_env):
         assert redis.Redis.from_url(up_env["PORTFLOW_REDIS_URL"]).ping()
         api = f"http://{up_env['PORTFLOW_API_ADDR']}"
         assert httpx.get(f"{api}/readyz").json()["status"] == "ready"
-        second = subprocess.run(up_command, env=up_env,
-                                capture_output=True, text=True, timeout=60)
-        assert second.returncode == 1 and "already running" in second.stderr
+        second = subprocess.run(up_command, env=up_env, capture_output=True, text=True, timeout=60)
+        assert second.returncode == 1
+        assert "already running" in second.stderr
     finally:
         first.send_signal(signal.SIGINT)
         first.wait(60)
@@ -121,7 +132,7 @@ def test_a_foreign_program_on_the_port_gets_a_clear_message(up_command, up_env):
     with socket.socket() as squatter:
         squatter.bind(("127.0.0.1", ports(up_env)[0]))
         squatter.listen()
-        done = subprocess.run(up_command, env=up_env,
-                              capture_output=True, text=True, timeout=60)
+        done = subprocess.run(up_command, env=up_env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 1
-    assert "already in use" in done.stderr and "PORTFLOW_KAFKA_BOOTSTRAP" in done.stderr
+    assert "already in use" in done.stderr
+    assert "PORTFLOW_KAFKA_BOOTSTRAP" in done.stderr

@@ -57,17 +57,21 @@ class Receiver:
             if alert["status"] == "firing":
                 dims = labels["by"].split(",")
                 key = tuple(sorted((d, labels[d]) for d in dims))
-                self.firing.setdefault((labels["measure"], labels["by"], key, labels["day"]),
-                                       time.monotonic())
+                self.firing.setdefault(
+                    (labels["measure"], labels["by"], key, labels["day"]), time.monotonic()
+                )
 
     def close(self) -> None:
         self.server.shutdown()
 
 
 def expected_alerts(expected: dict) -> set[tuple]:
-    return {(measure, by, tuple(sorted(a["key"].items())), a["day"])
-            for measure, views in expected.items() for by, anomalies in views.items()
-            for a in anomalies}
+    return {
+        (measure, by, tuple(sorted(a["key"].items())), a["day"])
+        for measure, views in expected.items()
+        for by, anomalies in views.items()
+        for a in anomalies
+    }
 
 
 @pytest.fixture
@@ -83,14 +87,23 @@ def alerting(stack_env, tmp_path):
     am_port = free_port()
     alertmanager = start_alertmanager(am_port, am_config, tmp_path / "am", tmp_path / "logs")
     prom_config = tmp_path / "prometheus.yml"
-    prom_config.write_text(yaml.safe_dump({
-        "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-        "rule_files": [str(REPO / "prometheus" / "rules" / "*.yml")],
-        "alerting": {"alertmanagers": [{"static_configs": [
-            {"targets": [f"127.0.0.1:{am_port}"]}]}]},
-        "scrape_configs": [{"job_name": "portflow", "static_configs": [
-            {"targets": [stack_env["PORTFLOW_METRICS_ADDR"]]}]}],
-    }))
+    prom_config.write_text(
+        yaml.safe_dump(
+            {
+                "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+                "rule_files": [str(REPO / "prometheus" / "rules" / "*.yml")],
+                "alerting": {
+                    "alertmanagers": [{"static_configs": [{"targets": [f"127.0.0.1:{am_port}"]}]}]
+                },
+                "scrape_configs": [
+                    {
+                        "job_name": "portflow",
+                        "static_configs": [{"targets": [stack_env["PORTFLOW_METRICS_ADDR"]]}],
+                    }
+                ],
+            }
+        )
+    )
     prometheus = start_prometheus(free_port(), prom_config, tmp_path / "tsdb", tmp_path / "logs")
     yield receiver
     prometheus.stop()
@@ -99,7 +112,8 @@ def alerting(stack_env, tmp_path):
 
 
 def test_the_drill_alerts_every_disruption_while_replaying_and_nothing_else(
-        stack_env, tmp_path, alerting, worker_factory):
+    stack_env, tmp_path, alerting, worker_factory
+):
     drill = tmp_path / "drill.jsonl"
     portflow(stack_env, "scenario", "disruption-drill", "--out", str(drill))
     expected = json.loads((tmp_path / "drill.expected.json").read_text())
@@ -110,9 +124,23 @@ def test_the_drill_alerts_every_disruption_while_replaying_and_nothing_else(
     worker_factory()
     first, last = _event_time_span(drill)
     replay = subprocess.Popen(
-        [sys.executable, "-m", "entrypoints.cli", "replay", str(drill), "--speed",
-         f"{(last - first) / REPLAY_S:.0f}", "--wait", "--timeout", "300"],
-        env=stack_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-m",
+            "entrypoints.cli",
+            "replay",
+            str(drill),
+            "--speed",
+            f"{(last - first) / REPLAY_S:.0f}",
+            "--wait",
+            "--timeout",
+            "300",
+        ],
+        env=stack_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + REPLAY_S + 60
         while not alerting.firing and time.monotonic() < deadline:
@@ -135,20 +163,37 @@ def test_the_drill_alerts_every_disruption_while_replaying_and_nothing_else(
     for measure, by in sorted(VIEWS):
         found = []
         for year in ("2023", "2024"):
-            result = json.loads(portflow(stack_env, "anomalies", "--period", year, "--measure",
-                                         measure, "--by", by, "--json"))
-            assert (result["measure"], result["by"], result["min_drop_pct"]) == \
-                (measure, by.split(","), 50)
+            result = json.loads(
+                portflow(
+                    stack_env,
+                    "anomalies",
+                    "--period",
+                    year,
+                    "--measure",
+                    measure,
+                    "--by",
+                    by,
+                    "--json",
+                )
+            )
+            assert (result["measure"], result["by"], result["min_drop_pct"]) == (
+                measure,
+                by.split(","),
+                50,
+            )
             found += [(a["day"], sorted(a["key"].items())) for a in result["anomalies"]]
-            assert all(a["drop_pct"] >= 50 and a["observed"] < a["expected"]
-                       for a in result["anomalies"])
-        assert sorted(found) == sorted((a["day"], sorted(a["key"].items()))
-                                       for a in expected[measure][by]), (measure, by)
+            assert all(
+                a["drop_pct"] >= 50 and a["observed"] < a["expected"] for a in result["anomalies"]
+            )
+        assert sorted(found) == sorted(
+            (a["day"], sorted(a["key"].items())) for a in expected[measure][by]
+        ), (measure, by)
     table = portflow(stack_env, "anomalies", "--period", "2024-05", "--by", "port")
     rows = [line.split() for line in table.splitlines()[4:]]
     assert [(r[0], r[1], r[-2]) for r in rows] == [
         (day, "khorgos", "100.00")
-        for day in ("2024-05-14", "2024-05-15", "2024-05-16", "2024-05-17")], table
+        for day in ("2024-05-14", "2024-05-15", "2024-05-16", "2024-05-17")
+    ], table
     assert {r[-1] for r in rows} <= {"trailing-weeks", "year-earlier"}, table
 
 
@@ -157,6 +202,8 @@ def _event_time_span(path: Path) -> tuple[float, float]:
 
     with open(path) as f:
         lines = f.readlines()
-    stamps = [datetime.fromisoformat(json.loads(line)["ts"].replace("Z", "+00:00")).timestamp()
-              for line in (lines[0], lines[-1])]
+    stamps = [
+        datetime.fromisoformat(json.loads(line)["ts"].replace("Z", "+00:00")).timestamp()
+        for line in (lines[0], lines[-1])
+    ]
     return stamps[0], stamps[1]

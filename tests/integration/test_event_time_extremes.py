@@ -10,7 +10,7 @@ import asyncio
 import json
 import math
 import time
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
@@ -38,26 +38,44 @@ class CountingStore(RedisStore):
 
 
 def shipment(n: int, ts: datetime) -> bytes:
-    return json.dumps({
-        "type": "shipment", "event_id": f"s{n}", "ts": ts.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "port": "khorgos", "mode": "rail", "direction": "export", "value_cny": "1000.00",
-        "weight_tonnes": "1.5", "partner": "KZ", "trade_mode": "general", "zones": []}).encode()
+    return json.dumps(
+        {
+            "type": "shipment",
+            "event_id": f"s{n}",
+            "ts": ts.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "port": "khorgos",
+            "mode": "rail",
+            "direction": "export",
+            "value_cny": "1000.00",
+            "weight_tonnes": "1.5",
+            "partner": "KZ",
+            "trade_mode": "general",
+            "zones": [],
+        }
+    ).encode()
 
 
 @pytest.fixture
 def guard_off(redis_url):
-    settings = Settings(redis_url=redis_url, topic_prefix=unique_prefix(),
-                        max_event_ahead_s=None, max_event_age_s=None)
+    settings = Settings(
+        redis_url=redis_url,
+        topic_prefix=unique_prefix(),
+        max_event_ahead_s=None,
+        max_event_age_s=None,
+    )
     store = CountingStore.from_url(redis_url, settings.topic_prefix)
     topic = settings.topic("shipment")
     offsets = iter(range(10**6))
 
     def apply(lines: list[bytes]):
         """Apply events (one record), return the batch's stats."""
+
         async def letters(dead) -> None:
             raise AssertionError(dead[0].reason)
+
         record = SourceRecord(topic, 0, next(offsets), None, b"[" + b",".join(lines) + b"]")
         return asyncio.run(BatchProcessor(settings, store, letters).process([record]))
+
     return settings, store, apply
 
 
@@ -66,8 +84,12 @@ def test_a_far_past_and_a_far_future_event_leave_the_live_view_on_the_clocks_day
     now = time.time()
     reference = datetime.fromtimestamp(now + 86400, settings.tz)  # the clock + a day (guard off)
     today = reference.date() - timedelta(days=1)  # the last complete day then
-    far_past = apply([shipment(0, datetime(1900, 1, 1, tzinfo=timezone.utc)),
-                      shipment(1, datetime(1971, 1, 1, tzinfo=timezone.utc))])
+    far_past = apply(
+        [
+            shipment(0, datetime(1900, 1, 1, tzinfo=UTC)),
+            shipment(1, datetime(1971, 1, 1, tzinfo=UTC)),
+        ]
+    )
     drops = DropCollector(store, settings.tz, max_ahead_s=None, wall_clock=lambda: now)
     drops.active = True
     drops.refresh()  # a fresh state whose first events are from 1900 and 1971
@@ -76,8 +98,8 @@ def test_a_far_past_and_a_far_future_event_leave_the_live_view_on_the_clocks_day
     noon = datetime.combine(today, datetime.min.time(), settings.tz) + timedelta(hours=12)
     history = [shipment(2 + n, noon - timedelta(days=n)) for n in range(HISTORY_DAYS)]
     for i in range(0, len(history), 500):
-        apply(history[i:i + 500])
-    far_future = apply([shipment(10**5, datetime(2999, 6, 1, tzinfo=timezone.utc))])
+        apply(history[i : i + 500])
+    far_future = apply([shipment(10**5, datetime(2999, 6, 1, tzinfo=UTC))])
     assert far_future.applied_events == 1
 
     refreshes = 0
@@ -94,20 +116,32 @@ def test_a_far_past_and_a_far_future_event_leave_the_live_view_on_the_clocks_day
     yoy.active = True
     yoy.refresh()
     samples = [s for family in yoy.collect() for s in family.samples]
-    periods = {s.labels["span"]: s.labels["current"] for s in samples
-               if s.name == "portflow_yoy_period_info"}
+    periods = {
+        s.labels["span"]: s.labels["current"]
+        for s in samples
+        if s.name == "portflow_yoy_period_info"
+    }
     assert periods["month"] == reference.strftime("%Y-%m")
-    assert [s.value for s in samples if s.name == "portflow_latest_event_timestamp_seconds"] \
-        == [int(now) + 86400]
+    assert [s.value for s in samples if s.name == "portflow_latest_event_timestamp_seconds"] == [
+        int(now) + 86400
+    ]
 
     metrics = WorkerMetrics()
     for stats in (far_past, far_future):
         metrics.observe("shipment", stats, 0.01)
-        assert metrics.registry.get_sample_value("portflow_event_time_lag_seconds",
-                                                 {"type": "shipment"}) >= 0
+        assert (
+            metrics.registry.get_sample_value(
+                "portflow_event_time_lag_seconds", {"type": "shipment"}
+            )
+            >= 0
+        )
 
-    result = read_anomalies(store, settings.tz, AnomaliesRequest.parse(
-        str(today.year), "value_cny", ["port"]), max_ahead_s=None)
+    result = read_anomalies(
+        store,
+        settings.tz,
+        AnomaliesRequest.parse(str(today.year), "value_cny", ["port"]),
+        max_ahead_s=None,
+    )
     assert result["anomalies"] == []  # the same every day: no drop, and no day past the clock's
     assert result["data"]["judged_through"] == today.isoformat()
     assert result["data"]["newest_event"].startswith("2999-06-01")  # what was applied, though
@@ -116,6 +150,10 @@ def test_a_far_past_and_a_far_future_event_leave_the_live_view_on_the_clocks_day
 
 
 def _judged_day(drops: DropCollector, settings: Settings) -> date | None:
-    stamps = [s.value for family in drops.collect() for s in family.samples
-              if s.name == "portflow_event_time_judged_day_timestamp_seconds"]
+    stamps = [
+        s.value
+        for family in drops.collect()
+        for s in family.samples
+        if s.name == "portflow_event_time_judged_day_timestamp_seconds"
+    ]
     return datetime.fromtimestamp(stamps[0], settings.tz).date() if stamps else None

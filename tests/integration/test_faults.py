@@ -12,10 +12,10 @@ import time
 
 import pytest
 
-from portflow.adapters.redis import RedisStore
-from portflow.config import Settings
 from entrypoints.embedded import start_redis, start_tansu
 from entrypoints.processes import free_port
+from portflow.adapters.redis import RedisStore
+from portflow.config import Settings
 from tests.cli import portflow
 from tests.integration.test_pipeline import check_reports, write_replay_file
 from tests.oracle import Oracle
@@ -25,9 +25,26 @@ pytestmark = pytest.mark.slow
 
 def start_replay(env: dict, path, batch: int, rate: int) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "entrypoints.cli", "replay", str(path), "--batch", str(batch),
-         "--rate", str(rate), "--wait", "--timeout", "400", "--no-progress"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            "-m",
+            "entrypoints.cli",
+            "replay",
+            str(path),
+            "--batch",
+            str(batch),
+            "--rate",
+            str(rate),
+            "--wait",
+            "--timeout",
+            "400",
+            "--no-progress",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def applied_records(store: RedisStore) -> int:
@@ -47,7 +64,7 @@ def wait_for_progress(store: RedisStore, replay: subprocess.Popen, records: int)
 
 def finish(replay: subprocess.Popen) -> None:
     try:
-        out, err = replay.communicate(timeout=420)
+        _out, err = replay.communicate(timeout=420)
     finally:
         replay.kill()
     assert replay.returncode == 0, err
@@ -57,9 +74,11 @@ def live_assignments(store: RedisStore, workers) -> dict[int, set[str]]:
     """pid -> partitions, for the given live worker processes, from their announcements."""
     host = socket.gethostname()
     pids = {w.process.pid for w in workers if w.alive()}
-    return {int(worker_id.rpartition("-")[2]): set(info["partitions"])
-            for worker_id, info in store.workers().items()
-            if worker_id.startswith(f"{host}-") and int(worker_id.rpartition("-")[2]) in pids}
+    return {
+        int(worker_id.rpartition("-")[2]): set(info["partitions"])
+        for worker_id, info in store.workers().items()
+        if worker_id.startswith(f"{host}-") and int(worker_id.rpartition("-")[2]) in pids
+    }
 
 
 def test_crash_loop_of_sigkills_during_100k_events(stack_env, tmp_path, worker_factory):
@@ -81,8 +100,7 @@ def test_crash_loop_of_sigkills_during_100k_events(stack_env, tmp_path, worker_f
     check_reports(stack_env, oracle)
 
 
-def test_scale_out_and_in_with_rebalances_keeps_totals_exact(stack_env, tmp_path,
-                                                             worker_factory):
+def test_scale_out_and_in_with_rebalances_keeps_totals_exact(stack_env, tmp_path, worker_factory):
     path = tmp_path / "events.jsonl"
     oracle = write_replay_file(path, events=40_000, seed=43)
     settings = Settings.from_env(stack_env)
@@ -114,8 +132,9 @@ def test_scale_out_and_in_with_rebalances_keeps_totals_exact(stack_env, tmp_path
     assert all(owned.values()), "a live worker owns nothing"
 
 
-def test_redis_restarted_empty_mid_stream_heals_to_exact_totals(stack_env, tmp_path,
-                                                                worker_factory):
+def test_redis_restarted_empty_mid_stream_heals_to_exact_totals(
+    stack_env, tmp_path, worker_factory
+):
     port = free_port()
     data, logs = tmp_path / "redis-data", tmp_path / "logs"
     redis_server = start_redis(port, data, logs, name="redis-volatile")
@@ -147,13 +166,15 @@ def test_rebuild_recomputes_everything_from_kafka(stack_env, tmp_path, worker_fa
 
     portflow(stack_env, "rebuild", "--yes", "--wait", "--timeout", "120")
     check_reports(stack_env, oracle)
-    assert "corrupt" not in str(store.client.hkeys(
-        store.aggregate_key("shipment", "value_fen", "2024-01")))
+    assert "corrupt" not in str(
+        store.client.hkeys(store.aggregate_key("shipment", "value_fen", "2024-01"))
+    )
 
 
 @pytest.mark.brokers("tansu", only=True)
 def test_broker_outage_workers_wait_producers_fail_clearly_and_counting_resumes(
-        stack_env, tmp_path, worker_factory):
+    stack_env, tmp_path, worker_factory
+):
     """tansu keeps nothing across a restart: this tests behaviour, not durability. Events
     applied before the outage stay counted; the recreated topics are counted from their start."""
     port = free_port()
@@ -172,8 +193,13 @@ def test_broker_outage_workers_wait_producers_fail_clearly_and_counting_resumes(
         started = time.monotonic()
         refused = subprocess.run(
             [sys.executable, "-m", "entrypoints.cli", "replay", str(after), "--no-progress"],
-            env=stack_env, capture_output=True, text=True, timeout=120)
-        assert refused.returncode != 0 and "cannot reach Kafka" in refused.stderr
+            env=stack_env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert refused.returncode != 0
+        assert "cannot reach Kafka" in refused.stderr
         assert time.monotonic() - started < 60, "the producer did not give up in bounded time"
         time.sleep(max(0.0, 15 - (time.monotonic() - started)))
         assert worker.alive(), f"the worker stopped while the broker was away:\n{worker.tail()}"

@@ -42,18 +42,29 @@ def shipments() -> list[dict]:
     """Weekly shipments through H1 of 2023 and 2024 at two ports, by two modes, with zones of
     both groups and two partners, so that every table has rows and the series have days."""
     events = []
-    ports = [("khorgos", "rail", "KZ", ["cbz-khorgos"]), ("alashankou", "road", "DE",
-                                                          ["ftz-urumqi", "cbz-urumqi"])]
+    ports = [
+        ("khorgos", "rail", "KZ", ["cbz-khorgos"]),
+        ("alashankou", "road", "DE", ["ftz-urumqi", "cbz-urumqi"]),
+    ]
     for first in (date(2024, 1, 2) - timedelta(weeks=52), date(2024, 1, 2)):  # same weekdays
         for week in range(26):
             day = first + timedelta(weeks=week)
             for n, (port, mode, partner, zones) in enumerate(ports):
-                events.append({
-                    "type": "shipment", "event_id": f"g{day.isoformat()}-{n}",
-                    "ts": f"{day.isoformat()}T10:00:00+08:00", "port": port, "mode": mode,
-                    "direction": "export", "value_cny": f"{1000 + 10 * week + day.year % 2}.50",
-                    "weight_tonnes": "2.5", "partner": partner, "trade_mode": "general",
-                    "zones": zones})
+                events.append(
+                    {
+                        "type": "shipment",
+                        "event_id": f"g{day.isoformat()}-{n}",
+                        "ts": f"{day.isoformat()}T10:00:00+08:00",
+                        "port": port,
+                        "mode": mode,
+                        "direction": "export",
+                        "value_cny": f"{1000 + 10 * week + day.year % 2}.50",
+                        "weight_tonnes": "2.5",
+                        "partner": partner,
+                        "trade_mode": "general",
+                        "zones": zones,
+                    }
+                )
     return events
 
 
@@ -69,8 +80,9 @@ def get(url: str) -> tuple[int, bytes]:
 def load_usd_rates(settings: Settings, path: Path) -> None:
     """A dollar rate for every month of 2023 and 2024, so that currency=USD has its rates."""
     months = [f"{year}-{month:02d}" for year in (2023, 2024) for month in range(1, 13)]
-    path.write_text("month,rate,source\n" + "".join(f"{m},7.2000,test\n" for m in months),
-                    encoding="utf-8")
+    path.write_text(
+        "month,rate,source\n" + "".join(f"{m},7.2000,test\n" for m in months), encoding="utf-8"
+    )
     load_rates(RedisStore.from_url(settings.redis_url, settings.topic_prefix), path)
 
 
@@ -100,11 +112,11 @@ def rows_of(body: dict, root_selector: str) -> list[dict]:
     return root if isinstance(root, list) else [root]
 
 
-@pytest.mark.parametrize("compare, currency", [("yoy", "CNY"), ("previous", "USD")])
+@pytest.mark.parametrize(("compare", "currency"), [("yoy", "CNY"), ("previous", "USD")])
 def test_every_infinity_target_runs_against_the_api_and_returns_the_columns_it_selects(
-        api, compare, currency):
-    targets = build.api_targets({**build.API_TEST_VALUES, "compare": compare,
-                                 "currency": currency})
+    api, compare, currency
+):
+    targets = build.api_targets({**build.API_TEST_VALUES, "compare": compare, "currency": currency})
     assert len(targets) >= 10
     for target in targets:
         status, body = get(api + target.url)
@@ -116,8 +128,9 @@ def test_every_infinity_target_runs_against_the_api_and_returns_the_columns_it_s
                 try:
                     select(row, selector)
                 except KeyError:
-                    raise AssertionError(f"{target.where}: {target.url}: no {selector!r} in "
-                                         f"{row}") from None
+                    raise AssertionError(
+                        f"{target.where}: {target.url}: no {selector!r} in {row}"
+                    ) from None
 
 
 def test_the_series_rows_are_days_and_months_of_the_range_with_rfc3339_times(api):
@@ -127,7 +140,8 @@ def test_the_series_rows_are_days_and_months_of_the_range_with_rfc3339_times(api
         rows = rows_of(json.loads(get(api + target.url)[1]), target.root_selector)
         times = [datetime.fromisoformat(row["time"]) for row in rows]
         assert all(t.utcoffset() == timedelta(hours=8) for t in times), target.where
-        assert min(times).date() >= date(2024, 1, 1) and max(times).date() <= date(2024, 6, 30)
+        assert min(times).date() >= date(2024, 1, 1)
+        assert max(times).date() <= date(2024, 6, 30)
         assert any(row["value"] and row["previous"] for row in rows), target.where
         if "granularity=day" in target.url:
             assert {row["port"] for row in rows} == {"khorgos"}

@@ -49,7 +49,7 @@ VALID = {
 NUMBERS = ["-1", "0", "99999999999999999999", "x"]
 HOSTILE = {
     click.types.IntParamType: NUMBERS,
-    click.types.FloatParamType: NUMBERS + ["nan", "inf"],
+    click.types.FloatParamType: [*NUMBERS, "nan", "inf"],
     click.Path: ["{tmp}/missing/dir/file.jsonl", "{tmp}", "/proc/portflow-unwritable", ""],
     click.Choice: ["nope"],
     click.types.StringParamType: [""],
@@ -68,18 +68,20 @@ EXTRA = {
     ("backfill", "promtool"): ["/no/such/promtool"],
 }
 
+
 def command_paths(group: click.Group = cli, prefix: tuple[str, ...] = ()):
     """(command path, command) of every command and subcommand of the group."""
     for name, command in sorted(group.commands.items()):
         if isinstance(command, click.Group):
-            yield from command_paths(command, prefix + (name,))
+            yield from command_paths(command, (*prefix, name))
         else:
-            yield " ".join(prefix + (name,)), command
+            yield " ".join((*prefix, name)), command
 
 
 def _hostile_values(command_name: str, param: click.Parameter) -> list[str]:
-    values = [v for kind, hostile in HOSTILE.items() if isinstance(param.type, kind)
-              for v in hostile]
+    values = [
+        v for kind, hostile in HOSTILE.items() if isinstance(param.type, kind) for v in hostile
+    ]
     return values + EXTRA.get((command_name, param.name), [])
 
 
@@ -111,16 +113,22 @@ def _command_cases():
             if getattr(param, "is_flag", False) or param.name == "help":
                 continue
             for value in _hostile_values(name, param):
-                yield (name, f"{param.name}={value!r}",
-                       _argv(command, {**base, param.name: value}), None)
+                yield (
+                    name,
+                    f"{param.name}={value!r}",
+                    _argv(command, {**base, param.name: value}),
+                    None,
+                )
     # The issue's (23) reports, with the exit codes they must now have.
     yield "dlq list", "issue: a negative limit", ["--limit=-1"], 2
-    yield "scenario", "issue: into a missing directory", [
-        "sample", "--out=/no/such/dir/x.jsonl"], 1
-    yield "scenario", "issue: xinjiang at a tiny scale", [
-        "xinjiang-2024h1", "--out={tmp}/xj.jsonl", "--scale=0.001"], 0
-    yield "scenario", "issue: negative events", ["sample", "--out={tmp}/x.jsonl",
-                                                 "--events=-5"], 2
+    yield "scenario", "issue: into a missing directory", ["sample", "--out=/no/such/dir/x.jsonl"], 1
+    yield (
+        "scenario",
+        "issue: xinjiang at a tiny scale",
+        ["xinjiang-2024h1", "--out={tmp}/xj.jsonl", "--scale=0.001"],
+        0,
+    )
+    yield "scenario", "issue: negative events", ["sample", "--out={tmp}/x.jsonl", "--events=-5"], 2
     yield "replay", "issue: a negative timeout", ["{tmp}/events.jsonl", "--timeout=-1"], 2
     yield "replay", "issue: a 2 MB line", ["{tmp}/huge-line.jsonl"], None
     yield "replay", "a file of bad lines", ["{tmp}/bad-lines.jsonl"], None
@@ -138,22 +146,27 @@ def _cases():
         yield name, label, name.split() + args, exit_code
 
 
-CASES = [pytest.param(argv, exit_code, id=f"{name}: {label}")
-         for name, label, argv, exit_code in _cases()]
+CASES = [
+    pytest.param(argv, exit_code, id=f"{name}: {label}")
+    for name, label, argv, exit_code in _cases()
+]
 
 
 def _scratch(tmp: Path) -> None:
     """The files the cases name."""
     (tmp / "events.jsonl").write_text(
         '{"type":"train","event_id":"t1","ts":"2024-03-01T08:00:00+08:00","port":"khorgos",'
-        '"service":"china-europe","direction":"outbound","teu":50}\n')
-    (tmp / "huge-line.jsonl").write_text('{"type":"shipment","event_id":"' + "x" * 2_000_000
-                                         + '"}\n')
+        '"service":"china-europe","direction":"outbound","teu":50}\n'
+    )
+    (tmp / "huge-line.jsonl").write_text(
+        '{"type":"shipment","event_id":"' + "x" * 2_000_000 + '"}\n'
+    )
     (tmp / "bad-lines.jsonl").write_bytes(b"\xff\xfe\n[]\n{}\nnull\n" + b"{" * 100_000 + b"\n")
     (tmp / "not-gzip.jsonl.gz").write_text("plain text\n")
     (tmp / "rates.csv").write_text("month,rate,source\n2024-01,7.2570,a\n")
-    (tmp / "bad-rates.csv").write_text("month,rate,source\n2024-13,nan,\n2024-01,1e3,a\n"
-                                       + "2024-02,7,a\n" * 20)
+    (tmp / "bad-rates.csv").write_text(
+        "month,rate,source\n2024-13,nan,\n2024-01,1e3,a\n" + "2024-02,7,a\n" * 20
+    )
 
 
 @pytest.fixture(scope="module")
@@ -161,30 +174,44 @@ def runs(request, tmp_path_factory) -> dict[tuple[str, ...], subprocess.Complete
     """Every selected case's run, all at once in parallel."""
     tmp = tmp_path_factory.mktemp("hostile")
     _scratch(tmp)
-    env = {**os.environ,
-           "PORTFLOW_KAFKA_BOOTSTRAP": f"127.0.0.2:{free_port()}",
-           "PORTFLOW_REDIS_URL": f"redis://127.0.0.2:{free_port()}/0",
-           "PORTFLOW_METRICS_ADDR": f"127.0.0.1:{free_port()}",
-           "PORTFLOW_PROMETHEUS_ADDR": f"127.0.0.1:{free_port()}",
-           # beyond loopback without a token: `serve` refuses at once instead of serving
-           "PORTFLOW_API_ADDR": f"192.0.2.1:{free_port()}",
-           "PORTFLOW_HOME": str(tmp / "home")}
-    selected = list({tuple(item.callspec.params["argv"]) for item in request.session.items
-                     if item.module is request.module})
+    env = {
+        **os.environ,
+        "PORTFLOW_KAFKA_BOOTSTRAP": f"127.0.0.2:{free_port()}",
+        "PORTFLOW_REDIS_URL": f"redis://127.0.0.2:{free_port()}/0",
+        "PORTFLOW_METRICS_ADDR": f"127.0.0.1:{free_port()}",
+        "PORTFLOW_PROMETHEUS_ADDR": f"127.0.0.1:{free_port()}",
+        # beyond loopback without a token: `serve` refuses at once instead of serving
+        "PORTFLOW_API_ADDR": f"192.0.2.1:{free_port()}",
+        "PORTFLOW_HOME": str(tmp / "home"),
+    }
+    selected = list(
+        {
+            tuple(item.callspec.params["argv"])
+            for item in request.session.items
+            if item.module is request.module
+        }
+    )
 
     def run(argv: tuple[str, ...]) -> subprocess.CompletedProcess:
         args = [a.replace("{tmp}", str(tmp)) for a in argv]
-        return subprocess.run([sys.executable, "-m", "entrypoints.cli", *args], env=env,
-                              cwd=tmp, stdin=subprocess.DEVNULL, capture_output=True,
-                              text=True, timeout=120)
+        return subprocess.run(
+            [sys.executable, "-m", "entrypoints.cli", *args],
+            env=env,
+            cwd=tmp,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
 
     with ThreadPoolExecutor(max_workers=48) as pool:  # most of them wait for Kafka
         return dict(zip(selected, pool.map(run, selected)))
 
 
-@pytest.mark.parametrize("argv, exit_code", CASES)
+@pytest.mark.parametrize(("argv", "exit_code"), CASES)
 def test_a_hostile_command_line_gets_a_message_and_an_exit_code_never_a_traceback(
-        runs, argv, exit_code):
+    runs, argv, exit_code
+):
     done = runs[tuple(argv)]
     output = done.stdout + done.stderr
     assert "Traceback" not in output, output[-3000:]
@@ -193,7 +220,13 @@ def test_a_hostile_command_line_gets_a_message_and_an_exit_code_never_a_tracebac
         assert done.returncode == exit_code, output[-3000:]
     if done.returncode:  # one line says why: no usage block, no "Aborted!"
         said = done.stderr.splitlines()
-        assert sum(line.startswith("portflow: ") and not line.startswith("portflow: warning")
-                   for line in said) == 1, output[-3000:]
-        assert not any(line.startswith(("Usage: ", "Error: ", "Aborted")) for line in said), \
-            output[-3000:]
+        assert (
+            sum(
+                line.startswith("portflow: ") and not line.startswith("portflow: warning")
+                for line in said
+            )
+            == 1
+        ), output[-3000:]
+        assert not any(line.startswith(("Usage: ", "Error: ", "Aborted")) for line in said), output[
+            -3000:
+        ]

@@ -15,21 +15,28 @@ import time
 import pytest
 from kafka import KafkaProducer
 
-from portflow.config import Settings
 from entrypoints.embedded import start_redis, wait_for_assignment
 from entrypoints.processes import free_port, spawn
+from portflow.config import Settings
 from tests.cli import portflow
 from tests.integration.test_faults import finish, start_replay
-from tests.integration.test_pipeline import (check_reports, dead_letters, scrape,
-                                             write_replay_file)
+from tests.integration.test_pipeline import check_reports, dead_letters, scrape, write_replay_file
 from tests.oracle import Oracle
 
 pytestmark = pytest.mark.slow
 
 
 def train(n: int, **fields) -> dict:
-    return {"type": "train", "event_id": f"t-{n}", "ts": "2024-03-14T00:15:00Z", "port": "khorgos",
-            "service": "china-europe", "direction": "outbound", "teu": 10, **fields}
+    return {
+        "type": "train",
+        "event_id": f"t-{n}",
+        "ts": "2024-03-14T00:15:00Z",
+        "port": "khorgos",
+        "service": "china-europe",
+        "direction": "outbound",
+        "teu": 10,
+        **fields,
+    }
 
 
 def raw(event: dict) -> bytes:
@@ -44,12 +51,17 @@ CORPUS: list[tuple[str, bytes]] = [
     ("negative number", raw(train(104, teu=-1))),
     ("over 64 KiB", raw(train(105, train_id="x" * 70_000))),
     ("control character", raw(train(106, port="khor\u0000gos"))),
-    ("duplicated key", b'{"type":"train","event_id":"t-107","ts":"2024-03-14T00:15:00Z",'
-                       b'"port":"khorgos","service":"china-europe","direction":"outbound",'
-                       b'"teu":10,"teu":99999}'),
+    (
+        "duplicated key",
+        b'{"type":"train","event_id":"t-107","ts":"2024-03-14T00:15:00Z",'
+        b'"port":"khorgos","service":"china-europe","direction":"outbound",'
+        b'"teu":10,"teu":99999}',
+    ),
     ("deep nesting in a batch", b"[" * 50_000 + b"]" * 50_000),
-    ("deep nesting in a batch element", b'[{"type":"train","x":' + b"[" * 50_000
-     + b"]" * 50_000 + b"}]"),
+    (
+        "deep nesting in a batch element",
+        b'[{"type":"train","x":' + b"[" * 50_000 + b"]" * 50_000 + b"}]",
+    ),
     ("UTF-16", json.dumps(train(120)).encode("utf-16")),
     ("UTF-32 in a batch", json.dumps([train(121)]).encode("utf-32")),
     ("invalid UTF-8 in an unknown key", raw(train(122)).replace(b'"teu"', b'"t\x8deu": 1, "teu"')),
@@ -63,14 +75,25 @@ CORPUS: list[tuple[str, bytes]] = [
     ("empty batch", b"[]"),
     ("wrong topic", raw({**train(108), "type": "shipment"})),
     ("time without offset", raw(train(109, ts="2024-03-14T00:15:00"))),
-] + [(f"wrong type in {field}", raw(train(110 + i, **{field: value})))
-     for i, (field, value) in enumerate([("event_id", 7), ("ts", 1710375300), ("port", ["khorgos"]),
-                                         ("service", None), ("direction", True),
-                                         ("teu", "10"), ("train_id", {"id": 1})])]
+] + [
+    (f"wrong type in {field}", raw(train(110 + i, **{field: value})))
+    for i, (field, value) in enumerate(
+        [
+            ("event_id", 7),
+            ("ts", 1710375300),
+            ("port", ["khorgos"]),
+            ("service", None),
+            ("direction", True),
+            ("teu", "10"),
+            ("train_id", {"id": 1}),
+        ]
+    )
+]
 
 
 def test_a_corpus_of_hostile_records_goes_to_the_dlq_and_spares_its_neighbours(
-        stack_env, worker_factory):
+    stack_env, worker_factory
+):
     settings = Settings.from_env(stack_env)
     worker = worker_factory()
     producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, max_request_size=2**20)
@@ -101,8 +124,9 @@ def test_a_corpus_of_hostile_records_goes_to_the_dlq_and_spares_its_neighbours(
 
     deadline = time.monotonic() + 60
     while True:
-        report = json.loads(portflow(stack_env, "report", "--period", "2024", "--measure",
-                                     "trains", "--json"))
+        report = json.loads(
+            portflow(stack_env, "report", "--period", "2024", "--measure", "trains", "--json")
+        )
         if report["total"]["current"] == good or time.monotonic() > deadline:
             break
         time.sleep(1)
@@ -111,27 +135,38 @@ def test_a_corpus_of_hostile_records_goes_to_the_dlq_and_spares_its_neighbours(
 
 def faulty_worker(env: dict, log_dir, **faults: str):
     """A worker process whose code raises for chosen event ids (tests/faulty_worker.py)."""
-    child = spawn("faulty-worker", [sys.executable, "-m", "tests.faulty_worker"], log_dir,
-                  env={**os.environ, **env, **faults})
+    child = spawn(
+        "faulty-worker",
+        [sys.executable, "-m", "tests.faulty_worker"],
+        log_dir,
+        env={**os.environ, **env, **faults},
+    )
     settings = Settings.from_env(env)
     wait_for_assignment(settings, child, timeout_s=90)
     return child
 
 
 def test_records_that_make_the_code_raise_are_dead_letters_and_the_rest_counts_exactly(
-        stack_env, tmp_path):
+    stack_env, tmp_path
+):
     batched, single = tmp_path / "batched.jsonl", tmp_path / "single.jsonl"
     write_replay_file(batched, events=3000, seed=131)
     write_replay_file(single, events=600, seed=137)
-    def ids_of(path, every):
-        return [json.loads(line)["event_id"] for line in path.read_bytes().splitlines()[5::every]
-                if line.startswith(b'{"type"')]
 
+    def ids_of(path, every):
+        return [
+            json.loads(line)["event_id"]
+            for line in path.read_bytes().splitlines()[5::every]
+            if line.startswith(b'{"type"')
+        ]
 
     sum_faults, step_faults = ids_of(batched, 400), ids_of(single, 150)
-    worker = faulty_worker(stack_env, tmp_path / "logs",
-                           PORTFLOW_TEST_SUM_FAULT_IDS=",".join(sum_faults),
-                           PORTFLOW_TEST_STEP_FAULT_IDS=",".join(step_faults))
+    worker = faulty_worker(
+        stack_env,
+        tmp_path / "logs",
+        PORTFLOW_TEST_SUM_FAULT_IDS=",".join(sum_faults),
+        PORTFLOW_TEST_STEP_FAULT_IDS=",".join(step_faults),
+    )
     try:
         portflow(stack_env, "replay", str(batched), "--batch", "50", "--wait", "--timeout", "120")
         portflow(stack_env, "replay", str(single), "--batch", "1", "--wait", "--timeout", "180")
@@ -142,24 +177,33 @@ def test_records_that_make_the_code_raise_are_dead_letters_and_the_rest_counts_e
     faulted = set(sum_faults) | set(step_faults)
     kept = tmp_path / "kept.jsonl"
     lines = batched.read_bytes().splitlines() + single.read_bytes().splitlines()
-    kept.write_bytes(b"".join(line + b"\n" for line in lines
-                              if not any(f'"{i}"'.encode() in line for i in faulted)))
+    kept.write_bytes(
+        b"".join(
+            line + b"\n" for line in lines if not any(f'"{i}"'.encode() in line for i in faulted)
+        )
+    )
     check_reports(stack_env, Oracle(str(kept)))
 
     # dead letters are at least once: the retries while a fault is isolated may send some twice
     letters = {tuple(sorted(dict(letter.headers).items())) for letter in dead_letters(stack_env)}
     internal = [dict(h) for h in letters if dict(h)["portflow-reason-code"] == b"internal_error"]
     copies = sum(1 for line in lines for i in faulted if f'"{i}"'.encode() in line)
-    assert len(internal) == copies and copies >= len(faulted) > 0
+    assert len(internal) == copies
+    assert copies >= len(faulted) > 0
     reasons = {h["portflow-reason"].decode() for h in internal}
-    assert reasons == {"internal error: ArithmeticError: injected fault in the sum",
-                       "internal error: LookupError: injected fault in the step"}
-    assert len(letters) - len(internal) == Oracle(str(batched)).dead_letters \
-        + Oracle(str(single)).dead_letters
+    assert reasons == {
+        "internal error: ArithmeticError: injected fault in the sum",
+        "internal error: LookupError: injected fault in the step",
+    }
+    assert (
+        len(letters) - len(internal)
+        == Oracle(str(batched)).dead_letters + Oracle(str(single)).dead_letters
+    )
 
 
-def test_a_redis_outage_mid_stream_is_waited_out_and_blames_no_record(stack_env, tmp_path,
-                                                                      worker_factory):
+def test_a_redis_outage_mid_stream_is_waited_out_and_blames_no_record(
+    stack_env, tmp_path, worker_factory
+):
     port = free_port()
     redis_server = start_redis(port, tmp_path / "redis", tmp_path / "logs", name="redis-paused")
     stack_env["PORTFLOW_REDIS_URL"] = f"redis://127.0.0.1:{port}/0"
@@ -178,8 +222,11 @@ def test_a_redis_outage_mid_stream_is_waited_out_and_blames_no_record(stack_env,
         assert retrying["portflow_oldest_unapplied_record_age_seconds"] > 5
         letters = dead_letters(stack_env)
         assert len(letters) == oracle.dead_letters
-        assert not [h for h in (dict(letter.headers) for letter in letters)
-                    if h["portflow-reason-code"] == b"internal_error"]
+        assert not [
+            h
+            for h in (dict(letter.headers) for letter in letters)
+            if h["portflow-reason-code"] == b"internal_error"
+        ]
     finally:
         os.kill(redis_server.process.pid, signal.SIGCONT)
         redis_server.stop()

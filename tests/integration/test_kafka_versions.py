@@ -13,9 +13,9 @@ import time
 import pytest
 from kafka import KafkaAdminClient
 
-from portflow.config import Settings
 from entrypoints.embedded import wait_for_assignment
 from entrypoints.kafka_cluster import KafkaCluster, refused_requests
+from portflow.config import Settings
 
 pytestmark = [pytest.mark.slow, pytest.mark.brokers("apache-kafka", only=True)]
 
@@ -40,12 +40,14 @@ def wait_for_members(settings: Settings, count: int, timeout_s: float) -> None:
             return
         assert time.monotonic() < deadline, (
             f"the group did not settle with {count}: {group['group_state']}, "
-            f"{len(group['members'])} members")
+            f"{len(group['members'])} members"
+        )
         time.sleep(0.2)
 
 
 def test_a_classic_group_of_workers_rebalances_on_joins_a_clean_leave_and_a_sigkill(
-        stack_env, worker_factory):
+    stack_env, worker_factory
+):
     settings = Settings.from_env(stack_env)
     first = worker_factory()
     group, group_type = group_as_the_broker_sees_it(settings)
@@ -79,7 +81,8 @@ def produce_request_v0_header() -> bytes:
 
 
 def test_a_request_for_a_version_4x_removed_is_refused_and_logged_as_the_session_check_expects(
-        tmp_path):
+    tmp_path,
+):
     cluster = KafkaCluster(tmp_path / "kafka")
     if cluster.release.startswith("3."):
         pytest.skip(f"Apache Kafka {cluster.release} still accepts Produce v0")
@@ -93,8 +96,10 @@ def test_a_request_for_a_version_4x_removed_is_refused_and_logged_as_the_session
         while not refused_requests(log.read_text()):
             assert time.monotonic() < deadline, "the broker logged no refusal"
             time.sleep(0.1)
-        assert any("(Produce) and unsupported version 0" in line
-                   for line in refused_requests(log.read_text()))
+        assert any(
+            "(Produce) and unsupported version 0" in line
+            for line in refused_requests(log.read_text())
+        )
     finally:
         cluster.stop()
         log.unlink()  # this refusal was asked for: the session's check is about portflow's clients

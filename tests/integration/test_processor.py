@@ -5,13 +5,17 @@ import asyncio
 import dataclasses
 import json
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 import redis
 
 from portflow.adapters.redis import (
-    DROPPING, DedupeWindow, RedisStore, StateConflict, StateLost,
+    DROPPING,
+    DedupeWindow,
+    RedisStore,
+    StateConflict,
+    StateLost,
 )
 from portflow.domain.periods import Period
 from streams import processor as processor_module
@@ -19,9 +23,20 @@ from streams.processor import BatchProcessor, Handoff, SourceRecord, call_store_
 
 
 def shipment(n: int, value: str = "10.00", ts: str = "2024-06-30T23:30:00Z", **extra) -> dict:
-    return {"type": "shipment", "event_id": f"s{n}", "ts": ts, "port": "khorgos", "mode": "rail",
-            "direction": "export", "value_cny": value, "weight_tonnes": "1.5", "partner": "KZ",
-            "trade_mode": "general", "zones": [], **extra}
+    return {
+        "type": "shipment",
+        "event_id": f"s{n}",
+        "ts": ts,
+        "port": "khorgos",
+        "mode": "rail",
+        "direction": "export",
+        "value_cny": value,
+        "weight_tonnes": "1.5",
+        "partner": "KZ",
+        "trade_mode": "general",
+        "zones": [],
+        **extra,
+    }
 
 
 class Harness:
@@ -34,12 +49,20 @@ class Harness:
     def processor(self, **kwargs) -> BatchProcessor:
         async def sink(letters):
             self.letters.extend(letters)
+
         return BatchProcessor(self.settings, self.store, sink, **kwargs)
 
     def records(self, values, partition=0, first_offset=0):
-        return [SourceRecord(self.topic, partition, first_offset + i, None,
-                             v if isinstance(v, bytes) else json.dumps(v).encode())
-                for i, v in enumerate(values)]
+        return [
+            SourceRecord(
+                self.topic,
+                partition,
+                first_offset + i,
+                None,
+                v if isinstance(v, bytes) else json.dumps(v).encode(),
+            )
+            for i, v in enumerate(values)
+        ]
 
     def total(self, measure="value", period="2024"):
         granules = Period.parse(period).granules()
@@ -60,8 +83,11 @@ def run(coro):
 
 def test_applies_events_and_moves_the_mark(h):
     stats = run(h.processor().process(h.records([shipment(i) for i in range(10)])))
-    assert stats.applied_events == 10 and stats.duplicate_events == 0
-    assert h.total() == 10 * 1000 and h.total("weight") == 15000 and h.total("count") == 10
+    assert stats.applied_events == 10
+    assert stats.duplicate_events == 0
+    assert h.total() == 10 * 1000
+    assert h.total("weight") == 15000
+    assert h.total("count") == 10
     assert h.total(period="2024-07-01") == 10000  # 23:30Z is the next day in Shanghai
     assert h.mark() == 9
 
@@ -70,31 +96,44 @@ def test_redelivered_records_are_skipped_by_a_restarted_worker(h):
     records = h.records([shipment(i) for i in range(10)])
     run(h.processor().process(records))
     stats = run(h.processor().process(records))  # a new worker reading from an old commit
-    assert stats.skipped_records == 10 and h.total() == 10000
+    assert stats.skipped_records == 10
+    assert h.total() == 10000
 
 
 def test_replayed_events_at_new_offsets_count_once(h):
     run(h.processor().process(h.records([shipment(i) for i in range(10)])))
-    stats = run(h.processor().process(
-        h.records([shipment(i) for i in range(12)], first_offset=10)))
-    assert stats.duplicate_events == 10 and stats.applied_events == 2
-    assert h.total() == 12000 and h.mark() == 21
+    stats = run(h.processor().process(h.records([shipment(i) for i in range(12)], first_offset=10)))
+    assert stats.duplicate_events == 10
+    assert stats.applied_events == 2
+    assert h.total() == 12000
+    assert h.mark() == 21
 
 
 def test_duplicates_inside_one_batch_and_one_record_count_once(h):
     batch = json.dumps([shipment(1), shipment(1), shipment(2)]).encode()
     stats = run(h.processor().process(h.records([batch, shipment(2), shipment(3)])))
-    assert stats.applied_events == 3 and stats.duplicate_events == 2
+    assert stats.applied_events == 3
+    assert stats.duplicate_events == 2
     assert h.total("count") == 3
 
 
 def test_dedupe_is_per_event_type(h):
     proc = h.processor()
     run(proc.process(h.records([shipment(1)])))
-    train = {"type": "train", "event_id": "s1", "ts": "2024-01-01T00:00:00Z", "port": "khorgos",
-             "service": "china-asia", "direction": "inbound", "teu": 3}
-    stats = run(proc.process([SourceRecord(h.settings.topic("train"), 0, 0, None,
-                                           json.dumps(train).encode())]))
+    train = {
+        "type": "train",
+        "event_id": "s1",
+        "ts": "2024-01-01T00:00:00Z",
+        "port": "khorgos",
+        "service": "china-asia",
+        "direction": "inbound",
+        "teu": 3,
+    }
+    stats = run(
+        proc.process(
+            [SourceRecord(h.settings.topic("train"), 0, 0, None, json.dumps(train).encode())]
+        )
+    )
     assert stats.applied_events == 1
 
 
@@ -102,9 +141,13 @@ def test_dedupe_buckets_expire_after_the_window(h, redis_client):
     run(h.processor().process(h.records([shipment(1)])))
     window = DedupeWindow(h.settings.dedupe_ttl_seconds)
     buckets = list(redis_client.scan_iter(match=h.store.dedupe_prefix("shipment") + "*"))
-    assert len(buckets) == 1 and redis_client.smembers(buckets[0]) == {b"s1"}
-    assert window.ttl_s + window.width < redis_client.ttl(buckets[0]) \
+    assert len(buckets) == 1
+    assert redis_client.smembers(buckets[0]) == {b"s1"}
+    assert (
+        window.ttl_s + window.width
+        < redis_client.ttl(buckets[0])
         <= window.ttl_s + 2 * window.width
+    )
 
 
 def test_an_id_is_remembered_for_the_window_and_not_much_longer(h):
@@ -113,7 +156,8 @@ def test_an_id_is_remembered_for_the_window_and_not_much_longer(h):
     assert run(processor.process(h.records([shipment(1)]))).applied_events == 1
     time.sleep(1.0)
     again = run(processor.process(h.records([shipment(1)], first_offset=1)))
-    assert again.applied_events == 0 and again.duplicate_events == 1  # within the window
+    assert again.applied_events == 0
+    assert again.duplicate_events == 1
     time.sleep(3.2)  # the window (2 s) and one bucket (1 s) later
     later = run(processor.process(h.records([shipment(1)], first_offset=2)))
     assert later.applied_events == 1
@@ -123,10 +167,12 @@ def test_an_id_is_remembered_for_the_window_and_not_much_longer(h):
 def test_rejections_go_to_the_dead_letter_sink_and_change_nothing(h):
     batch = json.dumps([shipment(1), shipment(2, value="-5")]).encode()
     stats = run(h.processor().process(h.records([b"garbage", batch, shipment(3, value="1.234")])))
-    assert stats.applied_events == 1 and len(stats.rejections) == 3
-    assert h.total() == 1000 and h.mark() == 2
+    assert stats.applied_events == 1
+    assert len(stats.rejections) == 3
+    assert h.total() == 1000
+    assert h.mark() == 2
     headers = [dict(letter.headers()) for letter in h.letters]
-    assert [l.rejection.raw for l in h.letters][0] == b"garbage"
+    assert next(l.rejection.raw for l in h.letters) == b"garbage"
     assert headers[1]["portflow-batch-index"] == b"1"
     assert headers[1]["portflow-source-offset"] == b"1"
     assert headers[1]["portflow-source-topic"] == h.topic.encode()
@@ -141,21 +187,28 @@ def test_a_zombie_worker_cannot_apply_twice(h):
     run(h.processor().process(records[:10]))  # the partition's new owner applies 1..9
     stats = run(zombie.process(records[1:15]))  # stale cache: conflict, re-read, apply 10..14
     assert stats.applied_events == 5
-    assert h.total("count") == 15 and h.mark() == 14
+    assert h.total("count") == 15
+    assert h.mark() == 14
 
 
 def test_large_takes_are_split_into_atomic_chunks(h, monkeypatch):
     monkeypatch.setattr(processor_module, "MAX_EVENTS_PER_APPLY", 7)
     batches = [json.dumps([shipment(10 * r + i) for i in range(5)]).encode() for r in range(6)]
     stats = run(h.processor().process(h.records(batches, partition=3)))
-    assert stats.applied_events == 30 and h.total("count") == 30 and h.mark(3) == 5
+    assert stats.applied_events == 30
+    assert h.total("count") == 30
+    assert h.mark(3) == 5
 
 
 def test_many_partitions_in_one_take(h):
-    records = [r for p in range(4) for r in h.records([shipment(100 * p + i) for i in range(3)],
-                                                      partition=p)]
+    records = [
+        r
+        for p in range(4)
+        for r in h.records([shipment(100 * p + i) for i in range(3)], partition=p)
+    ]
     run(h.processor().process(records))
-    assert [h.mark(p) for p in range(4)] == [2, 2, 2, 2] and h.total("count") == 12
+    assert [h.mark(p) for p in range(4)] == [2, 2, 2, 2]
+    assert h.total("count") == 12
 
 
 def test_redis_outages_are_retried(h):
@@ -166,9 +219,9 @@ def test_redis_outages_are_retried(h):
             raise redis.ConnectionError("connection refused")
         return await call_store_method(fn, *args)
 
-    stats = run(h.processor(call_store=flaky, retry_delay_s=0.01).process(
-        h.records([shipment(1)])))
-    assert stats.applied_events == 1 and h.total("count") == 1
+    stats = run(h.processor(call_store=flaky, retry_delay_s=0.01).process(h.records([shipment(1)])))
+    assert stats.applied_events == 1
+    assert h.total("count") == 1
 
 
 def test_time_zone_is_claimed_once(h):
@@ -182,8 +235,10 @@ def test_a_record_beyond_the_next_offset_is_held_back_as_a_gap(h):
     processor = h.processor()
     run(processor.process(h.records([shipment(i) for i in range(3)])))
     stats = run(processor.process(h.records([shipment(i) for i in range(10, 13)], first_offset=5)))
-    assert stats.gaps == {f"{h.topic}:0"} and stats.applied_events == 0
-    assert h.mark() == 2 and h.total("count") == 3
+    assert stats.gaps == {f"{h.topic}:0"}
+    assert stats.applied_events == 0
+    assert h.mark() == 2
+    assert h.total("count") == 3
 
 
 def test_after_a_move_records_in_flight_from_before_it_are_dropped(h):
@@ -191,16 +246,19 @@ def test_after_a_move_records_in_flight_from_before_it_are_dropped(h):
     run(processor.process(h.records([shipment(i) for i in range(3)])))
     processor.position(f"{h.topic}:0", mark=2, resume_at=3)
     stale = run(processor.process(h.records([shipment(i) for i in range(20, 22)], first_offset=8)))
-    assert stale.applied_events == 0 and not stale.gaps  # dropped quietly: they come again
+    assert stale.applied_events == 0
+    assert not stale.gaps
     fresh = run(processor.process(h.records([shipment(i) for i in range(3, 10)], first_offset=3)))
-    assert fresh.applied_events == 7 and h.mark() == 9
+    assert fresh.applied_events == 7
+    assert h.mark() == 9
 
 
 def test_a_move_past_deleted_offsets_is_followed(h):
     processor = h.processor()
     processor.position(f"{h.topic}:0", mark=-1, resume_at=100)  # retention deleted 0-99
     stats = run(processor.process(h.records([shipment(i) for i in range(5)], first_offset=100)))
-    assert stats.applied_events == 5 and h.mark() == 104
+    assert stats.applied_events == 5
+    assert h.mark() == 104
 
 
 def test_nothing_is_added_to_a_redis_that_lost_its_state(h):
@@ -209,7 +267,8 @@ def test_nothing_is_added_to_a_redis_that_lost_its_state(h):
     h.store.drop_state()  # as after a restart without persistence
     with pytest.raises(StateLost):
         run(processor.process(h.records([shipment(i) for i in range(3, 6)], first_offset=3)))
-    assert h.total("count") == 0 and h.mark() == -1
+    assert h.total("count") == 0
+    assert h.mark() == -1
 
 
 def test_no_new_state_begins_while_one_is_being_dropped(h):
@@ -226,7 +285,8 @@ def test_a_recreated_topic_drops_its_marks(h):
     assert h.store.adopt_topic_id(h.topic, "id-1", partitions=8) == "same"
     assert h.mark() == 2
     assert h.store.adopt_topic_id(h.topic, "id-2", partitions=8) == "recreated"
-    assert h.mark() == -1 and h.total("count") == 3  # what was counted stays counted
+    assert h.mark() == -1
+    assert h.total("count") == 3
 
 
 def test_pipelined_chunks_survive_a_rival_worker_and_ids_seen_before(h, monkeypatch):
@@ -243,10 +303,13 @@ def test_pipelined_chunks_survive_a_rival_worker_and_ids_seen_before(h, monkeypa
         return await call_store_method(fn, *args)
 
     stats = run(h.processor(call_store=call_store).process(records))
-    assert h.total("count") == 6 and h.total() == 6000 and h.mark() == 6
+    assert h.total("count") == 6
+    assert h.total() == 6000
+    assert h.mark() == 6
     # ours: s0 s1 (step 1), nothing (step 2 conflicts: the zombie applied s2 s3), s4 s5, and
     # the repeated s1 as a duplicate
-    assert stats.applied_events == 4 and stats.duplicate_events == 1
+    assert stats.applied_events == 4
+    assert stats.duplicate_events == 1
 
 
 def test_a_step_queued_behind_one_that_is_redone_is_prepared_again(h, monkeypatch):
@@ -275,24 +338,31 @@ def test_a_step_queued_behind_one_that_is_redone_is_prepared_again(h, monkeypatc
             if step == 2:
                 second_answered.set()
 
-    stats = run(h.processor(call_store=call_store).process(
-        h.records([shipment(i) for i in range(4)])))
+    stats = run(
+        h.processor(call_store=call_store).process(h.records([shipment(i) for i in range(4)]))
+    )
     assert outcomes == {1: False, 2: "conflict", 3: True, 4: True}
-    assert h.total("count") == 4 and h.mark() == 3
-    assert stats.applied_events == 3 and stats.duplicate_events == 1
+    assert h.total("count") == 4
+    assert h.mark() == 3
+    assert stats.applied_events == 3
+    assert stats.duplicate_events == 1
 
 
 def test_each_applied_event_is_handed_on_once_per_step(h, monkeypatch):
     monkeypatch.setattr(processor_module, "MAX_EVENTS_PER_APPLY", 2)
     run(h.processor().process(h.records([shipment(3)], partition=1)))  # s3 seen before
     handed = []
-    processor = BatchProcessor(h.settings, h.store, h.processor().dead_letters,
-                               on_applied=lambda events: handed.append(
-                                   [e.event_id for e in events]))
+    processor = BatchProcessor(
+        h.settings,
+        h.store,
+        h.processor().dead_letters,
+        on_applied=lambda events: handed.append([e.event_id for e in events]),
+    )
     stats = run(processor.process(h.records([shipment(i) for i in range(6)])))
     assert handed == [["s0", "s1"], ["s2"], ["s4", "s5"]]  # s3's step redone without it
-    assert stats.applied_events == 5 and stats.duplicate_events == 1
-    assert stats.newest_event_s == datetime(2024, 6, 30, 23, 30, tzinfo=timezone.utc).timestamp()
+    assert stats.applied_events == 5
+    assert stats.duplicate_events == 1
+    assert stats.newest_event_s == datetime(2024, 6, 30, 23, 30, tzinfo=UTC).timestamp()
 
 
 def test_a_failed_step_leaves_nothing_half_done_for_the_retry(h, monkeypatch):
@@ -315,14 +385,22 @@ def test_a_failed_step_leaves_nothing_half_done_for_the_retry(h, monkeypatch):
         run(processor.process(records))
     assert len(calls) == 2  # the second step was in flight
     stats = run(processor.process(records))
-    assert h.total("count") == 6 and h.mark() == 5 and stats.duplicate_events == 0
+    assert h.total("count") == 6
+    assert h.mark() == 5
+    assert stats.duplicate_events == 0
 
 
 def test_the_newest_event_time_of_a_take_also_at_the_epoch(h, monkeypatch):
     monkeypatch.setattr(processor_module, "MAX_EVENTS_PER_APPLY", 1)  # one step per event
-    stats = run(h.processor().process(h.records([
-        shipment(1, ts="1970-01-01T00:00:00Z"), shipment(2, ts="1969-12-31T23:00:00Z")])))
-    assert stats.applied_events == 2 and stats.newest_event_s == 0.0
+    stats = run(
+        h.processor().process(
+            h.records(
+                [shipment(1, ts="1970-01-01T00:00:00Z"), shipment(2, ts="1969-12-31T23:00:00Z")]
+            )
+        )
+    )
+    assert stats.applied_events == 2
+    assert stats.newest_event_s == 0.0
 
 
 class ApplyGate:
@@ -360,8 +438,12 @@ async def until(condition, timeout_s: float = 5.0) -> None:
         await asyncio.sleep(0.005)
 
 
-async def applied_in_turn(processor: BatchProcessor, first: list[SourceRecord],
-                          second: list[SourceRecord], gate: ApplyGate):
+async def applied_in_turn(
+    processor: BatchProcessor,
+    first: list[SourceRecord],
+    second: list[SourceRecord],
+    gate: ApplyGate,
+):
     """The agents' way: the second batch is started once the first one's steps are sent; the
     first one is through (``done``) once it returns. Returns the second's stats and whether
     it was sent while the first was held."""
@@ -387,25 +469,42 @@ async def applied_in_turn(processor: BatchProcessor, first: list[SourceRecord],
 def test_a_batch_is_prepared_and_sent_while_the_one_before_is_in_redis(h):
     gate = ApplyGate(h, before=False)  # the first step applies, its answer is held
     processor = h.processor(call_store=gate)
-    stats, sent_while_held, collected_early, _ = run(applied_in_turn(
-        processor, h.records([shipment(i) for i in range(5)]),
-        h.records([shipment(i) for i in range(5, 10)], first_offset=5), gate))
-    assert sent_while_held and not collected_early  # (its steps are noted after the first's)
+    stats, sent_while_held, collected_early, _ = run(
+        applied_in_turn(
+            processor,
+            h.records([shipment(i) for i in range(5)]),
+            h.records([shipment(i) for i in range(5, 10)], first_offset=5),
+            gate,
+        )
+    )
+    assert sent_while_held
+    assert not collected_early
     assert gate.outcomes == [True, True]  # it expected the first batch's marks: right at once
-    assert stats.applied_events == 5 and not stats.gaps
-    assert h.total("count") == 10 and h.mark() == 9 and processor.mark(f"{h.topic}:0") == 9
+    assert stats.applied_events == 5
+    assert not stats.gaps
+    assert h.total("count") == 10
+    assert h.mark() == 9
+    assert processor.mark(f"{h.topic}:0") == 9
 
 
 def test_a_batch_that_reached_redis_before_the_one_before_is_applied_again_after_it(h):
     gate = ApplyGate(h, before=True)  # the first step is held before Redis sees it
     processor = h.processor(call_store=gate)
-    stats, sent_while_held, _, handoff = run(applied_in_turn(
-        processor, h.records([shipment(i) for i in range(5)]),
-        h.records([shipment(i) for i in range(5, 10)], first_offset=5), gate))
-    assert sent_while_held and gate.outcomes == ["conflict", True, True]
+    stats, sent_while_held, _, handoff = run(
+        applied_in_turn(
+            processor,
+            h.records([shipment(i) for i in range(5)]),
+            h.records([shipment(i) for i in range(5, 10)], first_offset=5),
+            gate,
+        )
+    )
+    assert sent_while_held
+    assert gate.outcomes == ["conflict", True, True]
     assert handoff.redone  # so the batch after it will wait for it
-    assert stats.applied_events == 5 and not stats.gaps
-    assert h.total("count") == 10 and h.mark() == 9
+    assert stats.applied_events == 5
+    assert not stats.gaps
+    assert h.total("count") == 10
+    assert h.mark() == 9
 
 
 def pending_batch(leaves: dict[str, int], positions: int, redone: bool = False) -> Handoff:
@@ -432,9 +531,14 @@ def test_after_a_batch_that_was_redone_the_next_waits_for_it(h):
     gate.release.set()
     processor = h.processor(call_store=gate)
     previous = pending_batch({f"{h.topic}:0": 4}, positions=0, redone=True)
-    waited, stats = run(sent_only_once_through(
-        processor, h.records([shipment(i) for i in range(5, 8)], first_offset=5), previous, gate))
-    assert waited and stats.applied_events == 3 and h.mark() == 7
+    waited, stats = run(
+        sent_only_once_through(
+            processor, h.records([shipment(i) for i in range(5, 8)], first_offset=5), previous, gate
+        )
+    )
+    assert waited
+    assert stats.applied_events == 3
+    assert h.mark() == 7
 
 
 def test_after_the_consumer_was_moved_the_next_batch_waits_for_the_one_before(h):
@@ -443,6 +547,12 @@ def test_after_the_consumer_was_moved_the_next_batch_waits_for_the_one_before(h)
     processor = h.processor(call_store=gate)
     previous = pending_batch({f"{h.topic}:0": 50}, positions=0)  # what it expected is moot now
     processor.position(f"{h.topic}:0", mark=-1, resume_at=0)
-    waited, stats = run(sent_only_once_through(
-        processor, h.records([shipment(i) for i in range(3)]), previous, gate))
-    assert waited and stats.applied_events == 3 and not stats.gaps and h.mark() == 2
+    waited, stats = run(
+        sent_only_once_through(
+            processor, h.records([shipment(i) for i in range(3)]), previous, gate
+        )
+    )
+    assert waited
+    assert stats.applied_events == 3
+    assert not stats.gaps
+    assert h.mark() == 2

@@ -51,27 +51,35 @@ def test_an_event_whose_sum_raises_is_dead_lettered_alone_and_its_batch_counts(h
     records = h.records([batch, shipment(4), {**shipment(5), "event_id": "s-poison"}])
     stats = run(h.processor().process(records))
 
-    assert stats.applied_events == 3 and h.total("count") == 3 and h.mark() == 2
+    assert stats.applied_events == 3
+    assert h.total("count") == 3
+    assert h.mark() == 2
     faults = [d for d in h.letters if d.rejection.code == "internal_error"]
     assert [(d.source.offset, d.rejection.batch_index) for d in faults] == [(0, 2), (2, None)]
     assert all("ZeroDivisionError: division by zero" in d.rejection.reason for d in faults)
     assert json.loads(faults[0].rejection.raw)["event_id"] == "s-poison"
     assert json.loads(faults[1].rejection.raw) == {**shipment(5), "event_id": "s-poison"}
     assert [(d.rejection.code, d.rejection.batch_index) for d in h.letters] == [
-        ("invalid_field", 1), ("internal_error", 2), ("internal_error", None)]
+        ("invalid_field", 1),
+        ("internal_error", 2),
+        ("internal_error", None),
+    ]
 
 
 def test_a_record_whose_step_fails_is_found_quarantined_and_the_rest_applied(h):
     failures = []
-    processor = h.processor(call_store=poisoned_store_call("s-poison", failures),
-                            retry_delay_s=0.01)
+    processor = h.processor(
+        call_store=poisoned_store_call("s-poison", failures), retry_delay_s=0.01
+    )
     values = [shipment(i) for i in range(40)]
     values[23] = {**shipment(23), "event_id": "s-poison"}
     records = h.records(values)
     stats = process_until_done(processor, records)
 
-    assert h.mark() == 39 and h.total("count") == 39
-    assert stats.applied_events == 39 and stats.records == 40
+    assert h.mark() == 39
+    assert h.total("count") == 39
+    assert stats.applied_events == 39
+    assert stats.records == 40
     assert [(d.source.offset, d.rejection.code) for d in h.letters] == [(23, "internal_error")]
     assert "ValueError: cannot pack s-poison" in h.letters[0].rejection.reason
     assert processor.quarantine == {}  # forgotten once the record is past
@@ -89,7 +97,9 @@ def test_a_record_that_fails_once_by_chance_is_not_dead_lettered(h):
 
     processor = h.processor(call_store=flaky_once, retry_delay_s=0.01)
     stats = process_until_done(processor, h.records([shipment(i) for i in range(8)]))
-    assert stats.applied_events == 8 and h.total("count") == 8 and h.letters == []
+    assert stats.applied_events == 8
+    assert h.total("count") == 8
+    assert h.letters == []
 
 
 def test_redis_outages_are_retried_and_never_blamed_on_a_record(h):
@@ -100,11 +110,18 @@ def test_redis_outages_are_retried_and_never_blamed_on_a_record(h):
             raise redis.ConnectionError("connection refused")
         return await call_store_method(fn, *args)
 
-    assert is_transient(redis.ConnectionError()) and is_transient(redis.ResponseError("OOM"))
-    assert not is_transient(ValueError()) and not is_transient(RecursionError())
-    stats = run(h.processor(call_store=unreachable, retry_delay_s=0.01).process(
-        h.records([shipment(i) for i in range(5)])))
-    assert stats.applied_events == 5 and h.total("count") == 5 and h.letters == []
+    assert is_transient(redis.ConnectionError())
+    assert is_transient(redis.ResponseError("OOM"))
+    assert not is_transient(ValueError())
+    assert not is_transient(RecursionError())
+    stats = run(
+        h.processor(call_store=unreachable, retry_delay_s=0.01).process(
+            h.records([shipment(i) for i in range(5)])
+        )
+    )
+    assert stats.applied_events == 5
+    assert h.total("count") == 5
+    assert h.letters == []
 
 
 def test_past_the_quarantine_budget_the_batch_still_ends_only_slower(h, monkeypatch):
@@ -120,6 +137,8 @@ def test_past_the_quarantine_budget_the_batch_still_ends_only_slower(h, monkeypa
 
     processor = h.processor(call_store=call, retry_delay_s=0.01)
     stats = process_until_done(processor, h.records([shipment(i) for i in range(20)]))
-    assert h.mark() == 19 and h.total("count") == 16 and stats.applied_events == 16
+    assert h.mark() == 19
+    assert h.total("count") == 16
+    assert stats.applied_events == 16
     # (dead letters are at least once: a letter sent before a step that failed is sent again)
     assert {d.source.offset for d in h.letters} == {3, 9, 14, 17}

@@ -12,10 +12,10 @@ import time
 import pytest
 import redis
 
-from portflow.adapters.redis import DedupeWindow, RedisStore
-from portflow.config import Settings
 from entrypoints.embedded import start_redis
 from entrypoints.processes import free_port
+from portflow.adapters.redis import DedupeWindow, RedisStore
+from portflow.config import Settings
 from tests.cli import portflow
 from tests.integration.test_pipeline import check_reports, write_replay_file
 from tests.integration.test_reporting_state import apply, run, shipment
@@ -29,15 +29,38 @@ def redis_cluster(tmp_path):
     ports = [free_port() for _ in range(3)]
     # (the cluster bus gets a free port of its own: the default, port + 10000, may be taken or
     # beyond 65535)
-    nodes = [start_redis(port, tmp_path / f"node-{port}", tmp_path / "logs", name=f"node-{port}",
-                         extra_args=("--cluster-enabled", "yes", "--cluster-port", str(free_port()),
-                                     "--cluster-config-file",
-                                     str(tmp_path / f"node-{port}" / "nodes.conf")))
-             for port in ports]
+    nodes = [
+        start_redis(
+            port,
+            tmp_path / f"node-{port}",
+            tmp_path / "logs",
+            name=f"node-{port}",
+            extra_args=(
+                "--cluster-enabled",
+                "yes",
+                "--cluster-port",
+                str(free_port()),
+                "--cluster-config-file",
+                str(tmp_path / f"node-{port}" / "nodes.conf"),
+            ),
+        )
+        for port in ports
+    ]
     try:
-        subprocess.run([shutil.which("redis-cli"), "--cluster", "create",
-                        *[f"127.0.0.1:{p}" for p in ports], "--cluster-replicas", "0",
-                        "--cluster-yes"], check=True, capture_output=True, timeout=60)
+        subprocess.run(
+            [
+                shutil.which("redis-cli"),
+                "--cluster",
+                "create",
+                *[f"127.0.0.1:{p}" for p in ports],
+                "--cluster-replicas",
+                "0",
+                "--cluster-yes",
+            ],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
         deadline = time.monotonic() + 30
         while any(redis.Redis(port=p).cluster("info")["cluster_state"] != "ok" for p in ports):
             assert time.monotonic() < deadline, "the cluster did not become ready"
@@ -48,8 +71,9 @@ def redis_cluster(tmp_path):
             node.stop()
 
 
-def test_worker_report_and_rebuild_on_a_three_master_cluster(stack_env, tmp_path, worker_factory,
-                                                             redis_cluster):
+def test_worker_report_and_rebuild_on_a_three_master_cluster(
+    stack_env, tmp_path, worker_factory, redis_cluster
+):
     stack_env["PORTFLOW_REDIS_URL"] = redis_cluster
     settings = Settings.from_env(stack_env)
     store = RedisStore.from_url(settings.redis_url, settings.topic_prefix)
@@ -76,16 +100,25 @@ def test_a_step_on_a_slot_being_migrated_writes_nothing_until_the_move_ends(redi
     epoch = store.open_epoch("Asia/Shanghai")
 
     def step(offset: int, event_id: str, day: str):
-        return asyncio.run(store.apply(
-            {"t:0": (offset - 1, offset)}, [("shipment", event_id)],
-            [("shipment", day, "khorgos|rail|export|KZ|general|\t100\t5\t1")],
-            3600, 1_700_000_000, epoch))
+        return asyncio.run(
+            store.apply(
+                {"t:0": (offset - 1, offset)},
+                [("shipment", event_id)],
+                [("shipment", day, "khorgos|rail|export|KZ|general|\t100\t5\t1")],
+                3600,
+                1_700_000_000,
+                epoch,
+            )
+        )
 
     assert step(0, "e0", "2024-01-01").applied  # makes the marks, the dedupe bucket, a hash
     owner = store.client.get_node_from_key(store.marks_key)
     source = redis.Redis(host=owner.host, port=owner.port)
-    target = next(redis.Redis(host=node.host, port=node.port) for node in store.client.get_nodes()
-                  if node.port != owner.port)
+    target = next(
+        redis.Redis(host=node.host, port=node.port)
+        for node in store.client.get_nodes()
+        if node.port != owner.port
+    )
     slot = store.client.keyslot(store.marks_key)
     # every dedupe bucket the step reads or frees is there, so only its new day's hash is not
     window = DedupeWindow(3600)
@@ -106,17 +139,20 @@ def test_a_step_on_a_slot_being_migrated_writes_nothing_until_the_move_ends(redi
         source.execute_command("CLUSTER", "SETSLOT", slot, "STABLE")
     assert step(1, "e1", "2024-02-02").applied
     assert store.marks_of(["t:0"]) == {"t:0": 1}
-    assert store.cells("shipment", "value", ["2024-02-02"]) == {"khorgos|rail|export|KZ|general|": 100}
+    assert store.cells("shipment", "value", ["2024-02-02"]) == {
+        "khorgos|rail|export|KZ|general|": 100
+    }
 
 
 def test_a_prefix_without_state_and_status_on_a_cluster(redis_cluster):
     settings = Settings(redis_url=redis_cluster, topic_prefix="portflow.")
     apply(settings, [shipment("a", "2024-05-01T10:00:00+08:00")])
-    typo = run(Settings(redis_url=redis_cluster, topic_prefix="portflow_"), "report", "--period",
-               "2024")
+    typo = run(
+        Settings(redis_url=redis_cluster, topic_prefix="portflow_"), "report", "--period", "2024"
+    )
     assert typo.exit_code == 1
-    assert ("no state for topic prefix 'portflow_' in Redis database 0" in typo.output
-            and "topic prefixes with a state there: 'portflow.'" in typo.output)
+    assert "no state for topic prefix 'portflow_' in Redis database 0" in typo.output
+    assert "topic prefixes with a state there: 'portflow.'" in typo.output
     status = run(settings, "status")
     assert status.exit_code == 0, status.output
     assert "portflow.shipments: 0: 0" in status.output

@@ -10,10 +10,10 @@ import time
 
 import pytest
 
-from portflow.adapters.redis import RedisStore
-from portflow.config import Settings
 from entrypoints.embedded import start_redis
 from entrypoints.processes import free_port
+from portflow.adapters.redis import RedisStore
+from portflow.config import Settings
 from producers.sample import generate_sample
 from tests.integration.test_pipeline import check_reports
 from tests.oracle import Oracle
@@ -36,9 +36,25 @@ def test_aof_redis_restarted_mid_stream_loses_nothing(stack_env, tmp_path, worke
     try:
         worker_factory()
         replay = subprocess.Popen(
-            [sys.executable, "-m", "entrypoints.cli", "replay", str(path), "--batch", "20",
-             "--rate", "3000", "--wait", "--timeout", "240"],
-            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            [
+                sys.executable,
+                "-m",
+                "entrypoints.cli",
+                "replay",
+                str(path),
+                "--batch",
+                "20",
+                "--rate",
+                "3000",
+                "--wait",
+                "--timeout",
+                "240",
+            ],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         deadline = time.monotonic() + 60
         while sum(store.marks().values()) < 100:
             assert time.monotonic() < deadline, "the worker made no progress"
@@ -46,7 +62,7 @@ def test_aof_redis_restarted_mid_stream_loses_nothing(stack_env, tmp_path, worke
         redis_server.kill()  # SIGKILL: only what the AOF fsynced survives
         time.sleep(2)  # the worker meets a missing Redis for a while
         redis_server = start_redis(port, data, logs, name="redis-aof", extra_args=AOF)
-        out, err = replay.communicate(timeout=300)
+        _out, err = replay.communicate(timeout=300)
         assert replay.returncode == 0, err
         check_reports(env, oracle)
     finally:

@@ -7,11 +7,11 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from portflow.adapters.redis import RedisStore
 from entrypoints.cli import cli
-from portflow.config import Settings
 from entrypoints.embedded import start_redis
 from entrypoints.processes import free_port
+from portflow.adapters.redis import RedisStore
+from portflow.config import Settings
 from streams.processor import BatchProcessor, SourceRecord
 
 
@@ -19,9 +19,23 @@ from streams.processor import BatchProcessor, SourceRecord
 def secured_redis(tmp_path_factory):
     port = free_port()
     run = tmp_path_factory.mktemp("secured-redis")
-    child = start_redis(port, run / "data", run / "logs", extra_args=(
-        "--user", "default", "off",
-        "--user", "portflow", "on", ">s3cret-pass", "~*", "&*", "+@all"))
+    child = start_redis(
+        port,
+        run / "data",
+        run / "logs",
+        extra_args=(
+            "--user",
+            "default",
+            "off",
+            "--user",
+            "portflow",
+            "on",
+            ">s3cret-pass",
+            "~*",
+            "&*",
+            "+@all",
+        ),
+    )
     yield port
     child.stop()
 
@@ -34,14 +48,26 @@ def applied_and_reported_teu(url: str, prefix: str) -> int:
     async def no_letters(letters):
         raise AssertionError(letters)
 
-    event = {"type": "train", "event_id": "t1", "ts": "2024-05-01T10:00:00+08:00",
-             "port": "khorgos", "service": "china-asia", "direction": "inbound", "teu": 60}
-    stats = asyncio.run(BatchProcessor(settings, store, no_letters).process(
-        [SourceRecord(settings.topic("train"), 0, 0, None, json.dumps(event).encode())]))
+    event = {
+        "type": "train",
+        "event_id": "t1",
+        "ts": "2024-05-01T10:00:00+08:00",
+        "port": "khorgos",
+        "service": "china-asia",
+        "direction": "inbound",
+        "teu": 60,
+    }
+    stats = asyncio.run(
+        BatchProcessor(settings, store, no_letters).process(
+            [SourceRecord(settings.topic("train"), 0, 0, None, json.dumps(event).encode())]
+        )
+    )
     assert stats.applied_events == 1
-    result = CliRunner().invoke(cli, ["report", "--period", "2024-05", "--measure", "teu",
-                                      "--json"],
-                                env={"PORTFLOW_REDIS_URL": url, "PORTFLOW_TOPIC_PREFIX": prefix})
+    result = CliRunner().invoke(
+        cli,
+        ["report", "--period", "2024-05", "--measure", "teu", "--json"],
+        env={"PORTFLOW_REDIS_URL": url, "PORTFLOW_TOPIC_PREFIX": prefix},
+    )
     assert result.exit_code == 0, result.output
     return json.loads(result.output)["total"]["current"]
 
@@ -53,10 +79,12 @@ def test_worker_side_and_report_work_with_an_acl_user(secured_redis):
 
 def test_wrong_password_is_a_clear_error_without_the_password(secured_redis):
     url = f"redis://portflow:wrong-pass@127.0.0.1:{secured_redis}/0"
-    result = CliRunner().invoke(cli, ["report", "--period", "2024"],
-                                env={"PORTFLOW_REDIS_URL": url})
+    result = CliRunner().invoke(
+        cli, ["report", "--period", "2024"], env={"PORTFLOW_REDIS_URL": url}
+    )
     assert result.exit_code == 1
-    assert "cannot read Redis" in result.output and "wrong-pass" not in result.output
+    assert "cannot read Redis" in result.output
+    assert "wrong-pass" not in result.output
 
 
 @pytest.fixture(scope="module")
@@ -69,18 +97,69 @@ def tls_redis(tmp_path_factory):
     def openssl(*args):
         subprocess.run(["openssl", *args], cwd=certs, check=True, capture_output=True)
 
-    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=test-ca",
-            "-keyout", "ca.key", "-out", "ca.pem")
-    openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1",
-            "-keyout", "server.key", "-out", "server.csr")
+    openssl(
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=test-ca",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+    )
+    openssl(
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=127.0.0.1",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+    )
     (certs / "san.cnf").write_text("subjectAltName=IP:127.0.0.1\n")
-    openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
-            "-CAcreateserial", "-days", "2", "-extfile", "san.cnf", "-out", "server.pem")
+    openssl(
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        "san.cnf",
+        "-out",
+        "server.pem",
+    )
     tls_port = free_port()
-    child = start_redis(free_port(), certs / "data", certs / "logs", extra_args=(
-        "--tls-port", str(tls_port), "--tls-cert-file", str(certs / "server.pem"),
-        "--tls-key-file", str(certs / "server.key"), "--tls-ca-cert-file", str(certs / "ca.pem"),
-        "--tls-auth-clients", "no"))
+    child = start_redis(
+        free_port(),
+        certs / "data",
+        certs / "logs",
+        extra_args=(
+            "--tls-port",
+            str(tls_port),
+            "--tls-cert-file",
+            str(certs / "server.pem"),
+            "--tls-key-file",
+            str(certs / "server.key"),
+            "--tls-ca-cert-file",
+            str(certs / "ca.pem"),
+            "--tls-auth-clients",
+            "no",
+        ),
+    )
     yield tls_port, certs / "ca.pem"
     child.stop()
 
@@ -92,6 +171,10 @@ def test_rediss_url_with_the_ca_works_end_to_end(tls_redis):
 
 def test_rediss_without_trusting_the_ca_fails_clearly(tls_redis):
     port, _ = tls_redis
-    result = CliRunner().invoke(cli, ["report", "--period", "2024"],
-                                env={"PORTFLOW_REDIS_URL": f"rediss://127.0.0.1:{port}/0"})
-    assert result.exit_code == 1 and "cannot read Redis" in result.output
+    result = CliRunner().invoke(
+        cli,
+        ["report", "--period", "2024"],
+        env={"PORTFLOW_REDIS_URL": f"rediss://127.0.0.1:{port}/0"},
+    )
+    assert result.exit_code == 1
+    assert "cannot read Redis" in result.output

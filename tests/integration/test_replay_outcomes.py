@@ -21,14 +21,28 @@ pytestmark = pytest.mark.slow
 
 
 def train(n: int, **extra) -> bytes:
-    return json.dumps({"type": "train", "event_id": f"t-{n}", "ts": "2024-03-14T00:15:00Z",
-                       "port": "khorgos", "service": "china-europe", "direction": "outbound",
-                       "teu": 2, **extra}).encode()
+    return json.dumps(
+        {
+            "type": "train",
+            "event_id": f"t-{n}",
+            "ts": "2024-03-14T00:15:00Z",
+            "port": "khorgos",
+            "service": "china-europe",
+            "direction": "outbound",
+            "teu": 2,
+            **extra,
+        }
+    ).encode()
 
 
 def replay(env: dict, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "entrypoints.cli", "replay", *args,
-                           "--no-progress"], env=env, capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "entrypoints.cli", "replay", *args, "--no-progress"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def test_wait_tells_applied_duplicates_and_rejections_by_line(stack_env, tmp_path, worker_factory):
@@ -43,34 +57,55 @@ def test_wait_tells_applied_duplicates_and_rejections_by_line(stack_env, tmp_pat
     first = replay(stack_env, str(path), "--batch", "7", "--wait", "--fail-on-rejection")
     assert first.returncode == EXIT_REJECTIONS, first.stderr
     said = first.stderr.splitlines()
-    assert "the worker applied 40 event(s), skipped 1 duplicate(s) and rejected 3 (1 invalid_field, " \
-           "1 not_json, 1 too_large)" in said
+    assert (
+        "the worker applied 40 event(s), skipped 1 duplicate(s) and rejected 3 (1 invalid_field, "
+        "1 not_json, 1 too_large)" in said
+    )
     rejected = [line for line in said if line.startswith(f"  {path}:")]
     assert [line.split(": ")[0] for line in rejected] == [
-        f"  {path}:40", f"  {path}:41",
-        f"  {path}:43 (a line of {len(lines[42]):,} bytes, published cut)"]
+        f"  {path}:40",
+        f"  {path}:41",
+        f"  {path}:43 (a line of {len(lines[42]):,} bytes, published cut)",
+    ]
     assert [line.split(": ")[1] for line in rejected] == ["not_json", "invalid_field", "too_large"]
     assert "teu" in rejected[1]
-    assert said[-1] == ("portflow: the worker rejected 3 of this replay's lines "
-                        "(--fail-on-rejection)")
+    assert said[-1] == (
+        "portflow: the worker rejected 3 of this replay's lines (--fail-on-rejection)"
+    )
 
     again = replay(stack_env, str(path), "--wait")
     assert again.returncode == 0, again.stderr
-    assert "the worker applied 0 event(s), skipped 41 duplicate(s) and rejected 3 (1 invalid_field, " \
-           "1 not_json, 1 too_large)" in again.stderr.splitlines()
+    assert (
+        "the worker applied 0 event(s), skipped 41 duplicate(s) and rejected 3 (1 invalid_field, "
+        "1 not_json, 1 too_large)" in again.stderr.splitlines()
+    )
 
 
 def test_ctrl_c_mid_replay_says_up_to_which_line_it_published_and_exits_130(
-        stack_env, tmp_path, worker_factory):
+    stack_env, tmp_path, worker_factory
+):
     path = tmp_path / "long.jsonl"
     path.write_bytes(b"".join(train(n) + b"\n" for n in range(1, 20_001)))
     worker_factory()
     settings = Settings.from_env(stack_env)
     store = RedisStore.from_url(settings.redis_url, settings.topic_prefix)
 
-    running = subprocess.Popen([sys.executable, "-m", "entrypoints.cli", "replay", str(path),
-                                "--rate", "2000", "--wait", "--no-progress"],
-                               env=stack_env, stderr=subprocess.PIPE, text=True)
+    running = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "entrypoints.cli",
+            "replay",
+            str(path),
+            "--rate",
+            "2000",
+            "--wait",
+            "--no-progress",
+        ],
+        env=stack_env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 60
     while store.outcomes().applied < 1000:
         assert running.poll() is None and time.monotonic() < deadline, "nothing was applied"
@@ -78,10 +113,14 @@ def test_ctrl_c_mid_replay_says_up_to_which_line_it_published_and_exits_130(
     running.send_signal(signal.SIGINT)
     _, stderr = running.communicate(timeout=60)
     assert running.returncode == EXIT_INTERRUPTED, stderr
-    assert "Aborted" not in stderr and "Traceback" not in stderr
-    said = re.search(rf"replay stopped part-way, interrupted \(Ctrl-C\): every line up to "
-                     rf"{re.escape(str(path))}:([\d,]+) is published: ([\d,]+) events in "
-                     rf"[\d,]+ records; running it again is safe", stderr)
+    assert "Aborted" not in stderr
+    assert "Traceback" not in stderr
+    said = re.search(
+        rf"replay stopped part-way, interrupted \(Ctrl-C\): every line up to "
+        rf"{re.escape(str(path))}:([\d,]+) is published: ([\d,]+) events in "
+        rf"[\d,]+ records; running it again is safe",
+        stderr,
+    )
     assert said, stderr
     up_to, events = (int(group.replace(",", "")) for group in said.groups())
     assert up_to == events < 20_000
@@ -95,16 +134,21 @@ def test_ctrl_c_mid_replay_says_up_to_which_line_it_published_and_exits_130(
 
     again = replay(stack_env, str(path), "--wait")
     assert again.returncode == 0, again.stderr
-    assert (f"the worker applied {20_000 - events:,} event(s), skipped {events:,} duplicate(s) and "
-            "rejected 0") in again.stderr.splitlines()
+    assert (
+        f"the worker applied {20_000 - events:,} event(s), skipped {events:,} duplicate(s) and "
+        "rejected 0"
+    ) in again.stderr.splitlines()
 
 
 def test_ctrl_c_while_waiting_says_what_the_worker_did_so_far_and_exits_130(stack_env, tmp_path):
     path = tmp_path / "few.jsonl"
     path.write_bytes(b"".join(train(n) + b"\n" for n in range(1, 11)))
-    waiting = subprocess.Popen([sys.executable, "-m", "entrypoints.cli", "replay", str(path),
-                                "--wait", "--no-progress"],
-                               env=stack_env, stderr=subprocess.PIPE, text=True)
+    waiting = subprocess.Popen(
+        [sys.executable, "-m", "entrypoints.cli", "replay", str(path), "--wait", "--no-progress"],
+        env=stack_env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     said = []
     for line in waiting.stderr:  # no worker runs: it waits
         said.append(line.rstrip("\n"))
@@ -118,4 +162,5 @@ def test_ctrl_c_while_waiting_says_what_the_worker_did_so_far_and_exits_130(stac
     assert said[-2:] == [
         "so far the worker applied 0 event(s), skipped 0 duplicate(s) and rejected 0",
         "portflow: stopped waiting (Ctrl-C): everything is published and the worker goes on "
-        "handling it (`portflow dlq list` shows rejections)"]
+        "handling it (`portflow dlq list` shows rejections)",
+    ]

@@ -17,9 +17,19 @@ from tests.cli import portflow
 
 
 def shipment(event_id: str, ts: str, port: str = "khorgos", value: str = "100.00") -> dict:
-    return {"type": "shipment", "event_id": event_id, "ts": ts, "port": port, "mode": "rail",
-            "direction": "export", "value_cny": value, "weight_tonnes": "1", "partner": "KZ",
-            "trade_mode": "general", "zones": []}
+    return {
+        "type": "shipment",
+        "event_id": event_id,
+        "ts": ts,
+        "port": port,
+        "mode": "rail",
+        "direction": "export",
+        "value_cny": value,
+        "weight_tonnes": "1",
+        "partner": "KZ",
+        "trade_mode": "general",
+        "zones": [],
+    }
 
 
 def apply(settings: Settings, events: list[dict]) -> RedisStore:
@@ -30,48 +40,71 @@ def apply(settings: Settings, events: list[dict]) -> RedisStore:
         raise AssertionError(letters)
 
     topic = settings.topic("shipment")
-    records = [SourceRecord(topic, 0, offset, None, json.dumps(event).encode())
-               for offset, event in enumerate(events)]
+    records = [
+        SourceRecord(topic, 0, offset, None, json.dumps(event).encode())
+        for offset, event in enumerate(events)
+    ]
     stats = asyncio.run(BatchProcessor(settings, store, no_letters).process(records))
     assert stats.applied_events == len(events)
     return store
 
 
 def run(settings: Settings, *args: str):
-    return CliRunner().invoke(cli, list(args), env={
-        "PORTFLOW_REDIS_URL": settings.redis_url, "PORTFLOW_TOPIC_PREFIX": settings.topic_prefix,
-        "PORTFLOW_TZ": settings.tz_name})
+    return CliRunner().invoke(
+        cli,
+        list(args),
+        env={
+            "PORTFLOW_REDIS_URL": settings.redis_url,
+            "PORTFLOW_TOPIC_PREFIX": settings.topic_prefix,
+            "PORTFLOW_TZ": settings.tz_name,
+        },
+    )
 
 
 @pytest.fixture
 def december(settings) -> Settings:
     """December 2023 at two ports; December 2024 up to the 15th at one."""
-    apply(settings, [shipment("a", "2023-12-05T10:00:00+08:00"),
-                     shipment("b", "2023-12-20T10:00:00+08:00", port="kashgar"),
-                     shipment("c", "2024-12-15T14:02:11+08:00", value="50.00")])
+    apply(
+        settings,
+        [
+            shipment("a", "2023-12-05T10:00:00+08:00"),
+            shipment("b", "2023-12-20T10:00:00+08:00", port="kashgar"),
+            shipment("c", "2024-12-15T14:02:11+08:00", value="50.00"),
+        ],
+    )
     return settings
 
 
-@pytest.mark.parametrize("command", [["report", "--period", "2024"],
-                                     ["anomalies", "--period", "2024"], ["status"]])
+@pytest.mark.parametrize(
+    "command", [["report", "--period", "2024"], ["anomalies", "--period", "2024"], ["status"]]
+)
 def test_a_prefix_without_state_is_an_error_naming_it_and_the_database(december, command):
     typo = Settings(redis_url=december.redis_url, topic_prefix=december.topic_prefix + "x")
     result = run(typo, *command)
     assert result.exit_code == 1
-    assert (f"no state for topic prefix {typo.topic_prefix!r} in Redis database 0 "
-            f"({december.redis_url})") in result.output
+    assert (
+        f"no state for topic prefix {typo.topic_prefix!r} in Redis database 0 "
+        f"({december.redis_url})"
+    ) in result.output
     assert repr(december.topic_prefix) in result.output  # the prefixes that do have a state
-    assert "PORTFLOW_TOPIC_PREFIX" in result.output and "PORTFLOW_REDIS_URL" in result.output
+    assert "PORTFLOW_TOPIC_PREFIX" in result.output
+    assert "PORTFLOW_REDIS_URL" in result.output
 
 
-def test_a_period_after_the_newest_event_is_marked_no_data_yet_not_a_silent_fall_of_100_pct(december):
+def test_a_period_after_the_newest_event_is_marked_no_data_yet_not_a_silent_fall_of_100_pct(
+    december,
+):
     result = run(december, "report", "--period", "2025-12", "--by", "port", "--json")
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
-    assert report["data"] == {"newest_event": "2024-12-15T14:02:11+08:00",
-                              "time_zone": "Asia/Shanghai", "period_status": "no_data_yet"}
-    assert [(r["key"]["port"], r["current"], r["previous"], r["yoy_pct"])
-            for r in report["rows"]] == [("khorgos", 0.0, 50.0, -100.0)]  # the contract's formula
+    assert report["data"] == {
+        "newest_event": "2024-12-15T14:02:11+08:00",
+        "time_zone": "Asia/Shanghai",
+        "period_status": "no_data_yet",
+    }
+    assert [
+        (r["key"]["port"], r["current"], r["previous"], r["yoy_pct"]) for r in report["rows"]
+    ] == [("khorgos", 0.0, 50.0, -100.0)]  # the contract's formula
     assert report["total"]["yoy_pct"] == -100.0  # marked by data.period_status
     table = run(december, "report", "--period", "2025", "--by", "port").output
     assert "2025 has no data yet: events applied only through 2024-12-15 14:02:11" in table
@@ -83,8 +116,10 @@ def test_a_period_holding_the_newest_event_is_in_progress(december):
     assert report["data"]["period_status"] == "in_progress"
     assert (report["total"]["current"], report["total"]["yoy_pct"]) == (50.0, -75.0)
     table = run(december, "report", "--period", "2024-12").output
-    assert ("2024-12 is in progress: events applied through 2024-12-15 14:02:11 Asia/Shanghai; "
-            "compared with the whole of 2023-12") in table
+    assert (
+        "2024-12 is in progress: events applied through 2024-12-15 14:02:11 Asia/Shanghai; "
+        "compared with the whole of 2023-12"
+    ) in table
     done = json.loads(run(december, "report", "--period", "2024-11", "--json").output)
     assert done["data"]["period_status"] == "complete"
 
@@ -93,10 +128,14 @@ def test_anomalies_judge_only_the_complete_days_and_say_how_far(december):
     result = run(december, "anomalies", "--period", "2024-12", "--json")
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["data"] == {
-        "newest_event": "2024-12-15T14:02:11+08:00", "time_zone": "Asia/Shanghai",
-        "period_status": "in_progress", "judged_through": "2024-12-14"}
+        "newest_event": "2024-12-15T14:02:11+08:00",
+        "time_zone": "Asia/Shanghai",
+        "period_status": "in_progress",
+        "judged_through": "2024-12-14",
+    }
     text = run(december, "anomalies", "--period", "2025-01").output
-    assert "2025-01 has no data yet" in text and "no complete day to judge yet" in text
+    assert "2025-01 has no data yet" in text
+    assert "no complete day to judge yet" in text
 
 
 def test_a_state_without_events_reports_no_data_yet(settings):
@@ -108,9 +147,16 @@ def test_a_state_without_events_reports_no_data_yet(settings):
 
 def test_status_shows_the_state_marks_workers_losses_and_outcomes(december, redis_client):
     store = RedisStore.from_url(december.redis_url, december.topic_prefix)
-    redis_client.hset(store.outcomes_key, mapping={
-        "applied": 3, "duplicates": 1, "rejected:event_time_ahead": 4,
-        "rejected:event_time_behind": 2, "rejected:not_json": 1})
+    redis_client.hset(
+        store.outcomes_key,
+        mapping={
+            "applied": 3,
+            "duplicates": 1,
+            "rejected:event_time_ahead": 4,
+            "rejected:event_time_behind": 2,
+            "rejected:not_json": 1,
+        },
+    )
     store.record_worker("host-7", [f"{december.topic('shipment')}:0"], 60)
     store.record_lost(f"{december.topic('shipment')}:1", 0, 9)
     result = run(december, "status", "--json")
@@ -124,22 +170,26 @@ def test_status_shows_the_state_marks_workers_losses_and_outcomes(december, redi
     assert [w["id"] for w in status["workers"]] == ["host-7"]
     assert status["lost_offsets"] == {f"{december.topic('shipment')}:1": [[0, 9]]}
     assert status["outcomes"] == {
-        "applied": 3, "duplicates": 1, "rejected_total": 7,
+        "applied": 3,
+        "duplicates": 1,
+        "rejected_total": 7,
         "rejected": {"event_time_ahead": 4, "event_time_behind": 2, "not_json": 1},
-        "event_time_guard": {"ahead": 4, "behind": 2}}
+        "event_time_guard": {"ahead": 4, "behind": 2},
+    }
     text = run(december, "status").output
     assert "turned away by the event-time guard: 4 ahead of the clock, 2 too old" in text
     assert f"{december.topic('shipment')}: 0: 2" in text
 
 
-def test_a_state_being_dropped_is_refused_by_reports_and_shown_by_status(december,
-                                                                          redis_client):
+def test_a_state_being_dropped_is_refused_by_reports_and_shown_by_status(december, redis_client):
     store = RedisStore.from_url(december.redis_url, december.topic_prefix)
     redis_client.hset(store.meta_key, "epoch", "dropping")
     refused = run(december, "report", "--period", "2024")
-    assert refused.exit_code == 1 and "is being dropped (`portflow rebuild`)" in refused.output
+    assert refused.exit_code == 1
+    assert "is being dropped (`portflow rebuild`)" in refused.output
     shown = run(december, "status")
-    assert shown.exit_code == 0 and "(being dropped by `portflow rebuild`)" in shown.output
+    assert shown.exit_code == 0
+    assert "(being dropped by `portflow rebuild`)" in shown.output
 
 
 @pytest.mark.slow
@@ -147,21 +197,29 @@ def test_status_counts_what_a_real_worker_did_to_each_event(stack_env, worker_fa
     stack_env["PORTFLOW_MAX_EVENT_AGE"] = "400d"
     worker_factory()
     good = shipment("a", "2026-06-01T10:00:00+08:00")
-    lines = [json.dumps(good), json.dumps(good), "not json",
-             json.dumps(shipment("b", "2999-01-01T00:00:00Z")),
-             json.dumps(shipment("c", "2024-01-01T00:00:00Z"))]
+    lines = [
+        json.dumps(good),
+        json.dumps(good),
+        "not json",
+        json.dumps(shipment("b", "2999-01-01T00:00:00Z")),
+        json.dumps(shipment("c", "2024-01-01T00:00:00Z")),
+    ]
     path = tmp_path / "events.jsonl"
     path.write_text("\n".join(lines) + "\n")
     portflow(stack_env, "replay", str(path), "--batch", "1", "--wait", "--timeout", "120")
 
     status = json.loads(portflow(stack_env, "status", "--json"))
     assert status["outcomes"] == {
-        "applied": 1, "duplicates": 1, "rejected_total": 3,
+        "applied": 1,
+        "duplicates": 1,
+        "rejected_total": 3,
         "rejected": {"event_time_ahead": 1, "event_time_behind": 1, "not_json": 1},
-        "event_time_guard": {"ahead": 1, "behind": 1}}
+        "event_time_guard": {"ahead": 1, "behind": 1},
+    }
     assert status["state"]["newest_event"] == "2026-06-01T10:00:00+08:00"
     assert sum(mark + 1 for topic in status["topics"] for mark in topic["marks"].values()) == 5
-    assert len(status["workers"]) == 1 and status["lost_offsets"] == {}
+    assert len(status["workers"]) == 1
+    assert status["lost_offsets"] == {}
     text = portflow(stack_env, "status")
     assert "turned away by the event-time guard: 1 ahead of the clock, 1 too old" in text
 

@@ -17,29 +17,38 @@ from tests.integration.test_reporting_state import apply, run, shipment
 
 
 def test_a_kept_answer_follows_new_writes_and_rereads_only_the_granules_that_changed(settings):
-    store = apply(settings, [shipment("a", "2024-01-05T10:00:00+08:00"),
-                             shipment("b", "2024-02-05T10:00:00+08:00", port="kashgar")])
+    store = apply(
+        settings,
+        [
+            shipment("a", "2024-01-05T10:00:00+08:00"),
+            shipment("b", "2024-02-05T10:00:00+08:00", port="kashgar"),
+        ],
+    )
     reports = Reports(store, settings.tz)
     read = spy_on_cells(store)
     request = ReportRequest.parse("2024-Q1", by=["port"])
     assert reports.report(request)["total"]["current"] == Decimal("200.00")
-    assert sorted(read.pop()) == ["2023-01", "2023-02", "2023-03", "2024-01", "2024-02",
-                                  "2024-03"]
-    assert reports.report(request)["total"]["current"] == Decimal("200.00") and not read
+    assert sorted(read.pop()) == ["2023-01", "2023-02", "2023-03", "2024-01", "2024-02", "2024-03"]
+    assert reports.report(request)["total"]["current"] == Decimal("200.00")
+    assert not read
     _apply_at(settings, [shipment("c", "2024-02-06T10:00:00+08:00", value="0.01")], offset=2)
     result = reports.report(request)
     assert result["total"]["current"] == Decimal("200.01")
     assert read.pop() == ["2024-02"]  # the only granule written since
     assert {r["key"]["port"]: r["current"] for r in result["rows"]} == {
-        "khorgos": Decimal("100.01"), "kashgar": Decimal("100.00")}
+        "khorgos": Decimal("100.01"),
+        "kashgar": Decimal("100.00"),
+    }
 
 
 def _apply_at(settings, events, offset):
     """Apply events after those already applied on partition 0."""
     store = RedisStore.from_url(settings.redis_url, settings.topic_prefix)
     topic = settings.topic("shipment")
-    records = [SourceRecord(topic, 0, offset + i, None, json.dumps(e).encode())
-               for i, e in enumerate(events)]
+    records = [
+        SourceRecord(topic, 0, offset + i, None, json.dumps(e).encode())
+        for i, e in enumerate(events)
+    ]
 
     async def no_letters(letters):
         raise AssertionError(letters)
@@ -48,34 +57,76 @@ def _apply_at(settings, events, offset):
 
 
 def test_a_series_reads_days_against_52_weeks_earlier(settings):
-    store = apply(settings, [shipment("a", "2024-06-15T10:00:00+08:00"),
-                             shipment("b", "2023-06-17T10:00:00+08:00", value="50.00")])
+    store = apply(
+        settings,
+        [
+            shipment("a", "2024-06-15T10:00:00+08:00"),
+            shipment("b", "2023-06-17T10:00:00+08:00", value="50.00"),
+        ],
+    )
     result = Reports(store, settings.tz).series(
-        SeriesRequest.parse(start="2024-06-15", end="2024-06-15"))
-    assert result["rows"] == [{"time": "2024-06-15T00:00:00+08:00", "key": "total",
-                               "value": Decimal("100.00"), "previous": Decimal("50.00"),
-                               "previous_time": "2023-06-17T00:00:00+08:00"}]
-    assert result["data"] == {"newest_event": "2024-06-15T10:00:00+08:00",
-                              "time_zone": "Asia/Shanghai", "last_complete_day": "2024-06-14"}
+        SeriesRequest.parse(start="2024-06-15", end="2024-06-15")
+    )
+    assert result["rows"] == [
+        {
+            "time": "2024-06-15T00:00:00+08:00",
+            "key": "total",
+            "value": Decimal("100.00"),
+            "previous": Decimal("50.00"),
+            "previous_time": "2023-06-17T00:00:00+08:00",
+        }
+    ]
+    assert result["data"] == {
+        "newest_event": "2024-06-15T10:00:00+08:00",
+        "time_zone": "Asia/Shanghai",
+        "last_complete_day": "2024-06-14",
+    }
 
 
 def test_the_cli_report_takes_the_apis_options(settings):
-    apply(settings, [shipment("a", "2024-05-05T10:00:00+08:00", value="300.00"),
-                     shipment("b", "2024-06-05T10:00:00+08:00", port="kashgar"),
-                     shipment("c", "2024-06-06T10:00:00+08:00")])
-    result = run(settings, "report", "--period", "2024-06", "--compare", "previous", "--by",
-                 "port", "--filter", "mode:rail", "--usd-rate", "7.2570", "--top", "1",
-                 "--json")
+    apply(
+        settings,
+        [
+            shipment("a", "2024-05-05T10:00:00+08:00", value="300.00"),
+            shipment("b", "2024-06-05T10:00:00+08:00", port="kashgar"),
+            shipment("c", "2024-06-06T10:00:00+08:00"),
+        ],
+    )
+    result = run(
+        settings,
+        "report",
+        "--period",
+        "2024-06",
+        "--compare",
+        "previous",
+        "--by",
+        "port",
+        "--filter",
+        "mode:rail",
+        "--usd-rate",
+        "7.2570",
+        "--top",
+        "1",
+        "--json",
+    )
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
-    assert report["previous_period"] == "2024-05" and report["currency"] == "USD"
-    assert report["total"] == {"current": 27.56, "previous": 41.34, "yoy_pct": -33.33,
-                               "change": -13.78, "growth_pct": -33.33}
+    assert report["previous_period"] == "2024-05"
+    assert report["currency"] == "USD"
+    assert report["total"] == {
+        "current": 27.56,
+        "previous": 41.34,
+        "yoy_pct": -33.33,
+        "change": -13.78,
+        "growth_pct": -33.33,
+    }
     assert [r["key"]["port"] for r in report["rows"]] == ["kashgar", "(other)"]
     table = run(settings, "report", "--period", "2024-06", "--by", "port", "--ytd")
-    assert table.exit_code == 0 and "2024-01-01..2024-06-30" in table.output
+    assert table.exit_code == 0
+    assert "2024-01-01..2024-06-30" in table.output
     bad = run(settings, "report", "--period", "2024-06", "--filter", "service:x")
-    assert bad.exit_code == 2 and "filter 'service:x'" in bad.output
+    assert bad.exit_code == 2
+    assert "filter 'service:x'" in bad.output
 
 
 def spy_on_cells(store) -> list:
@@ -87,7 +138,8 @@ def spy_on_cells(store) -> list:
 
 
 def test_another_reader_takes_the_rollups_left_in_redis_and_a_moved_version_is_summed_again(
-        settings):
+    settings,
+):
     store = apply(settings, [shipment("a", "2024-01-05T10:00:00+08:00")])
     request = ReportRequest.parse("2024-01", by=["port"], filters=["mode:rail"])
     assert Reports(store, settings.tz).report(request)["total"]["current"] == Decimal("100.00")
@@ -116,11 +168,16 @@ def test_the_json_answer_is_the_objects_and_follows_the_newest_event(settings):
     first = json.loads(reports.report_json(request))
     assert first == json.loads(to_json(reports.report(request)))
     assert first["data"]["period_status"] == "in_progress"
-    _apply_at(settings, [shipment("b", "2023-01-06T10:00:00+08:00", port="kashgar"),
-                         shipment("c", "2024-02-01T10:00:00+08:00", port="kashgar")], offset=1)
+    _apply_at(
+        settings,
+        [
+            shipment("b", "2023-01-06T10:00:00+08:00", port="kashgar"),
+            shipment("c", "2024-02-01T10:00:00+08:00", port="kashgar"),
+        ],
+        offset=1,
+    )
     second = json.loads(reports.report_json(request))
     assert second["data"]["period_status"] == "complete"
     assert second["total"]["previous"] == 100.0
     series = SeriesRequest.parse(granularity="month", start="2024-01", end="2024-02")
     assert json.loads(reports.series_json(series)) == json.loads(to_json(reports.series(series)))
-

@@ -3,7 +3,7 @@
 import json
 import subprocess
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from itertools import islice
 
 import pytest
@@ -25,7 +25,7 @@ def test_simulated_events_are_valid_and_varied():
     assert len({e.mode for e in events if e.type == "shipment"}) >= 4
     assert any(e.zones for e in events if e.type == "shipment")
     assert len({e.event_id for e in events}) == len(events)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     assert all(abs((now - e.ts).total_seconds()) < 120 for e in events)
 
 
@@ -33,7 +33,11 @@ def test_simulate_feeds_the_stack(stack_env, worker_factory):
     worker_factory()
     done = subprocess.run(
         [sys.executable, "-m", "entrypoints.cli", "simulate", "--rate", "400", "--events", "1500"],
-        env=stack_env, capture_output=True, text=True, timeout=120)
+        env=stack_env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     assert "published 1,500 events" in done.stderr
     settings = Settings.from_env(stack_env)
@@ -42,10 +46,12 @@ def test_simulate_feeds_the_stack(stack_env, worker_factory):
     days = [(today - timedelta(days=1)).isoformat(), today.isoformat()]  # a run across midnight
 
     def applied() -> int:
-        return sum(sum(store.cells(t, "count", days).values())
-                   for t in ("shipment", "train", "customs"))
+        return sum(
+            sum(store.cells(t, "count", days).values()) for t in ("shipment", "train", "customs")
+        )
 
     import time
+
     deadline = time.monotonic() + 60
     while applied() < 1500:
         assert time.monotonic() < deadline, f"only {applied()} of 1500 simulated events applied"

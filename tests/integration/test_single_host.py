@@ -33,15 +33,17 @@ UNIT = Path(__file__).resolve().parents[2] / "deploy" / "systemd"
 @pytest.fixture
 def host(tmp_path):
     """The environment of one host's stack on free ports, its data directory and a replay file."""
-    env = {**os.environ,
-           "PORTFLOW_HOME": str(tmp_path / "home"),
-           "PORTFLOW_DATA_DIR": str(tmp_path / "data"),
-           "PORTFLOW_KAFKA_BOOTSTRAP": f"127.0.0.1:{free_port()}",
-           "PORTFLOW_REDIS_URL": f"redis://127.0.0.1:{free_port()}/0",
-           "PORTFLOW_METRICS_ADDR": f"127.0.0.1:{free_port()}",
-           "PORTFLOW_API_ADDR": f"127.0.0.1:{free_port()}",
-           "PORTFLOW_PROMETHEUS_ADDR": f"127.0.0.1:{free_port()}",
-           "PORTFLOW_TZ": "Asia/Shanghai"}
+    env = {
+        **os.environ,
+        "PORTFLOW_HOME": str(tmp_path / "home"),
+        "PORTFLOW_DATA_DIR": str(tmp_path / "data"),
+        "PORTFLOW_KAFKA_BOOTSTRAP": f"127.0.0.1:{free_port()}",
+        "PORTFLOW_REDIS_URL": f"redis://127.0.0.1:{free_port()}/0",
+        "PORTFLOW_METRICS_ADDR": f"127.0.0.1:{free_port()}",
+        "PORTFLOW_API_ADDR": f"127.0.0.1:{free_port()}",
+        "PORTFLOW_PROMETHEUS_ADDR": f"127.0.0.1:{free_port()}",
+        "PORTFLOW_TZ": "Asia/Shanghai",
+    }
     path = tmp_path / "events.jsonl"
     generate_sample(str(path), events=6000, seed=26)
     yield env, path, Oracle(str(path))
@@ -80,8 +82,8 @@ def halves(path: Path) -> tuple[Path, Path]:
     """The replay file cut in two, in order: what the oracle reads at once, replayed in turns."""
     lines = path.read_bytes().splitlines(keepends=True)
     first, second = path.with_suffix(".1.jsonl"), path.with_suffix(".2.jsonl")
-    first.write_bytes(b"".join(lines[:len(lines) // 2]))
-    second.write_bytes(b"".join(lines[len(lines) // 2:]))
+    first.write_bytes(b"".join(lines[: len(lines) // 2]))
+    second.write_bytes(b"".join(lines[len(lines) // 2 :]))
     return first, second
 
 
@@ -100,9 +102,22 @@ def test_ctrl_c_then_sigkill_of_everything_mid_replay_keep_every_total_exact(hos
     assert store_of(env).marks() == marks  # resumed from its marks, nothing re-read
     assert store_of(env).outcomes() == outcomes  # neither applied nor skipped again
 
-    rest = subprocess.Popen([sys.executable, "-m", "entrypoints.cli", "replay", str(second),
-                             "--batch", "20", "--rate", "1000"], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    rest = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "entrypoints.cli",
+            "replay",
+            str(second),
+            "--batch",
+            "20",
+            "--rate",
+            "1000",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 60
     while store_of(env).outcomes().applied < outcomes.applied + 200:
         assert time.monotonic() < deadline, "the worker made no progress"
@@ -160,8 +175,9 @@ def data_dir_bytes(env) -> dict[str, float]:
     from prometheus_client.parser import text_string_to_metric_families
 
     text = urlopen(f"http://{env['PORTFLOW_METRICS_ADDR']}/metrics", timeout=5).read().decode()
-    family = next(f for f in text_string_to_metric_families(text)
-                  if f.name == "portflow_data_dir_bytes")
+    family = next(
+        f for f in text_string_to_metric_families(text) if f.name == "portflow_data_dir_bytes"
+    )
     return {sample.labels["part"]: sample.value for sample in family.samples}
 
 
@@ -221,8 +237,13 @@ def test_a_demo_on_a_kept_stack_shows_the_same_figures_again_without_replaying(h
     env = host[0]
 
     def demo() -> subprocess.CompletedProcess:
-        done = subprocess.run([*UP[:3], "demo", "--once", "--scale", "0.01"], env=env,
-                              capture_output=True, text=True, timeout=300)
+        done = subprocess.run(
+            [*UP[:3], "demo", "--once", "--scale", "0.01"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert done.returncode == 0, done.stderr
         return done
 
@@ -232,6 +253,7 @@ def test_a_demo_on_a_kept_stack_shows_the_same_figures_again_without_replaying(h
         return lines[:1] + lines[tables:]
 
     first, second = demo(), demo()
-    assert "replaying" in first.stderr and "not replayed again" in second.stderr
+    assert "replaying" in first.stderr
+    assert "not replayed again" in second.stderr
     assert figures(second.stdout) == figures(first.stdout)
     assert first.stdout.count("✓ matches") == 21  # the dollar figures among them

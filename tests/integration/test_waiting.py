@@ -6,10 +6,10 @@ import time
 
 import pytest
 
-from portflow.adapters.redis import RedisStore
-from portflow.services.progress import NotApplied, wait_until_applied
 from entrypoints.embedded import start_redis
 from entrypoints.processes import free_port
+from portflow.adapters.redis import RedisStore
+from portflow.services.progress import NotApplied, wait_until_applied
 
 PARTITION = "t.shipments:0"
 
@@ -34,8 +34,11 @@ def test_waiting_rides_out_a_redis_restart(volatile_redis):
     store = RedisStore.from_url(f"redis://127.0.0.1:{port}/0", "t.")
     store.client.hset(store.marks_key, PARTITION, 3)
     waited = []
-    waiting = threading.Thread(target=lambda: waited.append(wait_until_applied(
-        store, {("t.shipments", 0): (0, 9)}, timeout_s=30, progress=False)))
+    waiting = threading.Thread(
+        target=lambda: waited.append(
+            wait_until_applied(store, {("t.shipments", 0): (0, 9)}, timeout_s=30, progress=False)
+        )
+    )
     waiting.start()
     time.sleep(0.5)
     server.kill()
@@ -43,7 +46,8 @@ def test_waiting_rides_out_a_redis_restart(volatile_redis):
     start()  # (from this thread: a server dies with the thread that started it)
     store.client.hset(store.marks_key, PARTITION, 9)  # the workers re-read and catch up
     waiting.join(30)
-    assert waited and 1.5 < waited[0] < 30
+    assert waited
+    assert 1.5 < waited[0] < 30
 
 
 def test_waiting_on_a_redis_that_stays_away_times_out_naming_it(volatile_redis):

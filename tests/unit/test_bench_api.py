@@ -14,10 +14,14 @@ def spans(period: str, compare: str = "yoy", ytd: bool = False):
 
 
 def test_a_period_is_compared_with_the_same_days_a_year_earlier():
-    assert spans("2024-H1") == ((date(2024, 1, 1), date(2024, 6, 30)),
-                                (date(2023, 1, 1), date(2023, 6, 30)))
-    assert spans("2024-02") == ((date(2024, 2, 1), date(2024, 2, 29)),
-                                (date(2023, 2, 1), date(2023, 2, 28)))
+    assert spans("2024-H1") == (
+        (date(2024, 1, 1), date(2024, 6, 30)),
+        (date(2023, 1, 1), date(2023, 6, 30)),
+    )
+    assert spans("2024-02") == (
+        (date(2024, 2, 1), date(2024, 2, 29)),
+        (date(2023, 2, 1), date(2023, 2, 28)),
+    )
 
 
 def test_the_period_before_is_the_day_month_quarter_half_or_year_before():
@@ -29,17 +33,21 @@ def test_the_period_before_is_the_day_month_quarter_half_or_year_before():
 
 
 def test_year_to_date_runs_from_the_first_of_january_in_both_years():
-    assert spans("2024-06", ytd=True) == ((date(2024, 1, 1), date(2024, 6, 30)),
-                                          (date(2023, 1, 1), date(2023, 6, 30)))
+    assert spans("2024-06", ytd=True) == (
+        (date(2024, 1, 1), date(2024, 6, 30)),
+        (date(2023, 1, 1), date(2023, 6, 30)),
+    )
 
 
 def test_the_history_is_the_scenario_26_weeks_later_under_new_ids(tmp_path):
     source, target = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
     source.write_text(
         '{"type":"train","event_id":"xj2023-c-1","ts":"2023-01-02T23:30:00Z","port":"khorgos",'
-        '"service":"china-europe","direction":"inbound","teu":90,"train_id":"X2300001"}\n')
+        '"service":"china-europe","direction":"inbound","teu":90,"train_id":"X2300001"}\n'
+    )
     assert bench_module("api").shift_history(source, target) == 1
     event = json.loads(target.read_text())
     assert (event["event_id"], event["train_id"]) == ("hxj2023-c-1", "hX2300001")
     assert event["ts"] == "2023-07-03T23:30:00+00:00"  # a Tuesday in Shanghai, as before
-    assert event["teu"] == 90 and event["port"] == "khorgos"
+    assert event["teu"] == 90
+    assert event["port"] == "khorgos"

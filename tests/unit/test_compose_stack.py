@@ -37,8 +37,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from portflow.config import Settings, parse_host_port
 from entrypoints.kafka_cluster import kafka_releases, replication_properties, shared_properties
+from portflow.config import Settings, parse_host_port
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
@@ -49,8 +49,18 @@ ALERTMANAGER_CONFIG = ROOT / "alertmanager" / "alertmanager.yml"
 PROMETHEUS_CONFIG = ROOT / "prometheus" / "prometheus.yml"
 GRAFANA = ROOT / "grafana"
 
-SERVICES = {"kafka", "kafka-init", "redis", "worker", "api", "simulator", "cli", "prometheus",
-            "alertmanager", "grafana"}
+SERVICES = {
+    "kafka",
+    "kafka-init",
+    "redis",
+    "worker",
+    "api",
+    "simulator",
+    "cli",
+    "prometheus",
+    "alertmanager",
+    "grafana",
+}
 LOCAL_IMAGE = "portflow:local"
 SECRETS = ("REDIS_PASSWORD", "GRAFANA_ADMIN_PASSWORD", "PORTFLOW_API_TOKEN")
 CONDITIONS = {"service_started", "service_healthy", "service_completed_successfully"}
@@ -61,15 +71,19 @@ AMTOOL = shutil.which("amtool")
 needs_docker_compose = pytest.mark.skipif(
     DOCKER_COMPOSE is None,
     reason="docker-compose is not on PATH (Debian/Ubuntu: apt-get install --no-install-recommends "
-           "docker-compose); the compose file was only checked as YAML")
+    "docker-compose); the compose file was only checked as YAML",
+)
 needs_promtool = pytest.mark.skipif(
-    PROMTOOL is None, reason="promtool is not on PATH (Debian/Ubuntu: apt-get install prometheus)")
+    PROMTOOL is None, reason="promtool is not on PATH (Debian/Ubuntu: apt-get install prometheus)"
+)
 needs_amtool = pytest.mark.skipif(
     AMTOOL is None,
-    reason="amtool is not on PATH (Debian/Ubuntu: apt-get install prometheus-alertmanager)")
+    reason="amtool is not on PATH (Debian/Ubuntu: apt-get install prometheus-alertmanager)",
+)
 
 
 # ---- helpers -------------------------------------------------------------------------------
+
 
 def load_yaml(path: Path):
     return yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -89,7 +103,8 @@ def env_example() -> dict[str, str]:
 
 _VARIABLE = re.compile(
     r"\$\$|\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-?])(?P<arg>[^}]*))?\}"
-    r"|\$(?P<bare>[A-Za-z_][A-Za-z0-9_]*)")
+    r"|\$(?P<bare>[A-Za-z_][A-Za-z0-9_]*)"
+)
 
 
 def interpolate(value, env: dict[str, str]):
@@ -184,11 +199,17 @@ def contract_topics() -> set[str]:
     """The default topic names of the event contract (shared/spec/contract.md where this
     checkout has it, and README.md's summary of it)."""
     found = set()
-    for path in (ROOT / "shared" / "spec" / "contract.md",
-                 ROOT.parent / "shared" / "spec" / "contract.md", ROOT / "README.md"):
+    for path in (
+        ROOT / "shared" / "spec" / "contract.md",
+        ROOT.parent / "shared" / "spec" / "contract.md",
+        ROOT / "README.md",
+    ):
         if path.is_file():
-            topics = set(re.findall(r"^\| `(portflow\.[a-z.]+)` \|",
-                                    path.read_text(encoding="utf-8"), flags=re.M))
+            topics = set(
+                re.findall(
+                    r"^\| `(portflow\.[a-z.]+)` \|", path.read_text(encoding="utf-8"), flags=re.M
+                )
+            )
             assert not found or not topics or topics == found, f"{path}: {topics} != {found}"
             found |= topics
     assert found, "no topic table found in the contract or README.md"
@@ -196,8 +217,10 @@ def contract_topics() -> set[str]:
 
 
 def show(result: subprocess.CompletedProcess) -> str:
-    return (f"$ {' '.join(map(str, result.args))}\nexit code {result.returncode}\n"
-            f"--- stdout\n{result.stdout}\n--- stderr\n{result.stderr}")
+    return (
+        f"$ {' '.join(map(str, result.args))}\nexit code {result.returncode}\n"
+        f"--- stdout\n{result.stdout}\n--- stderr\n{result.stderr}"
+    )
 
 
 def run(args: list[str], env: dict[str, str] | None = None, cwd: Path = ROOT):
@@ -205,6 +228,7 @@ def run(args: list[str], env: dict[str, str] | None = None, cwd: Path = ROOT):
 
 
 # ---- docker-compose config -----------------------------------------------------------------
+
 
 def compose_env(**overrides) -> dict[str, str]:
     """This process's environment with .env.example's values exported (they take precedence over
@@ -224,8 +248,18 @@ PROFILES = ["--profile", "simulator", "--profile", "tools"]
 
 @needs_docker_compose
 def test_docker_compose_config_accepts_the_stack():
-    result = run([DOCKER_COMPOSE, "-f", str(COMPOSE_FILE), "--env-file", str(ENV_EXAMPLE),
-                  *PROFILES, "config"], env=compose_env())
+    result = run(
+        [
+            DOCKER_COMPOSE,
+            "-f",
+            str(COMPOSE_FILE),
+            "--env-file",
+            str(ENV_EXAMPLE),
+            *PROFILES,
+            "config",
+        ],
+        env=compose_env(),
+    )
     assert result.returncode == 0, show(result)
     resolved = yaml.safe_load(result.stdout)
     assert set(resolved["services"]) == SERVICES
@@ -241,13 +275,16 @@ def test_docker_compose_config_accepts_the_stack():
 def test_docker_compose_config_refuses_to_run_without_a_secret(secret, tmp_path):
     empty = tmp_path / "empty.env"  # stands in for .env, which may exist in a working copy
     empty.write_text("", encoding="utf-8")
-    result = run([DOCKER_COMPOSE, "-f", str(COMPOSE_FILE), "--env-file", str(empty), *PROFILES,
-                  "config"], env=compose_env(**{secret: None}))
+    result = run(
+        [DOCKER_COMPOSE, "-f", str(COMPOSE_FILE), "--env-file", str(empty), *PROFILES, "config"],
+        env=compose_env(**{secret: None}),
+    )
     assert result.returncode != 0, show(result)
     assert secret in result.stderr + result.stdout, show(result)
 
 
 # ---- the compose file ----------------------------------------------------------------------
+
 
 def test_the_services():
     assert set(compose()["services"]) == SERVICES
@@ -262,10 +299,11 @@ def test_every_image_is_pinned():
         image = svc["image"]
         if image in built:
             continue  # built from this repository's Dockerfile
-        repository, sep, tag = image.rpartition(":")
+        _repository, sep, tag = image.rpartition(":")
         assert sep and "/" not in tag, f"{name}: {image} has no tag"
-        assert tag != "latest" and re.search(r"\d+\.\d+\.\d+", tag), \
+        assert tag != "latest" and re.search(r"\d+\.\d+\.\d+", tag), (
             f"{name}: {image} is not pinned to a release"
+        )
 
 
 def test_bind_mounts_exist_and_named_volumes_are_declared():
@@ -273,7 +311,7 @@ def test_bind_mounts_exist_and_named_volumes_are_declared():
     declared = set(config.get("volumes") or {})
     used = set()
     for name, svc in config["services"].items():
-        for source, target in volume_mounts(svc):
+        for source, _target in volume_mounts(svc):
             if source.startswith((".", "/")):
                 assert source.startswith("./"), f"{name}: {source}: use a path in the repository"
                 assert (ROOT / source).exists(), f"{name}: {source} does not exist"
@@ -282,8 +320,9 @@ def test_bind_mounts_exist_and_named_volumes_are_declared():
                 used.add(source)
     assert used == declared, f"declared but unused: {declared - used}"
     for name in ("kafka", "redis", "prometheus", "alertmanager", "grafana"):
-        assert any(not s.startswith(".") for s, _ in volume_mounts(config["services"][name])), \
+        assert any(not s.startswith(".") for s, _ in volume_mounts(config["services"][name])), (
             f"{name} keeps its data in no named volume"
+        )
 
 
 def test_depends_on_uses_conditions():
@@ -306,8 +345,10 @@ def test_depends_on_uses_conditions():
     assert worker["redis"]["condition"] == "service_healthy"
     assert services["kafka-init"]["depends_on"]["kafka"]["condition"] == "service_healthy"
     assert services["grafana"]["depends_on"]["prometheus"]["condition"] == "service_healthy"
-    assert services["simulator"]["depends_on"]["kafka-init"]["condition"] == \
-        "service_completed_successfully"
+    assert (
+        services["simulator"]["depends_on"]["kafka-init"]["condition"]
+        == "service_completed_successfully"
+    )
 
 
 def test_long_running_services_restart_and_have_healthchecks():
@@ -330,15 +371,17 @@ def test_the_worker_scales():
     worker = services["worker"]
     assert "ports" not in worker, "a fixed host port prevents docker compose up --scale worker=N"
     assert worker["command"] == ["worker"]
-    assert worker["build"] == "." and worker["image"] == LOCAL_IMAGE
+    assert worker["build"] == "."
+    assert worker["image"] == LOCAL_IMAGE
     # `docker compose up` resets a service to its scale: keep it in .env, within the partitions.
     assert raw_compose()["services"]["worker"]["scale"] == "${WORKER_REPLICAS:-1}"
     assert 1 <= int(worker["scale"]) <= int(environment(worker)["PORTFLOW_PARTITIONS"])
     host, port = parse_host_port(environment(worker)["PORTFLOW_METRICS_ADDR"], "metrics")
     assert host == "0.0.0.0", "Prometheus in another container cannot reach 127.0.0.1"
     assert f"127.0.0.1:{port}/metrics" in " ".join(worker["healthcheck"]["test"])
-    assert "simulator" in services["simulator"]["profiles"], \
+    assert "simulator" in services["simulator"]["profiles"], (
         "synthetic events must not flow into the aggregates unless asked for"
+    )
     assert services["simulator"]["command"][0] == "simulate"
 
 
@@ -351,17 +394,20 @@ def test_portflow_settings_are_documented_and_valid():
             continue
         env = environment(svc)
         used = {key for key in env if key.startswith("PORTFLOW_")}
-        assert used <= documented, f"{name}: not in README.md's configuration table: " \
-                                   f"{used - documented}"
+        assert used <= documented, (
+            f"{name}: not in README.md's configuration table: {used - documented}"
+        )
         settings = Settings.from_env(env)  # raises ConfigError on a bad value
         host, port = parse_host_port(settings.kafka_bootstrap, "bootstrap")
-        assert f"PLAINTEXT://{host}:{port}" in \
-            environment(services["kafka"])["KAFKA_ADVERTISED_LISTENERS"].split(","), name
+        assert f"PLAINTEXT://{host}:{port}" in environment(services["kafka"])[
+            "KAFKA_ADVERTISED_LISTENERS"
+        ].split(","), name
         assert settings.session_timeout_s == 30
     for name in ("worker", "api", "cli"):
         settings = Settings.from_env(environment(services[name]))
-        assert settings.redis_url == \
-            f"redis://:{env_example()['REDIS_PASSWORD']}@redis:6379/0", name
+        assert settings.redis_url == f"redis://:{env_example()['REDIS_PASSWORD']}@redis:6379/0", (
+            name
+        )
     assert "PORTFLOW_REDIS_URL" not in environment(services["simulator"])
     dockerfile_env = set(re.findall(r"\b(PORTFLOW_[A-Z0-9_]+)=", DOCKERFILE.read_text()))
     assert dockerfile_env <= documented
@@ -371,7 +417,8 @@ def test_the_api_serves_the_network_with_the_token_and_is_checked_on_its_port():
     from entrypoints.api.server import check_exposure
 
     api = service("api")
-    assert api["image"] == LOCAL_IMAGE and api["command"] == ["serve"]
+    assert api["image"] == LOCAL_IMAGE
+    assert api["command"] == ["serve"]
     settings = Settings.from_env(environment(api))
     host, port = settings.api_addr
     assert host == "0.0.0.0", "Grafana in another container cannot reach 127.0.0.1"
@@ -391,15 +438,18 @@ def test_kafka_is_a_single_kraft_node():
     assert env["KAFKA_CONTROLLER_LISTENER_NAMES"] == "CONTROLLER"
     assert env["KAFKA_CONTROLLER_QUORUM_VOTERS"] == f"{env['KAFKA_NODE_ID']}@kafka:9093"
     assert env["KAFKA_AUTO_CREATE_TOPICS_ENABLE"] == "false"
-    for key in ("KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR",
-                "KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR",
-                "KAFKA_TRANSACTION_STATE_LOG_MIN_ISR"):
+    for key in (
+        "KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR",
+        "KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR",
+        "KAFKA_TRANSACTION_STATE_LOG_MIN_ISR",
+    ):
         assert env[key] == "1", key
     # kafka-storage format takes a base64 UUID (22 characters, 16 bytes).
     assert len(base64.urlsafe_b64decode(env["CLUSTER_ID"] + "==")) == 16
     assert bind_source(kafka, env["KAFKA_LOG_DIRS"]) == "kafka-data"
-    assert "kafka-topics.sh --bootstrap-server localhost:9092 --list" in \
-        " ".join(kafka["healthcheck"]["test"])
+    assert "kafka-topics.sh --bootstrap-server localhost:9092 --list" in " ".join(
+        kafka["healthcheck"]["test"]
+    )
 
 
 def compose_kafka_setting(name: str) -> str:
@@ -423,14 +473,16 @@ def test_kafka_init_creates_the_contract_topics(tmp_path):
     init = service("kafka-init")
     assert init["image"] == service("kafka")["image"]
     entrypoint, script = init["entrypoint"], init["command"]
-    assert entrypoint[0].endswith("bash") and len(script) == 1
+    assert entrypoint[0].endswith("bash")
+    assert len(script) == 1
     log = tmp_path / "calls"
     stub = tmp_path / "kafka-topics.sh"
     stub.write_text(f'#!/bin/sh\nprintf "%s\\n" "$*" >> {shlex.quote(str(log))}\n')
     stub.chmod(0o755)
     assert "/opt/kafka/bin/kafka-topics.sh" in script[0]
-    result = run(["bash", *entrypoint[1:],
-                  script[0].replace("/opt/kafka/bin/kafka-topics.sh", str(stub))])
+    result = run(
+        ["bash", *entrypoint[1:], script[0].replace("/opt/kafka/bin/kafka-topics.sh", str(stub))]
+    )
     assert result.returncode == 0, show(result)
 
     partitions = environment(service("worker"))["PORTFLOW_PARTITIONS"]
@@ -456,10 +508,12 @@ def test_redis_persists_and_requires_the_password():
     command = redis_svc["command"]
     options = dict(zip(command[1::2], command[2::2]))
     assert command[0] == "redis-server"
-    assert options["--appendonly"] == "yes" and options["--appendfsync"] == "everysec"
+    assert options["--appendonly"] == "yes"
+    assert options["--appendfsync"] == "everysec"
     assert options["--requirepass"] == env_example()["REDIS_PASSWORD"]
-    assert options.get("--maxmemory-policy", "noeviction") == "noeviction", \
+    assert options.get("--maxmemory-policy", "noeviction") == "noeviction", (
         "an evicting policy would drop aggregates"
+    )
     assert bind_source(redis_svc, "/data") == "redis-data"
     assert "ping" in " ".join(redis_svc["healthcheck"]["test"])
 
@@ -470,14 +524,21 @@ def test_prometheus_finds_the_workers_and_alertmanager():
     jobs = {job["job_name"]: job for job in config["scrape_configs"]}
     (sd,) = jobs["portflow"]["dns_sd_configs"]
     _, metrics_port = parse_host_port(
-        environment(services["worker"])["PORTFLOW_METRICS_ADDR"], "metrics")
-    assert sd["names"] == ["worker"] and "worker" in services
+        environment(services["worker"])["PORTFLOW_METRICS_ADDR"], "metrics"
+    )
+    assert sd["names"] == ["worker"]
+    assert "worker" in services
     assert sd["port"] == metrics_port
     assert f"EXPOSE {metrics_port}" in DOCKERFILE.read_text()
-    targets = [t for am in config["alerting"]["alertmanagers"]
-               for sc in am["static_configs"] for t in sc["targets"]]
+    targets = [
+        t
+        for am in config["alerting"]["alertmanagers"]
+        for sc in am["static_configs"]
+        for t in sc["targets"]
+    ]
     host, port = parse_host_port(targets[0], "alertmanager")
-    assert targets == [f"{host}:{port}"] and host in services
+    assert targets == [f"{host}:{port}"]
+    assert host in services
     assert container_port(services[host]) == port
     assert flag(services[host]["command"], "web.listen-address") in (None, f":{port}")
 
@@ -503,15 +564,21 @@ def test_grafana_reads_prometheus_and_the_dashboards():
     services = compose()["services"]
     grafana = services["grafana"]
     (datasource,) = load_yaml(GRAFANA / "provisioning" / "datasources" / "prometheus.yml")[
-        "datasources"]
+        "datasources"
+    ]
     url = re.fullmatch(r"http://([a-z0-9-]+):(\d+)/?", datasource["url"])
     assert url, datasource["url"]
-    assert url[1] in services and container_port(services[url[1]]) == int(url[2])
+    assert url[1] in services
+    assert container_port(services[url[1]]) == int(url[2])
     assert flag(services[url[1]]["command"], "web.listen-address") in (None, f":{url[2]}")
-    assert bind_source(grafana, "/etc/grafana/provisioning/datasources") == \
-        "./grafana/provisioning/datasources"
-    assert bind_source(grafana, "/etc/grafana/provisioning/dashboards") == \
-        "./grafana/provisioning/dashboards"
+    assert (
+        bind_source(grafana, "/etc/grafana/provisioning/datasources")
+        == "./grafana/provisioning/datasources"
+    )
+    assert (
+        bind_source(grafana, "/etc/grafana/provisioning/dashboards")
+        == "./grafana/provisioning/dashboards"
+    )
     (provider,) = load_yaml(GRAFANA / "provisioning" / "dashboards" / "portflow.yml")["providers"]
     assert bind_source(grafana, provider["options"]["path"]) == "./grafana/dashboards"
     assert list((GRAFANA / "dashboards").glob("*.json"))
@@ -523,11 +590,14 @@ def test_grafana_reads_prometheus_and_the_dashboards():
 def test_grafana_reads_the_api_through_the_pinned_infinity_plugin_with_the_token():
     grafana = service("grafana")
     (datasource,) = load_yaml(GRAFANA / "provisioning" / "datasources" / "portflow-api.yml")[
-        "datasources"]
+        "datasources"
+    ]
     assert datasource["uid"] == "portflow-api"
     assert datasource["type"] == "yesoreyeram-infinity-datasource"
     url = re.fullmatch(r"http://([a-z0-9-]+):(\d+)", datasource["url"])
-    assert url and url[1] == "api" and container_port(service("api")) == int(url[2])
+    assert url
+    assert url[1] == "api"
+    assert container_port(service("api")) == int(url[2])
     assert datasource["jsonData"]["allowedHosts"] == [datasource["url"]]
     assert datasource["jsonData"]["customHealthCheckUrl"].startswith(datasource["url"] + "/v1/")
     assert datasource["jsonData"]["auth_method"] == "bearerToken"
@@ -555,14 +625,16 @@ def test_env_example_defines_every_variable_with_placeholder_secrets():
     for secret in SECRETS:
         assert example[secret].startswith("change-me"), f"{secret}: not a placeholder"
         # Secrets are required: no default in the compose file.
-        assert re.search(r"\$\{%s:\?" % secret, text) and \
-            not re.search(r"\$\{%s:?-" % secret, text), secret
+        assert re.search(rf"\$\{{{secret}:\?", text) and not re.search(
+            rf"\$\{{{secret}:?-", text
+        ), secret
     # Used inside a redis:// URL: must not need escaping.
     assert re.fullmatch(r"[A-Za-z0-9._-]+", example["REDIS_PASSWORD"])
     assert ".env" in (ROOT / ".gitignore").read_text().split()
 
 
 # ---- promtool and amtool -------------------------------------------------------------------
+
 
 @needs_promtool
 def test_promtool_checks_the_config_with_the_mounted_rules(tmp_path):
@@ -593,25 +665,28 @@ def test_amtool_checks_the_alertmanager_config():
 
 
 def test_alertmanager_routes_and_inhibitions_name_real_alerts():
-    alerts = {rule["alert"] for group in load_yaml(ROOT / "prometheus" / "rules" /
-                                                   "portflow-alerts.yml")["groups"]
-              for rule in group["rules"] if "alert" in rule}
+    alerts = {
+        rule["alert"]
+        for group in load_yaml(ROOT / "prometheus" / "rules" / "portflow-alerts.yml")["groups"]
+        for rule in group["rules"]
+        if "alert" in rule
+    }
     config = load_yaml(ALERTMANAGER_CONFIG)
     route = config["route"]
     assert route["receiver"] == "default"
     assert route["group_by"] == ["alertname", "port", "mode", "service"]
     (receiver,) = config["receivers"]
     (webhook,) = receiver["webhook_configs"]
-    assert re.fullmatch(r"https?://[a-z0-9.-]+\.example(:\d+)?/.*", webhook["url"]), \
+    assert re.fullmatch(r"https?://[a-z0-9.-]+\.example(:\d+)?/.*", webhook["url"]), (
         "the example receiver must be an obviously fake (.example) URL"
+    )
 
     def matching(matchers: list[str]) -> set[str]:
         names = alerts
         for matcher in matchers:
             label, op, value = re.fullmatch(r'(\w+)\s*(=~|=)\s*"(.*)"', matcher).groups()
             if label == "alertname":
-                names = {a for a in names
-                         if (re.fullmatch(value, a) if op == "=~" else a == value)}
+                names = {a for a in names if (re.fullmatch(value, a) if op == "=~" else a == value)}
         return names
 
     muted, muting = set(), set()
@@ -621,14 +696,18 @@ def test_alertmanager_routes_and_inhibitions_name_real_alerts():
         muting |= sources
         muted |= targets
     assert muting == {"PortflowWorkerAbsent", "PortflowPipelineStalled"}
-    assert muted == {"PortflowThroughputDropWeekOverWeek", "PortflowThroughputDropYearOverYear",
-                     "PortflowNoEvents"}
+    assert muted == {
+        "PortflowThroughputDropWeekOverWeek",
+        "PortflowThroughputDropYearOverYear",
+        "PortflowNoEvents",
+    }
     assert service("alertmanager")["volumes"][0].startswith(
-        "./alertmanager/alertmanager.yml:" + flag(service("alertmanager")["command"],
-                                                  "config.file"))
+        "./alertmanager/alertmanager.yml:" + flag(service("alertmanager")["command"], "config.file")
+    )
 
 
 # ---- Dockerfile ----------------------------------------------------------------------------
+
 
 def dockerfile_instructions() -> list[tuple[str, str]]:
     """(INSTRUCTION, arguments) with continuation lines joined and comments dropped."""
@@ -662,8 +741,9 @@ def test_dockerfile_base_is_pinned():
     assert froms
     for args in froms:
         image = args.split()[0]
-        assert re.fullmatch(r"python:3\.11\.\d+-slim-bookworm", image), \
+        assert re.fullmatch(r"python:3\.11\.\d+-slim-bookworm", image), (
             f"{image}: pin python:3.11.<patch>-slim-bookworm"
+        )
     assert len({args.split()[0] for args in froms}) == 1, "the stages use different bases"
 
 
@@ -676,14 +756,15 @@ def test_dockerfile_runs_portflow_unprivileged_with_a_healthcheck():
     assert [json.loads(args) for kw, args in final if kw == "CMD"] == [["worker"]]
     assert [args for kw, args in final if kw == "EXPOSE"] == ["9464"]
     (check,) = [args for kw, args in final if kw == "HEALTHCHECK"]
-    assert "urllib" in check and "/metrics" in check
+    assert "urllib" in check
+    assert "/metrics" in check
     assert "PORTFLOW_METRICS_ADDR=0.0.0.0:9464" in " ".join(a for k, a in final if k == "ENV")
     assert any("pip install ." in args for args in instructions("RUN"))
 
 
 def healthcheck_command() -> list[str]:
     (check,) = [args for kw, args in final_stage() if kw == "HEALTHCHECK"]
-    return json.loads(check[check.index("CMD") + 3:].strip())
+    return json.loads(check[check.index("CMD") + 3 :].strip())
 
 
 def test_dockerfile_healthcheck_fetches_the_metrics(tmp_path):
@@ -720,8 +801,11 @@ def test_dockerfile_healthcheck_fetches_the_metrics(tmp_path):
 
 
 def test_the_build_context_holds_what_the_dockerfile_copies():
-    patterns = [line.strip() for line in DOCKERIGNORE.read_text().splitlines()
-                if line.strip() and not line.lstrip().startswith("#")]
+    patterns = [
+        line.strip()
+        for line in DOCKERIGNORE.read_text().splitlines()
+        if line.strip() and not line.lstrip().startswith("#")
+    ]
     assert patterns[0] == "*", ".dockerignore should start from nothing and allow what is needed"
     allowed = {p[1:].rstrip("/") for p in patterns if p.startswith("!")}
     copied = set()
@@ -732,8 +816,16 @@ def test_the_build_context_holds_what_the_dockerfile_copies():
     assert copied == allowed, f"COPY {copied} but .dockerignore allows {allowed}"
     for path in copied:
         assert (ROOT / path).exists(), path
-    for excluded in (".venv/", ".git/", ".env", ".pytest_cache/", ".hypothesis/",
-                     "**/__pycache__/", "**/*.jsonl", "**/*.jsonl.gz"):
+    for excluded in (
+        ".venv/",
+        ".git/",
+        ".env",
+        ".pytest_cache/",
+        ".hypothesis/",
+        "**/__pycache__/",
+        "**/*.jsonl",
+        "**/*.jsonl.gz",
+    ):
         assert excluded in patterns, f".dockerignore: {excluded}"
     # The packages copied are the packages pyproject.toml installs.
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())

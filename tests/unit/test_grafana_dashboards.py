@@ -31,17 +31,24 @@ PLAIN_PATH = re.compile(r"[a-z_]+(\.[a-z_]+)*")  # where GJSON and a dict walk a
 
 
 def test_the_three_boards_are_generated():
-    assert sorted(BOARDS) == ["portflow-event-time.json", "portflow-overview.json",
-                              "portflow-pipeline.json"]
-    assert {b["uid"] for b in BOARDS.values()} == {"portflow-overview", "portflow-pipeline",
-                                                   "portflow-event-time"}
+    assert sorted(BOARDS) == [
+        "portflow-event-time.json",
+        "portflow-overview.json",
+        "portflow-pipeline.json",
+    ]
+    assert {b["uid"] for b in BOARDS.values()} == {
+        "portflow-overview",
+        "portflow-pipeline",
+        "portflow-event-time",
+    }
 
 
 @pytest.mark.parametrize("name", sorted(BOARDS))
 def test_committed_json_is_what_the_code_generates(name):
     committed = (build.OUT_DIR / name).read_text(encoding="utf-8")
-    assert committed == build.render(BOARDS[name]), \
+    assert committed == build.render(BOARDS[name]), (
         f"grafana/dashboards/{name} is stale: run .venv/bin/python grafana/build.py"
+    )
 
 
 def test_generation_is_deterministic():
@@ -85,8 +92,11 @@ def test_panels_fit_the_24_columns_without_overlapping(name):
     for panel in BOARDS[name]["panels"]:
         pos = panel["gridPos"]
         assert pos["x"] + pos["w"] <= 24, panel["title"]
-        cells = {(x, y) for x in range(pos["x"], pos["x"] + pos["w"])
-                 for y in range(pos["y"], pos["y"] + pos["h"])}
+        cells = {
+            (x, y)
+            for x in range(pos["x"], pos["x"] + pos["w"])
+            for y in range(pos["y"], pos["y"] + pos["h"])
+        }
         assert not cells & taken, panel["title"]
         taken |= cells
 
@@ -96,7 +106,9 @@ def test_port_and_mode_variables(name):
     variables = {v["name"]: v for v in BOARDS[name]["templating"]["list"]}
     for label in ("port", "mode"):
         var = variables[label]
-        assert var["type"] == "query" and var["multi"] and var["includeAll"]
+        assert var["type"] == "query"
+        assert var["multi"]
+        assert var["includeAll"]
         assert var["query"] == f"label_values(portflow_trade_value_yuan_total, {label})"
         assert var["datasource"]["uid"] == "prometheus"
 
@@ -104,7 +116,8 @@ def test_port_and_mode_variables(name):
 def test_overview_span_variable():
     variables = {v["name"]: v for v in BOARDS["portflow-overview.json"]["templating"]["list"]}
     span = variables["span"]
-    assert span["type"] == "custom" and span["query"] == "month,quarter,half,ytd"
+    assert span["type"] == "custom"
+    assert span["query"] == "month,quarter,half,ytd"
     assert span["current"]["value"] == "half"
 
 
@@ -123,6 +136,7 @@ def test_panel_queries_are_complete():
 
 # ---- the event-time board: portflow's API through the Infinity datasource --------------------
 
+
 def infinity_queries() -> list[tuple[str, dict]]:
     return [found for board in BOARDS.values() for found in build.infinity_targets(board)]
 
@@ -132,8 +146,12 @@ def test_every_infinity_query_is_a_backend_parsed_get_of_the_api():
     assert len(queries) >= 10
     for where, query in queries:
         assert query["datasource"] == API, where
-        assert (query["type"], query["source"], query["parser"], query["format"]) == \
-            ("json", "url", "backend", "table"), where
+        assert (query["type"], query["source"], query["parser"], query["format"]) == (
+            "json",
+            "url",
+            "backend",
+            "table",
+        ), where
         assert query["url_options"]["method"] == "GET", where
         assert query["url"] in ("/v1/reports", "/v1/series"), where
         assert PLAIN_PATH.fullmatch(query["root_selector"]), where
@@ -150,7 +168,8 @@ def test_api_targets_cover_every_infinity_query_with_every_variable_substituted(
     queries = infinity_queries()
     assert [(t.where, t.root_selector, t.selectors) for t in targets] == [
         (where, q["root_selector"], tuple(c["selector"] for c in q["columns"]))
-        for where, q in queries]
+        for where, q in queries
+    ]
     for target in targets:
         assert target.board == "portflow-event-time"
         assert "$" not in target.url, target
@@ -166,8 +185,12 @@ def test_the_period_tables_by_port_mode_zone_group_and_partner_and_the_year_to_d
     for query in reports:
         assert query["period"] == ["2024-H1"]
     tables = [q for q in reports if "compare" in q]
-    assert {q["by"][0] for q in tables if "by" in q and "ytd" not in q} == \
-        {"port", "mode", "zone_group", "partner"}
+    assert {q["by"][0] for q in tables if "by" in q and "ytd" not in q} == {
+        "port",
+        "mode",
+        "zone_group",
+        "partner",
+    }
     assert all(q["compare"] == ["yoy"] and q["currency"] == ["CNY"] for q in tables)
     assert any(q.get("ytd") == ["true"] and q.get("by") == ["port"] for q in tables)
     assert any(q.get("ytd") == ["true"] and "by" not in q for q in tables)
@@ -178,16 +201,21 @@ def test_the_year_to_date_is_always_against_a_year_earlier():
     values = {**build.API_TEST_VALUES, "compare": "previous"}
     queries = [parameters(t.url) for t in build.api_targets(values)]
     ytd = [q for q in queries if "ytd" in q]
-    assert len(ytd) == 2 and all(q["compare"] == ["yoy"] for q in ytd)
+    assert len(ytd) == 2
+    assert all(q["compare"] == ["yoy"] for q in ytd)
     assert all(q["compare"] == ["previous"] for q in queries if "compare" in q and "ytd" not in q)
 
 
 def test_the_series_ask_for_days_and_months_over_grafanas_time_range_in_epoch_ms():
-    series = {parameters(t.url)["granularity"][0]: (parameters(t.url), t.selectors)
-              for t in build.api_targets() if t.url.startswith("/v1/series")}
+    series = {
+        parameters(t.url)["granularity"][0]: (parameters(t.url), t.selectors)
+        for t in build.api_targets()
+        if t.url.startswith("/v1/series")
+    }
     assert set(series) == {"day", "month"}
     day, selectors = series["day"]
-    assert day["by"] == ["port"] and day["filter"] == ["port:khorgos"]
+    assert day["by"] == ["port"]
+    assert day["filter"] == ["port:khorgos"]
     assert selectors == ("time", "value", "previous")
     for query, _ in series.values():
         assert query["from"] == ["1704038400000"]  # 2024-01-01T00:00:00+08:00
@@ -209,14 +237,20 @@ def test_unit_overrides_name_columns_the_panel_reads():
 def test_event_time_variables():
     variables = {v["name"]: v for v in EVENT_TIME["templating"]["list"]}
     assert set(variables) == {"period", "compare", "currency", "port"}
-    assert variables["period"]["type"] == "textbox" and variables["period"]["query"] == "2024-H1"
+    assert variables["period"]["type"] == "textbox"
+    assert variables["period"]["query"] == "2024-H1"
     assert variables["compare"]["query"] == "yoy,previous"
     assert variables["currency"]["query"] == "CNY,USD"
     port = variables["port"]
-    assert port["type"] == "query" and port["datasource"] == API
-    assert not port["multi"] and not port["includeAll"]  # the API filters by one value
+    assert port["type"] == "query"
+    assert port["datasource"] == API
+    assert not port["multi"]
+    assert not port["includeAll"]
     assert port["query"]["queryType"] == "infinity"
-    used = {name for target in build.api_targets(values={}) for name in
-            re.findall(r"\$\{?(\w+)", unquote(target.url))}
+    used = {
+        name
+        for target in build.api_targets(values={})
+        for name in re.findall(r"\$\{?(\w+)", unquote(target.url))
+    }
     assert used <= set(variables) | {"__from", "__to"}
     assert set(build.API_TEST_VALUES) == set(variables) | {"__from", "__to"}

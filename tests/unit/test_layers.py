@@ -10,8 +10,13 @@ LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
 
 
 def lint(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([str(LINT_IMPORTS), "--no-cache", *args], cwd=ROOT,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [str(LINT_IMPORTS), "--no-cache", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_every_layer_contract_is_kept():
@@ -33,7 +38,8 @@ layers = ["portflow", "entrypoints"]
 """)
     result = lint("--config", str(config))
     assert result.returncode == 1, result.stdout
-    assert "entrypoints.cli." in result.stdout and " -> portflow." in result.stdout
+    assert "entrypoints.cli." in result.stdout
+    assert " -> portflow." in result.stdout
 
 
 def test_every_module_of_every_package_imports():
@@ -49,6 +55,6 @@ def test_every_module_of_every_package_imports():
                 continue
             try:
                 importlib.import_module(module.name)
-            except Exception as exc:  # noqa: BLE001 (every failure is reported)
+            except Exception as exc:
                 failed.append(f"{module.name}: {type(exc).__name__}: {exc}")
     assert not failed, "\n".join(failed)

@@ -19,12 +19,18 @@ SUFFIXES = {"counter": ("_total",), "histogram": ("_bucket", "_sum", "_count"), 
 
 def exported() -> set[str]:
     """Sample names of every family the worker registers (labelled ones may have no sample yet)."""
-    names = {family.name + suffix for family in WorkerMetrics().registry.collect()
-             for suffix in SUFFIXES[family.type]}
+    names = {
+        family.name + suffix
+        for family in WorkerMetrics().registry.collect()
+        for suffix in SUFFIXES[family.type]
+    }
     names |= {name for name, *_ in YOY_MEASURES} | {LostOffsetsCollector.NAME}
     names |= set(DropCollector.NAMES) | set(DataDirCollector.NAMES)  # the last: with --data
-    names |= {"portflow_yoy_ratio", "portflow_yoy_period_info",
-              "portflow_latest_event_timestamp_seconds"}
+    names |= {
+        "portflow_yoy_ratio",
+        "portflow_yoy_period_info",
+        "portflow_latest_event_timestamp_seconds",
+    }
     return names
 
 

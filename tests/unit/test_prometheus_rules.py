@@ -27,7 +27,8 @@ SEVERITIES = {"critical", "warning"}
 
 PROMTOOL = shutil.which("promtool")
 needs_promtool = pytest.mark.skipif(
-    PROMTOOL is None, reason="promtool is not on PATH (Debian/Ubuntu: apt-get install prometheus)")
+    PROMTOOL is None, reason="promtool is not on PATH (Debian/Ubuntu: apt-get install prometheus)"
+)
 
 
 def promtool(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
@@ -35,8 +36,10 @@ def promtool(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
 
 
 def show(result: subprocess.CompletedProcess) -> str:
-    return (f"$ {' '.join(map(str, result.args))}\nexit code {result.returncode}\n"
-            f"--- stdout\n{result.stdout}\n--- stderr\n{result.stderr}")
+    return (
+        f"$ {' '.join(map(str, result.args))}\nexit code {result.returncode}\n"
+        f"--- stdout\n{result.stdout}\n--- stderr\n{result.stderr}"
+    )
 
 
 def load(path: Path) -> dict:
@@ -45,8 +48,13 @@ def load(path: Path) -> dict:
 
 def rules(kind: str) -> list[dict]:
     """Every rule of the rules files that is a ``record`` or an ``alert``."""
-    return [rule for path in RULE_FILES for group in load(path)["groups"]
-            for rule in group["rules"] if kind in rule]
+    return [
+        rule
+        for path in RULE_FILES
+        for group in load(path)["groups"]
+        for rule in group["rules"]
+        if kind in rule
+    ]
 
 
 def test_the_files_exist():
@@ -55,6 +63,7 @@ def test_the_files_exist():
 
 
 # ---- promtool ------------------------------------------------------------------------------
+
 
 @needs_promtool
 @pytest.mark.parametrize("path", RULE_FILES, ids=lambda p: p.name)
@@ -87,6 +96,7 @@ def test_promtool_check_config_with_the_repository_rules(tmp_path):
 
 # ---- the production configuration ----------------------------------------------------------
 
+
 def test_config_scrapes_every_worker_replica_and_alerts():
     config = load(PROMETHEUS / "prometheus.yml")
     assert config["global"]["scrape_interval"] == "15s"
@@ -94,13 +104,19 @@ def test_config_scrapes_every_worker_replica_and_alerts():
     jobs = {job["job_name"]: job for job in config["scrape_configs"]}
     assert set(jobs) == {"portflow", "prometheus"}
     assert jobs["portflow"]["dns_sd_configs"] == [
-        {"names": ["worker"], "type": "A", "port": 9464, "refresh_interval": "15s"}]
-    targets = [t for am in config["alerting"]["alertmanagers"]
-               for sc in am["static_configs"] for t in sc["targets"]]
+        {"names": ["worker"], "type": "A", "port": 9464, "refresh_interval": "15s"}
+    ]
+    targets = [
+        t
+        for am in config["alerting"]["alertmanagers"]
+        for sc in am["static_configs"]
+        for t in sc["targets"]
+    ]
     assert targets == ["alertmanager:9093"]
 
 
 # ---- the rules themselves ------------------------------------------------------------------
+
 
 def test_every_alert_has_for_severity_and_annotations():
     alerts = rules("alert")
@@ -115,15 +131,24 @@ def test_every_alert_has_for_severity_and_annotations():
 
 def test_the_required_alerts_and_thresholds():
     alerts = {a["alert"]: a for a in rules("alert")}
-    assert {"PortflowThroughputDropWeekOverWeek", "PortflowThroughputDropYearOverYear",
-            "PortflowPipelineStalled", "PortflowWorkerAbsent", "PortflowConsumerLagGrowing",
-            "PortflowDeadLetterRate"} <= set(alerts)
+    assert {
+        "PortflowThroughputDropWeekOverWeek",
+        "PortflowThroughputDropYearOverYear",
+        "PortflowPipelineStalled",
+        "PortflowWorkerAbsent",
+        "PortflowConsumerLagGrowing",
+        "PortflowDeadLetterRate",
+    } <= set(alerts)
     week = alerts["PortflowThroughputDropWeekOverWeek"]
     year = alerts["PortflowThroughputDropYearOverYear"]
-    assert "offset 1w" in week["expr"] and "< 0.5" in week["expr"] and week["for"] == "30m"
+    assert "offset 1w" in week["expr"]
+    assert "< 0.5" in week["expr"]
+    assert week["for"] == "30m"
     # PromQL's 1y is 365 days: one weekday off. 52w keeps the weekday.
-    assert "offset 52w" in year["expr"] and "offset 1y" not in year["expr"]
-    assert "< 0.5" in year["expr"] and year["for"] == "1h"
+    assert "offset 52w" in year["expr"]
+    assert "offset 1y" not in year["expr"]
+    assert "< 0.5" in year["expr"]
+    assert year["for"] == "1h"
     assert alerts["PortflowPipelineStalled"]["for"] == "5m"
     assert 'absent(up{job="portflow"} == 1)' in alerts["PortflowWorkerAbsent"]["expr"]
     assert alerts["PortflowWorkerAbsent"]["for"] == "2m"
@@ -144,9 +169,14 @@ def test_every_alert_is_tested_firing_and_not_firing():
 
 def test_recorded_series_used_are_recorded():
     recorded = {r["record"] for r in rules("record")}
-    assert {"portflow:trade_value_yuan:rate5m", "portflow:trade_value_yuan:rate1h",
-            "portflow:cargo_weight_tonnes:rate1h", "portflow:events_applied:rate5m",
-            "portflow:events_rejected:rate5m", "portflow:consumer_lag_records:sum"} <= recorded
+    assert {
+        "portflow:trade_value_yuan:rate5m",
+        "portflow:trade_value_yuan:rate1h",
+        "portflow:cargo_weight_tonnes:rate1h",
+        "portflow:events_applied:rate5m",
+        "portflow:events_rejected:rate5m",
+        "portflow:consumer_lag_records:sum",
+    } <= recorded
     for rule in rules("alert") + rules("record"):
         used = set(re.findall(r"portflow:[a-z0-9_:]+", rule["expr"]))
         assert used <= recorded, f"{rule.get('alert') or rule['record']}: {used - recorded}"

@@ -30,8 +30,12 @@ def test_past_its_time_the_last_failure_is_given_up_in_the_callers_words():
         raise OSError("still down")
 
     with pytest.raises(RuntimeError, match="gave up: still down"):
-        retry(attempt, (OSError,), Backoff(0.01, 0.01, give_up_after_s=0.05),
-              lambda exc: RuntimeError(f"gave up: {exc}"))
+        retry(
+            attempt,
+            (OSError,),
+            Backoff(0.01, 0.01, give_up_after_s=0.05),
+            lambda exc: RuntimeError(f"gave up: {exc}"),
+        )
 
 
 def test_a_failure_not_retried_on_propagates_at_once():
@@ -56,6 +60,13 @@ def test_the_async_loop_reports_each_wait_before_it_waits():
             raise outcome
         return outcome
 
-    result = asyncio.run(retry_async(attempt, (ConnectionError,), Backoff(0.001, 0.002),
-                                     lambda exc, delay: told.append((str(exc), delay))))
-    assert result == 42 and told == [("a", 0.001), ("b", 0.002)]
+    result = asyncio.run(
+        retry_async(
+            attempt,
+            (ConnectionError,),
+            Backoff(0.001, 0.002),
+            lambda exc, delay: told.append((str(exc), delay)),
+        )
+    )
+    assert result == 42
+    assert told == [("a", 0.001), ("b", 0.002)]

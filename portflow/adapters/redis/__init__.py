@@ -23,10 +23,32 @@ rebuild``) has none, so no worker can add to a state that lost its history; each
 loss and re-reads its partitions from the start (see ``streams.positioning``).
 """
 
-from portflow.adapters.redis.progress import (DROPPING, LAYOUT, LayoutConflict, Outcomes,
-                                              TimeZoneConflict)
-from portflow.adapters.redis.store import (ApplyOutcome, DedupeWindow, RedisStore, StateConflict,
-                                           StateLost, lua)
+from portflow.adapters.redis.progress import (
+    DROPPING,
+    LAYOUT,
+    LayoutConflict,
+    Outcomes,
+    TimeZoneConflict,
+)
+from portflow.adapters.redis.store import (
+    ApplyOutcome,
+    DedupeWindow,
+    RedisStore,
+    StateConflict,
+    StateLost,
+    lua,
+)
 
-__all__ = ["ApplyOutcome", "DROPPING", "Outcomes", "DedupeWindow", "RedisStore", "StateConflict",
-           "StateLost", "TimeZoneConflict", "LAYOUT", "LayoutConflict", "lua"]
+__all__ = [
+    "DROPPING",
+    "LAYOUT",
+    "ApplyOutcome",
+    "DedupeWindow",
+    "LayoutConflict",
+    "Outcomes",
+    "RedisStore",
+    "StateConflict",
+    "StateLost",
+    "TimeZoneConflict",
+    "lua",
+]

@@ -3,9 +3,10 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Iterable, Optional
 
 import redis
 
@@ -16,12 +17,12 @@ from portflow.adapters.redis.rates import rates_of
 class Snapshot:
     """The state as a report finds it (``Aggregates.granule_versions``)."""
 
-    epoch: Optional[str]
-    time_zone: Optional[str]
+    epoch: str | None
+    time_zone: str | None
     lost: bool  # Kafka deleted offsets before they were applied
-    latest: Optional[int]  # the newest event time applied, Unix seconds
+    latest: int | None  # the newest event time applied, Unix seconds
     versions: list[int]
-    rates: Optional[dict[str, Decimal]]
+    rates: dict[str, Decimal] | None
 
 
 class Aggregates:
@@ -35,8 +36,9 @@ class Aggregates:
         value = self.client.hget(self.meta_key, "latest_event_ts")
         return int(value) if value is not None else None
 
-    def granule_versions(self, event_type: str, granules: list[str],
-                         with_rates: bool = False) -> "Snapshot":
+    def granule_versions(
+        self, event_type: str, granules: list[str], with_rates: bool = False
+    ) -> Snapshot:
         """What a report needs before it sums anything, in one round trip: the state's epoch,
         time zone, whether offsets were lost, the newest event time, each granule's version
         (0 for one never written since versions were kept: a granule whose version is
@@ -48,20 +50,24 @@ class Aggregates:
         if with_rates:
             pipe.hgetall(self.rates_key)
         (epoch, tz, latest), lost, versions, *rates = pipe.execute()
-        return Snapshot(None if epoch is None else epoch.decode(),
-                        None if tz is None else tz.decode(), bool(lost),
-                        None if latest is None else int(latest),
-                        [int(v or 0) for v in versions][:len(granules)],
-                        rates_of(rates[0]) if rates else None)
+        return Snapshot(
+            None if epoch is None else epoch.decode(),
+            None if tz is None else tz.decode(),
+            bool(lost),
+            None if latest is None else int(latest),
+            [int(v or 0) for v in versions][: len(granules)],
+            rates_of(rates[0]) if rates else None,
+        )
 
-    def rollup_key(self, event_type: str, measure: str, granule: str, by: tuple[str, ...],
-                   filters: tuple) -> str:
+    def rollup_key(
+        self, event_type: str, measure: str, granule: str, by: tuple[str, ...], filters: tuple
+    ) -> str:
         """Where a reader keeps a granule's rollup by dimensions and filters (see
         ``services.reports``); dropped with the state."""
         where = ";".join(f"{dim}={'+'.join(values)}" for dim, values in filters)
         return f"{self.root}:rollup:{event_type}:{measure}:{granule}:{','.join(by)}:{where}"
 
-    def stored_rollups(self, keys: list[str]) -> list[Optional[bytes]]:
+    def stored_rollups(self, keys: list[str]) -> list[bytes | None]:
         """The rollups kept at ``keys`` (None where there is none), in one round trip."""
         pipe = self.client.pipeline(transaction=False)
         for key in keys:
@@ -74,27 +80,30 @@ class Aggregates:
         pipe = self.client.pipeline(transaction=False)
         for key, value in rollups:
             pipe.set(key, value, ex=ttl_s)
-        try:
+        with contextlib.suppress(redis.ResponseError):
             pipe.execute()
-        except redis.ResponseError:
-            pass
 
-    def cells_per_granule(self, event_type: str, measure: str,
-                          granules: list[str]) -> dict[str, dict[str, int]]:
+    def cells_per_granule(
+        self, event_type: str, measure: str, granules: list[str]
+    ) -> dict[str, dict[str, int]]:
         """Each granule's per-cell totals (one pipelined round trip)."""
         pipe = self.client.pipeline(transaction=False)
         for granule in granules:
             pipe.hgetall(self.aggregate_key(event_type, measure, granule))
-        return {granule: {cell.decode(): int(value) for cell, value in mapping.items()}
-                for granule, mapping in zip(granules, pipe.execute())}
+        return {
+            granule: {cell.decode(): int(value) for cell, value in mapping.items()}
+            for granule, mapping in zip(granules, pipe.execute())
+        }
 
-    def first_day(self, event_type: str, measure: str) -> Optional[str]:
+    def first_day(self, event_type: str, measure: str) -> str | None:
         """The earliest day granule holding any total of a measure (where its history starts),
         found from the month granules (a scan of a few hundred keys at most)."""
         prefix = self.aggregate_key(event_type, measure, "")
         months = sorted(
-            name for key in self.client.scan_iter(match=f"{prefix}*", count=1000)
-            if len(name := key.decode()[len(prefix):]) == 7)
+            name
+            for key in self.client.scan_iter(match=f"{prefix}*", count=1000)
+            if len(name := key.decode()[len(prefix) :]) == 7
+        )
         for month in months:
             days = [f"{month}-{d:02d}" for d in range(1, 32)]
             pipe = self.client.pipeline(transaction=False)

@@ -39,8 +39,9 @@ def refuse_foreign_layout(stored: bytes | str | None) -> None:
         raise LayoutConflict(
             f"the state in Redis has key layout {stored}; this portflow reads layout {LAYOUT}: "
             "run the portflow release that made it, or rebuild the state from Kafka (README, "
-            "\"Upgrades\": `portflow rebuild --yes`; under `portflow up --data DIR`, move "
-            "DIR/redis away)")
+            '"Upgrades": `portflow rebuild --yes`; under `portflow up --data DIR`, move '
+            "DIR/redis away)"
+        )
 
 
 # How long a replay run's outcome is kept after its last record was handled.
@@ -69,12 +70,18 @@ class Outcomes:
         return sum(self.rejected.values())
 
     @classmethod
-    def from_hash(cls, fields: dict[bytes, bytes], rejections: list[bytes] = ()) -> "Outcomes":
+    def from_hash(cls, fields: dict[bytes, bytes], rejections: list[bytes] = ()) -> Outcomes:
         counts = {k.decode(): int(v) for k, v in fields.items()}
-        return cls(counts.pop("applied", 0), counts.pop("duplicates", 0),
-                   {k.removeprefix("rejected:"): v for k, v in sorted(counts.items())
-                    if k.startswith("rejected:")},
-                   [json.loads(r) for r in rejections])
+        return cls(
+            counts.pop("applied", 0),
+            counts.pop("duplicates", 0),
+            {
+                k.removeprefix("rejected:"): v
+                for k, v in sorted(counts.items())
+                if k.startswith("rejected:")
+            },
+            [json.loads(r) for r in rejections],
+        )
 
 
 class Progress:
@@ -121,8 +128,9 @@ class Progress:
         """Tie the marks of ``topic`` to this incarnation of it: ``same``, ``adopted``, or
         ``recreated`` (the topic was deleted and created again, so its old marks were dropped)."""
         fields = [partition_name(topic, p) for p in range(partitions)]
-        result = self._adopt_topic(keys=[self.marks_key, self.topic_ids_key],
-                                   args=[topic, topic_id, *fields])
+        result = self._adopt_topic(
+            keys=[self.marks_key, self.topic_ids_key], args=[topic, topic_id, *fields]
+        )
         return ("same", "adopted", "recreated")[int(result)]
 
     def topic_ids_of(self, topics: list[str]) -> dict[str, str]:
@@ -165,16 +173,19 @@ class Progress:
     def run_outcomes(self, run_id: str) -> Outcomes:
         """The events of one replay run handled so far (kept ``RUN_OUTCOME_TTL_S``)."""
         key = self.run_key(run_id)
-        return Outcomes.from_hash(self.client.hgetall(key),
-                                  self.client.lrange(f"{key}:rejections", 0, -1))
+        return Outcomes.from_hash(
+            self.client.hgetall(key), self.client.lrange(f"{key}:rejections", 0, -1)
+        )
 
     def run_key(self, run_id: str) -> str:
         return f"{self.root}:run:{run_id}"
 
     def prefixes_with_state(self) -> list[str]:
         """The topic prefixes that have a state in this Redis database (a scan of its keys)."""
-        return sorted(key.decode()[len("pf{"):-len("}:meta")]
-                      for key in self.client.scan_iter(match="pf{*}:meta", count=1000))
+        return sorted(
+            key.decode()[len("pf{") : -len("}:meta")]
+            for key in self.client.scan_iter(match="pf{*}:meta", count=1000)
+        )
 
     def reading_state(self) -> tuple[str | None, str | None, bool]:
         """The epoch, the time zone and whether any offsets were lost, in one round trip (what
@@ -184,8 +195,11 @@ class Progress:
         pipe.exists(self.lost_key)
         (epoch, tz, layout), lost = pipe.execute()
         refuse_foreign_layout(layout)
-        return (None if epoch is None else epoch.decode(), None if tz is None else tz.decode(),
-                bool(lost))
+        return (
+            None if epoch is None else epoch.decode(),
+            None if tz is None else tz.decode(),
+            bool(lost),
+        )
 
     def time_zone(self) -> str | None:
         value = self.client.hget(self.meta_key, "tz")
@@ -204,4 +218,3 @@ class Progress:
             if body is not None:
                 found[key.decode().split(":worker:", 1)[1]] = json.loads(body)
         return found
-

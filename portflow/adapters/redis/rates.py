@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import json
 import secrets
+from collections.abc import Mapping
 from decimal import Decimal
-from typing import Mapping
 
 
 class Rates:

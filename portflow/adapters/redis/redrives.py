@@ -22,5 +22,6 @@ class Redrives:
     def set_redrives(self, redrives: dict[str, list[dict]]) -> None:
         """Store the whole list of re-drives of each of these sources."""
         if redrives:
-            self.client.hset(self.redrives_key,
-                             mapping={k: json.dumps(v) for k, v in redrives.items()})
+            self.client.hset(
+                self.redrives_key, mapping={k: json.dumps(v) for k, v in redrives.items()}
+            )

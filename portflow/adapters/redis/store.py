@@ -6,10 +6,11 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from importlib import resources
 from operator import itemgetter
-from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping, Optional
+from typing import Any
 
 import msgspec
 import redis
@@ -79,20 +80,22 @@ class DedupeWindow:
 
 
 # The measures of an event type as the apply script's granule headers list them.
-_MEASURE_TABS = {event_type: "".join(f"\t{measure}" for measure in measures)
-                 for event_type, measures in STORED_MEASURES.items()}
+_MEASURE_TABS = {
+    event_type: "".join(f"\t{measure}" for measure in measures)
+    for event_type, measures in STORED_MEASURES.items()
+}
 
-_CLIENT_OPTIONS = dict(socket_timeout=30, socket_connect_timeout=5, health_check_interval=15)
+_CLIENT_OPTIONS = {"socket_timeout": 30, "socket_connect_timeout": 5, "health_check_interval": 15}
 
 
 class RedisStore(Aggregates, Progress, Redrives, Rates):
     """Aggregates and progress in Redis, behind names that say what they mean; ``apply`` writes
     both in one atomic step."""
 
-    def __init__(self, client: redis.Redis, topic_prefix: str, url: Optional[str] = None) -> None:
+    def __init__(self, client: redis.Redis, topic_prefix: str, url: str | None = None) -> None:
         self.client = client
         self.url = url  # for the asyncio connection of ``apply``
-        self._apply_on_loop: Optional[tuple[asyncio.AbstractEventLoop, Any]] = None
+        self._apply_on_loop: tuple[asyncio.AbstractEventLoop, Any] | None = None
         self.root = f"pf{{{topic_prefix}}}"
         self.marks_key = f"{self.root}:hwm"
         self.meta_key = f"{self.root}:meta"
@@ -106,7 +109,7 @@ class RedisStore(Aggregates, Progress, Redrives, Rates):
         self._adopt_topic = client.register_script(lua("adopt_topic.lua"))
 
     @classmethod
-    def from_url(cls, url: str, topic_prefix: str, **client_options) -> "RedisStore":
+    def from_url(cls, url: str, topic_prefix: str, **client_options) -> RedisStore:
         """A store on a Redis server, or on a Redis Cluster when the server at ``url`` is a
         cluster node (any node will do: the client learns the others from it).
         ``client_options`` override the clients' defaults (the API's shorter timeouts)."""
@@ -134,9 +137,9 @@ class RedisStore(Aggregates, Progress, Redrives, Rates):
         event_ids: list[tuple[str, str]],
         increments: Iterable[tuple[str, str, str]],
         dedupe_ttl_seconds: int,
-        latest_event_ts: Optional[int],
+        latest_event_ts: int | None,
         epoch: str,
-        outcome_counts: Mapping[Optional[str], Mapping[str, int]] | None = None,
+        outcome_counts: Mapping[str | None, Mapping[str, int]] | None = None,
         run_rejections: Mapping[str, list[dict]] | None = None,
     ) -> ApplyOutcome:
         """Apply increments, event ids and new high-water marks as one atomic step.
@@ -155,11 +158,19 @@ class RedisStore(Aggregates, Progress, Redrives, Rates):
         the dedupe window (and writes nothing) when there are any.
         """
         window = DedupeWindow(dedupe_ttl_seconds)
-        by_type = {event_type: [i for t, i in event_ids if t == event_type]  # (a step's ids
-                   for event_type in dict.fromkeys(map(itemgetter(0), event_ids))}  # are of 1 type)
+        by_type = {
+            event_type: [i for t, i in event_ids if t == event_type]  # (a step's ids
+            for event_type in dict.fromkeys(map(itemgetter(0), event_ids))
+        }  # are of 1 type)
         keys = [self.marks_key, self.meta_key, self.versions_key]
-        args: list = [epoch, window.width, window.older, window.keep,
-                      "" if latest_event_ts is None else latest_event_ts, len(marks)]
+        args: list = [
+            epoch,
+            window.width,
+            window.older,
+            window.keep,
+            "" if latest_event_ts is None else latest_event_ts,
+            len(marks),
+        ]
         for name, (expected, new) in marks.items():
             args += [name, expected, new]
         args.append(len(by_type))
@@ -168,8 +179,15 @@ class RedisStore(Aggregates, Progress, Redrives, Rates):
             # Python, and the script unpacks the array byte for byte
             args += [self.dedupe_prefix(event_type), msgspec.msgpack.encode(ids)]
         args.append(self.aggregate_prefix)
-        args.append("\n".join([f"\t{event_type}\t{granule}{_MEASURE_TABS[event_type]}\n{lines}"
-                               for event_type, granule, lines in increments if lines]))
+        args.append(
+            "\n".join(
+                [
+                    f"\t{event_type}\t{granule}{_MEASURE_TABS[event_type]}\n{lines}"
+                    for event_type, granule, lines in increments
+                    if lines
+                ]
+            )
+        )
         args.append(1 if isinstance(self.client, RedisCluster) else 0)
         args += self._outcome_args(outcome_counts or {}, run_rejections or {})
         result = await self._apply_script()(keys=keys, args=args)
@@ -185,19 +203,32 @@ class RedisStore(Aggregates, Progress, Redrives, Rates):
             return ApplyOutcome(applied=False, seen=[in_order[int(i) - 1] for i in result[1:]])
         return ApplyOutcome(applied=True)
 
-    def _outcome_args(self, counts: Mapping[Optional[str], Mapping[str, int]],
-                      rejections: Mapping[str, list[dict]]) -> list:
+    def _outcome_args(
+        self, counts: Mapping[str | None, Mapping[str, int]], rejections: Mapping[str, list[dict]]
+    ) -> list:
         """The apply script's last arguments: its outcome counts (a MessagePack array of
         [key, field, n]), the rejections to keep ([list key, JSON]), the runs' keys to expire,
         their time to live and how many rejections a run keeps."""
-        increments = [[self.outcomes_key if run is None else self.run_key(run), name, n]
-                      for run, fields in counts.items() for name, n in fields.items() if n]
-        kept = [[f"{self.run_key(run)}:rejections", json.dumps(rejection)]
-                for run, run_rejections in rejections.items() for rejection in run_rejections]
+        increments = [
+            [self.outcomes_key if run is None else self.run_key(run), name, n]
+            for run, fields in counts.items()
+            for name, n in fields.items()
+            if n
+        ]
+        kept = [
+            [f"{self.run_key(run)}:rejections", json.dumps(rejection)]
+            for run, run_rejections in rejections.items()
+            for rejection in run_rejections
+        ]
         runs = [self.run_key(run) for run in counts if run is not None]
         expiring = runs + [f"{key}:rejections" for key in runs]
-        return [msgspec.msgpack.encode(increments), msgspec.msgpack.encode(kept),
-                msgspec.msgpack.encode(expiring), RUN_OUTCOME_TTL_S, RUN_REJECTIONS_KEPT]
+        return [
+            msgspec.msgpack.encode(increments),
+            msgspec.msgpack.encode(kept),
+            msgspec.msgpack.encode(expiring),
+            RUN_OUTCOME_TTL_S,
+            RUN_REJECTIONS_KEPT,
+        ]
 
     def _apply_script(self):
         """The apply script on an asyncio client of the running event loop (an asyncio
@@ -212,4 +243,3 @@ class RedisStore(Aggregates, Progress, Redrives, Rates):
                 client = redis.asyncio.Redis.from_url(self.url, **_CLIENT_OPTIONS)
             self._apply_on_loop = (loop, client.register_script(lua("apply.lua")))
         return self._apply_on_loop[1]
-

@@ -1,10 +1,11 @@
 """What each event adds: one cell per event, per granule and stored measure; sums are exact."""
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from portflow.domain.aggregates import STORED_MEASURES, Increments
 from portflow.domain.events import parse_event
@@ -12,9 +13,19 @@ from portflow.domain.periods import LocalCalendar
 
 
 def event(**fields):
-    base = {"type": "shipment", "event_id": "e", "ts": "2024-06-30T23:30:00Z", "port": "khorgos",
-            "mode": "rail", "direction": "export", "value_cny": "0.10", "weight_tonnes": 1,
-            "partner": "KZ", "trade_mode": "general", "zones": ["ftz-b", "ftz-a", "ftz-a"]}
+    base = {
+        "type": "shipment",
+        "event_id": "e",
+        "ts": "2024-06-30T23:30:00Z",
+        "port": "khorgos",
+        "mode": "rail",
+        "direction": "export",
+        "value_cny": "0.10",
+        "weight_tonnes": 1,
+        "partner": "KZ",
+        "trade_mode": "general",
+        "zones": ["ftz-b", "ftz-a", "ftz-a"],
+    }
     return parse_event(json.dumps({**base, **fields}).encode(), "shipment")
 
 
@@ -55,7 +66,8 @@ def test_different_cells_stay_apart():
     totals = increments("UTC", event(), event(partner="KG", value_cny=1))
     assert totals[("shipment", "value", "2024-06")] == {
         "khorgos|rail|export|KZ|general|ftz-a,ftz-b": 10,
-        "khorgos|rail|export|KG|general|ftz-a,ftz-b": 100}
+        "khorgos|rail|export|KG|general|ftz-a,ftz-b": 100,
+    }
 
 
 def test_zero_amounts_touch_nothing():
@@ -64,12 +76,33 @@ def test_zero_amounts_touch_nothing():
 
 
 def test_trains_and_customs_cells():
-    train = parse_event(json.dumps({"type": "train", "event_id": "t", "ts": "2024-01-01T00:00:00Z",
-                                    "port": "khorgos", "service": "china-asia",
-                                    "direction": "inbound", "teu": 80}).encode(), "train")
-    customs = parse_event(json.dumps({"type": "customs", "event_id": "c",
-                                      "ts": "2024-01-01T00:00:00Z", "port": "khorgos",
-                                      "declaration_id": "d", "status": "held"}).encode(), "customs")
+    train = parse_event(
+        json.dumps(
+            {
+                "type": "train",
+                "event_id": "t",
+                "ts": "2024-01-01T00:00:00Z",
+                "port": "khorgos",
+                "service": "china-asia",
+                "direction": "inbound",
+                "teu": 80,
+            }
+        ).encode(),
+        "train",
+    )
+    customs = parse_event(
+        json.dumps(
+            {
+                "type": "customs",
+                "event_id": "c",
+                "ts": "2024-01-01T00:00:00Z",
+                "port": "khorgos",
+                "declaration_id": "d",
+                "status": "held",
+            }
+        ).encode(),
+        "customs",
+    )
     totals = increments("UTC", train, customs)
     assert totals[("train", "teu", "2024-01")] == {"khorgos|china-asia|inbound": 80}
     assert totals[("train", "count", "2024-01-01")] == {"khorgos|china-asia|inbound": 1}
@@ -82,8 +115,9 @@ def naive_sums(zone: str, events):
     calendar, sums = LocalCalendar(ZoneInfo(zone)), {}
     for e in events:
         if e.type == "shipment":
-            cell = "|".join((e.port, e.mode, e.direction, e.partner, e.trade_mode,
-                             ",".join(e.zones)))
+            cell = "|".join(
+                (e.port, e.mode, e.direction, e.partner, e.trade_mode, ",".join(e.zones))
+            )
             amounts = (e.value_fen, e.weight_kg, 1)
         elif e.type == "train":
             cell, amounts = f"{e.port}|{e.service}|{e.direction}", (1, e.teu)
@@ -92,30 +126,55 @@ def naive_sums(zone: str, events):
         for granule in calendar.granules(e.ts):
             cells = sums.setdefault((e.type, granule), {})
             cells[cell] = [a + b for a, b in zip(cells.get(cell, [0] * len(amounts)), amounts)]
-    return {(t, m, g): increments
-            for (t, g), cells in sums.items()
-            for i, m in enumerate(STORED_MEASURES[t])
-            if (increments := {c: s[i] for c, s in cells.items() if s[i]})}
+    return {
+        (t, m, g): increments
+        for (t, g), cells in sums.items()
+        for i, m in enumerate(STORED_MEASURES[t])
+        if (increments := {c: s[i] for c, s in cells.items() if s[i]})
+    }
 
 
-EPOCH_2024 = datetime(2024, 3, 30, tzinfo=timezone.utc)
+EPOCH_2024 = datetime(2024, 3, 30, tzinfo=UTC)
 any_event = st.one_of(
-    st.builds(lambda port, value, zones, s: event(
-        port=port, value_cny=value, zones=zones, event_id="e",
-        ts=(EPOCH_2024 + timedelta(seconds=s)).isoformat()),
-        st.sampled_from(["khorgos", "kashgar"]), st.sampled_from([0, 1, "0.10", 5]),
-        st.sampled_from([[], ["ftz-a"], ["ftz-b", "ftz-a"]]), st.integers(0, 3 * 86400)),
-    st.builds(lambda teu, s: parse_event(json.dumps({
-        "type": "train", "event_id": "t", "port": "khorgos", "service": "china-asia",
-        "direction": "inbound", "teu": teu,
-        "ts": (EPOCH_2024 + timedelta(seconds=s)).isoformat()}).encode(), "train"),
-        st.sampled_from([0, 80]), st.integers(0, 3 * 86400)),
+    st.builds(
+        lambda port, value, zones, s: event(
+            port=port,
+            value_cny=value,
+            zones=zones,
+            event_id="e",
+            ts=(EPOCH_2024 + timedelta(seconds=s)).isoformat(),
+        ),
+        st.sampled_from(["khorgos", "kashgar"]),
+        st.sampled_from([0, 1, "0.10", 5]),
+        st.sampled_from([[], ["ftz-a"], ["ftz-b", "ftz-a"]]),
+        st.integers(0, 3 * 86400),
+    ),
+    st.builds(
+        lambda teu, s: parse_event(
+            json.dumps(
+                {
+                    "type": "train",
+                    "event_id": "t",
+                    "port": "khorgos",
+                    "service": "china-asia",
+                    "direction": "inbound",
+                    "teu": teu,
+                    "ts": (EPOCH_2024 + timedelta(seconds=s)).isoformat(),
+                }
+            ).encode(),
+            "train",
+        ),
+        st.sampled_from([0, 80]),
+        st.integers(0, 3 * 86400),
+    ),
 )
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(any_event, max_size=40),
-       st.sampled_from(["UTC", "Asia/Shanghai", "Europe/Berlin", "Asia/Kathmandu"]))
+@given(
+    st.lists(any_event, max_size=40),
+    st.sampled_from(["UTC", "Asia/Shanghai", "Europe/Berlin", "Asia/Kathmandu"]),
+)
 def test_increments_equal_the_plain_sums(events, zone):
     assert increments(zone, *events) == naive_sums(zone, events)
 

@@ -7,8 +7,12 @@ import random
 from datetime import date, timedelta
 
 from portflow.domain.detection import expectation, find_drops, judge, judge_all, series_values
-from portflow.domain.festivals import SPRING_FESTIVAL, festival_offset, in_festival_window, \
-    same_festival_day_a_year_earlier
+from portflow.domain.festivals import (
+    SPRING_FESTIVAL,
+    festival_offset,
+    in_festival_window,
+    same_festival_day_a_year_earlier,
+)
 from producers.scenarios.disruption_drill import festival_factor
 from tests.bench import bench_module
 
@@ -22,8 +26,13 @@ def traffic(seed: int, base: float = 200, noise: float = 0.06) -> dict[date, int
     totals, day = {}, START
     while day <= END:
         t = (day - START).days
-        level = base * WEEKLY[day.weekday()] * festival_factor(day) \
-            * (1 + 0.1 * math.sin(2 * math.pi * t / 365)) * 1.08 ** (t / 365)
+        level = (
+            base
+            * WEEKLY[day.weekday()]
+            * festival_factor(day)
+            * (1 + 0.1 * math.sin(2 * math.pi * t / 365))
+            * 1.08 ** (t / 365)
+        )
         totals[day] = max(0, round(level * rng.gauss(1, noise) * 1000))
         day += timedelta(days=1)
     return totals
@@ -81,7 +90,8 @@ def test_a_festival_a_year_later_is_not_mistaken_for_a_drop_on_its_calendar_date
     totals = traffic(5)
     exp = expectation(series_values(totals, START), date(2024, 1, 25))
     assert exp.baseline == "trailing-weeks"
-    assert not in_festival_window(date(2024, 1, 25)) and in_festival_window(date(2023, 1, 26))
+    assert not in_festival_window(date(2024, 1, 25))
+    assert in_festival_window(date(2023, 1, 26))
 
 
 def test_days_before_the_history_are_unknown_not_zero():
@@ -107,14 +117,17 @@ def test_a_drop_on_a_quiet_weekday_is_measured_against_that_weekday():
 
 
 def test_the_festival_table_gives_the_same_festival_day_a_year_earlier():
-    assert SPRING_FESTIVAL[2024] == date(2024, 2, 10) and SPRING_FESTIVAL[2023] == date(2023, 1, 22)
+    assert SPRING_FESTIVAL[2024] == date(2024, 2, 10)
+    assert SPRING_FESTIVAL[2023] == date(2023, 1, 22)
     assert same_festival_day_a_year_earlier(date(2024, 2, 26)) == date(2023, 2, 7)
     assert same_festival_day_a_year_earlier(date(2024, 6, 1)) is None
-    assert festival_offset(date(2024, 1, 27)) == -14 and festival_offset(date(2024, 1, 26)) is None
+    assert festival_offset(date(2024, 1, 27)) == -14
+    assert festival_offset(date(2024, 1, 26)) is None
 
 
 def test_a_year_without_a_known_festival_keeps_every_day_it_could_touch_out_of_ordinary_days():
-    assert in_festival_window(date(2041, 1, 10)) and in_festival_window(date(2041, 3, 18))
+    assert in_festival_window(date(2041, 1, 10))
+    assert in_festival_window(date(2041, 3, 18))
     assert not in_festival_window(date(2041, 4, 1))
 
 
@@ -146,8 +159,9 @@ def test_judging_a_keys_days_in_turn_judges_each_as_judging_it_alone_does():
     days = [date(2023, 3, 1) + timedelta(days=i) for i in range(670)]
     in_turn = judge_all({("khorgos",): totals}, days, first_day)
     alone = [judge(series_values(totals, first_day), ("khorgos",), day) for day in days]
-    assert [(j.day, j.observed, j.expectation) for j in in_turn] == \
-        [(j.day, j.observed, j.expectation) for j in alone]
+    assert [(j.day, j.observed, j.expectation) for j in in_turn] == [
+        (j.day, j.observed, j.expectation) for j in alone
+    ]
     assert sum(j.expectation is not None for j in alone) > 500
 
 

@@ -5,26 +5,40 @@ catch-all (that code is for faults nobody foresaw: the fuzz target in fuzz/ hunt
 import json
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from portflow.domain import events as events_module
-from portflow.domain.events import (MAX_BATCH_EVENTS, MAX_EVENT_BYTES, REJECTION_CODES,
-                                    parse_record)
+from portflow.domain.events import MAX_BATCH_EVENTS, MAX_EVENT_BYTES, REJECTION_CODES, parse_record
 
-VALID = {"type": "train", "event_id": "t-1", "ts": "2024-03-14T00:15:00Z", "port": "khorgos",
-         "service": "china-europe", "direction": "outbound", "teu": 110}
+VALID = {
+    "type": "train",
+    "event_id": "t-1",
+    "ts": "2024-03-14T00:15:00Z",
+    "port": "khorgos",
+    "service": "china-europe",
+    "direction": "outbound",
+    "teu": 110,
+}
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(),
-    lambda children: st.lists(children, max_size=5) | st.dictionaries(st.text(), children,
-                                                                       max_size=5),
-    max_leaves=30)
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(),
+    lambda children: (
+        st.lists(children, max_size=5) | st.dictionaries(st.text(), children, max_size=5)
+    ),
+    max_leaves=30,
+)
 
 
 def check(raw: bytes, expected_type: str = "train"):
     events, rejections = parse_record(raw, expected_type)
     for rejection in rejections:
-        assert rejection.reason and rejection.code in REJECTION_CODES
+        assert rejection.reason
+        assert rejection.code in REJECTION_CODES
         assert rejection.code != "internal_error", rejection.reason
     return events, rejections
 
@@ -77,14 +91,19 @@ def nested(depth: int, kind: str) -> bytes:
 
 
 @settings(max_examples=60, deadline=None)
-@given(depth=st.integers(1, 300_000), kind=st.sampled_from(["array", "object"]),
-       where=st.sampled_from(["record", "field", "batch element", "batch field"]))
+@given(
+    depth=st.integers(1, 300_000),
+    kind=st.sampled_from(["array", "object"]),
+    where=st.sampled_from(["record", "field", "batch element", "batch field"]),
+)
 def test_nesting_of_any_depth_anywhere(depth, kind, where):
     deep = nested(depth, kind)
-    raw = {"record": deep,
-           "field": b'{"type":"train","x":' + deep + b"}",
-           "batch element": b"[" + json.dumps(VALID).encode() + b"," + deep + b"]",
-           "batch field": b'[{"type":"train","x":' + deep + b"}]"}[where]
+    raw = {
+        "record": deep,
+        "field": b'{"type":"train","x":' + deep + b"}",
+        "batch element": b"[" + json.dumps(VALID).encode() + b"," + deep + b"]",
+        "batch field": b'[{"type":"train","x":' + deep + b"}]",
+    }[where]
     events, rejections = check(raw)
     assert events or rejections
 
@@ -104,18 +123,34 @@ def test_batches_of_any_size(count):
     batch = [{**VALID, "event_id": f"t-{i}"} for i in range(count)]
     events, rejections = check(json.dumps(batch).encode())
     if 1 <= count <= MAX_BATCH_EVENTS:
-        assert len(events) == count and not rejections
+        assert len(events) == count
+        assert not rejections
     else:
-        assert not events and [r.code for r in rejections] == ["bad_batch"]
+        assert not events
+        assert [r.code for r in rejections] == ["bad_batch"]
 
 
-ENCODINGS = ["utf-16", "utf-16-le", "utf-16-be", "utf-32", "utf-8-sig", "latin-1", "cp1252",
-             "gb18030", "shift_jis", "utf-7"]
+ENCODINGS = [
+    "utf-16",
+    "utf-16-le",
+    "utf-16-be",
+    "utf-32",
+    "utf-8-sig",
+    "latin-1",
+    "cp1252",
+    "gb18030",
+    "shift_jis",
+    "utf-7",
+]
 
 
 @settings(max_examples=200, deadline=None)
-@given(encoding=st.sampled_from(ENCODINGS), text=st.text(max_size=20),
-       field=st.sampled_from(sorted(VALID)), batch=st.booleans())
+@given(
+    encoding=st.sampled_from(ENCODINGS),
+    text=st.text(max_size=20),
+    field=st.sampled_from(sorted(VALID)),
+    batch=st.booleans(),
+)
 def test_records_in_other_encodings(encoding, text, field, batch):
     value = {**VALID, field: text} if field not in ("type",) else VALID
     document = [value, VALID] if batch else value
@@ -152,5 +187,5 @@ def test_an_unforeseen_fault_rejects_only_its_own_element(monkeypatch):
     assert [(r.code, r.batch_index) for r in rejections] == [("internal_error", 1)]
     assert rejections[0].reason == "internal error: MemoryError: nobody foresaw this"
     single = parse_record(json.dumps({**VALID, "event_id": "t-2"}).encode(), "train")
-    assert single[0] == [] and [r.code for r in single[1]] == ["internal_error"]
-
+    assert single[0] == []
+    assert [r.code for r in single[1]] == ["internal_error"]

@@ -15,16 +15,24 @@ from portflow.domain import events
 REPO = Path(__file__).resolve().parents[3]
 TARGET = REPO / "fuzz" / "fuzz_parse_record.py"
 
-pytestmark = [pytest.mark.slow, pytest.mark.skipif(
-    importlib.util.find_spec("atheris") is None, reason="atheris is not installed")]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        importlib.util.find_spec("atheris") is None, reason="atheris is not installed"
+    ),
+]
 
 
 def fuzz(tmp_path: Path, *options: str) -> subprocess.CompletedProcess:
     corpus = tmp_path / "corpus"
     shutil.copytree(REPO / "fuzz" / "seeds", corpus)
-    return subprocess.run([sys.executable, str(TARGET), *options, f"-artifact_prefix={tmp_path}/",
-                           str(corpus)], capture_output=True, text=True, timeout=300,
-                          cwd=tmp_path)
+    return subprocess.run(
+        [sys.executable, str(TARGET), *options, f"-artifact_prefix={tmp_path}/", str(corpus)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
 
 
 def test_a_short_fuzz_run_finds_no_input_that_breaks_parse_record(tmp_path):

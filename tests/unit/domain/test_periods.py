@@ -1,10 +1,11 @@
 """Calendar periods in the reporting time zone: parsing, previous year, granules, edges."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from portflow.domain.periods import InvalidPeriod, LocalCalendar, Period
 
@@ -47,16 +48,19 @@ def test_other_reporting_zone():
     assert at("2024-03-11T03:30:00Z", ZoneInfo("America/New_York"))[0] == "2024-03-10"
 
 
-@pytest.mark.parametrize("text, granules, previous", [
-    ("2024", [f"2024-{m:02d}" for m in range(1, 13)], "2023"),
-    ("2024-H1", [f"2024-{m:02d}" for m in range(1, 7)], "2023-H1"),
-    ("2024-H2", [f"2024-{m:02d}" for m in range(7, 13)], "2023-H2"),
-    ("2024-Q2", ["2024-04", "2024-05", "2024-06"], "2023-Q2"),
-    ("2024-Q4", ["2024-10", "2024-11", "2024-12"], "2023-Q4"),
-    ("2024-06", ["2024-06"], "2023-06"),
-    ("2024-06-15", ["2024-06-15"], "2023-06-15"),
-    ("2024-02-29", ["2024-02-29"], "2023-02-28"),
-])
+@pytest.mark.parametrize(
+    ("text", "granules", "previous"),
+    [
+        ("2024", [f"2024-{m:02d}" for m in range(1, 13)], "2023"),
+        ("2024-H1", [f"2024-{m:02d}" for m in range(1, 7)], "2023-H1"),
+        ("2024-H2", [f"2024-{m:02d}" for m in range(7, 13)], "2023-H2"),
+        ("2024-Q2", ["2024-04", "2024-05", "2024-06"], "2023-Q2"),
+        ("2024-Q4", ["2024-10", "2024-11", "2024-12"], "2023-Q4"),
+        ("2024-06", ["2024-06"], "2023-06"),
+        ("2024-06-15", ["2024-06-15"], "2023-06-15"),
+        ("2024-02-29", ["2024-02-29"], "2023-02-28"),
+    ],
+)
 def test_parse_granules_and_previous(text, granules, previous):
     period = Period.parse(text)
     assert str(period) == text
@@ -64,28 +68,53 @@ def test_parse_granules_and_previous(text, granules, previous):
     assert str(period.previous()) == previous
 
 
-@pytest.mark.parametrize("text", ["24", "2024-H3", "2024-Q5", "2024-13", "2024-00", "2023-02-29",
-                                  "2024-6", "2024-06-31", "2024/06", "", "0000", "H1-2024"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "24",
+        "2024-H3",
+        "2024-Q5",
+        "2024-13",
+        "2024-00",
+        "2023-02-29",
+        "2024-6",
+        "2024-06-31",
+        "2024/06",
+        "",
+        "0000",
+        "H1-2024",
+    ],
+)
 def test_invalid_periods(text):
     with pytest.raises(InvalidPeriod):
         Period.parse(text)
 
 
-ZONES = ["Asia/Shanghai", "UTC", "Asia/Kathmandu", "America/New_York", "Australia/Lord_Howe",
-         "Pacific/Chatham", "America/St_Johns"]
+ZONES = [
+    "Asia/Shanghai",
+    "UTC",
+    "Asia/Kathmandu",
+    "America/New_York",
+    "Australia/Lord_Howe",
+    "Pacific/Chatham",
+    "America/St_Johns",
+]
 
 
 @settings(max_examples=400, deadline=None)
-@given(seconds=st.integers(min_value=-2_500_000_000, max_value=4_000_000_000),
-       micros=st.integers(min_value=0, max_value=999_999),
-       offset_minutes=st.integers(min_value=-14 * 60, max_value=14 * 60),
-       zone=st.sampled_from(ZONES))
+@given(
+    seconds=st.integers(min_value=-2_500_000_000, max_value=4_000_000_000),
+    micros=st.integers(min_value=0, max_value=999_999),
+    offset_minutes=st.integers(min_value=-14 * 60, max_value=14 * 60),
+    zone=st.sampled_from(ZONES),
+)
 def test_memoised_calendar_matches_exact_conversion(seconds, micros, offset_minutes, zone):
     """Including pre-1900 local mean times with odd-second offsets, and DST edges."""
     tz = ZoneInfo(zone)
     calendar = LocalCalendar(tz)
-    ts = datetime.fromtimestamp(seconds, timezone(timedelta(minutes=offset_minutes))) \
-        + timedelta(microseconds=micros)
+    ts = datetime.fromtimestamp(seconds, timezone(timedelta(minutes=offset_minutes))) + timedelta(
+        microseconds=micros
+    )
     for probe in (ts, ts + timedelta(seconds=1), ts - timedelta(seconds=899)):
         calendar.granules(probe)  # warm the cache with neighbours
     exact = ts.astimezone(tz).date().isoformat()
@@ -94,7 +123,7 @@ def test_memoised_calendar_matches_exact_conversion(seconds, micros, offset_minu
 
 def test_memoised_calendar_around_every_shanghai_midnight_of_a_year():
     calendar = LocalCalendar(SHANGHAI)
-    start = datetime(2023, 12, 31, 15, 0, tzinfo=timezone.utc)
+    start = datetime(2023, 12, 31, 15, 0, tzinfo=UTC)
     for day in range(367):
         for seconds in (3599, 3600, 3601):
             ts = start + timedelta(days=day, seconds=seconds)
@@ -118,18 +147,19 @@ def test_span_to_date_mid_month_uses_days_and_29_february():
     from portflow.domain.periods import span_to_date
 
     period, now, before = span_to_date("quarter", date(2024, 2, 29))
-    assert str(period) == "2024-Q1" and now == ["2024-01", "2024-02"]
+    assert str(period) == "2024-Q1"
+    assert now == ["2024-01", "2024-02"]
     assert before == ["2023-01", "2023-02"]
     period, now, before = span_to_date("ytd", date(2024, 3, 2))
-    assert str(period) == "2024" and now == ["2024-01", "2024-02", "2024-03-01", "2024-03-02"]
+    assert str(period) == "2024"
+    assert now == ["2024-01", "2024-02", "2024-03-01", "2024-03-02"]
     assert before == ["2023-01", "2023-02", "2023-03-01", "2023-03-02"]
     period, now, _ = span_to_date("month", date(2024, 7, 1))
-    assert str(period) == "2024-07" and now == ["2024-07-01"]
+    assert str(period) == "2024-07"
+    assert now == ["2024-07-01"]
 
 
 def test_fractional_seconds_before_1970_at_a_local_midnight():
     utc = LocalCalendar(ZoneInfo("UTC"))
-    assert utc.granules(datetime(1969, 12, 31, 23, 59, 59, 500000, tzinfo=timezone.utc))[0] \
-        == "1969-12-31"
-    assert utc.granules(datetime(1970, 1, 1, 0, 0, 0, 500000, tzinfo=timezone.utc))[0] \
-        == "1970-01-01"
+    assert utc.granules(datetime(1969, 12, 31, 23, 59, 59, 500000, tzinfo=UTC))[0] == "1969-12-31"
+    assert utc.granules(datetime(1970, 1, 1, 0, 0, 0, 500000, tzinfo=UTC))[0] == "1970-01-01"

@@ -44,9 +44,12 @@ def test_listening_beyond_loopback_requires_a_token():
 
 def test_the_token_matches_only_itself():
     assert token_matches("abc", "abc")
-    assert not token_matches("abd", "abc") and not token_matches("ab", "abc")
-    assert not token_matches(None, "abc") and not token_matches("", "abc")
-    assert not token_matches("ä", "a") and token_matches("ä", "ä")  # beyond ASCII: no error
+    assert not token_matches("abd", "abc")
+    assert not token_matches("ab", "abc")
+    assert not token_matches(None, "abc")
+    assert not token_matches("", "abc")
+    assert not token_matches("ä", "a")
+    assert token_matches("ä", "ä")
 
 
 def test_dimensions_come_comma_separated_repeated_or_both():
@@ -60,10 +63,13 @@ def test_a_usage_error_is_a_400_naming_the_parameter_it_was_raised_for():
     with pytest.raises(InvalidPeriod) as raised, naming("period"):
         raise InvalidPeriod("period '2024-13': month must be 01 to 12")
     problem = problem_for(raised.value, NOWHERE)
-    assert problem.as_json() == {"type": "urn:portflow:problem:invalid-parameter",
-                                 "title": "Invalid parameter", "status": 400,
-                                 "detail": "period '2024-13': month must be 01 to 12",
-                                 "parameter": "period"}
+    assert problem.as_json() == {
+        "type": "urn:portflow:problem:invalid-parameter",
+        "title": "Invalid parameter",
+        "status": 400,
+        "detail": "period '2024-13': month must be 01 to 12",
+        "parameter": "period",
+    }
 
 
 def test_a_parameter_an_error_names_itself_is_kept():
@@ -80,24 +86,32 @@ def test_missing_rates_are_a_422_naming_the_months():
 
 
 def test_an_unreadable_state_is_a_503_or_409_and_redis_down_a_503_to_retry():
-    for error, status in ((NoState("none"), 503), (StateUnavailable("rebuilt"), 503),
-                          (WrongTimeZone("UTC"), 409), (Incomplete("lost"), 409)):
+    for error, status in (
+        (NoState("none"), 503),
+        (StateUnavailable("rebuilt"), 503),
+        (WrongTimeZone("UTC"), 409),
+        (Incomplete("lost"), 409),
+    ):
         assert problem_for(error, NOWHERE).status == status
     down = problem_for(redis.ConnectionError("refused"), "redis://:***@host:6379/0")
-    assert down.status == 503 and down.headers == {"Retry-After": "1"}
+    assert down.status == 503
+    assert down.headers == {"Retry-After": "1"}
     assert down.detail == "cannot read Redis at redis://:***@host:6379/0: refused"
     assert problem_for(NoState("none"), NOWHERE).headers == {"Retry-After": "1"}
 
 
 def test_a_bug_is_a_500_that_says_nothing_of_the_code():
     problem = problem_for(KeyError("secret internals"), NOWHERE)
-    assert problem.status == 500 and "secret" not in json.dumps(problem.as_json())
+    assert problem.status == 500
+    assert "secret" not in json.dumps(problem.as_json())
 
 
 def test_a_problem_response_is_problem_json_with_its_headers():
-    response = Problem(401, "unauthorized", "Unauthorized", "send a token",
-                       headers={"WWW-Authenticate": "Bearer"}).response()
-    assert response.media_type == MEDIA_TYPE and response.status_code == 401
+    response = Problem(
+        401, "unauthorized", "Unauthorized", "send a token", headers={"WWW-Authenticate": "Bearer"}
+    ).response()
+    assert response.media_type == MEDIA_TYPE
+    assert response.status_code == 401
     assert response.headers["www-authenticate"] == "Bearer"
     assert json.loads(response.body)["detail"] == "send a token"
 
@@ -118,25 +132,40 @@ def test_the_openapi_document_is_3_1_with_every_problem_as_problem_json_and_no_4
     app = create_app(Settings(redis_url=NOWHERE), reports_factory=unused_reports)
     document = app.openapi()
     assert document["openapi"].startswith("3.1")
-    assert set(document["paths"]) == {"/healthz", "/readyz", "/metrics", "/v1/reports",
-                                      "/v1/series", "/v1/anomalies", "/v1/status", "/v1/rates"}
+    assert set(document["paths"]) == {
+        "/healthz",
+        "/readyz",
+        "/metrics",
+        "/v1/reports",
+        "/v1/series",
+        "/v1/anomalies",
+        "/v1/status",
+        "/v1/rates",
+    }
     for path, item in document["paths"].items():
         responses = item["get"]["responses"]
         assert "200" in responses, path
         for status, response in responses.items():
             if status != "200":
                 assert list(response["content"]) == [MEDIA_TYPE], (path, status)
-    assert set(document["paths"]["/v1/reports"]["get"]["responses"]) == \
-        {"200", "400", "409", "422", "503"}
+    assert set(document["paths"]["/v1/reports"]["get"]["responses"]) == {
+        "200",
+        "400",
+        "409",
+        "422",
+        "503",
+    }
     assert "HTTPValidationError" not in json.dumps(document)
     assert "securitySchemes" not in document.get("components", {})  # no token: none required
 
 
 def test_with_a_token_the_document_says_v1_requires_it():
-    document = create_app(Settings(redis_url=NOWHERE, api_token="t"),
-                          reports_factory=unused_reports).openapi()
+    document = create_app(
+        Settings(redis_url=NOWHERE, api_token="t"), reports_factory=unused_reports
+    ).openapi()
     reports = document["paths"]["/v1/reports"]["get"]
-    assert "401" in reports["responses"] and reports["security"] == [{"HTTPBearer": []}]
+    assert "401" in reports["responses"]
+    assert reports["security"] == [{"HTTPBearer": []}]
     assert "security" not in document["paths"]["/healthz"]["get"]
 
 
@@ -148,7 +177,8 @@ def test_work_that_outlasts_the_bound_is_a_503_and_the_request_ends():
         with pytest.raises(Problem) as raised:
             asyncio.run(backend.run(lambda: time.sleep(0.5)))
         assert time.monotonic() - started < 0.4
-        assert raised.value.status == 503 and raised.value.slug == "timeout"
+        assert raised.value.status == 503
+        assert raised.value.slug == "timeout"
     finally:
         backend.close()
 
@@ -162,11 +192,13 @@ def wait_for(condition, timeout_s: float = 5.0):
 
 def reader(readings: list):
     """A stand-in for Kafka: each reading in turn (an exception is raised), then the last."""
+
     def read():
         reading = readings.pop(0) if len(readings) > 1 else readings[0]
         if isinstance(reading, Exception):
             raise reading
         return reading
+
     return read
 
 
@@ -179,7 +211,9 @@ def test_the_offsets_watch_reads_kafka_only_once_asked_and_keeps_the_last_readin
     watch.latest()
     wait_for(lambda: watch.latest()[0] is not None)
     ends, age_s, error = watch.latest()
-    assert ends == {("t", 0): 5} and 0 <= age_s < 1 and error is None
+    assert ends == {("t", 0): 5}
+    assert 0 <= age_s < 1
+    assert error is None
     watch.stop()
     assert closed == [True]
 
@@ -192,5 +226,6 @@ def test_a_failed_reading_keeps_the_previous_offsets_and_says_why(monkeypatch):
     watch.latest()
     wait_for(lambda: watch.latest()[2] is not None)
     ends, _, error = watch.latest()
-    assert ends == {("t", 0): 5} and error == "no broker"
+    assert ends == {("t", 0): 5}
+    assert error == "no broker"
     watch.stop()

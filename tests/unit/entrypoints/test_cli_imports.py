@@ -15,17 +15,31 @@ ROOT = Path(__file__).resolve().parents[3]
 
 # The stream processor's, the Kafka clients', the HTTP API's, the progress bars' and the live
 # view's libraries, and the scenario generator, which only some commands use.
-HEAVY = ("faust", "aiokafka", "kafka", "fastapi", "uvicorn", "pydantic", "rich", "tqdm",
-         "producers.scenarios.xinjiang")
+HEAVY = (
+    "faust",
+    "aiokafka",
+    "kafka",
+    "fastapi",
+    "uvicorn",
+    "pydantic",
+    "rich",
+    "tqdm",
+    "producers.scenarios.xinjiang",
+)
 
 
 def modules_loaded_by(code: str) -> set[str]:
     """The top-level names and modules in ``sys.modules`` after running ``code`` in a fresh
     interpreter."""
     script = f"{code}\nimport json, sys\nprint(json.dumps(sorted(sys.modules)))"
-    result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True,
-                            text=True, timeout=60, env={"PYTHONPATH": str(ROOT),
-                                                        "PATH": "/usr/bin:/bin"})
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
+    )
     assert result.returncode == 0, result.stderr
     return set(json.loads(result.stdout.splitlines()[-1]))
 
@@ -38,17 +52,29 @@ def test_importing_the_cli_loads_no_kafka_client_no_redis_and_no_faust():
     assert heavy_among(modules_loaded_by("import entrypoints.cli"), also=("redis",)) == []
 
 
-@pytest.mark.parametrize("command", [["--help"], ["report", "--help"], ["worker", "--help"],
-                                     ["serve", "--help"], ["dlq", "list", "--help"]])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["--help"],
+        ["report", "--help"],
+        ["worker", "--help"],
+        ["serve", "--help"],
+        ["dlq", "list", "--help"],
+    ],
+)
 def test_a_commands_help_loads_no_heavy_library(command):
-    code = ("from entrypoints.cli import cli\n"
-            f"cli.main({command!r}, prog_name='portflow', standalone_mode=False)")
+    code = (
+        "from entrypoints.cli import cli\n"
+        f"cli.main({command!r}, prog_name='portflow', standalone_mode=False)"
+    )
     assert heavy_among(modules_loaded_by(code), also=("redis",)) == []
 
 
 def test_what_a_report_imports_loads_no_kafka_client_no_faust_and_no_progress_bars():
-    modules = modules_loaded_by("import entrypoints.cli, portflow.domain.report, "
-                                "portflow.services.reports, portflow.services.state")
+    modules = modules_loaded_by(
+        "import entrypoints.cli, portflow.domain.report, "
+        "portflow.services.reports, portflow.services.state"
+    )
     assert heavy_among(modules) == []
 
 

@@ -13,8 +13,13 @@ class CountingApp:
     async def __call__(self, scope, receive, send) -> None:
         self.calls += 1
         scope["route"] = "the route"
-        await send({"type": "http.response.start", "status": self.status,
-                    "headers": [(b"content-type", b"application/json")]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": self.status,
+                "headers": [(b"content-type", b"application/json")],
+            }
+        )
         await send({"type": "http.response.body", "body": b'{"n": %d}' % self.calls})
 
 
@@ -24,8 +29,13 @@ def get(app, path: str = "/v1/reports", query: bytes = b"period=2024", headers=(
     async def send(message):
         sent.append(message)
 
-    scope = {"type": "http", "method": "GET", "path": path, "query_string": query,
-             "headers": list(headers)}
+    scope = {
+        "type": "http",
+        "method": "GET",
+        "path": path,
+        "query_string": query,
+        "headers": list(headers),
+    }
     asyncio.run(app(scope, None, send))
     return sent[0]["status"], sent[1]["body"], scope.get("route")
 
@@ -59,4 +69,5 @@ def test_an_unauthorized_request_reaches_the_app_even_when_an_answer_is_kept():
     inner = CountingApp()
     app = recent(inner, authorized=lambda scope: bool(scope["headers"]))
     get(app, headers=[(b"authorization", b"Bearer t")])
-    assert get(app)[1] == b'{"n": 2}' and inner.calls == 2
+    assert get(app)[1] == b'{"n": 2}'
+    assert inner.calls == 2

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from prometheus_client import CollectorRegistry
-from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.exposition import generate_latest
+from prometheus_client.parser import text_string_to_metric_families
 
 from entrypoints.cli import cli
 from entrypoints.embedded import DataDir
@@ -35,8 +35,9 @@ def test_a_data_directory_is_locked_with_the_holders_pid_and_unlocked_by_it(tmp_
 
 
 def test_a_second_up_on_a_locked_directory_is_refused_naming_the_holder(tmp_path):
-    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)",
-                               "portflow"])  # a live process that is portflow's by its name
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(60)", "portflow"]
+    )  # a live process that is portflow's by its name
     try:
         while b"time.sleep" not in Path(f"/proc/{holder.pid}/cmdline").read_bytes():
             time.sleep(0.01)  # until it has exec'd (a forked child shows its parent's)
@@ -50,8 +51,9 @@ def test_a_second_up_on_a_locked_directory_is_refused_naming_the_holder(tmp_path
 
 
 def test_a_lock_left_by_a_dead_process_is_taken_over(tmp_path):
-    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                          capture_output=True, text=True).stdout.strip()
+    gone = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    ).stdout.strip()
     data = DataDir(tmp_path)
     data.lock_file.write_text(f"{gone}\n")
     data.lock()
@@ -75,7 +77,8 @@ def test_a_foreign_layout_is_refused_naming_both_and_the_way_forward():
         refuse_foreign_layout(b"7")
     message = str(refused.value)
     assert f"key layout 7; this portflow reads layout {LAYOUT}" in message
-    assert "portflow rebuild --yes" in message and "DIR/redis" in message
+    assert "portflow rebuild --yes" in message
+    assert "DIR/redis" in message
 
 
 def test_the_data_directory_gauges_count_each_part_and_the_disk(tmp_path):
@@ -85,13 +88,18 @@ def test_the_data_directory_gauges_count_each_part_and_the_disk(tmp_path):
     (tmp_path / "redis" / "appendonly.aof").write_bytes(b"y" * 10_000)
     registry = CollectorRegistry()
     registry.register(DataDirCollector(str(tmp_path)))
-    samples = {(s.name, s.labels.get("part")): s.value
-               for family in text_string_to_metric_families(generate_latest(registry).decode())
-               for s in family.samples}
+    samples = {
+        (s.name, s.labels.get("part")): s.value
+        for family in text_string_to_metric_families(generate_latest(registry).decode())
+        for s in family.samples
+    }
     assert samples[("portflow_data_dir_bytes", "kafka")] >= 100_000
     assert 10_000 <= samples[("portflow_data_dir_bytes", "redis")] < 100_000
-    assert 0 < samples[("portflow_data_dir_free_bytes", None)] \
+    assert (
+        0
+        < samples[("portflow_data_dir_free_bytes", None)]
         <= samples[("portflow_data_dir_filesystem_bytes", None)]
+    )
 
 
 def test_the_systemd_unit_restarts_on_failure_stops_with_sigterm_and_logs_to_the_journal():

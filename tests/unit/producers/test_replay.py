@@ -5,12 +5,11 @@ import json
 
 import pytest
 
-from portflow.config import Settings
 from portflow.adapters import dead_letter_headers as header
+from portflow.config import Settings
 from portflow.domain.events import MAX_EVENT_BYTES
 from portflow.errors import EXIT_INTERRUPTED
-from producers.replay import (MAX_RECORD_BYTES, Pace, Replayer, ReplayError,
-                              ReplayInterrupted)
+from producers.replay import MAX_RECORD_BYTES, Pace, Replayer, ReplayError, ReplayInterrupted
 
 
 class _Metadata:
@@ -57,15 +56,22 @@ def replay_file(tmp_path):
         path = tmp_path / "events.jsonl"
         path.write_bytes(b"\n".join(lines) + b"\n")
         return str(path)
+
     return write
 
 
 def test_events_are_batched_per_topic_with_original_bytes(replay_file):
-    lines = [event("shipment", 1, value_cny=1.10), event("train", 1), event("shipment", 2),
-             event("customs", 1, declaration_id="D7"), event("shipment", 3)]
+    lines = [
+        event("shipment", 1, value_cny=1.10),
+        event("train", 1),
+        event("shipment", 2),
+        event("customs", 1, declaration_id="D7"),
+        event("shipment", 3),
+    ]
     producer = RecordingProducer()
     result = Replayer(Settings(), producer, batch=2, progress=False).run([replay_file(lines)])
-    assert result.events == 5 and result.other_lines == 0
+    assert result.events == 5
+    assert result.other_lines == 0
     sent = {(topic, value) for topic, _, value in producer.sent}
     assert ("portflow.shipments", b"[" + lines[0] + b"," + lines[2] + b"]") in sent
     assert ("portflow.shipments", b"[" + lines[4] + b"]") in sent
@@ -78,16 +84,20 @@ def test_events_are_batched_per_topic_with_original_bytes(replay_file):
 def test_batch_1_sends_single_event_records_keyed_by_event_id(replay_file):
     producer = RecordingProducer()
     Replayer(Settings(), producer, batch=1, progress=False).run(
-        [replay_file([event("shipment", 1), event("shipment", 2)])])
-    assert producer.sent == [("portflow.shipments", b"shipment-1", event("shipment", 1)),
-                             ("portflow.shipments", b"shipment-2", event("shipment", 2))]
+        [replay_file([event("shipment", 1), event("shipment", 2)])]
+    )
+    assert producer.sent == [
+        ("portflow.shipments", b"shipment-1", event("shipment", 1)),
+        ("portflow.shipments", b"shipment-2", event("shipment", 2)),
+    ]
 
 
 def test_other_lines_go_alone_and_unchanged_to_the_shipments_topic(replay_file):
     lines = [b"not json", b"[1,2]", b'{"type":"spaceship"}', b"\xff\xfe", b'{"no":"type"}']
     producer = RecordingProducer()
-    result = Replayer(Settings(), producer, progress=False).run([replay_file(lines + [b"  "])])
-    assert result.other_lines == 5 and result.events == 0
+    result = Replayer(Settings(), producer, progress=False).run([replay_file([*lines, b"  "])])
+    assert result.other_lines == 5
+    assert result.events == 0
     assert producer.sent == [("portflow.shipments", None, line) for line in lines]
 
 
@@ -102,9 +112,12 @@ def test_records_stay_under_the_size_limit(replay_file):
 
 def test_failed_deliveries_are_an_error_saying_what_was_published(replay_file):
     path = replay_file([event("train", 1)])
-    with pytest.raises(ReplayError, match=rf"1 of 1 records were not published \(first: "
-                                          rf"{path}:1: broker said no\): every line before "
-                                          rf"{path}:1 is published.*running it again is safe"):
+    with pytest.raises(
+        ReplayError,
+        match=rf"1 of 1 records were not published \(first: "
+        rf"{path}:1: broker said no\): every line before "
+        rf"{path}:1 is published.*running it again is safe",
+    ):
         Replayer(Settings(), RecordingProducer(fail=True), progress=False).run([path])
 
 
@@ -113,7 +126,8 @@ def test_every_record_carries_the_runs_id(replay_file):
     replayer = Replayer(Settings(), producer, batch=1, progress=False)
     replayer.run([replay_file([event("train", 1), b"not json"])])
     run_id = replayer.result.run_id.encode()
-    assert len(run_id) == 32 and run_id.isascii()
+    assert len(run_id) == 32
+    assert run_id.isascii()
     assert producer.headers == [{header.REPLAY_RUN: run_id}] * 2
     assert Replayer(Settings(), producer).result.run_id != replayer.result.run_id
 
@@ -122,18 +136,28 @@ def test_a_line_too_large_for_a_record_goes_cut_and_alone_for_the_worker_to_reje
     huge = event("shipment", 2, pad="x" * 2_000_000)
     producer = RecordingProducer()
     result = Replayer(Settings(), producer, progress=False).run(
-        [replay_file([event("shipment", 1), huge, event("shipment", 3)])])
-    cut = [(topic, value, headers) for (topic, _, value), headers
-           in zip(producer.sent, producer.headers) if header.TRUNCATED_FROM in headers]
-    assert cut == [("portflow.shipments", huge[:MAX_EVENT_BYTES + 1],
-                    {header.REPLAY_RUN: result.run_id.encode(),
-                     header.TRUNCATED_FROM: str(len(huge)).encode()})]
+        [replay_file([event("shipment", 1), huge, event("shipment", 3)])]
+    )
+    cut = [
+        (topic, value, headers)
+        for (topic, _, value), headers in zip(producer.sent, producer.headers)
+        if header.TRUNCATED_FROM in headers
+    ]
+    assert cut == [
+        (
+            "portflow.shipments",
+            huge[: MAX_EVENT_BYTES + 1],
+            {
+                header.REPLAY_RUN: result.run_id.encode(),
+                header.TRUNCATED_FROM: str(len(huge)).encode(),
+            },
+        )
+    ]
     assert (result.events, result.cut_lines, result.records) == (3, 1, 2)
     assert "1 line(s) over the 900 KiB record limit went cut" in result.summary()
-    assert result.sent.rejection_at({"partition": "portflow.shipments:0", "offset": 0,
-                                     "batch_index": None})[1].endswith(":2 (a line of "
-                                                                       f"{len(huge):,} bytes, "
-                                                                       "published cut)")
+    assert result.sent.rejection_at(
+        {"partition": "portflow.shipments:0", "offset": 0, "batch_index": None}
+    )[1].endswith(f":2 (a line of {len(huge):,} bytes, published cut)")
 
 
 def test_records_hold_lines_of_one_file(tmp_path):
@@ -151,15 +175,18 @@ def test_a_file_unreadable_part_way_stops_the_replay_saying_up_to_which_line(tmp
     lines = b"".join(event("train", n) + b"\n" for n in range(5000))
     path = tmp_path / "cut.jsonl.gz"
     whole = gzip.compress(lines)
-    path.write_bytes(whole[:len(whole) // 2])  # cut after the check, say
+    path.write_bytes(whole[: len(whole) // 2])  # cut after the check, say
     producer = RecordingProducer()
-    with pytest.raises(ReplayError, match=r"stopped part-way, cannot read .*cut.jsonl.gz line "
-                                          r"([\d,]+): the compressed data ends early.*every "
-                                          r"line up to .*cut.jsonl.gz:") as stopped:
+    with pytest.raises(
+        ReplayError,
+        match=r"stopped part-way, cannot read .*cut.jsonl.gz line "
+        r"([\d,]+): the compressed data ends early.*every "
+        r"line up to .*cut.jsonl.gz:",
+    ) as stopped:
         Replayer(Settings(), producer, progress=False).run([str(path)])
     result = stopped.value.result
-    assert result.events > 0 and result.events == sum(
-        value.count(b'"type"') for _, _, value in producer.sent)  # what was read is published
+    assert result.events > 0
+    assert result.events == sum(value.count(b'"type"') for _, _, value in producer.sent)
     assert f"cut.jsonl.gz:{result.events:,} is published" in str(stopped.value)
 
 
@@ -175,9 +202,12 @@ def test_an_interrupt_publishes_what_is_read_and_stops(replay_file):
 
     replayer._publish_line = interrupted_at_line_30
     path = replay_file([event("train", n) for n in range(100)])
-    with pytest.raises(ReplayInterrupted, match=rf"interrupted \(Ctrl-C\): every line up to "
-                                                rf"{path}:30 is published: 30 events in 1 "
-                                                "records; running it again is safe") as stopped:
+    with pytest.raises(
+        ReplayInterrupted,
+        match=rf"interrupted \(Ctrl-C\): every line up to "
+        rf"{path}:30 is published: 30 events in 1 "
+        "records; running it again is safe",
+    ) as stopped:
         replayer.run([path])
     assert stopped.value.exit_code == EXIT_INTERRUPTED
     assert producer.sent[0][2].count(b'"type"') == 30
@@ -197,7 +227,8 @@ def test_an_interrupt_ends_a_paced_wait_at_once(replay_file):
 
 def test_offsets_per_partition_are_collected_in_the_result(replay_file):
     result = Replayer(Settings(), RecordingProducer(), batch=1, progress=False).run(
-        [replay_file([event("train", n) for n in range(3)])])
+        [replay_file([event("train", n) for n in range(3)])]
+    )
     assert result.offsets == {("portflow.trains", 0): (0, 2)}
 
 
@@ -209,14 +240,15 @@ def test_bad_pace_is_refused(kwargs):
 
 def test_rate_paces_publishing(replay_file):
     import time
+
     started = time.monotonic()
     Replayer(Settings(), RecordingProducer(), pace=Pace(rate=100), progress=False).run(
-        [replay_file([event("train", n) for n in range(21)])])
+        [replay_file([event("train", n) for n in range(21)])]
+    )
     assert time.monotonic() - started >= 0.19
 
 
-def test_an_interrupt_with_records_the_broker_refused_says_both_and_stays_an_interrupt(
-        replay_file):
+def test_an_interrupt_with_records_the_broker_refused_says_both_and_stays_an_interrupt(replay_file):
     replayer = Replayer(Settings(), RecordingProducer(fail=True), batch=1, progress=False)
     original = replayer._publish_line
     path = replay_file([event("train", n) for n in range(3)])
@@ -226,8 +258,11 @@ def test_an_interrupt_with_records_the_broker_refused_says_both_and_stays_an_int
         replayer.interrupt()
 
     replayer._publish_line = refused_then_interrupted
-    with pytest.raises(ReplayInterrupted, match=r"interrupted \(Ctrl-C\) and 1 of 1 records were "
-                                                r"not published.*every line before "
-                                                rf"{path}:1 is published") as stopped:
+    with pytest.raises(
+        ReplayInterrupted,
+        match=r"interrupted \(Ctrl-C\) and 1 of 1 records were "
+        r"not published.*every line before "
+        rf"{path}:1 is published",
+    ) as stopped:
         replayer.run([path])
     assert stopped.value.exit_code == EXIT_INTERRUPTED

@@ -5,8 +5,7 @@ import os
 
 import pytest
 
-from producers.replay_files import (NotAReplayFile, UnreadablePart, check_replay_file,
-                                    read_lines)
+from producers.replay_files import NotAReplayFile, UnreadablePart, check_replay_file, read_lines
 
 LINES = [b'{"type":"train","event_id":"t-%d"}' % n for n in range(2000)]
 
@@ -33,8 +32,10 @@ def test_plain_and_gzip_files_that_are_what_their_names_say_pass(tmp_path):
 
 
 def test_a_leading_byte_order_mark_is_skipped(tmp_path):
-    for name, content in [("bom.jsonl", b"\xef\xbb\xbf" + LINES[0] + b"\n" + LINES[1]),
-                          ("bom.jsonl.gz", gzip.compress(b"\xef\xbb\xbf" + LINES[0]))]:
+    for name, content in [
+        ("bom.jsonl", b"\xef\xbb\xbf" + LINES[0] + b"\n" + LINES[1]),
+        ("bom.jsonl.gz", gzip.compress(b"\xef\xbb\xbf" + LINES[0])),
+    ]:
         path = write(tmp_path, name, content)
         check_replay_file(path)
         assert lines_of(path)[0] == (1, LINES[0] + (b"\n" if "gz" not in name else b""))
@@ -42,7 +43,7 @@ def test_a_leading_byte_order_mark_is_skipped(tmp_path):
 
 def test_a_truncated_gzip_file_is_refused_before_anything_is_published(tmp_path):
     whole = gzipped()
-    path = write(tmp_path, "t.jsonl.gz", whole[:len(whole) // 2])
+    path = write(tmp_path, "t.jsonl.gz", whole[: len(whole) // 2])
     with pytest.raises(NotAReplayFile, match="t.jsonl.gz is truncated.*nothing was published"):
         check_replay_file(path)
 
@@ -71,8 +72,13 @@ def test_a_binary_file_is_refused(tmp_path):
 
 def test_utf16_text_is_refused_with_what_to_do(tmp_path):
     with pytest.raises(NotAReplayFile, match="UTF-16 text: save it as UTF-8"):
-        check_replay_file(write(tmp_path, "u16.jsonl", "\n".join(
-            line.decode() for line in LINES[:3]).encode("utf-16")))
+        check_replay_file(
+            write(
+                tmp_path,
+                "u16.jsonl",
+                "\n".join(line.decode() for line in LINES[:3]).encode("utf-16"),
+            )
+        )
 
 
 def test_text_that_is_not_utf8_is_refused_naming_the_line(tmp_path):
@@ -88,13 +94,18 @@ def test_an_unreadable_file_is_refused(tmp_path):
 
 def test_a_file_cut_after_the_check_stops_reading_naming_the_first_line_not_read(tmp_path):
     whole = gzipped()
-    path = write(tmp_path, "cut.jsonl.gz", whole[:len(whole) // 2])
+    path = write(tmp_path, "cut.jsonl.gz", whole[: len(whole) // 2])
     read = []
-    with pytest.raises(UnreadablePart, match=r"cut.jsonl.gz line ([\d,]+): the compressed data "
-                                             "ends early") as stopped:
-        with open(path, "rb") as raw:
-            for number, line in read_lines(path, raw):
-                read.append(number)
+    with (
+        pytest.raises(
+            UnreadablePart,
+            match=r"cut.jsonl.gz line ([\d,]+): the compressed data "
+            "ends early",
+        ) as stopped,
+        open(path, "rb") as raw,
+    ):
+        for number, _line in read_lines(path, raw):
+            read.append(number)
     assert f"line {read[-1] + 1:,}:" in str(stopped.value)
 
 

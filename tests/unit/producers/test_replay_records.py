@@ -5,16 +5,24 @@ from producers.replay_records import SentRecords, describe_outcomes, outcomes_mi
 
 
 def rejection(partition, offset, batch_index, code="invalid_field", reason="bad partner"):
-    return {"partition": partition, "offset": offset, "batch_index": batch_index, "code": code,
-            "reason": reason}
+    return {
+        "partition": partition,
+        "offset": offset,
+        "batch_index": batch_index,
+        "code": code,
+        "reason": reason,
+    }
 
 
 def sent_two_files() -> SentRecords:
     """a.jsonl: a batch of lines 1, 3, 4 (trains:0@7) and line 2 alone (shipments:1@0);
     b.jsonl: a batch of lines 5, 6 (trains:0@8)."""
     sent = SentRecords()
-    batch, alone, second = sent.add("a.jsonl", [1, 3, 4]), sent.add("a.jsonl", [2]), \
-        sent.add("b.jsonl", [5, 6])
+    batch, alone, second = (
+        sent.add("a.jsonl", [1, 3, 4]),
+        sent.add("a.jsonl", [2]),
+        sent.add("b.jsonl", [5, 6]),
+    )
     sent.delivered(alone, "p.shipments", 1, 0)
     sent.delivered(batch, "p.trains", 0, 7)
     sent.delivered(second, "p.trains", 0, 8)
@@ -58,10 +66,16 @@ def test_the_first_unpublished_line_is_the_earliest_of_any_record_not_acknowledg
 
 def test_outcomes_say_counts_by_code_and_the_first_rejections_in_file_order():
     sent = sent_two_files()
-    outcomes = Outcomes(applied=478, duplicates=3, rejected={"not_json": 5, "invalid_field": 40},
-                        rejections=[rejection("p.trains:0", 8, 1, reason="partner 'XX'"),
-                                    rejection("p.shipments:1", 0, None, "not_json", "not JSON"),
-                                    rejection("p.trains:0", 7, 0)])
+    outcomes = Outcomes(
+        applied=478,
+        duplicates=3,
+        rejected={"not_json": 5, "invalid_field": 40},
+        rejections=[
+            rejection("p.trains:0", 8, 1, reason="partner 'XX'"),
+            rejection("p.shipments:1", 0, None, "not_json", "not JSON"),
+            rejection("p.trains:0", 7, 0),
+        ],
+    )
     assert describe_outcomes(outcomes, sent) == [
         "the worker applied 478 event(s), skipped 3 duplicate(s) and rejected 45 "
         "(40 invalid_field, 5 not_json)",
@@ -76,8 +90,10 @@ def test_at_most_five_rejections_are_shown_and_long_reasons_are_cut():
     sent = SentRecords()
     for offset in range(8):
         sent.delivered(sent.add("a.jsonl", [offset + 1]), "t", 0, offset)
-    outcomes = Outcomes(rejected={"invalid_field": 8},
-                        rejections=[rejection("t:0", n, None, reason="x" * 300) for n in range(8)])
+    outcomes = Outcomes(
+        rejected={"invalid_field": 8},
+        rejections=[rejection("t:0", n, None, reason="x" * 300) for n in range(8)],
+    )
     said = describe_outcomes(outcomes, sent)
     assert [line.split(":")[1] for line in said[1:6]] == ["1", "2", "3", "4", "5"]
     assert said[1].endswith("x" * 200 + "…")

@@ -6,21 +6,35 @@ import random
 from decimal import ROUND_HALF_UP, Decimal
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
-from portflow.domain.rates import parse_rates
 from portflow.domain.queries import MissingRates
+from portflow.domain.rates import parse_rates
 from producers.scenarios.xinjiang import (
-    RATES_FILE, XinjiangScenario, acceptance_checks, generate_xinjiang, integer_table, split,
-    value_cells, write_rates, year_targets, load_data,
+    RATES_FILE,
+    XinjiangScenario,
+    acceptance_checks,
+    generate_xinjiang,
+    integer_table,
+    load_data,
+    split,
+    value_cells,
+    write_rates,
+    year_targets,
 )
 
-DOLLAR_FIGURES = [("total_value_yuan", "total_value_usd"), ("ftz_value_yuan", "ftz_value_usd"),
-                  ("cbz_value_yuan", "cbz_value_usd")]
+DOLLAR_FIGURES = [
+    ("total_value_yuan", "total_value_usd"),
+    ("ftz_value_yuan", "ftz_value_usd"),
+    ("cbz_value_yuan", "cbz_value_usd"),
+]
 
 
-@given(rows=st.lists(st.integers(0, 10**13), min_size=1, max_size=6),
-       cols_shape=st.lists(st.integers(1, 100), min_size=1, max_size=5))
+@given(
+    rows=st.lists(st.integers(0, 10**13), min_size=1, max_size=6),
+    cols_shape=st.lists(st.integers(1, 100), min_size=1, max_size=5),
+)
 def test_integer_table_hits_both_margins_exactly(rows, cols_shape):
     total = sum(rows)
     weights = sum(cols_shape)
@@ -35,12 +49,14 @@ def test_integer_table_hits_both_margins_exactly(rows, cols_shape):
 @given(total=st.integers(0, 10**12), parts=st.integers(1, 500), seed=st.integers(0, 99))
 def test_split_sums_exactly(total, parts, seed):
     shares = split(total, parts, random.Random(seed))
-    assert sum(shares) == total and len(shares) == parts and min(shares) >= 0
+    assert sum(shares) == total
+    assert len(shares) == parts
+    assert min(shares) >= 0
 
 
 def test_cells_match_every_marginal_of_both_years():
     data = load_data()
-    for year, targets in year_targets(data).items():
+    for _year, targets in year_targets(data).items():
         cells = value_cells(targets, data["chosen"]["pipeline_kz_share"])
         assert sum(cells.values()) == targets.total_fen
         for mode, value in targets.mode_fen.items():
@@ -82,8 +98,12 @@ def test_events_are_plausible(tmp_path):
     zoned = [e for e in shipments if e["zones"]]
     assert all(z.split("-", 1)[1] == e["port"] for e in zoned for z in e["zones"])
     assert not any(e["zones"] and e["mode"] == "pipeline" for e in shipments)
-    assert not any(e["zones"] and z.startswith("ftz") for e in shipments if e["ts"] < "2023-07"
-                   for z in e["zones"])
+    assert not any(
+        e["zones"] and z.startswith("ftz")
+        for e in shipments
+        if e["ts"] < "2023-07"
+        for z in e["zones"]
+    )
     statuses = {e["status"] for e in events if e["type"] == "customs"}
     assert statuses == {"filed", "inspected", "held", "released", "rejected"}
     assert len(times) > len({e["event_id"] for e in events})  # some producer retries
@@ -107,16 +127,26 @@ def oracle_reports(path, rate: Decimal | None):
             raise MissingRates(["2024-01", "2024-02"])
 
         def amount(yuan):
-            return (yuan / rate).quantize(Decimal("0.01"), ROUND_HALF_UP) if currency == "USD" \
+            return (
+                (yuan / rate).quantize(Decimal("0.01"), ROUND_HALF_UP)
+                if currency == "USD"
                 else yuan
+            )
 
         figures = oracle.report(period, period.replace("2024", "2023"), measure, by)
         current, previous, yoy = figures["total"]
-        return {"rows": [{"key": dict(zip(by, key)), "current": amount(c),
-                          "previous": amount(p), "yoy_pct": y}
-                         for key, (c, p, y) in figures["rows"].items()],
-                "total": {"current": amount(current), "previous": amount(previous),
-                          "yoy_pct": yoy}}
+        return {
+            "rows": [
+                {
+                    "key": dict(zip(by, key)),
+                    "current": amount(c),
+                    "previous": amount(p),
+                    "yoy_pct": y,
+                }
+                for key, (c, p, y) in figures["rows"].items()
+            ],
+            "total": {"current": amount(current), "previous": amount(previous), "yoy_pct": yoy},
+        }
 
     return report
 
@@ -130,13 +160,14 @@ def test_any_scale_above_zero_writes_a_file_with_every_published_figure(tmp_path
     checks = acceptance_checks(oracle_reports(path, rate))
     assert [c.figure for c in checks if c.failed] == []
     assert [c.figure for c in checks if "USD" in c.figure] == [
-        "total trade value, billion USD", "free trade zones, billion USD",
-        "bonded zones, billion USD"]
+        "total trade value, billion USD",
+        "free trade zones, billion USD",
+        "bonded zones, billion USD",
+    ]
     assert (len(checks), sum(c.matches for c in checks)) == (23, 21)
 
 
-def test_without_rates_the_dollar_figures_fail_saying_which_months_and_how_to_load_them(
-        tmp_path):
+def test_without_rates_the_dollar_figures_fail_saying_which_months_and_how_to_load_them(tmp_path):
     path = tmp_path / "x.jsonl"
     generate_xinjiang(str(path), seed=4, scale=1e-6)
 
@@ -144,7 +175,8 @@ def test_without_rates_the_dollar_figures_fail_saying_which_months_and_how_to_lo
     assert [(c.figure, c.published, c.computed) for c in failed] == [
         ("total trade value, billion USD", Decimal("27.56"), None),
         ("free trade zones, billion USD", Decimal("10.03"), None),
-        ("bonded zones, billion USD", Decimal("13.14"), None)]
+        ("bonded zones, billion USD", Decimal("13.14"), None),
+    ]
     assert all("2024-01" in c.note and "portflow rates load" in c.note for c in failed)
 
 
@@ -155,8 +187,9 @@ def billions_at(yuan: str, rate: Decimal) -> Decimal:
 def test_the_scenario_rates_cover_its_months_at_the_rate_that_gives_the_articles_dollars():
     parsed = parse_rates(RATES_FILE.read_bytes())
     assert parsed.problems == []
-    assert parsed.months == [f"{year}-{month:02d}" for year in (2023, 2024)
-                             for month in range(1, 7)]
+    assert parsed.months == [
+        f"{year}-{month:02d}" for year in (2023, 2024) for month in range(1, 7)
+    ]
     (rate,) = {r.rate for r in parsed.rates.values()}
     pub = load_data()["published"]
     for yuan, usd in DOLLAR_FIGURES:
@@ -166,12 +199,15 @@ def test_the_scenario_rates_cover_its_months_at_the_rate_that_gives_the_articles
 @pytest.mark.parametrize("rate", ["7.256751", "7.258211"])
 def test_rates_just_outside_the_derived_interval_miss_one_of_the_dollar_figures(rate):
     pub = load_data()["published"]
-    assert any(billions_at(pub[yuan], Decimal(rate)) != Decimal(pub[usd]) / 10**9
-               for yuan, usd in DOLLAR_FIGURES)
+    assert any(
+        billions_at(pub[yuan], Decimal(rate)) != Decimal(pub[usd]) / 10**9
+        for yuan, usd in DOLLAR_FIGURES
+    )
 
 
-@pytest.mark.parametrize("out, written", [("a/xj.jsonl.gz", "a/xj.usd-rates.csv"),
-                                          ("xj.jsonl", "xj.usd-rates.csv")])
+@pytest.mark.parametrize(
+    ("out", "written"), [("a/xj.jsonl.gz", "a/xj.usd-rates.csv"), ("xj.jsonl", "xj.usd-rates.csv")]
+)
 def test_the_rates_file_is_written_beside_the_scenario(tmp_path, out, written):
     (tmp_path / "a").mkdir()
     assert write_rates(str(tmp_path / out)) == str(tmp_path / written)

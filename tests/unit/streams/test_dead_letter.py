@@ -6,8 +6,9 @@ from streams.processor import DeadLetter, SourceRecord
 
 
 def test_the_letter_of_a_redriven_record_carries_its_provenance():
-    record = SourceRecord("p.trains", 3, 40, None, b"{}",
-                          ((header.REDRIVEN_FROM, b"p.dlq:0:12"), ("other", b"x")))
+    record = SourceRecord(
+        "p.trains", 3, 40, None, b"{}", ((header.REDRIVEN_FROM, b"p.dlq:0:12"), ("other", b"x"))
+    )
     headers = DeadLetter(record, Rejection("bad", "invalid_field", b"{}")).headers()
     assert (header.REDRIVEN_FROM, b"p.dlq:0:12") in headers
     assert "other" not in dict(headers)

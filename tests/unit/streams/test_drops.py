@@ -8,8 +8,14 @@ from zoneinfo import ZoneInfo
 
 from portflow.domain.detection import RUN_CONTEXT_DAYS
 from portflow.services.anomalies import HISTORY
-from streams.drops import (CATCH_UP_DAYS, HOLD_S, LIVE_VIEWS, MAX_DAYS_PER_REFRESH, RERUN_DAYS,
-                           DropCollector)
+from streams.drops import (
+    CATCH_UP_DAYS,
+    HOLD_S,
+    LIVE_VIEWS,
+    MAX_DAYS_PER_REFRESH,
+    RERUN_DAYS,
+    DropCollector,
+)
 from streams.pacing import MAX_DEFER_S
 from tests.unit.domain.test_detection import START, traffic
 
@@ -20,8 +26,9 @@ class DaysStore:
     """The three reads the collector makes, over one port's road shipments and its trains;
     counts the day granules read."""
 
-    def __init__(self, totals: dict[date, int], trains: dict[date, int] | None = None,
-                 first: date = START) -> None:
+    def __init__(
+        self, totals: dict[date, int], trains: dict[date, int] | None = None, first: date = START
+    ) -> None:
         self.totals, self.trains, self.first = totals, trains or totals, first
         self.latest: date | None = None
         self.granules_read = 0
@@ -41,8 +48,11 @@ class DaysStore:
             day = date.fromisoformat(granule)
             series = self.totals if event_type == "shipment" else self.trains
             amount = series.get(day, 0) if self.latest and day <= self.latest else 0
-            cell = "khorgos|road|import|KZ|general|" if event_type == "shipment" \
+            cell = (
+                "khorgos|road|import|KZ|general|"
+                if event_type == "shipment"
                 else "khorgos|china-europe|outbound"
+            )
             out[granule] = {cell: amount} if amount else {}
         return out
 
@@ -55,8 +65,12 @@ class Clock:
 
 
 def samples(collector: DropCollector, name: str) -> dict[tuple, float]:
-    return {tuple(sorted(s.labels.items())): s.value for family in collector.collect()
-            for s in family.samples if s.name == name}
+    return {
+        tuple(sorted(s.labels.items())): s.value
+        for family in collector.collect()
+        for s in family.samples
+        if s.name == name
+    }
 
 
 def judged_day(collector: DropCollector) -> date | None:
@@ -70,7 +84,8 @@ def noon(day: date) -> float:
 
 # The most day granules one refresh reads: a history and the days judged, each view.
 MAX_GRANULES_PER_REFRESH = len(LIVE_VIEWS) * (
-    HISTORY.days + MAX_DAYS_PER_REFRESH + RERUN_DAYS + RUN_CONTEXT_DAYS + 1)
+    HISTORY.days + MAX_DAYS_PER_REFRESH + RERUN_DAYS + RUN_CONTEXT_DAYS + 1
+)
 
 
 def test_a_closed_day_is_exported_once_complete_and_held_after_later_days_pass():
@@ -90,14 +105,16 @@ def test_a_closed_day_is_exported_once_complete_and_held_after_later_days_pass()
     assert {dict(k)["by"] for k in drops} == {"port", "port,mode"}  # trains did not stop
     assert all(v == 1.0 for v in drops.values())
     ratio = samples(collector, "portflow_event_time_ratio")
-    assert ratio and all(v == 0 for k, v in ratio.items() if dict(k)["measure"] == "value_cny")
+    assert ratio
+    assert all(v == 0 for k, v in ratio.items() if dict(k)["measure"] == "value_cny")
 
     store.latest = closed + timedelta(days=40)  # a replay runs on: more than one refresh's days
     clock.now = HOLD_S - 1
     collector.refresh()
     collector.refresh()
-    assert {dict(k)["day"] for k in samples(collector, "portflow_event_time_drop_ratio")} \
-        == {"2024-05-14"}
+    assert {dict(k)["day"] for k in samples(collector, "portflow_event_time_drop_ratio")} == {
+        "2024-05-14"
+    }
     clock.now = HOLD_S + 1
     collector.refresh()
     assert samples(collector, "portflow_event_time_drop_ratio") == {}
@@ -144,9 +161,13 @@ def test_a_run_found_when_its_later_days_complete_exports_its_first_days_once():
         store.latest = day + timedelta(days=1)
         clock.now = i * HOLD_S  # each refresh after the last one's hold ran out
         collector.refresh()
-        exported.append({dict(k)["day"] for k in samples(collector,
-                                                          "portflow_event_time_drop_ratio")
-                         if dict(k)["by"] == "port"})
+        exported.append(
+            {
+                dict(k)["day"]
+                for k in samples(collector, "portflow_event_time_drop_ratio")
+                if dict(k)["by"] == "port"
+            }
+        )
     found = set().union(*exported)
     assert found == {d.isoformat() for d in closed}
     first_seen = [next(i for i, days in enumerate(exported) if d in days) for d in sorted(found)]
@@ -178,12 +199,16 @@ def test_a_worker_keeping_up_judges_at_once():
 
 def test_an_event_far_ahead_of_the_clock_never_carries_the_judge_past_the_clocks_day():
     today = date(2024, 6, 1)
-    for max_ahead_s, last_judged in ((None, today), (86400, today),
-                                     (3600, today - timedelta(days=1))):
+    for max_ahead_s, last_judged in (
+        (None, today),
+        (86400, today),
+        (3600, today - timedelta(days=1)),
+    ):
         store = DaysStore(traffic(1))
         store.latest = date(2999, 6, 1)  # applied while the guard was off
-        collector = DropCollector(store, TZ, clock=Clock(), max_ahead_s=max_ahead_s,
-                                  wall_clock=lambda: noon(today))
+        collector = DropCollector(
+            store, TZ, clock=Clock(), max_ahead_s=max_ahead_s, wall_clock=lambda: noon(today)
+        )
         collector.active = True
         for _ in range(5):
             store.granules_read = 0

@@ -18,8 +18,9 @@ EVENTS, TRAINS = TP("events", 0), TP("trains", 0)
 
 
 def records(tp: TP, first: int, last: int) -> list[Record]:
-    return [Record(tp.topic, tp.partition, offset, None, b"{}")
-            for offset in range(first, last + 1)]
+    return [
+        Record(tp.topic, tp.partition, offset, None, b"{}") for offset in range(first, last + 1)
+    ]
 
 
 class Intake:
@@ -27,8 +28,12 @@ class Intake:
     reads it; made inside a running loop (Faust's queues belong to one)."""
 
     def __init__(self, maxsize: int = 2) -> None:
-        self.app = faust.App("intake-test", broker="kafka://127.0.0.1:1", web_enabled=False,
-                             stream_buffer_maxsize=maxsize)
+        self.app = faust.App(
+            "intake-test",
+            broker="kafka://127.0.0.1:1",
+            web_enabled=False,
+            stream_buffer_maxsize=maxsize,
+        )
         self.app.transport.Consumer = BatchingConsumer
         self.consumer: BatchingConsumer = self.app.consumer
         self.channels = {}
@@ -47,13 +52,15 @@ class Intake:
 def run(scenario):
     async def with_intake():
         return await asyncio.wait_for(scenario(Intake()), 5)
+
     return asyncio.run(with_intake())
 
 
 def test_each_channel_gets_one_value_per_fetch_holding_its_partitions_in_offset_order():
     async def scenario(intake):
         await intake.consumer._deliver_fetch(
-            {EVENTS: records(EVENTS, 0, 4), TRAINS: records(TRAINS, 7, 8)}, None)
+            {EVENTS: records(EVENTS, 0, 4), TRAINS: records(TRAINS, 7, 8)}, None
+        )
         return intake.queued(EVENTS), intake.queued(TRAINS), dict(intake.consumer._read_offset)
 
     events, trains, read = run(scenario)
@@ -66,7 +73,8 @@ def test_records_below_the_read_offset_are_dropped_and_partitions_not_active_are
     async def scenario(intake):
         intake.consumer._read_offset[EVENTS] = 3  # a seek moved the partition to offset 3
         await intake.consumer._deliver_fetch(
-            {EVENTS: records(EVENTS, 0, 5), TRAINS: records(TRAINS, 0, 1)}, {EVENTS})
+            {EVENTS: records(EVENTS, 0, 5), TRAINS: records(TRAINS, 0, 1)}, {EVENTS}
+        )
         return intake.queued(EVENTS), intake.queued(TRAINS)
 
     events, trains = run(scenario)
@@ -87,7 +95,9 @@ def test_a_fetch_is_not_delivered_once_the_generation_changed_or_the_flow_stoppe
 
     stopped, delivered, read = run(scenario)
     assert stopped == []
-    assert len(delivered) == 1 and delivered[0].generation_id == 5 and read == 1
+    assert len(delivered) == 1
+    assert delivered[0].generation_id == 5
+    assert read == 1
 
 
 def test_a_value_is_current_only_in_its_generation_while_the_flow_runs():
@@ -100,7 +110,9 @@ def test_a_value_is_current_only_in_its_generation_while_the_flow_runs():
         return current, same.is_current(app)
 
     (same, older), suspended = run(scenario)
-    assert same and not older and not suspended
+    assert same
+    assert not older
+    assert not suspended
 
 
 def test_a_full_channel_blocks_the_drain_until_the_agent_takes_a_value():
@@ -108,8 +120,9 @@ def test_a_full_channel_blocks_the_drain_until_the_agent_takes_a_value():
         consumer, queue = intake.consumer, intake.channels[EVENTS].queue
         for first in (0, 10):
             await consumer._deliver_fetch({EVENTS: records(EVENTS, first, first)}, None)
-        third = asyncio.ensure_future(consumer._deliver_fetch({EVENTS: records(EVENTS, 20, 20)},
-                                                              None))
+        third = asyncio.ensure_future(
+            consumer._deliver_fetch({EVENTS: records(EVENTS, 20, 20)}, None)
+        )
         await asyncio.sleep(0.05)
         blocked = not third.done()
         taken = queue.get_nowait()
@@ -119,7 +132,8 @@ def test_a_full_channel_blocks_the_drain_until_the_agent_takes_a_value():
     blocked, taken, queued, read = run(scenario)
     assert blocked
     assert taken.parts[EVENTS][0].offset == 0
-    assert [f.parts[EVENTS][0].offset for f in queued] == [10, 20] and read == 20
+    assert [f.parts[EVENTS][0].offset for f in queued] == [10, 20]
+    assert read == 20
 
 
 @pytest.mark.parametrize("how", ["flow stopped", "queues cleared", "consumer stopped"])
@@ -183,17 +197,33 @@ def test_ranges_of_a_partition_no_longer_assigned_are_not_acknowledged():
 
 def test_the_faust_internals_the_intake_relies_on_are_still_there():
     """faust-streaming is pinned; this fails first when an upgrade moves what the drain uses."""
+
     async def scenario(intake):
         consumer, app = intake.consumer, intake.app
-        for name in ("_wait_next_records", "perform_seek", "commit", "_new_offset", "diag",
-                     "_read_offset", "_acked", "_acked_index", "_n_acked", "_commit_every",
-                     "_committed_offset", "suspend_flow", "flow_active", "_stopped",
-                     "consumer_stopped_errors", "should_stop"):
+        for name in (
+            "_wait_next_records",
+            "perform_seek",
+            "commit",
+            "_new_offset",
+            "diag",
+            "_read_offset",
+            "_acked",
+            "_acked_index",
+            "_n_acked",
+            "_commit_every",
+            "_committed_offset",
+            "suspend_flow",
+            "flow_active",
+            "_stopped",
+            "consumer_stopped_errors",
+            "should_stop",
+        ):
             assert hasattr(consumer, name), name
         assert hasattr(app.topics, "_tp_index")
         assert isinstance(app.monitor.stream_inbound_time, dict)
         queue = intake.channels[EVENTS].queue
-        assert hasattr(queue, "_queue") and hasattr(queue, "_putters")
+        assert hasattr(queue, "_queue")
+        assert hasattr(queue, "_putters")
         return True
 
     assert run(scenario)

@@ -11,26 +11,53 @@ from streams.processor import BatchStats
 
 
 def shipment(i: int, port: str, mode: str, value: str, weight: str):
-    return parse_event(json.dumps({
-        "type": "shipment", "event_id": f"s-{i}", "ts": "2024-03-14T08:15:00+08:00",
-        "port": port, "mode": mode, "direction": "export", "value_cny": value,
-        "weight_tonnes": weight, "partner": "KZ", "trade_mode": "general", "zones": []}).encode(),
-        "shipment")
+    return parse_event(
+        json.dumps(
+            {
+                "type": "shipment",
+                "event_id": f"s-{i}",
+                "ts": "2024-03-14T08:15:00+08:00",
+                "port": port,
+                "mode": mode,
+                "direction": "export",
+                "value_cny": value,
+                "weight_tonnes": weight,
+                "partner": "KZ",
+                "trade_mode": "general",
+                "zones": [],
+            }
+        ).encode(),
+        "shipment",
+    )
 
 
 def customs(i: int, declaration: str, status: str, ts: str):
-    return parse_event(json.dumps({
-        "type": "customs", "event_id": f"c-{i}", "ts": ts, "port": "kashgar",
-        "declaration_id": declaration, "status": status}).encode(), "customs")
+    return parse_event(
+        json.dumps(
+            {
+                "type": "customs",
+                "event_id": f"c-{i}",
+                "ts": ts,
+                "port": "kashgar",
+                "declaration_id": declaration,
+                "status": status,
+            }
+        ).encode(),
+        "customs",
+    )
 
 
 def observe(event_type: str, events) -> WorkerMetrics:
     events = list(events)
     metrics = WorkerMetrics(CollectorRegistry())
     metrics.count_applied(events)
-    metrics.observe(event_type, BatchStats(records=1, applied_events=len(events),
-                                           newest_event_s=max(e.ts_seconds for e in events)),
-                    0.01)
+    metrics.observe(
+        event_type,
+        BatchStats(
+            records=1, applied_events=len(events), newest_event_s=max(e.ts_seconds for e in events)
+        ),
+        0.01,
+    )
     return metrics
 
 
@@ -40,10 +67,11 @@ def sample(metrics: WorkerMetrics, name: str, **labels) -> float | None:
 
 def test_shipment_counters_are_the_batch_sums_per_label_set():
     values = ["0.10", "1234.56", "0.07", "99999999.99"]
-    events = [shipment(i, "khorgos", ("rail", "road")[i % 2], v, "1.001")
-              for i, v in enumerate(values)]
+    events = [
+        shipment(i, "khorgos", ("rail", "road")[i % 2], v, "1.001") for i, v in enumerate(values)
+    ]
     metrics = observe("shipment", events)
-    rail = dict(port="khorgos", mode="rail", direction="export")
+    rail = {"port": "khorgos", "mode": "rail", "direction": "export"}
     road = dict(rail, mode="road")
     assert sample(metrics, "portflow_trade_value_yuan_total", **rail) == (10 + 7) / 100
     assert sample(metrics, "portflow_trade_value_yuan_total", **road) == (123456 + 9999999999) / 100
@@ -56,7 +84,7 @@ def test_ports_past_the_limit_count_as_other_in_order_of_first_sight():
     ports = [f"p{i}" for i in range(MAX_PORTS + 3)]
     events = [shipment(i, port, "rail", "1", "1") for i, port in enumerate(ports + ports[:2])]
     metrics = observe("shipment", events)
-    labels = dict(mode="rail", direction="export")
+    labels = {"mode": "rail", "direction": "export"}
     assert sample(metrics, "portflow_shipments_total", port="p0", **labels) == 2
     assert sample(metrics, "portflow_shipments_total", port=ports[MAX_PORTS - 1], **labels) == 1
     assert sample(metrics, "portflow_shipments_total", port=ports[MAX_PORTS], **labels) is None
@@ -64,15 +92,20 @@ def test_ports_past_the_limit_count_as_other_in_order_of_first_sight():
 
 
 def test_clearance_time_is_release_minus_filing_by_event_time():
-    metrics = observe("customs", [
-        customs(1, "D-1", "filed", "2024-03-14T08:00:00+08:00"),
-        customs(2, "D-1", "released", "2024-03-14T01:00:00Z"),
-        customs(3, "D-2", "released", "2024-03-14T01:00:00Z"),  # never filed here
-    ])
+    metrics = observe(
+        "customs",
+        [
+            customs(1, "D-1", "filed", "2024-03-14T08:00:00+08:00"),
+            customs(2, "D-1", "released", "2024-03-14T01:00:00Z"),
+            customs(3, "D-2", "released", "2024-03-14T01:00:00Z"),  # never filed here
+        ],
+    )
     assert sample(metrics, "portflow_customs_clearance_seconds_sum", port="kashgar") == 3600
     assert sample(metrics, "portflow_customs_clearance_seconds_count", port="kashgar") == 1
-    assert sample(metrics, "portflow_customs_declarations_total", port="kashgar",
-                  status="released") == 2
+    assert (
+        sample(metrics, "portflow_customs_declarations_total", port="kashgar", status="released")
+        == 2
+    )
 
 
 def sample(metrics: WorkerMetrics, name: str, **labels) -> float | None:
@@ -116,20 +149,29 @@ def test_lost_offsets_are_exported_per_type_as_redis_records_them():
     from streams.metrics import LostOffsetsCollector
 
     registry = CollectorRegistry()
-    lost = LostOffsetsCollector(LostIn({"t.shipments:1": [[0, 9], [20, 24]], "t.trains:0": [[5, 5]],
-                                        "other.topic:0": [[0, 99]]}),
-                                {"t.shipments": "shipment", "t.trains": "train"})
+    lost = LostOffsetsCollector(
+        LostIn(
+            {
+                "t.shipments:1": [[0, 9], [20, 24]],
+                "t.trains:0": [[5, 5]],
+                "other.topic:0": [[0, 99]],
+            }
+        ),
+        {"t.shipments": "shipment", "t.trains": "train"},
+    )
     registry.register(lost)
     name = "portflow_offsets_lost_recorded"
     assert registry.get_sample_value(name, {"type": "shipment"}) is None  # not read yet
     lost.refresh()
-    assert [registry.get_sample_value(name, {"type": t}) for t in ("shipment", "train", "customs")] \
-        == [15, 1, 0]
+    assert [
+        registry.get_sample_value(name, {"type": t}) for t in ("shipment", "train", "customs")
+    ] == [15, 1, 0]
 
 
 def test_the_event_time_lag_is_never_negative_however_far_ahead_an_event_lies():
     metrics = WorkerMetrics(CollectorRegistry())
     for newest in (4_102_444_800.0, 32_485_190_400.0):  # 2100, 2999 (the guard off)
-        metrics.observe("shipment", BatchStats(records=1, applied_events=1,
-                                               newest_event_s=newest), 0.01)
+        metrics.observe(
+            "shipment", BatchStats(records=1, applied_events=1, newest_event_s=newest), 0.01
+        )
         assert sample(metrics, "portflow_event_time_lag_seconds", type="shipment") == 0

@@ -46,11 +46,11 @@ def test_a_failed_positioning_restarts_the_worker(monkeypatch):
 
     class Store:
         def marks_of(self, names):
-            return {name: -1 for name in names}
+            return dict.fromkeys(names, -1)
 
     app = SimpleNamespace(consumer=Consumer())
     settings = SimpleNamespace(event_topics={"t.shipments": "shipment"})
-    positioner = Positioner(app, settings, Store(), Processor(), topic_ids=lambda: {})
+    positioner = Positioner(app, settings, Store(), Processor(), topic_ids=dict)
     positioner.install()
     with pytest.raises(TimeoutError):
         asyncio.run(app.consumer.seek_to_committed())

@@ -1,6 +1,6 @@
 """The YoY refresh's pacing: costly refreshes are spaced so they take at most MAX_SHARE."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -17,7 +17,7 @@ class SlowEmptyStore:
     def latest_event_time(self):
         self.reads += 1
         self.clock[0] += self.cost
-        return None
+        return
 
 
 def collector(start: float, cost: float, store_type: type = SlowEmptyStore):
@@ -67,7 +67,7 @@ def test_a_failed_refresh_does_not_count_as_a_refresh_while_behind():
             super().latest_event_time()
             if self.reads == 1:
                 raise ConnectionError("redis went away")
-            return None
+            return
 
     _, store, yoy = collector(0.0, cost=0.0, store_type=FailingOnce)
     with pytest.raises(ConnectionError):
@@ -94,19 +94,23 @@ def gauges(yoy: YoyCollector, name: str) -> list:
 
 
 def test_an_event_far_ahead_of_the_clock_leaves_the_yoy_gauges_on_the_clocks_days():
-    now = datetime(2026, 5, 28, 12, tzinfo=timezone.utc)
-    store = EmptyStoreWithOneEvent(datetime(2999, 6, 1, tzinfo=timezone.utc))  # guard off
-    for max_ahead_s, reference in ((None, now + timedelta(days=1)),
-                                   (86400, now + timedelta(days=1)),
-                                   (3600, now + timedelta(hours=1))):
-        yoy = YoyCollector(store, ZoneInfo("UTC"), max_ahead_s=max_ahead_s,
-                           wall_clock=now.timestamp)
+    now = datetime(2026, 5, 28, 12, tzinfo=UTC)
+    store = EmptyStoreWithOneEvent(datetime(2999, 6, 1, tzinfo=UTC))  # guard off
+    for max_ahead_s, reference in (
+        (None, now + timedelta(days=1)),
+        (86400, now + timedelta(days=1)),
+        (3600, now + timedelta(hours=1)),
+    ):
+        yoy = YoyCollector(
+            store, ZoneInfo("UTC"), max_ahead_s=max_ahead_s, wall_clock=now.timestamp
+        )
         yoy.active = True
         yoy.refresh()
         [latest] = gauges(yoy, "portflow_latest_event_timestamp_seconds")
         assert latest.value == reference.timestamp()
-        periods = {s.labels["span"]: (s.labels["current"], s.labels["previous"])
-                   for s in gauges(yoy, "portflow_yoy_period_info")}
+        periods = {
+            s.labels["span"]: (s.labels["current"], s.labels["previous"])
+            for s in gauges(yoy, "portflow_yoy_period_info")
+        }
         assert periods["month"] == ("2026-05", "2025-05")
         assert periods["ytd"] == ("2026", "2025")
-
