@@ -1,9 +1,8 @@
-#!/usr/bin/env python
 """The HTTP API under load, beside DuckDB and the CLI on the same questions, and how fresh its
 answers are.
 
-    .venv/bin/python bench/api.py [--scale 1] [--seconds 30] [--clients 32] [--rate 5000]
-                                  [--broker apache-kafka|tansu] [--json] [--keep]
+    python -m bench.api [--scale 1] [--seconds 30] [--clients 32] [--rate 5000]
+                        [--broker apache-kafka|tansu] [--json] [--keep]
 
 1. Starts a broker (Apache Kafka by default) and redis-server on free 127.0.0.1 ports and one
    ``portflow worker``, and replays into them the xinjiang-2024h1 scenario (``--scale``) and a
@@ -35,41 +34,44 @@ import asyncio
 import csv
 import json
 import os
-import platform
 import re
 import statistics
 import subprocess
 import sys
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from fractions import Fraction
+from functools import partial
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qsl
 from zoneinfo import ZoneInfo
 
-REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
-
-from bench.pipeline import (  # noqa: E402
+from bench.harness import (
     Bench,
+    Machine,
+    add_broker_argument,
+    add_output_arguments,
+    add_seed_argument,
     cpu_seconds,
+    emit,
     machine_busy_cpu_seconds,
+    parser_of,
     percentile,
     progress,
     publish,
     run_on_servers,
 )
-from entrypoints.embedded import BROKERS, wait_for_assignment  # noqa: E402
-from entrypoints.processes import Child, free_port, spawn, wait_until  # noqa: E402
-from portflow.adapters.kafka import ensure_topics  # noqa: E402
-from portflow.adapters.redis import RedisStore  # noqa: E402
-from portflow.services.progress import wait_until_applied  # noqa: E402
-from producers.replay import DEFAULT_BATCH, make_producer  # noqa: E402
-from producers.scenarios.xinjiang import generate_xinjiang  # noqa: E402
+from entrypoints.embedded import wait_for_assignment
+from entrypoints.processes import Child, free_port, spawn, wait_until
+from portflow.adapters.kafka import ensure_topics
+from portflow.adapters.redis import RedisStore
+from portflow.services.progress import wait_until_applied
+from producers.replay import DEFAULT_BATCH, make_producer
+from producers.scenarios.xinjiang import generate_xinjiang
 
 TZ = ZoneInfo("Asia/Shanghai")
 HISTORY_SHIFT = timedelta(weeks=26)  # H1 → H2 of the same year, weekdays kept
@@ -221,7 +223,7 @@ def load_duckdb(csv_path: Path):
         delim=',', quote='"',
         columns={{'day': 'DATE', 'port': 'VARCHAR', 'mode': 'VARCHAR', 'direction': 'VARCHAR',
                   'partner': 'VARCHAR', 'trade_mode': 'VARCHAR', 'zones': 'VARCHAR',
-                  'value_fen': 'BIGINT', 'weight_kg': 'BIGINT'}})""")
+                  'value_fen': 'BIGINT', 'weight_kg': 'BIGINT'}})""")  # noqa: S608  (our own file)
     return con
 
 
@@ -316,7 +318,7 @@ def sql_of(question: Question) -> str:
         now, then = between(a, b), between(c, d)
         keys = ", ".join(dims) or "'total'"
         return (
-            f"SELECT {keys}, SUM(CASE WHEN {now} THEN {column} ELSE 0 END), "
+            f"SELECT {keys}, SUM(CASE WHEN {now} THEN {column} ELSE 0 END), "  # noqa: S608  (the benchmark's own questions)
             f"SUM(CASE WHEN {then} THEN {column} ELSE 0 END) FROM shipments "
             f"WHERE {where(params, f'({now} OR {then})')} GROUP BY ALL"
         )
@@ -334,12 +336,12 @@ def sql_of(question: Question) -> str:
 
     def sums(first: date, last: date) -> str:
         return (
-            f"SELECT {slot} AS t, {key} AS k, SUM({column}) AS v FROM shipments "
+            f"SELECT {slot} AS t, {key} AS k, SUM({column}) AS v FROM shipments "  # noqa: S608  (the benchmark's own questions)
             f"WHERE {where(params, between(first, last))} GROUP BY ALL"
         )
 
     return (
-        f"SELECT COALESCE(c.t, (p.t + {step})::DATE), COALESCE(c.k, p.k), c.v, p.v "
+        f"SELECT COALESCE(c.t, (p.t + {step})::DATE), COALESCE(c.k, p.k), c.v, p.v "  # noqa: S608  (the benchmark's own questions)
         f"FROM ({sums(start, end)}) c FULL OUTER JOIN ({sums(*earlier)}) p "
         f"ON c.t = (p.t + {step})::DATE AND c.k = p.k"
     )
@@ -390,9 +392,13 @@ def differences(question: Question, api: dict, duck: dict) -> list[str]:
     out = []
     for key in sorted(set(api) | set(duck), key=str):
         ours, theirs = api.get(key, (0, 0)), duck.get(key, (0, 0))
-        if any(abs(o - t) > tolerance for o, t in zip(ours, theirs)):
+        if any(abs(o - t) > tolerance for o, t in zip(ours, theirs, strict=True)):
             out.append(f"{key}: API {tuple(map(float, ours))} DuckDB {tuple(map(float, theirs))}")
     return out
+
+
+def fetch_all(con: Any, sql: str) -> list[Any]:
+    return con.execute(sql).fetchall()
 
 
 def timed_runs(fn, runs: int) -> tuple[float, float]:
@@ -467,7 +473,7 @@ def start_api(bench: Bench, env: dict) -> tuple[str, Child]:
 
     def ready() -> bool:
         try:
-            return urlopen(f"{base}/readyz", timeout=1).status == 200
+            return urlopen(f"{base}/readyz", timeout=1).status == 200  # noqa: S310  (http://127.0.0.1)
         except OSError:
             return False
 
@@ -499,7 +505,7 @@ def load_events(
     events = generate_xinjiang(str(scenario), seed=seed, scale=scale)
     events += shift_history(scenario, history)
     ensure_topics(settings)
-    worker = bench.start_worker(settings, env, "worker")
+    worker = bench.start_worker(env, "worker")
     wait_for_assignment(settings, worker, timeout_s=90)
     store = RedisStore.from_url(settings.redis_url, settings.topic_prefix)
     started = time.monotonic()
@@ -743,7 +749,7 @@ def run(args: argparse.Namespace, bench: Bench) -> dict:
         if question.route == "reports":  # first: the API would leave its rollups to the CLI
             entry.update(time_cli(question, cli_env, args.cli_runs))
         body = single.answer(question)
-        entry["api_single_ms"] = ms(timed_median(lambda: single.body(question), args.duckdb_runs))
+        entry["api_single_ms"] = ms(timed_median(partial(single.body, question), args.duckdb_runs))
         if not question.live:
             diff = differences(question, api_answer(question, body), duckdb_answer(con, question))
             wrong += bool(diff)
@@ -751,7 +757,7 @@ def run(args: argparse.Namespace, bench: Bench) -> dict:
                 exact=not diff,
                 differences=diff[:5],
                 duckdb_ms=ms(
-                    timed_median(lambda: con.execute(sql_of(question)).fetchall(), args.duckdb_runs)
+                    timed_median(partial(fetch_all, con, sql_of(question)), args.duckdb_runs)
                 ),
             )
         per_question[question.name] = entry
@@ -910,9 +916,7 @@ def _num(value: float | None) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = parser_of(__doc__)
     parser.add_argument(
         "--scale",
         type=float,
@@ -942,15 +946,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--cli-runs", type=int, default=3, help="portflow report processes per question (3)"
     )
-    parser.add_argument("--seed", type=int, default=2024, help="seed of the scenario (2024)")
-    parser.add_argument(
-        "--broker",
-        choices=BROKERS,
-        default="apache-kafka",
-        help="apache-kafka (default; Java 17 and bash scripts/fetch-kafka.sh) or tansu",
-    )
-    parser.add_argument("--json", action="store_true", help="print one JSON line")
-    parser.add_argument("--keep", action="store_true", help="keep the work directory (logs)")
+    add_seed_argument(parser)
+    add_broker_argument(parser, "apache-kafka")
+    add_output_arguments(parser)
     args = parser.parse_args(argv)
     if (
         args.seconds <= 0
@@ -964,15 +962,10 @@ def main(argv: list[str] | None = None) -> int:
         )
 
     status, result = run_on_servers("portflow-api-bench-", args, run)
-    if status:
+    if result is None:
         return status
-    result.update(
-        date=datetime.now(UTC).isoformat(timespec="seconds"),
-        cpus=os.cpu_count(),
-        loadavg_1m_at_end=round(os.getloadavg()[0], 2),
-        python=platform.python_version(),
-    )
-    print(json.dumps(result, default=str) if args.json else table(result), flush=True)
+    result.update(asdict(Machine.now()))
+    emit(result, args.json, lambda: table(result))
     return 1 if result["wrong_answers"] else 0
 
 

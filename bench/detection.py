@@ -16,13 +16,13 @@ counts, the same on every machine for the same ``--seeds``.
 ``--speed``: the disruption drill (``portflow scenario disruption-drill``, seed 2024) applied to
 a redis-server of its own (free 127.0.0.1 port, stopped at the end) by the worker's
 ``BatchProcessor``, then a year (2024) of judging read from Redis, as ``portflow anomalies``
-does, per view: ``before`` (``bench/detection_before.py``, the judge before issue 23) and
+does, per view: ``before`` (``bench.detection_before``, the judge before issue 23) and
 ``after`` (``services.anomalies.DailyTotals``) taking turns, ``--repeat`` times each, the best
 counts (the machine is shared). Both judge every key and day; the run fails unless their
 judgements are identical. A table and one JSON line.
 
-    .venv/bin/python bench/detection.py [--seeds 4]
-    .venv/bin/python bench/detection.py --speed [--repeat 5]
+    python -m bench.detection [--seeds 4]
+    python -m bench.detection --speed [--repeat 5]
 """
 
 from __future__ import annotations
@@ -36,25 +36,20 @@ import sys
 import tempfile
 import time
 from datetime import date, timedelta
+from functools import partial
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-for path in (REPO, REPO / "bench"):
-    if str(path) not in sys.path:
-        sys.path.insert(0, str(path))
-
-import detection_before  # noqa: E402  (bench/detection_before.py)
-
-from entrypoints.embedded import start_redis  # noqa: E402
-from entrypoints.processes import free_port  # noqa: E402
-from portflow.adapters.redis import RedisStore  # noqa: E402
-from portflow.config import Settings  # noqa: E402
-from portflow.domain.detection import find_drops  # noqa: E402
-from portflow.domain.measures import check_request  # noqa: E402
-from portflow.domain.periods import Period  # noqa: E402
-from portflow.services.anomalies import DailyTotals  # noqa: E402
-from producers.scenarios.disruption_drill import festival_factor, generate_drill  # noqa: E402
-from streams.processor import BatchProcessor, SourceRecord  # noqa: E402
+from bench import detection_before
+from entrypoints.embedded import start_redis
+from entrypoints.processes import free_port
+from portflow.adapters.redis import RedisStore
+from portflow.config import Settings
+from portflow.domain.detection import find_drops
+from portflow.domain.measures import check_request
+from portflow.domain.periods import Period
+from portflow.services.anomalies import DailyTotals
+from producers.scenarios.disruption_drill import festival_factor, generate_drill
+from streams.processor import BatchProcessor, SourceRecord
 
 START, END = date(2023, 1, 1), date(2024, 12, 31)
 WEEKLY = (1.05, 1.1, 1.1, 1.05, 1.0, 0.8, 0.7)
@@ -216,7 +211,7 @@ def run_speed(repeat: int) -> list[dict]:
                         ("after", DailyTotals),
                     ):
                         seconds, judged[name] = timed(
-                            lambda: judge_year(totals_type, store, measure, by)
+                            partial(judge_year, totals_type, store, measure, by)
                         )
                         best[name] = min(best[name], seconds)
                 if judged["before"] != judged["after"]:
@@ -274,7 +269,7 @@ def main(argv=None) -> int:
     for r in rows:
         print(
             f"{r['kind']:<11} {r['key_days']:>9,} {r['false_alarms']:>13} "
-            f"{'%d/%d' % tuple(r['closures']):>15} {'%d/%d' % tuple(r['partial']):>14}"
+            f"{'/'.join(map(str, r['closures'])):>15} {'/'.join(map(str, r['partial'])):>14}"
         )
     print(json.dumps({"detection": rows}))
     return 0

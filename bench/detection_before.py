@@ -1,4 +1,4 @@
-"""The drop judge as it was before issue 23 made it fast: kept for ``bench/detection.py
+"""The drop judge as it was before issue 23 made it fast: kept for ``python -m bench.detection
 --speed`` (before and after, side by side, in one run) and for the test that the fast judge
 judges every day exactly as this one did. Not used by portflow.
 

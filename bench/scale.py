@@ -1,7 +1,6 @@
-#!/usr/bin/env python
 """How portflow scales: one worker against two, and Redis memory against the data it holds.
 
-    .venv/bin/python bench/scale.py [--only workers|memory] [--events N] [--scale X] [--json]
+    python -m bench.scale [--only workers|memory] [--events N] [--scale X] [--json]
 
 1. ``memory``   replays the xinjiang-2024h1 scenario (``--scale``, default 1.0: ~643k events)
                 into a fresh tansu + redis-server with one worker, then counts the keys and hash
@@ -11,7 +10,8 @@
                 projects the memory of other data sizes (see ``project``).
 2. ``workers``  publishes N shipment events in batch records (``--events``, default 200,000) to
                 a topic, times one worker on it, then two workers started together on a fresh
-                copy (``pipeline.measure_worker``), with the CPU of every process in between.
+                copy (``bench.pipeline.worker.measure_worker``), with the CPU of every process
+                in between.
 
 The memory measurement runs first: its figures do not depend on timing. Both start their own
 servers on free 127.0.0.1 ports and stop them by PID. Progress goes to stderr; stdout gets one
@@ -20,38 +20,37 @@ JSON line (``--json``) or a short table. See bench/README.md, "Scale: workers an
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
-import os
-import platform
 import statistics
 import sys
 import time
 from collections import Counter, defaultdict
-from datetime import UTC, datetime
+from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
-
-from bench.pipeline import (  # noqa: E402
+from bench.harness import (
     Bench,
+    Machine,
+    add_output_arguments,
+    add_seed_argument,
+    emit,
     generate_events,
-    measure_worker,
+    parser_of,
     progress,
     publish,
     run_in_workdir,
     write_jsonl,
 )
-from entrypoints.embedded import wait_for_assignment  # noqa: E402
-from portflow.adapters.kafka import ensure_topics  # noqa: E402
-from portflow.adapters.redis import RedisStore  # noqa: E402
-from portflow.domain.aggregates import CELL_LAYOUT, STORED_MEASURES  # noqa: E402
-from portflow.services.progress import wait_until_applied  # noqa: E402
-from producers.replay import DEFAULT_BATCH  # noqa: E402
-from producers.scenarios.xinjiang import generate_xinjiang  # noqa: E402
+from bench.pipeline.worker import WorkerRun, measure_worker
+from entrypoints.embedded import wait_for_assignment
+from portflow.adapters.kafka import ensure_topics
+from portflow.adapters.redis import RedisStore
+from portflow.domain.aggregates import CELL_LAYOUT, STORED_MEASURES
+from portflow.services.progress import wait_until_applied
+from producers.replay import DEFAULT_BATCH
+from producers.scenarios.xinjiang import generate_xinjiang
 
 SEEN_SAMPLES = 2000
 CHUNK = 1000
@@ -88,7 +87,7 @@ def replay_scenario(bench: Bench, scale: float, seed: int) -> tuple[RedisStore, 
     progress(f"generating the xinjiang-2024h1 scenario (scale {scale:g})")
     events = generate_xinjiang(str(path), seed=seed, scale=scale)
     ensure_topics(settings)
-    worker = bench.start_worker(settings, env, "worker-memory")
+    worker = bench.start_worker(env, "worker-memory")
     try:
         wait_for_assignment(settings, worker, timeout_s=90)
         progress(f"replaying {events:,} events (Replayer, batch {DEFAULT_BATCH})")
@@ -140,7 +139,7 @@ def describe_hashes(client, keys: list[str]) -> list[dict]:
     usage = pipelined(client, keys, lambda p, k: p.memory_usage(k, samples=0))
     return [
         {"key": k, "fields": f, "encoding": e.decode() if isinstance(e, bytes) else e, "bytes": u}
-        for k, f, e, u in zip(keys, fields, encodings, usage)
+        for k, f, e, u in zip(keys, fields, encodings, usage, strict=True)
     ]
 
 
@@ -378,40 +377,35 @@ def measure_workers(bench: Bench, events: int, seed: int) -> dict:
     }
 
 
-def summarise_run(run: dict, events: int) -> dict:
+def summarise_run(run: WorkerRun, events: int) -> dict[str, Any]:
     """Rate, and CPU seconds and utilisation (CPU ÷ wall) of every process over the run."""
-    wall = run["wall_s"]
-    ours = (
-        sum(run["worker_cpu_s_each"])
-        + run["redis_cpu_s"]
-        + run["broker_cpu_s"]
-        + run["bench_cpu_s"]
-    )
+    wall = run.wall_s
+    ours = sum(run.worker_cpu_s_each) + run.redis_cpu_s + run.broker_cpu_s + run.bench_cpu_s
     cpu = {
-        "workers": [round(c, 2) for c in run["worker_cpu_s_each"]],
-        "redis": round(run["redis_cpu_s"], 2),
-        "tansu": round(run["broker_cpu_s"], 2),
-        "bench": round(run["bench_cpu_s"], 2),
-        "machine": round(run["machine_busy_cpu_s"], 2),
+        "workers": [round(c, 2) for c in run.worker_cpu_s_each],
+        "redis": round(run.redis_cpu_s, 2),
+        "tansu": round(run.broker_cpu_s, 2),
+        "bench": round(run.bench_cpu_s, 2),
+        "machine": round(run.machine_busy_cpu_s, 2),
     }
     return {
-        "events_per_s": round(run["events_per_s"]),
-        "seconds": round(run["seconds"], 2),
+        "events_per_s": round(run.events_per_s),
+        "seconds": round(run.seconds, 2),
         "wall_s": round(wall, 2),
-        "partitions": run["partitions_each"],
-        "applied_at_assignment": run["applied_at_assignment"],
+        "partitions": run.partitions_each,
+        "applied_at_assignment": run.applied_at_assignment,
         "cpu_s": cpu,
         "utilisation": {
-            "workers": [round(c / wall, 2) for c in run["worker_cpu_s_each"]],
-            "redis": round(run["redis_cpu_s"] / wall, 2),
-            "tansu": round(run["broker_cpu_s"] / wall, 2),
-            "bench": round(run["bench_cpu_s"] / wall, 2),
+            "workers": [round(c / wall, 2) for c in run.worker_cpu_s_each],
+            "redis": round(run.redis_cpu_s / wall, 2),
+            "tansu": round(run.broker_cpu_s / wall, 2),
+            "bench": round(run.bench_cpu_s / wall, 2),
             "ours_of_2_cores": round(ours / wall / 2, 2),
-            "others": round((run["machine_busy_cpu_s"] - ours) / wall, 2),
-            "machine_of_2_cores": round(run["machine_busy_cpu_s"] / wall / 2, 2),
+            "others": round((run.machine_busy_cpu_s - ours) / wall, 2),
+            "machine_of_2_cores": round(run.machine_busy_cpu_s / wall / 2, 2),
         },
-        "lua_us_per_event": round(1e6 * run["lua_s"] / events, 1),
-        "peak_rss_mb": [round(p) for p in run["peak_rss_mb_each"]],
+        "lua_us_per_event": round(1e6 * run.lua_s / events, 1),
+        "peak_rss_mb": [round(p) for p in run.peak_rss_mb_each],
     }
 
 
@@ -448,9 +442,7 @@ def table(result: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = parser_of(__doc__)
     parser.add_argument("--only", choices=("workers", "memory"), help="one measurement only")
     parser.add_argument(
         "--events",
@@ -464,9 +456,8 @@ def main(argv: list[str] | None = None) -> int:
         default=1.0,
         help="xinjiang-2024h1 scale of the memory run (default 1.0, ~643k events)",
     )
-    parser.add_argument("--seed", type=int, default=2024, help="seed of the generators")
-    parser.add_argument("--json", action="store_true", help="print one JSON line")
-    parser.add_argument("--keep", action="store_true", help="keep the work directory (logs)")
+    add_seed_argument(parser)
+    add_output_arguments(parser)
     args = parser.parse_args(argv)
     if args.events < 1000:
         parser.error("--events must be at least 1000")
@@ -488,15 +479,10 @@ def main(argv: list[str] | None = None) -> int:
         return result
 
     status, result = run_in_workdir("portflow-scale-", args.keep, measure)
-    if status:
+    if result is None:
         return status
-    result.update(
-        date=datetime.now(UTC).isoformat(timespec="seconds"),
-        cpus=os.cpu_count(),
-        loadavg_1m_at_end=round(os.getloadavg()[0], 2),
-        python=platform.python_version(),
-    )
-    print(json.dumps(result) if args.json else table(result), flush=True)
+    result.update(asdict(Machine.now()))
+    emit(result, args.json, lambda: table(result))
     return 0
 
 

@@ -1,8 +1,7 @@
-#!/usr/bin/env python
 """Soak: the rate a one-worker stack sustains for minutes, on each embedded broker.
 
-    .venv/bin/python bench/soak.py [--broker apache-kafka|tansu] [--rate 3000] [--duration 600]
-                                   [--sample 30] [--json] [--keep]
+    python -m bench.soak [--broker apache-kafka|tansu] [--rate 3000] [--duration 600]
+                         [--sample 30] [--json] [--keep]
 
 For each broker (both, Apache Kafka first, unless --broker), as a user would try it: the broker,
 redis-server and one ``portflow worker`` on free 127.0.0.1 ports, then ``portflow simulate
@@ -16,28 +15,32 @@ broker (or one JSON line, --json). See bench/README.md.
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import re
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from urllib.request import urlopen
 
-REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
+from kafka import KafkaConsumer, TopicPartition
 
-from kafka import KafkaConsumer, TopicPartition  # noqa: E402
-
-from bench.pipeline import Bench, cpu_seconds, progress, rss_mb, run_in_workdir  # noqa: E402
-from entrypoints.embedded import BROKERS, wait_for_assignment  # noqa: E402
-from portflow.adapters.kafka import ensure_topics  # noqa: E402
-from portflow.adapters.redis import RedisStore  # noqa: E402
-from portflow.config import Settings  # noqa: E402
+from bench.harness import (
+    Bench,
+    Machine,
+    add_broker_argument,
+    add_output_arguments,
+    cpu_seconds,
+    emit,
+    parser_of,
+    progress,
+    rss_mb,
+    run_in_workdir,
+)
+from entrypoints.embedded import BROKERS, wait_for_assignment
+from portflow.adapters.kafka import ensure_topics
+from portflow.adapters.redis import RedisStore
+from portflow.config import Settings
 
 
 def applied_events(metrics_addr: str) -> int:
@@ -79,7 +82,7 @@ def soak(bench: Bench, rate: int, duration: int, sample_s: int) -> dict:
     bench.start_servers()
     settings, env = bench.namespace("soak")
     ensure_topics(settings)
-    worker = bench.start_worker(settings, env, "worker")
+    worker = bench.start_worker(env, "worker")
     wait_for_assignment(settings, worker, timeout_s=120)
     metrics_addr = env["PORTFLOW_METRICS_ADDR"]
     lag = LagReader(settings)
@@ -180,15 +183,12 @@ def table(run: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--broker", choices=BROKERS, help="one broker only (default: each)")
+    parser = parser_of(__doc__)
+    add_broker_argument(parser, None)
     parser.add_argument("--rate", type=int, default=3000, help="events/s (default 3000)")
     parser.add_argument("--duration", type=int, default=600, help="seconds (default 600)")
     parser.add_argument("--sample", type=int, default=30, help="seconds between samples (30)")
-    parser.add_argument("--json", action="store_true", help="print one JSON line")
-    parser.add_argument("--keep", action="store_true", help="keep the work directory (logs)")
+    add_output_arguments(parser)
     args = parser.parse_args(argv)
     if args.rate < 1 or args.duration < 1 or args.sample < 1:
         parser.error("--rate, --duration and --sample must be positive")
@@ -204,17 +204,11 @@ def main(argv: list[str] | None = None) -> int:
         return {"runs": runs}
 
     status, result = run_in_workdir("portflow-soak-", args.keep, measure)
-    if status:
+    if result is None:
         return status
-    result.update(
-        date=datetime.now(UTC).isoformat(timespec="seconds"),
-        cpus=os.cpu_count(),
-        loadavg_1m_at_end=round(os.getloadavg()[0], 2),
-    )
-    print(
-        json.dumps(result) if args.json else "\n\n".join(table(r) for r in result["runs"]),
-        flush=True,
-    )
+    machine = Machine.now()
+    result.update(date=machine.date, cpus=machine.cpus, loadavg_1m_at_end=machine.loadavg_1m_at_end)
+    emit(result, args.json, lambda: "\n\n".join(table(r) for r in result["runs"]))
     return 0
 
 
