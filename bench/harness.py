@@ -170,7 +170,7 @@ class Bench:
         self.broker = broker
         self.logs = workdir / "logs"
         self.children: list[Child] = []
-        self.popens: list[subprocess.Popen[bytes]] = []
+        self.popens: list[subprocess.Popen[Any]] = []
         self.run_id = uuid.uuid4().hex[:6]
         self.bootstrap = ""
         self.redis_url = ""

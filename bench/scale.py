@@ -26,9 +26,13 @@ import statistics
 import sys
 import time
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
+
+import redis
+from redis.client import Pipeline
 
 from bench.harness import (
     Bench,
@@ -70,7 +74,7 @@ NATIONAL = {
 
 
 # ------------------------------------------------------------------------------ 1. Redis memory
-def used_memory(client) -> int:
+def used_memory(client: redis.Redis) -> int:
     return int(client.info("memory")["used_memory"])
 
 
@@ -120,9 +124,11 @@ def keys_by_kind(store: RedisStore) -> dict[str, list[str]]:
     return found
 
 
-def pipelined(client, keys: list[str], command) -> list:
+def pipelined(
+    client: redis.Redis, keys: list[str], command: Callable[[Pipeline, str], object]
+) -> list[Any]:
     """One reply per key, ``CHUNK`` commands per round trip."""
-    replies = []
+    replies: list[Any] = []
     for i in range(0, len(keys), CHUNK):
         pipe = client.pipeline(transaction=False)
         for key in keys[i : i + CHUNK]:
@@ -131,7 +137,7 @@ def pipelined(client, keys: list[str], command) -> list:
     return replies
 
 
-def describe_hashes(client, keys: list[str]) -> list[dict]:
+def describe_hashes(client: redis.Redis, keys: list[str]) -> list[dict[str, Any]]:
     """Per aggregate hash: fields, encoding, ``MEMORY USAGE`` (all fields counted) and the sum
     of its values when it is a count hash (= events of that granule)."""
     fields = pipelined(client, keys, lambda p, k: p.hlen(k))
@@ -143,13 +149,14 @@ def describe_hashes(client, keys: list[str]) -> list[dict]:
     ]
 
 
-def describe_seen(client, keys: list[str]) -> dict:
+def describe_seen(client: redis.Redis, keys: list[str]) -> dict[str, Any]:
     """Dedupe buckets: how many, the ids they hold, the ids' mean length (of a sample), their
     ``MEMORY USAGE`` and encodings, and the TTL of one."""
     sizes = pipelined(client, keys, lambda p, k: p.scard(k))
     usage = pipelined(client, keys, lambda p, k: p.memory_usage(k, samples=0))
     encodings = pipelined(client, keys, lambda p, k: p.object("encoding", k))
-    ids = [member for key in keys for member in client.srandmember(key, SEEN_SAMPLES)]
+    samples = pipelined(client, keys, lambda p, k: p.srandmember(k, SEEN_SAMPLES))
+    ids: list[bytes] = [member for sample in samples for member in sample]
     return {
         "buckets": len(keys),
         "ids": sum(sizes),
@@ -160,7 +167,7 @@ def describe_seen(client, keys: list[str]) -> dict:
     }
 
 
-def freed_by_deleting(client, keys: list[str]) -> int:
+def freed_by_deleting(client: redis.Redis, keys: list[str]) -> int:
     """``used_memory`` released by deleting ``keys``: their full cost, including the dictionary
     entries and the share of the key space's (and the expiry table's) bucket arrays that
     ``MEMORY USAGE`` leaves out. Waits for serverCron to shrink the emptied tables."""
@@ -171,7 +178,7 @@ def freed_by_deleting(client, keys: list[str]) -> int:
     return before - used_memory(client)
 
 
-def per_field_fit(hashes: list[dict]) -> dict:
+def per_field_fit(hashes: list[dict[str, Any]]) -> dict[str, Any]:
     """``MEMORY USAGE`` ≈ per-hash + fields × per-field, fitted per encoding (least squares)."""
     fits = {}
     for encoding in sorted({h["encoding"] for h in hashes}):
@@ -190,7 +197,7 @@ def per_field_fit(hashes: list[dict]) -> dict:
     return fits
 
 
-def cells_per_granule(client, hashes: list[dict]) -> dict:
+def cells_per_granule(client: redis.Redis, hashes: list[dict[str, Any]]) -> dict[str, Any]:
     """Per type and granule kind, from the count hashes (every event adds 1 to its cell): the
     granules, cells and events per granule, and the cells a uniform spread would fill."""
     out = {}
@@ -226,11 +233,11 @@ def cells_per_granule(client, hashes: list[dict]) -> dict:
     return out
 
 
-def dimension_bound(client, keys: list[str]) -> tuple[int, int]:
+def dimension_bound(client: redis.Redis, keys: list[str]) -> tuple[int, int]:
     """The product of the distinct values of each dimension over the cells of ``keys`` (the
     most cells a granule could hold with the ports, partners, modes… this data has), and the
     longest cell: one longer than ``hash-max-listpack-value`` makes its hash a hashtable."""
-    distinct: dict[int, set] = defaultdict(set)
+    distinct: dict[int, set[str]] = defaultdict(set)
     longest = 0
     for fields in pipelined(client, keys, lambda p, k: p.hkeys(k)):
         for cell in fields:
@@ -240,20 +247,24 @@ def dimension_bound(client, keys: list[str]) -> tuple[int, int]:
     return math.prod(len(values) for values in distinct.values()), longest
 
 
-def measure_memory(bench: Bench, scale: float, seed: int) -> dict:
+def measure_memory(bench: Bench, scale: float, seed: int) -> dict[str, Any]:
     bench.start_servers()
     store, events, empty = replay_scenario(bench, scale, seed)
     client = store.client
     full = client.info("memory")
     dbsize = client.dbsize()
     keyspace = client.info("keyspace").get("db0", {})
-    limits = {name: int(value) for name, value in client.config_get("hash-max-listpack-*").items()}
+    limits = {
+        name: int(value or 0) for name, value in client.config_get("hash-max-listpack-*").items()
+    }
     kinds = keys_by_kind(store)
     progress("census: " + ", ".join(f"{k} {len(v):,}" for k, v in sorted(kinds.items())))
     agg_keys = [k for kind, keys in kinds.items() if kind.startswith("agg:") for k in keys]
     seen_keys = [k for kind, keys in kinds.items() if kind.startswith("dedupe:") for k in keys]
     hashes = describe_hashes(client, agg_keys)
-    by_kind = {kind: {"keys": len(keys)} for kind, keys in sorted(kinds.items())}
+    by_kind: dict[str, dict[str, Any]] = {
+        kind: {"keys": len(keys)} for kind, keys in sorted(kinds.items())
+    }
     for kind, stats in by_kind.items():
         group = [h for h in hashes if kind_of(store, h["key"]) == kind]
         if group:
@@ -296,7 +307,7 @@ def measure_memory(bench: Bench, scale: float, seed: int) -> dict:
     return result
 
 
-def project(measured: dict) -> dict:
+def project(measured: dict[str, Any]) -> dict[str, Any]:
     """Memory for other sizes from the measured constants (the formula of bench/README.md):
 
         bytes ≈ S × b_seen + Σ over aggregate hashes of fields × b_field
@@ -308,7 +319,7 @@ def project(measured: dict) -> dict:
     """
     b_seen = measured["seen"]["freed_bytes_per_id"]
     b_field = measured["agg_freed_bytes_per_field"]
-    skews = {
+    skews: dict[str, float] = {
         kind: measured["cells_per_granule"][f"shipment:{kind}"]["skew_factor"]
         for kind in ("day", "month")
     }
@@ -350,7 +361,7 @@ def project(measured: dict) -> dict:
 
 
 # -------------------------------------------------------------------------------- 2. workers
-def measure_workers(bench: Bench, events: int, seed: int) -> dict:
+def measure_workers(bench: Bench, events: int, seed: int) -> dict[str, Any]:
     """The same N shipment events (batch records) applied by one worker, then by two."""
     bench.start_servers()
     progress(f"generating {events:,} shipment events")
@@ -410,7 +421,7 @@ def summarise_run(run: WorkerRun, events: int) -> dict[str, Any]:
 
 
 # ----------------------------------------------------------------------------------------- main
-def table(result: dict) -> str:
+def table(result: dict[str, Any]) -> str:
     lines = []
     if "memory" in result:
         m = result["memory"]
@@ -462,8 +473,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.events < 1000:
         parser.error("--events must be at least 1000")
 
-    def measure(workdir: Path) -> dict:
-        result: dict = {}
+    def measure(workdir: Path) -> dict[str, Any]:
+        result: dict[str, Any] = {}
         for name in ("memory", "workers"):  # memory first: its figures do not depend on timing
             if args.only in (None, name):
                 (workdir / name).mkdir()
