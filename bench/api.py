@@ -963,7 +963,7 @@ def _num(value: float | None) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = parser_of(__doc__)
+    parser = parser_of("bench.api", __doc__)
     parser.add_argument(
         "--scale",
         type=float,

@@ -202,7 +202,7 @@ class CoreRun:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = parser_of(__doc__)
+    parser = parser_of("bench.core", __doc__)
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=7)
     add_seed_argument(parser)

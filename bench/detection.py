@@ -280,7 +280,7 @@ def print_speed(rows: list[SpeedRow], repeat: int) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = parser_of(__doc__)
+    parser = parser_of("bench.detection", __doc__)
     parser.add_argument("--seeds", type=int, default=4, help="series per kind (default 4)")
     parser.add_argument(
         "--speed",

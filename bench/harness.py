@@ -48,9 +48,10 @@ def progress(message: str) -> None:
 
 
 # ------------------------------------------------------------------------------ the arguments
-def parser_of(doc: str | None) -> argparse.ArgumentParser:
-    """A parser described by the first paragraph of a benchmark's docstring."""
+def parser_of(module: str, doc: str | None) -> argparse.ArgumentParser:
+    """The parser of ``python -m <module>``, described by its docstring's first paragraph."""
     return argparse.ArgumentParser(
+        prog=f"python -m {module}",
         description=(doc or "").split("\n\n")[0],
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -246,7 +246,7 @@ def measure_peer(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = parser_of(__doc__)
+    parser = parser_of("bench.peers", __doc__)
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--rounds", type=int, default=3)
     add_seed_argument(parser)

@@ -453,7 +453,7 @@ def table(result: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = parser_of(__doc__)
+    parser = parser_of("bench.scale", __doc__)
     parser.add_argument("--only", choices=("workers", "memory"), help="one measurement only")
     parser.add_argument(
         "--events",

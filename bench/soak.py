@@ -204,7 +204,7 @@ def table(run: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = parser_of(__doc__)
+    parser = parser_of("bench.soak", __doc__)
     add_broker_argument(parser, None)
     parser.add_argument("--rate", type=int, default=3000, help="events/s (default 3000)")
     parser.add_argument("--duration", type=int, default=600, help="seconds (default 600)")

@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def arguments(argv: list[str] | None) -> argparse.Namespace:
-    parser = parser_of(pipeline.__doc__)
+    parser = parser_of("bench.pipeline", pipeline.__doc__)
     parser.add_argument("--events", type=int, default=200_000, help="events (default 200000)")
     add_seed_argument(parser)
     parser.add_argument(
