@@ -26,7 +26,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, TypeVar
 
-from entrypoints.embedded import BROKERS, start_redis, start_tansu
+from entrypoints.embedded import BROKERS, start_redis, start_tansu, start_worker
 from entrypoints.kafka_cluster import KafkaCluster
 from entrypoints.processes import Child, free_port
 from portflow.config import Settings
@@ -233,8 +233,6 @@ class Bench:
         return settings, env
 
     def start_worker(self, env: dict[str, str], name: str) -> Child:
-        from entrypoints.embedded import start_worker
-
         child = start_worker(env, self.logs, name=name)
         self.children.append(child)
         progress(f"{name}: started portflow worker pid {child.process.pid}")
