@@ -1,9 +1,8 @@
-#!/usr/bin/env python
 """The HTTP API under load, beside DuckDB and the CLI on the same questions, and how fresh its
 answers are.
 
-    .venv/bin/python bench/api.py [--scale 1] [--seconds 30] [--clients 32] [--rate 5000]
-                                  [--broker apache-kafka|tansu] [--json] [--keep]
+    python -m bench.api [--scale 1] [--seconds 30] [--clients 32] [--rate 5000]
+                        [--broker apache-kafka|tansu] [--json] [--keep]
 
 1. Starts a broker (Apache Kafka by default) and redis-server on free 127.0.0.1 ports and one
    ``portflow worker``, and replays into them the xinjiang-2024h1 scenario (``--scale``) and a
@@ -35,41 +34,51 @@ import asyncio
 import csv
 import json
 import os
-import platform
 import re
 import statistics
 import subprocess
 import sys
 import time
 import uuid
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from fractions import Fraction
+from functools import partial
+from http.client import HTTPConnection, RemoteDisconnected
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 from zoneinfo import ZoneInfo
 
-REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
+if TYPE_CHECKING:
+    import aiohttp
+    import duckdb
 
-from bench.pipeline import (  # noqa: E402
+from bench.harness import (
     Bench,
+    Machine,
+    add_broker_argument,
+    add_output_arguments,
+    add_seed_argument,
     cpu_seconds,
+    emit,
     machine_busy_cpu_seconds,
+    parser_of,
     percentile,
     progress,
     publish,
     run_on_servers,
 )
-from entrypoints.embedded import BROKERS, wait_for_assignment  # noqa: E402
-from entrypoints.processes import Child, free_port, spawn, wait_until  # noqa: E402
-from portflow.adapters.kafka import ensure_topics  # noqa: E402
-from portflow.adapters.redis import RedisStore  # noqa: E402
-from portflow.services.progress import wait_until_applied  # noqa: E402
-from producers.replay import DEFAULT_BATCH, make_producer  # noqa: E402
-from producers.scenarios.xinjiang import generate_xinjiang  # noqa: E402
+from entrypoints.embedded import wait_for_assignment
+from entrypoints.processes import Child, free_port, spawn, wait_until
+from portflow.adapters.kafka import ensure_topics
+from portflow.adapters.redis import RedisStore
+from portflow.config import Settings
+from portflow.services.progress import wait_until_applied
+from producers.replay import DEFAULT_BATCH, make_producer
+from producers.scenarios.xinjiang import generate_xinjiang
 
 TZ = ZoneInfo("Asia/Shanghai")
 HISTORY_SHIFT = timedelta(weeks=26)  # H1 → H2 of the same year, weekdays kept
@@ -85,6 +94,8 @@ MEASURE_COLUMNS = {
     "weight_tonnes": ("weight_kg", 1000),
     "shipments": ("1", 1),
 }
+Params = dict[str, list[str]]  # a question's query parameters, each name's values
+Answer = dict[tuple[str, ...], tuple[Fraction, Fraction]]  # key -> (current, previous)
 LIVE = "(live)"  # questions over the events of now: no DuckDB or exactness (DuckDB has not them)
 
 
@@ -152,7 +163,7 @@ def shift_history(source: Path, target: Path, shift: timedelta = HISTORY_SHIFT) 
     """The replay file ``source`` again, ``shift`` later, with new ids (``h`` before each):
     the same events at other times, counted once more, not deduplicated against the first."""
 
-    def later(match: re.Match) -> bytes:
+    def later(match: re.Match[bytes]) -> bytes:
         moment = datetime.fromisoformat(match.group(1).decode()) + shift
         return b'"ts":"' + moment.isoformat().encode() + b'"'
 
@@ -213,7 +224,7 @@ def shipments_csv(paths: list[Path], out: Path) -> int:
     return len(seen)
 
 
-def load_duckdb(csv_path: Path):
+def load_duckdb(csv_path: Path) -> duckdb.DuckDBPyConnection:
     import duckdb
 
     con = duckdb.connect()
@@ -221,7 +232,7 @@ def load_duckdb(csv_path: Path):
         delim=',', quote='"',
         columns={{'day': 'DATE', 'port': 'VARCHAR', 'mode': 'VARCHAR', 'direction': 'VARCHAR',
                   'partner': 'VARCHAR', 'trade_mode': 'VARCHAR', 'zones': 'VARCHAR',
-                  'value_fen': 'BIGINT', 'weight_kg': 'BIGINT'}})""")
+                  'value_fen': 'BIGINT', 'weight_kg': 'BIGINT'}})""")  # noqa: S608  (our own file)
     return con
 
 
@@ -276,7 +287,7 @@ def compared_spans(
     return (first, last), (months_before(first, months), first - timedelta(days=1))
 
 
-def where(params: dict, extra: str) -> str:
+def where(params: Params, extra: str) -> str:
     """The SQL condition of the filters (values of one dimension are alternatives) and ``extra``."""
     by_dimension: dict[str, list[str]] = {}
     for f in params.get("filter", []):
@@ -292,9 +303,9 @@ def between(first: date, last: date) -> str:
     return f"day BETWEEN DATE '{first}' AND DATE '{last}'"
 
 
-def grouped(params: dict) -> dict:
+def grouped(params: list[tuple[str, str]]) -> Params:
     """Query parameters as lists (``filter`` repeats), ``by`` split."""
-    out: dict = {}
+    out: Params = {}
     for name, value in params:
         out.setdefault(name, []).append(value)
     out["by"] = [d for value in out.get("by", []) for d in value.split(",") if d]
@@ -316,7 +327,7 @@ def sql_of(question: Question) -> str:
         now, then = between(a, b), between(c, d)
         keys = ", ".join(dims) or "'total'"
         return (
-            f"SELECT {keys}, SUM(CASE WHEN {now} THEN {column} ELSE 0 END), "
+            f"SELECT {keys}, SUM(CASE WHEN {now} THEN {column} ELSE 0 END), "  # noqa: S608  (the benchmark's own questions)
             f"SUM(CASE WHEN {then} THEN {column} ELSE 0 END) FROM shipments "
             f"WHERE {where(params, f'({now} OR {then})')} GROUP BY ALL"
         )
@@ -334,26 +345,26 @@ def sql_of(question: Question) -> str:
 
     def sums(first: date, last: date) -> str:
         return (
-            f"SELECT {slot} AS t, {key} AS k, SUM({column}) AS v FROM shipments "
+            f"SELECT {slot} AS t, {key} AS k, SUM({column}) AS v FROM shipments "  # noqa: S608  (the benchmark's own questions)
             f"WHERE {where(params, between(first, last))} GROUP BY ALL"
         )
 
     return (
-        f"SELECT COALESCE(c.t, (p.t + {step})::DATE), COALESCE(c.k, p.k), c.v, p.v "
+        f"SELECT COALESCE(c.t, (p.t + {step})::DATE), COALESCE(c.k, p.k), c.v, p.v "  # noqa: S608  (the benchmark's own questions)
         f"FROM ({sums(start, end)}) c FULL OUTER JOIN ({sums(*earlier)}) p "
         f"ON c.t = (p.t + {step})::DATE AND c.k = p.k"
     )
 
 
-def duckdb_answer(con, question: Question) -> dict:
+def duckdb_answer(con: duckdb.DuckDBPyConnection, question: Question) -> Answer:
     """key → (current, previous) in the question's unit (exact fractions), zeros left out."""
     params = grouped(question.params)
     _, per_unit = MEASURE_COLUMNS[params.get("measure", ["value_cny"])[0]]
-    rate = Fraction(params["usd_rate"][0]) if "usd_rate" in params else 1
-    answer = {}
-    for *key, current, previous in con.execute(sql_of(question)).fetchall():
+    rate = Fraction(params["usd_rate"][0]) if "usd_rate" in params else Fraction(1)
+    answer: Answer = {}
+    for *columns, current, previous in con.execute(sql_of(question)).fetchall():
         if current or previous:
-            key = tuple(k.isoformat() if isinstance(k, date) else k for k in key)
+            key = tuple(k.isoformat() if isinstance(k, date) else k for k in columns)
             answer[key] = (
                 Fraction(current or 0, per_unit) / rate,
                 Fraction(previous or 0, per_unit) / rate,
@@ -361,10 +372,10 @@ def duckdb_answer(con, question: Question) -> dict:
     return answer
 
 
-def api_answer(question: Question, body: dict) -> dict:
+def api_answer(question: Question, body: dict[str, Any]) -> Answer:
     """The same shape from the API's JSON (amounts parsed as exact decimals)."""
     params = grouped(question.params)
-    answer = {}
+    answer: Answer = {}
     if question.route == "reports":
         for row in body["rows"]:
             key = tuple(row["key"][d] for d in params["by"]) or ("total",)
@@ -383,19 +394,24 @@ def api_answer(question: Question, body: dict) -> dict:
     return {k: v for k, v in answer.items() if any(v)}
 
 
-def differences(question: Question, api: dict, duck: dict) -> list[str]:
+def differences(question: Question, api: Answer, duck: Answer) -> list[str]:
     """Where the API's answer is not DuckDB's: exact amounts, or in dollars within half a cent
     of the exact quotient (rounded once)."""
-    tolerance = Fraction(1, 200) if "usd_rate" in question.query else 0
+    tolerance = Fraction(1, 200) if "usd_rate" in question.query else Fraction(0)
     out = []
     for key in sorted(set(api) | set(duck), key=str):
-        ours, theirs = api.get(key, (0, 0)), duck.get(key, (0, 0))
-        if any(abs(o - t) > tolerance for o, t in zip(ours, theirs)):
+        zero = (Fraction(0), Fraction(0))
+        ours, theirs = api.get(key, zero), duck.get(key, zero)
+        if any(abs(o - t) > tolerance for o, t in zip(ours, theirs, strict=True)):
             out.append(f"{key}: API {tuple(map(float, ours))} DuckDB {tuple(map(float, theirs))}")
     return out
 
 
-def timed_runs(fn, runs: int) -> tuple[float, float]:
+def fetch_all(con: duckdb.DuckDBPyConnection, sql: str) -> list[Any]:
+    return con.execute(sql).fetchall()
+
+
+def timed_runs(fn: Callable[[], object], runs: int) -> tuple[float, float]:
     """The time of a first run (it pays for caches and plans), and the median of ``runs`` more."""
     times = []
     for _ in range(runs + 1):
@@ -405,7 +421,7 @@ def timed_runs(fn, runs: int) -> tuple[float, float]:
     return times[0], statistics.median(times[1:])
 
 
-def timed_median(fn, runs: int) -> float:
+def timed_median(fn: Callable[[], object], runs: int) -> float:
     return timed_runs(fn, runs)[1]
 
 
@@ -433,7 +449,7 @@ def cli_argv(question: Question) -> list[str]:
     return argv
 
 
-def time_cli(question: Question, env: dict, runs: int) -> dict:
+def time_cli(question: Question, env: dict[str, Any], runs: int) -> dict[str, Any]:
     """Wall times of ``portflow report`` as a process: the first (it sums the cells of granules
     no reader has summed by these dimensions and filters yet) and the median of ``runs`` more
     (they read the rollups it left in Redis); or why it failed."""
@@ -451,7 +467,7 @@ def time_cli(question: Question, env: dict, runs: int) -> dict:
 
 
 # ------------------------------------------------------------------------------- the stack
-def start_api(bench: Bench, env: dict) -> tuple[str, Child]:
+def start_api(bench: Bench, env: dict[str, Any]) -> tuple[str, Child]:
     """``portflow serve`` on a free port, once /readyz answers 200; its base URL."""
     from urllib.request import urlopen
 
@@ -467,7 +483,8 @@ def start_api(bench: Bench, env: dict) -> tuple[str, Child]:
 
     def ready() -> bool:
         try:
-            return urlopen(f"{base}/readyz", timeout=1).status == 200
+            with urlopen(f"{base}/readyz", timeout=1) as response:  # noqa: S310  (http://127.0.0.1)
+                return bool(response.status == 200)
         except OSError:
             return False
 
@@ -476,7 +493,7 @@ def start_api(bench: Bench, env: dict) -> tuple[str, Child]:
     return base, child
 
 
-def start_simulate(bench: Bench, env: dict, rate: int):
+def start_simulate(bench: Bench, env: dict[str, str], rate: int) -> Child:
     child = spawn(
         "simulate",
         [sys.executable, "-m", "entrypoints.cli", "simulate", "--rate", str(rate)],
@@ -489,7 +506,7 @@ def start_simulate(bench: Bench, env: dict, rate: int):
 
 
 def load_events(
-    bench: Bench, settings, env: dict, scale: float, seed: int
+    bench: Bench, settings: Settings, env: dict[str, str], scale: float, seed: int
 ) -> tuple[list[Path], Child]:
     """The scenario and its year more of history, replayed and applied by one worker (which
     goes on running); the replay files."""
@@ -499,7 +516,7 @@ def load_events(
     events = generate_xinjiang(str(scenario), seed=seed, scale=scale)
     events += shift_history(scenario, history)
     ensure_topics(settings)
-    worker = bench.start_worker(settings, env, "worker")
+    worker = bench.start_worker(env, "worker")
     wait_for_assignment(settings, worker, timeout_s=90)
     store = RedisStore.from_url(settings.redis_url, settings.topic_prefix)
     started = time.monotonic()
@@ -518,7 +535,7 @@ class Tally:
         self.latencies: dict[str, list[float]] = {q.name: [] for q in mix}
         self.errors: dict[str, int] = {}
 
-    async def ask(self, session, question: Question, since: float) -> None:
+    async def ask(self, session: aiohttp.ClientSession, question: Question, since: float) -> None:
         """Ask ``question``; its latency runs from ``since`` to the body read."""
         import aiohttp
 
@@ -533,11 +550,13 @@ class Tally:
         else:
             self.errors[why] = self.errors.get(why, 0) + 1
 
-    def result(self, elapsed_s: float) -> dict:
+    def result(self, elapsed_s: float) -> dict[str, Any]:
         return {"latencies": self.latencies, "errors": self.errors, "elapsed_s": elapsed_s}
 
 
-async def closed_loop(base: str, mix: list[Question], clients: int, seconds: float) -> dict:
+async def closed_loop(
+    base: str, mix: list[Question], clients: int, seconds: float
+) -> dict[str, Any]:
     """``clients`` clients, each asking the next question of the mix as soon as it has its
     answer, for ``seconds``."""
     import aiohttp
@@ -558,7 +577,7 @@ async def closed_loop(base: str, mix: list[Question], clients: int, seconds: flo
         return tally.result(time.perf_counter() - began)
 
 
-async def open_loop(base: str, mix: list[Question], rate: float, seconds: float) -> dict:
+async def open_loop(base: str, mix: list[Question], rate: float, seconds: float) -> dict[str, Any]:
     """The mix asked at a fixed rate whatever the answers (the n-th request due at start +
     n / rate, up to ``OPEN_LOOP_CONNECTIONS`` at once), each timed from when it was due, so
     that a request kept waiting by slow ones before it counts its wait."""
@@ -579,8 +598,8 @@ async def open_loop(base: str, mix: list[Question], rate: float, seconds: float)
 
 
 async def freshness_probe(
-    base: str, settings, store: RedisStore, markers: int, spacing_s: float
-) -> list[dict]:
+    base: str, settings: Settings, store: RedisStore, markers: int, spacing_s: float
+) -> list[dict[str, Any]]:
     """Marker shipments, each at a port of its own: for each, when the worker applied it (its
     partition's mark reached its offset, polled every 2 ms) and when ``/v1/reports`` for its
     day filtered to its port first showed its value (asked back to back)."""
@@ -605,8 +624,13 @@ async def freshness_probe(
 
 
 async def one_marker(
-    session, producer, store: RedisStore, topic: str, port: str, value: Decimal
-) -> dict:
+    session: aiohttp.ClientSession,
+    producer: Any,
+    store: RedisStore,
+    topic: str,
+    port: str,
+    value: Decimal,
+) -> dict[str, Any]:
     moment = datetime.now(UTC)
     event = {
         "type": "shipment",
@@ -657,7 +681,7 @@ async def one_marker(
 
 
 def shows(body: bytes, value: Decimal) -> bool:
-    return json.loads(body, parse_float=Decimal)["total"]["current"] == value
+    return bool(json.loads(body, parse_float=Decimal)["total"]["current"] == value)
 
 
 def applied_events(store: RedisStore) -> int:
@@ -665,19 +689,25 @@ def applied_events(store: RedisStore) -> int:
 
 
 def under_load(
-    base: str, mix: list[Question], settings, store: RedisStore, args, pids: dict[str, int]
-) -> dict:
+    base: str,
+    mix: list[Question],
+    settings: Settings,
+    store: RedisStore,
+    args: argparse.Namespace,
+    pids: dict[str, int],
+) -> dict[str, Any]:
     """The closed loop and the freshness probe together, with what every process spent."""
     cpu_before = {name: cpu_seconds(pid) or 0.0 for name, pid in pids.items()}
     machine_before = machine_busy_cpu_seconds()
     applied_before, began = applied_events(store), time.monotonic()
 
-    async def both():
+    async def both() -> tuple[dict[str, Any], list[dict[str, Any]]]:
         spacing = args.seconds / (args.markers + 1)
-        return await asyncio.gather(
+        load, markers = await asyncio.gather(
             closed_loop(base, mix, args.clients, args.seconds),
             freshness_probe(base, settings, store, args.markers, spacing),
         )
+        return load, markers
 
     load, markers = asyncio.run(both())
     wall = time.monotonic() - began
@@ -700,12 +730,19 @@ class SingleClient:
     """One client on one keep-alive connection, asking one question at a time."""
 
     def __init__(self, base: str) -> None:
-        from http.client import HTTPConnection
-
         host, port = base.removeprefix("http://").split(":")
         self.connection = HTTPConnection(host, int(port), timeout=30)
 
     def body(self, question: Question) -> bytes:
+        try:
+            return self._get(question)
+        except (RemoteDisconnected, ConnectionResetError):
+            # the server closes a connection idle for its keep-alive (uvicorn: 5 s), which the
+            # CLI's runs between two questions can exceed on a busy machine: ask again
+            self.connection.close()
+            return self._get(question)
+
+    def _get(self, question: Question) -> bytes:
         self.connection.request("GET", question.url_path)
         response = self.connection.getresponse()
         body = response.read()
@@ -713,15 +750,16 @@ class SingleClient:
             raise RuntimeError(f"{question.url_path}: HTTP {response.status}: {body[:300]!r}")
         return body
 
-    def answer(self, question: Question) -> dict:
-        return json.loads(self.body(question), parse_float=Decimal)
+    def answer(self, question: Question) -> dict[str, Any]:
+        answer: dict[str, Any] = json.loads(self.body(question), parse_float=Decimal)
+        return answer
 
 
 def ms(seconds: float | None) -> float | None:
     return None if seconds is None else round(seconds * 1000, 2)
 
 
-def run(args: argparse.Namespace, bench: Bench) -> dict:
+def run(args: argparse.Namespace, bench: Bench) -> dict[str, Any]:
     bench.start_servers()
     settings, env = bench.namespace("api")
     paths, worker = load_events(bench, settings, env, args.scale, args.seed)
@@ -733,36 +771,8 @@ def run(args: argparse.Namespace, bench: Bench) -> dict:
     csv_path = bench.workdir / "shipments.csv"
     shipments = shipments_csv(paths, csv_path)
     con = load_duckdb(csv_path)
-
-    per_question: dict[str, dict] = {}
-    wrong = 0
-    cli_env = {**os.environ, **env}
-    single = SingleClient(base)
-    for question in mix:
-        entry: dict = {"route": question.route, "query": question.query}
-        if question.route == "reports":  # first: the API would leave its rollups to the CLI
-            entry.update(time_cli(question, cli_env, args.cli_runs))
-        body = single.answer(question)
-        entry["api_single_ms"] = ms(timed_median(lambda: single.body(question), args.duckdb_runs))
-        if not question.live:
-            diff = differences(question, api_answer(question, body), duckdb_answer(con, question))
-            wrong += bool(diff)
-            entry.update(
-                exact=not diff,
-                differences=diff[:5],
-                duckdb_ms=ms(
-                    timed_median(lambda: con.execute(sql_of(question)).fetchall(), args.duckdb_runs)
-                ),
-            )
-        per_question[question.name] = entry
-        progress(
-            f"{question.name}: "
-            + ", ".join(
-                f"{k} {v}"
-                for k, v in entry.items()
-                if k in ("exact", "api_single_ms", "duckdb_ms", "cli_first_ms", "cli_ms")
-            )
-        )
+    alone = Alone(SingleClient(base), con, {**os.environ, **env}, args)
+    per_question = {question.name: alone.ask(question) for question in mix}
 
     simulate = start_simulate(bench, env, args.rate)
     time.sleep(args.warmup)
@@ -781,16 +791,7 @@ def run(args: argparse.Namespace, bench: Bench) -> dict:
         progress(f"the mix at {args.open_rate:g} requests/s for {args.seconds:g}s (open loop)")
         opened = latency_figures(asyncio.run(open_loop(base, mix, args.open_rate, args.seconds)))
     bench.stop(simulate)
-
-    load = measured["load"]
-    for question in mix:
-        times = load["latencies"][question.name]
-        per_question[question.name].update(
-            requests=len(times),
-            p50_ms=ms(percentile(times, 50)) if times else None,
-            p99_ms=ms(percentile(times, 99)) if times else None,
-        )
-    fresh = [m["applied_to_shown_ms"] for m in measured["markers"] if m["shown"]]
+    add_load_figures(per_question, measured["load"])
     return {
         "scale": args.scale,
         "broker": bench.broker,
@@ -799,15 +800,12 @@ def run(args: argparse.Namespace, bench: Bench) -> dict:
         "simulate_rate": args.rate,
         "open_rate": args.open_rate,
         "applied_events_per_s": round(measured["applied_events_per_s"]),
-        **latency_figures(load),
+        **latency_figures(measured["load"]),
         "open_loop": opened,
-        "freshness_ms": [round(f, 1) for f in fresh],
-        "freshness_max_ms": round(max(fresh), 1) if fresh else None,
-        "markers_not_shown": sum(not m["shown"] for m in measured["markers"]),
-        "markers": measured["markers"],
+        **freshness_figures(measured["markers"]),
         "questions": per_question,
         "cpu_s": measured["cpu_s"],
-        "wrong_answers": wrong,
+        "wrong_answers": alone.wrong,
         "goals": {
             "p99_ms": GOAL_P99_MS,
             "requests_per_s": GOAL_REQUESTS_PER_S,
@@ -817,7 +815,62 @@ def run(args: argparse.Namespace, bench: Bench) -> dict:
     }
 
 
-def latency_figures(load: dict) -> dict:
+@dataclass
+class Alone:
+    """Each question before the load: its answer checked against DuckDB's, and the times of
+    the CLI, the API and DuckDB with one client each."""
+
+    single: SingleClient
+    con: duckdb.DuckDBPyConnection
+    cli_env: dict[str, str]
+    args: argparse.Namespace
+    wrong: int = 0
+
+    def ask(self, question: Question) -> dict[str, Any]:
+        runs = self.args.duckdb_runs
+        entry: dict[str, Any] = {"route": question.route, "query": question.query}
+        if question.route == "reports":  # first: the API would leave its rollups to the CLI
+            entry.update(time_cli(question, self.cli_env, self.args.cli_runs))
+        body = self.single.answer(question)
+        entry["api_single_ms"] = ms(timed_median(partial(self.single.body, question), runs))
+        if not question.live:
+            duck = duckdb_answer(self.con, question)
+            diff = differences(question, api_answer(question, body), duck)
+            self.wrong += bool(diff)
+            entry.update(
+                exact=not diff,
+                differences=diff[:5],
+                duckdb_ms=ms(timed_median(partial(fetch_all, self.con, sql_of(question)), runs)),
+            )
+        shown = ("exact", "api_single_ms", "duckdb_ms", "cli_first_ms", "cli_ms")
+        progress(
+            f"{question.name}: " + ", ".join(f"{k} {v}" for k, v in entry.items() if k in shown)
+        )
+        return entry
+
+
+def add_load_figures(per_question: dict[str, dict[str, Any]], load: dict[str, Any]) -> None:
+    """Each question's requests and latency percentiles under the closed loop."""
+    for name, entry in per_question.items():
+        times = load["latencies"][name]
+        entry.update(
+            requests=len(times),
+            p50_ms=ms(percentile(times, 50)) if times else None,
+            p99_ms=ms(percentile(times, 99)) if times else None,
+        )
+
+
+def freshness_figures(markers: list[dict[str, Any]]) -> dict[str, Any]:
+    fresh = [m["applied_to_shown_ms"] for m in markers if m["shown"]]
+    return {
+        "freshness_ms": [round(f, 1) for f in fresh],
+        "freshness_max_ms": round(max(fresh), 1) if fresh else None,
+        "markers_not_shown": sum(not m["shown"] for m in markers),
+        "markers": markers,
+    }
+
+
+def latency_figures(load: dict[str, Any]) -> dict[str, Any]:
     """Requests, their rate, errors and latency percentiles (nearest rank) of a load."""
     every = [t for times in load["latencies"].values() for t in times]
     return {
@@ -830,11 +883,11 @@ def latency_figures(load: dict) -> dict:
     }
 
 
-def p99_met(figures: dict, goals: dict) -> bool:
+def p99_met(figures: dict[str, Any], goals: dict[str, Any]) -> bool:
     return figures["p99_ms"] is not None and figures["p99_ms"] <= goals["p99_ms"]
 
 
-def fresh_enough(r: dict, goals: dict) -> bool:
+def fresh_enough(r: dict[str, Any], goals: dict[str, Any]) -> bool:
     return (
         bool(r["freshness_ms"])
         and not r["markers_not_shown"]
@@ -846,7 +899,7 @@ def verdict(ok: bool | None) -> str:
     return "n/a" if ok is None else ("yes" if ok else "NO")
 
 
-def table(r: dict) -> str:
+def table(r: dict[str, Any]) -> str:
     g = r["goals"]
     lines = [
         f"API under load: {r['clients']} clients for {r['seconds']:g}s, scale {r['scale']:g} "
@@ -892,7 +945,7 @@ def table(r: dict) -> str:
     return "\n".join(lines)
 
 
-def open_loop_lines(r: dict) -> list[str]:
+def open_loop_lines(r: dict[str, Any]) -> list[str]:
     o, g = r["open_loop"], r["goals"]
     if o is None:
         return []
@@ -910,9 +963,7 @@ def _num(value: float | None) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = parser_of("bench.api", __doc__)
     parser.add_argument(
         "--scale",
         type=float,
@@ -942,15 +993,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--cli-runs", type=int, default=3, help="portflow report processes per question (3)"
     )
-    parser.add_argument("--seed", type=int, default=2024, help="seed of the scenario (2024)")
-    parser.add_argument(
-        "--broker",
-        choices=BROKERS,
-        default="apache-kafka",
-        help="apache-kafka (default; Java 17 and bash scripts/fetch-kafka.sh) or tansu",
-    )
-    parser.add_argument("--json", action="store_true", help="print one JSON line")
-    parser.add_argument("--keep", action="store_true", help="keep the work directory (logs)")
+    add_seed_argument(parser)
+    add_broker_argument(parser, "apache-kafka")
+    add_output_arguments(parser)
     args = parser.parse_args(argv)
     if (
         args.seconds <= 0
@@ -964,15 +1009,10 @@ def main(argv: list[str] | None = None) -> int:
         )
 
     status, result = run_on_servers("portflow-api-bench-", args, run)
-    if status:
+    if result is None:
         return status
-    result.update(
-        date=datetime.now(UTC).isoformat(timespec="seconds"),
-        cpus=os.cpu_count(),
-        loadavg_1m_at_end=round(os.getloadavg()[0], 2),
-        python=platform.python_version(),
-    )
-    print(json.dumps(result, default=str) if args.json else table(result), flush=True)
+    result.update(asdict(Machine.now()))
+    emit(result, args.json, lambda: table(result))
     return 1 if result["wrong_answers"] else 0
 
 

@@ -1,9 +1,8 @@
-#!/usr/bin/env python
 """Micro-benchmark of the worker's pure core on the batched path: no Kafka, no Redis, no Faust.
 
-    .venv/bin/python bench/core.py [--events N] [--repeat R] [--json] [--profile]
+    python -m bench.core [--events N] [--repeat R] [--ordered] [--json] [--profile]
 
-Generates N shipment events with ``bench/pipeline.py``'s generator, packs them in batch records
+Generates N shipment events with ``bench.harness``'s generator, packs them in batch records
 of 500 (as ``replay`` does) and times, per event:
 
 1. ``parse``       ``parse_record`` of every record;
@@ -18,49 +17,50 @@ of 500 (as ``replay`` does) and times, per event:
 The generator spreads the events over 2024 at random, so nearly every event of a chunk has a day
 and cell of its own; ``--ordered`` sorts them by event time, as a live stream brings them.
 Each stage runs ``--repeat`` times, the stages taking turns; the best run counts (the machine is
-shared, and the best run is the one least disturbed). ``total`` is ``process`` + ``metrics``: the worker's CPU per event
-outside Kafka, Faust and Redis. ``--profile`` prints a cProfile of one ``process`` + ``metrics``
-run to stderr. See bench/README.md.
+shared, and the best run is the one least disturbed). ``total`` is ``process`` + ``metrics``:
+the worker's CPU per event outside Kafka, Faust and Redis. ``--profile`` prints a cProfile of
+one ``process`` + ``metrics`` run to stderr. See bench/README.md.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import cProfile
 import io
-import json
 import pstats
 import sys
-import time
 from collections.abc import Callable
-from pathlib import Path
+from dataclasses import asdict, dataclass
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-REPO = Path(__file__).resolve().parents[1]
-for path in (REPO, REPO / "bench"):
-    if str(path) not in sys.path:
-        sys.path.insert(0, str(path))
+from prometheus_client import CollectorRegistry
 
-from pipeline import generate_events  # noqa: E402  (bench/pipeline.py; starts nothing on import)
-from prometheus_client import CollectorRegistry  # noqa: E402
-
-from portflow.adapters.redis import ApplyOutcome  # noqa: E402
-from portflow.config import Settings  # noqa: E402
-from portflow.domain.aggregates import Increments  # noqa: E402
-from portflow.domain.events import parse_record  # noqa: E402
-from portflow.domain.periods import LocalCalendar  # noqa: E402
-from streams.metrics import WorkerMetrics  # noqa: E402
-from streams.processor import (  # noqa: E402
+from bench.harness import (
+    PARTITIONS,
+    TAKE,
+    add_output_arguments,
+    add_seed_argument,
+    best_seconds,
+    emit,
+    generate_events,
+    parser_of,
+)
+from portflow.adapters.redis import ApplyOutcome, RedisStore
+from portflow.config import Settings
+from portflow.domain.aggregates import Increments
+from portflow.domain.events import parse_record
+from portflow.domain.periods import LocalCalendar
+from producers.replay import DEFAULT_BATCH
+from streams.metrics import WorkerMetrics
+from streams.processor import (
     MAX_EVENTS_PER_APPLY,
     BatchProcessor,
     BatchStats,
     SourceRecord,
 )
 
-BATCH = 500  # events per record, replay's default
-TAKE = 100  # records per take, the worker's
-PARTITIONS = 8
+BATCH = DEFAULT_BATCH  # events per record
 TZ = ZoneInfo("Asia/Shanghai")
 
 
@@ -76,19 +76,19 @@ class MemoryStore:
 
     async def apply(
         self,
-        marks,
-        event_ids,
-        increments,
-        dedupe_ttl_seconds,
-        latest_event_ts,
-        epoch,
-        outcome_counts=None,
-        run_rejections=None,
-    ):
+        marks: object,
+        event_ids: object,
+        increments: object,
+        dedupe_ttl_seconds: object,
+        latest_event_ts: object,
+        epoch: object,
+        outcome_counts: object = None,
+        run_rejections: object = None,
+    ) -> ApplyOutcome:
         return ApplyOutcome(applied=True)
 
 
-async def _no_letters(letters):
+async def _no_letters(letters: object) -> None:
     raise AssertionError("the benchmark's events are all valid")
 
 
@@ -128,7 +128,8 @@ def stage_aggregate(records: list[SourceRecord]) -> Callable[[], None]:
 
 def stage_process(records: list[SourceRecord], settings: Settings) -> Callable[[], None]:
     def run() -> None:
-        processor = BatchProcessor(settings, MemoryStore(), _no_letters)
+        # BatchProcessor is annotated with RedisStore; it calls only what MemoryStore has
+        processor = BatchProcessor(settings, cast(RedisStore, MemoryStore()), _no_letters)
 
         async def takes() -> None:
             for i in range(0, len(records), TAKE):
@@ -164,18 +165,6 @@ def stage_metrics(records: list[SourceRecord]) -> Callable[[], None]:
     return run
 
 
-def best_seconds(stages: dict[str, Callable[[], None]], repeat: int) -> dict[str, float]:
-    """The best time of each stage over ``repeat`` rounds; each round runs every stage once, so
-    a slow spell of the shared machine hits all stages alike rather than one."""
-    best = {name: float("inf") for name in stages}
-    for _ in range(repeat):
-        for name, run in stages.items():
-            started = time.perf_counter()
-            run()
-            best[name] = min(best[name], time.perf_counter() - started)
-    return best
-
-
 def profile(process: Callable[[], None], metrics: Callable[[], None]) -> str:
     profiler = cProfile.Profile()
     profiler.enable()
@@ -188,17 +177,41 @@ def profile(process: Callable[[], None], metrics: Callable[[], None]) -> str:
     return text.getvalue()
 
 
+@dataclass(frozen=True)
+class CoreRun:
+    """µs of CPU per event of each stage (the best run), and the events/s they add up to."""
+
+    events: int
+    repeat: int
+    ordered: bool
+    us_per_event: dict[str, float]
+    events_per_s: int
+
+    @classmethod
+    def of(cls, events: int, repeat: int, ordered: bool, best: dict[str, float]) -> CoreRun:
+        us = {name: round(seconds / events * 1e6, 2) for name, seconds in best.items()}
+        us["bookkeeping"] = round(us["process"] - us["parse"] - us["aggregate"], 2)
+        us["total"] = round(us["process"] + us["metrics"], 2)
+        return cls(events, repeat, ordered, us, round(1e6 / us["total"]))
+
+    def table(self, records: int) -> str:
+        lines = [f"{self.events:,} events in {records} batch records, best of {self.repeat}"]
+        lines += [f"  {name:12s} {us:7.2f} µs/event" for name, us in self.us_per_event.items()]
+        lines.append(f"  = {self.events_per_s:,} events/s of core CPU")
+        return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = parser_of("bench.core", __doc__)
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=7)
-    parser.add_argument("--seed", type=int, default=2024)
+    add_seed_argument(parser)
     parser.add_argument(
         "--ordered",
         action="store_true",
         help="events in event-time order, as a live stream brings them",
     )
-    parser.add_argument("--json", action="store_true", help="one JSON line instead of a table")
+    add_output_arguments(parser, keep=False)
     parser.add_argument("--profile", action="store_true", help="cProfile to stderr")
     args = parser.parse_args(argv)
 
@@ -207,35 +220,21 @@ def main(argv: list[str] | None = None) -> int:
     if args.ordered:  # all times have the same offset, so their text sorts as the times do
         lines.sort(key=lambda line: line[line.index(b'"ts":') :][:32])
     records = batch_records(lines, settings.topic("shipment"))
-    stages = {
+    stages = stages_of(records, settings)
+    run = CoreRun.of(args.events, args.repeat, args.ordered, best_seconds(stages, args.repeat))
+    if args.profile:
+        print(profile(stages["process"], stages["metrics"]), file=sys.stderr)
+    emit(asdict(run), args.json, lambda: run.table(len(records)))
+    return 0
+
+
+def stages_of(records: list[SourceRecord], settings: Settings) -> dict[str, Callable[[], Any]]:
+    return {
         "parse": stage_parse(records),
         "aggregate": stage_aggregate(records),
         "process": stage_process(records, settings),
         "metrics": stage_metrics(records),
     }
-    us = {
-        name: round(seconds / args.events * 1e6, 2)
-        for name, seconds in best_seconds(stages, args.repeat).items()
-    }
-    us["bookkeeping"] = round(us["process"] - us["parse"] - us["aggregate"], 2)
-    us["total"] = round(us["process"] + us["metrics"], 2)
-    result = {
-        "events": args.events,
-        "repeat": args.repeat,
-        "ordered": args.ordered,
-        "us_per_event": us,
-        "events_per_s": round(1e6 / us["total"]),
-    }
-    if args.profile:
-        print(profile(stages["process"], stages["metrics"]), file=sys.stderr)
-    if args.json:
-        print(json.dumps(result))
-    else:
-        print(f"{args.events:,} events in {len(records)} batch records, best of {args.repeat}")
-        for name, value in us.items():
-            print(f"  {name:12s} {value:7.2f} µs/event")
-        print(f"  = {result['events_per_s']:,} events/s of core CPU")
-    return 0
 
 
 if __name__ == "__main__":

@@ -16,18 +16,17 @@ counts, the same on every machine for the same ``--seeds``.
 ``--speed``: the disruption drill (``portflow scenario disruption-drill``, seed 2024) applied to
 a redis-server of its own (free 127.0.0.1 port, stopped at the end) by the worker's
 ``BatchProcessor``, then a year (2024) of judging read from Redis, as ``portflow anomalies``
-does, per view: ``before`` (``bench/detection_before.py``, the judge before issue 23) and
+does, per view: ``before`` (``bench.detection_before``, the judge before issue 23) and
 ``after`` (``services.anomalies.DailyTotals``) taking turns, ``--repeat`` times each, the best
 counts (the machine is shared). Both judge every key and day; the run fails unless their
 judgements are identical. A table and one JSON line.
 
-    .venv/bin/python bench/detection.py [--seeds 4]
-    .venv/bin/python bench/detection.py --speed [--repeat 5]
+    python -m bench.detection [--seeds 4]
+    python -m bench.detection --speed [--repeat 5]
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import math
@@ -35,27 +34,27 @@ import random
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
 from datetime import date, timedelta
+from functools import partial
 from pathlib import Path
+from typing import Any, TypeVar
 
-REPO = Path(__file__).resolve().parents[1]
-for path in (REPO, REPO / "bench"):
-    if str(path) not in sys.path:
-        sys.path.insert(0, str(path))
+from bench import detection_before
+from bench.harness import parser_of
+from entrypoints.embedded import start_redis
+from entrypoints.processes import free_port
+from portflow.adapters.redis import RedisStore
+from portflow.config import Settings
+from portflow.domain.detection import find_drops
+from portflow.domain.measures import check_request
+from portflow.domain.periods import Period
+from portflow.services.anomalies import DailyTotals
+from producers.scenarios.disruption_drill import festival_factor, generate_drill
+from streams.processor import BatchProcessor, SourceRecord
 
-import detection_before  # noqa: E402  (bench/detection_before.py)
-
-from entrypoints.embedded import start_redis  # noqa: E402
-from entrypoints.processes import free_port  # noqa: E402
-from portflow.adapters.redis import RedisStore  # noqa: E402
-from portflow.config import Settings  # noqa: E402
-from portflow.domain.detection import find_drops  # noqa: E402
-from portflow.domain.measures import check_request  # noqa: E402
-from portflow.domain.periods import Period  # noqa: E402
-from portflow.services.anomalies import DailyTotals  # noqa: E402
-from producers.scenarios.disruption_drill import festival_factor, generate_drill  # noqa: E402
-from streams.processor import BatchProcessor, SourceRecord  # noqa: E402
-
+T = TypeVar("T")
 START, END = date(2023, 1, 1), date(2024, 12, 31)
 WEEKLY = (1.05, 1.1, 1.1, 1.05, 1.0, 0.8, 0.7)
 FLAT = (1.0,) * 7
@@ -89,8 +88,9 @@ def poisson(rng: random.Random, mean: float) -> int:
     return count
 
 
-def series(rng: random.Random, kind: str, size: int, weekly) -> dict[date, int]:
-    totals, day = {}, START
+def series(rng: random.Random, kind: str, size: int, weekly: tuple[float, ...]) -> dict[date, int]:
+    totals: dict[date, int] = {}
+    day = START
     while day <= END:
         t = (day - START).days
         mean = (
@@ -110,34 +110,42 @@ def series(rng: random.Random, kind: str, size: int, weekly) -> dict[date, int]:
     return totals
 
 
-def run(seeds: int) -> list[dict]:
+@dataclass
+class Tally:
+    """One kind's days judged: false alarms, and closures and partial days found of all."""
+
+    kind: str
+    key_days: int = 0
+    false_alarms: int = 0
+    closures: list[int] = field(default_factory=lambda: [0, 0])  # found, of
+    partial: list[int] = field(default_factory=lambda: [0, 0])
+
+    def count(self, clean: dict[date, int], days: list[date]) -> None:
+        """Judge ``clean`` as it is (every flag a false alarm), then with the disruptions."""
+        self.key_days += len(days)
+        self.false_alarms += len(find_drops({("k",): clean}, days, START))
+        disrupted, truth = dict(clean), {}
+        for first, length, factor in DISRUPTIONS:
+            for i in range(length):
+                day = first + timedelta(days=i)
+                disrupted[day] = int(disrupted[day] * factor)
+                truth[day] = factor
+        found = {j.day for j in find_drops({("k",): disrupted}, days, START)}
+        self.false_alarms += len(found - set(truth))
+        self.key_days += len(days) - len(truth)
+        for day, factor in truth.items():
+            tally = self.closures if factor == 0 else self.partial
+            tally[0] += day in found
+            tally[1] += 1
+
+
+def run(seeds: int) -> list[Tally]:
     days = [START + timedelta(days=i) for i in range((END - START).days + 1)]
     rows = []
     for kind, size, weekly in KINDS:
-        row = {
-            "kind": f"{kind}-{size}",
-            "key_days": 0,
-            "false_alarms": 0,
-            "closures": [0, 0],
-            "partial": [0, 0],
-        }
+        row = Tally(f"{kind}-{size}")
         for seed in range(seeds):
-            clean = series(random.Random(seed), kind, size, weekly)
-            row["key_days"] += len(days)
-            row["false_alarms"] += len(find_drops({("k",): clean}, days, START))
-            disrupted, truth = dict(clean), {}
-            for first, length, factor in DISRUPTIONS:
-                for i in range(length):
-                    day = first + timedelta(days=i)
-                    disrupted[day] = int(disrupted[day] * factor)
-                    truth[day] = factor
-            found = {j.day for j in find_drops({("k",): disrupted}, days, START)}
-            row["false_alarms"] += len(found - set(truth))
-            row["key_days"] += len(days) - len(truth)
-            for day, factor in truth.items():
-                tally = row["closures"] if factor == 0 else row["partial"]
-                tally[0] += day in found
-                tally[1] += 1
+            row.count(series(random.Random(seed), kind, size, weekly), days)
         rows.append(row)
     return rows
 
@@ -160,7 +168,7 @@ def load_drill(store: RedisStore, settings: Settings, path: Path) -> int:
         by_type.setdefault(json.loads(line)["type"], []).append(line)
 
     async def apply() -> None:
-        async def no_letters(letters) -> None:
+        async def no_letters(letters: list[Any]) -> None:
             raise AssertionError(f"the drill's events are all valid: {letters[0].reason}")
 
         processor = BatchProcessor(settings, store, no_letters)
@@ -181,23 +189,46 @@ def load_drill(store: RedisStore, settings: Settings, path: Path) -> int:
     return sum(map(len, by_type.values()))
 
 
-def judge_year(totals_type, store: RedisStore, measure: str, by: tuple[str, ...]) -> list:
+def judge_year(
+    totals_type: Callable[..., Any], store: RedisStore, measure: str, by: tuple[str, ...]
+) -> list[Any]:
     """Every key's judgement of every day of ``SPEED_PERIOD``, read afresh from Redis."""
     spec = check_request(measure, list(by))
-    return totals_type(store, spec, list(by)).judge(
+    judged: list[Any] = totals_type(store, spec, list(by)).judge(
         Period.parse(SPEED_PERIOD).days(), 50, drops_only=False
     )
+    return judged
 
 
-def timed(fn) -> tuple[float, object]:
+def timed(fn: Callable[[], T]) -> tuple[float, T]:
     started = time.perf_counter()
     result = fn()
     return time.perf_counter() - started, result
 
 
-def run_speed(repeat: int) -> list[dict]:
-    with tempfile.TemporaryDirectory(prefix="portflow-bench-") as work:
-        work = Path(work)
+@dataclass(frozen=True)
+class SpeedRow:
+    """A view of the drill judged for a year, by the judge before issue 23 and by today's."""
+
+    measure: str
+    by: str
+    events: int
+    key_days: int
+    drops: int
+    before_s: float
+    after_s: float
+    speedup: float
+
+    def line(self) -> str:
+        return (
+            f"{self.measure + ' by ' + self.by:<22} {self.key_days:>8,} {self.drops:>6} "
+            f"{self.before_s:>9.3f} {self.after_s:>8.3f} {self.speedup:>8.1f}x"
+        )
+
+
+def run_speed(repeat: int) -> list[SpeedRow]:
+    with tempfile.TemporaryDirectory(prefix="portflow-bench-") as name:
+        work = Path(name)
         drill = work / "drill.jsonl"
         events = generate_drill(str(drill))
         port = free_port()
@@ -206,53 +237,50 @@ def run_speed(repeat: int) -> list[dict]:
             settings = Settings(redis_url=f"redis://127.0.0.1:{port}/0")
             store = RedisStore.from_url(settings.redis_url, settings.topic_prefix)
             load_drill(store, settings, drill)
-            rows = []
-            for measure, by in SPEED_VIEWS:
-                best = {"before": float("inf"), "after": float("inf")}
-                judged = {}
-                for _ in range(repeat):
-                    for name, totals_type in (
-                        ("before", detection_before.DailyTotals),
-                        ("after", DailyTotals),
-                    ):
-                        seconds, judged[name] = timed(
-                            lambda: judge_year(totals_type, store, measure, by)
-                        )
-                        best[name] = min(best[name], seconds)
-                if judged["before"] != judged["after"]:
-                    raise SystemExit(f"{measure} by {','.join(by)}: the judgements differ")
-                rows.append(
-                    {
-                        "measure": measure,
-                        "by": ",".join(by),
-                        "events": events,
-                        "key_days": len(judged["after"]),
-                        "drops": sum(j.anomalous for j in judged["after"]),
-                        "before_s": round(best["before"], 3),
-                        "after_s": round(best["after"], 3),
-                        "speedup": round(best["before"] / best["after"], 1),
-                    }
-                )
-            return rows
+            return [speed_of(store, measure, by, events, repeat) for measure, by in SPEED_VIEWS]
         finally:
             redis.stop()
 
 
-def print_speed(rows: list[dict], repeat: int) -> None:
+def speed_of(
+    store: RedisStore, measure: str, by: tuple[str, ...], events: int, repeat: int
+) -> SpeedRow:
+    """Both judges taking turns ``repeat`` times, the best of each; fails unless they agree."""
+    best = {"before": float("inf"), "after": float("inf")}
+    judged: dict[str, list[Any]] = {}
+    for _ in range(repeat):
+        for name, totals_type in (
+            ("before", detection_before.DailyTotals),
+            ("after", DailyTotals),
+        ):
+            seconds, judged[name] = timed(partial(judge_year, totals_type, store, measure, by))
+            best[name] = min(best[name], seconds)
+    if judged["before"] != judged["after"]:
+        raise SystemExit(f"{measure} by {','.join(by)}: the judgements differ")
+    return SpeedRow(
+        measure=measure,
+        by=",".join(by),
+        events=events,
+        key_days=len(judged["after"]),
+        drops=sum(j.anomalous for j in judged["after"]),
+        before_s=round(best["before"], 3),
+        after_s=round(best["after"], 3),
+        speedup=round(best["before"] / best["after"], 1),
+    )
+
+
+def print_speed(rows: list[SpeedRow], repeat: int) -> None:
     print(f"a year ({SPEED_PERIOD}) of the drill judged, best of {repeat}; identical judgements")
     print(
         f"{'view':<22} {'key-days':>8} {'drops':>6} {'before s':>9} {'after s':>8} {'speed-up':>9}"
     )
-    for r in rows:
-        print(
-            f"{r['measure'] + ' by ' + r['by']:<22} {r['key_days']:>8,} {r['drops']:>6} "
-            f"{r['before_s']:>9.3f} {r['after_s']:>8.3f} {r['speedup']:>8.1f}x"
-        )
-    print(json.dumps({"detection_speed": rows}))
+    for row in rows:
+        print(row.line())
+    print(json.dumps({"detection_speed": [asdict(row) for row in rows]}))
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv: list[str] | None = None) -> int:
+    parser = parser_of("bench.detection", __doc__)
     parser.add_argument("--seeds", type=int, default=4, help="series per kind (default 4)")
     parser.add_argument(
         "--speed",
@@ -273,10 +301,10 @@ def main(argv=None) -> int:
     )
     for r in rows:
         print(
-            f"{r['kind']:<11} {r['key_days']:>9,} {r['false_alarms']:>13} "
-            f"{'%d/%d' % tuple(r['closures']):>15} {'%d/%d' % tuple(r['partial']):>14}"
+            f"{r.kind:<11} {r.key_days:>9,} {r.false_alarms:>13} "
+            f"{'/'.join(map(str, r.closures)):>15} {'/'.join(map(str, r.partial)):>14}"
         )
-    print(json.dumps({"detection": rows}))
+    print(json.dumps({"detection": [asdict(r) for r in rows]}))
     return 0
 
 

@@ -1,10 +1,11 @@
-"""The drop judge as it was before issue 23 made it fast: kept for ``bench/detection.py
+"""The drop judge as it was before issue 23 made it fast: kept for ``python -m bench.detection
 --speed`` (before and after, side by side, in one run) and for the test that the fast judge
 judges every day exactly as this one did. Not used by portflow.
 
 ``domain.detection`` and ``services.anomalies.DailyTotals`` (reading and judging) as of commit
 6112d78, with the uncached festival calendar: the functions issue 23 changed, and those that
 call them; the data classes, constants and unchanged leaf functions are today's, imported.
+Typed as the live judge is (issue 27: the same narrowing of unknown days), same judgements.
 """
 
 from __future__ import annotations
@@ -89,8 +90,8 @@ def _noise(values: Values, profile: list[tuple[date, int]], day: date) -> float:
         around = [
             values(d + timedelta(weeks=w)) for w in (-2, -1, 1, 2) if d + timedelta(weeks=w) < day
         ]
-        around = [v for v in around if v is not None]
-        centre = median(around) if len(around) >= 2 else 0
+        known = [v for v in around if v is not None]
+        centre = median(known) if len(known) >= 2 else 0
         if centre > 0:
             ratios.append(value / centre)
     if len(ratios) < MIN_PROFILE_DAYS:
@@ -145,7 +146,9 @@ def _festival_year_earlier(values: Values, day: date) -> float | None:
     for shift in (-1, 0, 1):
         then_day = reference + timedelta(days=shift)
         value = values(then_day)
-        then = None if value is None else _ordinary_level(values, then_day, after=True)
+        if value is None:
+            continue
+        then = _ordinary_level(values, then_day, after=True)
         if then:
             effects.append(value / then)
     return float(median(effects)) * now if len(effects) >= 2 else None
@@ -169,7 +172,7 @@ def expectation(values: Values, day: date) -> Expectation | None:
     known = {name: value for name, value in candidates.items() if value is not None}
     if not known:
         return None
-    baseline = min(known, key=known.get)
+    baseline = min(known, key=known.__getitem__)
     return Expectation(known[baseline], baseline, level, noise)
 
 
@@ -207,7 +210,7 @@ def find_drops(
 ) -> list[Judgement]:
     """The anomalous days of every key, sorted by day, then by the largest drop, then key."""
     found = [j for j in judge_all(daily, days, first_day, min_drop_pct) if j.anomalous]
-    found.sort(key=lambda j: (j.day, -j.drop_pct, j.key))
+    found.sort(key=lambda j: (j.day, -(j.drop_pct or 0.0), j.key))  # (an anomaly has one)
     return found
 
 
@@ -221,10 +224,10 @@ class DailyTotals:
     reread_days: int = 0
 
     def __post_init__(self) -> None:
-        self._days: dict[date, dict[tuple, int]] = {}
+        self._days: dict[date, dict[tuple[str, ...], int]] = {}
         self.first_day: date | None = None
 
-    def load(self, first: date, last: date) -> dict[tuple, dict[date, int]]:
+    def load(self, first: date, last: date) -> dict[tuple[str, ...], dict[date, int]]:
         """{key: {day: total}} for the days ``first``..``last`` (within the history)."""
         found = self.store.first_day(self.spec.event_type, self.spec.stored)
         self.first_day = None if found is None else date.fromisoformat(found)
@@ -245,7 +248,7 @@ class DailyTotals:
             )
             for day in chunk:
                 self._days[day] = sum_by(self.spec.event_type, self.by, cells[day.isoformat()])
-        series: dict[tuple, dict[date, int]] = {}
+        series: dict[tuple[str, ...], dict[date, int]] = {}
         for day, totals in self._days.items():
             for key, total in totals.items():
                 series.setdefault(key, {})[day] = total

@@ -1,19 +1,20 @@
-#!/usr/bin/env python
 """Side by side: the portflow worker against the idiomatic Quix Streams app, on the same records.
 
     .venv/bin/pip install -e '.[bench]'          # Quix Streams 3.28 (bench only)
-    .venv/bin/python bench/peers.py [--events 100000] [--rounds 3] [--broker tansu|apache-kafka]
+    python -m bench.peers [--events 100000] [--rounds 3] [--broker tansu|apache-kafka]
 
-One broker and one redis-server for the whole run (``bench/pipeline.py``'s ``Bench``). Per round
+One broker and one redis-server for the whole run (``bench.harness.Bench``). Per round
 and kind (single-event records; batch records of 500 events): a fresh topic holding the same N
-shipment events (``pipeline.generate_events``), then, in an order that alternates by round,
+shipment events (``bench.harness.generate_events``), then, in an order that alternates by round,
 
 - **portflow**: one ``portflow worker`` (exactly once into Redis: marks, dedupe, DLQ), timed from
-  the first move of its marks to their reaching the end offsets (``pipeline.measure_worker``);
+  the first move of its marks to their reaching the end offsets
+  (``bench.pipeline.worker.measure_worker``);
 - **Quix**: a Quix Streams app as its documentation builds one, at-least-once: JSON values
-  (amounts as floats, rounded to fen and kilograms), one row per event, ``group_by`` the event's cell (a repartition topic), a stateful per-day sum of value,
-  weight and count per cell (RocksDB state with its changelog topic); timed from its first
-  record to its N-th event summed.
+  (amounts as floats, rounded to fen and kilograms), one row per event, ``group_by`` the
+  event's cell (a repartition topic), a stateful per-day sum of value, weight and count per
+  cell (RocksDB state with its changelog topic); timed from its first record to its N-th event
+  summed.
 
 Prints a table and one JSON line: both rates and portflow ÷ Quix per round and kind. The goal
 (issue 17): single-event ≥ 2.0x, batch ≥ 10x in at least 3 of 5 runs. See bench/README.md.
@@ -29,22 +30,26 @@ import importlib.util
 import json
 import sys
 import time
+from dataclasses import asdict, dataclass
+from importlib.metadata import version
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import pipeline
-from pipeline import (
+from bench.harness import (
     Bench,
+    add_broker_argument,
+    add_seed_argument,
     generate_events,
-    measure_worker,
+    parser_of,
     progress,
     publish,
+    run_on_servers,
     run_stamped,
     write_jsonl,
 )
-
+from bench.pipeline.worker import measure_worker
 from portflow.adapters.kafka import ensure_topics
+from portflow.config import Settings
+from producers.replay import ReplayResult
 
 KINDS = (("single", 1), ("batch", 500))
 
@@ -115,7 +120,10 @@ app.run()
 """
 
 
-def measure_quix(bench: Bench, topic: str, n: int, name: str) -> dict:
+GOAL = {"single": 2.0, "batch": 10.0}  # portflow ÷ Quix (issue 17)
+
+
+def measure_quix(bench: Bench, topic: str, n: int, name: str) -> float:
     """Events/s of the Quix app on ``topic`` (a consumer group and state of its own)."""
     script = bench.workdir / "quix_app.py"
     script.write_text(QUIX_APP)
@@ -132,112 +140,131 @@ def measure_quix(bench: Bench, topic: str, n: int, name: str) -> dict:
         f"{name}: start-up {stamps['FIRST'] - stamps['STARTING']:.1f}s, then "
         f"{n:,} events in {seconds:.2f}s = {n / seconds:,.0f} events/s"
     )
-    return {"events_per_s": n / seconds, "seconds": seconds}
+    return n / seconds
 
 
-def run(args: argparse.Namespace, bench: Bench) -> dict:
+@dataclass(frozen=True)
+class Round:
+    """Events/s of both on single-event records and on batch records, and portflow ÷ Quix."""
+
+    round: int
+    portflow_single: float
+    quix_single: float
+    ratio_single: float
+    portflow_batch: float
+    quix_batch: float
+    ratio_batch: float
+
+    def meets_goal(self) -> bool:
+        return self.ratio_single >= GOAL["single"] and self.ratio_batch >= GOAL["batch"]
+
+    def row(self) -> str:
+        return (
+            f"{self.round:>5}  {self.portflow_single:>15,.0f}  {self.quix_single:>11,.0f}  "
+            f"{self.ratio_single:>6.2f}  {self.portflow_batch:>14,.0f}  "
+            f"{self.quix_batch:>10,.0f}  {self.ratio_batch:>6.2f}"
+        )
+
+
+@dataclass
+class PeersRun:
+    bench: str
+    broker: str
+    events: int
+    seed: int
+    quixstreams: str
+    rounds: list[Round]
+    goal: dict[str, float]
+    rounds_meeting_goal: int
+    seconds: float | None = None
+
+    def table(self) -> str:
+        head = (
+            f"{'round':>5}  {'portflow single':>15}  {'Quix single':>11}  {'ratio':>6}  "
+            f"{'portflow batch':>14}  {'Quix batch':>10}  {'ratio':>6}"
+        )
+        return "\n".join(
+            [
+                f"events/s, {self.events:,} events, {self.broker}, Quix Streams {self.quixstreams}",
+                head,
+                *(r.row() for r in self.rounds),
+                f"rounds meeting the goal (single >= 2x and batch >= 10x): "
+                f"{self.rounds_meeting_goal} of {len(self.rounds)}",
+            ]
+        )
+
+
+def run(args: argparse.Namespace, bench: Bench) -> PeersRun:
     bench.start_servers()
-    lines = generate_events(args.events, args.seed, "peers")
     path = bench.workdir / "events.jsonl"
-    write_jsonl(path, lines)
-    rounds = []
-    for number in range(1, args.rounds + 1):
-        row = {"round": number}
-        for kind, batch in KINDS:
-            settings, env = bench.namespace(kind)
-            ensure_topics(settings)
-            published = publish(settings, path, batch)
-            progress(
-                f"round {number} {kind}: {published.events:,} events in "
-                f"{published.records:,} records on {settings.topic('shipment')}"
-            )
-
-            def portflow_run():
-                return measure_worker(
-                    bench,
-                    settings,
-                    env,
-                    published.offsets,
-                    args.events,
-                    f"portflow-{kind}-{number}",
-                )["events_per_s"]
-
-            def quix_run():
-                return measure_quix(
-                    bench, settings.topic("shipment"), args.events, f"quix-{kind}-{number}"
-                )["events_per_s"]
-
-            if number % 2:
-                row[f"portflow_{kind}"], row[f"quix_{kind}"] = portflow_run(), quix_run()
-            else:
-                row[f"quix_{kind}"] = quix_run()
-                row[f"portflow_{kind}"] = portflow_run()
-            row[f"ratio_{kind}"] = row[f"portflow_{kind}"] / row[f"quix_{kind}"]
-        rounds.append(row)
-    return {
-        "bench": "peers",
-        "broker": args.broker,
-        "events": args.events,
-        "seed": args.seed,
-        "quixstreams": _quix_version(),
-        "rounds": rounds,
-        "goal": {"single": 2.0, "batch": 10.0},
-        "rounds_meeting_goal": sum(
-            r["ratio_single"] >= 2.0 and r["ratio_batch"] >= 10.0 for r in rounds
-        ),
-    }
-
-
-def _quix_version() -> str:
-    from importlib.metadata import version
-
-    return version("quixstreams")
-
-
-def table(result: dict) -> str:
-    head = (
-        f"{'round':>5}  {'portflow single':>15}  {'Quix single':>11}  {'ratio':>6}  "
-        f"{'portflow batch':>14}  {'Quix batch':>10}  {'ratio':>6}"
-    )
-    rows = [
-        f"{r['round']:>5}  {r['portflow_single']:>15,.0f}  {r['quix_single']:>11,.0f}  "
-        f"{r['ratio_single']:>6.2f}  {r['portflow_batch']:>14,.0f}  {r['quix_batch']:>10,.0f}"
-        f"  {r['ratio_batch']:>6.2f}"
-        for r in result["rounds"]
-    ]
-    return "\n".join(
-        [
-            f"events/s, {result['events']:,} events, {result['broker']}, Quix Streams "
-            f"{result['quixstreams']}",
-            head,
-            *rows,
-            f"rounds meeting the goal (single >= 2x and batch >= 10x): "
-            f"{result['rounds_meeting_goal']} of {len(result['rounds'])}",
-        ]
+    write_jsonl(path, generate_events(args.events, args.seed, "peers"))
+    rounds = [measure_round(bench, path, n) for n in range(1, args.rounds + 1)]
+    return PeersRun(
+        bench="peers",
+        broker=args.broker,
+        events=args.events,
+        seed=args.seed,
+        quixstreams=version("quixstreams"),
+        rounds=rounds,
+        goal=GOAL,
+        rounds_meeting_goal=sum(r.meets_goal() for r in rounds),
     )
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def measure_round(bench: Bench, path: Path, number: int) -> Round:
+    """Both on each kind of records; who goes first alternates by round."""
+    rates: dict[str, float] = {}
+    for kind, batch in KINDS:
+        settings, env = bench.namespace(kind)
+        ensure_topics(settings)
+        published = publish(settings, path, batch)
+        progress(
+            f"round {number} {kind}: {published.events:,} events in "
+            f"{published.records:,} records on {settings.topic('shipment')}"
+        )
+        for peer in ("portflow", "quix") if number % 2 else ("quix", "portflow"):
+            name = f"{peer}-{kind}-{number}"
+            rates[f"{peer}_{kind}"] = measure_peer(peer, bench, settings, env, published, name)
+        rates[f"ratio_{kind}"] = rates[f"portflow_{kind}"] / rates[f"quix_{kind}"]
+    return Round(round=number, **rates)
+
+
+def measure_peer(
+    peer: str,
+    bench: Bench,
+    settings: Settings,
+    env: dict[str, str],
+    published: ReplayResult,
+    name: str,
+) -> float:
+    """Events/s of ``peer`` (portflow or quix) on the events just published."""
+    if peer == "portflow":
+        return measure_worker(
+            bench, settings, env, published.offsets, published.events, name
+        ).events_per_s
+    return measure_quix(bench, settings.topic("shipment"), published.events, name)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = parser_of("bench.peers", __doc__)
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--seed", type=int, default=2024)
-    parser.add_argument("--broker", choices=pipeline.BROKERS, default="tansu")
+    add_seed_argument(parser)
+    add_broker_argument(parser, "tansu")
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
     args = parser.parse_args(argv)
     if importlib.util.find_spec("quixstreams") is None:
         print(
-            "bench/peers.py needs Quix Streams: .venv/bin/pip install -e '.[bench]'",
+            "bench.peers needs Quix Streams: .venv/bin/pip install -e '.[bench]'",
             file=sys.stderr,
         )
         return 2
     started = time.monotonic()
-
-    status, result = pipeline.run_on_servers("portflow-peers-", args, run)
-    if status == 0:
-        result["seconds"] = round(time.monotonic() - started, 1)
-        print(table(result))
-        print(json.dumps(result))
+    status, result = run_on_servers("portflow-peers-", args, run)
+    if result is not None:
+        result.seconds = round(time.monotonic() - started, 1)
+        print(result.table())
+        print(json.dumps(asdict(result)))
     return status
 
 

@@ -1,7 +1,6 @@
-#!/usr/bin/env python
 """How portflow scales: one worker against two, and Redis memory against the data it holds.
 
-    .venv/bin/python bench/scale.py [--only workers|memory] [--events N] [--scale X] [--json]
+    python -m bench.scale [--only workers|memory] [--events N] [--scale X] [--json]
 
 1. ``memory``   replays the xinjiang-2024h1 scenario (``--scale``, default 1.0: ~643k events)
                 into a fresh tansu + redis-server with one worker, then counts the keys and hash
@@ -11,7 +10,8 @@
                 projects the memory of other data sizes (see ``project``).
 2. ``workers``  publishes N shipment events in batch records (``--events``, default 200,000) to
                 a topic, times one worker on it, then two workers started together on a fresh
-                copy (``pipeline.measure_worker``), with the CPU of every process in between.
+                copy (``bench.pipeline.worker.measure_worker``), with the CPU of every process
+                in between.
 
 The memory measurement runs first: its figures do not depend on timing. Both start their own
 servers on free 127.0.0.1 ports and stop them by PID. Progress goes to stderr; stdout gets one
@@ -20,38 +20,41 @@ JSON line (``--json``) or a short table. See bench/README.md, "Scale: workers an
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
-import os
-import platform
 import statistics
 import sys
 import time
 from collections import Counter, defaultdict
-from datetime import UTC, datetime
+from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
+import redis
+from redis.client import Pipeline
 
-from bench.pipeline import (  # noqa: E402
+from bench.harness import (
     Bench,
+    Machine,
+    add_output_arguments,
+    add_seed_argument,
+    emit,
     generate_events,
-    measure_worker,
+    parser_of,
     progress,
     publish,
     run_in_workdir,
     write_jsonl,
 )
-from entrypoints.embedded import wait_for_assignment  # noqa: E402
-from portflow.adapters.kafka import ensure_topics  # noqa: E402
-from portflow.adapters.redis import RedisStore  # noqa: E402
-from portflow.domain.aggregates import CELL_LAYOUT, STORED_MEASURES  # noqa: E402
-from portflow.services.progress import wait_until_applied  # noqa: E402
-from producers.replay import DEFAULT_BATCH  # noqa: E402
-from producers.scenarios.xinjiang import generate_xinjiang  # noqa: E402
+from bench.pipeline.worker import WorkerRun, measure_worker
+from entrypoints.embedded import wait_for_assignment
+from portflow.adapters.kafka import ensure_topics
+from portflow.adapters.redis import RedisStore
+from portflow.domain.aggregates import CELL_LAYOUT, STORED_MEASURES
+from portflow.services.progress import wait_until_applied
+from producers.replay import DEFAULT_BATCH
+from producers.scenarios.xinjiang import generate_xinjiang
 
 SEEN_SAMPLES = 2000
 CHUNK = 1000
@@ -71,7 +74,7 @@ NATIONAL = {
 
 
 # ------------------------------------------------------------------------------ 1. Redis memory
-def used_memory(client) -> int:
+def used_memory(client: redis.Redis) -> int:
     return int(client.info("memory")["used_memory"])
 
 
@@ -88,7 +91,7 @@ def replay_scenario(bench: Bench, scale: float, seed: int) -> tuple[RedisStore, 
     progress(f"generating the xinjiang-2024h1 scenario (scale {scale:g})")
     events = generate_xinjiang(str(path), seed=seed, scale=scale)
     ensure_topics(settings)
-    worker = bench.start_worker(settings, env, "worker-memory")
+    worker = bench.start_worker(env, "worker-memory")
     try:
         wait_for_assignment(settings, worker, timeout_s=90)
         progress(f"replaying {events:,} events (Replayer, batch {DEFAULT_BATCH})")
@@ -121,9 +124,11 @@ def keys_by_kind(store: RedisStore) -> dict[str, list[str]]:
     return found
 
 
-def pipelined(client, keys: list[str], command) -> list:
+def pipelined(
+    client: redis.Redis, keys: list[str], command: Callable[[Pipeline, str], object]
+) -> list[Any]:
     """One reply per key, ``CHUNK`` commands per round trip."""
-    replies = []
+    replies: list[Any] = []
     for i in range(0, len(keys), CHUNK):
         pipe = client.pipeline(transaction=False)
         for key in keys[i : i + CHUNK]:
@@ -132,7 +137,7 @@ def pipelined(client, keys: list[str], command) -> list:
     return replies
 
 
-def describe_hashes(client, keys: list[str]) -> list[dict]:
+def describe_hashes(client: redis.Redis, keys: list[str]) -> list[dict[str, Any]]:
     """Per aggregate hash: fields, encoding, ``MEMORY USAGE`` (all fields counted) and the sum
     of its values when it is a count hash (= events of that granule)."""
     fields = pipelined(client, keys, lambda p, k: p.hlen(k))
@@ -140,17 +145,18 @@ def describe_hashes(client, keys: list[str]) -> list[dict]:
     usage = pipelined(client, keys, lambda p, k: p.memory_usage(k, samples=0))
     return [
         {"key": k, "fields": f, "encoding": e.decode() if isinstance(e, bytes) else e, "bytes": u}
-        for k, f, e, u in zip(keys, fields, encodings, usage)
+        for k, f, e, u in zip(keys, fields, encodings, usage, strict=True)
     ]
 
 
-def describe_seen(client, keys: list[str]) -> dict:
+def describe_seen(client: redis.Redis, keys: list[str]) -> dict[str, Any]:
     """Dedupe buckets: how many, the ids they hold, the ids' mean length (of a sample), their
     ``MEMORY USAGE`` and encodings, and the TTL of one."""
     sizes = pipelined(client, keys, lambda p, k: p.scard(k))
     usage = pipelined(client, keys, lambda p, k: p.memory_usage(k, samples=0))
     encodings = pipelined(client, keys, lambda p, k: p.object("encoding", k))
-    ids = [member for key in keys for member in client.srandmember(key, SEEN_SAMPLES)]
+    samples = pipelined(client, keys, lambda p, k: p.srandmember(k, SEEN_SAMPLES))
+    ids: list[bytes] = [member for sample in samples for member in sample]
     return {
         "buckets": len(keys),
         "ids": sum(sizes),
@@ -161,7 +167,7 @@ def describe_seen(client, keys: list[str]) -> dict:
     }
 
 
-def freed_by_deleting(client, keys: list[str]) -> int:
+def freed_by_deleting(client: redis.Redis, keys: list[str]) -> int:
     """``used_memory`` released by deleting ``keys``: their full cost, including the dictionary
     entries and the share of the key space's (and the expiry table's) bucket arrays that
     ``MEMORY USAGE`` leaves out. Waits for serverCron to shrink the emptied tables."""
@@ -172,7 +178,7 @@ def freed_by_deleting(client, keys: list[str]) -> int:
     return before - used_memory(client)
 
 
-def per_field_fit(hashes: list[dict]) -> dict:
+def per_field_fit(hashes: list[dict[str, Any]]) -> dict[str, Any]:
     """``MEMORY USAGE`` ≈ per-hash + fields × per-field, fitted per encoding (least squares)."""
     fits = {}
     for encoding in sorted({h["encoding"] for h in hashes}):
@@ -191,7 +197,7 @@ def per_field_fit(hashes: list[dict]) -> dict:
     return fits
 
 
-def cells_per_granule(client, hashes: list[dict]) -> dict:
+def cells_per_granule(client: redis.Redis, hashes: list[dict[str, Any]]) -> dict[str, Any]:
     """Per type and granule kind, from the count hashes (every event adds 1 to its cell): the
     granules, cells and events per granule, and the cells a uniform spread would fill."""
     out = {}
@@ -227,11 +233,11 @@ def cells_per_granule(client, hashes: list[dict]) -> dict:
     return out
 
 
-def dimension_bound(client, keys: list[str]) -> tuple[int, int]:
+def dimension_bound(client: redis.Redis, keys: list[str]) -> tuple[int, int]:
     """The product of the distinct values of each dimension over the cells of ``keys`` (the
     most cells a granule could hold with the ports, partners, modes… this data has), and the
     longest cell: one longer than ``hash-max-listpack-value`` makes its hash a hashtable."""
-    distinct: dict[int, set] = defaultdict(set)
+    distinct: dict[int, set[str]] = defaultdict(set)
     longest = 0
     for fields in pipelined(client, keys, lambda p, k: p.hkeys(k)):
         for cell in fields:
@@ -241,20 +247,24 @@ def dimension_bound(client, keys: list[str]) -> tuple[int, int]:
     return math.prod(len(values) for values in distinct.values()), longest
 
 
-def measure_memory(bench: Bench, scale: float, seed: int) -> dict:
+def measure_memory(bench: Bench, scale: float, seed: int) -> dict[str, Any]:
     bench.start_servers()
     store, events, empty = replay_scenario(bench, scale, seed)
     client = store.client
     full = client.info("memory")
     dbsize = client.dbsize()
     keyspace = client.info("keyspace").get("db0", {})
-    limits = {name: int(value) for name, value in client.config_get("hash-max-listpack-*").items()}
+    limits = {
+        name: int(value or 0) for name, value in client.config_get("hash-max-listpack-*").items()
+    }
     kinds = keys_by_kind(store)
     progress("census: " + ", ".join(f"{k} {len(v):,}" for k, v in sorted(kinds.items())))
     agg_keys = [k for kind, keys in kinds.items() if kind.startswith("agg:") for k in keys]
     seen_keys = [k for kind, keys in kinds.items() if kind.startswith("dedupe:") for k in keys]
     hashes = describe_hashes(client, agg_keys)
-    by_kind = {kind: {"keys": len(keys)} for kind, keys in sorted(kinds.items())}
+    by_kind: dict[str, dict[str, Any]] = {
+        kind: {"keys": len(keys)} for kind, keys in sorted(kinds.items())
+    }
     for kind, stats in by_kind.items():
         group = [h for h in hashes if kind_of(store, h["key"]) == kind]
         if group:
@@ -297,7 +307,7 @@ def measure_memory(bench: Bench, scale: float, seed: int) -> dict:
     return result
 
 
-def project(measured: dict) -> dict:
+def project(measured: dict[str, Any]) -> dict[str, Any]:
     """Memory for other sizes from the measured constants (the formula of bench/README.md):
 
         bytes ≈ S × b_seen + Σ over aggregate hashes of fields × b_field
@@ -309,7 +319,7 @@ def project(measured: dict) -> dict:
     """
     b_seen = measured["seen"]["freed_bytes_per_id"]
     b_field = measured["agg_freed_bytes_per_field"]
-    skews = {
+    skews: dict[str, float] = {
         kind: measured["cells_per_granule"][f"shipment:{kind}"]["skew_factor"]
         for kind in ("day", "month")
     }
@@ -351,7 +361,7 @@ def project(measured: dict) -> dict:
 
 
 # -------------------------------------------------------------------------------- 2. workers
-def measure_workers(bench: Bench, events: int, seed: int) -> dict:
+def measure_workers(bench: Bench, events: int, seed: int) -> dict[str, Any]:
     """The same N shipment events (batch records) applied by one worker, then by two."""
     bench.start_servers()
     progress(f"generating {events:,} shipment events")
@@ -378,45 +388,40 @@ def measure_workers(bench: Bench, events: int, seed: int) -> dict:
     }
 
 
-def summarise_run(run: dict, events: int) -> dict:
+def summarise_run(run: WorkerRun, events: int) -> dict[str, Any]:
     """Rate, and CPU seconds and utilisation (CPU ÷ wall) of every process over the run."""
-    wall = run["wall_s"]
-    ours = (
-        sum(run["worker_cpu_s_each"])
-        + run["redis_cpu_s"]
-        + run["broker_cpu_s"]
-        + run["bench_cpu_s"]
-    )
+    wall = run.wall_s
+    ours = sum(run.worker_cpu_s_each) + run.redis_cpu_s + run.broker_cpu_s + run.bench_cpu_s
     cpu = {
-        "workers": [round(c, 2) for c in run["worker_cpu_s_each"]],
-        "redis": round(run["redis_cpu_s"], 2),
-        "tansu": round(run["broker_cpu_s"], 2),
-        "bench": round(run["bench_cpu_s"], 2),
-        "machine": round(run["machine_busy_cpu_s"], 2),
+        "workers": [round(c, 2) for c in run.worker_cpu_s_each],
+        "redis": round(run.redis_cpu_s, 2),
+        "tansu": round(run.broker_cpu_s, 2),
+        "bench": round(run.bench_cpu_s, 2),
+        "machine": round(run.machine_busy_cpu_s, 2),
     }
     return {
-        "events_per_s": round(run["events_per_s"]),
-        "seconds": round(run["seconds"], 2),
+        "events_per_s": round(run.events_per_s),
+        "seconds": round(run.seconds, 2),
         "wall_s": round(wall, 2),
-        "partitions": run["partitions_each"],
-        "applied_at_assignment": run["applied_at_assignment"],
+        "partitions": run.partitions_each,
+        "applied_at_assignment": run.applied_at_assignment,
         "cpu_s": cpu,
         "utilisation": {
-            "workers": [round(c / wall, 2) for c in run["worker_cpu_s_each"]],
-            "redis": round(run["redis_cpu_s"] / wall, 2),
-            "tansu": round(run["broker_cpu_s"] / wall, 2),
-            "bench": round(run["bench_cpu_s"] / wall, 2),
+            "workers": [round(c / wall, 2) for c in run.worker_cpu_s_each],
+            "redis": round(run.redis_cpu_s / wall, 2),
+            "tansu": round(run.broker_cpu_s / wall, 2),
+            "bench": round(run.bench_cpu_s / wall, 2),
             "ours_of_2_cores": round(ours / wall / 2, 2),
-            "others": round((run["machine_busy_cpu_s"] - ours) / wall, 2),
-            "machine_of_2_cores": round(run["machine_busy_cpu_s"] / wall / 2, 2),
+            "others": round((run.machine_busy_cpu_s - ours) / wall, 2),
+            "machine_of_2_cores": round(run.machine_busy_cpu_s / wall / 2, 2),
         },
-        "lua_us_per_event": round(1e6 * run["lua_s"] / events, 1),
-        "peak_rss_mb": [round(p) for p in run["peak_rss_mb_each"]],
+        "lua_us_per_event": round(1e6 * run.lua_s / events, 1),
+        "peak_rss_mb": [round(p) for p in run.peak_rss_mb_each],
     }
 
 
 # ----------------------------------------------------------------------------------------- main
-def table(result: dict) -> str:
+def table(result: dict[str, Any]) -> str:
     lines = []
     if "memory" in result:
         m = result["memory"]
@@ -448,9 +453,7 @@ def table(result: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = parser_of("bench.scale", __doc__)
     parser.add_argument("--only", choices=("workers", "memory"), help="one measurement only")
     parser.add_argument(
         "--events",
@@ -464,15 +467,14 @@ def main(argv: list[str] | None = None) -> int:
         default=1.0,
         help="xinjiang-2024h1 scale of the memory run (default 1.0, ~643k events)",
     )
-    parser.add_argument("--seed", type=int, default=2024, help="seed of the generators")
-    parser.add_argument("--json", action="store_true", help="print one JSON line")
-    parser.add_argument("--keep", action="store_true", help="keep the work directory (logs)")
+    add_seed_argument(parser)
+    add_output_arguments(parser)
     args = parser.parse_args(argv)
     if args.events < 1000:
         parser.error("--events must be at least 1000")
 
-    def measure(workdir: Path) -> dict:
-        result: dict = {}
+    def measure(workdir: Path) -> dict[str, Any]:
+        result: dict[str, Any] = {}
         for name in ("memory", "workers"):  # memory first: its figures do not depend on timing
             if args.only in (None, name):
                 (workdir / name).mkdir()
@@ -488,15 +490,10 @@ def main(argv: list[str] | None = None) -> int:
         return result
 
     status, result = run_in_workdir("portflow-scale-", args.keep, measure)
-    if status:
+    if result is None:
         return status
-    result.update(
-        date=datetime.now(UTC).isoformat(timespec="seconds"),
-        cpus=os.cpu_count(),
-        loadavg_1m_at_end=round(os.getloadavg()[0], 2),
-        python=platform.python_version(),
-    )
-    print(json.dumps(result) if args.json else table(result), flush=True)
+    result.update(asdict(Machine.now()))
+    emit(result, args.json, lambda: table(result))
     return 0
 
 

@@ -1,8 +1,7 @@
-#!/usr/bin/env python
 """Soak: the rate a one-worker stack sustains for minutes, on each embedded broker.
 
-    .venv/bin/python bench/soak.py [--broker apache-kafka|tansu] [--rate 3000] [--duration 600]
-                                   [--sample 30] [--json] [--keep]
+    python -m bench.soak [--broker apache-kafka|tansu] [--rate 3000] [--duration 600]
+                         [--sample 30] [--json] [--keep]
 
 For each broker (both, Apache Kafka first, unless --broker), as a user would try it: the broker,
 redis-server and one ``portflow worker`` on free 127.0.0.1 ports, then ``portflow simulate
@@ -16,28 +15,33 @@ broker (or one JSON line, --json). See bench/README.md.
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import re
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 from urllib.request import urlopen
 
-REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
+from kafka import KafkaConsumer, TopicPartition
 
-from kafka import KafkaConsumer, TopicPartition  # noqa: E402
-
-from bench.pipeline import Bench, cpu_seconds, progress, rss_mb, run_in_workdir  # noqa: E402
-from entrypoints.embedded import BROKERS, wait_for_assignment  # noqa: E402
-from portflow.adapters.kafka import ensure_topics  # noqa: E402
-from portflow.adapters.redis import RedisStore  # noqa: E402
-from portflow.config import Settings  # noqa: E402
+from bench.harness import (
+    Bench,
+    Machine,
+    add_broker_argument,
+    add_output_arguments,
+    cpu_seconds,
+    emit,
+    parser_of,
+    progress,
+    rss_mb,
+    run_in_workdir,
+)
+from entrypoints.embedded import BROKERS, wait_for_assignment
+from portflow.adapters.kafka import ensure_topics
+from portflow.adapters.redis import RedisStore
+from portflow.config import Settings
 
 
 def applied_events(metrics_addr: str) -> int:
@@ -75,64 +79,19 @@ class LagReader:
         self.consumer.close()
 
 
-def soak(bench: Bench, rate: int, duration: int, sample_s: int) -> dict:
+def soak(bench: Bench, rate: int, duration: int, sample_s: int) -> dict[str, Any]:
     bench.start_servers()
     settings, env = bench.namespace("soak")
     ensure_topics(settings)
-    worker = bench.start_worker(settings, env, "worker")
+    worker = bench.start_worker(env, "worker")
     wait_for_assignment(settings, worker, timeout_s=120)
-    metrics_addr = env["PORTFLOW_METRICS_ADDR"]
-    lag = LagReader(settings)
-    simulate = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "entrypoints.cli",
-            "simulate",
-            "--rate",
-            str(rate),
-            "--duration",
-            str(duration),
-        ],
-        env={**os.environ, **env},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    bench.popens.append(simulate)
-    progress(f"{bench.broker}: simulate --rate {rate} --duration {duration} (pid {simulate.pid})")
-    samples: list[dict] = []
-    start = time.monotonic()
-    last_at, last_applied, last_cpu = start, 0, cpu_seconds(bench.broker_pid)
+    lag = LagReader(settings)  # first: the samples are timed from simulate's start
+    simulate = start_simulate(bench, env, rate, duration)
+    sampler = Sampler(bench, env["PORTFLOW_METRICS_ADDR"], lag)
     try:
-        while True:
-            ended = wait_until(simulate, start + sample_s * (len(samples) + 1))
-            now, applied, cpu = (
-                time.monotonic(),
-                applied_events(metrics_addr),
-                cpu_seconds(bench.broker_pid),
-            )
-            samples.append(
-                {
-                    "s": round(now - start),
-                    "interval_s": round(now - last_at, 1),
-                    "applied": applied,
-                    "lag_records": lag(),
-                    "applied_per_s": round((applied - last_applied) / (now - last_at)),
-                    "broker_cpu_pct": (
-                        round(100 * (cpu - last_cpu) / (now - last_at))
-                        if cpu is not None and last_cpu is not None
-                        else None
-                    ),
-                    "broker_rss_mb": round(rss_mb(bench.broker_pid) or 0),
-                }
-            )
-            progress(f"{bench.broker}: {samples[-1]}")
-            last_at, last_applied, last_cpu = now, applied, cpu
-            if ended:
-                break
+        samples = sampler.until_ended(simulate, sample_s)
     finally:
-        lag.close()
+        sampler.lag.close()
     out, err = simulate.communicate(timeout=60)
     if simulate.returncode != 0 or not worker.alive():
         raise RuntimeError(
@@ -153,7 +112,72 @@ def soak(bench: Bench, rate: int, duration: int, sample_s: int) -> dict:
     }
 
 
-def wait_until(process: subprocess.Popen, moment: float) -> bool:
+def start_simulate(
+    bench: Bench, env: dict[str, str], rate: int, duration: int
+) -> subprocess.Popen[str]:
+    simulate = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "entrypoints.cli",
+            "simulate",
+            "--rate",
+            str(rate),
+            "--duration",
+            str(duration),
+        ],
+        env={**os.environ, **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    bench.popens.append(simulate)
+    progress(f"{bench.broker}: simulate --rate {rate} --duration {duration} (pid {simulate.pid})")
+    return simulate
+
+
+class Sampler:
+    """Every ``sample_s``: the events applied and their rate since the last sample, the lag,
+    and the broker's CPU and RSS."""
+
+    def __init__(self, bench: Bench, metrics_addr: str, lag: LagReader) -> None:
+        self.bench, self.metrics_addr, self.lag = bench, metrics_addr, lag
+        self.start = self.last_at = time.monotonic()
+        self.last_applied = 0
+        self.last_cpu = cpu_seconds(bench.broker_pid)
+
+    def until_ended(self, simulate: subprocess.Popen[str], sample_s: int) -> list[dict[str, Any]]:
+        samples: list[dict[str, Any]] = []
+        while True:
+            ended = wait_until(simulate, self.start + sample_s * (len(samples) + 1))
+            samples.append(self.sample())
+            progress(f"{self.bench.broker}: {samples[-1]}")
+            if ended:
+                return samples
+
+    def sample(self) -> dict[str, Any]:
+        now = time.monotonic()
+        applied = applied_events(self.metrics_addr)
+        cpu = cpu_seconds(self.bench.broker_pid)
+        interval = now - self.last_at
+        sample = {
+            "s": round(now - self.start),
+            "interval_s": round(interval, 1),
+            "applied": applied,
+            "lag_records": self.lag(),
+            "applied_per_s": round((applied - self.last_applied) / interval),
+            "broker_cpu_pct": (
+                round(100 * (cpu - self.last_cpu) / interval)
+                if cpu is not None and self.last_cpu is not None
+                else None
+            ),
+            "broker_rss_mb": round(rss_mb(self.bench.broker_pid) or 0),
+        }
+        self.last_at, self.last_applied, self.last_cpu = now, applied, cpu
+        return sample
+
+
+def wait_until(process: subprocess.Popen[str], moment: float) -> bool:
     """Sleep until ``moment`` (monotonic) or until the process ends; whether it ended."""
     try:
         process.wait(timeout=max(0.0, moment - time.monotonic()))
@@ -162,7 +186,7 @@ def wait_until(process: subprocess.Popen, moment: float) -> bool:
         return False
 
 
-def table(run: dict) -> str:
+def table(run: dict[str, Any]) -> str:
     lines = [
         f"{run['broker']}: simulate --rate {run['rate']} for {run['duration_s']} s: "
         f"published {run['published']:,}, applied {run['applied']:,} by its end, lag "
@@ -180,20 +204,17 @@ def table(run: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--broker", choices=BROKERS, help="one broker only (default: each)")
+    parser = parser_of("bench.soak", __doc__)
+    add_broker_argument(parser, None)
     parser.add_argument("--rate", type=int, default=3000, help="events/s (default 3000)")
     parser.add_argument("--duration", type=int, default=600, help="seconds (default 600)")
     parser.add_argument("--sample", type=int, default=30, help="seconds between samples (30)")
-    parser.add_argument("--json", action="store_true", help="print one JSON line")
-    parser.add_argument("--keep", action="store_true", help="keep the work directory (logs)")
+    add_output_arguments(parser)
     args = parser.parse_args(argv)
     if args.rate < 1 or args.duration < 1 or args.sample < 1:
         parser.error("--rate, --duration and --sample must be positive")
 
-    def measure(workdir: Path) -> dict:
+    def measure(workdir: Path) -> dict[str, Any]:
         runs = []
         for broker in [args.broker] if args.broker else BROKERS:
             bench = Bench(workdir / broker, broker)
@@ -204,17 +225,11 @@ def main(argv: list[str] | None = None) -> int:
         return {"runs": runs}
 
     status, result = run_in_workdir("portflow-soak-", args.keep, measure)
-    if status:
+    if result is None:
         return status
-    result.update(
-        date=datetime.now(UTC).isoformat(timespec="seconds"),
-        cpus=os.cpu_count(),
-        loadavg_1m_at_end=round(os.getloadavg()[0], 2),
-    )
-    print(
-        json.dumps(result) if args.json else "\n\n".join(table(r) for r in result["runs"]),
-        flush=True,
-    )
+    machine = Machine.now()
+    result.update(date=machine.date, cpus=machine.cpus, loadavg_1m_at_end=machine.loadavg_1m_at_end)
+    emit(result, args.json, lambda: "\n\n".join(table(r) for r in result["runs"]))
     return 0
 
 

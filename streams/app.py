@@ -46,13 +46,14 @@ from streams.yoy import YoyCollector
 log = logging.getLogger(__name__)
 
 # How long a batch may wait to fill: part of the latency at low rates. Bigger batches cost the
-# worker less per record: on single-event records 91–111 µs of CPU a record, 106–119 at 20 ms.
+# worker less per record (one Redis step and one round of bookkeeping for all their records).
 BATCH_WAIT_S = 0.05
 # Fetches an agent's channel holds before the consumer waits (each up to
 # broker_max_poll_records records): a bound on memory, enough to keep the agent busy.
 FETCHES_QUEUED = 2
 # How long the broker may hold a fetch that has no data yet. faust-streaming hard-codes 1.5 s;
-# tansu answers a waiting fetch only near its deadline, so that wait was a latency floor.
+# tansu answers a waiting fetch only near its deadline, so the wait would be a floor under the
+# latency.
 FETCH_MAX_WAIT_MS = 25
 
 
@@ -153,7 +154,7 @@ def create_app(settings: Settings, store: RedisStore, metrics: WorkerMetrics) ->
 
 
 class QuietMonitor(Monitor):
-    """Faust's Monitor without its bookkeeping of every record (~2.5 µs a record, measured): it
+    """Faust's Monitor without its bookkeeping of every record (a cost paid per record): it
     feeds Faust's web statistics, which the worker does not serve (portflow's metrics are its
     own). Faust's calls about offsets and commits still reach it."""
 

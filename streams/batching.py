@@ -1,7 +1,7 @@
 """Batches of Kafka records for Redis, gathered while the previous batch is being applied.
 
-Faust's ``take`` stops reading while the batch it yielded is processed, so the worker idled
-while Redis ran a step. Here reading goes on: records arriving while a batch is in Redis form
+Faust's ``take`` stops reading while the batch it yielded is processed, so the worker would
+idle while Redis runs a step. Here reading goes on: records arriving while a batch is in Redis form
 the next batch, which starts when it holds ``max_items`` or its first record has waited
 ``max_wait_s``, whichever comes first (a batch costs a Redis round trip and some bookkeeping,
 so single-event records are worth gathering for a moment). A batch may start while the one

@@ -1,19 +1,22 @@
-"""Modules of bench/ for tests: the drop judge as it was before issue 23, the synthetic keys and
-the drill's loader of ``bench/detection.py``."""
+"""The bench package for tests: its modules (the drop judge as it was before issue 23, the
+synthetic keys and the drill's loader of ``bench.detection``, the API benchmark's own reading of
+the questions) and the command that runs a benchmark from the repository's root."""
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import sys
 from pathlib import Path
+from types import ModuleType
 
-BENCH = Path(__file__).resolve().parents[1] / "bench"
+REPO = Path(__file__).resolve().parents[1]
 
 
-def bench_module(name: str):
-    """bench/<name>.py, imported once."""
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, BENCH / f"{name}.py")
-        sys.modules[name] = module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    return sys.modules[name]
+def bench_module(name: str) -> ModuleType:
+    """``bench.<name>``, imported once (importing a benchmark starts nothing)."""
+    return importlib.import_module(f"bench.{name}")
+
+
+def bench_command(name: str, *args: str) -> list[str]:
+    """``python -m bench.<name> args…``: run with ``cwd=REPO`` or ``PYTHONPATH=REPO``."""
+    return [sys.executable, "-m", f"bench.{name}", *args]

@@ -1,25 +1,24 @@
-"""`bench/api.py` in miniature: a tiny scenario, a short load, two freshness markers. Every
+"""`python -m bench.api` in miniature: a tiny scenario, a short load, two freshness markers. Every
 answer of the API over the replayed events equals DuckDB's over the same raw events (the
 benchmark's independent reading of the replay files), and the load ran without errors."""
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
-import sys
 
 import pytest
 
-from tests.bench import BENCH
+from tests.bench import REPO, bench_command
 
 pytestmark = pytest.mark.slow
 
 
 def test_the_api_benchmark_runs_and_every_answer_equals_duckdbs(tmp_path):
     done = subprocess.run(
-        [
-            sys.executable,
-            str(BENCH / "api.py"),
+        bench_command(
+            "api",
             "--scale",
             "0.01",
             "--seconds",
@@ -41,8 +40,9 @@ def test_the_api_benchmark_runs_and_every_answer_equals_duckdbs(tmp_path):
             "--broker",
             "tansu",
             "--json",
-        ],
+        ),
         cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
         capture_output=True,
         text=True,
         timeout=300,

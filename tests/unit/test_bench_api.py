@@ -1,4 +1,4 @@
-"""The benchmark's own reading of the questions (bench/api.py), which the API's answers are
+"""The benchmark's own reading of the questions (bench.api), which the API's answers are
 checked against: it must be right on its own."""
 
 from __future__ import annotations
