@@ -138,8 +138,9 @@ def _always_string(annotation: object) -> bool:
 def _sure_pairs(wire: type[msgspec.Struct]) -> int:
     """The pairs of quotes every JSON object of ``wire`` holds: the tag's key and value, and each
     required field's key and, where it is always a string, its value."""
+    tag = 2 if wire.__struct_config__.tag_field is not None else 0
     fields = msgspec.structs.fields(wire)
-    return 2 + sum(1 + _always_string(field.type) for field in fields if field.required)
+    return tag + sum(1 + _always_string(field.type) for field in fields if field.required)
 
 
 def _pairs_when_given(wire: type[msgspec.Struct], name: str) -> int:

@@ -108,3 +108,10 @@ def test_only_fields_that_are_always_strings_count_their_values():
         for name in optional_fields(EveryKind)
     }
     assert given == {"maybe_text": 2, "maybe_choice": 2, "maybe_number": 1, "maybe_raw": 1}
+
+
+def test_a_model_without_a_tag_counts_no_tag():
+    class Untagged(msgspec.Struct):
+        text: str
+
+    assert event_decoding._sure_pairs(Untagged) == 2
