@@ -8,11 +8,11 @@ of 500 (as ``replay`` does) and times, per event:
 1. ``parse``       ``parse_record`` of every record;
 2. ``aggregate``   ``Increments.add`` of every event and ``lines()``, per chunk of 5,000
                    events (the worker's atomic step), with a fresh worker's calendar;
-3. ``process``     ``BatchProcessor.process`` in takes of 100 records against an in-memory store
+3. ``process``     ``BatchProcessor.process`` in batches of 100 records against an in-memory store
                    whose ``apply`` only takes its arguments: parse + aggregate + bookkeeping;
 4. ``bookkeeping`` ``process`` − ``parse`` − ``aggregate`` (seen keys, marks, newest event time);
 5. ``metrics``     ``WorkerMetrics.count_applied`` of each step's events and ``observe`` of each
-                   take's stats, with its own registry.
+                   batch's stats, with its own registry.
 
 The generator spreads the events over 2024 at random, so nearly every event of a chunk has a day
 and cell of its own; ``--ordered`` sorts them by event time, as a live stream brings them.
@@ -37,8 +37,8 @@ from zoneinfo import ZoneInfo
 from prometheus_client import CollectorRegistry
 
 from bench.harness import (
+    BATCH_RECORDS,
     PARTITIONS,
-    TAKE,
     add_output_arguments,
     add_seed_argument,
     best_seconds,
@@ -131,33 +131,35 @@ def stage_process(records: list[SourceRecord], settings: Settings) -> Callable[[
         # BatchProcessor is annotated with RedisStore; it calls only what MemoryStore has
         processor = BatchProcessor(settings, cast(RedisStore, MemoryStore()), _no_letters)
 
-        async def takes() -> None:
-            for i in range(0, len(records), TAKE):
-                await processor.process(records[i : i + TAKE])
+        async def batches() -> None:
+            for i in range(0, len(records), BATCH_RECORDS):
+                await processor.process(records[i : i + BATCH_RECORDS])
 
-        asyncio.run(takes())
+        asyncio.run(batches())
 
     return run
 
 
 def stage_metrics(records: list[SourceRecord]) -> Callable[[], None]:
-    takes = []
-    for i in range(0, len(records), TAKE):
-        events = [e for r in records[i : i + TAKE] for e in parse_record(r.value, "shipment")[0]]
+    batches = []
+    for i in range(0, len(records), BATCH_RECORDS):
+        events = [
+            e for r in records[i : i + BATCH_RECORDS] for e in parse_record(r.value, "shipment")[0]
+        ]
         steps = [
             events[j : j + MAX_EVENTS_PER_APPLY]
             for j in range(0, len(events), MAX_EVENTS_PER_APPLY)
         ]
         stats = BatchStats(
-            records=len(records[i : i + TAKE]),
+            records=len(records[i : i + BATCH_RECORDS]),
             applied_events=len(events),
             newest_event_s=max(e.ts_seconds for e in events),
         )
-        takes.append((steps, stats))
+        batches.append((steps, stats))
 
     def run() -> None:
         metrics = WorkerMetrics(CollectorRegistry())
-        for steps, stats in takes:
+        for steps, stats in batches:
             for events in steps:
                 metrics.count_applied(events)
             metrics.observe("shipment", stats, 0.01)

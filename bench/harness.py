@@ -34,7 +34,7 @@ from producers.replay import Pace, Replayer, ReplayResult, make_producer
 
 REPO = Path(__file__).resolve().parents[1]
 PARTITIONS = 8
-TAKE = 100  # records per take, the worker's
+BATCH_RECORDS = 100  # records per batch (one ``process`` call), as the worker's
 SESSION_TIMEOUT_S = 6
 FETCH_KAFKA = "Java 17 and bash scripts/fetch-kafka.sh"
 

@@ -538,8 +538,8 @@ def pipeline():
                         "Redelivered records skipped",
                         "recps",
                         (per_type("portflow_records_redelivered_total"), "{{type}}"),
-                        description="Records at or below their partition's high-water mark "
-                        "(already applied), e.g. after a rebalance or a crash.",
+                        description="Records at or below their partition's mark (the last offset "
+                        "applied), e.g. after a rebalance or a crash.",
                     ),
                 ],
             ),

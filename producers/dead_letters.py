@@ -1,6 +1,6 @@
 """The dead-letter topic: read it back (``portflow dlq list``) and re-drive it (``dlq replay``).
 
-Reading stops at each partition's high-water mark as the fetch responses report it (never
+Reading stops at each partition's end offset as the fetch responses report it (never
 ListOffsets, which some brokers answer wrongly). Re-driving sends a record's original bytes and
 key back to its source topic, with a header naming the dead letter it came from, so events
 rejected under an old rule (or a since-fixed bug) are validated again.

@@ -4,7 +4,7 @@ Agents receive what each fetch returned, per partition (``streams.intake``: Faus
 path cost several times portflow's own work), read raw bytes (no Faust models: validation is the
 core's job), gather records in batches while the previous batch is in Redis
 (``streams.batching``), and acknowledge them only once Redis holds them. Faust tables and
-changelogs are not used: Redis holds the state and the per-partition high-water marks that make
+changelogs are not used: Redis holds the state and the per-partition marks that make
 restarts exact; where each partition is read from follows those marks
 (``streams.positioning``), not Kafka's committed offsets.
 """

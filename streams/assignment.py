@@ -109,16 +109,17 @@ class AssignmentTracker:
         )
 
     def highwater(self, tp):
-        """The consumer's high water of ``tp``, None if unknown: also in the moment after a
-        rebalance when the consumer's assignment is newer than ``tps`` (aiokafka asserts that
-        the partition is assigned; a timer that raised would stop the worker)."""
+        """The end offset of ``tp`` (Kafka's high watermark, the next offset) as the consumer heard
+        it, None if unknown: also in the moment after a rebalance when the consumer's assignment
+        is newer than ``tps`` (aiokafka asserts that the partition is assigned; a timer that
+        raised would stop the worker)."""
         try:
             return self.app.consumer.highwater(tp)
         except AssertionError:
             return None
 
     def behind(self) -> bool:
-        """More than ten batches of this worker's records wait (by the consumer's high waters):
+        """More than ten batches of this worker's records wait (by the consumer's end offsets):
         a backlog or a replay, which a costly YoY refresh would slow down. (A worker keeping up
         holds up to two batches, and more are in flight between Kafka and Redis at high rates.)"""
         waiting = 0

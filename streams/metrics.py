@@ -64,7 +64,7 @@ class WorkerMetrics:
         )
         self.redelivered = Counter(
             "portflow_records_redelivered_total",
-            "Records at or below their partition's high-water mark (already applied).",
+            "Records at or below their partition's mark (last offset applied): already applied.",
             ["type"],
             registry=r,
         )
@@ -97,13 +97,14 @@ class WorkerMetrics:
         )
         self.mark = Gauge(
             "portflow_applied_offset",
-            "Offset of the last record applied, per partition.",
+            "Offset of the last record applied (the partition's mark), per partition.",
             ["topic", "partition"],
             registry=r,
         )
         self.consumer_lag = Gauge(
             "portflow_consumer_lag_records",
-            "Records behind the partition's high-water mark (from fetch responses).",
+            "Records after the partition's mark, up to its end offset (Kafka's high watermark, the "
+            "next offset) as fetch responses report it.",
             ["topic", "partition"],
             registry=r,
         )
@@ -297,13 +298,13 @@ class WorkerMetrics:
             topic, _ = split_partition_name(name)
             self.partitions.labels(topic).inc()
 
-    def set_progress(self, name: str, applied: int | None, highwater: int | None) -> None:
+    def set_progress(self, name: str, applied: int | None, end_offset: int | None) -> None:
         topic, partition = split_partition_name(name)
         if applied is not None:
             self.mark.labels(topic, partition).set(applied)
-        if highwater is not None:
+        if end_offset is not None:
             done = applied + 1 if applied is not None else 0
-            self.consumer_lag.labels(topic, partition).set(max(0, highwater - done))
+            self.consumer_lag.labels(topic, partition).set(max(0, end_offset - done))
 
     def serve(self, host: str, port: int) -> None:
         start_http_server(port, addr=host, registry=self.registry)

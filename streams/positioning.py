@@ -1,7 +1,7 @@
 """Where the worker reads each partition from: right after what Redis holds, never from Kafka's
 committed offset alone.
 
-Redis' high-water marks say what was applied; Kafka's committed offsets only say what some worker
+Redis' marks say what was applied; Kafka's committed offsets only say what some worker
 acknowledged. The two part when Redis loses its state (restarted empty, or ``portflow rebuild``)
 or when a topic is deleted and created again (a broker that lost its data): then the committed
 offsets would skip events or the marks would hide new ones. So the worker seeks every partition

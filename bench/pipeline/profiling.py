@@ -17,7 +17,7 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
-from bench.harness import PARTITIONS, REPO, TAKE, Bench, progress
+from bench.harness import BATCH_RECORDS, PARTITIONS, REPO, Bench, progress
 from portflow.adapters.redis import RedisStore
 from producers.replay import DEFAULT_BATCH
 
@@ -144,8 +144,8 @@ def profile_processor(bench: Bench, lines: list[bytes], batch: int = DEFAULT_BAT
 
     async def run() -> float:
         started = time.perf_counter()
-        for i in range(0, len(records), TAKE):
-            await processor.process(records[i : i + TAKE])
+        for i in range(0, len(records), BATCH_RECORDS):
+            await processor.process(records[i : i + BATCH_RECORDS])
         return time.perf_counter() - started
 
     profiler = cProfile.Profile()

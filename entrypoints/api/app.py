@@ -172,14 +172,15 @@ class Backend:
         ``compute_json()`` where given (the report service keeps its answers as JSON). Where
         Kafka deleted offsets before they were applied: a 409, unless ``allow_incomplete``
         (then the body names them)."""
+        from portflow.adapters.redis import TimeZoneConflict
         from portflow.services.reports import LostOffsets, StateUnavailable
-        from portflow.services.state import WrongTimeZone, check_complete, check_readable
+        from portflow.services.state import check_complete, check_readable
 
         def work() -> bytes:
             if compute_json is not None:
                 try:
                     return compute_json()  # one round trip to Redis where nothing changed
-                except (StateUnavailable, WrongTimeZone):
+                except (StateUnavailable, TimeZoneConflict):
                     check_readable(self.store, self.settings)  # the error naming the causes
                     raise
                 except LostOffsets:

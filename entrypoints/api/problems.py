@@ -81,9 +81,10 @@ def problem_for(exc: BaseException, redis_url: str) -> Problem:
     """The problem a route's exception answers with (``redis_url``: redacted, for messages)."""
     from redis import RedisError
 
+    from portflow.adapters.redis import TimeZoneConflict
     from portflow.domain.queries import MissingRates
     from portflow.services.reports import StateUnavailable
-    from portflow.services.state import Incomplete, NoState, WrongTimeZone
+    from portflow.services.state import Incomplete, NoState
 
     if isinstance(exc, Problem):
         return exc
@@ -95,8 +96,8 @@ def problem_for(exc: BaseException, redis_url: str) -> Problem:
         )
     if isinstance(exc, (NoState, StateUnavailable)):
         return unavailable(str(exc), "no-state")
-    if isinstance(exc, (WrongTimeZone, Incomplete)):
-        slug = "wrong-time-zone" if isinstance(exc, WrongTimeZone) else "incomplete"
+    if isinstance(exc, (TimeZoneConflict, Incomplete)):
+        slug = "wrong-time-zone" if isinstance(exc, TimeZoneConflict) else "incomplete"
         return Problem(409, slug, "The state cannot answer this as asked", str(exc))
     if isinstance(exc, RedisError):
         return unavailable(f"cannot read Redis at {redis_url}: {exc}", "redis-unavailable")

@@ -1,6 +1,6 @@
 """The name of a Kafka partition in portflow's state and messages: ``<topic>:<partition>``.
 
-Redis keys its high-water marks, lost offsets and worker announcements by it, metrics label by
+Redis keys its marks, lost offsets and worker announcements by it, metrics label by
 its parts, and logs and reports show it. Topic names never hold ``:`` (Kafka allows only
 letters, digits, ``.``, ``_`` and ``-``), so the last ``:`` splits it.
 """

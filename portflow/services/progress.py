@@ -1,7 +1,7 @@
 """Has the worker applied what was published? The barrier behind ``--wait``.
 
 It compares the offsets the broker returned for the records published with the workers'
-per-partition high-water marks in Redis (never with ListOffsets, which some brokers answer
+per-partition marks in Redis (never with ListOffsets, which some brokers answer
 wrongly). Kafka's client and tqdm are imported where they are used: reports read their state
 through this module too.
 """
@@ -77,7 +77,7 @@ def wait_until_applied(
     progress: bool | None = None,
     topic_ids: Mapping[str, str] | None = None,
 ) -> float:
-    """Block until every partition's high-water mark reaches our last offset; return seconds.
+    """Block until every partition's mark reaches our last offset; return seconds.
 
     The mark moves past applied, duplicate and rejected records alike, so this is a barrier
     for everything we published. With ``topic_ids`` (topic → the Kafka id it had when we

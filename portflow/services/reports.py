@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo
 
 import msgspec
 
-from portflow.adapters.redis import DROPPING, RedisStore
+from portflow.adapters.redis import DROPPING, RedisStore, TimeZoneConflict
 from portflow.domain.coverage import Coverage
 from portflow.domain.live_time import AHEAD_WHEN_OFF_S
 from portflow.domain.measures import Measure
@@ -33,7 +33,6 @@ from portflow.domain.report import build_report, to_json_bytes
 from portflow.domain.rollup import Filters, Rollup, Summer
 from portflow.domain.series import build_series
 from portflow.errors import PortflowError
-from portflow.services.state import WrongTimeZone
 
 # Granule rollups kept per process (each a few rows to a few thousand): oldest used go first.
 KEPT_ROLLUPS = 20_000
@@ -181,7 +180,7 @@ class Reports:
                 )
             )
         if snapshot.time_zone and snapshot.time_zone != self.tz.key:
-            raise WrongTimeZone(
+            raise TimeZoneConflict(
                 f"the aggregates were built with PORTFLOW_TZ="
                 f"{snapshot.time_zone}, not {self.tz.key}; set PORTFLOW_TZ="
                 f"{snapshot.time_zone}"

@@ -6,15 +6,11 @@ from __future__ import annotations
 import difflib
 from collections.abc import Callable
 
-from portflow.adapters.redis import DROPPING, RedisStore
+from portflow.adapters.redis import DROPPING, RedisStore, TimeZoneConflict
 from portflow.config import Settings
 from portflow.domain.partitions import split_partition_name
 from portflow.errors import PortflowError
 from portflow.services.progress import wait_until_applied
-
-
-class WrongTimeZone(PortflowError):
-    """The aggregates were built in another reporting time zone than the one configured."""
 
 
 class Incomplete(PortflowError):
@@ -76,7 +72,7 @@ def open_store(settings: Settings) -> RedisStore:
 
 
 def check_readable(store: RedisStore, settings: Settings) -> bool:
-    """Raise ``NoState`` unless a state exists and is not being dropped, ``WrongTimeZone``
+    """Raise ``NoState`` unless a state exists and is not being dropped, ``TimeZoneConflict``
     unless it was aggregated in PORTFLOW_TZ; whether Kafka deleted offsets before they were
     applied (``check_complete`` says which)."""
     epoch, stored_tz, lost = store.reading_state()
@@ -88,7 +84,7 @@ def check_readable(store: RedisStore, settings: Settings) -> bool:
             "(`portflow rebuild`); try again once the workers re-read the topics"
         )
     if stored_tz and stored_tz != settings.tz_name:
-        raise WrongTimeZone(
+        raise TimeZoneConflict(
             f"the aggregates were built with PORTFLOW_TZ={stored_tz}, "
             f"not {settings.tz_name}; set PORTFLOW_TZ={stored_tz}"
         )

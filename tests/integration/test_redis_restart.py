@@ -1,7 +1,7 @@
 """Redis with AOF persistence restarted in the middle of a stream: nothing lost, nothing doubled.
 
 The worker keeps retrying while Redis is away (acknowledging nothing), and a step whose reply was
-lost is recognised by its moved high-water mark when retried.
+lost is recognised by its moved mark when retried.
 """
 
 import subprocess

@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from entrypoints.cli import cli
-from portflow.adapters.redis import LayoutConflict, RedisStore
+from portflow.adapters.redis import LayoutConflict, RedisStore, TimeZoneConflict
 from portflow.config import Settings
 from streams.processor import BatchProcessor, SourceRecord
 from tests.cli import portflow
@@ -233,3 +233,24 @@ def test_a_state_of_a_key_layout_this_portflow_does_not_know_is_refused(december
     assert "key layout 2; this portflow reads layout 1" in result.output
     with pytest.raises(LayoutConflict):
         store.open_epoch(december.tz_name)  # a worker joining it refuses too
+
+
+def test_a_state_of_another_time_zone_is_refused_by_reports_and_by_a_worker(december):
+    """One error, ``TimeZoneConflict``, whichever side meets the other zone first."""
+    result = CliRunner().invoke(
+        cli,
+        ["report", "--period", "2024"],
+        env={
+            "PORTFLOW_REDIS_URL": december.redis_url,
+            "PORTFLOW_TOPIC_PREFIX": december.topic_prefix,
+            "PORTFLOW_TZ": "UTC",
+        },
+    )
+    assert result.exit_code == 1
+    assert result.output == (
+        "portflow: the aggregates were built with PORTFLOW_TZ=Asia/Shanghai, not UTC; "
+        "set PORTFLOW_TZ=Asia/Shanghai\n"
+    )
+    store = RedisStore.from_url(december.redis_url, december.topic_prefix)
+    with pytest.raises(TimeZoneConflict, match="built with PORTFLOW_TZ=Asia/Shanghai, not UTC"):
+        store.open_epoch("UTC")

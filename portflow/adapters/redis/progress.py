@@ -16,7 +16,8 @@ DROPPING = "dropping"
 
 
 class TimeZoneConflict(PortflowError, ValueError):
-    """The aggregates were built in another reporting time zone than the one configured."""
+    """The aggregates were built in another reporting time zone than the one configured: a
+    worker refuses to add to them, a report to read them."""
 
 
 # The version of the key layout this portflow reads and writes (README, "Redis layout"), kept in

@@ -41,7 +41,7 @@ def _is_cluster_node(client: redis.Redis) -> bool:
 
 
 class StateConflict(Exception):
-    """A high-water mark moved under us: another worker applied this partition meanwhile."""
+    """A mark moved under us: another worker applied this partition meanwhile."""
 
 
 class StateLost(Exception):
@@ -142,7 +142,7 @@ class RedisStore(Aggregates, Progress, Redrives, Rates):
         outcome_counts: Mapping[str | None, Mapping[str, int]] | None = None,
         run_rejections: Mapping[str, list[dict]] | None = None,
     ) -> ApplyOutcome:
-        """Apply increments, event ids and new high-water marks as one atomic step.
+        """Apply increments, event ids and new marks as one atomic step.
 
         Asynchronous, on the running event loop: the worker's loop is busy reading Kafka, and a
         thread waiting for Redis beside it spent more CPU on the hand-over than Redis on the step.

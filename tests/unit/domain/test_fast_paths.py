@@ -14,18 +14,19 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from portflow.domain import events
-from portflow.domain.events import _KnownCodes, parse_record
+from portflow.domain import event_decoding, events
+from portflow.domain.event_decoding import KnownCodes
+from portflow.domain.events import parse_record
 
 
 @contextmanager
 def fast_paths_off():
     with mock.patch.multiple(
         events,
-        _codes_match=lambda wire: False,
-        _plain_scaled=lambda raw, places: None,
-        _keys_may_repeat=lambda raw, wire: True,
-        _plain_batch=lambda value, elements, expected_type: None,
+        loose_event=lambda raw: None,
+        plain_scaled=lambda raw, places: None,
+        keys_may_repeat=lambda raw, wire: True,
+        plain_batch=lambda value, elements, expected_type: None,
     ):
         yield
 
@@ -263,27 +264,27 @@ def test_mostly_valid_batches_agree(case):
 def test_plain_batches_are_decoded_in_one_call_and_repeated_keys_are_not():
     plain = [encoded(list(VALID["shipment"].items()), spaced) for spaced in (False, True)]
     value = b"[" + b",".join(plain) + b"]"
-    elements = events._BATCH_DECODER.decode(value)
-    assert len(events._plain_batch(value, elements, "shipment")) == 2
+    elements = event_decoding.BATCH_DECODER.decode(value)
+    assert len(event_decoding.plain_batch(value, elements, "shipment")) == 2
     repeated = encoded([*list(VALID["shipment"].items()), ("port", "khorgos")], False)
     value = b"[" + b",".join([*plain, repeated]) + b"]"
-    elements = events._BATCH_DECODER.decode(value)
-    assert events._plain_batch(value, elements, "shipment") is None
+    elements = event_decoding.BATCH_DECODER.decode(value)
+    assert event_decoding.plain_batch(value, elements, "shipment") is None
     found, rejections = parse_record(value, "shipment")
     assert len(found) == 2
     assert [(r.code, r.batch_index) for r in rejections] == [("duplicate_key", 2)]
 
 
 def test_known_codes_match_as_msgspec_does_and_stay_bounded():
-    codes = _KnownCodes(events.PORT_PATTERN)
+    codes = KnownCodes(events.PORT_PATTERN)
     assert codes.admit("khorgos")
     assert codes.admit("khorgos")
     assert not codes.admit("khorgos\n")  # the patterns end in \Z: "$" would let a final newline in
     assert not codes.admit("Khorgos")
     assert "Khorgos" not in codes.known
-    for i in range(_KnownCodes.MAX_KNOWN + 5):
+    for i in range(KnownCodes.MAX_KNOWN + 5):
         assert codes.admit(f"p{i}")
-    assert len(codes.known) <= _KnownCodes.MAX_KNOWN
-    zones = _KnownCodes(events.ZONE_PATTERN, events.MAX_ZONE_LENGTH)
+    assert len(codes.known) <= KnownCodes.MAX_KNOWN
+    zones = KnownCodes(events.ZONE_PATTERN, events.MAX_ZONE_LENGTH)
     assert zones.admit("z" * 64)
     assert not zones.admit("z" * 65)

@@ -15,12 +15,13 @@ from entrypoints.api.metrics import UNMATCHED, route_of
 from entrypoints.api.offsets import OffsetsWatch
 from entrypoints.api.problems import MEDIA_TYPE, Problem, naming, problem_for
 from entrypoints.api.server import check_exposure, is_loopback
+from portflow.adapters.redis import TimeZoneConflict
 from portflow.config import Settings
 from portflow.domain.periods import InvalidPeriod
 from portflow.domain.queries import MissingRates
 from portflow.errors import UsageError
 from portflow.services.reports import StateUnavailable
-from portflow.services.state import Incomplete, NoState, WrongTimeZone
+from portflow.services.state import Incomplete, NoState
 
 NOWHERE = "redis://127.0.0.1:1/0"  # nothing listens: refused at once
 
@@ -89,7 +90,7 @@ def test_an_unreadable_state_is_a_503_or_409_and_redis_down_a_503_to_retry():
     for error, status in (
         (NoState("none"), 503),
         (StateUnavailable("rebuilt"), 503),
-        (WrongTimeZone("UTC"), 409),
+        (TimeZoneConflict("UTC"), 409),
         (Incomplete("lost"), 409),
     ):
         assert problem_for(error, NOWHERE).status == status

@@ -175,3 +175,16 @@ def test_the_event_time_lag_is_never_negative_however_far_ahead_an_event_lies():
             "shipment", BatchStats(records=1, applied_events=1, newest_event_s=newest), 0.01
         )
         assert sample(metrics, "portflow_event_time_lag_seconds", type="shipment") == 0
+
+
+def test_consumer_lag_counts_from_the_inclusive_mark_to_the_exclusive_end_offset():
+    registry = CollectorRegistry()
+    metrics = WorkerMetrics(registry)
+    labels = {"topic": "t.shipments", "partition": "0"}
+    metrics.set_progress("t.shipments:0", 9, 10)  # offset 9 applied; the next record is 10
+    assert registry.get_sample_value("portflow_applied_offset", labels) == 9
+    assert registry.get_sample_value("portflow_consumer_lag_records", labels) == 0
+    metrics.set_progress("t.shipments:0", 9, 15)
+    assert registry.get_sample_value("portflow_consumer_lag_records", labels) == 5
+    metrics.set_progress("t.shipments:0", None, 15)  # nothing applied yet: all 15 wait
+    assert registry.get_sample_value("portflow_consumer_lag_records", labels) == 15
