@@ -23,7 +23,7 @@ events and measures, on those same events:
 
 and, to explain them: the same latency with paced batch records (as ``replay --rate`` sends), a
 raw consumer's fetch latency beside the worker, worker and Redis CPU per event, the time Redis
-spends in the apply script, and the worker's takes (from its /metrics).
+spends in the apply script, and the worker's batches (from its /metrics).
 
 Progress goes to stderr; stdout gets one JSON line (``--json``) or a table. ``--profile`` adds a
 py-spy profile of the worker on a second batched run (if py-spy is installed) and a cProfile of

@@ -23,7 +23,7 @@ from bench.harness import (
     progress,
     rss_mb,
 )
-from bench.pipeline.worker import POLL_S, Takes, worker_takes
+from bench.pipeline.worker import POLL_S, Batches, worker_batches
 from entrypoints.embedded import wait_for_assignment
 from entrypoints.processes import Child
 from portflow.adapters.kafka import ensure_topics
@@ -220,7 +220,7 @@ def measure_latency(bench: Bench, rate: int, seconds: float, batch: int = 1) -> 
         published = _publish_paced(settings, producer, batch, rate, iter(lines))
         _wait_until_applied(watchers.poller, published, worker)
         peak = rss_mb(worker.process.pid, "VmHWM")
-        takes = worker_takes(env["PORTFLOW_METRICS_ADDR"])
+        batches = worker_batches(env["PORTFLOW_METRICS_ADDR"])
     finally:
         if watchers is not None:
             watchers.stop()
@@ -228,7 +228,7 @@ def measure_latency(bench: Bench, rate: int, seconds: float, batch: int = 1) -> 
     delays = _delays(producer, watchers)
     run = _latency_run(batch, rate, published, delays, peak)
     progress(f"{label}: median ack→applied ms per second of publishing: {run.timeline_p50_ms}")
-    _report(label, run, takes)
+    _report(label, run, batches)
     return run
 
 
@@ -316,7 +316,7 @@ def ms_or_na(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.0f} ms"
 
 
-def _report(label: str, run: LatencyRun, takes: Takes) -> None:
+def _report(label: str, run: LatencyRun, batches: Batches) -> None:
     progress(
         f"{label}: {run.events:,} events in {run.records:,} records at "
         f"{run.rate_achieved:,.0f}/s; ack→applied "
@@ -324,5 +324,5 @@ def _report(label: str, run: LatencyRun, takes: Takes) -> None:
         f"(send→applied p50 {run.p50_from_send_ms:.0f}, p99 "
         f"{run.p99_from_send_ms:.0f} ms); a raw consumer beside it fetched them "
         f"p50 {ms_or_na(run.fetch_p50_ms)}, p99 {ms_or_na(run.fetch_p99_ms)} after the ack; "
-        f"worker: {takes.describe()}"
+        f"worker: {batches.describe()}"
     )

@@ -27,7 +27,7 @@ from portflow.adapters.redis import RedisStore
 from portflow.config import Settings
 
 POLL_S = 0.010
-TAKE_METRICS = (
+BATCH_METRICS = (
     "portflow_batch_events",
     "portflow_batch_processing_seconds",
     "portflow_redis_write_seconds",
@@ -35,40 +35,42 @@ TAKE_METRICS = (
 
 
 @dataclass(frozen=True)
-class Takes:
-    """A worker's takes (batches of records) and atomic Redis steps, from its /metrics."""
+class Batches:
+    """A worker's batches of records and atomic Redis steps, from its /metrics."""
 
-    takes: int = 0
-    events_per_take: float | None = None
-    ms_per_take: float | None = None
+    batches: int = 0
+    events_per_batch: float | None = None
+    ms_per_batch: float | None = None
     redis_steps: int = 0
     ms_per_redis_step: float | None = None
 
     def describe(self) -> str:
-        if not self.takes:
-            return "no takes seen in /metrics"
+        if not self.batches:
+            return "no batches seen in /metrics"
         return (
-            f"{self.takes:,} takes of {self.events_per_take:.1f} events, "
-            f"{self.ms_per_take:.1f} ms each in process(); {self.redis_steps:,} Redis "
+            f"{self.batches:,} batches of {self.events_per_batch:.1f} events, "
+            f"{self.ms_per_batch:.1f} ms each in process(); {self.redis_steps:,} Redis "
             f"steps of {self.ms_per_redis_step:.1f} ms"
         )
 
 
-def worker_takes(metrics_addr: str) -> Takes:
-    """From the worker's /metrics: its takes and atomic Redis steps (nothing if unreadable)."""
+def worker_batches(metrics_addr: str) -> Batches:
+    """From the worker's /metrics: its batches and atomic Redis steps (nothing if unreadable)."""
     try:
         text = urlopen(f"http://{metrics_addr}/metrics", timeout=5).read().decode()
     except OSError as exc:
         progress(f"could not read the worker's metrics: {exc}")
-        return Takes()
-    values = take_sums(text)
-    takes = values.get("portflow_batch_events_count", 0)
+        return Batches()
+    values = batch_sums(text)
+    batches = values.get("portflow_batch_events_count", 0)
     steps = values.get("portflow_redis_write_seconds_count", 0)
-    return Takes(
-        takes=int(takes),
-        events_per_take=values.get("portflow_batch_events_sum", 0) / takes if takes else None,
-        ms_per_take=(
-            1000 * values.get("portflow_batch_processing_seconds_sum", 0) / takes if takes else None
+    return Batches(
+        batches=int(batches),
+        events_per_batch=values.get("portflow_batch_events_sum", 0) / batches if batches else None,
+        ms_per_batch=(
+            1000 * values.get("portflow_batch_processing_seconds_sum", 0) / batches
+            if batches
+            else None
         ),
         redis_steps=int(steps),
         ms_per_redis_step=(
@@ -77,11 +79,11 @@ def worker_takes(metrics_addr: str) -> Takes:
     )
 
 
-def take_sums(metrics_text: str) -> dict[str, float]:
-    """The ``_sum`` and ``_count`` of the take metrics over shipments (all steps for Redis)."""
+def batch_sums(metrics_text: str) -> dict[str, float]:
+    """The ``_sum`` and ``_count`` of the batch metrics over shipments (all steps for Redis)."""
     values: dict[str, float] = {}
     for line in metrics_text.splitlines():
-        for name in TAKE_METRICS:
+        for name in BATCH_METRICS:
             for part in ("_sum", "_count"):
                 if line.startswith(name + part) and (
                     'type="shipment"' in line
@@ -216,13 +218,13 @@ class WorkerRun:
     lua_calls: int
     lua_s: float
     wall_s: float  # from the assignment to the end
-    takes: Takes  # the first worker's
+    batches: Batches  # the first worker's
     rss_by_quarter_mb: list[int | None]
     workers: int
     worker_cpu_s_each: list[float]
     peak_rss_mb_each: list[float]
     partitions_each: list[int]
-    takes_each: list[Takes]
+    batches_each: list[Batches]
     broker_cpu_s: float
     bench_cpu_s: float
     machine_busy_cpu_s: float
@@ -261,7 +263,7 @@ def measure_worker(
 
     With several workers, each gets its own metrics port, the timing starts only once every one
     of them owns partitions (the first may apply records alone before the group rebalances;
-    ``applied_at_assignment`` says how many), and CPU, RSS and takes are summed or kept per
+    ``applied_at_assignment`` says how many), and CPU, RSS and batches are summed or kept per
     worker (``*_each``); py-spy follows the first.
     """
     running = _start_workers(bench, settings, env, offsets, name, workers)
@@ -315,8 +317,8 @@ def _measure(running: _Running, events: int, profile_to: Path | None) -> WorkerR
         rss_end = rss_mb(pids[0])
         cpu = CpuCounters.read(running.bench, pids).since(cpu_start)
         owned = _partitions_owned(running.store)
-        time.sleep(0.3)  # the take that moved the marks last observes its metrics after its acks
-        takes = [worker_takes(env["PORTFLOW_METRICS_ADDR"]) for env in running.envs]
+        time.sleep(0.3)  # the batch that moved the marks last observes its metrics after its acks
+        batches = [worker_batches(env["PORTFLOW_METRICS_ADDR"]) for env in running.envs]
         lua_end = lua_stats(running.store)
     finally:
         if spy is not None:
@@ -336,13 +338,13 @@ def _measure(running: _Running, events: int, profile_to: Path | None) -> WorkerR
         lua_calls=lua_end[0] - lua_start[0],
         lua_s=(lua_end[1] - lua_start[1]) / 1e6,
         wall_s=cpu.at,
-        takes=takes[0],
+        batches=batches[0],
         rss_by_quarter_mb=poller.rss_by_quarter(),
         workers=len(pids),
         worker_cpu_s_each=cpu.workers,
         peak_rss_mb_each=peaks,
         partitions_each=[owned.get(pid, 0) for pid in pids],
-        takes_each=takes,
+        batches_each=batches,
         broker_cpu_s=cpu.broker,
         bench_cpu_s=cpu.bench,
         machine_busy_cpu_s=cpu.machine,
@@ -392,7 +394,7 @@ def _report(running: _Running, run: WorkerRun, events: int) -> None:
         f"({1e6 * run.lua_s / events:.1f} µs/event), {running.bench.broker} "
         f"{run.broker_cpu_s:.1f}s, machine {run.machine_busy_cpu_s:.1f}s in {run.wall_s:.2f}s"
     )
-    for child, cpu, partitions, takes in zip(
-        running.children, run.worker_cpu_s_each, run.partitions_each, run.takes_each, strict=True
+    for child, cpu, partitions, batches in zip(
+        running.children, run.worker_cpu_s_each, run.partitions_each, run.batches_each, strict=True
     ):
-        progress(f"{child.name}: {partitions} partitions, CPU {cpu:.1f}s; {takes.describe()}")
+        progress(f"{child.name}: {partitions} partitions, CPU {cpu:.1f}s; {batches.describe()}")

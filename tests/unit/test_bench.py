@@ -12,7 +12,7 @@ from bench import core
 from bench.harness import Machine
 from bench.pipeline.latency import LatencyRun
 from bench.pipeline.report import Ceilings, PipelineRun, goals, table
-from bench.pipeline.worker import Takes, WorkerRun
+from bench.pipeline.worker import Batches, WorkerRun
 from producers.replay import ReplayResult
 from tests.bench import REPO, bench_command
 
@@ -106,13 +106,13 @@ def worker_run(events_per_s: float, cpu_s: float) -> WorkerRun:
         lua_calls=40,
         lua_s=0.8,
         wall_s=4.0,
-        takes=Takes(),
+        batches=Batches(),
         rss_by_quarter_mb=[100, 120, 130, 140, 140],
         workers=1,
         worker_cpu_s_each=[cpu_s],
         peak_rss_mb_each=[150.0],
         partitions_each=[24],
-        takes_each=[Takes()],
+        batches_each=[Batches()],
         broker_cpu_s=0.5,
         bench_cpu_s=0.1,
         machine_busy_cpu_s=6.0,
