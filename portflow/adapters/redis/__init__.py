@@ -16,7 +16,8 @@ The dedupe window is kept in buckets rather than one key per id: a set per event
 of Redis time, ``DedupeWindow.BUCKETS`` slices to a window. A step checks its ids against the
 window's buckets with one ``SMISMEMBER`` each and adds them to the current bucket with one
 ``SADD``: in the benchmark this cut Redis' dedupe time per event, and an id takes 64 bytes
-instead of the 154 of a key with its own TTL. An id is remembered for the window and at most one slice more.
+instead of the 154 of a key with its own TTL. An id is remembered for the window and at most one
+slice more.
 
 Lost state: every step also checks the ``epoch`` token. Redis restarted empty (or ``portflow
 rebuild``) has none, so no worker can add to a state that lost its history; each worker sees the
