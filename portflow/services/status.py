@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import TypedDict
+from typing import NotRequired, TypedDict
 from zoneinfo import ZoneInfo
 
 from portflow.adapters.redis import DROPPING, Outcomes, RedisStore
@@ -58,6 +58,14 @@ class WorkerJson(TypedDict):
     announced_s_ago: float
 
 
+class KafkaJson(TypedDict):
+    """How ``GET /v1/status`` read Kafka's end offsets."""
+
+    bootstrap: str
+    read_s_ago: float | None  # None: not read yet
+    error: str | None  # the last reading's, if it failed
+
+
 class Status(TypedDict):
     """The status object (``portflow status --json``, ``GET /v1/status``)."""
 
@@ -69,6 +77,7 @@ class Status(TypedDict):
     topics: Sequence[TopicJson]
     workers: list[WorkerJson]
     lost_offsets: dict[str, list[list[int]]]
+    kafka: NotRequired[KafkaJson]  # ``GET /v1/status`` only
 
 
 def read_status(store: RedisStore, settings: Settings) -> Status:
