@@ -131,8 +131,14 @@ class DailyTotals:
         ``RUN_CONTEXT_DAYS`` before them are judged too (a run of drops may begin there)."""
         if not days:
             return []
-        context = [days[0] - timedelta(days=n) for n in range(RUN_CONTEXT_DAYS, 0, -1)]
-        series = self.load(context[0] - HISTORY, days[-1])
+        back = days[0] - date.min  # (near year 1 the calendar ends first)
+        context = [
+            days[0] - timedelta(days=n)
+            for n in range(RUN_CONTEXT_DAYS, 0, -1)
+            if timedelta(days=n) <= back
+        ]
+        first = (context or days)[0]
+        series = self.load(first - min(HISTORY, first - date.min), days[-1])
         wanted = set(days)
         judged = (find_drops if drops_only else judge_all)(
             series, context + days, self.first_day, min_drop_pct
