@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install everything portflow needs on a fresh Debian machine: system servers and tools (as root,
-# where missing), a virtualenv in .venv with portflow and its test tools, and Apache Kafka's jars
-# from Maven Central (scripts/fetch-kafka.sh: 4.x, and 3.9 for its test lane). Safe to run again.
+# where missing), a virtualenv in .venv with portflow and its test and lint tools, and Apache
+# Kafka's jars from Maven Central (scripts/fetch-kafka.sh: 4.x, and 3.9 for its test lane). Safe
+# to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -31,5 +32,8 @@ PYTHON=${PYTHON:-python3}
 .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[test]' 2>&1 | grep -v '^WARNING: Location' || true
 .venv/bin/python -c 'import portflow, streams, producers, faust, kafka, redis, msgspec' \
   || { echo "setup: the install is incomplete" >&2; exit 1; }
+for tool in ruff mypy lint-imports; do  # make lint's (the test extras)
+  [ -x ".venv/bin/$tool" ] || { echo "setup: the install is incomplete: no .venv/bin/$tool" >&2; exit 1; }
+done
 bash scripts/fetch-kafka.sh  # Apache Kafka's jars (4.x and 3.9) from Maven Central, once
 touch .venv/.installed

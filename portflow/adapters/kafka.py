@@ -10,7 +10,7 @@ import contextlib
 import logging
 import ssl
 from collections.abc import Callable, Iterator
-from typing import TypeVar
+from typing import TYPE_CHECKING, Final, TypedDict, TypeVar
 
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from kafka.admin import NewTopic
@@ -25,28 +25,47 @@ from portflow.config import KafkaSecurity, Settings
 from portflow.errors import PortflowError
 from portflow.retry import Backoff, retry
 
+if TYPE_CHECKING:
+    from faust.types.auth import CredentialsT
+
 log = logging.getLogger(__name__)
 
 
-def client_security(security: KafkaSecurity) -> dict:
+class ClientSecurity(TypedDict, total=False):
+    """kafka-python's security settings, the same for its admin, producer and consumer."""
+
+    security_protocol: str
+    sasl_mechanism: str
+    sasl_plain_username: str
+    sasl_plain_password: str
+    ssl_cafile: str | None
+    ssl_certfile: str | None
+    ssl_keyfile: str | None
+
+
+def client_security(security: KafkaSecurity) -> ClientSecurity:
     """kafka-python client settings (admin, producer, consumer) for the configured security."""
-    options: dict = {"security_protocol": security.protocol}
+    options: ClientSecurity = {"security_protocol": security.protocol}
     if security.uses_sasl:
         options.update(
-            sasl_mechanism=security.sasl_mechanism,
-            sasl_plain_username=security.sasl_username,
-            sasl_plain_password=security.sasl_password,
+            {
+                "sasl_mechanism": security.sasl_mechanism,
+                "sasl_plain_username": security.sasl_username,
+                "sasl_plain_password": security.sasl_password,
+            }
         )
     if security.uses_ssl:
         options.update(
-            ssl_cafile=security.ssl_cafile or None,
-            ssl_certfile=security.ssl_certfile or None,
-            ssl_keyfile=security.ssl_keyfile or None,
+            {
+                "ssl_cafile": security.ssl_cafile or None,
+                "ssl_certfile": security.ssl_certfile or None,
+                "ssl_keyfile": security.ssl_keyfile or None,
+            }
         )
     return options
 
 
-def faust_credentials(security: KafkaSecurity):
+def faust_credentials(security: KafkaSecurity) -> CredentialsT | None:
     """Faust's ``broker_credentials`` (aiokafka) for the configured security, or None."""
     import faust
 
@@ -77,7 +96,7 @@ class BrokerRefused(BrokerUnavailable):
 Client = TypeVar("Client")
 
 
-ATTEMPT_MS = 5_000  # one bootstrap attempt of ``connect``
+ATTEMPT_MS: Final = 5_000  # one bootstrap attempt of ``connect``
 
 
 def connect(settings: Settings, make: Callable[[int], Client], timeout_s: float = 30.0) -> Client:
@@ -115,7 +134,8 @@ class _FailureLog(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         args = record.args if isinstance(record.args, tuple) else ()
-        for failure in (a for a in args if isinstance(a, BaseException)):
+        for logged in (a for a in args if isinstance(a, BaseException)):
+            failure: BaseException | None = logged
             while failure is not None and failure not in self.failures:  # with what it wraps
                 self.failures.append(failure)  # (an SSL error hides in a connection error)
                 failure = failure.__cause__ or failure.__context__

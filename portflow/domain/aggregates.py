@@ -14,26 +14,38 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from operator import add
+from typing import Final, Literal
 
 from portflow.domain.events import Customs, Event, Shipment, Train
 from portflow.domain.periods import LocalCalendar
 
 # The order of the values in a cell key, per event type.
-CELL_LAYOUT: dict[str, tuple[str, ...]] = {
+CELL_LAYOUT: Final[dict[str, tuple[str, ...]]] = {
     "shipment": ("port", "mode", "direction", "partner", "trade_mode", "zones"),
     "train": ("port", "service", "direction"),
     "customs": ("port", "status"),
 }
 
 # Stored measures per event type, and which report measure reads which stored one.
-STORED_MEASURES: dict[str, tuple[str, ...]] = {
+STORED_MEASURES: Final[dict[str, tuple[str, ...]]] = {
     "shipment": ("value", "weight", "count"),
     "train": ("count", "teu"),
     "customs": ("count",),
 }
 
+# An event's type and its dimension values in ``CELL_LAYOUT`` order (a shipment's zones last, as
+# a tuple).
+ShipmentCell = tuple[Literal["shipment"], str, str, str, str, str, tuple[str, ...]]
+TrainCell = tuple[Literal["train"], str, str, str]
+CustomsCell = tuple[Literal["customs"], str, str]
+CellValues = ShipmentCell | TrainCell | CustomsCell
 
-def _cell_of(values: tuple) -> str:
+# One month's cells while ``Increments.lines`` sums them: cell → (its line, its amounts) while
+# one day-and-cell sum makes it (that day's line serves), then the list of summed amounts.
+_MonthCells = dict[str, tuple[str, tuple[int, ...]] | list[int]]
+
+
+def _cell_of(values: CellValues) -> str:
     """The cell key of an event type and its dimension values (a shipment's zones last, as a
     tuple)."""
     if values[0] == "shipment":  # (one f-string: the bulk of the cells, and the fastest way)
@@ -41,7 +53,7 @@ def _cell_of(values: tuple) -> str:
     return "|".join(values[1:])
 
 
-def cell_values_and_amounts(event: Event) -> tuple[tuple, tuple[int, ...]]:
+def cell_values_and_amounts(event: Event) -> tuple[CellValues, tuple[int, ...]]:
     """The event type and the event's dimension values in ``CELL_LAYOUT`` order (a tuple
     hashes faster than the cell key is joined), and its amounts in ``STORED_MEASURES`` order
     (also what the worker's business metrics count)."""
@@ -75,7 +87,8 @@ class Increments:
 
     def __init__(self, calendar: LocalCalendar) -> None:
         self._calendar = calendar
-        self._sums: dict[tuple[str, tuple], tuple[int, ...]] = {}  # (day, cell values) -> amounts
+        # (day, cell values) -> amounts
+        self._sums: dict[tuple[str, CellValues], tuple[int, ...]] = {}
 
     def add(self, events: Iterable[Event]) -> None:
         sums_of, day = self._sums, self._calendar.day  # (a loop of tens of thousands)
@@ -95,13 +108,11 @@ class Increments:
         newline), so the Redis script finds the cell once per granule, not once per measure.
         Zero increments are written as they are; the script skips them.
         """
-        # (type, day) -> its lines, and its month's cells: per month, cell -> (its line,
-        # amounts) while one day-and-cell sum makes it (its day's line serves), then the list
-        # of summed amounts
-        granules: dict[tuple[str, str], tuple[list[str], dict]] = {}
-        months: dict[tuple[str, str], dict[str, tuple[str, tuple[int, ...]] | list[int]]] = {}
+        # (type, day) -> its lines, and its month's cells; (type, month) -> its cells
+        granules: dict[tuple[str, str], tuple[list[str], _MonthCells]] = {}
+        months: dict[tuple[str, str], _MonthCells] = {}
         for (day, values), amounts in self._sums.items():
-            event_type = values[0]
+            event_type: str = values[0]
             granule = granules.get((event_type, day))
             if granule is None:
                 month = months.setdefault((event_type, day[:7]), {})
@@ -113,19 +124,19 @@ class Increments:
             entry = month.get(cell)
             if entry is None:
                 month[cell] = (line, amounts)
-            elif type(entry) is tuple:
+            elif isinstance(entry, tuple):  # (as fast as type() when it is one)
                 month[cell] = list(map(add, entry[1], amounts))
             else:
                 entry[:] = map(add, entry, amounts)
         for (event_type, day), (day_lines, _) in granules.items():
             yield event_type, day, "\n".join(day_lines)
-        for (event_type, month), cells in months.items():
+        for (event_type, month_name), cells in months.items():
             yield (
                 event_type,
-                month,
+                month_name,
                 "\n".join(
                     [
-                        entry[0] if type(entry) is tuple else _line(cell, entry)
+                        entry[0] if isinstance(entry, tuple) else _line(cell, entry)
                         for cell, entry in cells.items()
                     ]
                 ),

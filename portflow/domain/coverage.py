@@ -11,13 +11,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Final, TypedDict
 from zoneinfo import ZoneInfo
 
 from portflow.domain.periods import Period
 
-COMPLETE = "complete"
-IN_PROGRESS = "in_progress"
-NO_DATA_YET = "no_data_yet"
+COMPLETE: Final = "complete"
+IN_PROGRESS: Final = "in_progress"
+NO_DATA_YET: Final = "no_data_yet"
+
+
+class CoverageData(TypedDict):
+    """The ``data`` member of reports and anomalies."""
+
+    newest_event: str | None  # RFC 3339, in the reporting time zone
+    time_zone: str
+    period_status: str  # COMPLETE, IN_PROGRESS or NO_DATA_YET
 
 
 def period_status(period: Period, newest_day: date | None) -> str:
@@ -58,7 +67,7 @@ class Coverage:
         day = min(self.newest_event.date() - timedelta(days=1), self.period.last_day())
         return day if day >= self.period.first_day() else None
 
-    def as_json(self) -> dict:
+    def as_json(self) -> CoverageData:
         """The ``data`` member of reports and anomalies."""
         return {
             "newest_event": None if self.newest_event is None else self.newest_event.isoformat(),
@@ -67,7 +76,7 @@ class Coverage:
         }
 
 
-def sentence(period: str, data: dict) -> str:
+def sentence(period: str, data: CoverageData) -> str:
     """One line for text output from a ``data`` member: the period's status and how far the
     events applied go."""
     if data["newest_event"] is None:

@@ -35,31 +35,36 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from statistics import median, quantiles
+from typing import Final
 
 from portflow.domain.festivals import in_festival_window, same_festival_day_a_year_earlier
 
-DEFAULT_MIN_DROP_PCT = 50.0
-WEEKS = 8  # same-weekday samples in the trailing baseline
-LOOKBACK_WEEKS = 16  # how far back those samples are looked for (the festival takes six weeks)
-MIN_WEEK_SAMPLES = 3
-PROFILE_DAYS = 56  # recent ordinary days that give the weekday profile, the growth and the noise
-PROFILE_LOOKBACK_DAYS = 160
-MIN_GROWTH_PAIRS = 14
-MIN_PROFILE_DAYS = 21  # fewer, and the noise is not known
-YEAR = timedelta(weeks=52)  # weekday-aligned
-NOISE_Z = 4.5
-MAX_NOISE_WIDENING = 3.0  # at most sqrt(9): a day expected at a ninth of the usual volume
-MIN_SHARE_OF_LEVEL = 0.2
-RUN_Z = 4.0  # consecutive days judged together: their summed drop over the noise of the sum
-RUN_DAY_Z = 2.0  # and each of them this far below its own expectation
-RUN_CONTEXT_DAYS = 14  # judge this many days before those asked about: a run may begin there
+DEFAULT_MIN_DROP_PCT: Final = 50.0
+WEEKS: Final = 8  # same-weekday samples in the trailing baseline
+LOOKBACK_WEEKS: Final = (
+    16  # how far back those samples are looked for (the festival takes six weeks)
+)
+MIN_WEEK_SAMPLES: Final = 3
+PROFILE_DAYS: Final = (
+    56  # recent ordinary days that give the weekday profile, the growth and the noise
+)
+PROFILE_LOOKBACK_DAYS: Final = 160
+MIN_GROWTH_PAIRS: Final = 14
+MIN_PROFILE_DAYS: Final = 21  # fewer, and the noise is not known
+YEAR: Final = timedelta(weeks=52)  # weekday-aligned
+NOISE_Z: Final = 4.5
+MAX_NOISE_WIDENING: Final = 3.0  # at most sqrt(9): a day expected at a ninth of the usual volume
+MIN_SHARE_OF_LEVEL: Final = 0.2
+RUN_Z: Final = 4.0  # consecutive days judged together: their summed drop over the noise of the sum
+RUN_DAY_Z: Final = 2.0  # and each of them this far below its own expectation
+RUN_CONTEXT_DAYS: Final = 14  # judge this many days before those asked about: a run may begin there
 # A festival day is set against single days a year earlier (a median of three), not against
 # the median of weeks: their noise adds to the day's own.
-FESTIVAL_NOISE_WIDENING = 2**0.5
+FESTIVAL_NOISE_WIDENING: Final[float] = 2**0.5
 
 Values = Callable[[date], int | None]  # a key's total on a day; None before the history
-AROUND_WEEKS = (-2, -1, 1, 2)  # a day's neighbours in ``_noise``, in weeks
-ONE_DAY = timedelta(days=1)
+AROUND_WEEKS: Final = (-2, -1, 1, 2)  # a day's neighbours in ``_noise``, in weeks
+ONE_DAY: Final = timedelta(days=1)
 
 
 class History:
@@ -110,8 +115,8 @@ class History:
             ratio = remembered.get(key, ...)
             if ratio is ...:
                 around = [self.values(d + timedelta(weeks=w)) for w in AROUND_WEEKS[: key[1]]]
-                around = [v for v in around if v is not None]
-                centre = median(around) if len(around) >= 2 else 0
+                known = [v for v in around if v is not None]
+                centre = median(known) if len(known) >= 2 else 0
                 ratio = remembered[key] = value / centre if centre > 0 else None
             if ratio is not None:
                 ratios.append(ratio)
@@ -232,7 +237,7 @@ def _growth(values: History, profile: list[tuple[date, int]]) -> float | None:
 def _year_earlier(values: Values, day: date, growth: float | None) -> float | None:
     if growth is None:
         return None
-    refs = []
+    refs: list[int] = []
     for shift in (-1, 0, 1):
         earlier = day - YEAR + timedelta(weeks=shift)
         value = values(earlier)
@@ -265,7 +270,9 @@ def _festival_year_earlier(values: Values, day: date) -> float | None:
     for shift in (-1, 0, 1):
         then_day = reference + timedelta(days=shift)
         value = values(then_day)
-        then = None if value is None else _ordinary_level(values, then_day, after=True)
+        if value is None:
+            continue
+        then = _ordinary_level(values, then_day, after=True)
         if then:
             effects.append(value / then)
     return float(median(effects)) * now if len(effects) >= 2 else None
@@ -290,7 +297,7 @@ def expectation(values: Values, day: date) -> Expectation | None:
     known = {name: value for name, value in candidates.items() if value is not None}
     if not known:
         return None
-    baseline = min(known, key=known.get)
+    baseline = min(known, key=known.__getitem__)
     return Expectation(known[baseline], baseline, level, noise)
 
 
@@ -299,7 +306,7 @@ def day_noise(exp: Expectation) -> float | None:
     than usual, and for a festival day), or None where the day is not judged at all."""
     if exp.expected <= 0 or exp.level <= 0 or exp.expected < MIN_SHARE_OF_LEVEL * exp.level:
         return None
-    widening = min(MAX_NOISE_WIDENING, max(1.0, (exp.level / exp.expected) ** 0.5))
+    widening: float = min(MAX_NOISE_WIDENING, max(1.0, (exp.level / exp.expected) ** 0.5))
     if exp.baseline == "festival-year-earlier":
         widening *= FESTIVAL_NOISE_WIDENING
     return exp.noise * widening
@@ -322,25 +329,29 @@ def _mark_runs(judged: list[Judgement], min_drop_pct: float) -> list[Judgement]:
     drops, every one of them. ``judged``: one key's days, consecutive, in order."""
     out = list(judged)
 
-    def candidate(j: Judgement) -> float | None:
-        noise = None if j.expectation is None else day_noise(j.expectation)
-        if noise is None:
+    def candidate(j: Judgement) -> tuple[float, float] | None:
+        """(its noise, its expected total) for a day that may belong to a run, else None."""
+        exp = j.expectation
+        noise = None if exp is None else day_noise(exp)
+        if exp is None or noise is None:
             return None
-        drop = 1 - j.observed / j.expectation.expected
-        return noise if drop * 100 >= min_drop_pct and drop >= RUN_DAY_Z * noise else None
+        drop = 1 - j.observed / exp.expected
+        if drop * 100 >= min_drop_pct and drop >= RUN_DAY_Z * noise:
+            return noise, exp.expected
+        return None
 
-    run: list[tuple[int, float]] = []
+    run: list[tuple[int, float, float]] = []  # (index, noise, expected total)
     for i, j in enumerate([*judged, None]):
-        noise = None if j is None else candidate(j)
-        if noise is not None:
-            run.append((i, noise))
+        found = None if j is None else candidate(j)
+        if found is not None:
+            run.append((i, *found))
             continue
-        if len(run) >= 2 and not all(out[k].anomalous for k, _ in run):
-            expected = sum(out[k].expectation.expected for k, _ in run)
-            observed = sum(out[k].observed for k, _ in run)
-            spread = sum((n * out[k].expectation.expected) ** 2 for k, n in run) ** 0.5
+        if len(run) >= 2 and not all(out[k].anomalous for k, _, _ in run):
+            expected = sum(e for _, _, e in run)
+            observed = sum(out[k].observed for k, _, _ in run)
+            spread = sum((n * e) ** 2 for _, n, e in run) ** 0.5
             if 1 - observed / expected >= RUN_Z * spread / expected:
-                for k, _ in run:
+                for k, _, _ in run:
                     out[k] = replace(out[k], anomalous=True)
         run = []
     return out
@@ -391,5 +402,5 @@ def find_drops(
 ) -> list[Judgement]:
     """The anomalous days of every key, sorted by day, then by the largest drop, then key."""
     found = [j for j in judge_all(daily, days, first_day, min_drop_pct) if j.anomalous]
-    found.sort(key=lambda j: (j.day, -j.drop_pct, j.key))
+    found.sort(key=lambda j: (j.day, -(j.drop_pct or 0.0), j.key))  # (an anomaly has one)
     return found

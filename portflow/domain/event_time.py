@@ -48,14 +48,15 @@ class EventTimeGuard:
     def judge(self, ts_seconds: float, now: float) -> tuple[str, str] | None:
         """None if the time is accepted at ``now``, else the rejection's (code, reason)."""
         low, high = self.window(now)
-        if ts_seconds > high:
+        # (a bound is finite only with its limit set; the limit is read only past the bound)
+        if ts_seconds > high and self.max_ahead_s is not None:
             return AHEAD, (
                 f"ts {_iso(ts_seconds)} is {describe_seconds(ts_seconds - now)} ahead "
                 f"of the worker's clock ({_iso(now)}); at most "
                 f"{describe_seconds(self.max_ahead_s)} ahead is accepted "
                 "(PORTFLOW_MAX_EVENT_AHEAD)"
             )
-        if ts_seconds < low:
+        if ts_seconds < low and self.max_age_s is not None:
             return BEHIND, (
                 f"ts {_iso(ts_seconds)} is {describe_seconds(now - ts_seconds)} "
                 f"before the worker's clock ({_iso(now)}); at most "

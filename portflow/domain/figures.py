@@ -14,9 +14,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 from fractions import Fraction
-from typing import Union
 
-Exact = Union[int, Fraction]
+Exact = int | Fraction
 
 
 def rounded(value: Exact, places: int) -> Decimal:

@@ -31,9 +31,10 @@ MEASURES: dict[str, Measure] = {
 
 def unit_scale(event_type: str, stored: str) -> int:
     """Stored units in one reported unit: 100 fen a yuan, 1,000 kg a tonne, 1 for counts."""
-    return next(
+    scale: int = next(
         10**m.places for m in MEASURES.values() if (m.event_type, m.stored) == (event_type, stored)
     )
+    return scale
 
 
 DIMENSIONS: dict[str, tuple[str, ...]] = {

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import calendar
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Literal
 from zoneinfo import ZoneInfo
 
 from portflow.errors import UsageError
@@ -48,7 +50,7 @@ class LocalCalendar:
         """The local day of ``ts``, given as well as ``seconds`` (its ``timestamp()``), which
         events carry from parsing so that it is computed once."""
         utc_day = int(seconds // self._DAY_S)  # floor, also before 1970
-        offset = self._offsets.get(utc_day, "")
+        offset: int | Literal[""] | None = self._offsets.get(utc_day, "")  # "": not known yet
         if offset == "":
             offset = self._constant_offset(utc_day)
             if len(self._offsets) >= self._MAX_CACHED:
@@ -72,7 +74,8 @@ class LocalCalendar:
         offsets = {datetime.fromtimestamp(t, self.tz).utcoffset() for t in instants}
         if len(offsets) != 1:
             return None
-        return int(offsets.pop().total_seconds())
+        offset = offsets.pop()
+        return None if offset is None else int(offset.total_seconds())  # (never None: a ZoneInfo)
 
 
 _EPOCH_DAY = date(1970, 1, 1)
@@ -144,8 +147,9 @@ class Period:
 
     def granules(self) -> list[str]:
         """The stored day or month keys whose sum is this period."""
-        if self.kind == "day":
+        if self.day is not None:
             return [self.day.isoformat()]
+        months: Iterable[int]
         if self.kind == "year":
             months = range(1, 13)
         elif self.kind == "month":
@@ -173,7 +177,7 @@ class Period:
         return [first + timedelta(days=i) for i in range((self.last_day() - first).days + 1)]
 
     def __str__(self) -> str:
-        if self.kind == "day":
+        if self.day is not None:
             return self.day.isoformat()
         suffix = {"year": "", "half": f"-H{self.index}", "quarter": f"-Q{self.index}"}.get(
             self.kind, f"-{self.index:02d}"

@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from fractions import Fraction
 from functools import lru_cache
-from typing import Union
+from typing import Final
 from zoneinfo import ZoneInfo
 
 from portflow.domain.measures import DIMENSIONS, MEASURES, Measure
@@ -22,16 +22,16 @@ from portflow.domain.rates import parse_rate
 from portflow.domain.rollup import Filters
 from portflow.errors import PortflowError, UsageError
 
-COMPARES = ("yoy", "previous")
-CURRENCIES = ("CNY", "USD")
-GRANULARITIES = ("day", "month")
-MAX_FILTERS = 20
-MAX_TOP = 10_000
+COMPARES: Final = ("yoy", "previous")
+CURRENCIES: Final = ("CNY", "USD")
+GRANULARITIES: Final = ("day", "month")
+MAX_FILTERS: Final = 20
+MAX_TOP: Final = 10_000
 # The most days (or months) one series covers: ten years.
-MAX_SERIES_DAYS = 3660
-MAX_SERIES_MONTHS = 120
-DEFAULT_SERIES_DAYS = 365
-DEFAULT_SERIES_MONTHS = 24
+MAX_SERIES_DAYS: Final = 3660
+MAX_SERIES_MONTHS: Final = 120
+DEFAULT_SERIES_DAYS: Final = 365
+DEFAULT_SERIES_MONTHS: Final = 24
 _VALUE = re.compile(r"^[^\s|,:]{1,64}$")
 
 
@@ -148,7 +148,7 @@ class Money:
         return {m: str(rates[m]) for m in sorted({g[:7] for g in granules})}
 
 
-def _money(spec: Measure, currency: str | None, usd_rate) -> Money:
+def _money(spec: Measure, currency: str | None, usd_rate: str | Decimal | None) -> Money:
     name, rate = _currency(spec, currency, None if usd_rate is None else str(usd_rate))
     return Money(spec, name, rate)
 
@@ -160,10 +160,10 @@ class ReportRequest:
     period: Period
     spec: Measure
     by: tuple[str, ...]
+    money: Money
     compare: str = "yoy"
     ytd: bool = False
     filters: Filters = ()
-    money: Money = None  # type: ignore[assignment]
     top: int | None = None
 
     @classmethod
@@ -176,7 +176,7 @@ class ReportRequest:
         ytd: bool = False,
         filters: Sequence[str] = (),
         currency: str | None = None,
-        usd_rate=None,
+        usd_rate: str | Decimal | None = None,
         top: int | None = None,
     ) -> ReportRequest:
         """Raises ``InvalidParameter`` naming the first parameter that is not allowed."""
@@ -209,10 +209,10 @@ class ReportRequest:
             current,
             spec,
             dims,
+            _money(spec, currency, usd_rate),
             compare,
             ytd,
             parse_filters(spec, filters),
-            _money(spec, currency, usd_rate),
             top,
         )
 
@@ -237,7 +237,7 @@ class ReportRequest:
         return _granules_of(self.span(), self.previous_span())
 
 
-Moment = Union[date, datetime]
+Moment = date | datetime
 
 
 def _moment(parameter: str, text: str | None, end: bool) -> Moment | None:
@@ -281,11 +281,11 @@ class SeriesRequest:
 
     spec: Measure
     by: tuple[str, ...]
+    money: Money
     granularity: str = "day"
     start: Moment | None = None
     end: Moment | None = None
     filters: Filters = ()
-    money: Money = None  # type: ignore[assignment]
 
     @classmethod
     def parse(
@@ -297,7 +297,7 @@ class SeriesRequest:
         end: str | None = None,
         filters: Sequence[str] = (),
         currency: str | None = None,
-        usd_rate=None,
+        usd_rate: str | Decimal | None = None,
     ) -> SeriesRequest:
         """Raises ``InvalidParameter`` naming the first parameter that is not allowed."""
         spec, dims = _measure(measure, by)
@@ -309,17 +309,19 @@ class SeriesRequest:
         return cls(
             spec,
             dims,
+            _money(spec, currency, usd_rate),
             granularity,
             first,
             last,
             parse_filters(spec, filters),
-            _money(spec, currency, usd_rate),
         )
 
     def days(self, tz: ZoneInfo, newest_day: date | None) -> tuple[date, date]:
         """The first and last local day covered: by default the last year (days) or two years
         (months) up to the newest event's day (needed only where from or to is not given)."""
         last = local_day(self.end, tz) if self.end is not None else newest_day
+        if last is None:
+            raise ValueError("a series without its last day needs the newest event's day")
         if self.start is not None:
             first = local_day(self.start, tz)
         elif self.granularity == "day":

@@ -13,17 +13,25 @@ import io
 import re
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Final, TypedDict
 
-HEADER = ("month", "rate", "source")
-MAX_RATE_PLACES = 6
+HEADER: Final = ("month", "rate", "source")
+MAX_RATE_PLACES: Final = 6
 # Yuan per dollar has stayed between 1.5 and 8.7 since 1980; the bounds catch a rate written
 # the other way round (dollars per yuan, about 0.14) or per 100 dollars (about 725).
-MIN_RATE = Decimal("1")
-MAX_RATE = Decimal("20")
-MAX_SOURCE_CHARS = 200
+MIN_RATE: Final = Decimal("1")
+MAX_RATE: Final = Decimal("20")
+MAX_SOURCE_CHARS: Final = 200
 
 _MONTH = re.compile(r"\d{4}-(0[1-9]|1[0-2])", re.ASCII)
 _DECIMAL = re.compile(r"\d+(\.\d+)?", re.ASCII)
+
+
+class RateEntry(TypedDict):
+    """A month's rate as stored and shown: the rate exactly as written, and its source."""
+
+    rate: str  # yuan per U.S. dollar, e.g. "7.2570"
+    source: str
 
 
 @dataclass(frozen=True)
@@ -33,7 +41,7 @@ class Rate:
     rate: Decimal
     source: str
 
-    def as_json(self) -> dict:
+    def as_json(self) -> RateEntry:
         return {"rate": str(self.rate), "source": self.source}
 
 
@@ -66,10 +74,11 @@ def check_month(text: str) -> str | None:
 
 def parse_rate(text: str) -> Decimal | str:
     """The rate (yuan per dollar) written in ``text``, or what is wrong with it."""
-    if not _DECIMAL.fullmatch(text):
+    match = _DECIMAL.fullmatch(text)
+    if not match:
         return f"rate {_shown(text)} is not a decimal number like 7.2570"
     rate = Decimal(text)
-    if -rate.as_tuple().exponent > MAX_RATE_PLACES:
+    if len(match[1] or ".") - 1 > MAX_RATE_PLACES:  # the digits after the point
         return f"rate {_shown(text)} has more than {MAX_RATE_PLACES} decimal places"
     if not MIN_RATE <= rate <= MAX_RATE:
         return (
@@ -105,14 +114,14 @@ def _row(row: list[str], line: int, parsed: RatesFile, first_line: dict[str, int
         return
     month, rate_text, source = (cell.strip() for cell in row)
     rate = parse_rate(rate_text)
-    problems = [check_month(month), rate if isinstance(rate, str) else None, check_source(source)]
-    if problems[0] is None:
+    checks = [check_month(month), rate if isinstance(rate, str) else None, check_source(source)]
+    if checks[0] is None:
         if month in first_line:
-            problems.append(f"month {month} is given again (first on line {first_line[month]})")
+            checks.append(f"month {month} is given again (first on line {first_line[month]})")
         first_line.setdefault(month, line)
-    problems = [p for p in problems if p]
+    problems = [p for p in checks if p]
     parsed.problems.extend((line, p) for p in problems)
-    if not problems:
+    if not problems and isinstance(rate, Decimal):
         parsed.rates[month] = Rate(rate, source)
 
 

@@ -10,6 +10,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
+from typing import TypedDict
+
+
+class CheckJson(TypedDict):
+    """A ``Check`` as ``reconcile --json`` writes it."""
+
+    figure: str
+    published: Decimal
+    computed: Decimal | None
+    matches: bool
+    note: str
 
 
 @dataclass(frozen=True)
@@ -29,7 +40,7 @@ class Check:
     def failed(self) -> bool:
         return not self.matches and not self.flagged
 
-    def as_json(self) -> dict:
+    def as_json(self) -> CheckJson:
         return {
             "figure": self.figure,
             "published": self.published,
@@ -53,7 +64,9 @@ def checks_table(checks: list[Check]) -> str:
 
 
 def _places(published: Decimal) -> Decimal:
-    return Decimal(1).scaleb(published.as_tuple().exponent)
+    """The unit of the published figure's last digit (1 for one that is not a finite number)."""
+    exponent = published.as_tuple().exponent
+    return Decimal(1).scaleb(exponent if isinstance(exponent, int) else 0)
 
 
 def check_figure(figure: str, published: str | int, computed: Decimal | int | None) -> Check:

@@ -7,21 +7,26 @@ JSON object and the figures beside it (``figures``), with money and weight as ex
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
 from fractions import Fraction
 
 import msgspec
 
 from portflow.domain.coverage import IN_PROGRESS, NO_DATA_YET, Coverage, sentence
+from portflow.domain.documents import JsonObject
 from portflow.domain.figures import Exact, growth_pct, rounded, row_figures
 from portflow.domain.queries import Money, ReportRequest
 from portflow.domain.rollup import Rollup
 
+RowKey = tuple[str, ...]  # a row's values of the dimensions reported by, in order
+# An exact amount as reported: ``Decimal`` in yuan, tonnes or dollars, ``int`` for counts.
+Amount = Callable[[Exact], Decimal | int]
+
 
 def _summed(
     rollups: Mapping[str, Rollup], divisors: Mapping[str, Fraction] | None
-) -> tuple[dict[tuple, Exact], Exact]:
+) -> tuple[Mapping[RowKey, Exact], Exact]:
     """Granules' rollups summed: integers of stored units, or (with a divisor per granule, its
     stored units per dollar) exact dollars: the granules of one divisor (a month's rate, or the
     one fixed rate) summed as integers first, then divided once per row."""
@@ -30,7 +35,7 @@ def _summed(
     by_divisor: dict[Fraction, list[Rollup]] = {}
     for granule, rollup in rollups.items():
         by_divisor.setdefault(divisors[granule], []).append(rollup)
-    rows: dict[tuple, Exact] = {}
+    rows: dict[RowKey, Exact] = {}
     total: Exact = 0
     for divisor, group in by_divisor.items():
         units_rows, units_total = _integer_sums(group)
@@ -40,8 +45,8 @@ def _summed(
     return rows, total
 
 
-def _integer_sums(rollups: Iterable[Rollup]) -> tuple[dict[tuple, int], int]:
-    rows: dict[tuple, int] = {}
+def _integer_sums(rollups: Iterable[Rollup]) -> tuple[dict[RowKey, int], int]:
+    rows: dict[RowKey, int] = {}
     total = 0
     for rollup in rollups:
         for key, units in rollup.rows.items():
@@ -50,13 +55,19 @@ def _integer_sums(rollups: Iterable[Rollup]) -> tuple[dict[tuple, int], int]:
     return rows, total
 
 
-def amount_of(money: Money):
+def amount_of(money: Money) -> Amount:
     """A function from an exact amount to the reported one: ``Decimal`` in yuan, tonnes or
-    dollars (rounded once, to the cent), ``int`` for counts."""
+    dollars (rounded once, to the cent), ``int`` for counts. Only dollars are fractions."""
     if money.in_dollars:
         return lambda exact: rounded(exact, 2)
     places = money.spec.places
-    return (lambda units: Decimal(units).scaleb(-places)) if places else int
+    if not places:
+        return int
+    return lambda units: (
+        Decimal(units).scaleb(-places)
+        if type(units) is int
+        else rounded(Fraction(units, 10**places), places)
+    )
 
 
 OTHER = "(other)"
@@ -68,7 +79,7 @@ def build_report(
     previous: Mapping[str, Rollup],
     coverage: Coverage,
     rates: Mapping[str, Decimal] | None = None,
-) -> dict:
+) -> JsonObject:
     """The report object: the contract's members (``period``, ``previous_period``, ``measure``,
     ``by``, ``rows`` of ``key``/``current``/``previous``/``yoy_pct``, ``total``) and the
     figures beside them (see ``figures.row_figures``), ranks, what was asked, and ``data``: how
@@ -96,7 +107,7 @@ def build_report(
         )
     }
 
-    def row(key: dict, cur: Exact, prev: Exact, **extra) -> dict:
+    def row(key: dict[str, str], cur: Exact, prev: Exact, **extra: int | None) -> JsonObject:
         figures = row_figures(cur, prev, total_now, total_before)
         return {
             "key": key,
@@ -111,7 +122,7 @@ def build_report(
     shown = keys if request.top is None else keys[: request.top]
     rows = [
         row(
-            dict(zip(request.by, k)),
+            dict(zip(request.by, k, strict=True)),
             now.get(k, 0),
             before.get(k, 0),
             rank=ranks.get(k),
@@ -133,7 +144,7 @@ def build_report(
         )
     first, last = request.span()
     previous_first, previous_last = request.previous_span()
-    result = {
+    result: JsonObject = {
         "period": str(request.period),
         "previous_period": str(request.compared),
         "measure": money.spec.name,
@@ -171,18 +182,18 @@ def yoy_pct(current: int, previous: int) -> Decimal | None:
 _ENCODER = msgspec.json.Encoder(decimal_format="number")
 
 
-def to_json_bytes(value) -> bytes:
+def to_json_bytes(value: object) -> bytes:
     """Compact JSON with ``Decimal`` written as exact numbers (never through a float; amounts
     and percentages are never written with an exponent: they are scaled integers)."""
     return _ENCODER.encode(value)
 
 
-def to_json(value) -> str:
+def to_json(value: object) -> str:
     """``to_json_bytes`` as text."""
     return to_json_bytes(value).decode()
 
 
-def to_table(report: dict) -> str:
+def to_table(report: JsonObject) -> str:
     """A readable, aligned text table of a report."""
     by = report["by"] or ["total"]
     header = [
@@ -193,12 +204,12 @@ def to_table(report: dict) -> str:
         "Share %",
     ]
 
-    def fmt(amount) -> str:
+    def fmt(amount: Decimal | int) -> str:
         return f"{amount:,f}" if isinstance(amount, Decimal) else f"{amount:,}"
 
     no_data_yet = report["data"]["period_status"] == NO_DATA_YET
 
-    def pct(value) -> str:
+    def pct(value: Decimal | None) -> str:
         return "—" if value is None or no_data_yet else f"{value:+.2f}"
 
     body = (
@@ -229,7 +240,8 @@ def to_table(report: dict) -> str:
 
     def line(cells: list[str]) -> str:
         return "  ".join(
-            c.ljust(w) if i < n_keys else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths))
+            c.ljust(w) if i < n_keys else c.rjust(w)
+            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
         ).rstrip()
 
     rule = "  ".join("-" * w for w in widths)
@@ -242,11 +254,11 @@ def to_table(report: dict) -> str:
     )
 
 
-def _label(span: dict, period: str, ytd: bool) -> str:
+def _label(span: Mapping[str, str], period: str, ytd: bool) -> str:
     return f"{span['first_day']}..{span['last_day']}" if ytd else period
 
 
-def coverage_line(report: dict) -> str:
+def coverage_line(report: JsonObject) -> str:
     """How far the events go, and what that means for the comparison."""
     data = report["data"]
     consequence = {

@@ -77,7 +77,9 @@ def sum_by(event_type: str, by: list[str], cells: Mapping[str, int]) -> dict[tup
     return Summer(event_type, tuple(by)).rows(cells)
 
 
-def granule_summer(event_type: str, by: list[str]) -> Callable[[Mapping[str, int]], dict]:
+def granule_summer(
+    event_type: str, by: list[str]
+) -> Callable[[Mapping[str, int]], dict[tuple[str, ...], int]]:
     """``sum_by`` for granule after granule: the same cells come again in each, so each cell's
     row keys are found once (up to ``REMEMBERED_CELLS`` of them)."""
     return Summer(event_type, tuple(by)).rows

@@ -8,15 +8,25 @@ from datetime import date, datetime
 from decimal import Decimal
 from fractions import Fraction
 from functools import lru_cache
+from typing import Final, TypedDict
 from zoneinfo import ZoneInfo
 
+from portflow.domain.documents import JsonObject
 from portflow.domain.figures import Exact
 from portflow.domain.queries import InvalidParameter, SeriesRequest
-from portflow.domain.report import amount_of
+from portflow.domain.report import RowKey, amount_of
 from portflow.domain.rollup import EMPTY, Rollup
 
 # The most rows one series returns (times x keys): past it, narrow the range or the keys.
-MAX_ROWS = 200_000
+MAX_ROWS: Final = 200_000
+
+
+class SeriesData(TypedDict):
+    """The ``data`` member of a series: how far the events go."""
+
+    newest_event: str | None  # RFC 3339, in the reporting time zone
+    time_zone: str
+    last_complete_day: str | None  # the last day a later event passed (ISO)
 
 
 @lru_cache(maxsize=8192)
@@ -31,9 +41,9 @@ def build_series(
     pairs: list[tuple[str, str]],
     rollups: Mapping[str, Rollup],
     tz: ZoneInfo,
-    data: dict,
+    data: SeriesData,
     rates: Mapping[str, Decimal] | None = None,
-) -> dict:
+) -> JsonObject:
     """The series object: every key with any amount in the range, at every time of ``pairs``
     (granule, granule compared with), zeros included; ``rollups`` holds each granule named
     (missing ones are empty). Dollars convert each granule at its month's rate, rounded once
@@ -43,12 +53,12 @@ def build_series(
     divisors = money.divisors(granules, dict(rates or {})) if money.in_dollars else None
     amount = amount_of(money)
 
-    def value(granule: str, key: tuple) -> Exact:
+    def value(granule: str, key: RowKey) -> Exact:
         units = rollups.get(granule, EMPTY)
         found = units.rows.get(key, 0) if request.by else units.total
         return Fraction(found) / divisors[granule] if divisors is not None else found
 
-    keys: list[tuple] = [()]
+    keys: list[RowKey] = [()]
     if request.by:
         keys = sorted(
             {k for g in granules for k, units in rollups.get(g, EMPTY).rows.items() if units}
@@ -62,7 +72,7 @@ def build_series(
     rows = []
     for key in keys:
         named = "/".join(key) if key else "total"
-        columns = dict(zip(request.by, key))
+        columns = dict(zip(request.by, key, strict=True))
         for granule, compared in pairs:
             rows.append(
                 {
@@ -74,7 +84,7 @@ def build_series(
                     "previous_time": local_midnight(compared, tz),
                 }
             )
-    result = {
+    result: JsonObject = {
         "measure": money.spec.name,
         "by": list(request.by),
         "granularity": request.granularity,

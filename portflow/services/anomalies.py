@@ -11,11 +11,12 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Final, TypedDict
 from zoneinfo import ZoneInfo
 
 from portflow.adapters.redis import RedisStore
 from portflow.config import Settings
-from portflow.domain.coverage import COMPLETE, Coverage, sentence
+from portflow.domain.coverage import COMPLETE, Coverage, CoverageData, sentence
 from portflow.domain.detection import (
     DEFAULT_MIN_DROP_PCT,
     LOOKBACK_WEEKS,
@@ -26,15 +27,34 @@ from portflow.domain.detection import (
     find_drops,
     judge_all,
 )
+from portflow.domain.documents import JsonObject
 from portflow.domain.live_time import reference_time
 from portflow.domain.measures import Measure, check_request
 from portflow.domain.periods import Period
+from portflow.domain.report import RowKey
 from portflow.domain.rollup import granule_summer
 from portflow.errors import UsageError
 
 # How far back a judgement reads: a year and its baselines, around the festival too.
-HISTORY = YEAR + timedelta(weeks=LOOKBACK_WEEKS + 1, days=PROFILE_LOOKBACK_DAYS)
-READ_DAYS = 31  # day granules read from Redis in one round trip
+HISTORY: Final = YEAR + timedelta(weeks=LOOKBACK_WEEKS + 1, days=PROFILE_LOOKBACK_DAYS)
+READ_DAYS: Final = 31  # day granules read from Redis in one round trip
+
+
+class AnomaliesData(CoverageData):
+    """The ``data`` member of an anomalies object: coverage, and the last day judged."""
+
+    judged_through: str | None  # ISO day; None before any complete day
+
+
+class AnomalyJson(TypedDict):
+    """One drop of an anomalies object (``anomalies``)."""
+
+    day: str  # ISO
+    key: dict[str, str]  # dimension -> value
+    observed: float  # in the measure's unit
+    expected: float
+    drop_pct: float
+    baseline: str  # which baseline set the expectation (``detection.Expectation``)
 
 
 class InvalidMinDrop(UsageError, ValueError):
@@ -73,11 +93,11 @@ class DailyTotals:
     reread_days: int = 0
 
     def __post_init__(self) -> None:
-        self._days: dict[date, dict[tuple, int]] = {}
+        self._days: dict[date, dict[RowKey, int]] = {}
         self._summed = granule_summer(self.spec.event_type, self.by)
         self.first_day: date | None = None
 
-    def load(self, first: date, last: date) -> dict[tuple, dict[date, int]]:
+    def load(self, first: date, last: date) -> dict[RowKey, dict[date, int]]:
         """{key: {day: total}} for the days ``first``..``last`` (within the history)."""
         found = self.store.first_day(self.spec.event_type, self.spec.stored)
         self.first_day = None if found is None else date.fromisoformat(found)
@@ -98,7 +118,7 @@ class DailyTotals:
             )
             for day in chunk:
                 self._days[day] = self._summed(cells[day.isoformat()])
-        series: dict[tuple, dict[date, int]] = {}
+        series: dict[RowKey, dict[date, int]] = {}
         for day, totals in self._days.items():
             for key, total in totals.items():
                 series.setdefault(key, {})[day] = total
@@ -111,8 +131,14 @@ class DailyTotals:
         ``RUN_CONTEXT_DAYS`` before them are judged too (a run of drops may begin there)."""
         if not days:
             return []
-        context = [days[0] - timedelta(days=n) for n in range(RUN_CONTEXT_DAYS, 0, -1)]
-        series = self.load(context[0] - HISTORY, days[-1])
+        back = days[0] - date.min  # (near year 1 the calendar ends first)
+        context = [
+            days[0] - timedelta(days=n)
+            for n in range(RUN_CONTEXT_DAYS, 0, -1)
+            if timedelta(days=n) <= back
+        ]
+        first = (context or days)[0]
+        series = self.load(first - min(HISTORY, first - date.min), days[-1])
         wanted = set(days)
         judged = (find_drops if drops_only else judge_all)(
             series, context + days, self.first_day, min_drop_pct
@@ -142,7 +168,7 @@ def read_anomalies(
     tz: ZoneInfo,
     request: AnomaliesRequest,
     max_ahead_s: int | None = Settings.max_event_ahead_s,
-) -> dict:
+) -> JsonObject:
     """The anomalies object: the complete days of the period whose throughput fell by at least
     the request's minimum drop, sorted by day, then drop. ``data`` says how far the events
     applied go; the days judged end before the live view's now (``max_ahead_s``: the
@@ -165,23 +191,29 @@ def read_anomalies(
         "by": request.by,
         "min_drop_pct": request.min_drop_pct,
         "anomalies": [anomaly_json(j, request.spec, request.by) for j in found],
-        "data": {**coverage.as_json(), "judged_through": complete and complete.isoformat()},
+        "data": AnomaliesData(
+            **coverage.as_json(), judged_through=None if complete is None else complete.isoformat()
+        ),
     }
 
 
-def anomaly_json(judgement: Judgement, spec: Measure, by: Iterable[str]) -> dict:
-    scale = 10**spec.places
+def anomaly_json(judgement: Judgement, spec: Measure, by: Iterable[str]) -> AnomalyJson:
+    """A drop as the anomalies object lists it (a judged day: it has an expectation)."""
+    expectation, drop_pct = judgement.expectation, judgement.drop_pct
+    if expectation is None or drop_pct is None:
+        raise ValueError(f"{judgement.day} of {judgement.key} was not judged: not a drop")
+    scale: int = 10**spec.places
     return {
         "day": judgement.day.isoformat(),
-        "key": dict(zip(by, judgement.key)),
+        "key": dict(zip(by, judgement.key, strict=True)),
         "observed": round(judgement.observed / scale, spec.places),
-        "expected": round(judgement.expectation.expected / scale, spec.places),
-        "drop_pct": round(judgement.drop_pct, 2),
-        "baseline": judgement.expectation.baseline,
+        "expected": round(expectation.expected / scale, spec.places),
+        "drop_pct": round(drop_pct, 2),
+        "baseline": expectation.baseline,
     }
 
 
-def anomalies_table(result: dict) -> str:
+def anomalies_table(result: JsonObject) -> str:
     """A readable, aligned text table of an anomalies object."""
     by = result["by"]
     header = ["day", *by, "observed", "expected", "drop %", "baseline"]
@@ -202,7 +234,7 @@ def anomalies_table(result: dict) -> str:
     def line(cells: list[str]) -> str:
         return "  ".join(
             c.rjust(w) if i in numeric else c.ljust(w)
-            for i, (c, w) in enumerate(zip(cells, widths))
+            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
         ).rstrip()
 
     title = (
@@ -222,7 +254,7 @@ def anomalies_table(result: dict) -> str:
     )
 
 
-def judged_line(result: dict) -> str:
+def judged_line(result: JsonObject) -> str:
     """How far the events go, and which days of the period could be judged."""
     data = result["data"]
     judged = (

@@ -2,8 +2,9 @@
 
 Live counters start when a worker starts, so right after replaying last year Prometheus holds no
 "last year" to put beside this year. Backfill writes the day aggregates as counters that grow
-at each local midnight by the day's amount, timestamped by event time, in OpenMetrics; ``promtool tsdb create-blocks-from openmetrics`` turns them into TSDB blocks that
-Prometheus loads from its data directory. The series carry ``source="backfill"`` so they never
+at each local midnight by the day's amount, timestamped by event time, in OpenMetrics;
+``promtool tsdb create-blocks-from openmetrics`` turns them into TSDB blocks that Prometheus
+loads from its data directory. The series carry ``source="backfill"`` so they never
 collide with the live, processing-time counters of the same name.
 """
 
@@ -103,19 +104,20 @@ def write_openmetrics(
     nexts = [d + timedelta(days=1) for d in days]
     ends = [int(datetime(n.year, n.month, n.day, tzinfo=tz).timestamp()) for n in nexts]
     tables = []
-    for name, help_text, event_type, stored, dims in SERIES:
+    for _, _, event_type, stored, dims in SERIES:
         per_day = store.cells_per_granule(event_type, stored, day_names)
         tables.append({day: sum_by(event_type, list(dims), per_day[day]) for day in day_names})
     active = [i for i, day in enumerate(day_names) if any(t[day] for t in tables)]
     samples = series_count = 0
-    for (name, help_text, event_type, stored, dims), daily in zip(SERIES, tables):
+    for (name, help_text, event_type, stored, dims), daily in zip(SERIES, tables, strict=True):
         scale = unit_scale(event_type, stored)
         keys = sorted({key for sums in daily.values() for key in sums})
         if not keys:
             continue
         out.write(f"# HELP {name} {help_text}\n# TYPE {name} counter\n")
         for key in keys:
-            labels = ",".join(f'{d}="{v}"' for d, v in zip(dims, key)) + ',source="backfill"'
+            labels = ",".join(f'{d}="{v}"' for d, v in zip(dims, key, strict=True))
+            labels += ',source="backfill"'
             running = 0
             for i in active:
                 running += daily[day_names[i]].get(key, 0)
@@ -184,7 +186,9 @@ def backfill(
     if latest is None and not (first and last):
         raise BackfillError("nothing to backfill: no event has been applied yet")
     try:
-        last_day = date.fromisoformat(last) if last else datetime.fromtimestamp(latest, tz).date()
+        last_day = (  # (latest is known where last is not: checked above)
+            date.fromisoformat(last) if last else datetime.fromtimestamp(latest or 0, tz).date()
+        )
         first_day = date.fromisoformat(first) if first else date(last_day.year - 1, 1, 1)
     except ValueError as exc:
         raise InvalidDays(f"--from/--to: {exc}") from None

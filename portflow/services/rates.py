@@ -4,20 +4,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Final, TypedDict
 
 from portflow.adapters.redis import RedisStore
-from portflow.domain.rates import months_text, parse_rates
+from portflow.domain.rates import RateEntry, months_text, parse_rates
 from portflow.errors import UsageError
 
-MAX_RATES_FILE_BYTES = 1_000_000  # a century of months is 5 KB
-PROBLEMS_SHOWN = 10
+MAX_RATES_FILE_BYTES: Final = 1_000_000  # a century of months is 5 KB
+PROBLEMS_SHOWN: Final = 10
 
 
 class BadRatesFile(UsageError):
     """A rates file with problems: nothing of it is loaded."""
 
 
-def read_rates_file(path: Path) -> dict[str, dict]:
+def read_rates_file(path: Path) -> dict[str, RateEntry]:
     """Month → ``{"rate", "source"}`` of a rates file, in month order; ``BadRatesFile`` naming
     its problems (file, line and what is wrong; the first ``PROBLEMS_SHOWN`` of them) if it
     has any. ``OSError`` if it cannot be read."""
@@ -79,13 +80,19 @@ def load_rates(store: RedisStore, path: Path, replace: bool = False) -> RatesLoa
     )
 
 
-def rates_json(store: RedisStore) -> dict:
+class RatesJson(TypedDict):
+    """``portflow rates show --json``, ``GET /v1/rates``: month → its entry, in month order."""
+
+    rates: dict[str, RateEntry]
+
+
+def rates_json(store: RedisStore) -> RatesJson:
     """``{"rates": {month: {"rate": "7.2570", "source": ...}}}``, in month order; the rate a
     string, exactly as loaded."""
     return {"rates": store.rate_entries()}
 
 
-def rates_table(rates: dict) -> str:
+def rates_table(rates: RatesJson) -> str:
     """The loaded rates, a month a line, or a line saying there are none."""
     entries = rates["rates"]
     if not entries:

@@ -8,7 +8,8 @@ and the versions in one round trip; it takes each granule's rollup from this pro
 else from Redis (where any reader left it: the CLI, each API process), else sums the cells and
 leaves the rollup in both. A granule whose version moved is summed again, except that a
 process may answer from a rollup it summed less than ``max_staleness_s`` ago (the API: a
-quarter of a second; so a month the worker writes to all the time is not summed again for every request).
+quarter of a second; so a month the worker writes to all the time is not summed again for every
+request).
 """
 
 from __future__ import annotations
@@ -16,29 +17,38 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from time import monotonic
+from typing import Final
 from zoneinfo import ZoneInfo
 
 import msgspec
 
 from portflow.adapters.redis import DROPPING, RedisStore, TimeZoneConflict
-from portflow.domain.coverage import Coverage
+from portflow.domain.coverage import Coverage, CoverageData
+from portflow.domain.documents import JsonObject
 from portflow.domain.live_time import AHEAD_WHEN_OFF_S
 from portflow.domain.measures import Measure
 from portflow.domain.queries import ReportRequest, SeriesRequest
 from portflow.domain.report import build_report, to_json_bytes
 from portflow.domain.rollup import Filters, Rollup, Summer
-from portflow.domain.series import build_series
+from portflow.domain.series import SeriesData, build_series
 from portflow.errors import PortflowError
 
 # Granule rollups kept per process (each a few rows to a few thousand): oldest used go first.
-KEPT_ROLLUPS = 20_000
-KEPT_SUMMERS = 256
-KEPT_BODY_BYTES = 64 << 20  # answers kept as JSON, per process
-STORED_ROLLUP_TTL_S = 30 * 86400  # a rollup nobody asked for in a month is summed again
+KEPT_ROLLUPS: Final = 20_000
+KEPT_SUMMERS: Final = 256
+KEPT_BODY_BYTES: Final = 64 << 20  # answers kept as JSON, per process
+STORED_ROLLUP_TTL_S: Final = 30 * 86400  # a rollup nobody asked for in a month is summed again
+
+# A granule's rollup kept in memory: (epoch, type, measure, granule, by, filters).
+RollupKey = tuple[str, str, str, str, tuple[str, ...], Filters]
+# The rollups a question used: the epoch and each granule's version (equal, equal figures).
+Fingerprint = tuple[str, tuple[int, ...]]
+FrozenRates = tuple[tuple[str, Decimal], ...]
 
 
 class StateUnavailable(PortflowError):
@@ -60,27 +70,27 @@ class Reports:
         self.tz = tz
         self.max_staleness_s = max_staleness_s
         # (epoch, type, measure, granule, by, filters) -> (version, rollup, when summed)
-        self._rollups: OrderedDict[tuple, tuple[int, Rollup, float]] = OrderedDict()
-        self._summers: OrderedDict[tuple, Summer] = OrderedDict()
-        self._bodies: OrderedDict[tuple, bytes] = OrderedDict()
+        self._rollups: OrderedDict[RollupKey, tuple[int, Rollup, float]] = OrderedDict()
+        self._summers: OrderedDict[tuple[str, tuple[str, ...], Filters], Summer] = OrderedDict()
+        self._bodies: OrderedDict[Hashable, bytes] = OrderedDict()  # by ``Answer.key``
         self._body_bytes = 0
         self._lock = threading.Lock()
 
-    def report(self, request: ReportRequest) -> dict:
+    def report(self, request: ReportRequest) -> JsonObject:
         """The report object (``portflow.domain.report.build_report``)."""
-        return self._report(request)[2]()
+        return self._report(request).build()
 
     def report_json(self, request: ReportRequest) -> bytes:
         """The report object as JSON, kept while nothing it is made of changes; raises
         ``LostOffsets`` where Kafka deleted offsets before they were applied."""
-        return self._as_json(*self._report(request))
+        return self._as_json(self._report(request))
 
-    def _report(self, request: ReportRequest):
+    def _report(self, request: ReportRequest) -> Answer:
         current, previous = request.granules()
         read = self._read(request, current + previous)
         rates = read.rates
         coverage = Coverage.of(request.period, read.latest, self.tz)
-        return (
+        return Answer(
             ("report", request, read.fingerprint, _frozen(rates)),
             read.lost,
             lambda: build_report(
@@ -93,18 +103,18 @@ class Reports:
             coverage.as_json,
         )
 
-    def series(self, request: SeriesRequest) -> dict:
+    def series(self, request: SeriesRequest) -> JsonObject:
         """The series object (``portflow.domain.series.build_series``); by default it ends on
         the newest event's day (never past tomorrow on the clock: one far-future event does
         not carry the range off)."""
-        return self._series(request)[2]()
+        return self._series(request).build()
 
     def series_json(self, request: SeriesRequest) -> bytes:
         """The series object as JSON, kept while nothing it is made of changes; raises
         ``LostOffsets`` where Kafka deleted offsets before they were applied."""
-        return self._as_json(*self._series(request))
+        return self._as_json(self._series(request))
 
-    def _series(self, request: SeriesRequest):
+    def _series(self, request: SeriesRequest) -> Answer:
         newest_day = (
             None
             if request.start and request.end
@@ -114,7 +124,7 @@ class Reports:
         read = self._read(request, [g for pair in pairs for g in pair])
         rates = read.rates
 
-        def data() -> dict:
+        def data() -> SeriesData:
             """How far the events go: the newest one, and the last day a later one passed
             (the days after it are partial)."""
             if read.latest is None:
@@ -126,25 +136,26 @@ class Reports:
                 "last_complete_day": (newest.date() - timedelta(days=1)).isoformat(),
             }
 
-        return (
+        return Answer(
             ("series", request, tuple(pairs), read.fingerprint, _frozen(rates)),
             read.lost,
             lambda: build_series(request, pairs, read.rollups, self.tz, data(), rates),
             data,
         )
 
-    def _as_json(self, key: tuple, lost: bool, build, data) -> bytes:
-        """The JSON of ``build()``, its members but the last (``data``: how far the events go,
-        which moves with every worker step) kept under ``key`` (the question, and the versions
-        of the rollups and rates it used), ``data()`` written anew."""
-        if lost:
+    def _as_json(self, answer: Answer) -> bytes:
+        """The JSON of ``answer.build()``, its members but the last (``data``: how far the
+        events go, which moves with every worker step) kept under ``answer.key``,
+        ``answer.data()`` written anew."""
+        key = answer.key
+        if answer.lost:
             raise LostOffsets("Kafka deleted offsets before they were applied")
         with self._lock:
             members = self._bodies.get(key)
             if members is not None:
                 self._bodies.move_to_end(key)
         if members is None:
-            built = build()
+            built = answer.build()
             built.pop("data")
             members = to_json_bytes(built)[:-1]  # without its closing brace
             with self._lock:
@@ -152,7 +163,7 @@ class Reports:
                 self._body_bytes += len(members)
                 while self._body_bytes > KEPT_BODY_BYTES:
                     self._body_bytes -= len(self._bodies.popitem(last=False)[1])
-        return b"".join([members, b',"data":', to_json_bytes(data()), b"}"])
+        return b"".join([members, b',"data":', to_json_bytes(answer.data()), b"}"])
 
     def _newest_day(self, latest: int | None) -> date:
         now = time.time()
@@ -190,7 +201,7 @@ class Reports:
         missing: list[tuple[str, int]] = []
         now = monotonic()
         with self._lock:
-            for granule, version in zip(granules, versions):
+            for granule, version in zip(granules, versions, strict=True):
                 key = (epoch, spec.event_type, spec.stored, granule, by, filters)
                 kept = self._rollups.get(key)
                 if kept is not None and (
@@ -226,7 +237,8 @@ class Reports:
         ]
         found: dict[str, Rollup] = {}
         to_sum: list[tuple[str, int, str]] = []
-        for (granule, version), key, stored in zip(granules, keys, self.store.stored_rollups(keys)):
+        stored_rollups = self.store.stored_rollups(keys)
+        for (granule, version), key, stored in zip(granules, keys, stored_rollups, strict=True):
             rollup = _decoded(stored, epoch, version)
             if rollup is None:
                 to_sum.append((granule, version, key))
@@ -237,7 +249,7 @@ class Reports:
                 spec.event_type, spec.stored, [granule for granule, _, _ in to_sum]
             )
             summer = self._summer(spec.event_type, by, filters)
-            encoded = []
+            encoded: list[tuple[str, bytes]] = []
             for granule, version, key in to_sum:
                 found[granule] = rollup = summer.rollup(cells[granule])
                 encoded.append((key, _encoded(rollup, epoch, version)))
@@ -245,9 +257,9 @@ class Reports:
         when = monotonic()
         with self._lock:
             for granule, version in granules:
-                key = (epoch, spec.event_type, spec.stored, granule, by, filters)
-                self._rollups[key] = (version, found[granule], when)
-                self._rollups.move_to_end(key)
+                kept_key = (epoch, spec.event_type, spec.stored, granule, by, filters)
+                self._rollups[kept_key] = (version, found[granule], when)
+                self._rollups.move_to_end(kept_key)
             while len(self._rollups) > KEPT_ROLLUPS:
                 self._rollups.popitem(last=False)
         return found
@@ -264,18 +276,30 @@ class Reports:
 
 
 @dataclass(frozen=True)
+class Answer:
+    """A question's answer, built only when needed: ``key`` names it (the question, and the
+    versions of the rollups and rates it uses), ``lost`` whether Kafka deleted offsets before
+    they were applied, ``build()`` makes the object, ``data()`` its last member alone."""
+
+    key: Hashable
+    lost: bool
+    build: Callable[[], JsonObject]
+    data: Callable[[], CoverageData | SeriesData]
+
+
+@dataclass(frozen=True)
 class Read:
     """What a question read: the newest event time, each granule's rollup, and a fingerprint
     of the rollups (equal fingerprints, equal figures)."""
 
     latest: int | None
     rollups: dict[str, Rollup]
-    fingerprint: tuple
+    fingerprint: Fingerprint
     lost: bool  # Kafka deleted offsets before they were applied
     rates: dict[str, Decimal] | None  # USD rates by month, where the question needs them
 
 
-def _frozen(rates: dict[str, Decimal] | None) -> tuple | None:
+def _frozen(rates: dict[str, Decimal] | None) -> FrozenRates | None:
     return None if rates is None else tuple(sorted(rates.items()))
 
 

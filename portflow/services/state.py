@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 from portflow.adapters.redis import DROPPING, RedisStore, TimeZoneConflict
 from portflow.config import Settings
+from portflow.domain.documents import JsonObject
 from portflow.domain.partitions import split_partition_name
 from portflow.errors import PortflowError
 from portflow.services.progress import wait_until_applied
@@ -93,7 +94,7 @@ def check_readable(store: RedisStore, settings: Settings) -> bool:
 
 def check_complete(
     store: RedisStore,
-    result: dict,
+    result: JsonObject,
     allow_incomplete: bool,
     command: str,
     allowing: str = "--allow-incomplete",

@@ -9,8 +9,9 @@ Kafka's end offsets and the lag, which its own thread reads (``with_end_offsets`
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
+from typing import NotRequired, TypedDict
 from zoneinfo import ZoneInfo
 
 from portflow.adapters.redis import DROPPING, Outcomes, RedisStore
@@ -19,7 +20,67 @@ from portflow.domain.event_time import AHEAD, BEHIND
 from portflow.domain.partitions import split_partition_name
 
 
-def read_status(store: RedisStore, settings: Settings) -> dict:
+class StateJson(TypedDict):
+    epoch: str | None
+    dropping: bool  # ``rebuild`` is deleting it
+    time_zone: str | None  # the state's, once a worker claimed one
+    configured_time_zone: str  # PORTFLOW_TZ
+    newest_event: str | None  # RFC 3339
+
+
+class GuardJson(TypedDict):
+    ahead: int
+    behind: int
+
+
+class OutcomesJson(TypedDict):
+    applied: int
+    duplicates: int
+    rejected: dict[str, int]  # by rejection code
+    rejected_total: int
+    event_time_guard: GuardJson
+
+
+class TopicJson(TypedDict):
+    topic: str
+    topic_id: str | None
+    marks: dict[str, int]  # partition -> last applied offset
+
+
+class TopicWithEndsJson(TopicJson):
+    end_offsets: dict[str, int]  # partition -> the offset Kafka gives the next record
+    lag: int
+
+
+class WorkerJson(TypedDict):
+    id: str
+    partitions: list[str]
+    announced_s_ago: float
+
+
+class KafkaJson(TypedDict):
+    """How ``GET /v1/status`` read Kafka's end offsets."""
+
+    bootstrap: str
+    read_s_ago: float | None  # None: not read yet
+    error: str | None  # the last reading's, if it failed
+
+
+class Status(TypedDict):
+    """The status object (``portflow status --json``, ``GET /v1/status``)."""
+
+    topic_prefix: str
+    redis: str  # its URL without the password
+    database: int
+    state: StateJson
+    outcomes: OutcomesJson
+    topics: Sequence[TopicJson]
+    workers: list[WorkerJson]
+    lost_offsets: dict[str, list[list[int]]]
+    kafka: NotRequired[KafkaJson]  # ``GET /v1/status`` only
+
+
+def read_status(store: RedisStore, settings: Settings) -> Status:
     """The status object of the store's state (``open_state`` checked that there is one)."""
     stored_tz = store.time_zone()
     newest = store.latest_event_time()
@@ -62,23 +123,24 @@ def read_status(store: RedisStore, settings: Settings) -> dict:
     }
 
 
-def with_end_offsets(status: dict, ends: Mapping[tuple[str, int], int] | None) -> dict:
+def with_end_offsets(status: Status, ends: Mapping[tuple[str, int], int] | None) -> Status:
     """The status object with each topic's end offsets in Kafka (the offset the next record
     gets) and its lag: the records written that are not applied yet (past each partition's
     mark). ``ends``: (topic, partition) → end offset, None where Kafka could not be read."""
     if ends is None:
         return status
-    topics = []
+    topics: list[TopicWithEndsJson] = []
     for topic in status["topics"]:
         topic_ends = {
             str(p): end for (name, p), end in sorted(ends.items()) if name == topic["topic"]
         }
         lag = sum(max(0, end - 1 - topic["marks"].get(p, -1)) for p, end in topic_ends.items())
         topics.append({**topic, "end_offsets": topic_ends, "lag": lag})
-    return {**status, "topics": topics}
+    with_ends: Status = {**status, "topics": topics}
+    return with_ends
 
 
-def outcomes_json(outcomes: Outcomes) -> dict:
+def outcomes_json(outcomes: Outcomes) -> OutcomesJson:
     return {
         "applied": outcomes.applied,
         "duplicates": outcomes.duplicates,
@@ -91,7 +153,7 @@ def outcomes_json(outcomes: Outcomes) -> dict:
     }
 
 
-def status_text(status: dict) -> str:
+def status_text(status: Status) -> str:
     """The status object as lines for a terminal."""
     state = status["state"]
     lines = [
@@ -131,7 +193,7 @@ def status_text(status: dict) -> str:
     return "\n".join(lines)
 
 
-def zone_mismatch(state: dict) -> str:
+def zone_mismatch(state: StateJson) -> str:
     if state["time_zone"] in (None, state["configured_time_zone"]):
         return ""
     return (
@@ -140,7 +202,7 @@ def zone_mismatch(state: dict) -> str:
     )
 
 
-def newest_text(state: dict) -> str:
+def newest_text(state: StateJson) -> str:
     if state["newest_event"] is None:
         return "none yet"
     return (
@@ -149,7 +211,7 @@ def newest_text(state: dict) -> str:
     )
 
 
-def outcome_lines(outcomes: dict) -> list[str]:
+def outcome_lines(outcomes: OutcomesJson) -> list[str]:
     guard = outcomes["event_time_guard"]
     others = {code: n for code, n in outcomes["rejected"].items() if code not in (AHEAD, BEHIND)}
     return [

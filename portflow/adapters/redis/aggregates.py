@@ -10,7 +10,9 @@ from decimal import Decimal
 
 import redis
 
+from portflow.adapters.redis.keys import StoreKeys
 from portflow.adapters.redis.rates import rates_of
+from portflow.domain.rollup import Filters
 
 
 @dataclass(frozen=True)
@@ -25,7 +27,7 @@ class Snapshot:
     rates: dict[str, Decimal] | None
 
 
-class Aggregates:
+class Aggregates(StoreKeys):
     """The reading half of ``RedisStore`` over the aggregates (its client and key names)."""
 
     def aggregate_key(self, event_type: str, measure: str, granule: str) -> str:
@@ -60,7 +62,7 @@ class Aggregates:
         )
 
     def rollup_key(
-        self, event_type: str, measure: str, granule: str, by: tuple[str, ...], filters: tuple
+        self, event_type: str, measure: str, granule: str, by: tuple[str, ...], filters: Filters
     ) -> str:
         """Where a reader keeps a granule's rollup by dimensions and filters (see
         ``services.reports``); dropped with the state."""
@@ -72,7 +74,8 @@ class Aggregates:
         pipe = self.client.pipeline(transaction=False)
         for key in keys:
             pipe.get(key)
-        return pipe.execute()
+        rollups: list[bytes | None] = pipe.execute()
+        return rollups
 
     def store_rollups(self, rollups: list[tuple[str, bytes]], ttl_s: int) -> None:
         """Keep rollups for ``ttl_s`` seconds (refreshed by each write), in one round trip; a
@@ -92,7 +95,7 @@ class Aggregates:
             pipe.hgetall(self.aggregate_key(event_type, measure, granule))
         return {
             granule: {cell.decode(): int(value) for cell, value in mapping.items()}
-            for granule, mapping in zip(granules, pipe.execute())
+            for granule, mapping in zip(granules, pipe.execute(), strict=True)
         }
 
     def first_day(self, event_type: str, measure: str) -> str | None:
@@ -109,7 +112,7 @@ class Aggregates:
             pipe = self.client.pipeline(transaction=False)
             for day in days:
                 pipe.exists(self.aggregate_key(event_type, measure, day))
-            found = [day for day, exists in zip(days, pipe.execute()) if exists]
+            found = [day for day, exists in zip(days, pipe.execute(), strict=True) if exists]
             if found:
                 return found[0]
         return None

@@ -1,18 +1,22 @@
 """What the workers have applied: per-partition marks, the state's epoch and time zone, the
-topics' ids, offsets lost to retention, the live workers (key layout: ``portflow.adapters.redis``)."""
+topics' ids, offsets lost to retention, the live workers (key layout:
+``portflow.adapters.redis``)."""
 
 from __future__ import annotations
 
 import json
 import secrets
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Final, TypedDict
 
+from portflow.adapters.redis.keys import StoreKeys, text
 from portflow.domain.partitions import partition_name
 from portflow.errors import PortflowError
 
 # The epoch while ``drop_state`` deletes: matches no worker's epoch, and blocks a new one.
-DROPPING = "dropping"
+DROPPING: Final = "dropping"
 
 
 class TimeZoneConflict(PortflowError, ValueError):
@@ -23,7 +27,7 @@ class TimeZoneConflict(PortflowError, ValueError):
 # The version of the key layout this portflow reads and writes (README, "Redis layout"), kept in
 # the meta hash as ``layout``. Bumped when a release changes what the keys hold; a state made
 # before the field existed is of layout 1.
-LAYOUT = 1
+LAYOUT: Final = 1
 
 
 class LayoutConflict(PortflowError, ValueError):
@@ -46,9 +50,26 @@ def refuse_foreign_layout(stored: bytes | str | None) -> None:
 
 
 # How long a replay run's outcome is kept after its last record was handled.
-RUN_OUTCOME_TTL_S = 7 * 86400
+RUN_OUTCOME_TTL_S: Final = 7 * 86400
 # The rejections of a run kept with their reasons (the rest are only counted).
-RUN_REJECTIONS_KEPT = 20
+RUN_REJECTIONS_KEPT: Final = 20
+
+
+class RunRejection(TypedDict):
+    """One rejected event of a replay run, kept with its reason (``Outcomes.rejections``)."""
+
+    partition: str  # ``<topic>:<partition>``
+    offset: int
+    batch_index: int | None  # the event's place in a batch record; None for a single event
+    code: str
+    reason: str
+
+
+class Worker(TypedDict):
+    """A live worker's announcement (``Progress.record_worker``)."""
+
+    partitions: list[str]
+    at: float  # Unix time of the announcement
 
 
 @dataclass(frozen=True)
@@ -58,21 +79,23 @@ class Outcomes:
     For the whole state (``Progress.outcomes``) or one replay run (``Progress.run_outcomes``,
     the records that carried its ``portflow-replay-run`` header), counted in the same atomic
     step that applies the events, so each is counted exactly once. ``rejections`` (runs only)
-    holds the first few, each ``{"partition", "offset", "batch_index", "code", "reason"}``.
+    holds the first few (``RunRejection``).
     """
 
     applied: int = 0
     duplicates: int = 0
     rejected: dict[str, int] = field(default_factory=dict)
-    rejections: list[dict] = field(default_factory=list)
+    rejections: list[RunRejection] = field(default_factory=list)
 
     @property
     def rejected_total(self) -> int:
         return sum(self.rejected.values())
 
     @classmethod
-    def from_hash(cls, fields: dict[bytes, bytes], rejections: list[bytes] = ()) -> Outcomes:
-        counts = {k.decode(): int(v) for k, v in fields.items()}
+    def from_hash(
+        cls, fields: Mapping[bytes | str, bytes | str], rejections: Sequence[bytes | str] = ()
+    ) -> Outcomes:
+        counts = {text(k): int(v) for k, v in fields.items()}
         return cls(
             counts.pop("applied", 0),
             counts.pop("duplicates", 0),
@@ -85,24 +108,24 @@ class Outcomes:
         )
 
 
-class Progress:
+class Progress(StoreKeys):
     """The progress half of ``RedisStore`` (its client, root and key names)."""
 
     def marks(self) -> dict[str, int]:
         """``<topic>:<partition>`` → last applied offset, for every partition ever applied."""
-        return {k.decode(): int(v) for k, v in self.client.hgetall(self.marks_key).items()}
+        return {text(k): int(v) for k, v in self.client.hgetall(self.marks_key).items()}
 
     def marks_of(self, fields: list[str]) -> dict[str, int]:
         values = self.client.hmget(self.marks_key, fields) if fields else []
-        return {f: (int(v) if v is not None else -1) for f, v in zip(fields, values)}
+        return {f: (int(v) if v is not None else -1) for f, v in zip(fields, values, strict=True)}
 
     def claim_time_zone(self, tz_name: str) -> None:
         """Record the reporting time zone, or refuse one that differs from the data's."""
         self.client.hsetnx(self.meta_key, "tz", tz_name)
         stored = self.client.hget(self.meta_key, "tz")
-        if stored is not None and stored.decode() != tz_name:
+        if stored is not None and text(stored) != tz_name:
             raise TimeZoneConflict(
-                f"the aggregates in Redis were built with PORTFLOW_TZ={stored.decode()}, not "
+                f"the aggregates in Redis were built with PORTFLOW_TZ={text(stored)}, not "
                 f"{tz_name}; use that zone, or rebuild into an empty Redis database"
             )
 
@@ -123,7 +146,7 @@ class Progress:
 
     def epoch(self) -> str | None:
         value = self.client.hget(self.meta_key, "epoch")
-        return value.decode() if value is not None else None
+        return text(value) if value is not None else None
 
     def adopt_topic_id(self, topic: str, topic_id: str, partitions: int) -> str:
         """Tie the marks of ``topic`` to this incarnation of it: ``same``, ``adopted``, or
@@ -137,7 +160,7 @@ class Progress:
     def topic_ids_of(self, topics: list[str]) -> dict[str, str]:
         """The Kafka topic ids the marks of these topics were made on (where known)."""
         values = self.client.hmget(self.topic_ids_key, topics) if topics else []
-        return {t: v.decode() for t, v in zip(topics, values) if v is not None}
+        return {t: text(v) for t, v in zip(topics, values, strict=True) if v is not None}
 
     def record_lost(self, partition_name: str, first: int, last: int) -> None:
         """Note offsets that Kafka deleted before they were applied (an undercount to report)."""
@@ -148,7 +171,7 @@ class Progress:
 
     def lost_offsets(self) -> dict[str, list[list[int]]]:
         """``<topic>:<partition>`` → offset ranges that were never applied and never will be."""
-        return {k.decode(): json.loads(v) for k, v in self.client.hgetall(self.lost_key).items()}
+        return {text(k): json.loads(v) for k, v in self.client.hgetall(self.lost_key).items()}
 
     def drop_state(self) -> int:
         """Delete every aggregate, mark, dedupe id and epoch of this prefix (not the live-worker
@@ -204,16 +227,16 @@ class Progress:
 
     def time_zone(self) -> str | None:
         value = self.client.hget(self.meta_key, "tz")
-        return value.decode() if value is not None else None
+        return text(value) if value is not None else None
 
     def record_worker(self, worker_id: str, partitions: list[str], ttl_s: int) -> None:
         """Announce which partitions a live worker owns (for readiness checks and operators)."""
-        body = json.dumps({"partitions": partitions, "at": time.time()})
+        body = json.dumps(Worker(partitions=partitions, at=time.time()))
         self.client.set(f"{self.root}:worker:{worker_id}", body, ex=ttl_s)
 
-    def workers(self) -> dict[str, dict]:
+    def workers(self) -> dict[str, Worker]:
         """Live workers and the partitions each owns."""
-        found = {}
+        found: dict[str, Worker] = {}
         for key in self.client.scan_iter(match=f"{self.root}:worker:*", count=1000):
             body = self.client.get(key)
             if body is not None:

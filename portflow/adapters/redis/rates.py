@@ -12,12 +12,17 @@ import secrets
 from collections.abc import Mapping
 from decimal import Decimal
 
+from redis.typing import EncodableT, FieldT
 
-class Rates:
+from portflow.adapters.redis.keys import StoreKeys, text
+from portflow.domain.rates import RateEntry
+
+
+class Rates(StoreKeys):
     """The rates half of ``RedisStore``: one hash, ``<root>:rates``, mapping a month
     (``YYYY-MM``) to the JSON ``{"rate": "7.2570", "source": "..."}``."""
 
-    def rate_entries(self) -> dict[str, dict]:
+    def rate_entries(self) -> dict[str, RateEntry]:
         """Month → ``{"rate", "source"}`` (the rate as written), in month order."""
         return entries_of(self.client.hgetall(self.rates_key))
 
@@ -25,13 +30,13 @@ class Rates:
         """Month → yuan per dollar, in month order."""
         return rates_of(self.client.hgetall(self.rates_key))
 
-    def put_rates(self, rates: Mapping[str, dict], replace: bool = False) -> None:
+    def put_rates(self, rates: Mapping[str, RateEntry], replace: bool = False) -> None:
         """Store these months' entries at once: added to the table, or (``replace``) as the
         whole table, a month not among them dropped. Readers see the table before or after,
         never between."""
         if not rates:
             raise ValueError("put_rates needs at least one month")
-        mapping = {month: json.dumps(entry) for month, entry in rates.items()}
+        mapping: dict[FieldT, EncodableT] = {m: json.dumps(e) for m, e in rates.items()}
         if not replace:
             self.client.hset(self.rates_key, mapping=mapping)
             return
@@ -41,11 +46,12 @@ class Rates:
         self.client.rename(loading, self.rates_key)
 
 
-def entries_of(stored: Mapping[bytes, bytes]) -> dict[str, dict]:
+def entries_of(stored: Mapping[bytes | str, bytes | str]) -> dict[str, RateEntry]:
     """The rates hash as read: month → ``{"rate", "source"}``, in month order."""
-    return {month.decode(): json.loads(entry) for month, entry in sorted(stored.items())}
+    entries = {text(month): entry for month, entry in stored.items()}
+    return {month: json.loads(entries[month]) for month in sorted(entries)}
 
 
-def rates_of(stored: Mapping[bytes, bytes]) -> dict[str, Decimal]:
+def rates_of(stored: Mapping[bytes | str, bytes | str]) -> dict[str, Decimal]:
     """The rates hash as read: month → yuan per dollar, in month order."""
     return {month: Decimal(entry["rate"]) for month, entry in entries_of(stored).items()}

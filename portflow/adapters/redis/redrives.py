@@ -8,20 +8,33 @@ record that the workers then applied leaves no trace on the DLQ. Kept apart from
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
+from typing import TypedDict
+
+from redis.typing import EncodableT, FieldT
+
+from portflow.adapters.redis.keys import StoreKeys, text
 
 
-class Redrives:
+class Redrive(TypedDict):
+    """One re-drive of a dead letter."""
+
+    letter: str  # the re-driven letter's place on the DLQ topic: ``<partition>@<offset>``
+    at: float  # when: Unix time
+    to: str  # where it went: ``<topic>:<partition>@<offset>``
+
+
+class Redrives(StoreKeys):
     """The ledger half of ``RedisStore``: one hash, ``<root>:redriven``, mapping a dead letter's
     original source (``DeadLetterGroup.source``) to the JSON list of its re-drives."""
 
-    def redrives(self) -> dict[str, list[dict]]:
-        """Source → its re-drives, oldest first: ``{"letter", "at", "to"}`` each."""
+    def redrives(self) -> dict[str, list[Redrive]]:
+        """Source → its re-drives, oldest first."""
         stored = self.client.hgetall(self.redrives_key)
-        return {source.decode(): json.loads(redrives) for source, redrives in stored.items()}
+        return {text(source): json.loads(redrives) for source, redrives in stored.items()}
 
-    def set_redrives(self, redrives: dict[str, list[dict]]) -> None:
+    def set_redrives(self, redrives: Mapping[str, Sequence[Redrive]]) -> None:
         """Store the whole list of re-drives of each of these sources."""
         if redrives:
-            self.client.hset(
-                self.redrives_key, mapping={k: json.dumps(v) for k, v in redrives.items()}
-            )
+            mapping: dict[FieldT, EncodableT] = {k: json.dumps(v) for k, v in redrives.items()}
+            self.client.hset(self.redrives_key, mapping=mapping)
