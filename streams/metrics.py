@@ -9,12 +9,14 @@ the first ``MAX_PORTS`` port codes a worker sees keep their name, later ones cou
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from portflow.adapters.redis import RedisStore
@@ -182,7 +184,7 @@ class WorkerMetrics:
         }
         self._ports: set[str] = set()
         # (type, port label, labels...) -> its counters' children: ``labels()`` is slow
-        self._business_children: dict[tuple[str, ...], list] = {}
+        self._business_children: dict[tuple[str, ...], list[tuple[Counter, int]]] = {}
         self._filed: dict[str, float] = {}
         for event_type in EVENT_TYPES:
             for metric in (
@@ -252,7 +254,7 @@ class WorkerMetrics:
             else:
                 label_set.append(amounts)
         for (event_type, port, *labels), label_set in gathered.items():
-            amounts = map(sum, zip(*label_set))
+            totals = map(sum, zip(*label_set, strict=True))
             key = (event_type, self.port(port), *labels)
             children = self._business_children.get(key)
             if children is None:  # (bounded: port labels are, and the rest are enumerations)
@@ -260,7 +262,7 @@ class WorkerMetrics:
                     (counter.labels(*key[1:]), scale)
                     for counter, scale in self._business[event_type][1]
                 ]
-            for (child, scale), amount in zip(children, amounts):
+            for (child, scale), amount in zip(children, totals, strict=True):
                 child.inc(amount / scale if scale > 1 else amount)
 
     def _observe_clearance(self, e: Customs) -> None:
@@ -332,7 +334,7 @@ class LostOffsetsCollector(Collector):
                 counts[event_type] += sum(last - first + 1 for first, last in spans)
         self.counts = counts
 
-    def describe(self):
+    def describe(self) -> Iterator[Metric]:
         yield self._family()
 
     def _family(self) -> GaugeMetricFamily:
@@ -343,7 +345,7 @@ class LostOffsetsCollector(Collector):
             labels=["type"],
         )
 
-    def collect(self):
+    def collect(self) -> Iterator[Metric]:
         gauge = self._family()
         for event_type, count in (self.counts or {}).items():
             gauge.add_metric([event_type], count)
@@ -366,7 +368,7 @@ class DataDirCollector(Collector):
     def __init__(self, data_dir: str) -> None:
         self.root = Path(data_dir)
 
-    def describe(self):
+    def describe(self) -> Iterator[Metric]:
         yield from self._families()
 
     def _families(self) -> tuple[GaugeMetricFamily, GaugeMetricFamily, GaugeMetricFamily]:
@@ -383,7 +385,7 @@ class DataDirCollector(Collector):
             GaugeMetricFamily(whole, "Size of the data directory's file system."),
         )
 
-    def collect(self):
+    def collect(self) -> Iterator[Metric]:
         used, free, whole = self._families()
         for part in self.PARTS:
             used.add_metric([part], tree_bytes(self.root / part))
@@ -401,10 +403,8 @@ def tree_bytes(root: Path) -> int:
     total = 0
     for directory, _, files in os.walk(root):
         for name in files:
-            try:
+            with contextlib.suppress(OSError):  # deleted meanwhile (a Kafka segment, an AOF)
                 total += os.stat(os.path.join(directory, name)).st_blocks * 512
-            except OSError:
-                pass  # deleted meanwhile (a Kafka segment, a rewritten AOF)
     return total
 
 
@@ -428,7 +428,7 @@ class UnappliedAgeCollector(Collector):
         for name in names:
             self._since.pop(name, None)
 
-    def describe(self):
+    def describe(self) -> Iterator[Metric]:
         yield self._family()
 
     def _family(self) -> GaugeMetricFamily:
@@ -439,7 +439,7 @@ class UnappliedAgeCollector(Collector):
             labels=["topic", "partition"],
         )
 
-    def collect(self):
+    def collect(self) -> Iterator[Metric]:
         gauge, now = self._family(), time.monotonic()
         for name in sorted(set(self.owned) | set(self._since)):
             topic, partition = split_partition_name(name)
