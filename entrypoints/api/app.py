@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from http import HTTPStatus
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol, TypeVar
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, FastAPI, Query
@@ -30,6 +31,7 @@ from redis import RedisError
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import Scope
 
 from entrypoints.api import schemas
 from entrypoints.api.metrics import ApiMetrics, MetricsMiddleware
@@ -47,7 +49,14 @@ from portflow.adapters.redis import RedisStore
 from portflow.config import Settings
 from portflow.domain.detection import DEFAULT_MIN_DROP_PCT
 from portflow.domain.measures import DIMENSIONS, MEASURES
-from portflow.domain.queries import COMPARES, CURRENCIES, GRANULARITIES, MAX_TOP
+from portflow.domain.queries import (
+    COMPARES,
+    CURRENCIES,
+    GRANULARITIES,
+    MAX_TOP,
+    ReportRequest,
+    SeriesRequest,
+)
 from portflow.domain.report import to_json_bytes
 from portflow.errors import PortflowError
 
@@ -59,8 +68,19 @@ MAX_STALENESS_S = 0.25
 THREADS = 16  # reading Redis: enough for concurrent clients, few enough to share two cores
 # Short timeouts: a Redis that is down or stalled is a quick 503, never a hanging request.
 REDIS_OPTIONS = {"socket_connect_timeout": 0.5, "socket_timeout": 1.0}
+T = TypeVar("T")
 
-ReportsFactory = Callable[[RedisStore, ZoneInfo], Any]
+
+class ReportService(Protocol):
+    """What the routes ask of the report service (``portflow.services.reports.Reports``)."""
+
+    def report(self, request: ReportRequest) -> dict[str, Any]: ...
+    def report_json(self, request: ReportRequest) -> bytes: ...
+    def series(self, request: SeriesRequest) -> dict[str, Any]: ...
+    def series_json(self, request: SeriesRequest) -> bytes: ...
+
+
+ReportsFactory = Callable[[RedisStore, ZoneInfo], ReportService]
 
 ALL_DIMENSIONS = sorted({d for dims in DIMENSIONS.values() for d in dims})
 # The document states the forms the parameters take (so that clients and schemathesis know
@@ -107,10 +127,10 @@ def token_matches(given: str | None, token: str) -> bool:
     return given is not None and hmac.compare_digest(given.encode(), token.encode())
 
 
-def authorized_by(token: str) -> Callable[[dict], bool]:
+def authorized_by(token: str) -> Callable[[Scope], bool]:
     """Whether an ASGI request carries the bearer token (any does where none is configured)."""
 
-    def authorized(scope: dict) -> bool:
+    def authorized(scope: Scope) -> bool:
         if not token:
             return True
         for name, value in scope["headers"]:
@@ -122,6 +142,16 @@ def authorized_by(token: str) -> Callable[[dict], bool]:
     return authorized
 
 
+@dataclass(frozen=True)
+class Opened:
+    """What the backend opens when the server starts, and closes when it stops."""
+
+    store: RedisStore
+    reports: ReportService
+    executor: ThreadPoolExecutor
+    offsets: OffsetsWatch
+
+
 class Backend:
     """What the routes read through: the store, the reports built on it, the thread pool and
     the watch on Kafka's end offsets, opened when the server starts."""
@@ -130,33 +160,52 @@ class Backend:
         self, settings: Settings, reports_factory: ReportsFactory, timeout_s: float
     ) -> None:
         self.settings, self.reports_factory, self.timeout_s = settings, reports_factory, timeout_s
-        self.store: RedisStore | None = None
-        self.reports: Any = None
-        self.executor: ThreadPoolExecutor | None = None
-        self.offsets: OffsetsWatch | None = None
+        self._opened: Opened | None = None
+
+    @property
+    def opened(self) -> Opened:
+        if self._opened is None:
+            raise RuntimeError("the API's backend is used before the server opened it")
+        return self._opened
+
+    @property
+    def store(self) -> RedisStore:
+        return self.opened.store
+
+    @property
+    def reports(self) -> ReportService:
+        return self.opened.reports
+
+    @property
+    def offsets(self) -> OffsetsWatch:
+        return self.opened.offsets
 
     def open(self) -> None:
         from portflow.adapters.kafka import EndOffsets
 
-        self.store = RedisStore.from_url(
+        store = RedisStore.from_url(
             self.settings.redis_url, self.settings.topic_prefix, **REDIS_OPTIONS
         )
-        self.reports = self.reports_factory(self.store, self.settings.tz)
-        self.executor = ThreadPoolExecutor(THREADS, thread_name_prefix="portflow-api")
+        reports = self.reports_factory(store, self.settings.tz)
+        executor = ThreadPoolExecutor(THREADS, thread_name_prefix="portflow-api")
         end_offsets = EndOffsets(self.settings)
-        self.offsets = OffsetsWatch(end_offsets, end_offsets.close)
+        self._opened = Opened(
+            store, reports, executor, OffsetsWatch(end_offsets, end_offsets.close)
+        )
 
     def close(self) -> None:
-        self.offsets.stop()
-        self.executor.shutdown(wait=False, cancel_futures=True)
-        self.store.client.close()
+        opened = self.opened
+        opened.offsets.stop()
+        opened.executor.shutdown(wait=False, cancel_futures=True)
+        opened.store.client.close()
 
-    async def run(self, work: Callable[[], Any]) -> Any:
+    async def run(self, work: Callable[[], T]) -> T:
         """``work()`` in the thread pool; a 503 if it takes longer than the bound (the thread
         then finishes on its own: Redis' socket timeouts end it)."""
         loop = asyncio.get_running_loop()
+        executor = self.opened.executor
         try:
-            return await asyncio.wait_for(loop.run_in_executor(self.executor, work), self.timeout_s)
+            return await asyncio.wait_for(loop.run_in_executor(executor, work), self.timeout_s)
         except TimeoutError:
             raise unavailable(
                 f"no answer within {self.timeout_s:g}s; try again", "timeout"
@@ -164,7 +213,7 @@ class Backend:
 
     async def answer(
         self,
-        compute: Callable[[], dict],
+        compute: Callable[[], dict[str, Any]],
         allow_incomplete: bool,
         compute_json: Callable[[], bytes] | None = None,
     ) -> Response:
@@ -217,7 +266,7 @@ PROBLEM_DESCRIPTIONS = {
 }
 
 
-def problems(*statuses: int) -> dict:
+def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """The ``responses`` of a route for the problems it can answer with."""
     return {
         status: {
@@ -229,7 +278,7 @@ def problems(*statuses: int) -> dict:
     }
 
 
-def openapi_document(app: FastAPI) -> dict:
+def openapi_document(app: FastAPI) -> dict[str, Any]:
     """FastAPI's document with the Problem schema, and without the 422 "validation error" it
     adds to every route with parameters (bad parameters are 400 problems here)."""
     document = get_openapi(
@@ -265,7 +314,7 @@ def package_version() -> str:
 # ---- the app ----------------------------------------------------------------------------------
 
 
-def default_reports(store: RedisStore, tz: ZoneInfo):
+def default_reports(store: RedisStore, tz: ZoneInfo) -> ReportService:
     from portflow.services.reports import Reports
 
     return Reports(store, tz, max_staleness_s=MAX_STALENESS_S)
@@ -284,7 +333,7 @@ def create_app(
     metrics = ApiMetrics()
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI):
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         backend.open()
         try:
             yield
@@ -299,12 +348,12 @@ def create_app(
         redoc_url=None,
     )
 
-    def openapi() -> dict:
+    def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             app.openapi_schema = openapi_document(app)
         return app.openapi_schema
 
-    app.openapi = openapi
+    app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented customization
     add_error_handlers(app, settings.redacted_redis_url)
     app.add_middleware(
         RecentAnswers,
@@ -336,8 +385,9 @@ def add_error_handlers(app: FastAPI, redis_url: str) -> None:
 
     for kind in (Problem, PortflowError, RedisError, Exception):
         app.add_exception_handler(kind, problem)
-    app.add_exception_handler(RequestValidationError, bad_query)
-    app.add_exception_handler(HTTPException, http_error)
+    # (Starlette types a handler as taking any Exception; each gets only its own class)
+    app.add_exception_handler(RequestValidationError, bad_query)  # type: ignore[arg-type]
+    app.add_exception_handler(HTTPException, http_error)  # type: ignore[arg-type]
 
 
 def add_service_routes(app: FastAPI, backend: Backend, metrics: ApiMetrics) -> None:
@@ -362,7 +412,7 @@ def add_service_routes(app: FastAPI, backend: Backend, metrics: ApiMetrics) -> N
     async def readyz() -> Response:
         from portflow.services.state import check_readable
 
-        def ready() -> dict:
+        def ready() -> dict[str, str | None]:
             try:
                 check_readable(backend.store, backend.settings)
                 newest = backend.store.latest_event_time()
@@ -397,7 +447,9 @@ def v1_router(settings: Settings, backend: Backend) -> APIRouter:
     """The data routes, behind the bearer token when one is configured."""
     guarded = bool(settings.api_token)
 
-    def require_token(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)]):
+    def require_token(
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)],
+    ) -> None:
         given = credentials.credentials if credentials else None
         if not token_matches(given, settings.api_token):
             raise Problem(
@@ -417,7 +469,7 @@ def v1_router(settings: Settings, backend: Backend) -> APIRouter:
         prefix="/v1", tags=["data"], dependencies=[Depends(require_token)] if guarded else []
     )
 
-    def errors(*statuses: int) -> dict:
+    def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
         return problems(*statuses, *((401,) if guarded else ()))
 
     @router.get(
@@ -430,7 +482,7 @@ def v1_router(settings: Settings, backend: Backend) -> APIRouter:
     async def reports(
         period: Annotated[str, PERIOD_QUERY],
         measure: Annotated[str, MEASURE_QUERY] = "value_cny",
-        by: Annotated[list[str], BY_QUERY] = [],
+        by: Annotated[list[str], BY_QUERY] = [],  # noqa: B006  FastAPI copies per request
         compare: Annotated[
             str,
             Query(
@@ -441,7 +493,7 @@ def v1_router(settings: Settings, backend: Backend) -> APIRouter:
         ytd: Annotated[
             bool, Query(description="From 1 January to the period's end, in both years")
         ] = False,
-        filters: Annotated[list[str], FILTER_QUERY] = [],
+        filters: Annotated[list[str], FILTER_QUERY] = [],  # noqa: B006  FastAPI copies per request
         currency: Annotated[str | None, CURRENCY_QUERY] = None,
         usd_rate: Annotated[str | None, USD_RATE_QUERY] = None,
         top: Annotated[
@@ -473,7 +525,7 @@ def v1_router(settings: Settings, backend: Backend) -> APIRouter:
     )
     async def series(
         measure: Annotated[str, MEASURE_QUERY] = "value_cny",
-        by: Annotated[list[str], BY_QUERY] = [],
+        by: Annotated[list[str], BY_QUERY] = [],  # noqa: B006  FastAPI copies per request
         granularity: Annotated[str, Query(json_schema_extra={"enum": list(GRANULARITIES)})] = "day",
         start: Annotated[
             str | None,
@@ -487,7 +539,7 @@ def v1_router(settings: Settings, backend: Backend) -> APIRouter:
             str | None,
             Query(alias="to", description="Last day, as `from` (default: the newest event's)"),
         ] = None,
-        filters: Annotated[list[str], FILTER_QUERY] = [],
+        filters: Annotated[list[str], FILTER_QUERY] = [],  # noqa: B006  FastAPI copies per request
         currency: Annotated[str | None, CURRENCY_QUERY] = None,
         usd_rate: Annotated[str | None, USD_RATE_QUERY] = None,
         allow_incomplete: Annotated[bool, ALLOW_INCOMPLETE_QUERY] = False,
@@ -513,7 +565,7 @@ def v1_router(settings: Settings, backend: Backend) -> APIRouter:
     async def anomalies(
         period: Annotated[str, PERIOD_QUERY],
         measure: Annotated[str, MEASURE_QUERY] = "value_cny",
-        by: Annotated[list[str], BY_QUERY] = ["port"],
+        by: Annotated[list[str], BY_QUERY] = ["port"],  # noqa: B006  FastAPI copies per request
         min_drop: Annotated[
             float,
             Query(
