@@ -89,9 +89,7 @@ class Child:
             return ""
 
 
-def spawn(
-    name: str, argv: list[str], log_dir: Path, env: Mapping[str, str] | None = None
-) -> Child:
+def spawn(name: str, argv: list[str], log_dir: Path, env: Mapping[str, str] | None = None) -> Child:
     """A child process logging to ``log_dir/name.log`` (appended), tied to this process."""
     log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / f"{name}.log"

@@ -457,7 +457,8 @@ def overview():
                         "TEU per hour by service",
                         "short",
                         (
-                            'sum by (service) (increase(portflow_train_teu_total{port=~"$port"}[1h]))',
+                            "sum by (service) "
+                            '(increase(portflow_train_teu_total{port=~"$port"}[1h]))',
                             "{{service}}",
                         ),
                     ),
