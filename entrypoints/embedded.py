@@ -286,7 +286,8 @@ def wait_until_owning(settings: Settings, child: Child, timeout_s: float = 60) -
     worker_id = f"{socket.gethostname()}-{child.process.pid}"
 
     def owning() -> bool:
-        return bool(store.workers().get(worker_id, {}).get("partitions"))
+        worker = store.workers().get(worker_id)
+        return worker is not None and bool(worker.get("partitions"))
 
     wait_until(owning, child, "the new worker's share of the partitions", timeout_s)
 

@@ -14,6 +14,7 @@ import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import cast
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -38,6 +39,9 @@ from portflow.domain.partitions import split_partition_name
 from streams.processor import BatchStats
 
 MAX_PORTS = 64
+# A cell's first values (``cell_values_and_amounts``): the event type, then the values of its
+# labels, which never reach a shipment's zones (its last value, a tuple).
+CellPrefix = tuple[str | tuple[str, ...], ...]
 # Declarations whose filing time is remembered for the clearance-time histogram, per worker.
 MAX_PENDING_DECLARATIONS = 200_000
 
@@ -241,7 +245,7 @@ class WorkerMetrics:
         """The business counters of events applied (a step's): their amounts are summed per
         label set first, so each counter moves once per step. (A label set's amounts are
         gathered, then summed column by column: a step's events share a few label sets.)"""
-        gathered: dict[tuple[str, ...], list[tuple[int, ...]]] = {}
+        gathered: dict[CellPrefix, list[tuple[int, ...]]] = {}
         business = self._business
         for e in events:
             values, amounts = cell_values_and_amounts(e)
@@ -253,13 +257,14 @@ class WorkerMetrics:
                 gathered[key] = [amounts]
             else:
                 label_set.append(amounts)
-        for (event_type, port, *labels), label_set in gathered.items():
+        for prefix, label_set in gathered.items():
+            event_type, port, *labels = cast(tuple[str, ...], prefix)  # (labels: no zones)
             totals = map(sum, zip(*label_set, strict=True))
-            key = (event_type, self.port(port), *labels)
-            children = self._business_children.get(key)
+            label_values = (event_type, self.port(port), *labels)
+            children = self._business_children.get(label_values)
             if children is None:  # (bounded: port labels are, and the rest are enumerations)
-                children = self._business_children[key] = [
-                    (counter.labels(*key[1:]), scale)
+                children = self._business_children[label_values] = [
+                    (counter.labels(*label_values[1:]), scale)
                     for counter, scale in self._business[event_type][1]
                 ]
             for (child, scale), amount in zip(children, totals, strict=True):

@@ -609,12 +609,12 @@ def v1_router(settings: Settings, backend: Backend) -> APIRouter:
         def work() -> bytes:
             check_state(backend.store, settings)
             status = with_end_offsets(read_status(backend.store, settings), ends)
-            status["kafka"] = {
+            kafka = {
                 "bootstrap": settings.kafka_bootstrap,
                 "read_s_ago": read_s_ago,
                 "error": error,
             }
-            return to_json_bytes(status)
+            return to_json_bytes({**status, "kafka": kafka})
 
         return json_response(await backend.run(work))
 
