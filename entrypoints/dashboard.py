@@ -10,15 +10,19 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
-from urllib.error import URLError
-from urllib.request import urlopen
+from http.client import HTTPException
+from typing import Any, Literal
 
 from rich.columns import Columns
-from rich.console import Group
+from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from entrypoints.processes import http_get
 from portflow.domain.reconcile import Check
+
+Report = dict[str, Any]  # a report object (as ``portflow report --json`` prints it)
+Justify = Literal["left", "right"]
 
 BILLION = Decimal(10) ** 9
 VIEWS = [  # (title, measure, dimension, rows shown)
@@ -43,8 +47,8 @@ class PipelineStatus:
 @dataclass
 class Snapshot:
     period: str
-    reports: dict[str, dict]
-    total: dict
+    reports: dict[str, Report]  # by view title
+    total: dict[str, Any]  # the report's ``total`` member
     checks: list[Check] = field(default_factory=list)
     pipeline: PipelineStatus = field(default_factory=PipelineStatus)
 
@@ -52,17 +56,20 @@ class Snapshot:
 class MetricsRate:
     """Applied-events rate from successive scrapes of the worker's /metrics."""
 
-    def __init__(self, address: str) -> None:
-        self.url = f"http://{address}/metrics"
+    def __init__(self, address: tuple[str, int]) -> None:
+        self.address = address
         self._last: tuple[float, float] | None = None
 
     def read(self, status: PipelineStatus) -> None:
         from prometheus_client.parser import text_string_to_metric_families
 
         try:
-            text = urlopen(self.url, timeout=2).read().decode()
-        except (URLError, OSError):
+            code, body = http_get(*self.address, "/metrics", timeout_s=2)
+        except (OSError, HTTPException):
             return
+        if code != 200:
+            return
+        text = body.decode()
         for family in text_string_to_metric_families(text):
             total = sum(s.value for s in family.samples if s.name.endswith("_total"))
             if family.name == "portflow_events_applied":
@@ -77,7 +84,7 @@ class MetricsRate:
 
 
 def collect(
-    report: Callable[[str, str, list[str]], dict],
+    report: Callable[[str, str, list[str]], Report],
     period: str,
     checks: Callable[[], list[Check]] | None = None,
 ) -> Snapshot:
@@ -87,17 +94,17 @@ def collect(
     )
 
 
-def _amount(value, measure: str) -> str:
+def _amount(value: int, measure: str) -> str:
     return f"{value / BILLION:,.2f}" if measure == "value_cny" else f"{value:,}"
 
 
-def _pct(value) -> Text:
+def _pct(value: float | None) -> Text:
     if value is None:
         return Text("new", style="cyan")
     return Text(f"{value:+.1f}", style="green" if value >= 0 else "red")
 
 
-def _table(title: str, measure: str, dim: str, limit: int, result: dict, total) -> Table:
+def _table(title: str, measure: str, dim: str, limit: int, result: Report, total: int) -> Table:
     unit = "bn yuan" if measure == "value_cny" else "trains"
     table = Table(title=title, title_justify="left", expand=False, pad_edge=False)
     table.add_column(dim.replace("_", " "))
@@ -107,7 +114,7 @@ def _table(title: str, measure: str, dim: str, limit: int, result: dict, total) 
     if measure == "value_cny":
         table.add_column("share %", justify="right")
     for row in result["rows"][:limit]:
-        cells = [
+        cells: list[str | Text] = [
             row["key"][dim],
             _amount(row["current"], measure),
             _amount(row["previous"], measure),
@@ -121,12 +128,13 @@ def _table(title: str, measure: str, dim: str, limit: int, result: dict, total) 
 
 def _checks_table(checks: list[Check]) -> Table:
     table = Table(title="Published figures (seed article) against portflow", title_justify="left")
-    for name, justify in (
+    columns: tuple[tuple[str, Justify], ...] = (
         ("figure", "left"),
         ("published", "right"),
         ("portflow", "right"),
         ("", "left"),
-    ):
+    )
+    for name, justify in columns:
         table.add_column(name, justify=justify)
     for c in checks:
         if c.matches:
@@ -161,7 +169,7 @@ def render(snapshot: Snapshot) -> Group:
         _table(title, measure, dim, limit, snapshot.reports[title], total["current"])
         for title, measure, dim, limit in VIEWS
     ]
-    parts = [headline, pipeline, Columns(tables, padding=(0, 2))]
+    parts: list[RenderableType] = [headline, pipeline, Columns(tables, padding=(0, 2))]
     if snapshot.checks:
         parts.append(_checks_table(snapshot.checks))
     return Group(*parts)

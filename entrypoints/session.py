@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from types import FrameType
 
 from entrypoints.embedded import BROKER_NAMES, DataDir, EmbeddedStack, api_url
 from entrypoints.processes import StackError
@@ -18,7 +19,7 @@ from portflow.domain.partitions import partition_name
 Say = Callable[[str], None]
 
 
-def _interrupt(signum, frame) -> None:
+def _interrupt(signum: int, frame: FrameType | None) -> None:
     """SIGTERM stops the stack the same way Ctrl-C does."""
     raise KeyboardInterrupt
 
@@ -26,7 +27,7 @@ def _interrupt(signum, frame) -> None:
 @contextmanager
 def running_stack(
     settings: Settings, run_dir: Path, broker: str, say: Say, data: DataDir | None = None
-) -> Iterator:
+) -> Iterator[EmbeddedStack]:
     """The started stack; stopped when the block ends, however it ends (Ctrl-C and SIGTERM end
     it quietly; while it starts, ``start`` stops what it started)."""
     stack = EmbeddedStack(settings, run_dir, broker, data)
@@ -77,7 +78,7 @@ def demo(
     from rich.console import Console
     from rich.live import Live
 
-    from entrypoints.dashboard import MetricsRate, collect, render
+    from entrypoints.dashboard import MetricsRate, Snapshot, collect, render
     from portflow.domain.queries import ReportRequest
     from portflow.services.progress import wait_until_applied
     from portflow.services.rates import load_rates
@@ -89,7 +90,7 @@ def demo(
     with running_stack(settings, run_dir, broker, say, data) as stack:
         store = open_store(settings)
         kept = store.outcomes().applied if data else 0
-        if kept:
+        if data and kept:
             say(
                 f"{data.path} already holds {kept:,} applied events: the scenario is not "
                 "replayed again"
@@ -110,9 +111,9 @@ def demo(
             targets = {partition_name(t, p): last for (t, p), (_, last) in result.offsets.items()}
         say(load_rates(store, RATES_FILE).summary())  # for the article's dollar figures
         reports = Reports(store, settings.tz)
-        rate = MetricsRate(f"{settings.metrics_addr[0]}:{settings.metrics_addr[1]}")
+        rate = MetricsRate(settings.metrics_addr)
 
-        def snapshot():
+        def snapshot() -> Snapshot:
             report = lambda p, m, b: reports.report(ReportRequest.parse(p, m, b))  # noqa: E731
             snap = collect(report, "2024-H1", lambda: checks_against(reports))
             rate.read(snap.pipeline)

@@ -16,9 +16,10 @@ import argparse
 import json
 import re
 import sys
+from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple, Protocol, Self, TypeVar
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
@@ -29,6 +30,7 @@ from grafana_foundation_sdk.builders.common import (
     VizLegendOptions,
     VizTooltipOptions,
 )
+from grafana_foundation_sdk.cog import builder as cogbuilder
 from grafana_foundation_sdk.cog import variants as cogvariants
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
 from grafana_foundation_sdk.models import common
@@ -60,6 +62,31 @@ TEST_VALUES = {
 }
 VARIABLE = re.compile(r"\$(?:\{(\w+)\}|(\w+))")
 
+Query = tuple[str, str]  # a PromQL expression and its legend
+Panel = timeseries.Panel | stat.Panel | bargauge.Panel | barchart.Panel | table.Panel
+Row = tuple[str, list[Panel]]  # a row's title and its panels
+Variable = cogbuilder.Builder[model.VariableModel]
+
+
+class Targeted(Protocol):
+    """What ``_targets`` sets on a panel builder."""
+
+    def description(self, description: str) -> Self: ...
+    def with_target(self, target: cogbuilder.Builder[cogvariants.Dataquery]) -> Self: ...
+    def datasource(self, datasource: model.DataSourceRef) -> Self: ...
+
+
+class Thresholded(Protocol):
+    """What ``_ratio_colours`` sets on a panel builder."""
+
+    def unit(self, unit: str) -> Self: ...
+    def decimals(self, decimals: float) -> Self: ...
+    def thresholds(self, thresholds: cogbuilder.Builder[model.ThresholdsConfig]) -> Self: ...
+
+
+T = TypeVar("T", bound=Targeted)
+R = TypeVar("R", bound=Thresholded)
+
 # What api_targets() puts in place of each variable of the event-time board: H1 2024 (the
 # Xinjiang scenario's period) and the time range Grafana would send for it, in epoch ms.
 _SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -78,7 +105,14 @@ API_TEST_VALUES = {
 # ---------------------------------------------------------------------------------------------
 
 
-def _targets(panel, queries, *, description="", instant=False, table=False):
+def _targets(
+    panel: T,
+    queries: Iterable[Query],
+    *,
+    description: str = "",
+    instant: bool = False,
+    table: bool = False,
+) -> T:
     """Adds (expr, legend) queries to a panel as targets A, B, C, …, and the datasource."""
     if description:
         panel = panel.description(description)
@@ -98,7 +132,9 @@ def _targets(panel, queries, *, description="", instant=False, table=False):
     return panel.datasource(DATASOURCE)
 
 
-def series(title, unit, *queries, description="", w=12, h=8):
+def series(
+    title: str, unit: str, *queries: Query, description: str = "", w: int = 12, h: int = 8
+) -> timeseries.Panel:
     """A time series panel of range queries."""
     panel = (
         timeseries.Panel()
@@ -123,7 +159,9 @@ def series(title, unit, *queries, description="", w=12, h=8):
     return _targets(panel, queries, description=description)
 
 
-def big_number(title, unit, *queries, description="", w=5, h=4):
+def big_number(
+    title: str, unit: str, *queries: Query, description: str = "", w: int = 5, h: int = 4
+) -> stat.Panel:
     """A stat panel showing the latest value of instant queries."""
     panel = (
         stat.Panel()
@@ -138,7 +176,7 @@ def big_number(title, unit, *queries, description="", w=5, h=4):
     return _targets(panel, queries, description=description, instant=True)
 
 
-def _ratio_colours(panel):
+def _ratio_colours(panel: R) -> R:
     """Red below 1 (fewer than a year earlier), green from 1 up."""
     return (
         panel.unit(RATIO)
@@ -153,7 +191,7 @@ def _ratio_colours(panel):
     )
 
 
-def ratio_stat(title, expr, description="", w=3, h=4):
+def ratio_stat(title: str, expr: str, description: str = "", w: int = 3, h: int = 4) -> stat.Panel:
     panel = (
         stat.Panel()
         .title(title)
@@ -166,7 +204,9 @@ def ratio_stat(title, expr, description="", w=3, h=4):
     return _targets(_ratio_colours(panel), [(expr, "YoY")], description=description, instant=True)
 
 
-def ratio_bars(title, expr, legend, description="", w=8, h=8):
+def ratio_bars(
+    title: str, expr: str, legend: str, description: str = "", w: int = 8, h: int = 8
+) -> bargauge.Panel:
     """A bar gauge of YoY ratios, one bar per series."""
     panel = (
         bargauge.Panel()
@@ -181,7 +221,16 @@ def ratio_bars(title, expr, legend, description="", w=8, h=8):
     return _targets(_ratio_colours(panel), [(expr, legend)], description=description, instant=True)
 
 
-def current_vs_previous_bars(title, unit, current, previous, label, description="", w=16, h=8):
+def current_vs_previous_bars(
+    title: str,
+    unit: str,
+    current: str,
+    previous: str,
+    label: str,
+    description: str = "",
+    w: int = 16,
+    h: int = 8,
+) -> barchart.Panel:
     """Grouped bars per label value: this year's window beside the same days a year earlier.
 
     Both queries are instant tables; "merge" joins them on the label, "organize" names the
@@ -226,7 +275,7 @@ def current_vs_previous_bars(title, unit, current, previous, label, description=
 # ---------------------------------------------------------------------------------------------
 
 
-def label_variable(name, label):
+def label_variable(name: str, label: str) -> dash.QueryVariable:
     """A multi-value variable over one label of the trade-value counter, "All" matching `.*`."""
     return (
         dash.QueryVariable(name)
@@ -242,7 +291,7 @@ def label_variable(name, label):
     )
 
 
-def span_variable():
+def span_variable() -> dash.CustomVariable:
     spans = ["month", "quarter", "half", "ytd"]
     return (
         dash.CustomVariable("span")
@@ -253,7 +302,14 @@ def span_variable():
     )
 
 
-def board(uid, title, description, time_from, variables, rows):
+def board(
+    uid: str,
+    title: str,
+    description: str,
+    time_from: str,
+    variables: list[Variable],
+    rows: list[Row],
+) -> dash.Dashboard:
     """A dashboard of rows, each (row title, [panel builders]); panel ids numbered in order.
     Each board links to the others (a "portflow" menu of the boards with that tag)."""
     builder = (
@@ -301,7 +357,7 @@ YOY_NOTE = (
 )
 
 
-def yoy_totals(measure):
+def yoy_totals(measure: str) -> list[Panel]:
     gauge, unit, name = YOY_MEASURES[measure]
     total = 'span="$span", dimension="total"'
     note = YOY_NOTE + " All ports and modes: the port and mode filters do not apply."
@@ -321,12 +377,12 @@ def yoy_totals(measure):
     ]
 
 
-def yoy_by(measure, label, title, filtered=False):
+def yoy_by(measure: str, label: str, title: str, filtered: bool = False) -> list[Panel]:
     """Current vs previous bars and the YoY ratio per value of one dimension."""
     gauge, unit, name = YOY_MEASURES[measure]
     match = f'span="$span", dimension="{label}"' + (f', {label}=~"${label}"' if filtered else "")
 
-    def window(w):
+    def window(w: str) -> str:
         return f'sum by ({label}) ({gauge}{{{match}, window="{w}"}})'
 
     return [
@@ -347,19 +403,19 @@ def yoy_by(measure, label, title, filtered=False):
     ]
 
 
-def rate_by(metric, by, extra=""):
+def rate_by(metric: str, by: str, extra: str = "") -> str:
     selector = f'port=~"$port", mode=~"$mode"{extra}'
     return f"sum by ({by}) (rate({metric}{{{selector}}}[$__rate_interval]))"
 
 
-def clearance(q):
+def clearance(q: str) -> str:
     return (
         f"histogram_quantile({q}, sum by (le) (rate(portflow_customs_clearance_seconds_bucket"
         '{port=~"$port"}[$__rate_interval])))'
     )
 
 
-def overview():
+def overview() -> dash.Dashboard:
     rate1h = 'portflow:trade_value_yuan:rate1h{port=~"$port", mode=~"$mode"}'
     return board(
         "portflow-overview",
@@ -457,7 +513,8 @@ def overview():
                         "TEU per hour by service",
                         "short",
                         (
-                            'sum by (service) (increase(portflow_train_teu_total{port=~"$port"}[1h]))',
+                            "sum by (service) "
+                            '(increase(portflow_train_teu_total{port=~"$port"}[1h]))',
                             "{{service}}",
                         ),
                     ),
@@ -492,15 +549,15 @@ def overview():
 # ---------------------------------------------------------------------------------------------
 
 
-def per_type(metric):
+def per_type(metric: str) -> str:
     return f"sum by (type) (rate({metric}[$__rate_interval]))"
 
 
-def quantile(q, metric, by="le, type"):
+def quantile(q: str, metric: str, by: str = "le, type") -> str:
     return f"histogram_quantile({q}, sum by ({by}) (rate({metric}[$__rate_interval])))"
 
 
-def pipeline():
+def pipeline() -> dash.Dashboard:
     return board(
         "portflow-pipeline",
         "portflow — pipeline health",
@@ -610,7 +667,7 @@ class Column(NamedTuple):
 RFC3339 = "2006-01-02T15:04:05Z07:00"
 
 
-class InfinityQuery(cogvariants.Dataquery):
+class InfinityQuery(cogvariants.Dataquery, cogbuilder.Builder[cogvariants.Dataquery]):
     """A GET of portflow's API read by the Infinity plugin's backend parser (the one alerting can
     use too). grafana-foundation-sdk has no Infinity builder, so this is both builder and model.
 
@@ -632,7 +689,7 @@ class InfinityQuery(cogvariants.Dataquery):
     def build(self) -> InfinityQuery:
         return self
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {
             "refId": self.ref_id,
             "datasource": API.to_json(),
@@ -660,7 +717,9 @@ class InfinityQuery(cogvariants.Dataquery):
         }
 
 
-def report_query(root_selector, columns, *params):
+def report_query(
+    root_selector: str, columns: list[Column], *params: tuple[str, str]
+) -> InfinityQuery:
     """GET /v1/reports of trade value for $period against $compare, in $currency; ``params``
     add to these or replace them."""
     defaults = {
@@ -674,7 +733,9 @@ def report_query(root_selector, columns, *params):
     )
 
 
-def series_query(granularity, columns, *params):
+def series_query(
+    granularity: str, columns: list[Column], *params: tuple[str, str]
+) -> InfinityQuery:
     """GET /v1/series of trade value over the dashboard's time range (epoch ms, which the API
     takes as Grafana sends it), in $currency."""
     return InfinityQuery(
@@ -714,7 +775,7 @@ REPORT_NOTE = (
 )
 
 
-def report_table(title, dim, *params, w=24):
+def report_table(title: str, dim: str, *params: tuple[str, str], w: int = 24) -> table.Panel:
     """A table of the report's rows by one dimension, each comparison field in its unit."""
     columns = [Column(f"key.{dim}", dim, "string"), *AMOUNTS, *(c for c, _ in ROW_FIELDS)]
     panel = (
@@ -735,13 +796,15 @@ def report_table(title, dim, *params, w=24):
     return panel
 
 
-def by_dimension(dim, title, *params):
+def by_dimension(dim: str, title: str, *params: tuple[str, str]) -> table.Panel:
     return report_table(
         f"Trade value by {title}: $period against $compare ($currency)", dim, *params
     )
 
 
-def totals(title, *extra, description=REPORT_NOTE, w=8):
+def totals(
+    title: str, *extra: tuple[str, str], description: str = REPORT_NOTE, w: int = 8
+) -> stat.Panel:
     """The report's total: current and previous amounts and the growth."""
     panel = (
         stat.Panel()
@@ -759,7 +822,7 @@ def totals(title, *extra, description=REPORT_NOTE, w=8):
     return panel.datasource(API)
 
 
-def data_through():
+def data_through() -> table.Panel:
     """How far the data goes: the newest event applied and whether the period is complete."""
     query = report_query(
         "data",
@@ -782,7 +845,14 @@ def data_through():
     )
 
 
-def against_earlier(title, granularity, earlier, description, *params, w=12):
+def against_earlier(
+    title: str,
+    granularity: str,
+    earlier: str,
+    description: str,
+    *params: tuple[str, str],
+    w: int = 12,
+) -> timeseries.Panel:
     """A time series of the API's rows: value beside the same days or month earlier."""
     columns = [
         Column("time", "time", "timestamp"),
@@ -814,7 +884,7 @@ def against_earlier(title, granularity, earlier, description, *params, w=12):
     return panel.datasource(API)
 
 
-def api_port_variable():
+def api_port_variable() -> dash.QueryVariable:
     """The ports of $period's report, largest first (a single port: the API's filter)."""
     query = InfinityQuery(
         "/v1/reports",
@@ -835,7 +905,7 @@ def api_port_variable():
     )
 
 
-def choice_variable(name, label, values):
+def choice_variable(name: str, label: str, values: list[str]) -> dash.CustomVariable:
     return (
         dash.CustomVariable(name)
         .label(label)
@@ -845,7 +915,7 @@ def choice_variable(name, label, values):
     )
 
 
-def period_variable():
+def period_variable() -> dash.TextBoxVariable:
     return (
         dash.TextBoxVariable("period")
         .label("Period (2024, 2024-H1, 2024-Q2, 2024-06, 2024-06-15)")
@@ -853,7 +923,7 @@ def period_variable():
     )
 
 
-def event_time():
+def event_time() -> dash.Dashboard:
     ytd = (("ytd", "true"), ("compare", "yoy"))  # the API's year to date is against a year earlier
     return board(
         "portflow-event-time",
@@ -922,7 +992,7 @@ def event_time():
 # ---------------------------------------------------------------------------------------------
 
 
-def dashboards() -> dict[str, dict]:
+def dashboards() -> dict[str, dict[str, Any]]:
     """File name → dashboard JSON."""
     boards = {
         "portflow-overview.json": overview(),
@@ -932,7 +1002,7 @@ def dashboards() -> dict[str, dict]:
     return {name: json.loads(JSONEncoder().encode(b.build())) for name, b in boards.items()}
 
 
-def render(board_json: dict) -> str:
+def render(board_json: dict[str, Any]) -> str:
     return json.dumps(board_json, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
@@ -941,8 +1011,9 @@ def substitute(text: str, values: dict[str, str] = TEST_VALUES) -> str:
     return VARIABLE.sub(lambda m: values.get(m[1] or m[2], m[0]), text)
 
 
-def _is_api(target: dict) -> bool:
-    return target.get("datasource", {}).get("uid") == API.uid
+def _is_api(target: dict[str, Any]) -> bool:
+    uid: str | None = target.get("datasource", {}).get("uid")
+    return uid == API.uid
 
 
 def panel_queries() -> list[tuple[str, str, str]]:
@@ -966,7 +1037,7 @@ class ApiTarget(NamedTuple):
     selectors: tuple[str, ...]  # the field each column reads from a row
 
 
-def infinity_targets(board_json: dict) -> list[tuple[str, dict]]:
+def infinity_targets(board_json: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     """(panel title or "variable NAME", Infinity query) of every panel and variable."""
     found = [
         (panel["title"], target)
@@ -1002,7 +1073,7 @@ def api_targets(values: dict[str, str] = API_TEST_VALUES) -> list[ApiTarget]:
     return targets
 
 
-def main(argv=None) -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--check",

@@ -18,10 +18,11 @@ applied leaves nothing on the DLQ.
 from __future__ import annotations
 
 import time
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any, Literal, Protocol, TypedDict
 
 from kafka import KafkaConsumer, TopicPartition
 
@@ -37,6 +38,44 @@ REJECTED = "rejected"  # never re-driven
 REJECTED_AGAIN = "rejected-again"  # re-driven, and the re-driven record was rejected too
 REDRIVEN = "redriven"  # re-driven, not yet handled by the workers
 ACCEPTED = "accepted"  # re-driven, and the workers handled it without rejecting it
+
+
+class Redrive(TypedDict):
+    """One re-drive of a group's event, as the ledger in Redis holds it."""
+
+    letter: str  # the letter re-driven: ``<partition>@<offset>`` on the DLQ topic
+    at: float  # when: Unix time
+    to: str  # the record it became: ``<topic>:<partition>@<offset>``
+
+
+class Rejected(TypedDict):
+    """A rejection in a group's history (``DeadLetterGroup.history``)."""
+
+    at: str  # RFC 3339, UTC
+    event: Literal["rejected"]
+    letter: str
+    record: str
+    code: str
+    reason: str
+
+
+class Redriven(TypedDict):
+    """A re-drive in a group's history."""
+
+    at: str
+    event: Literal["redriven"]
+    letter: str
+    to: str
+
+
+class Producer(Protocol):
+    """What ``redrive`` needs of kafka-python's ``KafkaProducer`` (which ships no types)."""
+
+    def send(
+        self, topic: str, *, key: bytes | None, value: bytes, headers: list[tuple[str, bytes]]
+    ) -> Any: ...  # kafka-python's FutureRecordMetadata
+
+    def flush(self) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -74,7 +113,7 @@ class DeadLetterRecord:
     def at(self) -> str:
         return iso_time(self.timestamp_ms / 1000)
 
-    def as_json(self) -> dict:
+    def as_json(self) -> dict[str, object]:
         return {
             "partition": self.partition,
             "offset": self.offset,
@@ -101,7 +140,7 @@ class DeadLetterGroup:
 
     source: str  # the original letter's ``source`` (or, if that letter is gone, its position)
     letters: list[DeadLetterRecord]
-    redrives: list[dict] = field(default_factory=list)
+    redrives: list[Redrive] = field(default_factory=list)
     status: str = REJECTED
 
     @property
@@ -119,9 +158,9 @@ class DeadLetterGroup:
         """Re-driven before (as the ledger says, or a letter of a re-driven record shows)."""
         return bool(self.redrives) or any(letter.redriven_from for letter in self.letters)
 
-    def history(self) -> list[dict]:
+    def history(self) -> list[Rejected | Redriven]:
         """Its rejections and re-drives, in time order."""
-        rejections = [
+        rejections: list[tuple[float, Rejected | Redriven]] = [
             (
                 letter.timestamp_ms / 1000,
                 {
@@ -135,7 +174,7 @@ class DeadLetterGroup:
             )
             for letter in self.letters
         ]
-        redrives = [
+        redrives: list[tuple[float, Rejected | Redriven]] = [
             (
                 r["at"],
                 {
@@ -149,7 +188,7 @@ class DeadLetterGroup:
         ]
         return [entry for _, entry in sorted(rejections + redrives, key=lambda e: e[0])]
 
-    def as_json(self) -> dict:
+    def as_json(self) -> dict[str, object]:
         """The latest letter's fields (as ``as_json`` of a letter) and the group's."""
         return {
             **self.latest.as_json(),
@@ -162,12 +201,7 @@ class DeadLetterGroup:
 
     def summary(self) -> str:
         """Three lines: the event, status, attempts and latest reason; its history; its start."""
-        steps = "; ".join(
-            f"{e['at']} rejected {e['code']} (letter {e['letter']})"
-            if e["event"] == "rejected"
-            else f"{e['at']} re-driven to {e['to']}"
-            for e in self.history()
-        )
+        steps = "; ".join(_step(e) for e in self.history())
         preview = self.latest.value[:80].decode(errors="replace")
         return (
             f"{self.source}  {self.status}  {self.attempts}  {self.latest.code}: "
@@ -175,9 +209,15 @@ class DeadLetterGroup:
         )
 
 
+def _step(entry: Rejected | Redriven) -> str:
+    if entry["event"] == "rejected":
+        return f"{entry['at']} rejected {entry['code']} (letter {entry['letter']})"
+    return f"{entry['at']} re-driven to {entry['to']}"
+
+
 def group_letters(
     letters: list[DeadLetterRecord],
-    ledger: dict[str, list[dict]],
+    ledger: Mapping[str, Sequence[Redrive]],
     marks: dict[str, int],
     dlq_topic: str,
 ) -> list[DeadLetterGroup]:
@@ -190,7 +230,7 @@ def group_letters(
     redriven_to = {r["to"]: source for source, redrives in ledger.items() for r in redrives}
 
     def origin(letter: DeadLetterRecord) -> str:
-        seen = set()
+        seen: set[tuple[int, int] | None] = set()
         while letter.record not in redriven_to and letter.redriven_from:
             previous = letter_position(letter.redriven_from, dlq_topic)
             if previous not in at_position:  # gone (retention), or not ours
@@ -205,7 +245,7 @@ def group_letters(
     for letter in sorted(letters, key=lambda d: (d.timestamp_ms, d.partition, d.offset)):
         grouped.setdefault(origin(letter), []).append(letter)
     groups = [
-        DeadLetterGroup(source, members, ledger.get(source, []))
+        DeadLetterGroup(source, members, list(ledger.get(source, [])))
         for source, members in grouped.items()
     ]
     for group in groups:
@@ -266,11 +306,11 @@ def read_dead_letters(
             return
         consumer.assign(tps)
         consumer.seek_to_beginning(*tps)
-        done: set = set()
+        done: set[TopicPartition] = set()
         idle_since = time.monotonic()
         while len(done) < len(tps) and time.monotonic() - idle_since < idle_timeout_s:
             batches = consumer.poll(timeout_ms=500)
-            for tp, messages in batches.items():
+            for messages in batches.values():
                 idle_since = time.monotonic()
                 for m in messages:
                     headers = dict(m.headers or [])
@@ -362,7 +402,7 @@ def redrive_groups(
 
 
 def redrive(
-    settings: Settings, store: RedisStore, groups: list[DeadLetterGroup], producer
+    settings: Settings, store: RedisStore, groups: list[DeadLetterGroup], producer: Producer
 ) -> dict[str, int]:
     """Send each group's latest letter back to its source topic, its original bytes and key
     with a header naming that letter; note each re-drive the broker acknowledged in the
@@ -387,7 +427,7 @@ def redrive(
             )
         )
     producer.flush()
-    noted: dict[str, list[dict]] = {}
+    noted: dict[str, list[Redrive]] = {}
     by_topic: dict[str, int] = {}
     try:
         for group, future in sent:

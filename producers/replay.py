@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NoReturn
 
 import msgspec
 from kafka import KafkaProducer
@@ -67,7 +67,7 @@ class InvalidPublishing(UsageError, ValueError):
 class _Probe(msgspec.Struct):
     """Just enough of an event to route and pace it."""
 
-    type: Any = None
+    type: str | None = None  # else not routable (a list or an object would not even hash)
     ts: Any = None
     event_id: Any = None
     declaration_id: Any = None
@@ -202,7 +202,7 @@ class Replayer:
                 self._stop = (ReplayError, f"cannot read {exc}")
         return self._finish()
 
-    def _publish_file(self, path: str, bar: tqdm) -> None:
+    def _publish_file(self, path: str, bar: tqdm[NoReturn]) -> None:
         """Publish a file's lines; its records hold no line of another file."""
         self._path = path
         with open(path, "rb") as raw:
@@ -278,14 +278,14 @@ class Replayer:
         if not line:
             return
         try:
-            probe = _PROBE.decode(line)
-            event_type = probe.type if probe.type in self.topic_of else None
-        except (msgspec.DecodeError, UnicodeDecodeError):
-            probe, event_type = None, None
+            probe: _Probe | None = _PROBE.decode(line)
+        except (msgspec.DecodeError, UnicodeDecodeError):  # (a type that is no string too)
+            probe = None
+        event_type = probe.type if probe is not None and probe.type in self.topic_of else None
         if len(line) > MAX_RECORD_BYTES:
             self._publish_cut(line, event_type, path, number)
             return
-        if event_type is None:
+        if probe is None or event_type is None:
             # Not an event we can route: publish it alone, unchanged, for the worker to reject.
             self.result.other_lines += 1
             self._send(self.settings.topic("shipment"), None, line, path, [number])
@@ -316,7 +316,7 @@ class Replayer:
             self.result.other_lines += 1
         else:
             self.result.events += 1
-        topic = self.topic_of.get(event_type) or self.settings.topic("shipment")
+        topic = self.settings.topic("shipment") if event_type is None else self.topic_of[event_type]
         self._send(topic, None, line[: MAX_EVENT_BYTES + 1], path, [number], cut_from=len(line))
 
     def _wait_for_turn(self, probe: _Probe) -> None:

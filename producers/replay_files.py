@@ -116,7 +116,7 @@ def _check_text(path: str, head: bytes) -> None:
 
 
 @contextmanager
-def _content(path: str, raw: BinaryIO) -> Iterator[BinaryIO]:
+def _content(path: str, raw: BinaryIO) -> Iterator[BinaryIO | gzip.GzipFile]:
     if not is_gzip_name(path):
         yield raw
         return

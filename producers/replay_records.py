@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import threading
 from array import array
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from portflow.adapters.redis import Outcomes
 from portflow.domain.partitions import split_partition_name
@@ -36,7 +37,9 @@ class SentRecords:
         self._starts = array("Q")  # record k holds _lines[_starts[k]:_starts[k + 1]]
         self._files = array("I")  # record k's file, an index into paths
         self._acked = bytearray()
-        self._at: dict[tuple[str, int], tuple[array, array]] = {}  # partition → offsets, records
+        self._at: dict[
+            tuple[str, int], tuple[array[int], array[int]]
+        ] = {}  # partition → offsets, records
         self._cut: dict[int, int] = {}  # record → size of the line it holds cut
         self._lock = threading.Lock()
 
@@ -77,7 +80,7 @@ class SentRecords:
     def in_flight(self) -> int:
         return self.count - self.acknowledged - len(self.failures)
 
-    def lines_of(self, record: int) -> array:
+    def lines_of(self, record: int) -> array[int]:
         end = self._starts[record + 1] if record + 1 < len(self._starts) else len(self._lines)
         return self._lines[self._starts[record] : end]
 
@@ -114,7 +117,7 @@ class SentRecords:
                 record = self._acked.find(0, record + 1)
         return None if earliest is None else (self.paths[earliest[0]], earliest[1])
 
-    def rejection_at(self, rejection: dict) -> tuple[tuple, str]:
+    def rejection_at(self, rejection: Mapping[str, Any]) -> tuple[tuple[int, int], str]:
         """Where a rejection of ``Outcomes.rejections`` came from: a sort key (file order) and
         ``file:line`` (or the partition and offset of a record this run did not send)."""
         topic, partition = split_partition_name(rejection["partition"])

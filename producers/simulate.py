@@ -74,7 +74,8 @@ class Simulator:
         return (
             f'{{"type":"shipment","event_id":"{event_id}","ts":"{_stamp(now)}","port":"{port}",'
             f'"mode":"{mode}","direction":"{"export" if rng.random() < 0.62 else "import"}",'
-            f'"value_cny":{decimal_text(value_fen, 2)},"weight_tonnes":{decimal_text(weight_kg, 3)},'
+            f'"value_cny":{decimal_text(value_fen, 2)},'
+            f'"weight_tonnes":{decimal_text(weight_kg, 3)},'
             f'"partner":"{partner}","trade_mode":"{trade_mode}","zones":[{zone_list}]}}'
         )
 

@@ -15,10 +15,12 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import faust
 from faust.sensors import Monitor
-from faust.types import TP
+from faust.transport.drivers.aiokafka import Transport
+from faust.types import TP, EventT, Message, StreamT, TopicT
 
 from portflow.adapters.kafka import TopicIds, faust_credentials
 from portflow.adapters.redis import RedisStore, StateLost
@@ -28,7 +30,7 @@ from portflow.retry import Backoff
 from streams.assignment import AssignmentTracker
 from streams.batching import Batcher
 from streams.drops import DropCollector
-from streams.intake import BatchingConsumer
+from streams.intake import BatchingConsumer, Fetched, batching_consumer
 from streams.metrics import DataDirCollector, LostOffsetsCollector, WorkerMetrics
 from streams.positioning import Positioner
 from streams.processor import (
@@ -102,7 +104,8 @@ def create_app(settings: Settings, store: RedisStore, metrics: WorkerMetrics) ->
         # records per fetch (all partitions): what one Fetched holds at most
         broker_max_poll_records=settings.batch_records,
     )
-    app.transport.Consumer = BatchingConsumer  # before anything makes app.consumer
+    # before anything makes app.consumer; this app's transport alone (Faust: a class variable)
+    app.transport.Consumer = BatchingConsumer  # type: ignore[misc]
 
     async def send_dead_letters(letters: list[DeadLetter]) -> None:
         pending = []
@@ -158,52 +161,61 @@ class QuietMonitor(Monitor):
     feeds Faust's web statistics, which the worker does not serve (portflow's metrics are its
     own). Faust's calls about offsets and commits still reach it."""
 
-    def on_message_in(self, tp, offset, message) -> None:
+    def on_message_in(self, tp: TP, offset: int, message: Message) -> None:
         pass
 
-    def on_stream_event_in(self, tp, offset, stream, event) -> None:
+    def on_stream_event_in(
+        self, tp: TP, offset: int, stream: StreamT[Any], event: EventT[Any]
+    ) -> dict[str, Any] | None:
         return None
 
-    def on_stream_event_out(self, tp, offset, stream, event, state=None) -> None:
+    def on_stream_event_out(
+        self,
+        tp: TP,
+        offset: int,
+        stream: StreamT[Any],
+        event: EventT[Any],
+        state: dict[str, Any] | None = None,
+    ) -> None:
         pass
 
-    def on_message_out(self, tp, offset, message) -> None:
+    def on_message_out(self, tp: TP, offset: int, message: Message) -> None:
         pass
 
 
 def _shorten_fetch_wait(app: faust.App, wait_ms: int) -> None:
     """Give the worker's aiokafka consumer ``fetch_max_wait_ms=wait_ms`` (Faust offers no
     setting): set on the consumer Faust creates, before it starts its fetcher."""
-    thread = app.consumer._thread
+    thread = batching_consumer(app)._thread
     create = thread._create_worker_consumer
 
-    def create_with_short_wait(transport):
+    def create_with_short_wait(transport: Transport) -> Any:  # aiokafka's consumer: untyped
         consumer = create(transport)
         consumer._fetch_max_wait_ms = wait_ms
         return consumer
 
-    thread._create_worker_consumer = create_with_short_wait
+    thread._create_worker_consumer = create_with_short_wait  # type: ignore[method-assign]
 
 
 def _register_agent(
     app: faust.App,
-    topic,
+    topic: TopicT,
     event_type: str,
     processor: BatchProcessor,
     positioner: Positioner,
     metrics: WorkerMetrics,
 ) -> None:
     @app.agent(topic, name=f"portflow-{event_type}")
-    async def aggregate(stream):
+    async def aggregate(stream: StreamT[Fetched]) -> None:
         # Each value is a Fetched (streams.intake): a fetch's records of this topic. Records are
         # acknowledged once Redis holds their effects. Single-event records share one Redis step
         # per batch; the processor splits a batch of batch records into atomic steps. While a
         # batch is in Redis the next is prepared and sent (``Handoff``), and about
         # PORTFLOW_BATCH_RECORDS records wait for the one after.
-        consumer = app.consumer
+        consumer = batching_consumer(app)
         last: Handoff | None = None
 
-        async def start(records: list[SourceRecord]) -> asyncio.Task:
+        async def start(records: list[SourceRecord]) -> asyncio.Task[None]:
             """Start applying a batch; return once the next may start (this one's steps are
             in Redis) with the task that finishes it."""
             nonlocal last
@@ -299,7 +311,7 @@ async def _process_until_done(
     event_type: str,
     metrics: WorkerMetrics,
     handoff: Handoff,
-):
+) -> BatchStats:
     """Process a batch until it is done, whatever fails.
 
     Infrastructure failures (Redis, Kafka) are retried with backoff: re-processing is safe

@@ -1,7 +1,7 @@
 """What a worker does about the partitions it owns, besides reading them: announce them in
 Redis (``R:worker:<id>``), load their marks after each rebalance, export their progress and lag,
-refresh the lost-offsets, YoY and throughput-drop gauges, and check that Redis and the topics are still the ones
-the marks refer to. Side duties: none of them may stop processing."""
+refresh the lost-offsets, YoY and throughput-drop gauges, and check that Redis and the topics are
+still the ones the marks refer to. Side duties: none of them may stop processing."""
 
 from __future__ import annotations
 
@@ -9,26 +9,31 @@ import asyncio
 import logging
 import os
 import socket
+from collections.abc import Callable
+from typing import Any, TypeVarTuple
 
 import faust
+from faust.types import TP
 
 from portflow.adapters.redis import RedisStore
 from portflow.config import Settings
 from portflow.domain.partitions import partition_name
 from streams.drops import DropCollector
+from streams.intake import batching_consumer
 from streams.metrics import LostOffsetsCollector, WorkerMetrics
 from streams.positioning import Positioner
 from streams.processor import BatchProcessor
 from streams.yoy import YoyCollector
 
 log = logging.getLogger(__name__)
+Ts = TypeVarTuple("Ts")
 
 RENEW_S = 5.0  # announcement, lost offsets, state check and progress, this often
 YOY_REFRESH_S = 15.0  # at most this often; costly refreshes are spaced further (streams.yoy)
 DROPS_REFRESH_S = 5.0  # each refresh judges at most two months of newly complete days
 
 
-async def best_effort(what: str, fn, *args) -> None:
+async def best_effort(what: str, fn: Callable[[*Ts], object], *args: *Ts) -> None:
     """Run a blocking side duty in a thread; log, never raise, when it fails."""
     try:
         await asyncio.to_thread(fn, *args)
@@ -56,16 +61,17 @@ class AssignmentTracker:
         self.ttl_s = max(15, settings.session_timeout_s * 3)
         # the worker that owns it exports the YoY gauges (one worker only: see streams.yoy)
         self.yoy_partition = partition_name(settings.topic("shipment"), 0)
-        self.tps: list = []  # the event topics' partitions owned
+        self.tps: list[TP] = []  # the event topics' partitions owned
         self.owned: list[str] = []  # their names
 
     def install(self) -> None:
-        self.app.on_partitions_assigned.connect(self.on_assigned)
+        # mode types a handler as taking any arguments; Faust sends the assigned set alone
+        self.app.on_partitions_assigned.connect(self.on_assigned)  # type: ignore[arg-type]
         self.app.timer(interval=RENEW_S)(self.renew)
         self.app.timer(interval=YOY_REFRESH_S)(self.refresh_yoy)
         self.app.timer(interval=DROPS_REFRESH_S)(self.refresh_drops)
 
-    async def on_assigned(self, sender, assigned, **kwargs) -> None:
+    async def on_assigned(self, sender: faust.App, assigned: set[TP], **kwargs: Any) -> None:
         self.tps = [tp for tp in assigned if tp.topic in self.settings.event_topics]
         self.owned = sorted(partition_name(tp.topic, tp.partition) for tp in self.tps)
         log.info("assigned %d partitions", len(self.owned))
@@ -108,13 +114,13 @@ class AssignmentTracker:
             self.ttl_s,
         )
 
-    def highwater(self, tp):
+    def highwater(self, tp: TP) -> int | None:
         """The end offset of ``tp`` (Kafka's high watermark, the next offset) as the consumer heard
         it, None if unknown: also in the moment after a rebalance when the consumer's assignment
         is newer than ``tps`` (aiokafka asserts that the partition is assigned; a timer that
         raised would stop the worker)."""
         try:
-            return self.app.consumer.highwater(tp)
+            return batching_consumer(self.app).highwater(tp)
         except AssertionError:
             return None
 

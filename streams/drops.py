@@ -23,12 +23,12 @@ so that a replay's alerts come as its history passes.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import date, datetime, timedelta
 from datetime import time as day_start
 from zoneinfo import ZoneInfo
 
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from portflow.adapters.redis import RedisStore
@@ -38,8 +38,12 @@ from portflow.domain.measures import check_request
 from portflow.services.anomalies import DailyTotals, last_complete_day
 from streams.pacing import MAX_DEFER_S, RefreshPacer
 
-# (measure, by): what the live gauges judge.
-LIVE_VIEWS = (
+View = tuple[str, tuple[str, ...]]  # (measure, by)
+Key = tuple[str, ...]  # a row's values of ``by``
+Found = tuple[View, Key, date]  # a drop: its view, its row, its day
+
+# What the live gauges judge.
+LIVE_VIEWS: tuple[View, ...] = (
     ("value_cny", ("port",)),
     ("value_cny", ("port", "mode")),
     ("trains", ("port", "service")),
@@ -67,10 +71,10 @@ class DropCollector(Collector):
         self,
         store: RedisStore,
         tz: ZoneInfo,
-        clock=time.monotonic,
+        clock: Callable[[], float] = time.monotonic,
         min_drop_pct: float = DEFAULT_MIN_DROP_PCT,
         max_ahead_s: int | None = Settings.max_event_ahead_s,
-        wall_clock=time.time,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self.store, self.tz, self.min_drop_pct = store, tz, min_drop_pct
         self.max_ahead_s, self._wall_clock = max_ahead_s, wall_clock
@@ -84,12 +88,12 @@ class DropCollector(Collector):
             for view in LIVE_VIEWS
         }
         self._judged_through: date | None = None
-        self._latest: dict[tuple, list[Judgement]] = {}
-        self._held: dict[tuple, tuple[Judgement, float]] = {}  # (view, key, day) -> found at
-        self._announced: set[tuple] = set()  # (view, key, day) of the drops exported so far
-        self._families: list = []
+        self._latest: dict[View, list[Judgement]] = {}
+        self._held: dict[Found, tuple[Judgement, float]] = {}  # -> (judgement, found at)
+        self._announced: set[Found] = set()  # the drops exported so far
+        self._families: list[Metric] = []
 
-    def collect(self) -> Iterable:
+    def collect(self) -> Iterable[Metric]:
         return list(self._families) if self.active else []
 
     def refresh_if_due(self, behind: bool = False) -> None:
@@ -128,7 +132,7 @@ class DropCollector(Collector):
         self._announced = {k for k in self._announced if k[2] >= days[0]}
         self._families = self._compute(last)
 
-    def _compute(self, day: date) -> list:
+    def _compute(self, day: date) -> list[Metric]:
         stamp = datetime.combine(day, day_start(), self.tz).timestamp()
         judged_name, observed_name, expected_name, ratio_name, drop_name = self.NAMES
         judged = GaugeMetricFamily(
@@ -162,11 +166,12 @@ class DropCollector(Collector):
                 if j.ratio is not None:
                     ratio.add_metric(labels, j.ratio)
         for (view, key, day), (j, _) in sorted(self._held.items()):
-            drop.add_metric([*_labels(view, key), day.isoformat()], 1 - j.ratio)
+            if j.ratio is not None:  # always, for a drop: it has an expectation above 0
+                drop.add_metric([*_labels(view, key), day.isoformat()], 1 - j.ratio)
         return [judged, observed, expected, ratio, drop]
 
 
-def _labels(view: tuple, key: tuple) -> list[str]:
+def _labels(view: View, key: Key) -> list[str]:
     measure, by = view
-    values = dict(zip(by, key))
+    values = dict(zip(by, key, strict=True))
     return [measure, ",".join(by), *(values.get(d, "") for d in ("port", "mode", "service"))]

@@ -25,16 +25,22 @@ import asyncio
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
+import faust
 from aiokafka.errors import KafkaError
+from faust.transport.conductor import Conductor
 from faust.transport.consumer import CONSUMER_FETCHING
 from faust.transport.drivers.aiokafka import Consumer as AIOKafkaConsumer
-from faust.types import TP
+from faust.types import TP, TopicT
 from faust.types.tuples import ack_lock
+from mode import Service, ServiceT
 
 # How long the drain waits before fetching again after a fetch failed.
 FETCH_RETRY_S = 1.0
+
+# A fetch's records per partition: aiokafka's ``ConsumerRecord``s (aiokafka ships no types).
+Records = Mapping[TP, list[Any]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,9 +49,9 @@ class Fetched:
     ``ConsumerRecord``s: ``topic``, ``partition``, ``offset``, ``key``, ``value``)."""
 
     generation_id: int
-    parts: Mapping[TP, list[Any]]
+    parts: Records
 
-    def is_current(self, app) -> bool:
+    def is_current(self, app: faust.App) -> bool:
         """Whether it was fetched in the consumer's current generation and the flow still
         runs: else a rebalance came since, and the new positions read these records again."""
         return self.generation_id == app.consumer_generation_id and app.flow_control.is_active()
@@ -54,9 +60,9 @@ class Fetched:
 class BatchingConsumer(AIOKafkaConsumer):
     """Faust's aiokafka consumer with a drain that delivers per fetch (see the module)."""
 
-    async def _drain_messages(self, fetcher) -> None:
+    async def _drain_messages(self, fetcher: ServiceT) -> None:
         consumer_stopped = self._stopped.is_set
-        fetcher_stopped = fetcher._stopped.is_set
+        fetcher_stopped = cast(Service, fetcher)._stopped.is_set  # Faust's Fetcher service
         try:
             while not (consumer_stopped() or fetcher_stopped()):
                 self.diag.set_flag(CONSUMER_FETCHING)
@@ -93,15 +99,15 @@ class BatchingConsumer(AIOKafkaConsumer):
         finally:
             self.diag.unset_flag(CONSUMER_FETCHING)
 
-    async def _deliver_fetch(self, records: Mapping[TP, list], active: set | None) -> None:
+    async def _deliver_fetch(self, records: Records, active: set[TP] | None) -> None:
         """One ``Fetched`` per channel; a partition's read offset moves once it is delivered."""
         app = self.app
         generation = app.consumer_generation_id
         read_offset = self._read_offset
-        channels_of = app.topics._tp_index
+        channels_of = cast(Conductor, app.topics)._tp_index  # Faust's type: ConductorT
         inbound = app.monitor.stream_inbound_time
         now = time.monotonic()
-        by_channel: dict[Any, dict[TP, list]] = {}
+        by_channel: dict[TopicT, dict[TP, list[Any]]] = {}
         for tp, batch in records.items():
             if active is not None and tp not in active:
                 continue
@@ -125,7 +131,7 @@ class BatchingConsumer(AIOKafkaConsumer):
             for tp, batch in parts.items():
                 read_offset[tp] = batch[-1].offset
 
-    async def _put(self, queue: asyncio.Queue, item: Fetched) -> bool:
+    async def _put(self, queue: asyncio.Queue[Fetched], item: Fetched) -> bool:
         """Queue ``item``, waiting for room unless the flow stops or the consumer does first.
 
         Not ``Service.wait_first``: Faust's flow control cancels a blocked putter when it clears
@@ -171,3 +177,9 @@ class BatchingConsumer(AIOKafkaConsumer):
                 index.update(new)
                 self._acked[tp].extend(new)
                 self._n_acked += len(new)
+
+
+def batching_consumer(app: faust.App) -> BatchingConsumer:
+    """``app.consumer``, which ``streams.app`` makes a ``BatchingConsumer`` (Faust types it as
+    its abstract ``ConsumerT``)."""
+    return cast(BatchingConsumer, app.consumer)

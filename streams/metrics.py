@@ -9,12 +9,15 @@ the first ``MAX_PORTS`` port codes a worker sees keep their name, later ones cou
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import cast
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from portflow.adapters.redis import RedisStore
@@ -36,6 +39,9 @@ from portflow.domain.partitions import split_partition_name
 from streams.processor import BatchStats
 
 MAX_PORTS = 64
+# A cell's first values (``cell_values_and_amounts``): the event type, then the values of its
+# labels, which never reach a shipment's zones (its last value, a tuple).
+CellPrefix = tuple[str | tuple[str, ...], ...]
 # Declarations whose filing time is remembered for the clearance-time histogram, per worker.
 MAX_PENDING_DECLARATIONS = 200_000
 
@@ -183,7 +189,7 @@ class WorkerMetrics:
         }
         self._ports: set[str] = set()
         # (type, port label, labels...) -> its counters' children: ``labels()`` is slow
-        self._business_children: dict[tuple[str, ...], list] = {}
+        self._business_children: dict[tuple[str, ...], list[tuple[Counter, int]]] = {}
         self._filed: dict[str, float] = {}
         for event_type in EVENT_TYPES:
             for metric in (
@@ -240,7 +246,7 @@ class WorkerMetrics:
         """The business counters of events applied (a step's): their amounts are summed per
         label set first, so each counter moves once per step. (A label set's amounts are
         gathered, then summed column by column: a step's events share a few label sets.)"""
-        gathered: dict[tuple[str, ...], list[tuple[int, ...]]] = {}
+        gathered: dict[CellPrefix, list[tuple[int, ...]]] = {}
         business = self._business
         for e in events:
             values, amounts = cell_values_and_amounts(e)
@@ -252,16 +258,17 @@ class WorkerMetrics:
                 gathered[key] = [amounts]
             else:
                 label_set.append(amounts)
-        for (event_type, port, *labels), label_set in gathered.items():
-            amounts = map(sum, zip(*label_set))
-            key = (event_type, self.port(port), *labels)
-            children = self._business_children.get(key)
+        for prefix, label_set in gathered.items():
+            event_type, port, *labels = cast(tuple[str, ...], prefix)  # (labels: no zones)
+            totals = map(sum, zip(*label_set, strict=True))
+            label_values = (event_type, self.port(port), *labels)
+            children = self._business_children.get(label_values)
             if children is None:  # (bounded: port labels are, and the rest are enumerations)
-                children = self._business_children[key] = [
-                    (counter.labels(*key[1:]), scale)
+                children = self._business_children[label_values] = [
+                    (counter.labels(*label_values[1:]), scale)
                     for counter, scale in self._business[event_type][1]
                 ]
-            for (child, scale), amount in zip(children, amounts):
+            for (child, scale), amount in zip(children, totals, strict=True):
                 child.inc(amount / scale if scale > 1 else amount)
 
     def _observe_clearance(self, e: Customs) -> None:
@@ -333,7 +340,7 @@ class LostOffsetsCollector(Collector):
                 counts[event_type] += sum(last - first + 1 for first, last in spans)
         self.counts = counts
 
-    def describe(self):
+    def describe(self) -> Iterator[Metric]:
         yield self._family()
 
     def _family(self) -> GaugeMetricFamily:
@@ -344,7 +351,7 @@ class LostOffsetsCollector(Collector):
             labels=["type"],
         )
 
-    def collect(self):
+    def collect(self) -> Iterator[Metric]:
         gauge = self._family()
         for event_type, count in (self.counts or {}).items():
             gauge.add_metric([event_type], count)
@@ -367,7 +374,7 @@ class DataDirCollector(Collector):
     def __init__(self, data_dir: str) -> None:
         self.root = Path(data_dir)
 
-    def describe(self):
+    def describe(self) -> Iterator[Metric]:
         yield from self._families()
 
     def _families(self) -> tuple[GaugeMetricFamily, GaugeMetricFamily, GaugeMetricFamily]:
@@ -384,7 +391,7 @@ class DataDirCollector(Collector):
             GaugeMetricFamily(whole, "Size of the data directory's file system."),
         )
 
-    def collect(self):
+    def collect(self) -> Iterator[Metric]:
         used, free, whole = self._families()
         for part in self.PARTS:
             used.add_metric([part], tree_bytes(self.root / part))
@@ -402,10 +409,8 @@ def tree_bytes(root: Path) -> int:
     total = 0
     for directory, _, files in os.walk(root):
         for name in files:
-            try:
+            with contextlib.suppress(OSError):  # deleted meanwhile (a Kafka segment, an AOF)
                 total += os.stat(os.path.join(directory, name)).st_blocks * 512
-            except OSError:
-                pass  # deleted meanwhile (a Kafka segment, a rewritten AOF)
     return total
 
 
@@ -429,7 +434,7 @@ class UnappliedAgeCollector(Collector):
         for name in names:
             self._since.pop(name, None)
 
-    def describe(self):
+    def describe(self) -> Iterator[Metric]:
         yield self._family()
 
     def _family(self) -> GaugeMetricFamily:
@@ -440,7 +445,7 @@ class UnappliedAgeCollector(Collector):
             labels=["topic", "partition"],
         )
 
-    def collect(self):
+    def collect(self) -> Iterator[Metric]:
         gauge, now = self._family(), time.monotonic()
         for name in sorted(set(self.owned) | set(self._since)):
             topic, partition = split_partition_name(name)

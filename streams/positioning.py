@@ -38,6 +38,7 @@ from faust.types import TP
 from portflow.adapters.redis import RedisStore
 from portflow.config import Settings
 from portflow.domain.partitions import partition_name
+from streams.intake import batching_consumer
 from streams.processor import BatchProcessor
 
 log = logging.getLogger(__name__)
@@ -83,7 +84,7 @@ class Positioner:
 
     def install(self) -> None:
         """Make Faust's "seek to committed" (every rebalance) seek to the marks instead."""
-        consumer = self.app.consumer
+        consumer = batching_consumer(self.app)
         seek_to_committed = consumer.seek_to_committed
 
         async def seek_to_marks() -> Mapping[TP, int]:
@@ -100,7 +101,8 @@ class Positioner:
             committed.update(targets)
             return committed
 
-        consumer.seek_to_committed = seek_to_marks
+        # Faust offers no hook: this consumer's method is replaced.
+        consumer.seek_to_committed = seek_to_marks  # type: ignore[method-assign]
 
     def _assigned(self) -> list[TP]:
         return [
@@ -117,7 +119,7 @@ class Positioner:
         marks = await self.processor.run_with_retries(self.store.marks_of, names)
         earliest = await self.app.consumer.earliest_offsets(*tps)
         targets = {}
-        for tp, name in zip(tps, names):
+        for tp, name in zip(tps, names, strict=True):
             point = start_point(marks[name], earliest.get(tp) or 0)
             if point.lost:
                 first, last = point.lost

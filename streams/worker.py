@@ -48,7 +48,7 @@ def run_worker(settings: Settings, loglevel: str = "info") -> None:
         if parts.positioner.restart_reason is None:
             raise
     logging.getLogger(__name__).warning("restarting: %s", parts.positioner.restart_reason)
-    os.execv(
+    os.execv(  # noqa: S606  the worker again: this interpreter, fixed arguments, no shell
         sys.executable, [sys.executable, "-m", "entrypoints.cli", "worker", "--loglevel", loglevel]
     )
 

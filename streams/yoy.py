@@ -19,10 +19,10 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable
-from datetime import datetime
+from collections.abc import Callable, Iterable
+from datetime import datetime, tzinfo
 
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from portflow.adapters.redis import RedisStore
@@ -66,6 +66,9 @@ YOY_MEASURES = (
 
 READ_GRANULES = 2  # granules read from Redis (and held in memory) at a time
 
+RowKey = tuple[str, ...]  # a row's values of the dimension summed by (empty for the total)
+Rollups = dict[str, dict[str, dict[RowKey, int]]]  # granule -> dimension -> {row key: total}
+
 
 class YoyCollector(Collector):
     """Serves the last computed YoY figures; ``refresh`` recomputes them from Redis."""
@@ -73,19 +76,19 @@ class YoyCollector(Collector):
     def __init__(
         self,
         store: RedisStore,
-        tz,
-        clock=time.monotonic,
+        tz: tzinfo,
+        clock: Callable[[], float] = time.monotonic,
         max_ahead_s: int | None = Settings.max_event_ahead_s,
-        wall_clock=time.time,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self.store = store
         self.tz = tz
         self.max_ahead_s, self._wall_clock = max_ahead_s, wall_clock
         self.active = False  # this process owns the export (see module docstring)
-        self._families: list = []
+        self._families: list[Metric] = []
         self._pacer = RefreshPacer(MAX_SHARE, MAX_DEFER_S, clock)
 
-    def collect(self) -> Iterable:
+    def collect(self) -> Iterable[Metric]:
         return list(self._families) if self.active else []
 
     def refresh(self) -> None:
@@ -99,7 +102,7 @@ class YoyCollector(Collector):
         the worker is ``behind`` and the last refresh is less than ``MAX_DEFER_S`` old."""
         self._pacer.run(self.refresh, behind)
 
-    def _compute(self, latest_ts: int) -> list:
+    def _compute(self, latest_ts: int) -> list[Metric]:
         latest_day = datetime.fromtimestamp(latest_ts, self.tz).date()
         spans = {span: span_to_date(span, latest_day) for span in SPANS}
         info = GaugeMetricFamily(
@@ -113,7 +116,7 @@ class YoyCollector(Collector):
             "PORTFLOW_MAX_EVENT_AHEAD (a day if off): the YoY and drop gauges' now.",
             value=latest_ts,
         )
-        families = [info, latest]
+        families: list[Metric] = [info, latest]
         for span, (period, _, _) in spans.items():
             info.add_metric([span, str(period), str(period.previous())], 1)
         ratio = GaugeMetricFamily(
@@ -148,9 +151,9 @@ class YoyCollector(Collector):
 
     def _rollups(
         self, event_type: str, stored: str, granules: list[str], dimensions: tuple[str, ...]
-    ) -> dict[str, dict[str, dict[tuple, int]]]:
+    ) -> Rollups:
         """granule -> dimension -> {row key: total}, each granule's cells read and summed once."""
-        rollups = {}
+        rollups: Rollups = {}
         for i in range(0, len(granules), READ_GRANULES):
             batch = granules[i : i + READ_GRANULES]
             for granule, cells in self.store.cells_per_granule(event_type, stored, batch).items():
@@ -163,15 +166,15 @@ class YoyCollector(Collector):
         return rollups
 
 
-def _summed(rollups: dict, granules: list[str], dimension: str) -> dict[tuple, int]:
-    totals: dict[tuple, int] = {}
+def _summed(rollups: Rollups, granules: list[str], dimension: str) -> dict[RowKey, int]:
+    totals: dict[RowKey, int] = {}
     for granule in granules:
         for key, amount in rollups[granule][dimension].items():
             totals[key] = totals.get(key, 0) + amount
     return totals
 
 
-def _labels(dimension: str, key: tuple) -> list[str]:
+def _labels(dimension: str, key: RowKey) -> list[str]:
     """Values for the port, mode, zone_group and service labels (empty where not this one)."""
-    value: str | None = key[0] if key else None
+    value = key[0] if key else ""
     return [value if dimension == d else "" for d in ("port", "mode", "zone_group", "service")]

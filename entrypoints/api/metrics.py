@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 UNMATCHED = "(unmatched)"  # any path no route serves: one label value, whatever was asked
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -36,24 +37,24 @@ class ApiMetrics:
         self.latency.labels(route).observe(seconds)
 
 
-def route_of(scope: dict) -> str:
+def route_of(scope: Scope) -> str:
     """The route template that served a request (``/v1/reports``), not its path."""
-    route = scope.get("route")
-    return getattr(route, "path", None) or UNMATCHED
+    path: str | None = getattr(scope.get("route"), "path", None)
+    return path or UNMATCHED
 
 
 class MetricsMiddleware:
-    def __init__(self, app, metrics: ApiMetrics) -> None:
+    def __init__(self, app: ASGIApp, metrics: ApiMetrics) -> None:
         self.app, self.metrics = app, metrics
 
-    async def __call__(self, scope, receive, send) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
         status = 500  # unless a response starts
 
-        async def send_and_note(message) -> None:
+        async def send_and_note(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]

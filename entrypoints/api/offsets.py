@@ -14,19 +14,20 @@ from collections.abc import Callable
 EVERY_S = 5.0
 AFTER_FAILURE_S = 30.0
 
-Reader = Callable[[], dict[tuple[str, int], int]]
+Ends = dict[tuple[str, int], int]  # (topic, partition) -> end offset
+Reader = Callable[[], Ends]
 
 
 class OffsetsWatch:
     def __init__(self, read: Reader, close: Callable[[], None]) -> None:
         self._read, self._close = read, close
         # (end offsets or None, monotonic time of that reading or None, last error or None)
-        self._last: tuple[dict | None, float | None, str | None] = (None, None, None)
+        self._last: tuple[Ends | None, float | None, str | None] = (None, None, None)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
 
-    def latest(self) -> tuple[dict[tuple[str, int], int] | None, float | None, str | None]:
+    def latest(self) -> tuple[Ends | None, float | None, str | None]:
         """The last end offsets read, how many seconds ago, and the error of the last reading
         if it failed (starting the thread on the first call: nothing is read until asked)."""
         with self._lock:

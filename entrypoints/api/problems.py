@@ -8,7 +8,7 @@ read as asked a 409, Redis or the state unavailable (for now) a 503 with ``Retry
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
 from starlette.responses import Response
@@ -30,15 +30,15 @@ class Problem(Exception):
         slug: str,
         title: str,
         detail: str,
-        headers: dict[str, str] | None = None,
-        **members,
+        headers: Mapping[str, str] | None = None,
+        **members: object,
     ) -> None:
         super().__init__(detail)
         self.status, self.slug, self.title, self.detail = status, slug, title, detail
         self.headers = headers or {}
         self.members = {k: v for k, v in members.items() if v is not None}
 
-    def as_json(self) -> dict:
+    def as_json(self) -> dict[str, object]:
         return {
             "type": f"urn:portflow:problem:{self.slug}",
             "title": self.title,

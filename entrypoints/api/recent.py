@@ -2,9 +2,9 @@
 before FastAPI parses anything (no routing, no parameter validation, no thread, no Redis).
 
 Reports and series may be a quarter of a second old anyway (``Reports.max_staleness_s``): a
-question asked hundreds of times a second is answered once per interval. Only 200 answers are kept, per
-path and query string as sent; a request that is not authorized passes through (and gets its
-401 from the app).
+question asked hundreds of times a second is answered once per interval. Only 200 answers are
+kept, per path and query string as sent; a request that is not authorized passes through (and
+gets its 401 from the app).
 """
 
 from __future__ import annotations
@@ -13,20 +13,29 @@ from collections import OrderedDict
 from collections.abc import Callable
 from time import monotonic
 
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
 KEPT_ANSWERS = 256
+
+Key = tuple[str, bytes]  # the path and the query string as sent
+# When answered, the route that answered, the response's headers, its body.
+Answer = tuple[float, object, list[tuple[bytes, bytes]], bytes]
 
 
 class RecentAnswers:
     """ASGI middleware keeping the latest 200 answers of ``paths`` for ``ttl_s`` seconds."""
 
     def __init__(
-        self, app, paths: frozenset[str], ttl_s: float, authorized: Callable[[dict], bool]
+        self,
+        app: ASGIApp,
+        paths: frozenset[str],
+        ttl_s: float,
+        authorized: Callable[[Scope], bool],
     ) -> None:
         self.app, self.paths, self.ttl_s, self.authorized = app, paths, ttl_s, authorized
-        # (path, query) -> (when answered, the route that answered, headers, body)
-        self.answers: OrderedDict[tuple, tuple[float, object, list, bytes]] = OrderedDict()
+        self.answers: OrderedDict[Key, Answer] = OrderedDict()
 
-    async def __call__(self, scope, receive, send) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (
             scope["type"] != "http"
             or scope["method"] != "GET"
@@ -44,12 +53,12 @@ class RecentAnswers:
             return
         await self._answer_and_keep(key, scope, receive, send)
 
-    async def _answer_and_keep(self, key: tuple, scope, receive, send) -> None:
+    async def _answer_and_keep(self, key: Key, scope: Scope, receive: Receive, send: Send) -> None:
         started = monotonic()
-        start: dict = {}
+        start: Message = {}
         parts: list[bytes] = []
 
-        async def noting(message) -> None:
+        async def noting(message: Message) -> None:
             if message["type"] == "http.response.start":
                 start.update(message)
             elif message["type"] == "http.response.body":

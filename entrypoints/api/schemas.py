@@ -7,7 +7,7 @@ those named, so additions to the JSON stay within the document.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -140,10 +140,10 @@ class Status(Open):
     topic_prefix: str
     redis: str = Field(description="The Redis URL, without its password")
     database: int
-    state: dict
-    outcomes: dict
+    state: dict[str, Any]
+    outcomes: dict[str, Any]
     topics: list[TopicStatus]
-    workers: list[dict]
+    workers: list[dict[str, Any]]
     lost_offsets: dict[str, list[list[int]]]
     kafka: KafkaReading | None = None
 

@@ -8,6 +8,7 @@ import ipaddress
 import signal
 import socket
 from collections.abc import Callable
+from types import FrameType
 
 from portflow.config import Settings
 from portflow.errors import PortflowError, UsageError
@@ -53,7 +54,7 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _interrupt(signum, frame) -> None:
+def _interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 

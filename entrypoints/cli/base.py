@@ -7,11 +7,15 @@ import math
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from portflow.config import ConfigError, Settings
 from portflow.errors import EXIT_FAILURE, PortflowError, UsageError
+
+if TYPE_CHECKING:
+    from portflow.adapters.redis import RedisStore
 
 
 def load_settings() -> Settings:
@@ -22,7 +26,7 @@ def home() -> Path:
     return Path(os.environ.get("PORTFLOW_HOME", Path.home() / ".portflow")).expanduser()
 
 
-def open_prefix_store(settings: Settings):
+def open_prefix_store(settings: Settings) -> RedisStore:
     """The Redis store of PORTFLOW_TOPIC_PREFIX, whether or not it has a state, in any time
     zone: for what is kept apart from the state (the re-drive ledger, the USD rates)."""
     from portflow.adapters.redis import RedisStore
@@ -58,7 +62,7 @@ class PortflowGroup(click.Group):
     refuses (missing, not writable, full disk) says which and why (exit 1). Anything else is a
     bug: a traceback."""
 
-    def invoke(self, ctx: click.Context):
+    def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except ConfigError as exc:
@@ -93,8 +97,10 @@ class Number(click.FloatRange):
 
     name = "number"
 
-    def convert(self, value, param, ctx):
-        number = super().convert(value, param, ctx)
+    def convert(
+        self, value: object, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float:
+        number: float = super().convert(value, param, ctx)
         if not math.isfinite(number):
             self.fail(f"{value!r} is not a finite number", param, ctx)
         return number

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from entrypoints.cli.base import (
@@ -17,6 +19,9 @@ from entrypoints.cli.base import (
 from entrypoints.embedded import BROKERS
 from portflow.domain.events import REJECTION_CODES
 from producers.scenarios import MAX_SCALE
+
+if TYPE_CHECKING:
+    from entrypoints.embedded import DataDir
 
 
 @cli.command()
@@ -53,7 +58,7 @@ def worker(loglevel: str) -> None:
     help="Seconds --wait may take before failing.",
 )
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
-def rebuild(wait, timeout, yes) -> None:
+def rebuild(wait: bool, timeout: float, yes: bool) -> None:
     """Recompute every aggregate from Kafka: drop portflow's state in Redis (aggregates, marks,
     dedupe ids) so that running workers re-read their topics from the start.
 
@@ -102,7 +107,7 @@ LIMIT_OPTION = click.option("--limit", type=click.IntRange(min=1), help="At most
     "code, reason, source_topic, source_partition, source_offset, batch_index, "
     "redriven_from, at, value) and source, status, attempts, letters, history.",
 )
-def dlq_list(code, limit, as_json) -> None:
+def dlq_list(code: str | None, limit: int | None, as_json: bool) -> None:
     """List the rejected events, oldest first, each in three lines:
 
     \b
@@ -151,7 +156,7 @@ def dlq_list(code, limit, as_json) -> None:
     help="Also re-drive events already re-driven whose re-drive was rejected again.",
 )
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
-def dlq_replay(code, limit, again, yes) -> None:
+def dlq_replay(code: str | None, limit: int | None, again: bool, yes: bool) -> None:
     """Send rejected events back to their source topics, to be validated again.
 
     For events rejected under an old rule or a since-fixed bug. Each event is re-driven once
@@ -201,7 +206,7 @@ DATA_OPTION = click.option(
 )
 
 
-def stack_data_of(data: str | None, broker: str):
+def stack_data_of(data: str | None, broker: str) -> DataDir | None:
     """The data directory of a kept stack (``DataDir``), or None for a throw-away one."""
     from pathlib import Path
 
@@ -218,7 +223,7 @@ def stack_data_of(data: str | None, broker: str):
 @cli.command()
 @BROKER_OPTION
 @DATA_OPTION
-def up(broker, data) -> None:
+def up(broker: str, data: str | None) -> None:
     """Run the embedded stack here: a Kafka broker, redis-server, one worker and the HTTP API;
     Ctrl-C or SIGTERM stops it.
 
@@ -253,7 +258,7 @@ def up(broker, data) -> None:
 )
 @BROKER_OPTION
 @DATA_OPTION
-def demo(once, scale, seed, broker, data) -> None:
+def demo(once: bool, scale: float, seed: int, broker: str, data: str | None) -> None:
     """The Xinjiang H1 2024 trade scenario, live: start the embedded stack, replay, watch.
 
     Generates the xinjiang-2024h1 scenario, replays it with a progress bar, then shows H1 2024

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import signal
+from types import FrameType
+from typing import TYPE_CHECKING
 
 import click
 
@@ -10,6 +12,11 @@ from entrypoints.cli.base import POSITIVE, Number, cli, load_settings, say, warn
 from portflow.domain.events import MAX_BATCH_EVENTS
 from portflow.errors import EXIT_REJECTIONS
 from producers.scenarios import MAX_SAMPLE_EVENTS, MAX_SCALE, SCENARIOS
+
+if TYPE_CHECKING:
+    from portflow.adapters.redis import Outcomes, RedisStore
+    from portflow.config import Settings
+    from producers.replay import Replayer, ReplayResult
 
 SEED_HELP = "Seed of the random choices: the same seed gives the same events."
 
@@ -47,7 +54,17 @@ SEED_HELP = "Seed of the random choices: the same seed gives the same events."
 @click.option(
     "--progress/--no-progress", default=None, help="Progress bars (default: only on a terminal)."
 )
-def replay(files, speed, rate, as_fast, batch, wait, timeout, fail_on_rejection, progress) -> None:
+def replay(
+    files: tuple[str, ...],
+    speed: float | None,
+    rate: float | None,
+    as_fast: bool,
+    batch: int,
+    wait: bool,
+    timeout: float,
+    fail_on_rejection: bool,
+    progress: bool | None,
+) -> None:
     """Publish JSON Lines event files (.jsonl or .jsonl.gz) in file order.
 
     Events go to their type's topic, packed into batch records; any other line is published
@@ -70,10 +87,10 @@ def replay(files, speed, rate, as_fast, batch, wait, timeout, fail_on_rejection,
 
     pace = Pace(rate=rate, speed=speed)
     settings = load_settings()
-    running = []  # the replayer, once publishing begins
+    running: list[Replayer] = []  # the replayer, once publishing begins
     try:
         check_replay_files(list(files), progress)
-        store = None
+        store: RedisStore | None = None
         if wait:
             store, no_worker = store_to_wait_on(settings)
             warn(no_worker)
@@ -91,7 +108,7 @@ def replay(files, speed, rate, as_fast, batch, wait, timeout, fail_on_rejection,
             else "replay interrupted (Ctrl-C) before anything was published"
         ) from None
     say(result.summary())
-    if not wait:
+    if store is None:  # (no --wait)
         say(
             "rejections are not known yet (the worker validates events as it handles them): "
             "`portflow dlq list` shows rejected lines, `portflow replay --wait` counts them"
@@ -100,12 +117,12 @@ def replay(files, speed, rate, as_fast, batch, wait, timeout, fail_on_rejection,
     _wait_and_tell(settings, store, result, timeout, progress, fail_on_rejection)
 
 
-def _publish_files(replayer, files: list[str], running: list):
+def _publish_files(replayer: Replayer, files: list[str], running: list[Replayer]) -> ReplayResult:
     """``replayer.run(files)``: the first Ctrl-C stops it after the current line, sending what
     it holds and saying what it published; a second one stops at once."""
     running.append(replayer)
 
-    def first_interrupt(signum, frame) -> None:
+    def first_interrupt(signum: int, frame: FrameType | None) -> None:
         signal.signal(signal.SIGINT, signal.default_int_handler)
         replayer.interrupt()
 
@@ -116,14 +133,19 @@ def _publish_files(replayer, files: list[str], running: list):
         signal.signal(signal.SIGINT, previous)
 
 
-def _interrupted_again(replayer) -> str:
+def _interrupted_again(replayer: Replayer) -> str:
     from producers.replay import RERUN_IS_SAFE
 
     return f"replay interrupted again (Ctrl-C): {replayer.published_so_far()}; {RERUN_IS_SAFE}"
 
 
 def _wait_and_tell(
-    settings, store, result, timeout: float, progress, fail_on_rejection: bool
+    settings: Settings,
+    store: RedisStore,
+    result: ReplayResult,
+    timeout: float,
+    progress: bool | None,
+    fail_on_rejection: bool,
 ) -> None:
     """Wait until the worker handled every record, then say what it did to them (also when
     the wait ends early)."""
@@ -138,7 +160,7 @@ def _wait_and_tell(
     from producers.replay import ReplayInterrupted
     from producers.replay_records import check_no_rejections, describe_outcomes
 
-    def tell_outcomes(so_far: str = ""):
+    def tell_outcomes(so_far: str = "") -> Outcomes:
         outcomes = store.run_outcomes(result.run_id)
         for line in describe_outcomes(outcomes, result.sent, so_far):
             say(line)
@@ -184,7 +206,9 @@ def _wait_and_tell(
     show_default=True,
     help="Largest batch record (records also go out whenever the pace waits).",
 )
-def simulate(rate, seed, max_events, duration, batch) -> None:
+def simulate(
+    rate: float, seed: int, max_events: int | None, duration: float | None, batch: int
+) -> None:
     """Publish a live, seeded stream of made-up shipments, trains and customs declarations.
 
     For demos, load and alert drills: events carry the current time and Xinjiang-like ports,
@@ -230,7 +254,7 @@ def simulate(rate, seed, max_events, duration, batch) -> None:
     show_default=True,
     help="sample: how many events.",
 )
-def scenario(name, out, seed, scale, events) -> None:
+def scenario(name: str, out: str, seed: int, scale: float, events: int) -> None:
     """Write the replay file of a built-in scenario (the same seed gives the same bytes).
 
     \b

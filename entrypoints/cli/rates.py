@@ -26,7 +26,7 @@ def rates() -> None:
     is_flag=True,
     help="Make the file the whole table: drop the loaded months not in it.",
 )
-def rates_load(file, replace) -> None:
+def rates_load(file: str, replace: bool) -> None:
     """Load a rates file: every line is checked first, then all its months are stored at once.
 
     A month already loaded takes the file's rate; months not in the file are kept unless
@@ -53,7 +53,7 @@ def rates_load(file, replace) -> None:
     is_flag=True,
     help='Print one JSON object: {"rates": {month: {"rate", "source"}}}.',
 )
-def rates_show(as_json) -> None:
+def rates_show(as_json: bool) -> None:
     """The loaded rates, month by month: yuan per dollar and where each comes from."""
     from portflow.domain.report import to_json
     from portflow.services.rates import rates_json, rates_table

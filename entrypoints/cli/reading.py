@@ -75,7 +75,17 @@ from producers.scenarios import SCENARIOS
     'then has an "incomplete" member naming the lost offsets).',
 )
 def report(
-    period, measure, by, compare, ytd, filters, currency, usd_rate, top, as_json, allow_incomplete
+    period: str,
+    measure: str,
+    by: str,
+    compare: str,
+    ytd: bool,
+    filters: tuple[str, ...],
+    currency: str | None,
+    usd_rate: str | None,
+    top: int | None,
+    as_json: bool,
+    allow_incomplete: bool,
 ) -> None:
     """Totals of a period by up to two dimensions, against the same period a year earlier (or
     the period before), with shares, growth and contributions; in yuan or dollars."""
@@ -127,7 +137,9 @@ def report(
     is_flag=True,
     help="Judge even though Kafka deleted events before they were applied.",
 )
-def anomalies(period, measure, by, min_drop, as_json, allow_incomplete) -> None:
+def anomalies(
+    period: str, measure: str, by: str, min_drop: float, as_json: bool, allow_incomplete: bool
+) -> None:
     """Days whose throughput dropped, by event time, against what the calendar led to expect.
 
     Each complete day (one the newest event is past) and key is compared with the same weekday
@@ -151,7 +163,7 @@ def anomalies(period, measure, by, min_drop, as_json, allow_incomplete) -> None:
 @cli.command()
 @click.argument("name", type=click.Choice(SCENARIOS[:1]))
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per figure.")
-def verify(name, as_json) -> None:
+def verify(name: str, as_json: bool) -> None:
     """Check the aggregates in Redis against a scenario's published figures.
 
     Prints each published figure beside the one portflow computes, the dollar figures at the
@@ -175,7 +187,7 @@ def verify(name, as_json) -> None:
         raise fail(f"{len(failed)} figure(s) differ from the published ones")
 
 
-def _day(ctx, param, value: str | None) -> str | None:
+def _day(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
     """A --from/--to day, checked before anything is read."""
     if value is not None:
         try:
@@ -216,7 +228,9 @@ def _day(ctx, param, value: str | None) -> str | None:
     show_default=True,
     help="The promtool program (from Prometheus) that turns the text into blocks.",
 )
-def backfill(tsdb_dir, first, last, openmetrics, promtool) -> None:
+def backfill(
+    tsdb_dir: str, first: str | None, last: str | None, openmetrics: str | None, promtool: str
+) -> None:
     """Write the aggregates as Prometheus history (TSDB blocks), by event time.
 
     Counters portflow_trade_value_yuan_total, portflow_cargo_weight_tonnes_total,
@@ -247,7 +261,7 @@ def backfill(tsdb_dir, first, last, openmetrics, promtool) -> None:
 
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def status(as_json) -> None:
+def status(as_json: bool) -> None:
     """What portflow's state in Redis holds for PORTFLOW_TOPIC_PREFIX, and what the workers did.
 
     The state's epoch and time zone, the newest event applied, each partition's last applied

@@ -162,7 +162,7 @@ class Backfilled(BackfillResult):
     first: date
     last: date
 
-    def summary(self, tsdb_dir: Path) -> str:
+    def summary(self, tsdb_dir: str | Path) -> str:
         return (
             f"backfilled {self.series:,} series ({self.samples:,} samples) over "
             f"{self.days} days, {self.first} to {self.last}, into {tsdb_dir}"

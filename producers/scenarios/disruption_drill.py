@@ -18,10 +18,11 @@ import json
 import math
 import random
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from fractions import Fraction
+from typing import TypedDict
 
 from portflow.domain.events import MODES, TRAIN_SERVICES
 from portflow.domain.festivals import SPRING_FESTIVAL
@@ -174,11 +175,11 @@ def rhythm(day: date, kind: str) -> float:
     season = 1 + SEASON_AMPLITUDE * math.cos(
         2 * math.pi * (day.timetuple().tm_yday - SEASON_PEAK) / 365.25
     )
-    growth = YEARLY_GROWTH ** ((day - FIRST_DAY).days / 365)
+    growth: float = YEARLY_GROWTH ** ((day - FIRST_DAY).days / 365)  # (typeshed: Any)
     return WEEKDAY[kind][day.weekday()] * season * growth * festival_factor(day)
 
 
-def _weighted(options: dict[str, float], rng: random.Random) -> str:
+def _weighted(options: Mapping[str, float], rng: random.Random) -> str:
     return rng.choices(list(options), list(options.values()))[0]
 
 
@@ -192,6 +193,13 @@ class _Event:
     line: str
 
 
+def _moment(rng: random.Random, midnight: datetime, base_s: int) -> tuple[int, str]:
+    """A random time of the day starting at ``midnight`` (``base_s`` after FIRST_DAY's): the
+    file's sort key and its RFC 3339 time stamp."""
+    seconds = rng.randrange(DAY_START_S, DAY_END_S)
+    return base_s + seconds, rfc3339(midnight + timedelta(seconds=seconds), rng)
+
+
 @functools.lru_cache(maxsize=1)  # expected_anomalies after generate_drill: drawn once
 def _counterfactual(seed: int) -> tuple[_Event, ...]:
     """Every event of the drill without disruptions, day by day, from one seeded generator."""
@@ -202,9 +210,7 @@ def _counterfactual(seed: int) -> tuple[_Event, ...]:
         base_s = (day - FIRST_DAY).days * 86400
         stamp = f"{day:%Y%m%d}"
 
-        def moment() -> tuple[int, str]:
-            seconds = rng.randrange(DAY_START_S, DAY_END_S)
-            return base_s + seconds, rfc3339(midnight + timedelta(seconds=seconds), rng)
+        moment = functools.partial(_moment, rng, midnight, base_s)
 
         for lane in LANES:
             mean = lane.per_day * rhythm(day, lane.mode)
@@ -238,7 +244,8 @@ def _counterfactual(seed: int) -> tuple[_Event, ...]:
                             f'"direction":"{direction}","value_cny":{decimal_text(value_fen, 2)},'
                             f'"weight_tonnes":{decimal_text(weight_kg, 3)},'
                             f'"partner":"{_weighted(PARTNERS[lane.port], rng)}",'
-                            f'"trade_mode":"{_weighted(TRADE_MODES, rng)}","zones":[{",".join(zones)}]}}'
+                            f'"trade_mode":"{_weighted(TRADE_MODES, rng)}",'
+                            f'"zones":[{",".join(zones)}]}}'
                         ),
                     )
                 )
@@ -359,7 +366,7 @@ def _drops(
                             measure,
                             level,
                             day,
-                            dict(zip(dims, key)),
+                            dict(zip(dims, key, strict=True)),
                             total,
                             after[(measure, level)].get(key, 0),
                         )
@@ -373,8 +380,19 @@ def level_drops(seed: int = 2024, disruptions: tuple[Disruption, ...] = DISRUPTI
     return _drops(counterfactual, _disrupted(counterfactual, disruptions), disruptions)
 
 
-def _anomalies(drops: list[Drop], min_drop_pct: float) -> dict:
-    expected: dict = {}
+class Anomaly(TypedDict):
+    """A day the detector must report, and the key of its row."""
+
+    day: str  # YYYY-MM-DD
+    key: dict[str, str]  # dimension -> value
+
+
+# measure -> level ("port", "port,mode", ...) -> the anomalies, sorted by day, then key
+Anomalies = dict[str, dict[str, list[Anomaly]]]
+
+
+def _anomalies(drops: list[Drop], min_drop_pct: float) -> Anomalies:
+    expected: Anomalies = {}
     for measure, dims in LEVELS:
         expected.setdefault(measure, {})[",".join(dims)] = []
     for drop in drops:
@@ -390,7 +408,7 @@ def _anomalies(drops: list[Drop], min_drop_pct: float) -> dict:
 
 def expected_anomalies(
     min_drop_pct: float = 50, *, seed: int = 2024, disruptions: tuple[Disruption, ...] = DISRUPTIONS
-) -> dict:
+) -> Anomalies:
     """The (day, key) of each level whose total falls at least ``min_drop_pct`` per cent below
     the same day without disruptions: ``{"value_cny": {"port": [...], "port,mode": [...]},
     "trains": {"port,service": [...]}}``, each list of ``{"day": ..., "key": {...}}`` sorted by

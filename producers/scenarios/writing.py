@@ -39,7 +39,7 @@ def write_replay_file(path: str, body: bytes) -> None:
 
 
 @contextmanager
-def replay_file_writer(path: str) -> Iterator[BinaryIO]:
+def replay_file_writer(path: str) -> Iterator[BinaryIO | gzip.GzipFile]:
     """``path`` open for writing, gzip-compressed for ``.gz`` with no name or time in the
     header: the same seed gives the same bytes."""
     with open(path, "wb") as out:

@@ -13,12 +13,13 @@ import bisect
 import itertools
 import random
 import tomllib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from fractions import Fraction
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
 
 from portflow.domain.countries import ISO_3166_ALPHA2
 from portflow.domain.events import MODES
@@ -32,6 +33,9 @@ from producers.scenarios.writing import (
     rfc3339,
     write_replay_file,
 )
+
+if TYPE_CHECKING:
+    from portflow.services.reports import Reports
 
 DATA_FILE = Path(__file__).with_name("xinjiang_2024h1.toml")
 # The rate the article implies for every month of the scenario (derived in DATA_FILE).
@@ -135,8 +139,20 @@ PREFERRED_PARTNERS = [
 NOT_PARTNERS = {"CN", "AQ", "BV", "HM", "UM", "TF", "IO", "GS"}  # China itself; no inhabitants
 BILLION = Decimal(10) ** 9
 
+# The data file as tomllib reads it: its ``published`` figures and the ``chosen`` parameters.
+ScenarioData = dict[str, Any]
+Line = tuple[datetime, str]  # an event's time and its JSON line
 
-def load_data(path: Path = DATA_FILE) -> dict:
+
+class ReportFn(Protocol):
+    """``report(period, measure, by, currency)``: the report object (``portflow report --json``)."""
+
+    def __call__(
+        self, period: str, measure: str, by: list[str], currency: str = "CNY"
+    ) -> dict[str, Any]: ...
+
+
+def load_data(path: Path = DATA_FILE) -> ScenarioData:
     with open(path, "rb") as f:
         return tomllib.load(f)
 
@@ -167,7 +183,7 @@ class YearTargets:
     other_partners: list[str] = field(default_factory=list)
 
 
-def year_targets(data: dict) -> dict[int, YearTargets]:
+def year_targets(data: ScenarioData) -> dict[int, YearTargets]:
     pub, chosen = data["published"], data["chosen"]
     total24 = fen(pub["total_value_yuan"])
     total23 = previous(total24, pub["total_value_yoy_pct"])
@@ -224,7 +240,7 @@ def integer_table(rows: list[int], cols: list[int]) -> list[list[int]]:
     if total == 0:
         return [[0] * len(cols) for _ in rows]
     table = [[r * c // total for c in cols] for r in rows]
-    need_row = [r - sum(line) for r, line in zip(rows, table)]
+    need_row = [r - sum(line) for r, line in zip(rows, table, strict=True)]
     need_col = [c - sum(line[j] for line in table) for j, c in enumerate(cols)]
     by_remainder = sorted(
         ((rows[i] * cols[j] % total, i, j) for i in range(len(rows)) for j in range(len(cols))),
@@ -265,8 +281,8 @@ def value_cells(targets: YearTargets, pipeline_kz_share: float) -> dict[tuple[st
     by_pair_partner = integer_table(
         [by_mode_zone[modes.index(m)][ZONE_CLASSES.index(z)] for m, z in pairs], partner_cols
     )
-    for (m, z), line in zip(pairs, by_pair_partner):
-        for group, value in zip(PARTNER_GROUPS, line):
+    for (m, z), line in zip(pairs, by_pair_partner, strict=True):
+        for group, value in zip(PARTNER_GROUPS, line, strict=True):
             cells[(m, z, group)] = value
     return cells
 
@@ -283,10 +299,10 @@ def split(total: int, parts: int, rng: random.Random, sigma: float = 0.6) -> lis
 class _Days:
     """Seeded sampling of H1 days with weekly, Spring Festival and monthly patterns."""
 
-    def __init__(self, year: int, chosen: dict) -> None:
+    def __init__(self, year: int, chosen: dict[str, Any]) -> None:
         festival = date.fromisoformat(chosen["spring_festival"][str(year)])
-        self.days = []
-        weights = []
+        self.days: list[date] = []
+        weights: list[float] = []
         day = date(year, 1, 1)
         while day <= date(year, 6, 30):
             weight = chosen["weekday_weights"][day.weekday()]
@@ -308,7 +324,9 @@ class _Days:
         return datetime(day.year, day.month, day.day, tzinfo=CST) + timedelta(seconds=seconds)
 
 
-def _weighted(options: dict, rng: random.Random, allowed=None) -> str:
+def _weighted(
+    options: Mapping[str, float], rng: random.Random, allowed: Collection[str] | None = None
+) -> str:
     names = [n for n in options if allowed is None or n in allowed]
     return rng.choices(names, [options[n] for n in names])[0]
 
@@ -328,7 +346,9 @@ class _Shipment:
 
 
 class XinjiangScenario:
-    def __init__(self, seed: int = 2024, scale: float = 1.0, data: dict | None = None) -> None:
+    def __init__(
+        self, seed: int = 2024, scale: float = 1.0, data: ScenarioData | None = None
+    ) -> None:
         if not 0 < scale <= MAX_SCALE:
             raise ValueError(f"--scale must be above 0 and at most {MAX_SCALE}")
         self.data = data or load_data()
@@ -349,7 +369,7 @@ class XinjiangScenario:
         port = _weighted(c["ftz_areas"], rng, serving)
         return ([f"cbz-{port}", f"ftz-{port}"] if zone_class == "both" else [f"ftz-{port}"]), port
 
-    def _partner_picker(self, others: list[str]):
+    def _partner_picker(self, others: list[str]) -> Callable[[str, str], str]:
         exponent = self.chosen["zipf_exponent"]
         cumulative = list(
             itertools.accumulate(1 / (rank**exponent) for rank in range(1, len(others) + 1))
@@ -359,7 +379,8 @@ class XinjiangScenario:
             if group != "other":
                 return group
             if mode == "pipeline":
-                return self.rng.choice(self.chosen["pipeline_partners"])
+                pipeline_partners: list[str] = self.chosen["pipeline_partners"]
+                return self.rng.choice(pipeline_partners)
             return others[bisect.bisect(cumulative, self.rng.random() * cumulative[-1])]
 
         return pick
@@ -425,13 +446,13 @@ class XinjiangScenario:
         density = self.chosen["value_per_tonne_yuan"]
         raw = [s.value_fen / density[s.mode] * self.rng.lognormvariate(0, 0.3) for s in shipments]
         scale = sum(raw)
-        for s, r in zip(shipments, raw):
+        for s, r in zip(shipments, raw, strict=True):
             s.weight_kg = int(total_kg * r / scale)
         heaviest = max(shipments, key=lambda s: s.weight_kg)
         heaviest.weight_kg += total_kg - sum(s.weight_kg for s in shipments)
 
     # events ------------------------------------------------------------------------------------
-    def events(self) -> Iterator[tuple[datetime, str]]:
+    def events(self) -> Iterator[Line]:
         """(event time, JSON line) of every event, in generation order."""
         rng, c = self.rng, self.chosen
         for year in YEARS:
@@ -443,7 +464,8 @@ class XinjiangScenario:
                 yield (
                     s.moment,
                     (
-                        f'{{"type":"shipment","event_id":"{event_id}","ts":"{rfc3339(s.moment, rng)}",'
+                        f'{{"type":"shipment","event_id":"{event_id}",'
+                        f'"ts":"{rfc3339(s.moment, rng)}",'
                         f'"port":"{s.port}","mode":"{s.mode}","direction":"{s.direction}",'
                         f'"value_cny":{value_json},"weight_tonnes":{decimal_text(s.weight_kg, 3)},'
                         f'"partner":"{s.partner}","trade_mode":"{s.trade_mode}","zones":[{zones}]}}'
@@ -453,7 +475,7 @@ class XinjiangScenario:
                     yield from self._declaration(f"{s.port}-{year}-{n}", s, value)
             yield from self._trains(year)
 
-    def _declaration(self, declaration_id: str, s: _Shipment, value: str):
+    def _declaration(self, declaration_id: str, s: _Shipment, value: str) -> Iterator[Line]:
         rng, c = self.rng, self.chosen
         filed = s.moment - timedelta(minutes=rng.randint(120, 2880))
         steps = [("filed", filed)]
@@ -470,12 +492,13 @@ class XinjiangScenario:
             yield (
                 moment,
                 (
-                    f'{{"type":"customs","event_id":"{declaration_id}-{i}","ts":"{rfc3339(moment, rng)}",'
-                    f'"port":"{s.port}","declaration_id":"{declaration_id}","status":"{status}"{extra}}}'
+                    f'{{"type":"customs","event_id":"{declaration_id}-{i}",'
+                    f'"ts":"{rfc3339(moment, rng)}","port":"{s.port}",'
+                    f'"declaration_id":"{declaration_id}","status":"{status}"{extra}}}'
                 ),
             )
 
-    def _trains(self, year: int):
+    def _trains(self, year: int) -> Iterator[Line]:
         rng, c = self.rng, self.chosen
         days = _Days(year, c)
         for service, count in self.targets[year].trains.items():
@@ -487,7 +510,8 @@ class XinjiangScenario:
                 yield (
                     moment,
                     (
-                        f'{{"type":"train","event_id":"xj{year}-{service}-{n}","ts":"{rfc3339(moment, rng)}",'
+                        f'{{"type":"train","event_id":"xj{year}-{service}-{n}",'
+                        f'"ts":"{rfc3339(moment, rng)}",'
                         f'"port":"{port}","service":"{service}","direction":"{direction}",'
                         f'"teu":{rng.randint(low, high)},"train_id":"X{year % 100}{n:05d}"}}'
                     ),
@@ -527,7 +551,7 @@ def billions(amount_text: str) -> str:
     return f"{Decimal(amount_text) / BILLION:.2f}"
 
 
-def acceptance_checks(report: Callable[..., dict], data: dict | None = None) -> list[Check]:
+def acceptance_checks(report: ReportFn, data: ScenarioData | None = None) -> list[Check]:
     """Every published figure of the article against portflow's reports of H1 2024.
 
     ``report(period, measure, by, currency="CNY")`` returns the report object (``MissingRates``
@@ -537,7 +561,7 @@ def acceptance_checks(report: Callable[..., dict], data: dict | None = None) -> 
     pub = (data or load_data())["published"]
     period = "2024-H1"
 
-    def rows(measure: str, by: str) -> dict[str, dict]:
+    def rows(measure: str, by: str) -> dict[str, dict[str, Any]]:
         return {row["key"][by]: row for row in report(period, measure, [by])["rows"]}
 
     value = report(period, "value_cny", [])["total"]
@@ -575,7 +599,7 @@ def acceptance_checks(report: Callable[..., dict], data: dict | None = None) -> 
     checks += [
         check_figure(
             "cargo through the ports, tonnes",
-            Decimal(pub["cargo_tonnes"]).quantize(1),
+            str(Decimal(pub["cargo_tonnes"]).quantize(1)),
             weight["current"],
         ),
         check_figure("cargo YoY %", pub["cargo_yoy_pct"], weight["yoy_pct"]),
@@ -616,7 +640,7 @@ def acceptance_checks(report: Callable[..., dict], data: dict | None = None) -> 
     return checks + _dollar_checks(report, period, pub)
 
 
-def checks_against(reports) -> list[Check]:
+def checks_against(reports: Reports) -> list[Check]:
     """``acceptance_checks`` answered by ``reports``, a ``portflow.services.reports.Reports``."""
     from portflow.domain.queries import ReportRequest
 
@@ -627,7 +651,7 @@ def checks_against(reports) -> list[Check]:
     )
 
 
-def _dollar_checks(report: Callable[..., dict], period: str, pub: dict) -> list[Check]:
+def _dollar_checks(report: ReportFn, period: str, pub: dict[str, Any]) -> list[Check]:
     """The article's three dollar figures against the report in U.S. dollars (at the rates
     loaded: the scenario's are in ``RATES_FILE``)."""
     published = {
@@ -647,5 +671,5 @@ def _dollar_checks(report: Callable[..., dict], period: str, pub: dict) -> list[
     computed = [result["total"]["current"], zones.get("ftz", 0), zones.get("cbz", 0)]
     return [
         check_figure(figure, text, Decimal(usd) / BILLION)
-        for (figure, text), usd in zip(published.items(), computed)
+        for (figure, text), usd in zip(published.items(), computed, strict=True)
     ]

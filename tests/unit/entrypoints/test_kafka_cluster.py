@@ -101,6 +101,14 @@ def test_each_release_has_its_own_lib_directory():
     assert kafka_lib("3.9.2") == KAFKA_HOME / "lib-3.9.2"
 
 
+def test_a_pom_without_its_default_release_is_refused_instead_of_running_none(tmp_path):
+    pom = tmp_path / "pom.xml"
+    text = (KAFKA_HOME / "pom.xml").read_text()
+    pom.write_text(re.sub(r"<kafka.version>[^<]*</kafka.version>", "", text, count=1))
+    with pytest.raises(KafkaUnavailable, match=r"names no kafka\.version"):
+        kafka_releases(pom)
+
+
 def test_a_release_the_pom_does_not_fetch_is_refused_naming_those_it_does():
     with pytest.raises(KafkaUnavailable, match=r"PORTFLOW_KAFKA_VERSION=3\.8\.0: .* 3\.9\.2"):
         kafka_release({"PORTFLOW_KAFKA_VERSION": "3.8.0"})

@@ -101,6 +101,16 @@ def test_other_lines_go_alone_and_unchanged_to_the_shipments_topic(replay_file):
     assert producer.sent == [("portflow.shipments", None, line) for line in lines]
 
 
+def test_a_type_that_is_no_name_goes_alone_to_the_worker_instead_of_stopping_the_replay(
+    replay_file,
+):
+    lines = [b'{"type":["shipment"]}', b'{"type":{"a":1}}', b'{"type":7}']
+    producer = RecordingProducer()
+    result = Replayer(Settings(), producer, progress=False).run([replay_file(lines)])
+    assert result.other_lines == 3
+    assert producer.sent == [("portflow.shipments", None, line) for line in lines]
+
+
 def test_records_stay_under_the_size_limit(replay_file):
     big = [event("shipment", n, pad="x" * 60_000) for n in range(40)]
     producer = RecordingProducer()
