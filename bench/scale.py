@@ -74,6 +74,14 @@ NATIONAL = {
 
 
 # ------------------------------------------------------------------------------ 1. Redis memory
+def single_server(store: RedisStore) -> redis.Redis:
+    """The store's client: the benchmark starts one redis-server, never a cluster."""
+    client = store.client
+    if not isinstance(client, redis.Redis):
+        raise TypeError(f"bench.scale measures one redis-server, not {type(client).__name__}")
+    return client
+
+
 def used_memory(client: redis.Redis) -> int:
     return int(client.info("memory")["used_memory"])
 
@@ -86,7 +94,7 @@ def replay_scenario(bench: Bench, scale: float, seed: int) -> tuple[RedisStore, 
     """
     settings, env = bench.namespace("x")
     store = RedisStore.from_url(settings.redis_url, settings.topic_prefix)
-    empty = used_memory(store.client)
+    empty = used_memory(single_server(store))
     path = bench.workdir / "xinjiang-2024h1.jsonl"
     progress(f"generating the xinjiang-2024h1 scenario (scale {scale:g})")
     events = generate_xinjiang(str(path), seed=seed, scale=scale)
@@ -250,7 +258,7 @@ def dimension_bound(client: redis.Redis, keys: list[str]) -> tuple[int, int]:
 def measure_memory(bench: Bench, scale: float, seed: int) -> dict[str, Any]:
     bench.start_servers()
     store, events, empty = replay_scenario(bench, scale, seed)
-    client = store.client
+    client = single_server(store)
     full = client.info("memory")
     dbsize = client.dbsize()
     keyspace = client.info("keyspace").get("db0", {})
