@@ -72,6 +72,8 @@ class PortflowGroup(click.Group):
         except PortflowError as exc:
             click.secho(f"portflow: {exc}", fg="red", err=True)
             raise click.exceptions.Exit(exc.exit_code) from None
+        except BrokenPipeError:
+            raise  # stdout's reader went away (`| head`): click stops quietly, exit 1
         except Exception as exc:
             if raised_by(exc, "redis.exceptions", "RedisError"):
                 url = load_settings().redacted_redis_url
