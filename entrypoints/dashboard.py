@@ -19,9 +19,10 @@ from rich.table import Table
 from rich.text import Text
 
 from entrypoints.processes import http_get
+from portflow.domain.documents import JsonObject
 from portflow.domain.reconcile import Check
 
-Report = dict[str, Any]  # a report object (as ``portflow report --json`` prints it)
+Report = JsonObject  # a report object (as ``portflow report --json`` prints it)
 Justify = Literal["left", "right"]
 
 BILLION = Decimal(10) ** 9

@@ -78,7 +78,7 @@ def demo(
     from rich.console import Console
     from rich.live import Live
 
-    from entrypoints.dashboard import MetricsRate, Snapshot, collect, render
+    from entrypoints.dashboard import MetricsRate, Report, Snapshot, collect, render
     from portflow.domain.queries import ReportRequest
     from portflow.services.progress import wait_until_applied
     from portflow.services.rates import load_rates
@@ -113,8 +113,10 @@ def demo(
         reports = Reports(store, settings.tz)
         rate = MetricsRate(settings.metrics_addr)
 
+        def report(period: str, measure: str, by: list[str]) -> Report:
+            return reports.report(ReportRequest.parse(period, measure, by))
+
         def snapshot() -> Snapshot:
-            report = lambda p, m, b: reports.report(ReportRequest.parse(p, m, b))  # noqa: E731
             snap = collect(report, "2024-H1", lambda: checks_against(reports))
             rate.read(snap.pipeline)
             snap.pipeline.note = replay_note
