@@ -21,10 +21,16 @@ from entrypoints.kafka_cluster import BrokerSecurity, KafkaCluster
 from portflow.adapters.redis import RedisStore
 from portflow.config import Settings
 from portflow.services.progress import wait_until_applied
-from tests.cli import portflow
-from tests.integration.test_faults import finish, start_replay, wait_for_progress
-from tests.integration.test_pipeline import check_reports, scrape, write_replay_file
-from tests.oracle import Oracle
+from tests.support.cli import portflow
+from tests.support.oracle import Oracle
+from tests.support.pipeline import (
+    check_reports,
+    finish,
+    scrape,
+    start_replay,
+    wait_for_progress,
+    write_replay_file,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.brokers("apache-kafka", only=True)]
 

@@ -11,19 +11,12 @@ import pytest
 from portflow.adapters import dead_letter_headers as header
 from portflow.config import Settings
 from producers.replay import make_producer
-from tests.cli import portflow
+from tests.support.cli import portflow
+from tests.support.events import train
 
 pytestmark = pytest.mark.slow
 
-GOOD = {
-    "type": "train",
-    "event_id": "t-1",
-    "ts": "2024-03-14T00:15:00Z",
-    "port": "khorgos",
-    "service": "china-europe",
-    "direction": "outbound",
-    "teu": 110,
-}
+GOOD = train("t-1", teu=110)
 
 
 def listed(env) -> list[dict]:

@@ -21,8 +21,9 @@ from entrypoints.embedded import api_url, start_api
 from portflow.adapters.redis import RedisStore
 from portflow.config import Settings
 from portflow.services.rates import load_rates
-from tests.integration.test_api import TOKEN, env_of, with_api_port
-from tests.integration.test_reporting_state import apply
+from tests.support.api import TOKEN, env_of, with_api_port
+from tests.support.events import shipment
+from tests.support.processing import apply
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]
@@ -51,19 +52,16 @@ def shipments() -> list[dict]:
             day = first + timedelta(weeks=week)
             for n, (port, mode, partner, zones) in enumerate(ports):
                 events.append(
-                    {
-                        "type": "shipment",
-                        "event_id": f"g{day.isoformat()}-{n}",
-                        "ts": f"{day.isoformat()}T10:00:00+08:00",
-                        "port": port,
-                        "mode": mode,
-                        "direction": "export",
-                        "value_cny": f"{1000 + 10 * week + day.year % 2}.50",
-                        "weight_tonnes": "2.5",
-                        "partner": partner,
-                        "trade_mode": "general",
-                        "zones": zones,
-                    }
+                    shipment(
+                        f"g{day.isoformat()}-{n}",
+                        f"{day.isoformat()}T10:00:00+08:00",
+                        port=port,
+                        mode=mode,
+                        value_cny=f"{1000 + 10 * week + day.year % 2}.50",
+                        weight_tonnes="2.5",
+                        partner=partner,
+                        zones=zones,
+                    )
                 )
     return events
 

@@ -14,8 +14,13 @@ from portflow.adapters.kafka import admin_client
 from portflow.adapters.redis import RedisStore
 from portflow.config import Settings
 from portflow.domain.partitions import partition_name
-from tests.integration.test_faults import finish, start_replay, wait_for_progress
-from tests.integration.test_pipeline import check_reports, write_replay_file
+from tests.support.pipeline import (
+    check_reports,
+    finish,
+    start_replay,
+    wait_for_progress,
+    write_replay_file,
+)
 
 pytestmark = pytest.mark.slow
 

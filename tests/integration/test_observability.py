@@ -20,7 +20,7 @@ import yaml
 
 from entrypoints.embedded import start_prometheus
 from entrypoints.processes import free_port
-from tests.cli import portflow
+from tests.support.cli import portflow
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]

@@ -12,26 +12,15 @@ import pytest
 from portflow.adapters import dead_letter_headers as header
 from portflow.domain.periods import Period
 from streams.processor import BatchProcessor, SourceRecord
-from tests.integration.test_processor import Harness as ProcessorHarness
+from tests.support import processing
+from tests.support.events import encoded
+from tests.support.processing import Harness as ProcessorHarness
 
 NOW = datetime(2026, 12, 7, 12, 0, tzinfo=UTC).timestamp()
 
 
-def shipment(n: int, ts: str = "2026-12-07T08:00:00Z", **extra) -> dict:
-    return {
-        "type": "shipment",
-        "event_id": f"s{n}",
-        "ts": ts,
-        "port": "khorgos",
-        "mode": "rail",
-        "direction": "export",
-        "value_cny": "10.00",
-        "weight_tonnes": "1.5",
-        "partner": "KZ",
-        "trade_mode": "general",
-        "zones": [],
-        **extra,
-    }
+def shipment(n: int, ts: str = "2026-12-07T08:00:00Z", **fields) -> dict:
+    return processing.shipment(n, ts=ts, **fields)
 
 
 class Harness(ProcessorHarness):
@@ -53,7 +42,7 @@ class Harness(ProcessorHarness):
                 0,
                 first_offset + i,
                 None,
-                v if isinstance(v, bytes) else json.dumps(v).encode(),
+                v if isinstance(v, bytes) else encoded(v),
                 headers,
             )
             for i, v in enumerate(values)

@@ -4,7 +4,6 @@ it published, and running it again counts nothing twice."""
 
 from __future__ import annotations
 
-import json
 import re
 import signal
 import subprocess
@@ -16,23 +15,14 @@ import pytest
 from portflow.adapters.redis import RedisStore
 from portflow.config import Settings
 from portflow.errors import EXIT_INTERRUPTED, EXIT_REJECTIONS
+from tests.support import events
+from tests.support.events import encoded
 
 pytestmark = pytest.mark.slow
 
 
-def train(n: int, **extra) -> bytes:
-    return json.dumps(
-        {
-            "type": "train",
-            "event_id": f"t-{n}",
-            "ts": "2024-03-14T00:15:00Z",
-            "port": "khorgos",
-            "service": "china-europe",
-            "direction": "outbound",
-            "teu": 2,
-            **extra,
-        }
-    ).encode()
+def train(n: int, **fields) -> bytes:
+    return encoded(events.train(**{"event_id": f"t-{n}", "teu": 2, **fields}))
 
 
 def replay(env: dict, *args: str) -> subprocess.CompletedProcess:

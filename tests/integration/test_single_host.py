@@ -21,10 +21,10 @@ from entrypoints.processes import free_port
 from portflow.adapters.redis import RedisStore
 from portflow.config import Settings
 from producers.sample import generate_sample
-from tests.cli import portflow
-from tests.integration.test_embedded_stack import processes_of, start_up, wait_closed
-from tests.integration.test_pipeline import check_reports
-from tests.oracle import Oracle
+from tests.support.cli import portflow
+from tests.support.oracle import Oracle
+from tests.support.pipeline import check_reports
+from tests.support.up import processes_of, start_up, wait_closed
 
 pytestmark = pytest.mark.slow
 UNIT = Path(__file__).resolve().parents[2] / "deploy" / "systemd"

@@ -118,7 +118,7 @@ def oracle_reports(path, rate: Decimal | None):
     """``report(period, measure, by, currency)`` as ``acceptance_checks`` calls it, from the
     replay file alone; in dollars at ``rate`` (the scenario's months have one rate, so a period
     converts whole), or ``MissingRates`` without one."""
-    from tests.oracle import Oracle
+    from tests.support.oracle import Oracle
 
     oracle = Oracle(str(path))
 
