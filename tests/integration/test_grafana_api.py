@@ -10,10 +10,9 @@ import importlib.util
 import json
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from urllib.error import HTTPError
 from urllib.parse import urlsplit
-from urllib.request import Request, urlopen
 
+import httpx
 import pytest
 import yaml
 
@@ -67,12 +66,8 @@ def shipments() -> list[dict]:
 
 
 def get(url: str) -> tuple[int, bytes]:
-    request = Request(url, headers={"Authorization": f"Bearer {TOKEN}"})
-    try:
-        with urlopen(request, timeout=10) as response:
-            return response.status, response.read()
-    except HTTPError as exc:
-        return exc.code, exc.read()
+    response = httpx.get(url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10)
+    return response.status_code, response.content
 
 
 def load_usd_rates(settings: Settings, path: Path) -> None:

@@ -112,7 +112,7 @@ def test_rejections_go_to_the_dead_letter_sink_and_change_nothing(h):
     assert h.total() == 1000
     assert h.mark() == 2
     headers = [dict(letter.headers()) for letter in h.letters]
-    assert next(l.rejection.raw for l in h.letters) == b"garbage"
+    assert next(letter.rejection.raw for letter in h.letters) == b"garbage"
     assert headers[1]["portflow-batch-index"] == b"1"
     assert headers[1]["portflow-source-offset"] == b"1"
     assert headers[1]["portflow-source-topic"] == h.topic.encode()

@@ -13,6 +13,7 @@ from portflow.config import Settings
 from tests.support import events
 from tests.support.cli import invoke
 from tests.support.processing import apply
+from tests.support.programs import program
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +76,7 @@ def tls_redis(tmp_path_factory):
     certs = tmp_path_factory.mktemp("tls")
 
     def openssl(*args):
-        subprocess.run(["openssl", *args], cwd=certs, check=True, capture_output=True)
+        subprocess.run([program("openssl"), *args], cwd=certs, check=True, capture_output=True)
 
     openssl(
         "req",
