@@ -110,7 +110,7 @@ def test_events_are_plausible(tmp_path):
 
 
 def test_scale_is_validated():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="--scale must be above 0"):
         XinjiangScenario(scale=0)
 
 
@@ -138,7 +138,7 @@ def oracle_reports(path, rate: Decimal | None):
         return {
             "rows": [
                 {
-                    "key": dict(zip(by, key)),
+                    "key": dict(zip(by, key, strict=True)),
                     "current": amount(c),
                     "previous": amount(p),
                     "yoy_pct": y,

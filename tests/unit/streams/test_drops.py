@@ -161,7 +161,8 @@ def test_a_run_found_when_its_later_days_complete_exports_its_first_days_once():
     found = set().union(*exported)
     assert found == {d.isoformat() for d in closed}
     first_seen = [next(i for i, days in enumerate(exported) if d in days) for d in sorted(found)]
-    for day, seen_at in zip(sorted(found), first_seen):  # exported when found, gone for good
+    # exported when found, gone for good
+    for day, seen_at in zip(sorted(found), first_seen, strict=True):
         assert not any(day in exported[i] for i in range(seen_at + 3, len(exported))), day
 
 
