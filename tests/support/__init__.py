@@ -9,6 +9,7 @@
 - ``up``: ``portflow up`` started and awaited as a user would;
 - ``drops``: daily traffic for the drop judge;
 - ``prefixes``: a fresh topic prefix (it namespaces every Redis key too);
+- ``programs``: other programs tests run (openssl, kcat), by their full path;
 - ``virtual_time``: an event loop whose clock moves only when every task waits;
 - ``faulty_worker``: a worker process with faults injected (``python -m``).
 
