@@ -13,13 +13,16 @@ tansu lacks).
 Which Apache Kafka: the pom's release (4.x), or the older one PORTFLOW_KAFKA_VERSION names (the
 3.9 lane, ``make test-kafka-3.9``). Every broker any test starts logs under the session's
 temporary directory; the session fails if one of them refused a request for its API version.
+
+Where things live: fixtures every test may use are here (the servers, ``settings``,
+``stack_env``, ``worker_factory``), those of integration tests only in
+``tests/integration/conftest.py``; helpers, the event factory among them, in ``tests/support/``
+(its docstring lists them). Test modules import from ``tests.support``, never from one another.
 """
 
 from __future__ import annotations
 
-import itertools
 import os
-import uuid
 from pathlib import Path
 
 import pytest
@@ -36,8 +39,7 @@ from entrypoints.embedded import (
 from entrypoints.kafka_cluster import KafkaCluster, kafka_release, refused_requests
 from entrypoints.processes import free_port
 from portflow.config import Settings
-
-_counter = itertools.count()
+from tests.support.prefixes import unique_prefix
 
 
 def pytest_generate_tests(metafunc):
@@ -115,10 +117,6 @@ def redis_client(redis_url):
     client = redis.Redis.from_url(redis_url)
     yield client
     client.close()
-
-
-def unique_prefix() -> str:
-    return f"t{next(_counter)}{uuid.uuid4().hex[:6]}."
 
 
 @pytest.fixture

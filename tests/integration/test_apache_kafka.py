@@ -21,10 +21,17 @@ from entrypoints.kafka_cluster import BrokerSecurity, KafkaCluster
 from portflow.adapters.redis import RedisStore
 from portflow.config import Settings
 from portflow.services.progress import wait_until_applied
-from tests.cli import portflow
-from tests.integration.test_faults import finish, start_replay, wait_for_progress
-from tests.integration.test_pipeline import check_reports, scrape, write_replay_file
-from tests.oracle import Oracle
+from tests.support.cli import portflow
+from tests.support.oracle import Oracle
+from tests.support.pipeline import (
+    check_reports,
+    finish,
+    scrape,
+    start_replay,
+    wait_for_progress,
+    write_replay_file,
+)
+from tests.support.programs import program
 
 pytestmark = [pytest.mark.slow, pytest.mark.brokers("apache-kafka", only=True)]
 
@@ -237,7 +244,7 @@ def make_certificates(directory: Path) -> tuple[Path, Path]:
     directory.mkdir(parents=True, exist_ok=True)
 
     def openssl(*args: str) -> None:
-        subprocess.run(["openssl", *args], cwd=directory, check=True, capture_output=True)
+        subprocess.run([program("openssl"), *args], cwd=directory, check=True, capture_output=True)
 
     openssl(
         "req",
@@ -396,7 +403,8 @@ def test_a_broker_certificate_no_configured_ca_signed_is_refused_naming_the_sett
         text=True,
         timeout=120,
     )
-    assert done.returncode == 1 and "PORTFLOW_KAFKA_SSL_CAFILE" in done.stderr, done.stderr
+    assert done.returncode == 1, done.stderr
+    assert "PORTFLOW_KAFKA_SSL_CAFILE" in done.stderr, done.stderr
     assert "not trusted" in done.stderr
     assert time.monotonic() - started < 60
 
@@ -426,7 +434,7 @@ def test_kcat_publishes_single_event_records_and_reads_the_dlq_with_its_headers(
         by_topic.setdefault(topic_of(settings, line), []).append(line)
     for topic, values in by_topic.items():
         subprocess.run(
-            ["kcat", "-P", "-b", settings.kafka_bootstrap, "-t", topic],
+            [program("kcat"), "-P", "-b", settings.kafka_bootstrap, "-t", topic],
             input=b"\n".join(values) + b"\n",
             check=True,
             timeout=60,
@@ -435,7 +443,16 @@ def test_kcat_publishes_single_event_records_and_reads_the_dlq_with_its_headers(
     check_reports(stack_env, oracle)
 
     dumped = subprocess.run(
-        ["kcat", "-C", "-b", settings.kafka_bootstrap, "-t", settings.dlq_topic, "-e", "-J"],
+        [
+            program("kcat"),
+            "-C",
+            "-b",
+            settings.kafka_bootstrap,
+            "-t",
+            settings.dlq_topic,
+            "-e",
+            "-J",
+        ],
         capture_output=True,
         check=True,
         timeout=60,
@@ -443,7 +460,7 @@ def test_kcat_publishes_single_event_records_and_reads_the_dlq_with_its_headers(
     letters = [json.loads(line) for line in dumped.splitlines()]
     assert len(letters) == oracle.dead_letters > 0
     for letter in letters:
-        headers = dict(zip(letter["headers"][::2], letter["headers"][1::2]))
+        headers = dict(zip(letter["headers"][::2], letter["headers"][1::2], strict=True))
         assert headers["portflow-reason-code"]
         assert headers["portflow-reason"]
         assert headers["portflow-source-topic"] in by_topic

@@ -9,7 +9,6 @@ import re
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import httpx
 import pytest
@@ -18,48 +17,24 @@ from entrypoints.embedded import api_url, start_api, start_redis
 from entrypoints.processes import free_port
 from portflow.adapters.redis import RedisStore
 from portflow.config import Settings
-from tests.cli import UNREACHABLE
-from tests.integration.test_reporting_state import apply, shipment
+from tests.support.api import TOKEN, UNREACHABLE_KAFKA, env_of, with_api_port
+from tests.support.events import shipment
+from tests.support.prefixes import unique_prefix
+from tests.support.processing import apply
 
-UNREACHABLE_KAFKA = UNREACHABLE["PORTFLOW_KAFKA_BOOTSTRAP"]
-TOKEN = "s3cret-token"
 EVENTS = [
     shipment("a", "2023-06-05T10:00:00+08:00"),
-    shipment("b", "2023-06-20T10:00:00+08:00", port="kashgar", value="300.00"),
-    shipment("c", "2024-06-03T09:00:00+08:00", value="120.00"),
-    shipment("d", "2024-06-21T09:00:00+08:00", port="kashgar", value="330.50"),
-    shipment("e", "2024-07-02T09:00:00+08:00", value="1.00"),
+    shipment("b", "2023-06-20T10:00:00+08:00", port="kashgar", value_cny="300.00"),
+    shipment("c", "2024-06-03T09:00:00+08:00", value_cny="120.00"),
+    shipment("d", "2024-06-21T09:00:00+08:00", port="kashgar", value_cny="330.50"),
+    shipment("e", "2024-07-02T09:00:00+08:00", value_cny="1.00"),
 ]
-
-
-def env_of(settings: Settings, token: str = "") -> dict[str, str]:
-    return {
-        "PORTFLOW_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
-        "PORTFLOW_REDIS_URL": settings.redis_url,
-        "PORTFLOW_TOPIC_PREFIX": settings.topic_prefix,
-        "PORTFLOW_TZ": settings.tz_name,
-        "PORTFLOW_API_ADDR": "{}:{}".format(*settings.api_addr),
-        "PORTFLOW_API_TOKEN": token,
-        "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
-    }
-
-
-def with_api_port(settings: Settings, kafka_bootstrap: str = UNREACHABLE_KAFKA) -> Settings:
-    return Settings(
-        redis_url=settings.redis_url,
-        topic_prefix=settings.topic_prefix,
-        tz_name=settings.tz_name,
-        api_addr=("127.0.0.1", free_port()),
-        kafka_bootstrap=kafka_bootstrap,
-    )
 
 
 @pytest.fixture(scope="module")
 def served(redis_url, tmp_path_factory):
     """A state with a few shipments of June 2023 and 2024, served without a token, and the
     same state served with one: (settings, API URL, API URL with a token)."""
-    from tests.conftest import unique_prefix
-
     settings = with_api_port(Settings(redis_url=redis_url, topic_prefix=unique_prefix()))
     apply(settings, EVENTS)
     logs = tmp_path_factory.mktemp("api-logs")
@@ -215,7 +190,6 @@ def test_status_gives_kafka_s_end_offsets_and_the_lag_read_in_the_background(
     from kafka import KafkaProducer
 
     from portflow.adapters.kafka import ensure_topics
-    from tests.conftest import unique_prefix
 
     settings = with_api_port(
         Settings(redis_url=redis_url, topic_prefix=unique_prefix()), kafka_bootstrap
@@ -232,7 +206,8 @@ def test_status_gives_kafka_s_end_offsets_and_the_lag_read_in_the_background(
         deadline = time.monotonic() + 30
         status = get(api_url(settings), "/v1/status").json()
         while status["kafka"]["read_s_ago"] is None:
-            assert time.monotonic() < deadline and status["kafka"]["error"] is None, status
+            assert time.monotonic() < deadline, status
+            assert status["kafka"]["error"] is None, status
             time.sleep(0.2)
             status = get(api_url(settings), "/v1/status").json()
     finally:
@@ -365,8 +340,8 @@ def test_readyz_follows_the_state_a_stopped_redis_is_a_503_within_a_second_sigte
 def counted(base: str, route: str, status: int) -> float:
     text = httpx.get(base + "/metrics").text
     found = re.search(
-        r'^portflow_api_requests_total\{route="%s",status="%d"\} (\S+)$'
-        % (re.escape(route), status),
+        rf'^portflow_api_requests_total\{{route="{re.escape(route)}",status="{status:d}"\}}'
+        r" (\S+)$",
         text,
         flags=re.M,
     )
@@ -434,16 +409,13 @@ def test_schemathesis_finds_no_server_error_and_no_response_outside_the_document
 def test_answers_kept_a_moment_still_show_a_new_event_within_half_a_second_and_are_counted(
     redis_url, tmp_path
 ):
-    from tests.conftest import unique_prefix
-    from tests.integration.test_reports_service import _apply_at
-
     settings = with_api_port(Settings(redis_url=redis_url, topic_prefix=unique_prefix()))
     apply(settings, [shipment("r1", "2024-06-05T10:00:00+08:00")])
     api = start_api(env_of(settings), settings, tmp_path, name="api-recent")
     try:
         base = api_url(settings)
         first = get(base, "/v1/reports", period="2024-06").json()["total"]["current"]
-        _apply_at(settings, [shipment("r2", "2024-06-06T10:00:00+08:00")], offset=1)
+        apply(settings, [shipment("r2", "2024-06-06T10:00:00+08:00")], first_offset=1)
         applied, asked = time.monotonic(), 1
         while (
             get(base, "/v1/reports", period="2024-06").json()["total"]["current"] == first

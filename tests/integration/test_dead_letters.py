@@ -11,19 +11,12 @@ import pytest
 from portflow.adapters import dead_letter_headers as header
 from portflow.config import Settings
 from producers.replay import make_producer
-from tests.cli import portflow
+from tests.support.cli import portflow
+from tests.support.events import train
 
 pytestmark = pytest.mark.slow
 
-GOOD = {
-    "type": "train",
-    "event_id": "t-1",
-    "ts": "2024-03-14T00:15:00Z",
-    "port": "khorgos",
-    "service": "china-europe",
-    "direction": "outbound",
-    "teu": 110,
-}
+GOOD = train("t-1", teu=110)
 
 
 def listed(env) -> list[dict]:
@@ -89,7 +82,8 @@ def test_list_and_replay_dead_letters(stack_env, tmp_path, worker_factory):
     assert only_bad_fields["code"] == "not_json"
 
     said = dlq_replay(stack_env)
-    assert "re-drove 3 dead letter(s)" in said and "2 to " in said, said
+    assert "re-drove 3 dead letter(s)" in said, said
+    assert "2 to " in said, said
     # still invalid: each is rejected again, and is still one event with two attempts
     groups = wait_for(
         stack_env,
@@ -100,7 +94,9 @@ def test_list_and_replay_dead_letters(stack_env, tmp_path, worker_factory):
     assert {g["status"] for g in groups} == {"rejected-again"}
     dlq = stack_env["PORTFLOW_TOPIC_PREFIX"] + "dlq"
     for group, first in zip(
-        sorted(groups, key=lambda g: g["source"]), sorted(letters, key=lambda g: g["source"])
+        sorted(groups, key=lambda g: g["source"]),
+        sorted(letters, key=lambda g: g["source"]),
+        strict=True,
     ):
         assert [e["event"] for e in group["history"]] == ["rejected", "redriven", "rejected"]
         assert group["redriven_from"] == f"{dlq}:{first['partition']}:{first['offset']}"
@@ -109,7 +105,8 @@ def test_list_and_replay_dead_letters(stack_env, tmp_path, worker_factory):
     assert "nothing to re-drive; skipped 3 already re-driven (use --again)" in said, said
 
     said = dlq_replay(stack_env, "--again", "--limit", "1")
-    assert "re-drove 1 dead letter(s)" in said and "skipped 2 beyond --limit 1" in said, said
+    assert "re-drove 1 dead letter(s)" in said, said
+    assert "skipped 2 beyond --limit 1" in said, said
     wait_for(
         stack_env,
         lambda gs: sorted(g["attempts"] for g in gs) == [2, 2, 3],

@@ -13,7 +13,7 @@ from portflow.config import Settings
 from portflow.services.anomalies import AnomaliesRequest, DailyTotals, read_anomalies
 from producers.scenarios.disruption_drill import expected_path, generate_drill
 from tests.bench import bench_module
-from tests.conftest import unique_prefix
+from tests.support.prefixes import unique_prefix
 
 pytestmark = pytest.mark.slow
 

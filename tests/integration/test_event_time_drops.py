@@ -18,7 +18,7 @@ import yaml
 
 from entrypoints.embedded import start_alertmanager, start_prometheus
 from entrypoints.processes import free_port
-from tests.cli import portflow
+from tests.support.cli import portflow
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]

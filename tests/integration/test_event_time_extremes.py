@@ -7,7 +7,6 @@ number of days, the lag is never negative, and `anomalies` judges no day past th
 from __future__ import annotations
 
 import asyncio
-import json
 import math
 import time
 from datetime import UTC, date, datetime, timedelta
@@ -21,8 +20,10 @@ from streams.drops import CATCH_UP_DAYS, MAX_DAYS_PER_REFRESH, DropCollector
 from streams.metrics import WorkerMetrics
 from streams.processor import BatchProcessor, SourceRecord
 from streams.yoy import YoyCollector
-from tests.conftest import unique_prefix
-from tests.unit.streams.test_drops import MAX_GRANULES_PER_REFRESH
+from tests.support import events
+from tests.support.drops import MAX_GRANULES_PER_REFRESH
+from tests.support.events import encoded
+from tests.support.prefixes import unique_prefix
 
 HISTORY_DAYS = 400
 
@@ -38,21 +39,11 @@ class CountingStore(RedisStore):
 
 
 def shipment(n: int, ts: datetime) -> bytes:
-    return json.dumps(
-        {
-            "type": "shipment",
-            "event_id": f"s{n}",
-            "ts": ts.strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "port": "khorgos",
-            "mode": "rail",
-            "direction": "export",
-            "value_cny": "1000.00",
-            "weight_tonnes": "1.5",
-            "partner": "KZ",
-            "trade_mode": "general",
-            "zones": [],
-        }
-    ).encode()
+    return encoded(
+        events.shipment(
+            f"s{n}", ts.strftime("%Y-%m-%dT%H:%M:%SZ"), value_cny="1000.00", weight_tonnes="1.5"
+        )
+    )
 
 
 @pytest.fixture

@@ -16,58 +16,17 @@ from entrypoints.embedded import start_redis, start_tansu
 from entrypoints.processes import free_port
 from portflow.adapters.redis import RedisStore
 from portflow.config import Settings
-from tests.cli import portflow
-from tests.integration.test_pipeline import check_reports, write_replay_file
-from tests.oracle import Oracle
+from tests.support.cli import portflow
+from tests.support.oracle import Oracle
+from tests.support.pipeline import (
+    check_reports,
+    finish,
+    start_replay,
+    wait_for_progress,
+    write_replay_file,
+)
 
 pytestmark = pytest.mark.slow
-
-
-def start_replay(env: dict, path, batch: int, rate: int) -> subprocess.Popen:
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "entrypoints.cli",
-            "replay",
-            str(path),
-            "--batch",
-            str(batch),
-            "--rate",
-            str(rate),
-            "--wait",
-            "--timeout",
-            "400",
-            "--no-progress",
-        ],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
-def applied_records(store: RedisStore) -> int:
-    return sum(mark + 1 for mark in store.marks().values())
-
-
-def wait_for_progress(store: RedisStore, replay: subprocess.Popen, records: int) -> bool:
-    """Wait until ``records`` more records are applied; False if the replay ended first."""
-    start, deadline = applied_records(store), time.monotonic() + 90
-    while applied_records(store) < start + records:
-        if replay.poll() is not None:
-            return False
-        assert time.monotonic() < deadline, "the workers made no progress"
-        time.sleep(0.02)
-    return True
-
-
-def finish(replay: subprocess.Popen) -> None:
-    try:
-        _out, err = replay.communicate(timeout=420)
-    finally:
-        replay.kill()
-    assert replay.returncode == 0, err
 
 
 def live_assignments(store: RedisStore, workers) -> dict[int, set[str]]:

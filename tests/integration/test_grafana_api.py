@@ -10,10 +10,9 @@ import importlib.util
 import json
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from urllib.error import HTTPError
 from urllib.parse import urlsplit
-from urllib.request import Request, urlopen
 
+import httpx
 import pytest
 import yaml
 
@@ -21,8 +20,9 @@ from entrypoints.embedded import api_url, start_api
 from portflow.adapters.redis import RedisStore
 from portflow.config import Settings
 from portflow.services.rates import load_rates
-from tests.integration.test_api import TOKEN, env_of, with_api_port
-from tests.integration.test_reporting_state import apply
+from tests.support.api import TOKEN, env_of, with_api_port
+from tests.support.events import shipment
+from tests.support.processing import apply
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]
@@ -51,30 +51,23 @@ def shipments() -> list[dict]:
             day = first + timedelta(weeks=week)
             for n, (port, mode, partner, zones) in enumerate(ports):
                 events.append(
-                    {
-                        "type": "shipment",
-                        "event_id": f"g{day.isoformat()}-{n}",
-                        "ts": f"{day.isoformat()}T10:00:00+08:00",
-                        "port": port,
-                        "mode": mode,
-                        "direction": "export",
-                        "value_cny": f"{1000 + 10 * week + day.year % 2}.50",
-                        "weight_tonnes": "2.5",
-                        "partner": partner,
-                        "trade_mode": "general",
-                        "zones": zones,
-                    }
+                    shipment(
+                        f"g{day.isoformat()}-{n}",
+                        f"{day.isoformat()}T10:00:00+08:00",
+                        port=port,
+                        mode=mode,
+                        value_cny=f"{1000 + 10 * week + day.year % 2}.50",
+                        weight_tonnes="2.5",
+                        partner=partner,
+                        zones=zones,
+                    )
                 )
     return events
 
 
 def get(url: str) -> tuple[int, bytes]:
-    request = Request(url, headers={"Authorization": f"Bearer {TOKEN}"})
-    try:
-        with urlopen(request, timeout=10) as response:
-            return response.status, response.read()
-    except HTTPError as exc:
-        return exc.code, exc.read()
+    response = httpx.get(url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10)
+    return response.status_code, response.content
 
 
 def load_usd_rates(settings: Settings, path: Path) -> None:

@@ -205,7 +205,7 @@ def runs(request, tmp_path_factory) -> dict[tuple[str, ...], subprocess.Complete
         )
 
     with ThreadPoolExecutor(max_workers=48) as pool:  # most of them wait for Kafka
-        return dict(zip(selected, pool.map(run, selected)))
+        return dict(zip(selected, pool.map(run, selected), strict=True))
 
 
 @pytest.mark.parametrize(("argv", "exit_code"), CASES)

@@ -18,25 +18,23 @@ from kafka import KafkaProducer
 from entrypoints.embedded import start_redis, wait_for_assignment
 from entrypoints.processes import free_port, spawn
 from portflow.config import Settings
-from tests.cli import portflow
-from tests.integration.test_faults import finish, start_replay
-from tests.integration.test_pipeline import check_reports, dead_letters, scrape, write_replay_file
-from tests.oracle import Oracle
+from tests.support import events
+from tests.support.cli import portflow
+from tests.support.oracle import Oracle
+from tests.support.pipeline import (
+    check_reports,
+    dead_letters,
+    finish,
+    scrape,
+    start_replay,
+    write_replay_file,
+)
 
 pytestmark = pytest.mark.slow
 
 
 def train(n: int, **fields) -> dict:
-    return {
-        "type": "train",
-        "event_id": f"t-{n}",
-        "ts": "2024-03-14T00:15:00Z",
-        "port": "khorgos",
-        "service": "china-europe",
-        "direction": "outbound",
-        "teu": 10,
-        **fields,
-    }
+    return events.train(**{"event_id": f"t-{n}", "teu": 10, **fields})
 
 
 def raw(event: dict) -> bytes:
@@ -134,10 +132,10 @@ def test_a_corpus_of_hostile_records_goes_to_the_dlq_and_spares_its_neighbours(
 
 
 def faulty_worker(env: dict, log_dir, **faults: str):
-    """A worker process whose code raises for chosen event ids (tests/faulty_worker.py)."""
+    """A worker process whose code raises for chosen event ids (tests/support/faulty_worker.py)."""
     child = spawn(
         "faulty-worker",
-        [sys.executable, "-m", "tests.faulty_worker"],
+        [sys.executable, "-m", "tests.support.faulty_worker"],
         log_dir,
         env={**os.environ, **env, **faults},
     )

@@ -10,17 +10,15 @@ import time
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
-from urllib.error import HTTPError
-from urllib.parse import urlencode
-from urllib.request import urlopen
 from zoneinfo import ZoneInfo
 
+import httpx
 import pytest
 import yaml
 
 from entrypoints.embedded import start_prometheus
 from entrypoints.processes import free_port
-from tests.cli import portflow
+from tests.support.cli import portflow
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]
@@ -28,10 +26,10 @@ REPO = Path(__file__).resolve().parents[2]
 
 def query(base: str, expr: str, at: float | None = None) -> list:
     params = {"query": expr, **({"time": at} if at is not None else {})}
-    try:
-        body = json.loads(urlopen(f"{base}/api/v1/query?{urlencode(params)}", timeout=10).read())
-    except HTTPError as exc:
-        raise AssertionError(f"{expr}: {exc} {exc.read().decode()}") from None
+    response = httpx.get(f"{base}/api/v1/query", params=params, timeout=10)
+    if response.is_error:
+        raise AssertionError(f"{expr}: HTTP {response.status_code} {response.text}")
+    body = response.json()
     assert body["status"] == "success", (expr, body)
     return body["data"]["result"]
 

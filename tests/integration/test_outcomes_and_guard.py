@@ -12,26 +12,16 @@ import pytest
 from portflow.adapters import dead_letter_headers as header
 from portflow.domain.periods import Period
 from streams.processor import BatchProcessor, SourceRecord
-from tests.integration.test_processor import Harness as ProcessorHarness
+from tests.support import processing
+from tests.support.events import encoded
+from tests.support.processing import Harness as ProcessorHarness
 
 NOW = datetime(2026, 12, 7, 12, 0, tzinfo=UTC).timestamp()
 
 
-def shipment(n: int, ts: str = "2026-12-07T08:00:00Z", **extra) -> dict:
-    return {
-        "type": "shipment",
-        "event_id": f"s{n}",
-        "ts": ts,
-        "port": "khorgos",
-        "mode": "rail",
-        "direction": "export",
-        "value_cny": "10.00",
-        "weight_tonnes": "1.5",
-        "partner": "KZ",
-        "trade_mode": "general",
-        "zones": [],
-        **extra,
-    }
+def shipment(n: int, ts: str = "2026-12-07T08:00:00Z", **fields) -> dict:
+    """Shipment ``s<n>``, by default on the fixed clock's day."""
+    return processing.shipment(n, ts=ts, **fields)
 
 
 class Harness(ProcessorHarness):
@@ -53,7 +43,7 @@ class Harness(ProcessorHarness):
                 0,
                 first_offset + i,
                 None,
-                v if isinstance(v, bytes) else json.dumps(v).encode(),
+                v if isinstance(v, bytes) else encoded(v),
                 headers,
             )
             for i, v in enumerate(values)
@@ -174,7 +164,9 @@ def test_a_header_that_is_no_plausible_run_id_is_ignored(h):
 
 
 def test_the_newest_event_time_is_kept_for_events_before_1970_and_only_for_counted_ones(h):
-    meta = lambda: h.store.client.hget(h.store.meta_key, "latest_event_ts")  # noqa: E731
+    def meta():
+        return h.store.client.hget(h.store.meta_key, "latest_event_ts")
+
     process(h.processor(), h.records([b"not json", shipment(1, "2999-01-01T00:00:00Z")]))
     assert meta() is None  # nothing counted: no newest event time
     process(h.processor(), h.records([shipment(2, "1900-01-01T00:00:00Z")], first_offset=2))

@@ -13,72 +13,12 @@ import redis
 from portflow.adapters.redis import (
     DROPPING,
     DedupeWindow,
-    RedisStore,
     StateConflict,
     StateLost,
 )
-from portflow.domain.periods import Period
 from streams import processor as processor_module
 from streams.processor import BatchProcessor, Handoff, SourceRecord, call_store_method
-
-
-def shipment(n: int, value: str = "10.00", ts: str = "2024-06-30T23:30:00Z", **extra) -> dict:
-    return {
-        "type": "shipment",
-        "event_id": f"s{n}",
-        "ts": ts,
-        "port": "khorgos",
-        "mode": "rail",
-        "direction": "export",
-        "value_cny": value,
-        "weight_tonnes": "1.5",
-        "partner": "KZ",
-        "trade_mode": "general",
-        "zones": [],
-        **extra,
-    }
-
-
-class Harness:
-    def __init__(self, settings):
-        self.settings = settings
-        self.store = RedisStore.from_url(settings.redis_url, settings.topic_prefix)
-        self.letters = []
-        self.topic = settings.topic("shipment")
-
-    def processor(self, **kwargs) -> BatchProcessor:
-        async def sink(letters):
-            self.letters.extend(letters)
-
-        return BatchProcessor(self.settings, self.store, sink, **kwargs)
-
-    def records(self, values, partition=0, first_offset=0):
-        return [
-            SourceRecord(
-                self.topic,
-                partition,
-                first_offset + i,
-                None,
-                v if isinstance(v, bytes) else json.dumps(v).encode(),
-            )
-            for i, v in enumerate(values)
-        ]
-
-    def total(self, measure="value", period="2024"):
-        granules = Period.parse(period).granules()
-        return sum(self.store.cells("shipment", measure, granules).values())
-
-    def mark(self, partition=0):
-        return self.store.marks_of([f"{self.topic}:{partition}"])[f"{self.topic}:{partition}"]
-
-
-@pytest.fixture
-def h(settings):
-    return Harness(settings)
-
-
-def run(coro):
-    return asyncio.run(coro)
+from tests.support.processing import run, shipment
 
 
 def test_applies_events_and_moves_the_mark(h):
@@ -172,7 +112,7 @@ def test_rejections_go_to_the_dead_letter_sink_and_change_nothing(h):
     assert h.total() == 1000
     assert h.mark() == 2
     headers = [dict(letter.headers()) for letter in h.letters]
-    assert next(l.rejection.raw for l in h.letters) == b"garbage"
+    assert next(letter.rejection.raw for letter in h.letters) == b"garbage"
     assert headers[1]["portflow-batch-index"] == b"1"
     assert headers[1]["portflow-source-offset"] == b"1"
     assert headers[1]["portflow-source-topic"] == h.topic.encode()

@@ -10,26 +10,13 @@ import sys
 from decimal import Decimal
 from pathlib import Path
 
-from click.testing import CliRunner
-
-from entrypoints.cli import cli
 from portflow.adapters.redis import RedisStore
 from portflow.config import Settings
-from tests.integration.test_reporting_state import apply, shipment
+from tests.support.cli import invoke
+from tests.support.events import shipment
+from tests.support.processing import apply
 
 HEADER = "month,rate,source\n"
-
-
-def run(settings: Settings, *args: str):
-    return CliRunner().invoke(
-        cli,
-        list(args),
-        env={
-            "PORTFLOW_REDIS_URL": settings.redis_url,
-            "PORTFLOW_TOPIC_PREFIX": settings.topic_prefix,
-            "PORTFLOW_TZ": settings.tz_name,
-        },
-    )
 
 
 def store_of(settings: Settings) -> RedisStore:
@@ -82,7 +69,7 @@ def test_a_rebuild_drops_the_state_but_keeps_the_rates(settings):
 
 def test_load_checks_the_file_stores_it_and_says_what_it_did(settings, tmp_path):
     path = rates_file(tmp_path, "2024-01,7.2570,a\n2024-02,7.1,a\n2024-04,7.2,a\n")
-    first = run(settings, "rates", "load", str(path))
+    first = invoke(settings, "rates", "load", str(path))
     assert first.exit_code == 0, first.output
     assert (
         f"loaded 3 months (2024-01 to 2024-02, 2024-04) from {path}: 3 new, 0 replaced "
@@ -93,7 +80,7 @@ def test_load_checks_the_file_stores_it_and_says_what_it_did(settings, tmp_path)
 
     store_of(settings).open_epoch("Asia/Shanghai")
     path = rates_file(tmp_path, "2024-01,7.2570,a\n2024-02,7.15,a\n")
-    again = run(settings, "rates", "load", str(path))
+    again = invoke(settings, "rates", "load", str(path))
     assert again.exit_code == 0, again.output
     assert "2 months (2024-01 to 2024-02) from " in again.stderr
     assert (
@@ -102,9 +89,9 @@ def test_load_checks_the_file_stores_it_and_says_what_it_did(settings, tmp_path)
     )
     assert "no state" not in again.stderr
 
-    replaced = run(settings, "rates", "load", "--replace", str(path))
+    replaced = invoke(settings, "rates", "load", "--replace", str(path))
     assert "; dropped 1 month (2024-04) not in the file" in replaced.stderr
-    shown = run(settings, "rates", "show", "--json")
+    shown = invoke(settings, "rates", "show", "--json")
     assert shown.exit_code == 0, shown.output
     assert json.loads(shown.stdout) == {
         "rates": {
@@ -112,7 +99,7 @@ def test_load_checks_the_file_stores_it_and_says_what_it_did(settings, tmp_path)
             "2024-02": {"rate": "7.15", "source": "a"},
         }
     }
-    text = run(settings, "rates", "show").stdout.splitlines()
+    text = invoke(settings, "rates", "show").stdout.splitlines()
     assert text == [
         "month    CNY/USD  source",
         "2024-01   7.2570  a",
@@ -122,10 +109,10 @@ def test_load_checks_the_file_stores_it_and_says_what_it_did(settings, tmp_path)
 
 
 def test_show_without_rates_says_how_to_load_them(settings):
-    shown = run(settings, "rates", "show")
+    shown = invoke(settings, "rates", "show")
     assert shown.exit_code == 0
     assert "no USD rates loaded" in shown.stdout
-    assert json.loads(run(settings, "rates", "show", "--json").stdout) == {"rates": {}}
+    assert json.loads(invoke(settings, "rates", "show", "--json").stdout) == {"rates": {}}
 
 
 def test_a_bad_file_loads_nothing_and_names_each_problem_in_one_line(settings, tmp_path):
@@ -161,18 +148,18 @@ def test_a_report_in_dollars_takes_each_months_loaded_rate_and_names_the_months_
     apply(
         settings,
         [
-            shipment("a", "2024-01-15T10:00:00+08:00", value="725.70"),
-            shipment("b", "2024-02-15T10:00:00+08:00", value="710.00"),
-            shipment("c", "2023-02-15T10:00:00+08:00", value="1000.00"),
+            shipment("a", "2024-01-15T10:00:00+08:00", value_cny="725.70"),
+            shipment("b", "2024-02-15T10:00:00+08:00", value_cny="710.00"),
+            shipment("c", "2023-02-15T10:00:00+08:00", value_cny="1000.00"),
         ],
     )
     report = ["report", "--period", "2024-Q1", "--currency", "USD", "--json"]
-    run(settings, "rates", "load", str(rates_file(tmp_path, "2024-01,7.2570,a\n")))
-    missing = run(settings, *report)
+    invoke(settings, "rates", "load", str(rates_file(tmp_path, "2024-01,7.2570,a\n")))
+    missing = invoke(settings, *report)
     assert missing.exit_code == 1
     assert "no CNY per USD rate for 2023-01, 2023-02, 2023-03, 2024-02, 2024-03" in missing.stderr
 
-    run(
+    invoke(
         settings,
         "rates",
         "load",
@@ -187,7 +174,7 @@ def test_a_report_in_dollars_takes_each_months_loaded_rate_and_names_the_months_
             )
         ),
     )
-    result = json.loads(run(settings, *report).stdout, parse_float=Decimal)
+    result = json.loads(invoke(settings, *report).stdout, parse_float=Decimal)
     assert result["total"]["current"] == Decimal("200.00")  # 725.70 / 7.2570 + 710 / 7.1
     assert result["total"]["previous"] == Decimal("140.85")  # 1000 / 7.1
     assert result["usd_rates"] == {

@@ -12,7 +12,7 @@ from streams import processor as processor_module
 from streams.app import _process_until_done
 from streams.metrics import WorkerMetrics
 from streams.processor import BatchStats, Handoff, call_store_method, is_transient
-from tests.integration.test_processor import h, run, shipment  # noqa: F401 (h: a fixture)
+from tests.support.processing import run, shipment
 
 
 class PoisonedIncrements(Increments):

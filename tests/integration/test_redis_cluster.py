@@ -16,9 +16,10 @@ from entrypoints.embedded import start_redis
 from entrypoints.processes import free_port
 from portflow.adapters.redis import DedupeWindow, RedisStore
 from portflow.config import Settings
-from tests.cli import portflow
-from tests.integration.test_pipeline import check_reports, write_replay_file
-from tests.integration.test_reporting_state import apply, run, shipment
+from tests.support.cli import invoke, portflow
+from tests.support.events import shipment
+from tests.support.pipeline import check_reports, write_replay_file
+from tests.support.processing import apply
 
 pytestmark = pytest.mark.slow
 
@@ -147,13 +148,13 @@ def test_a_step_on_a_slot_being_migrated_writes_nothing_until_the_move_ends(redi
 def test_a_prefix_without_state_and_status_on_a_cluster(redis_cluster):
     settings = Settings(redis_url=redis_cluster, topic_prefix="portflow.")
     apply(settings, [shipment("a", "2024-05-01T10:00:00+08:00")])
-    typo = run(
+    typo = invoke(
         Settings(redis_url=redis_cluster, topic_prefix="portflow_"), "report", "--period", "2024"
     )
     assert typo.exit_code == 1
     assert "no state for topic prefix 'portflow_' in Redis database 0" in typo.output
     assert "topic prefixes with a state there: 'portflow.'" in typo.output
-    status = run(settings, "status")
+    status = invoke(settings, "status")
     assert status.exit_code == 0, status.output
     assert "portflow.shipments: 0: 0" in status.output
 
@@ -165,7 +166,7 @@ def test_rates_load_replace_and_survive_a_rebuild_on_a_cluster(redis_cluster, tm
     store.put_rates({"2023-12": {"rate": "7.1", "source": "a"}})
     path = tmp_path / "rates.csv"
     path.write_text("month,rate,source\n2024-01,7.2570,b\n")
-    loaded = run(settings, "rates", "load", "--replace", str(path))
+    loaded = invoke(settings, "rates", "load", "--replace", str(path))
     assert loaded.exit_code == 0, loaded.output
     assert "dropped 1 month (2023-12)" in loaded.output
     store.drop_state()

@@ -15,8 +15,8 @@ from entrypoints.processes import free_port
 from portflow.adapters.redis import RedisStore
 from portflow.config import Settings
 from producers.sample import generate_sample
-from tests.integration.test_pipeline import check_reports
-from tests.oracle import Oracle
+from tests.support.oracle import Oracle
+from tests.support.pipeline import check_reports
 
 pytestmark = pytest.mark.slow
 AOF = ("--appendonly", "yes", "--appendfsync", "always")

@@ -1,7 +1,6 @@
 """Redis with ACL users: portflow works with credentials in PORTFLOW_REDIS_URL, and fails clearly
 (without echoing the password) when they are wrong."""
 
-import asyncio
 import json
 
 import pytest
@@ -10,9 +9,11 @@ from click.testing import CliRunner
 from entrypoints.cli import cli
 from entrypoints.embedded import start_redis
 from entrypoints.processes import free_port
-from portflow.adapters.redis import RedisStore
 from portflow.config import Settings
-from streams.processor import BatchProcessor, SourceRecord
+from tests.support import events
+from tests.support.cli import invoke
+from tests.support.processing import apply
+from tests.support.programs import program
 
 
 @pytest.fixture(scope="module")
@@ -43,31 +44,11 @@ def secured_redis(tmp_path_factory):
 def applied_and_reported_teu(url: str, prefix: str) -> int:
     """Apply one train of 60 TEU through the processor, then read it back with `portflow report`."""
     settings = Settings.from_env({"PORTFLOW_REDIS_URL": url, "PORTFLOW_TOPIC_PREFIX": prefix})
-    store = RedisStore.from_url(settings.redis_url, settings.topic_prefix)
-
-    async def no_letters(letters):
-        raise AssertionError(letters)
-
-    event = {
-        "type": "train",
-        "event_id": "t1",
-        "ts": "2024-05-01T10:00:00+08:00",
-        "port": "khorgos",
-        "service": "china-asia",
-        "direction": "inbound",
-        "teu": 60,
-    }
-    stats = asyncio.run(
-        BatchProcessor(settings, store, no_letters).process(
-            [SourceRecord(settings.topic("train"), 0, 0, None, json.dumps(event).encode())]
-        )
+    train = events.train(
+        "t1", "2024-05-01T10:00:00+08:00", service="china-asia", direction="inbound", teu=60
     )
-    assert stats.applied_events == 1
-    result = CliRunner().invoke(
-        cli,
-        ["report", "--period", "2024-05", "--measure", "teu", "--json"],
-        env={"PORTFLOW_REDIS_URL": url, "PORTFLOW_TOPIC_PREFIX": prefix},
-    )
+    apply(settings, [train])
+    result = invoke(settings, "report", "--period", "2024-05", "--measure", "teu", "--json")
     assert result.exit_code == 0, result.output
     return json.loads(result.output)["total"]["current"]
 
@@ -95,7 +76,7 @@ def tls_redis(tmp_path_factory):
     certs = tmp_path_factory.mktemp("tls")
 
     def openssl(*args):
-        subprocess.run(["openssl", *args], cwd=certs, check=True, capture_output=True)
+        subprocess.run([program("openssl"), *args], cwd=certs, check=True, capture_output=True)
 
     openssl(
         "req",

@@ -3,62 +3,16 @@ a period with no data yet or in progress says so, status shows what the state ho
 
 from __future__ import annotations
 
-import asyncio
+import dataclasses
 import json
 
 import pytest
-from click.testing import CliRunner
 
-from entrypoints.cli import cli
 from portflow.adapters.redis import LayoutConflict, RedisStore, TimeZoneConflict
 from portflow.config import Settings
-from streams.processor import BatchProcessor, SourceRecord
-from tests.cli import portflow
-
-
-def shipment(event_id: str, ts: str, port: str = "khorgos", value: str = "100.00") -> dict:
-    return {
-        "type": "shipment",
-        "event_id": event_id,
-        "ts": ts,
-        "port": port,
-        "mode": "rail",
-        "direction": "export",
-        "value_cny": value,
-        "weight_tonnes": "1",
-        "partner": "KZ",
-        "trade_mode": "general",
-        "zones": [],
-    }
-
-
-def apply(settings: Settings, events: list[dict]) -> RedisStore:
-    """Apply events through the worker's processor (one record each, offsets from 0)."""
-    store = RedisStore.from_url(settings.redis_url, settings.topic_prefix)
-
-    async def no_letters(letters):
-        raise AssertionError(letters)
-
-    topic = settings.topic("shipment")
-    records = [
-        SourceRecord(topic, 0, offset, None, json.dumps(event).encode())
-        for offset, event in enumerate(events)
-    ]
-    stats = asyncio.run(BatchProcessor(settings, store, no_letters).process(records))
-    assert stats.applied_events == len(events)
-    return store
-
-
-def run(settings: Settings, *args: str):
-    return CliRunner().invoke(
-        cli,
-        list(args),
-        env={
-            "PORTFLOW_REDIS_URL": settings.redis_url,
-            "PORTFLOW_TOPIC_PREFIX": settings.topic_prefix,
-            "PORTFLOW_TZ": settings.tz_name,
-        },
-    )
+from tests.support.cli import invoke, portflow
+from tests.support.events import shipment
+from tests.support.processing import apply
 
 
 @pytest.fixture
@@ -69,7 +23,7 @@ def december(settings) -> Settings:
         [
             shipment("a", "2023-12-05T10:00:00+08:00"),
             shipment("b", "2023-12-20T10:00:00+08:00", port="kashgar"),
-            shipment("c", "2024-12-15T14:02:11+08:00", value="50.00"),
+            shipment("c", "2024-12-15T14:02:11+08:00", value_cny="50.00"),
         ],
     )
     return settings
@@ -80,7 +34,7 @@ def december(settings) -> Settings:
 )
 def test_a_prefix_without_state_is_an_error_naming_it_and_the_database(december, command):
     typo = Settings(redis_url=december.redis_url, topic_prefix=december.topic_prefix + "x")
-    result = run(typo, *command)
+    result = invoke(typo, *command)
     assert result.exit_code == 1
     assert (
         f"no state for topic prefix {typo.topic_prefix!r} in Redis database 0 "
@@ -94,7 +48,7 @@ def test_a_prefix_without_state_is_an_error_naming_it_and_the_database(december,
 def test_a_period_after_the_newest_event_is_marked_no_data_yet_not_a_silent_fall_of_100_pct(
     december,
 ):
-    result = run(december, "report", "--period", "2025-12", "--by", "port", "--json")
+    result = invoke(december, "report", "--period", "2025-12", "--by", "port", "--json")
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
     assert report["data"] == {
@@ -106,26 +60,26 @@ def test_a_period_after_the_newest_event_is_marked_no_data_yet_not_a_silent_fall
         (r["key"]["port"], r["current"], r["previous"], r["yoy_pct"]) for r in report["rows"]
     ] == [("khorgos", 0.0, 50.0, -100.0)]  # the contract's formula
     assert report["total"]["yoy_pct"] == -100.0  # marked by data.period_status
-    table = run(december, "report", "--period", "2025", "--by", "port").output
+    table = invoke(december, "report", "--period", "2025", "--by", "port").output
     assert "2025 has no data yet: events applied only through 2024-12-15 14:02:11" in table
     assert "-100" not in table
 
 
 def test_a_period_holding_the_newest_event_is_in_progress(december):
-    report = json.loads(run(december, "report", "--period", "2024-12", "--json").output)
+    report = json.loads(invoke(december, "report", "--period", "2024-12", "--json").output)
     assert report["data"]["period_status"] == "in_progress"
     assert (report["total"]["current"], report["total"]["yoy_pct"]) == (50.0, -75.0)
-    table = run(december, "report", "--period", "2024-12").output
+    table = invoke(december, "report", "--period", "2024-12").output
     assert (
         "2024-12 is in progress: events applied through 2024-12-15 14:02:11 Asia/Shanghai; "
         "compared with the whole of 2023-12"
     ) in table
-    done = json.loads(run(december, "report", "--period", "2024-11", "--json").output)
+    done = json.loads(invoke(december, "report", "--period", "2024-11", "--json").output)
     assert done["data"]["period_status"] == "complete"
 
 
 def test_anomalies_judge_only_the_complete_days_and_say_how_far(december):
-    result = run(december, "anomalies", "--period", "2024-12", "--json")
+    result = invoke(december, "anomalies", "--period", "2024-12", "--json")
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["data"] == {
         "newest_event": "2024-12-15T14:02:11+08:00",
@@ -133,14 +87,14 @@ def test_anomalies_judge_only_the_complete_days_and_say_how_far(december):
         "period_status": "in_progress",
         "judged_through": "2024-12-14",
     }
-    text = run(december, "anomalies", "--period", "2025-01").output
+    text = invoke(december, "anomalies", "--period", "2025-01").output
     assert "2025-01 has no data yet" in text
     assert "no complete day to judge yet" in text
 
 
 def test_a_state_without_events_reports_no_data_yet(settings):
     RedisStore.from_url(settings.redis_url, settings.topic_prefix).open_epoch(settings.tz_name)
-    result = run(settings, "report", "--period", "2024")
+    result = invoke(settings, "report", "--period", "2024")
     assert result.exit_code == 0, result.output
     assert "2024 has no data yet: no event has been applied; no year-on-year" in result.output
 
@@ -159,7 +113,7 @@ def test_status_shows_the_state_marks_workers_losses_and_outcomes(december, redi
     )
     store.record_worker("host-7", [f"{december.topic('shipment')}:0"], 60)
     store.record_lost(f"{december.topic('shipment')}:1", 0, 9)
-    result = run(december, "status", "--json")
+    result = invoke(december, "status", "--json")
     assert result.exit_code == 0, result.output
     status = json.loads(result.output)
     assert status["state"]["epoch"] == store.epoch()
@@ -176,7 +130,7 @@ def test_status_shows_the_state_marks_workers_losses_and_outcomes(december, redi
         "rejected": {"event_time_ahead": 4, "event_time_behind": 2, "not_json": 1},
         "event_time_guard": {"ahead": 4, "behind": 2},
     }
-    text = run(december, "status").output
+    text = invoke(december, "status").output
     assert "turned away by the event-time guard: 4 ahead of the clock, 2 too old" in text
     assert f"{december.topic('shipment')}: 0: 2" in text
 
@@ -184,10 +138,10 @@ def test_status_shows_the_state_marks_workers_losses_and_outcomes(december, redi
 def test_a_state_being_dropped_is_refused_by_reports_and_shown_by_status(december, redis_client):
     store = RedisStore.from_url(december.redis_url, december.topic_prefix)
     redis_client.hset(store.meta_key, "epoch", "dropping")
-    refused = run(december, "report", "--period", "2024")
+    refused = invoke(december, "report", "--period", "2024")
     assert refused.exit_code == 1
     assert "is being dropped (`portflow rebuild`)" in refused.output
-    shown = run(december, "status")
+    shown = invoke(december, "status")
     assert shown.exit_code == 0
     assert "(being dropped by `portflow rebuild`)" in shown.output
 
@@ -228,7 +182,7 @@ def test_a_state_of_a_key_layout_this_portflow_does_not_know_is_refused(december
     store = RedisStore.from_url(december.redis_url, december.topic_prefix)
     assert redis_client.hget(store.meta_key, "layout") == b"1"  # recorded with the state
     redis_client.hset(store.meta_key, "layout", "2")  # as a later release would leave it
-    result = run(december, "report", "--period", "2024")
+    result = invoke(december, "report", "--period", "2024")
     assert result.exit_code == 1
     assert "key layout 2; this portflow reads layout 1" in result.output
     with pytest.raises(LayoutConflict):
@@ -237,15 +191,7 @@ def test_a_state_of_a_key_layout_this_portflow_does_not_know_is_refused(december
 
 def test_a_state_of_another_time_zone_is_refused_by_reports_and_by_a_worker(december):
     """One error, ``TimeZoneConflict``, whichever side meets the other zone first."""
-    result = CliRunner().invoke(
-        cli,
-        ["report", "--period", "2024"],
-        env={
-            "PORTFLOW_REDIS_URL": december.redis_url,
-            "PORTFLOW_TOPIC_PREFIX": december.topic_prefix,
-            "PORTFLOW_TZ": "UTC",
-        },
-    )
+    result = invoke(dataclasses.replace(december, tz_name="UTC"), "report", "--period", "2024")
     assert result.exit_code == 1
     assert result.output == (
         "portflow: the aggregates were built with PORTFLOW_TZ=Asia/Shanghai, not UTC; "

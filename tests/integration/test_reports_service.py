@@ -4,16 +4,15 @@ CLI's report options."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 from decimal import Decimal
 
-from portflow.adapters.redis import RedisStore
 from portflow.domain.queries import ReportRequest, SeriesRequest
 from portflow.domain.report import to_json
 from portflow.services.reports import Reports
-from streams.processor import BatchProcessor, SourceRecord
-from tests.integration.test_reporting_state import apply, run, shipment
+from tests.support.cli import invoke
+from tests.support.events import shipment
+from tests.support.processing import apply
 
 
 def test_a_kept_answer_follows_new_writes_and_rereads_only_the_granules_that_changed(settings):
@@ -31,7 +30,7 @@ def test_a_kept_answer_follows_new_writes_and_rereads_only_the_granules_that_cha
     assert sorted(read.pop()) == ["2023-01", "2023-02", "2023-03", "2024-01", "2024-02", "2024-03"]
     assert reports.report(request)["total"]["current"] == Decimal("200.00")
     assert not read
-    _apply_at(settings, [shipment("c", "2024-02-06T10:00:00+08:00", value="0.01")], offset=2)
+    apply(settings, [shipment("c", "2024-02-06T10:00:00+08:00", value_cny="0.01")], first_offset=2)
     result = reports.report(request)
     assert result["total"]["current"] == Decimal("200.01")
     assert read.pop() == ["2024-02"]  # the only granule written since
@@ -41,27 +40,12 @@ def test_a_kept_answer_follows_new_writes_and_rereads_only_the_granules_that_cha
     }
 
 
-def _apply_at(settings, events, offset):
-    """Apply events after those already applied on partition 0."""
-    store = RedisStore.from_url(settings.redis_url, settings.topic_prefix)
-    topic = settings.topic("shipment")
-    records = [
-        SourceRecord(topic, 0, offset + i, None, json.dumps(e).encode())
-        for i, e in enumerate(events)
-    ]
-
-    async def no_letters(letters):
-        raise AssertionError(letters)
-
-    asyncio.run(BatchProcessor(settings, store, no_letters).process(records))
-
-
 def test_a_series_reads_days_against_52_weeks_earlier(settings):
     store = apply(
         settings,
         [
             shipment("a", "2024-06-15T10:00:00+08:00"),
-            shipment("b", "2023-06-17T10:00:00+08:00", value="50.00"),
+            shipment("b", "2023-06-17T10:00:00+08:00", value_cny="50.00"),
         ],
     )
     result = Reports(store, settings.tz).series(
@@ -87,12 +71,12 @@ def test_the_cli_report_takes_the_apis_options(settings):
     apply(
         settings,
         [
-            shipment("a", "2024-05-05T10:00:00+08:00", value="300.00"),
+            shipment("a", "2024-05-05T10:00:00+08:00", value_cny="300.00"),
             shipment("b", "2024-06-05T10:00:00+08:00", port="kashgar"),
             shipment("c", "2024-06-06T10:00:00+08:00"),
         ],
     )
-    result = run(
+    result = invoke(
         settings,
         "report",
         "--period",
@@ -121,10 +105,10 @@ def test_the_cli_report_takes_the_apis_options(settings):
         "growth_pct": -33.33,
     }
     assert [r["key"]["port"] for r in report["rows"]] == ["kashgar", "(other)"]
-    table = run(settings, "report", "--period", "2024-06", "--by", "port", "--ytd")
+    table = invoke(settings, "report", "--period", "2024-06", "--by", "port", "--ytd")
     assert table.exit_code == 0
     assert "2024-01-01..2024-06-30" in table.output
-    bad = run(settings, "report", "--period", "2024-06", "--filter", "service:x")
+    bad = invoke(settings, "report", "--period", "2024-06", "--filter", "service:x")
     assert bad.exit_code == 2
     assert "filter 'service:x'" in bad.output
 
@@ -146,7 +130,7 @@ def test_another_reader_takes_the_rollups_left_in_redis_and_a_moved_version_is_s
     read = spy_on_cells(store)
     assert Reports(store, settings.tz).report(request)["total"]["current"] == Decimal("100.00")
     assert read == []  # a new process: the rollups kept in Redis, not the cells
-    _apply_at(settings, [shipment("b", "2024-01-06T10:00:00+08:00")], offset=1)
+    apply(settings, [shipment("b", "2024-01-06T10:00:00+08:00")], first_offset=1)
     assert Reports(store, settings.tz).report(request)["total"]["current"] == Decimal("200.00")
     assert read == [["2024-01"]]
 
@@ -156,7 +140,7 @@ def test_within_its_staleness_bound_a_reader_answers_from_what_it_summed(setting
     request = ReportRequest.parse("2024-01")
     patient = Reports(store, settings.tz, max_staleness_s=3600)
     assert patient.report(request)["total"]["current"] == Decimal("100.00")
-    _apply_at(settings, [shipment("b", "2024-01-06T10:00:00+08:00")], offset=1)
+    apply(settings, [shipment("b", "2024-01-06T10:00:00+08:00")], first_offset=1)
     assert patient.report(request)["total"]["current"] == Decimal("100.00")
     assert Reports(store, settings.tz).report(request)["total"]["current"] == Decimal("200.00")
 
@@ -168,13 +152,13 @@ def test_the_json_answer_is_the_objects_and_follows_the_newest_event(settings):
     first = json.loads(reports.report_json(request))
     assert first == json.loads(to_json(reports.report(request)))
     assert first["data"]["period_status"] == "in_progress"
-    _apply_at(
+    apply(
         settings,
         [
             shipment("b", "2023-01-06T10:00:00+08:00", port="kashgar"),
             shipment("c", "2024-02-01T10:00:00+08:00", port="kashgar"),
         ],
-        offset=1,
+        first_offset=1,
     )
     second = json.loads(reports.report_json(request))
     assert second["data"]["period_status"] == "complete"

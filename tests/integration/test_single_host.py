@@ -21,10 +21,10 @@ from entrypoints.processes import free_port
 from portflow.adapters.redis import RedisStore
 from portflow.config import Settings
 from producers.sample import generate_sample
-from tests.cli import portflow
-from tests.integration.test_embedded_stack import processes_of, start_up, wait_closed
-from tests.integration.test_pipeline import check_reports
-from tests.oracle import Oracle
+from tests.support.cli import portflow
+from tests.support.oracle import Oracle
+from tests.support.pipeline import check_reports
+from tests.support.up import processes_of, start_up, wait_closed
 
 pytestmark = pytest.mark.slow
 UNIT = Path(__file__).resolve().parents[2] / "deploy" / "systemd"
@@ -196,7 +196,8 @@ def test_a_torn_aof_lost_redis_and_lost_kafka_log_under_the_systemd_command_line
     replay(env, path)
     marks = store_of(env).marks()
     sizes = data_dir_bytes(env)
-    assert sizes["kafka"] > 100_000 and sizes["redis"] > 10_000, sizes
+    assert sizes["kafka"] > 100_000, sizes
+    assert sizes["redis"] > 10_000, sizes
     stop(stack, signal.SIGTERM)  # as systemd stops it
     wait_closed(env)
 

@@ -11,7 +11,7 @@ from decimal import Decimal
 
 import pytest
 
-from tests.cli import portflow
+from tests.support.cli import portflow
 
 pytestmark = pytest.mark.slow
 

@@ -300,10 +300,10 @@ def test_every_image_is_pinned():
         if image in built:
             continue  # built from this repository's Dockerfile
         _repository, sep, tag = image.rpartition(":")
-        assert sep and "/" not in tag, f"{name}: {image} has no tag"
-        assert tag != "latest" and re.search(r"\d+\.\d+\.\d+", tag), (
-            f"{name}: {image} is not pinned to a release"
-        )
+        assert sep, f"{name}: {image} has no tag"
+        assert "/" not in tag, f"{name}: {image} has no tag"
+        assert tag != "latest", f"{name}: {image} is not pinned to a release"
+        assert re.search(r"\d+\.\d+\.\d+", tag), f"{name}: {image} is not pinned to a release"
 
 
 def test_bind_mounts_exist_and_named_volumes_are_declared():
@@ -361,7 +361,8 @@ def test_long_running_services_restart_and_have_healthchecks():
         if name == "simulator":  # serves no metrics: the image's check does not apply
             assert check == {"disable": True}
         else:
-            assert check["test"][0] in ("CMD", "CMD-SHELL") and check["interval"], name
+            assert check["test"][0] in ("CMD", "CMD-SHELL"), name
+            assert check["interval"], name
 
 
 def test_the_worker_scales():
@@ -506,7 +507,7 @@ def test_kafka_init_creates_the_contract_topics(tmp_path):
 def test_redis_persists_and_requires_the_password():
     redis_svc = service("redis")
     command = redis_svc["command"]
-    options = dict(zip(command[1::2], command[2::2]))
+    options = dict(zip(command[1::2], command[2::2], strict=True))
     assert command[0] == "redis-server"
     assert options["--appendonly"] == "yes"
     assert options["--appendfsync"] == "everysec"
@@ -625,9 +626,8 @@ def test_env_example_defines_every_variable_with_placeholder_secrets():
     for secret in SECRETS:
         assert example[secret].startswith("change-me"), f"{secret}: not a placeholder"
         # Secrets are required: no default in the compose file.
-        assert re.search(rf"\$\{{{secret}:\?", text) and not re.search(
-            rf"\$\{{{secret}:?-", text
-        ), secret
+        assert re.search(rf"\$\{{{secret}:\?", text), secret
+        assert not re.search(rf"\$\{{{secret}:?-", text), secret
     # Used inside a redis:// URL: must not need escaping.
     assert re.fullmatch(r"[A-Za-z0-9._-]+", example["REDIS_PASSWORD"])
     assert ".env" in (ROOT / ".gitignore").read_text().split()
@@ -692,7 +692,8 @@ def test_alertmanager_routes_and_inhibitions_name_real_alerts():
     muted, muting = set(), set()
     for rule in config["inhibit_rules"]:
         sources, targets = matching(rule["source_matchers"]), matching(rule["target_matchers"])
-        assert sources and targets, rule  # every matcher names an existing alert
+        assert sources, rule  # every matcher names an existing alert
+        assert targets, rule
         muting |= sources
         muted |= targets
     assert muting == {"PortflowWorkerAbsent", "PortflowPipelineStalled"}

@@ -7,6 +7,7 @@ import pytest
 
 from portflow.adapters.kafka import client_security, faust_credentials
 from portflow.config import ConfigError, Settings
+from tests.support.programs import program
 
 
 def test_defaults_serve_the_embedded_stack():
@@ -86,7 +87,7 @@ def test_kafka_sasl_over_tls_is_passed_to_every_client(tmp_path):
     ca = tmp_path / "ca.pem"
     subprocess.run(
         [
-            "openssl",
+            program("openssl"),
             "req",
             "-x509",
             "-newkey",
@@ -188,7 +189,7 @@ def test_the_event_time_guard_looks_a_day_ahead_and_not_back_unless_told():
 
 
 def test_a_bad_guard_value_says_off_is_allowed():
-    with pytest.raises(ConfigError, match="PORTFLOW_MAX_EVENT_AGE='soon'.* or off"):
+    with pytest.raises(ConfigError, match=r"PORTFLOW_MAX_EVENT_AGE='soon'.* or off"):
         Settings.from_env({"PORTFLOW_MAX_EVENT_AGE": "soon"})
 
 

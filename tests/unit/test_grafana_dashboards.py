@@ -76,7 +76,8 @@ def test_schema_datasource_and_ref_ids(name):
     for panel in panels:
         assert panel["targets"], panel["title"]
         ref_ids = [t.get("refId") for t in panel["targets"]]
-        assert all(ref_ids) and len(set(ref_ids)) == len(ref_ids), panel["title"]
+        assert all(ref_ids), panel["title"]
+        assert len(set(ref_ids)) == len(ref_ids), panel["title"]
         for target in panel["targets"]:
             assert target["datasource"] in (PROMETHEUS, API), panel["title"]
             assert target["datasource"] == panel["datasource"], panel["title"]
@@ -126,7 +127,8 @@ def test_panel_queries_are_complete():
     assert queries
     assert {uid for uid, _, _ in queries} == {"portflow-overview", "portflow-pipeline"}
     for uid, title, expr in queries:
-        assert isinstance(expr, str) and expr.strip(), (uid, title)
+        assert isinstance(expr, str), (uid, title)
+        assert expr.strip(), (uid, title)
         assert "$" not in expr, (uid, title, expr)
     exprs = [expr for _, _, expr in queries]
     assert any('span="half"' in e for e in exprs)

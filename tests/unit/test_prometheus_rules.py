@@ -126,7 +126,8 @@ def test_every_alert_has_for_severity_and_annotations():
         assert re.fullmatch(r"\d+[smhdwy]", str(alert.get("for", ""))), f"{name}: no for:"
         assert alert.get("labels", {}).get("severity") in SEVERITIES, f"{name}: severity"
         annotations = alert.get("annotations", {})
-        assert annotations.get("summary") and annotations.get("description"), name
+        assert annotations.get("summary"), name
+        assert annotations.get("description"), name
 
 
 def test_the_required_alerts_and_thresholds():

@@ -45,7 +45,7 @@ def test_a_failure_not_retried_on_propagates_at_once():
         calls.append(1)
         raise ValueError("a bug")
 
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="a bug"):
         retry(attempt, (OSError,), Backoff(0.001, 0.001), RuntimeError)
     assert len(calls) == 1
 

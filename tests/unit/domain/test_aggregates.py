@@ -1,6 +1,5 @@
 """What each event adds: one cell per event, per granule and stored measure; sums are exact."""
 
-import json
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -10,23 +9,22 @@ from hypothesis import strategies as st
 from portflow.domain.aggregates import STORED_MEASURES, Increments
 from portflow.domain.events import parse_event
 from portflow.domain.periods import LocalCalendar
+from tests.support import events as valid
+from tests.support.events import encoded
 
 
 def event(**fields):
-    base = {
-        "type": "shipment",
-        "event_id": "e",
-        "ts": "2024-06-30T23:30:00Z",
-        "port": "khorgos",
-        "mode": "rail",
-        "direction": "export",
-        "value_cny": "0.10",
-        "weight_tonnes": 1,
-        "partner": "KZ",
-        "trade_mode": "general",
-        "zones": ["ftz-b", "ftz-a", "ftz-a"],
-    }
-    return parse_event(json.dumps({**base, **fields}).encode(), "shipment")
+    shipment = valid.shipment(
+        **{
+            "event_id": "e",
+            "ts": "2024-06-30T23:30:00Z",
+            "value_cny": "0.10",
+            "weight_tonnes": 1,
+            "zones": ["ftz-b", "ftz-a", "ftz-a"],
+            **fields,
+        }
+    )
+    return parse_event(encoded(shipment), "shipment")
 
 
 def per_measure(inc: Increments) -> dict:
@@ -38,7 +36,7 @@ def per_measure(inc: Increments) -> dict:
         for line in lines.split("\n"):
             cell, *deltas = line.split("\t")
             assert len(deltas) == len(STORED_MEASURES[event_type])
-            for measure, delta in zip(STORED_MEASURES[event_type], deltas):
+            for measure, delta in zip(STORED_MEASURES[event_type], deltas, strict=True):
                 if delta != "0":
                     cells = totals.setdefault((event_type, measure, granule), {})
                     assert cell not in cells, "cell twice in a granule"
@@ -77,30 +75,15 @@ def test_zero_amounts_touch_nothing():
 
 def test_trains_and_customs_cells():
     train = parse_event(
-        json.dumps(
-            {
-                "type": "train",
-                "event_id": "t",
-                "ts": "2024-01-01T00:00:00Z",
-                "port": "khorgos",
-                "service": "china-asia",
-                "direction": "inbound",
-                "teu": 80,
-            }
-        ).encode(),
+        encoded(
+            valid.train(
+                "t", "2024-01-01T00:00:00Z", service="china-asia", direction="inbound", teu=80
+            )
+        ),
         "train",
     )
     customs = parse_event(
-        json.dumps(
-            {
-                "type": "customs",
-                "event_id": "c",
-                "ts": "2024-01-01T00:00:00Z",
-                "port": "khorgos",
-                "declaration_id": "d",
-                "status": "held",
-            }
-        ).encode(),
+        encoded(valid.customs("c", "2024-01-01T00:00:00Z", declaration_id="d", status="held")),
         "customs",
     )
     totals = increments("UTC", train, customs)
@@ -125,7 +108,9 @@ def naive_sums(zone: str, events):
             cell, amounts = f"{e.port}|{e.status}", (1,)
         for granule in calendar.granules(e.ts):
             cells = sums.setdefault((e.type, granule), {})
-            cells[cell] = [a + b for a, b in zip(cells.get(cell, [0] * len(amounts)), amounts)]
+            cells[cell] = [
+                a + b for a, b in zip(cells.get(cell, [0] * len(amounts)), amounts, strict=True)
+            ]
     return {
         (t, m, g): increments
         for (t, g), cells in sums.items()
@@ -151,17 +136,15 @@ any_event = st.one_of(
     ),
     st.builds(
         lambda teu, s: parse_event(
-            json.dumps(
-                {
-                    "type": "train",
-                    "event_id": "t",
-                    "port": "khorgos",
-                    "service": "china-asia",
-                    "direction": "inbound",
-                    "teu": teu,
-                    "ts": (EPOCH_2024 + timedelta(seconds=s)).isoformat(),
-                }
-            ).encode(),
+            encoded(
+                valid.train(
+                    "t",
+                    (EPOCH_2024 + timedelta(seconds=s)).isoformat(),
+                    service="china-asia",
+                    direction="inbound",
+                    teu=teu,
+                )
+            ),
             "train",
         ),
         st.sampled_from([0, 80]),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import random
 from datetime import date, timedelta
 
@@ -13,29 +12,8 @@ from portflow.domain.festivals import (
     in_festival_window,
     same_festival_day_a_year_earlier,
 )
-from producers.scenarios.disruption_drill import festival_factor
 from tests.bench import bench_module
-
-START, END = date(2023, 1, 1), date(2024, 12, 31)
-WEEKLY = (1.05, 1.1, 1.1, 1.05, 1.0, 0.8, 0.7)
-
-
-def traffic(seed: int, base: float = 200, noise: float = 0.06) -> dict[date, int]:
-    """Two years of daily totals: weekly rhythm, season, growth, the festival, some noise."""
-    rng = random.Random(seed)
-    totals, day = {}, START
-    while day <= END:
-        t = (day - START).days
-        level = (
-            base
-            * WEEKLY[day.weekday()]
-            * festival_factor(day)
-            * (1 + 0.1 * math.sin(2 * math.pi * t / 365))
-            * 1.08 ** (t / 365)
-        )
-        totals[day] = max(0, round(level * rng.gauss(1, noise) * 1000))
-        day += timedelta(days=1)
-    return totals
+from tests.support.drops import END, START, traffic
 
 
 def every_day() -> list[date]:

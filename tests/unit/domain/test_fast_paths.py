@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from portflow.domain import event_decoding, events
 from portflow.domain.event_decoding import KnownCodes
 from portflow.domain.events import parse_record
+from tests.support import events as valid
 
 
 @contextmanager
@@ -118,36 +119,15 @@ TIMES = [
     "2024-06-30T23:30:00Z",
 ]
 VALID = {
-    "shipment": {
-        "type": "shipment",
-        "event_id": "s-1",
-        "ts": "2024-03-14T08:15:00+08:00",
-        "port": "khorgos",
-        "mode": "rail",
-        "direction": "export",
-        "value_cny": 1234.56,
-        "weight_tonnes": "12.345",
-        "partner": "KZ",
-        "trade_mode": "general",
-        "zones": ["ftz-urumqi", "cbz-urumqi"],
-    },
-    "train": {
-        "type": "train",
-        "event_id": "t-1",
-        "ts": "2024-03-14T00:15:00Z",
-        "port": "alashankou",
-        "service": "china-europe",
-        "direction": "outbound",
-        "teu": 110,
-    },
-    "customs": {
-        "type": "customs",
-        "event_id": "c-1",
-        "ts": "2024-03-14T00:15:00Z",
-        "port": "kashgar",
-        "declaration_id": "D-9",
-        "status": "released",
-    },
+    "shipment": valid.shipment(
+        "s-1",
+        "2024-03-14T08:15:00+08:00",
+        value_cny=1234.56,
+        weight_tonnes="12.345",
+        zones=["ftz-urumqi", "cbz-urumqi"],
+    ),
+    "train": valid.train("t-1", port="alashankou", teu=110),
+    "customs": valid.customs("c-1", port="kashgar", declaration_id="D-9", status="released"),
 }
 # Values to put into a field of a valid event, valid and invalid.
 CHANGES = {

@@ -10,16 +10,9 @@ from hypothesis import strategies as st
 
 from portflow.domain import events as events_module
 from portflow.domain.events import MAX_BATCH_EVENTS, MAX_EVENT_BYTES, REJECTION_CODES, parse_record
+from tests.support.events import train
 
-VALID = {
-    "type": "train",
-    "event_id": "t-1",
-    "ts": "2024-03-14T00:15:00Z",
-    "port": "khorgos",
-    "service": "china-europe",
-    "direction": "outbound",
-    "teu": 110,
-}
+VALID = train("t-1", teu=110)
 
 json_values = st.recursive(
     st.none()

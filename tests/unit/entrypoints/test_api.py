@@ -37,7 +37,7 @@ def test_other_hosts_and_names_are_the_network(host):
 
 
 def test_listening_beyond_loopback_requires_a_token():
-    with pytest.raises(UsageError, match="PORTFLOW_API_ADDR=0.0.0.0:8080 .*PORTFLOW_API_TOKEN"):
+    with pytest.raises(UsageError, match=r"PORTFLOW_API_ADDR=0\.0\.0\.0:8080 .*PORTFLOW_API_TOKEN"):
         check_exposure(Settings(api_addr=("0.0.0.0", 8080)))
     check_exposure(Settings(api_addr=("0.0.0.0", 8080), api_token="t"))
     check_exposure(Settings(api_addr=("127.0.0.1", 8080)))

@@ -5,7 +5,7 @@ import gzip
 
 import pytest
 
-from tests.cli import invoke_unreachable
+from tests.support.cli import invoke_unreachable
 
 EVENT = b'{"type":"train","event_id":"t-1"}\n'
 

@@ -3,7 +3,7 @@ they reach for Kafka or Redis (unreachable here); a good request then fails on t
 
 import pytest
 
-from tests.cli import invoke_unreachable
+from tests.support.cli import invoke_unreachable
 
 
 @pytest.mark.parametrize(

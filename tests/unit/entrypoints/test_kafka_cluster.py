@@ -126,7 +126,8 @@ def test_missing_jars_name_the_release_and_the_command_that_fetches_them(tmp_pat
 def test_the_refusals_of_a_removed_api_version_are_found_in_a_broker_log():
     log = "\n".join(
         [
-            "[2026-12-07 19:18:01,993] INFO [BrokerServer id=1] started (kafka.server.BrokerServer)",
+            "[2026-12-07 19:18:01,993] INFO [BrokerServer id=1] started "
+            "(kafka.server.BrokerServer)",
             "[2026-12-07 19:18:01,993] ERROR Exception while processing request from "
             "127.0.0.1:1-127.0.0.1:2-0-0 (kafka.network.Processor)",
             "org.apache.kafka.common.errors.UnsupportedVersionException: Received request for api "

@@ -150,7 +150,7 @@ def test_a_line_too_large_for_a_record_goes_cut_and_alone_for_the_worker_to_reje
     )
     cut = [
         (topic, value, headers)
-        for (topic, _, value), headers in zip(producer.sent, producer.headers)
+        for (topic, _, value), headers in zip(producer.sent, producer.headers, strict=True)
         if header.TRUNCATED_FROM in headers
     ]
     assert cut == [
@@ -242,9 +242,16 @@ def test_offsets_per_partition_are_collected_in_the_result(replay_file):
     assert result.offsets == {("portflow.trains", 0): (0, 2)}
 
 
-@pytest.mark.parametrize("kwargs", [{"rate": 0}, {"speed": -1}, {"rate": 5, "speed": 2}])
-def test_bad_pace_is_refused(kwargs):
-    with pytest.raises(ValueError):
+@pytest.mark.parametrize(
+    ("kwargs", "said"),
+    [
+        ({"rate": 0}, "--rate must be positive"),
+        ({"speed": -1}, "--speed must be positive"),
+        ({"rate": 5, "speed": 2}, "choose one of --rate and --speed"),
+    ],
+)
+def test_bad_pace_is_refused(kwargs, said):
+    with pytest.raises(ValueError, match=said):
         Pace(**kwargs)
 
 

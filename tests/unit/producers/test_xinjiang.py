@@ -110,7 +110,7 @@ def test_events_are_plausible(tmp_path):
 
 
 def test_scale_is_validated():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="--scale must be above 0"):
         XinjiangScenario(scale=0)
 
 
@@ -118,7 +118,7 @@ def oracle_reports(path, rate: Decimal | None):
     """``report(period, measure, by, currency)`` as ``acceptance_checks`` calls it, from the
     replay file alone; in dollars at ``rate`` (the scenario's months have one rate, so a period
     converts whole), or ``MissingRates`` without one."""
-    from tests.oracle import Oracle
+    from tests.support.oracle import Oracle
 
     oracle = Oracle(str(path))
 
@@ -138,7 +138,7 @@ def oracle_reports(path, rate: Decimal | None):
         return {
             "rows": [
                 {
-                    "key": dict(zip(by, key)),
+                    "key": dict(zip(by, key, strict=True)),
                     "current": amount(c),
                     "previous": amount(p),
                     "yoy_pct": y,

@@ -98,8 +98,8 @@ def test_the_table_lists_each_day_and_says_none_when_there_is_none():
                 "period_status": "no_data_yet",
                 "judged_through": None,
             },
-            "2024 has no data yet: events applied only through 2023-12-31 08:00:00 Asia/Shanghai; no "
-            "complete day to judge yet",
+            "2024 has no data yet: events applied only through 2023-12-31 08:00:00 "
+            "Asia/Shanghai; no complete day to judge yet",
         ),
     ],
 )

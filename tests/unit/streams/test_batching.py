@@ -1,19 +1,27 @@
-"""The agents' batches: gathered while the previous one is handled, bounded, in order."""
+"""The agents' batches: gathered while the previous one is handled, bounded, in order.
+
+The scenarios run on a virtual clock (``tests/support/virtual_time.py``): the batcher's waits
+and the tests' pauses take no wall-clock time and end in the same order on every run. One test
+runs on the real clock, for the real wait."""
 
 import asyncio
+import time
 
 import pytest
 
 from streams.batching import Batcher
+from tests.support.virtual_time import run_in_virtual_time
 
 
 def run(coro):
-    return asyncio.run(asyncio.wait_for(coro, 5))
+    return run_in_virtual_time(asyncio.wait_for(coro, 5))
 
 
-async def until(condition) -> None:
+async def until(handler, condition) -> None:
+    """Wait until ``condition()`` holds, looking again each time the handler takes a batch."""
     while not condition():
-        await asyncio.sleep(0.001)
+        handler.handed.clear()
+        await handler.handed.wait()
 
 
 def finished() -> asyncio.Future:
@@ -28,13 +36,17 @@ class Recorder:
 
     def __init__(self) -> None:
         self.batches: list[list[int]] = []
+        self.started_at: list[float] = []  # the loop's time each batch started
         self.release = asyncio.Event()
         self.release.set()
         self.started = asyncio.Event()
+        self.handed = asyncio.Event()  # set whenever a batch is handed over
 
     async def __call__(self, batch: list[int]) -> asyncio.Future:
         self.batches.append(batch)
+        self.started_at.append(asyncio.get_running_loop().time())
         self.started.set()
+        self.handed.set()
         await self.release.wait()
         return finished()
 
@@ -46,16 +58,17 @@ class Overlapping:
     def __init__(self) -> None:
         self.batches: list[list[int]] = []
         self.finishing: list[asyncio.Future] = []
+        self.handed = asyncio.Event()  # set whenever a batch is handed over
 
     async def __call__(self, batch: list[int]) -> asyncio.Future:
         self.batches.append(batch)
         self.finishing.append(asyncio.get_running_loop().create_future())
+        self.handed.set()
         return self.finishing[-1]
 
 
 async def settle(batcher: Batcher, handler: Recorder, items: int) -> None:
-    while sum(map(len, handler.batches)) < items:
-        await asyncio.sleep(0.001)
+    await until(handler, lambda: sum(map(len, handler.batches)) >= items)
     await batcher.close()
 
 
@@ -91,9 +104,27 @@ def test_a_batch_waits_up_to_max_wait_for_more_items():
         await asyncio.sleep(0.1)
         await batcher.put(2)
         await settle(batcher, handler, 3)
-        return handler.batches
+        return handler.batches, handler.started_at
 
-    assert run(scenario()) == [[0, 1], [2]]
+    batches, started_at = run(scenario())
+    assert batches == [[0, 1], [2]]
+    assert started_at == pytest.approx([0.05, 0.11 + 0.05])  # each a window after its first
+
+
+def test_on_the_real_clock_a_lone_item_waits_max_wait_then_starts_its_batch():
+    async def scenario():
+        handler = Recorder()
+        batcher = Batcher(handler, max_items=100, max_wait_s=0.05)
+        put_at = time.monotonic()
+        await batcher.put(0)
+        await handler.started.wait()
+        waited = time.monotonic() - put_at
+        await batcher.close()
+        return handler.batches, waited
+
+    batches, waited = asyncio.run(asyncio.wait_for(scenario(), 5))
+    assert batches == [[0]]
+    assert waited >= 0.05 - 0.001  # (the loop may run a timer up to its resolution early)
 
 
 def test_a_full_batch_starts_without_waiting_and_put_blocks_beyond_max_items():
@@ -170,7 +201,7 @@ def test_close_cancels_the_running_batch():
 
 
 def test_max_items_must_be_positive():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="max_items must be at least 1"):
         Batcher(Recorder(), max_items=0, max_wait_s=0.0)
 
 
@@ -204,9 +235,9 @@ def test_the_next_batch_starts_while_the_one_before_is_finishing():
         start = Overlapping()
         batcher = Batcher(start, max_items=2, max_wait_s=0.0)
         await batcher.put_many([0, 1])
-        await until(lambda: len(start.batches) == 1)
+        await until(start, lambda: len(start.batches) == 1)
         await batcher.put_many([2, 3])
-        await until(lambda: len(start.batches) == 2)
+        await until(start, lambda: len(start.batches) == 2)
         return start.batches, start.finishing[0].done()
 
     assert run(scenario()) == ([[0, 1], [2, 3]], False)
@@ -218,12 +249,13 @@ def test_a_third_batch_waits_until_the_first_is_finished():
         batcher = Batcher(start, max_items=1, max_wait_s=0.0)
         for item in range(2):
             await batcher.put(item)
-            await until(lambda: len(start.batches) == item + 1)
-        asyncio.ensure_future(batcher.put(2))
+            await until(start, lambda batches=item + 1: len(start.batches) == batches)
+        third = asyncio.ensure_future(batcher.put(2))
         await asyncio.sleep(0.05)
         before = list(start.batches)
         start.finishing[0].set_result(None)
-        await until(lambda: len(start.batches) == 3)
+        await until(start, lambda: len(start.batches) == 3)
+        await third
         await batcher.close()
         return before, start.batches
 
@@ -235,7 +267,7 @@ async def first_batch_started(max_items: int) -> tuple[Overlapping, Batcher]:
     start = Overlapping()
     batcher = Batcher(start, max_items=max_items, max_wait_s=0.0)
     await batcher.put(0)
-    await until(lambda: len(start.batches) == 1)
+    await until(start, lambda: len(start.batches) == 1)
     return start, batcher
 
 
@@ -244,7 +276,7 @@ def test_items_that_come_while_the_last_batch_finishes_start_the_next_at_once():
         start, batcher = await first_batch_started(max_items=10)
         await asyncio.sleep(0.01)  # nothing waits: the batcher waits for [0] to finish
         await batcher.put(1)
-        await until(lambda: len(start.batches) == 2)
+        await until(start, lambda: len(start.batches) == 2)
         return start.batches, start.finishing[0].done()
 
     assert run(scenario()) == ([[0], [1]], False)
@@ -265,7 +297,7 @@ def test_close_cancels_the_batches_being_finished():
     async def scenario():
         start, batcher = await first_batch_started(max_items=1)
         await batcher.put(1)
-        await until(lambda: len(start.batches) == 2)
+        await until(start, lambda: len(start.batches) == 2)
         await batcher.close()
         return [future.cancelled() for future in start.finishing]
 

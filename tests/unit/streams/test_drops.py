@@ -6,18 +6,14 @@ import math
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from portflow.domain.detection import RUN_CONTEXT_DAYS
-from portflow.services.anomalies import HISTORY
 from streams.drops import (
     CATCH_UP_DAYS,
     HOLD_S,
-    LIVE_VIEWS,
     MAX_DAYS_PER_REFRESH,
-    RERUN_DAYS,
     DropCollector,
 )
 from streams.pacing import MAX_DEFER_S
-from tests.unit.domain.test_detection import START, traffic
+from tests.support.drops import MAX_GRANULES_PER_REFRESH, START, traffic
 
 TZ = ZoneInfo("Asia/Shanghai")
 
@@ -80,12 +76,6 @@ def judged_day(collector: DropCollector) -> date | None:
 
 def noon(day: date) -> float:
     return datetime.combine(day, time(12), TZ).timestamp()
-
-
-# The most day granules one refresh reads: a history and the days judged, each view.
-MAX_GRANULES_PER_REFRESH = len(LIVE_VIEWS) * (
-    HISTORY.days + MAX_DAYS_PER_REFRESH + RERUN_DAYS + RUN_CONTEXT_DAYS + 1
-)
 
 
 def test_a_closed_day_is_exported_once_complete_and_held_after_later_days_pass():
@@ -171,7 +161,8 @@ def test_a_run_found_when_its_later_days_complete_exports_its_first_days_once():
     found = set().union(*exported)
     assert found == {d.isoformat() for d in closed}
     first_seen = [next(i for i, days in enumerate(exported) if d in days) for d in sorted(found)]
-    for day, seen_at in zip(sorted(found), first_seen):  # exported when found, gone for good
+    # exported when found, gone for good
+    for day, seen_at in zip(sorted(found), first_seen, strict=True):
         assert not any(day in exported[i] for i in range(seen_at + 3, len(exported))), day
 
 

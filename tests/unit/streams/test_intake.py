@@ -236,7 +236,7 @@ def test_a_failed_fetch_is_tried_again_instead_of_stopping_the_fetcher(monkeypat
         consumer = intake.consumer
         answers = [KafkaError(AssertionError()), ({EVENTS: records(EVENTS, 0, 1)}, None)]
 
-        async def wait_next_records(timeout):
+        async def wait_next_records(_wait_s):  # as the consumer calls it: (1.0)
             if not answers:  # both answered: the test is over
                 consumer._stopped.set()
                 return None, None

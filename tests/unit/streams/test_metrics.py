@@ -1,50 +1,30 @@
 """Business counters sum a batch per label set; the figures equal the per-event sums, ports keep
 their first-come labels, and clearance times use the events' times."""
 
-import json
-
 from prometheus_client import CollectorRegistry
 
 from portflow.domain.events import parse_event
 from streams.metrics import MAX_PORTS, WorkerMetrics
 from streams.processor import BatchStats
+from tests.support import events as valid
+from tests.support.events import encoded
 
 
 def shipment(i: int, port: str, mode: str, value: str, weight: str):
-    return parse_event(
-        json.dumps(
-            {
-                "type": "shipment",
-                "event_id": f"s-{i}",
-                "ts": "2024-03-14T08:15:00+08:00",
-                "port": port,
-                "mode": mode,
-                "direction": "export",
-                "value_cny": value,
-                "weight_tonnes": weight,
-                "partner": "KZ",
-                "trade_mode": "general",
-                "zones": [],
-            }
-        ).encode(),
-        "shipment",
+    event = valid.shipment(
+        f"s-{i}",
+        "2024-03-14T08:15:00+08:00",
+        port=port,
+        mode=mode,
+        value_cny=value,
+        weight_tonnes=weight,
     )
+    return parse_event(encoded(event), "shipment")
 
 
 def customs(i: int, declaration: str, status: str, ts: str):
-    return parse_event(
-        json.dumps(
-            {
-                "type": "customs",
-                "event_id": f"c-{i}",
-                "ts": ts,
-                "port": "kashgar",
-                "declaration_id": declaration,
-                "status": status,
-            }
-        ).encode(),
-        "customs",
-    )
+    event = valid.customs(f"c-{i}", ts, port="kashgar", declaration_id=declaration, status=status)
+    return parse_event(encoded(event), "customs")
 
 
 def observe(event_type: str, events) -> WorkerMetrics:
@@ -106,10 +86,6 @@ def test_clearance_time_is_release_minus_filing_by_event_time():
         sample(metrics, "portflow_customs_declarations_total", port="kashgar", status="released")
         == 2
     )
-
-
-def sample(metrics: WorkerMetrics, name: str, **labels) -> float | None:
-    return metrics.registry.get_sample_value(name, labels)
 
 
 def test_the_oldest_unapplied_record_ages_until_its_partition_is_applied(monkeypatch):

@@ -1,7 +1,10 @@
-"""Running the `portflow` command as a user does: a separate process with its own environment."""
+"""The `portflow` command in tests: a separate process with its own environment, as a user runs
+it, or in this process (click's runner)."""
 
 import subprocess
 import sys
+
+from portflow.config import Settings
 
 
 def portflow(env: dict, *args: str, timeout: float = 600) -> str:
@@ -31,3 +34,20 @@ def invoke_unreachable(*args: str):
     from entrypoints.cli import cli
 
     return CliRunner().invoke(cli, list(args), env=UNREACHABLE)
+
+
+def invoke(settings: Settings, *args: str):
+    """`portflow ARGS…` in this process (click's runner) on the settings' Redis state."""
+    from click.testing import CliRunner
+
+    from entrypoints.cli import cli
+
+    return CliRunner().invoke(
+        cli,
+        list(args),
+        env={
+            "PORTFLOW_REDIS_URL": settings.redis_url,
+            "PORTFLOW_TOPIC_PREFIX": settings.topic_prefix,
+            "PORTFLOW_TZ": settings.tz_name,
+        },
+    )

@@ -5,7 +5,7 @@ cause them (tests only; the production code has no such hook):
 - ``PORTFLOW_TEST_STEP_FAULT_IDS``: the Redis step counting one of these raises before it is
   sent (not as Redis would fail: no ``redis`` exception).
 
-    PORTFLOW_TEST_SUM_FAULT_IDS=s-1,s-2 python -m tests.faulty_worker
+    PORTFLOW_TEST_SUM_FAULT_IDS=s-1,s-2 python -m tests.support.faulty_worker
 """
 
 import os
