@@ -12,11 +12,8 @@ fuzz/README.md for how it is run and what a long run found.
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import atheris
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 with atheris.instrument_imports(include=["portflow"]):
     from portflow.domain.events import REJECTION_CODES, parse_record
