@@ -50,13 +50,13 @@ from portflow.config import Settings  # noqa: E402
 from portflow.domain.aggregates import Increments  # noqa: E402
 from portflow.domain.events import parse_record  # noqa: E402
 from portflow.domain.periods import LocalCalendar  # noqa: E402
-from streams.metrics import WorkerMetrics  # noqa: E402
-from streams.processor import (  # noqa: E402
+from portflow.services.processing import (  # noqa: E402  (MemoryStore is a Store)
     MAX_EVENTS_PER_APPLY,
     BatchProcessor,
     BatchStats,
     SourceRecord,
 )
+from streams.metrics import WorkerMetrics  # noqa: E402
 
 BATCH = 500  # events per record, replay's default
 TAKE = 100  # records per take, the worker's
