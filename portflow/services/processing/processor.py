@@ -133,8 +133,9 @@ class BatchProcessor:
             ):
                 await self._send_letters(letters, stats)
                 step = await self._prepare(chunk, expected, set(), stats)
-                expected.update(step.leaves())
-                leaves.update(step.leaves())
+                step_leaves = step.leaves()
+                expected.update(step_leaves)
+                leaves.update(step_leaves)
                 while len(running) >= STEPS_IN_FLIGHT:
                     await self._complete(*running.popleft(), stats, handoff)
                 running.append((step, self._send(step)))
