@@ -8,7 +8,7 @@ moved to (``resume_at``: after retention deleted offsets), where the next record
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 
 from portflow.services.processing.records import SourceRecord
 
@@ -25,9 +25,9 @@ class PartitionMarks:
     def get(self, name: str) -> int | None:
         return self._applied.get(name)
 
-    def unknown(self, names: Iterable[str]) -> set[str]:
+    def unknown(self, names: set[str]) -> set[str]:
         """Those of ``names`` whose mark this worker does not hold."""
-        return set(names) - self._applied.keys()
+        return names - self._applied.keys()
 
     def copy(self) -> dict[str, int]:
         return dict(self._applied)

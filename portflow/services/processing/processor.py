@@ -119,7 +119,7 @@ class BatchProcessor:
         stats = BatchStats(records=len(records))
         if self.epoch is None:
             await self.open_epoch()
-        await self.load_marks(self.marks.unknown(r.partition_name for r in records))
+        await self.load_marks(self.marks.unknown({r.partition_name for r in records}))
         expected = await expected_marks(handoff, self.marks)  # once the running steps apply
         in_order = self.marks.in_order(records, stats.gaps, expected)
         stats.skipped_records = len(records) - len(in_order)
@@ -223,7 +223,7 @@ class BatchProcessor:
                 # keeps them out; the rest of the chunk stays as it was.
                 seen_before = set(seen) | (seen_before - set(step.event_ids))
             # (marks may have been dropped meanwhile: Redis state lost, partition re-read)
-            await self.load_marks(self.marks.unknown(p.record.partition_name for p in step.chunk))
+            await self.load_marks(self.marks.unknown({p.record.partition_name for p in step.chunk}))
             marks = self.marks.copy()
             chosen = set(
                 map(id, self.marks.in_order([p.record for p in step.chunk], stats.gaps, marks))

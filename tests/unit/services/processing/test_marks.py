@@ -46,4 +46,4 @@ def test_a_move_is_forgotten_once_a_step_applied_past_it():
 def test_only_partitions_not_held_are_unknown():
     marks = PartitionMarks()
     marks.read({"t:0": 5})
-    assert marks.unknown(["t:0", "t:1"]) == {"t:1"}
+    assert marks.unknown({"t:0", "t:1"}) == {"t:1"}
