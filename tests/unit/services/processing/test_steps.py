@@ -3,8 +3,6 @@
 import json
 from zoneinfo import ZoneInfo
 
-import pytest
-
 from portflow.adapters import dead_letter_headers as header
 from portflow.domain import aggregates
 from portflow.domain.event_time import EventTimeGuard
@@ -118,9 +116,3 @@ def test_outcomes_count_the_whole_state_and_each_replay_run_with_its_rejections(
     assert [(r["offset"], r["batch_index"], r["code"]) for r in outcomes.rejections["r1"]] == [
         (0, 1, "invalid_field")
     ]
-
-
-@pytest.mark.parametrize("run", ["a" * 65, "has space", ""])
-def test_an_implausible_replay_run_header_names_no_run(run):
-    assert record(0, shipment(0), run=run or None).run is None
-    assert record(0, shipment(0), run="run-1_b").run == "run-1_b"
