@@ -31,7 +31,7 @@ import pstats
 import sys
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Any, cast
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from prometheus_client import CollectorRegistry
@@ -46,26 +46,26 @@ from bench.harness import (
     generate_events,
     parser_of,
 )
-from portflow.adapters.redis import ApplyOutcome, RedisStore
+from portflow.adapters.redis import ApplyOutcome
 from portflow.config import Settings
 from portflow.domain.aggregates import Increments
 from portflow.domain.events import parse_record
 from portflow.domain.periods import LocalCalendar
-from producers.replay import DEFAULT_BATCH
-from streams.metrics import WorkerMetrics
-from streams.processor import (
+from portflow.services.processing import (  # (MemoryStore is a Store)
     MAX_EVENTS_PER_APPLY,
     BatchProcessor,
     BatchStats,
     SourceRecord,
 )
+from producers.replay import DEFAULT_BATCH
+from streams.metrics import WorkerMetrics
 
 BATCH = DEFAULT_BATCH  # events per record
 TZ = ZoneInfo("Asia/Shanghai")
 
 
 class MemoryStore:
-    """The part of ``RedisStore`` that ``BatchProcessor`` calls, without Redis: nothing is seen
+    """A ``Store`` (the processor's protocol) without Redis: nothing is seen
     before and every step applies. (Coroutines: the processor awaits them on its loop.)"""
 
     async def marks_of(self, names: list[str]) -> dict[str, int]:
@@ -128,8 +128,7 @@ def stage_aggregate(records: list[SourceRecord]) -> Callable[[], None]:
 
 def stage_process(records: list[SourceRecord], settings: Settings) -> Callable[[], None]:
     def run() -> None:
-        # BatchProcessor is annotated with RedisStore; it calls only what MemoryStore has
-        processor = BatchProcessor(settings, cast(RedisStore, MemoryStore()), _no_letters)
+        processor = BatchProcessor(settings, MemoryStore(), _no_letters)
 
         async def batches() -> None:
             for i in range(0, len(records), BATCH_RECORDS):

@@ -51,8 +51,9 @@ from portflow.domain.detection import find_drops
 from portflow.domain.measures import check_request
 from portflow.domain.periods import Period
 from portflow.services.anomalies import DailyTotals
+from portflow.services.processing import SourceRecord
 from producers.scenarios.disruption_drill import festival_factor, generate_drill
-from streams.processor import BatchProcessor, SourceRecord
+from streams.processor import BatchProcessor
 
 T = TypeVar("T")
 START, END = date(2023, 1, 1), date(2024, 12, 31)

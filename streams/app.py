@@ -27,22 +27,21 @@ from portflow.adapters.redis import RedisStore, StateLost
 from portflow.config import Settings
 from portflow.domain.partitions import partition_name
 from portflow.retry import Backoff
+from portflow.services.processing import (
+    DEAD_LETTER_HEADROOM,
+    MAX_DEAD_LETTER_BYTES,
+    BatchStats,
+    DeadLetter,
+    Handoff,
+    SourceRecord,
+)
 from streams.assignment import AssignmentTracker
 from streams.batching import Batcher
 from streams.drops import DropCollector
 from streams.intake import BatchingConsumer, Fetched, batching_consumer
 from streams.metrics import DataDirCollector, LostOffsetsCollector, WorkerMetrics
 from streams.positioning import Positioner
-from streams.processor import (
-    DEAD_LETTER_HEADROOM,
-    MAX_DEAD_LETTER_BYTES,
-    BatchProcessor,
-    BatchStats,
-    DeadLetter,
-    Handoff,
-    SourceRecord,
-    is_transient,
-)
+from streams.processor import BatchProcessor, is_transient
 from streams.yoy import YoyCollector
 
 log = logging.getLogger(__name__)

@@ -36,7 +36,7 @@ from portflow.domain.events import (
 from portflow.domain.live_time import lag_seconds
 from portflow.domain.measures import unit_scale
 from portflow.domain.partitions import split_partition_name
-from streams.processor import BatchStats
+from portflow.services.processing import BatchStats
 
 MAX_PORTS = 64
 # A cell's first values (``cell_values_and_amounts``): the event type, then the values of its

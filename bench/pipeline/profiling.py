@@ -126,7 +126,8 @@ def category_of(stack: str) -> str:
 
 def profile_processor(bench: Bench, lines: list[bytes], batch: int = DEFAULT_BATCH) -> str:
     """cProfile of BatchProcessor.process on batch records against the running Redis."""
-    from streams.processor import BatchProcessor, SourceRecord
+    from portflow.services.processing import SourceRecord
+    from streams.processor import BatchProcessor
 
     settings, _ = bench.namespace("cprofile")
     store = RedisStore.from_url(settings.redis_url, settings.topic_prefix)

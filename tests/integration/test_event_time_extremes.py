@@ -16,9 +16,10 @@ import pytest
 from portflow.adapters.redis import RedisStore
 from portflow.config import Settings
 from portflow.services.anomalies import AnomaliesRequest, anomalies_table, read_anomalies
+from portflow.services.processing import SourceRecord
 from streams.drops import CATCH_UP_DAYS, MAX_DAYS_PER_REFRESH, DropCollector
 from streams.metrics import WorkerMetrics
-from streams.processor import BatchProcessor, SourceRecord
+from streams.processor import BatchProcessor
 from streams.yoy import YoyCollector
 from tests.support import events
 from tests.support.drops import MAX_GRANULES_PER_REFRESH

@@ -11,7 +11,8 @@ import pytest
 
 from portflow.adapters import dead_letter_headers as header
 from portflow.domain.periods import Period
-from streams.processor import BatchProcessor, SourceRecord
+from portflow.services.processing import SourceRecord
+from streams.processor import BatchProcessor
 from tests.support import processing
 from tests.support.events import encoded
 from tests.support.processing import Harness as ProcessorHarness

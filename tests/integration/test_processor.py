@@ -16,8 +16,10 @@ from portflow.adapters.redis import (
     StateConflict,
     StateLost,
 )
-from streams import processor as processor_module
-from streams.processor import BatchProcessor, Handoff, SourceRecord, call_store_method
+from portflow.services import processing
+from portflow.services.processing import Handoff, SourceRecord
+from portflow.services.processing import steps as steps_module
+from streams.processor import BatchProcessor
 from tests.support.processing import run, shipment
 
 
@@ -132,7 +134,7 @@ def test_a_zombie_worker_cannot_apply_twice(h):
 
 
 def test_large_takes_are_split_into_atomic_chunks(h, monkeypatch):
-    monkeypatch.setattr(processor_module, "MAX_EVENTS_PER_APPLY", 7)
+    monkeypatch.setattr(steps_module, "MAX_EVENTS_PER_APPLY", 7)
     batches = [json.dumps([shipment(10 * r + i) for i in range(5)]).encode() for r in range(6)]
     stats = run(h.processor().process(h.records(batches, partition=3)))
     assert stats.applied_events == 30
@@ -157,9 +159,9 @@ def test_redis_outages_are_retried(h):
     async def flaky(fn, *args):
         if next(failures, False):
             raise redis.ConnectionError("connection refused")
-        return await call_store_method(fn, *args)
+        return await fn(*args)
 
-    stats = run(h.processor(call_store=flaky, retry_delay_s=0.01).process(h.records([shipment(1)])))
+    stats = run(h.processor(store_hook=flaky, retry_delay_s=0.01).process(h.records([shipment(1)])))
     assert stats.applied_events == 1
     assert h.total("count") == 1
 
@@ -230,19 +232,19 @@ def test_a_recreated_topic_drops_its_marks(h):
 
 
 def test_pipelined_chunks_survive_a_rival_worker_and_ids_seen_before(h, monkeypatch):
-    monkeypatch.setattr(processor_module, "MAX_EVENTS_PER_APPLY", 2)
+    monkeypatch.setattr(steps_module, "MAX_EVENTS_PER_APPLY", 2)
     records = h.records([shipment(i) for i in range(6)] + [shipment(1)])  # s1 comes again
     rival = h.processor()
     steps = []
 
-    async def call_store(fn, *args):
-        if fn == h.store.apply:
+    async def hook(fn, *args):
+        if fn.__name__ == "apply":
             steps.append(args)
             if len(steps) == 2:  # before our second step, a zombie applies it (and the first)
                 await rival.process(records[:4])
-        return await call_store_method(fn, *args)
+        return await fn(*args)
 
-    stats = run(h.processor(call_store=call_store).process(records))
+    stats = run(h.processor(store_hook=hook).process(records))
     assert h.total("count") == 6
     assert h.total() == 6000
     assert h.mark() == 6
@@ -255,20 +257,20 @@ def test_pipelined_chunks_survive_a_rival_worker_and_ids_seen_before(h, monkeypa
 def test_a_step_queued_behind_one_that_is_redone_is_prepared_again(h, monkeypatch):
     """Two steps in flight: the first finds an id seen before and writes nothing, so the second
     (which expected the first's marks) must write nothing either, then apply after the redo."""
-    monkeypatch.setattr(processor_module, "MAX_EVENTS_PER_APPLY", 2)
+    monkeypatch.setattr(steps_module, "MAX_EVENTS_PER_APPLY", 2)
     run(h.processor().process(h.records([shipment(1)], partition=1)))  # s1 seen before
     steps, outcomes = [], {}
     second_answered = asyncio.Event()
 
-    async def call_store(fn, *args):
-        if fn != h.store.apply:
-            return await call_store_method(fn, *args)
+    async def hook(fn, *args):
+        if fn.__name__ != "apply":
+            return await fn(*args)
         steps.append(args)
         step = len(steps)
         if step == 3:  # the redo of the first step: only once the second was answered
             await second_answered.wait()
         try:
-            outcome = await call_store_method(fn, *args)
+            outcome = await fn(*args)
             outcomes[step] = outcome.applied
             return outcome
         except StateConflict:
@@ -278,9 +280,7 @@ def test_a_step_queued_behind_one_that_is_redone_is_prepared_again(h, monkeypatc
             if step == 2:
                 second_answered.set()
 
-    stats = run(
-        h.processor(call_store=call_store).process(h.records([shipment(i) for i in range(4)]))
-    )
+    stats = run(h.processor(store_hook=hook).process(h.records([shipment(i) for i in range(4)])))
     assert outcomes == {1: False, 2: "conflict", 3: True, 4: True}
     assert h.total("count") == 4
     assert h.mark() == 3
@@ -289,7 +289,7 @@ def test_a_step_queued_behind_one_that_is_redone_is_prepared_again(h, monkeypatc
 
 
 def test_each_applied_event_is_handed_on_once_per_step(h, monkeypatch):
-    monkeypatch.setattr(processor_module, "MAX_EVENTS_PER_APPLY", 2)
+    monkeypatch.setattr(steps_module, "MAX_EVENTS_PER_APPLY", 2)
     run(h.processor().process(h.records([shipment(3)], partition=1)))  # s3 seen before
     handed = []
     processor = BatchProcessor(
@@ -308,19 +308,19 @@ def test_each_applied_event_is_handed_on_once_per_step(h, monkeypatch):
 def test_a_failed_step_leaves_nothing_half_done_for_the_retry(h, monkeypatch):
     """A step fails while the next is in flight: the take fails, and doing it again counts
     every event once (the step in flight applied or not, its marks decide)."""
-    monkeypatch.setattr(processor_module, "MAX_EVENTS_PER_APPLY", 2)
+    monkeypatch.setattr(steps_module, "MAX_EVENTS_PER_APPLY", 2)
     records = h.records([shipment(i) for i in range(6)])
     calls = []
 
     async def failing_once(fn, *args):
-        if fn == h.store.apply:
+        if fn.__name__ == "apply":
             calls.append(args)
             if len(calls) == 1:
                 await asyncio.sleep(0.05)  # the second step is sent meanwhile
                 raise RuntimeError("script error")
-        return await call_store_method(fn, *args)
+        return await fn(*args)
 
-    processor = h.processor(call_store=failing_once)
+    processor = h.processor(store_hook=failing_once)
     with pytest.raises(RuntimeError):
         run(processor.process(records))
     assert len(calls) == 2  # the second step was in flight
@@ -331,7 +331,7 @@ def test_a_failed_step_leaves_nothing_half_done_for_the_retry(h, monkeypatch):
 
 
 def test_the_newest_event_time_of_a_take_also_at_the_epoch(h, monkeypatch):
-    monkeypatch.setattr(processor_module, "MAX_EVENTS_PER_APPLY", 1)  # one step per event
+    monkeypatch.setattr(steps_module, "MAX_EVENTS_PER_APPLY", 1)  # one step per event
     stats = run(
         h.processor().process(
             h.records(
@@ -344,7 +344,7 @@ def test_the_newest_event_time_of_a_take_also_at_the_epoch(h, monkeypatch):
 
 
 class ApplyGate:
-    """A ``call_store`` that counts the apply steps and holds the first one, before it reaches
+    """A store hook that counts the apply steps and holds the first one, before it reaches
     Redis (``before``) or after Redis applied it, until ``release``."""
 
     def __init__(self, h, before: bool) -> None:
@@ -354,14 +354,14 @@ class ApplyGate:
         self.outcomes: list = []
 
     async def __call__(self, fn, *args):
-        if fn != self.h.store.apply:
-            return await call_store_method(fn, *args)
+        if fn.__name__ != "apply":
+            return await fn(*args)
         self.steps += 1
         first = self.steps == 1
         if first and self.before:
             await self.release.wait()
         try:
-            outcome = await call_store_method(fn, *args)
+            outcome = await fn(*args)
             self.outcomes.append(outcome.applied)
         except StateConflict:
             self.outcomes.append("conflict")
@@ -379,7 +379,7 @@ async def until(condition, timeout_s: float = 5.0) -> None:
 
 
 async def applied_in_turn(
-    processor: BatchProcessor,
+    processor: processing.BatchProcessor,
     first: list[SourceRecord],
     second: list[SourceRecord],
     gate: ApplyGate,
@@ -390,7 +390,7 @@ async def applied_in_turn(
     # A connection and the script ready on this loop first: else the first step, opening them,
     # may reach Redis after the second (a redo, correct but not what these tests look at).
     await processor.open_epoch()
-    await processor.store.apply({}, [], [], 60, None, processor.epoch)
+    await gate.h.store.apply({}, [], [], 60, None, processor.epoch)  # (not through the gate)
     first_handoff = Handoff()
     first_task = asyncio.ensure_future(processor.process(first, first_handoff))
     first_task.add_done_callback(lambda _: first_handoff.done.set())
@@ -408,7 +408,7 @@ async def applied_in_turn(
 
 def test_a_batch_is_prepared_and_sent_while_the_one_before_is_in_redis(h):
     gate = ApplyGate(h, before=False)  # the first step applies, its answer is held
-    processor = h.processor(call_store=gate)
+    processor = h.processor(store_hook=gate)
     stats, sent_while_held, collected_early, _ = run(
         applied_in_turn(
             processor,
@@ -429,7 +429,7 @@ def test_a_batch_is_prepared_and_sent_while_the_one_before_is_in_redis(h):
 
 def test_a_batch_that_reached_redis_before_the_one_before_is_applied_again_after_it(h):
     gate = ApplyGate(h, before=True)  # the first step is held before Redis sees it
-    processor = h.processor(call_store=gate)
+    processor = h.processor(store_hook=gate)
     stats, sent_while_held, _, handoff = run(
         applied_in_turn(
             processor,
@@ -469,7 +469,7 @@ def test_after_a_batch_that_was_redone_the_next_waits_for_it(h):
     run(h.processor().process(h.records([shipment(i) for i in range(5)])))
     gate = ApplyGate(h, before=False)
     gate.release.set()
-    processor = h.processor(call_store=gate)
+    processor = h.processor(store_hook=gate)
     previous = pending_batch({f"{h.topic}:0": 4}, positions=0, redone=True)
     waited, stats = run(
         sent_only_once_through(
@@ -484,7 +484,7 @@ def test_after_a_batch_that_was_redone_the_next_waits_for_it(h):
 def test_after_the_consumer_was_moved_the_next_batch_waits_for_the_one_before(h):
     gate = ApplyGate(h, before=False)
     gate.release.set()
-    processor = h.processor(call_store=gate)
+    processor = h.processor(store_hook=gate)
     previous = pending_batch({f"{h.topic}:0": 50}, positions=0)  # what it expected is moot now
     processor.position(f"{h.topic}:0", mark=-1, resume_at=0)
     waited, stats = run(

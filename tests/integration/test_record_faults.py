@@ -8,10 +8,10 @@ import json
 import redis
 
 from portflow.domain.aggregates import Increments
-from streams import processor as processor_module
+from portflow.services.processing import FAULT_CONFIRMATIONS, BatchStats, Handoff, steps
 from streams.app import _process_until_done
 from streams.metrics import WorkerMetrics
-from streams.processor import BatchStats, Handoff, call_store_method, is_transient
+from streams.processor import is_transient
 from tests.support.processing import run, shipment
 
 
@@ -26,13 +26,13 @@ class PoisonedIncrements(Increments):
 
 
 def poisoned_store_call(poison: str, failures: list):
-    """A store call that fails (not as Redis would) for steps counting the event ``poison``."""
+    """A store hook that fails (not as Redis would) for steps counting the event ``poison``."""
 
     async def call(fn, *args):
         if fn.__name__ == "apply" and ("shipment", poison) in args[1]:
             failures.append(poison)
             raise ValueError(f"cannot pack {poison}")
-        return await call_store_method(fn, *args)
+        return await fn(*args)
 
     return call
 
@@ -46,7 +46,7 @@ def process_until_done(processor, records) -> BatchStats:
 
 
 def test_an_event_whose_sum_raises_is_dead_lettered_alone_and_its_batch_counts(h, monkeypatch):
-    monkeypatch.setattr(processor_module, "Increments", PoisonedIncrements)
+    monkeypatch.setattr(steps, "Increments", PoisonedIncrements)
     batch = [shipment(1), {"bad": 1}, {**shipment(2), "event_id": "s-poison"}, shipment(3)]
     records = h.records([batch, shipment(4), {**shipment(5), "event_id": "s-poison"}])
     stats = run(h.processor().process(records))
@@ -69,7 +69,7 @@ def test_an_event_whose_sum_raises_is_dead_lettered_alone_and_its_batch_counts(h
 def test_a_record_whose_step_fails_is_found_quarantined_and_the_rest_applied(h):
     failures = []
     processor = h.processor(
-        call_store=poisoned_store_call("s-poison", failures), retry_delay_s=0.01
+        store_hook=poisoned_store_call("s-poison", failures), retry_delay_s=0.01
     )
     values = [shipment(i) for i in range(40)]
     values[23] = {**shipment(23), "event_id": "s-poison"}
@@ -83,7 +83,7 @@ def test_a_record_whose_step_fails_is_found_quarantined_and_the_rest_applied(h):
     assert [(d.source.offset, d.rejection.code) for d in h.letters] == [(23, "internal_error")]
     assert "ValueError: cannot pack s-poison" in h.letters[0].rejection.reason
     assert processor.quarantine == {}  # forgotten once the record is past
-    assert len(failures) >= processor_module.FAULT_CONFIRMATIONS  # it failed alone, each time
+    assert len(failures) >= FAULT_CONFIRMATIONS  # it failed alone, each time
 
 
 def test_a_record_that_fails_once_by_chance_is_not_dead_lettered(h):
@@ -93,9 +93,9 @@ def test_a_record_that_fails_once_by_chance_is_not_dead_lettered(h):
         if fn.__name__ == "apply" and not failed:
             failed.append(1)
             raise RuntimeError("a hiccup")
-        return await call_store_method(fn, *args)
+        return await fn(*args)
 
-    processor = h.processor(call_store=flaky_once, retry_delay_s=0.01)
+    processor = h.processor(store_hook=flaky_once, retry_delay_s=0.01)
     stats = process_until_done(processor, h.records([shipment(i) for i in range(8)]))
     assert stats.applied_events == 8
     assert h.total("count") == 8
@@ -108,14 +108,14 @@ def test_redis_outages_are_retried_and_never_blamed_on_a_record(h):
     async def unreachable(fn, *args):
         if next(outage, None) is not None:
             raise redis.ConnectionError("connection refused")
-        return await call_store_method(fn, *args)
+        return await fn(*args)
 
     assert is_transient(redis.ConnectionError())
     assert is_transient(redis.ResponseError("OOM"))
     assert not is_transient(ValueError())
     assert not is_transient(RecursionError())
     stats = run(
-        h.processor(call_store=unreachable, retry_delay_s=0.01).process(
+        h.processor(store_hook=unreachable, retry_delay_s=0.01).process(
             h.records([shipment(i) for i in range(5)])
         )
     )
@@ -133,9 +133,9 @@ def test_past_the_quarantine_budget_the_batch_still_ends_only_slower(h, monkeypa
         if fn.__name__ == "apply" and poisoned & {event_id for _, event_id in args[1]}:
             failures.append(1)
             raise ValueError("a systemic fault?")
-        return await call_store_method(fn, *args)
+        return await fn(*args)
 
-    processor = h.processor(call_store=call, retry_delay_s=0.01)
+    processor = h.processor(store_hook=call, retry_delay_s=0.01)
     stats = process_until_done(processor, h.records([shipment(i) for i in range(20)]))
     assert h.mark() == 19
     assert h.total("count") == 16

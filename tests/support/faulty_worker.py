@@ -14,7 +14,7 @@ import sys
 from entrypoints.cli import main
 from portflow.adapters.redis import RedisStore
 from portflow.domain import aggregates
-from streams import processor
+from portflow.services.processing import steps
 
 SUM_FAULT_IDS = set(filter(None, os.environ.get("PORTFLOW_TEST_SUM_FAULT_IDS", "").split(",")))
 STEP_FAULT_IDS = set(filter(None, os.environ.get("PORTFLOW_TEST_STEP_FAULT_IDS", "").split(",")))
@@ -37,7 +37,7 @@ async def faulty_apply(self, marks, event_ids, *rest):
     return await real_apply(self, marks, event_ids, *rest)
 
 
-processor.Increments = FaultyIncrements
+steps.Increments = FaultyIncrements
 RedisStore.apply = faulty_apply
 
 if __name__ == "__main__":

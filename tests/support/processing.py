@@ -8,9 +8,12 @@ from collections.abc import Coroutine
 from typing import Any
 
 from portflow.adapters.redis import RedisStore
+from portflow.adapters.redis.store import AsyncRedisStore
 from portflow.config import Settings
 from portflow.domain.periods import Period
-from streams.processor import BatchProcessor, SourceRecord
+from portflow.services import processing
+from portflow.services.processing import SourceRecord
+from streams.processor import BatchProcessor, is_transient
 from tests.support import events
 from tests.support.events import encoded
 
@@ -52,11 +55,22 @@ class Harness:
         self.letters = []
         self.topic = settings.topic("shipment")
 
-    def processor(self, **kwargs) -> BatchProcessor:
+    def processor(self, store_hook=None, **kwargs) -> processing.BatchProcessor:
+        """The worker's processor; with a ``store_hook``, one whose store calls go through it
+        (``HookedStore``)."""
+
         async def sink(letters):
             self.letters.extend(letters)
 
-        return BatchProcessor(self.settings, self.store, sink, **kwargs)
+        if store_hook is None:
+            return BatchProcessor(self.settings, self.store, sink, **kwargs)
+        return processing.BatchProcessor(
+            self.settings,
+            HookedStore(self.store, store_hook),
+            sink,
+            is_transient=is_transient,
+            **kwargs,
+        )
 
     def records(self, values, partition=0, first_offset=0):
         return [
@@ -76,3 +90,21 @@ class Harness:
 
     def mark(self, partition=0):
         return self.store.marks_of([f"{self.topic}:{partition}"])[f"{self.topic}:{partition}"]
+
+
+class HookedStore:
+    """The harness' Redis store as the processor calls it, each call going through
+    ``hook(call, *args)`` (``call``: the real store's coroutine function, which the hook awaits
+    or not): faults and pauses where a test wants them."""
+
+    def __init__(self, store: RedisStore, hook) -> None:
+        self.store, self.hook = AsyncRedisStore(store), hook
+
+    async def open_epoch(self, tz_name):
+        return await self.hook(self.store.open_epoch, tz_name)
+
+    async def marks_of(self, names):
+        return await self.hook(self.store.marks_of, names)
+
+    async def apply(self, *args):
+        return await self.hook(self.store.apply, *args)

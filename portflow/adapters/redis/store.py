@@ -8,6 +8,7 @@ import functools
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from enum import IntEnum
 from importlib import resources
 from operator import itemgetter
 from typing import Any
@@ -17,6 +18,7 @@ import redis
 import redis.asyncio
 import redis.asyncio.cluster
 from redis.cluster import RedisCluster
+from redis.commands.core import AsyncScript
 
 from portflow.adapters.redis.aggregates import Aggregates
 from portflow.adapters.redis.progress import RUN_OUTCOME_TTL_S, RUN_REJECTIONS_KEPT, Progress
@@ -27,7 +29,8 @@ from portflow.domain.aggregates import STORED_MEASURES
 
 @functools.cache
 def lua(name: str) -> str:
-    """A Lua program of ``portflow/adapters/redis/lua/`` (package data), read once, when first used."""
+    """A Lua program of ``portflow/adapters/redis/lua/`` (package data), read once, when first
+    used."""
     return resources.files("portflow.adapters.redis").joinpath("lua", name).read_text()
 
 
@@ -46,6 +49,16 @@ class StateConflict(Exception):
 
 class StateLost(Exception):
     """Redis no longer holds the state this worker was adding to (restarted empty, rebuilt)."""
+
+
+class ApplyReply(IntEnum):
+    """The first element of the apply script's reply (``lua/apply.lua`` names its return sites
+    the same way; a unit test holds the two together)."""
+
+    APPLIED = 0  # everything written
+    MARK_MOVED = 1  # then the partition and its mark in Redis; nothing written
+    SEEN_BEFORE = 2  # then the 1-based indexes of the ids seen before; nothing written
+    STATE_LOST = 3  # Redis is not at the step's epoch; nothing written
 
 
 @dataclass
@@ -85,17 +98,23 @@ _MEASURE_TABS = {
     for event_type, measures in STORED_MEASURES.items()
 }
 
-_CLIENT_OPTIONS = {"socket_timeout": 30, "socket_connect_timeout": 5, "health_check_interval": 15}
+_CLIENT_OPTIONS: dict[str, Any] = {
+    "socket_timeout": 30,
+    "socket_connect_timeout": 5,
+    "health_check_interval": 15,
+}
 
 
 class RedisStore(Aggregates, Progress, Redrives, Rates):
     """Aggregates and progress in Redis, behind names that say what they mean; ``apply`` writes
     both in one atomic step."""
 
-    def __init__(self, client: redis.Redis, topic_prefix: str, url: str | None = None) -> None:
+    def __init__(
+        self, client: redis.Redis | RedisCluster, topic_prefix: str, url: str | None = None
+    ) -> None:
         self.client = client
         self.url = url  # for the asyncio connection of ``apply``
-        self._apply_on_loop: tuple[asyncio.AbstractEventLoop, Any] | None = None
+        self._apply_on_loop: tuple[asyncio.AbstractEventLoop, AsyncScript] | None = None
         self.root = f"pf{{{topic_prefix}}}"
         self.marks_key = f"{self.root}:hwm"
         self.meta_key = f"{self.root}:meta"
@@ -109,7 +128,7 @@ class RedisStore(Aggregates, Progress, Redrives, Rates):
         self._adopt_topic = client.register_script(lua("adopt_topic.lua"))
 
     @classmethod
-    def from_url(cls, url: str, topic_prefix: str, **client_options) -> RedisStore:
+    def from_url(cls, url: str, topic_prefix: str, **client_options: Any) -> RedisStore:
         """A store on a Redis server, or on a Redis Cluster when the server at ``url`` is a
         cluster node (any node will do: the client learns the others from it).
         ``client_options`` override the clients' defaults (the API's shorter timeouts)."""
@@ -117,7 +136,7 @@ class RedisStore(Aggregates, Progress, Redrives, Rates):
         client = redis.Redis.from_url(url, **options)
         if _is_cluster_node(client):
             client.close()
-            client = RedisCluster.from_url(url, **options)
+            return cls(RedisCluster.from_url(url, **options), topic_prefix, url)
         return cls(client, topic_prefix, url)
 
     @property
@@ -140,7 +159,7 @@ class RedisStore(Aggregates, Progress, Redrives, Rates):
         latest_event_ts: int | None,
         epoch: str,
         outcome_counts: Mapping[str | None, Mapping[str, int]] | None = None,
-        run_rejections: Mapping[str, list[dict]] | None = None,
+        run_rejections: Mapping[str, list[dict[str, Any]]] | None = None,
     ) -> ApplyOutcome:
         """Apply increments, event ids and new marks as one atomic step.
 
@@ -163,7 +182,7 @@ class RedisStore(Aggregates, Progress, Redrives, Rates):
             for event_type in dict.fromkeys(map(itemgetter(0), event_ids))
         }  # are of 1 type)
         keys = [self.marks_key, self.meta_key, self.versions_key]
-        args: list = [
+        args: list[bytes | str | int] = [
             epoch,
             window.width,
             window.older,
@@ -191,21 +210,24 @@ class RedisStore(Aggregates, Progress, Redrives, Rates):
         args.append(1 if isinstance(self.client, RedisCluster) else 0)
         args += self._outcome_args(outcome_counts or {}, run_rejections or {})
         result = await self._apply_script()(keys=keys, args=args)
-        if result[0] == 3:
+        reply = result[0]
+        if reply == ApplyReply.STATE_LOST:
             raise StateLost(f"Redis no longer holds state epoch {epoch}")
-        if result[0] == 1:
+        if reply == ApplyReply.MARK_MOVED:
             raise StateConflict(
                 f"high-water mark of {result[1].decode()} is {result[2].decode()}, "
                 f"not {marks[result[1].decode()][0]}"
             )
-        if result[0] == 2:
+        if reply == ApplyReply.SEEN_BEFORE:
             in_order = [(t, i) for t, ids in by_type.items() for i in ids]  # as the script saw them
             return ApplyOutcome(applied=False, seen=[in_order[int(i) - 1] for i in result[1:]])
         return ApplyOutcome(applied=True)
 
     def _outcome_args(
-        self, counts: Mapping[str | None, Mapping[str, int]], rejections: Mapping[str, list[dict]]
-    ) -> list:
+        self,
+        counts: Mapping[str | None, Mapping[str, int]],
+        rejections: Mapping[str, list[dict[str, Any]]],
+    ) -> list[bytes | int]:
         """The apply script's last arguments: its outcome counts (a MessagePack array of
         [key, field, n]), the rejections to keep ([list key, JSON]), the runs' keys to expire,
         their time to live and how many rejections a run keeps."""
@@ -230,16 +252,54 @@ class RedisStore(Aggregates, Progress, Redrives, Rates):
             RUN_REJECTIONS_KEPT,
         ]
 
-    def _apply_script(self):
+    def _apply_script(self) -> AsyncScript:
         """The apply script on an asyncio client of the running event loop (an asyncio
         connection belongs to one loop: a new loop gets a new client)."""
         loop = asyncio.get_running_loop()
         if self._apply_on_loop is None or self._apply_on_loop[0] is not loop:
             if self.url is None:
                 raise RuntimeError("apply needs a store made by RedisStore.from_url")
+            client: redis.asyncio.Redis | redis.asyncio.cluster.RedisCluster
             if isinstance(self.client, RedisCluster):
                 client = redis.asyncio.cluster.RedisCluster.from_url(self.url, **_CLIENT_OPTIONS)
             else:
                 client = redis.asyncio.Redis.from_url(self.url, **_CLIENT_OPTIONS)
             self._apply_on_loop = (loop, client.register_script(lua("apply.lua")))
         return self._apply_on_loop[1]
+
+
+class AsyncRedisStore:
+    """A ``RedisStore`` as the worker's processor calls it (``portflow.services.processing.Store``),
+    every call a coroutine: ``apply`` on the event loop, the blocking reads in a thread, so the
+    loop reading Kafka never waits on them."""
+
+    def __init__(self, store: RedisStore) -> None:
+        self.redis_store = store
+
+    async def open_epoch(self, tz_name: str) -> str | None:
+        return await asyncio.to_thread(self.redis_store.open_epoch, tz_name)
+
+    async def marks_of(self, names: list[str]) -> dict[str, int]:
+        return await asyncio.to_thread(self.redis_store.marks_of, names)
+
+    async def apply(
+        self,
+        marks: Mapping[str, tuple[int, int]],
+        event_ids: list[tuple[str, str]],
+        increments: Iterable[tuple[str, str, str]],
+        dedupe_ttl_seconds: int,
+        latest_event_ts: int | None,
+        epoch: str,
+        outcome_counts: Mapping[str | None, Mapping[str, int]] | None = None,
+        run_rejections: Mapping[str, list[dict[str, Any]]] | None = None,
+    ) -> ApplyOutcome:
+        return await self.redis_store.apply(
+            marks,
+            event_ids,
+            increments,
+            dedupe_ttl_seconds,
+            latest_event_ts,
+            epoch,
+            outcome_counts,
+            run_rejections,
+        )

@@ -4,8 +4,8 @@ their first-come labels, and clearance times use the events' times."""
 from prometheus_client import CollectorRegistry
 
 from portflow.domain.events import parse_event
+from portflow.services.processing import BatchStats
 from streams.metrics import MAX_PORTS, WorkerMetrics
-from streams.processor import BatchStats
 from tests.support import events as valid
 from tests.support.events import encoded
 

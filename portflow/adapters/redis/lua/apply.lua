@@ -15,8 +15,10 @@
 -- packs each argument in Python. Each granule written bumps its version ("type:granule"), so
 -- readers know which of what they cached changed.
 -- (The dedupe buckets and aggregate hashes are named here; they share the others' hash tag.)
+-- Replies: a table whose first element says how the step ended, named in Python by ApplyReply
+-- (store.py); each return below says which.
 if redis.call('HGET', KEYS[2], 'epoch') ~= ARGV[1] then
-  return {3}
+  return {3}  -- ApplyReply.STATE_LOST
 end
 local width, older, keep = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local latest = tonumber(ARGV[5])  -- nil: the step counts no event
@@ -25,7 +27,7 @@ local a = 7
 for i = 1, n_tp do
   local current = redis.call('HGET', KEYS[1], ARGV[a])
   if (current or '-1') ~= ARGV[a + 1] then
-    return {1, ARGV[a], current or '-1'}
+    return {1, ARGV[a], current or '-1'}  -- ApplyReply.MARK_MOVED
   end
   a = a + 3
 end
@@ -35,7 +37,7 @@ local function ids(all, n, s)  -- the s-th slice of a group's n ids
   return unpack(all, s + 1, math.min(s + SLICE, n))
 end
 local groups = {}
-local seen = {2}
+local seen = {2}  -- ApplyReply.SEEN_BEFORE, then the indexes of the ids seen before
 local before = 0  -- ids of the groups before this one, for the indexes returned
 for g = 1, tonumber(ARGV[a]) do
   local prefix, all = ARGV[a + 1], cmsgpack.unpack(ARGV[a + 2])
@@ -56,7 +58,7 @@ for g = 1, tonumber(ARGV[a]) do
   a = a + 2
 end
 if #seen > 1 then
-  return seen  -- some ids were seen before: write nothing
+  return seen  -- ApplyReply.SEEN_BEFORE: some ids were seen before; write nothing
 end
 -- plain string.find, not patterns: Lua's pattern matching cost more than the HINCRBYs
 local find, sub = string.find, string.sub
@@ -148,4 +150,4 @@ local stored = redis.call('HGET', KEYS[2], 'latest_event_ts')
 if latest and (not stored or latest > tonumber(stored)) then  -- (before 1970 is negative)
   redis.call('HSET', KEYS[2], 'latest_event_ts', latest)
 end
-return {0}
+return {0}  -- ApplyReply.APPLIED
