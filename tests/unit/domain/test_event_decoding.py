@@ -11,38 +11,17 @@ import pytest
 
 from portflow.domain import event_decoding
 from portflow.domain.event_decoding import LooseCustoms, LooseShipment, LooseTrain
+from tests.support import events as valid
 
 REQUIRED = {
-    LooseShipment: {
-        "type": "shipment",
-        "event_id": "s-1",
-        "ts": "2024-03-14T08:15:00+08:00",
-        "port": "khorgos",
-        "mode": "rail",
-        "direction": "export",
-        "value_cny": 1234.56,
-        "weight_tonnes": "12.345",
-        "partner": "KZ",
-        "trade_mode": "general",
-        "zones": ["ftz-urumqi", "cbz-urumqi"],
-    },
-    LooseTrain: {
-        "type": "train",
-        "event_id": "t-1",
-        "ts": "2024-03-14T00:15:00Z",
-        "port": "alashankou",
-        "service": "china-europe",
-        "direction": "outbound",
-        "teu": 110,
-    },
-    LooseCustoms: {
-        "type": "customs",
-        "event_id": "c-1",
-        "ts": "2024-03-14T00:15:00Z",
-        "port": "kashgar",
-        "declaration_id": "D-9",
-        "status": "released",
-    },
+    LooseShipment: valid.shipment(
+        ts="2024-03-14T08:15:00+08:00",
+        value_cny=1234.56,
+        weight_tonnes="12.345",
+        zones=["ftz-urumqi", "cbz-urumqi"],
+    ),
+    LooseTrain: valid.train(port="alashankou"),
+    LooseCustoms: valid.customs(port="kashgar", declaration_id="D-9", status="released"),
 }
 # A value for every optional field of the wire models: a field added without one fails below.
 OPTIONAL = {"train_id": "X8012", "trade_mode": "processing", "value_cny": "99.5"}

@@ -18,37 +18,18 @@ from portflow.domain.events import (
     parse_record,
     scaled_decimal,
 )
+from tests.support import events as valid
 
-SHIPMENT = {
-    "type": "shipment",
-    "event_id": "s-1",
-    "ts": "2024-03-14T08:15:00+08:00",
-    "port": "khorgos",
-    "mode": "rail",
-    "direction": "export",
-    "value_cny": 1234.56,
-    "weight_tonnes": "12.345",
-    "partner": "KZ",
-    "trade_mode": "general",
-    "zones": ["ftz-urumqi", "cbz-urumqi"],
-}
-TRAIN = {
-    "type": "train",
-    "event_id": "t-1",
-    "ts": "2024-03-14T00:15:00Z",
-    "port": "alashankou",
-    "service": "china-europe",
-    "direction": "outbound",
-    "teu": 110,
-}
-CUSTOMS = {
-    "type": "customs",
-    "event_id": "c-1",
-    "ts": "2024-03-14T00:15:00Z",
-    "port": "kashgar",
-    "declaration_id": "D-9",
-    "status": "released",
-}
+# Each type with values that exercise the parser (an amount as a JSON number, a fractional
+# weight, two zones), built by the one event factory.
+SHIPMENT = valid.shipment(
+    ts="2024-03-14T08:15:00+08:00",
+    value_cny=1234.56,
+    weight_tonnes="12.345",
+    zones=["ftz-urumqi", "cbz-urumqi"],
+)
+TRAIN = valid.train(port="alashankou")
+CUSTOMS = valid.customs(port="kashgar", declaration_id="D-9", status="released")
 
 
 def encode(event: dict) -> bytes:
