@@ -132,6 +132,24 @@ def _targets(
     return panel.datasource(DATASOURCE)
 
 
+def table_legend(calcs: list[str]) -> VizLegendOptions:
+    """A legend below the graph, as a table of each series' ``calcs``."""
+    return (
+        VizLegendOptions()
+        .show_legend(True)
+        .display_mode(common.LegendDisplayMode.TABLE)
+        .placement(common.LegendPlacement.BOTTOM)
+        .calcs(calcs)
+    )
+
+
+def every_series_tooltip() -> VizTooltipOptions:
+    """A tooltip listing every series at the hovered time, largest first."""
+    return (
+        VizTooltipOptions().mode(common.TooltipDisplayMode.MULTI).sort(common.SortOrder.DESCENDING)
+    )
+
+
 def series(
     title: str, unit: str, *queries: Query, description: str = "", w: int = 12, h: int = 8
 ) -> timeseries.Panel:
@@ -143,18 +161,8 @@ def series(
         .span(w)
         .height(h)
         .min(0)
-        .legend(
-            VizLegendOptions()
-            .show_legend(True)
-            .display_mode(common.LegendDisplayMode.TABLE)
-            .placement(common.LegendPlacement.BOTTOM)
-            .calcs(["mean", "max"])
-        )
-        .tooltip(
-            VizTooltipOptions()
-            .mode(common.TooltipDisplayMode.MULTI)
-            .sort(common.SortOrder.DESCENDING)
-        )
+        .legend(table_legend(["mean", "max"]))
+        .tooltip(every_series_tooltip())
     )
     return _targets(panel, queries, description=description)
 
@@ -867,18 +875,8 @@ def against_earlier(
         .span(w)
         .height(9)
         .min(0)
-        .legend(
-            VizLegendOptions()
-            .show_legend(True)
-            .display_mode(common.LegendDisplayMode.TABLE)
-            .placement(common.LegendPlacement.BOTTOM)
-            .calcs(["sum", "mean"])
-        )
-        .tooltip(
-            VizTooltipOptions()
-            .mode(common.TooltipDisplayMode.MULTI)
-            .sort(common.SortOrder.DESCENDING)
-        )
+        .legend(table_legend(["sum", "mean"]))
+        .tooltip(every_series_tooltip())
         .with_target(series_query(granularity, columns, *params))
     )
     return panel.datasource(API)
