@@ -274,13 +274,13 @@ class AsyncRedisStore:
     loop reading Kafka never waits on them."""
 
     def __init__(self, store: RedisStore) -> None:
-        self.redis_store = store
+        self.store = store
 
     async def open_epoch(self, tz_name: str) -> str | None:
-        return await asyncio.to_thread(self.redis_store.open_epoch, tz_name)
+        return await asyncio.to_thread(self.store.open_epoch, tz_name)
 
     async def marks_of(self, names: list[str]) -> dict[str, int]:
-        return await asyncio.to_thread(self.redis_store.marks_of, names)
+        return await asyncio.to_thread(self.store.marks_of, names)
 
     async def apply(
         self,
@@ -293,7 +293,7 @@ class AsyncRedisStore:
         outcome_counts: Mapping[str | None, Mapping[str, int]] | None = None,
         run_rejections: Mapping[str, list[dict[str, Any]]] | None = None,
     ) -> ApplyOutcome:
-        return await self.redis_store.apply(
+        return await self.store.apply(
             marks,
             event_ids,
             increments,
