@@ -13,7 +13,7 @@ events and measures, on those same events:
                              on asyncio's event loop; ``faust_noop_uvloop_per_s`` the same on
                              uvloop, which the worker uses;
 3. ``worker_single_per_s``   the real ``portflow worker`` on those single-event records, from the
-                             first move of the Redis high-water marks to their reaching the
+                             first move of the marks in Redis to their reaching the
                              published end offsets;
 4. ``worker_batched_per_s``  the same on batch records (replay's default batch of 500);
 5. ``p50/p99_latency_ms``    producer acknowledgement → observed in the Redis marks, at a steady

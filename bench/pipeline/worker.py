@@ -95,7 +95,7 @@ def batch_sums(metrics_text: str) -> dict[str, float]:
 
 
 class MarkPoller(threading.Thread):
-    """Polls the Redis high-water marks every 10 ms: progress samples and (optionally) RSS."""
+    """Polls the partitions' marks in Redis every 10 ms: progress samples and (optionally) RSS."""
 
     def __init__(self, store: RedisStore, firsts: dict[str, int], lasts: dict[str, int]) -> None:
         super().__init__(daemon=True)

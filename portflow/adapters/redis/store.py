@@ -215,7 +215,7 @@ class RedisStore(Aggregates, Progress, Redrives, Rates):
             raise StateLost(f"Redis no longer holds state epoch {epoch}")
         if reply == ApplyReply.MARK_MOVED:
             raise StateConflict(
-                f"high-water mark of {result[1].decode()} is {result[2].decode()}, "
+                f"the mark of {result[1].decode()} is {result[2].decode()}, "
                 f"not {marks[result[1].decode()][0]}"
             )
         if reply == ApplyReply.SEEN_BEFORE:
