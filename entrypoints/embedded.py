@@ -114,8 +114,18 @@ def start_redis(
     persistent: bool = False,
 ) -> Child:
     data_dir.mkdir(parents=True, exist_ok=True)
+    child = spawn(name, _redis_argv(port, data_dir, extra_args, persistent), log_dir)
+    wait_until(lambda: _redis_answers(port), child, f"redis-server on 127.0.0.1:{port}", 20)
+    return child
+
+
+def _redis_argv(
+    port: int, data_dir: Path, extra_args: tuple[str, ...], persistent: bool
+) -> list[str]:
+    """redis-server on 127.0.0.1, in the foreground, never snapshotting; with its append-only
+    file only when ``persistent``."""
     keeping = PERSISTENT_REDIS if persistent else ("--appendonly", "no")
-    argv = [
+    return [
         redis_binary(),
         "--bind",
         "127.0.0.1",
@@ -132,20 +142,17 @@ def start_redis(
         str(data_dir / "redis.pid"),
         *extra_args,
     ]
-    child = spawn(name, argv, log_dir)
 
-    def ready() -> bool:
-        import redis
 
-        try:
-            return redis.Redis(host="127.0.0.1", port=port, socket_timeout=1).ping()
-        except (redis.AuthenticationError, redis.ResponseError):
-            return True  # it answers, and wants a password (see extra_args)
-        except redis.RedisError:
-            return False
+def _redis_answers(port: int) -> bool:
+    import redis
 
-    wait_until(ready, child, f"redis-server on 127.0.0.1:{port}", 20)
-    return child
+    try:
+        return redis.Redis(host="127.0.0.1", port=port, socket_timeout=1).ping()
+    except (redis.AuthenticationError, redis.ResponseError):
+        return True  # it answers, and wants a password (see extra_args)
+    except redis.RedisError:
+        return False
 
 
 def _http_ready(host: str, port: int, path: str) -> Callable[[], bool]:
@@ -383,10 +390,19 @@ class EmbeddedStack:
             raise
 
     def _start(self) -> None:
-        import redis
-
         self.home.mkdir(parents=True, exist_ok=True)
         self._clear_stale_run()
+        kafka_port, redis_port = self._local_free_ports()
+        try:
+            self._start_children(kafka_port, redis_port, self.home / "logs")
+        except BaseException:
+            self.stop()
+            raise
+
+    def _local_free_ports(self) -> tuple[int, int]:
+        """Kafka's and Redis' ports, once every server's address is on this host and free."""
+        import redis
+
         kafka_host, kafka_port = parse_host_port(
             self.settings.kafka_bootstrap.split(",")[0], "PORTFLOW_KAFKA_BOOTSTRAP"
         )
@@ -406,32 +422,32 @@ class EmbeddedStack:
                     f"port {port} for {what} is already in use by another program; stop it or "
                     f"choose a free port with {variable}"
                 )
-        logs = self.home / "logs"
-        try:
-            self.children.extend(self._start_broker(kafka_port, logs))
-            self.children.append(
-                start_redis(
-                    redis_port,
-                    self.data.redis if self.data else self.home / "redis",
-                    logs,
-                    persistent=bool(self.data),
-                )
+        return kafka_port, redis_port
+
+    def _start_children(self, kafka_port: int, redis_port: int, logs: Path) -> None:
+        """The broker, Redis, the worker (once it has its partitions), the API and Prometheus,
+        in that order, each written to the state file as it starts."""
+        self.children.extend(self._start_broker(kafka_port, logs))
+        self.children.append(
+            start_redis(
+                redis_port,
+                self.data.redis if self.data else self.home / "redis",
+                logs,
+                persistent=bool(self.data),
             )
-            self._write_state()
-            env = {"PORTFLOW_SESSION_TIMEOUT": os.environ.get("PORTFLOW_SESSION_TIMEOUT", "6s")}
-            if self.data:
-                self._check_state_matches_log(self.data)
-                env["PORTFLOW_DATA_DIR"] = str(self.data.path)
-            worker = start_worker(env, logs)
-            self.children.append(worker)
-            self._write_state()
-            wait_for_assignment(self.settings, worker)
-            self.children.append(start_api({}, self.settings, logs))
-            self._write_state()
-            self._start_prometheus(logs)
-        except BaseException:
-            self.stop()
-            raise
+        )
+        self._write_state()
+        env = {"PORTFLOW_SESSION_TIMEOUT": os.environ.get("PORTFLOW_SESSION_TIMEOUT", "6s")}
+        if self.data:
+            self._check_state_matches_log(self.data)
+            env["PORTFLOW_DATA_DIR"] = str(self.data.path)
+        worker = start_worker(env, logs)
+        self.children.append(worker)
+        self._write_state()
+        wait_for_assignment(self.settings, worker)
+        self.children.append(start_api({}, self.settings, logs))
+        self._write_state()
+        self._start_prometheus(logs)
 
     def _start_broker(self, port: int, logs: Path) -> list[Child]:
         if self.broker == "tansu":

@@ -289,7 +289,22 @@ def read_dead_letters(
     settings: Settings, idle_timeout_s: float = 5.0
 ) -> Iterator[DeadLetterRecord]:
     """Every record of the DLQ topic, partition by partition, oldest first."""
-    consumer = connect(
+    consumer = _dlq_consumer(settings)
+    try:
+        partitions = consumer.partitions_for_topic(settings.dlq_topic) or set()
+        tps = [TopicPartition(settings.dlq_topic, p) for p in sorted(partitions)]
+        if not tps:
+            return
+        consumer.assign(tps)
+        consumer.seek_to_beginning(*tps)
+        yield from _records_to_the_end(consumer, tps, idle_timeout_s)
+    finally:
+        consumer.close()
+
+
+def _dlq_consumer(settings: Settings) -> KafkaConsumer:
+    """A consumer that commits nothing, connected as ``connect`` waits for the broker."""
+    return connect(
         settings,
         lambda wait_ms: KafkaConsumer(
             bootstrap_servers=settings.kafka_bootstrap.split(","),
@@ -299,42 +314,44 @@ def read_dead_letters(
             **client_security(settings.kafka_security),
         ),
     )
-    try:
-        partitions = consumer.partitions_for_topic(settings.dlq_topic) or set()
-        tps = [TopicPartition(settings.dlq_topic, p) for p in sorted(partitions)]
-        if not tps:
-            return
-        consumer.assign(tps)
-        consumer.seek_to_beginning(*tps)
-        done: set[TopicPartition] = set()
-        idle_since = time.monotonic()
-        while len(done) < len(tps) and time.monotonic() - idle_since < idle_timeout_s:
-            batches = consumer.poll(timeout_ms=500)
-            for messages in batches.values():
-                idle_since = time.monotonic()
-                for m in messages:
-                    headers = dict(m.headers or [])
-                    yield DeadLetterRecord(
-                        m.partition,
-                        m.offset,
-                        m.key,
-                        m.value,
-                        header.text(headers, header.REASON) or "(no reason header)",
-                        header.text(headers, header.CODE) or "",
-                        header.text(headers, header.SOURCE_TOPIC) or "",
-                        header.number(headers, header.SOURCE_PARTITION),
-                        header.number(headers, header.SOURCE_OFFSET),
-                        header.number(headers, header.BATCH_INDEX),
-                        header.number(headers, header.TRUNCATED_FROM),
-                        header.text(headers, header.REDRIVEN_FROM),
-                        max(m.timestamp or 0, 0),
-                    )
-            for tp in tps:
-                highwater = consumer.highwater(tp)
-                if highwater is not None and consumer.position(tp) >= highwater:
-                    done.add(tp)
-    finally:
-        consumer.close()
+
+
+def _records_to_the_end(
+    consumer: KafkaConsumer, tps: list[TopicPartition], idle_timeout_s: float
+) -> Iterator[DeadLetterRecord]:
+    """The assigned partitions' records until each is read to its end, or until nothing came
+    for ``idle_timeout_s``."""
+    done: set[TopicPartition] = set()
+    idle_since = time.monotonic()
+    while len(done) < len(tps) and time.monotonic() - idle_since < idle_timeout_s:
+        batches = consumer.poll(timeout_ms=500)
+        for messages in batches.values():
+            idle_since = time.monotonic()
+            yield from map(_dead_letter_record, messages)
+        for tp in tps:
+            highwater = consumer.highwater(tp)
+            if highwater is not None and consumer.position(tp) >= highwater:
+                done.add(tp)
+
+
+def _dead_letter_record(m: Any) -> DeadLetterRecord:
+    """One DLQ message (a kafka-python ``ConsumerRecord``) and what its headers say."""
+    headers = dict(m.headers or [])
+    return DeadLetterRecord(
+        m.partition,
+        m.offset,
+        m.key,
+        m.value,
+        header.text(headers, header.REASON) or "(no reason header)",
+        header.text(headers, header.CODE) or "",
+        header.text(headers, header.SOURCE_TOPIC) or "",
+        header.number(headers, header.SOURCE_PARTITION),
+        header.number(headers, header.SOURCE_OFFSET),
+        header.number(headers, header.BATCH_INDEX),
+        header.number(headers, header.TRUNCATED_FROM),
+        header.text(headers, header.REDRIVEN_FROM),
+        max(m.timestamp or 0, 0),
+    )
 
 
 def select_groups(

@@ -82,38 +82,7 @@ def generate_sample(
     written: list[bytes] = []
     with replay_file_writer(path) as out:
         for n in range(events):
-            kind = rng.choices(["shipment", "train", "customs"], [0.7, 0.1, 0.2])[0]
-            event: dict[str, object] = {
-                "type": kind,
-                "event_id": f"{kind[:2]}-{seed}-{n}",
-                "ts": _timestamp(rng, years),
-                "port": rng.choice(PORTS),
-            }
-            if kind == "shipment":
-                event.update(
-                    mode=rng.choice(MODES),
-                    direction=rng.choice(SHIPMENT_DIRECTIONS),
-                    value_cny=_amount(rng, 2, 5_000_000),
-                    weight_tonnes=_amount(rng, 3, 2_000),
-                    partner=rng.choice(PARTNERS),
-                    trade_mode=rng.choice(TRADE_MODES),
-                    zones=rng.choice(ZONES),
-                )
-            elif kind == "train":
-                event.update(
-                    service=rng.choice(TRAIN_SERVICES),
-                    direction=rng.choice(TRAIN_DIRECTIONS),
-                    teu=rng.randint(40, 110),
-                    train_id=f"X{rng.randint(1000, 9999)}",
-                )
-            else:
-                event.update(
-                    declaration_id=f"D{rng.randint(1, events)}", status=rng.choice(CUSTOMS_STATUSES)
-                )
-                if rng.random() < 0.5:
-                    event.update(
-                        trade_mode=rng.choice(TRADE_MODES), value_cny=_amount(rng, 2, 100_000)
-                    )
+            event = _event(rng, f"{seed}-{n}", events, years)
             line = json.dumps(event, separators=(",", ":")).encode()
             out.write(line + b"\n")
             written.append(line)
@@ -121,3 +90,55 @@ def generate_sample(
                 out.write(rng.choice(written) + b"\n")
             if rng.random() < 0.002:
                 out.write(rng.choice(INVALID_LINES) + b"\n")
+
+
+def _event(
+    rng: random.Random, number: str, events: int, years: tuple[int, ...]
+) -> dict[str, object]:
+    """A shipment, train or customs declaration (7:1:2), its id ending in ``number``."""
+    kind = rng.choices(["shipment", "train", "customs"], [0.7, 0.1, 0.2])[0]
+    event: dict[str, object] = {
+        "type": kind,
+        "event_id": f"{kind[:2]}-{number}",
+        "ts": _timestamp(rng, years),
+        "port": rng.choice(PORTS),
+    }
+    if kind == "shipment":
+        event.update(_shipment_fields(rng))
+    elif kind == "train":
+        event.update(_train_fields(rng))
+    else:
+        event.update(_customs_fields(rng, events))
+    return event
+
+
+def _shipment_fields(rng: random.Random) -> dict[str, object]:
+    return {
+        "mode": rng.choice(MODES),
+        "direction": rng.choice(SHIPMENT_DIRECTIONS),
+        "value_cny": _amount(rng, 2, 5_000_000),
+        "weight_tonnes": _amount(rng, 3, 2_000),
+        "partner": rng.choice(PARTNERS),
+        "trade_mode": rng.choice(TRADE_MODES),
+        "zones": rng.choice(ZONES),
+    }
+
+
+def _train_fields(rng: random.Random) -> dict[str, object]:
+    return {
+        "service": rng.choice(TRAIN_SERVICES),
+        "direction": rng.choice(TRAIN_DIRECTIONS),
+        "teu": rng.randint(40, 110),
+        "train_id": f"X{rng.randint(1000, 9999)}",
+    }
+
+
+def _customs_fields(rng: random.Random, events: int) -> dict[str, object]:
+    """A declaration among ``events`` ids, with its trade mode and value half of the time."""
+    fields: dict[str, object] = {
+        "declaration_id": f"D{rng.randint(1, events)}",
+        "status": rng.choice(CUSTOMS_STATUSES),
+    }
+    if rng.random() < 0.5:
+        fields.update(trade_mode=rng.choice(TRADE_MODES), value_cny=_amount(rng, 2, 100_000))
+    return fields

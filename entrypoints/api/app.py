@@ -8,8 +8,8 @@ in ``routes`` (``/v1``) and ``service`` (health, readiness, metrics), their para
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from http import HTTPStatus
 from typing import Any
 
@@ -50,6 +50,23 @@ def create_app(
         reports_factory = default_reports
     backend = Backend(settings, reports_factory, request_timeout_s)
     metrics = ApiMetrics()
+    app = FastAPI(
+        title="portflow",
+        version=package_version(),
+        description=DESCRIPTION,
+        lifespan=backend_lifespan(backend),
+        redoc_url=None,
+    )
+    make_document_once(app)
+    add_error_handlers(app, settings.redacted_redis_url)
+    add_middleware(app, settings, metrics)
+    add_service_routes(app, backend, metrics)
+    app.include_router(v1_router(settings, backend))
+    return app
+
+
+def backend_lifespan(backend: Backend) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """Opens the backend when the server starts the app and closes it when it stops."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -59,13 +76,11 @@ def create_app(
         finally:
             backend.close()
 
-    app = FastAPI(
-        title="portflow",
-        version=package_version(),
-        description=DESCRIPTION,
-        lifespan=lifespan,
-        redoc_url=None,
-    )
+    return lifespan
+
+
+def make_document_once(app: FastAPI) -> None:
+    """The app's OpenAPI document (``openapi_document``) is made on first use and kept."""
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
@@ -73,7 +88,10 @@ def create_app(
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented customization
-    add_error_handlers(app, settings.redacted_redis_url)
+
+
+def add_middleware(app: FastAPI, settings: Settings, metrics: ApiMetrics) -> None:
+    """Recent answers kept for reports and series, inside the metrics (which count them too)."""
     app.add_middleware(
         RecentAnswers,
         paths=frozenset({"/v1/reports", "/v1/series"}),
@@ -81,9 +99,6 @@ def create_app(
         authorized=authorized_by(settings.api_token),
     )
     app.add_middleware(MetricsMiddleware, metrics=metrics)  # the outer: counts kept answers too
-    add_service_routes(app, backend, metrics)
-    app.include_router(v1_router(settings, backend))
-    return app
 
 
 def add_error_handlers(app: FastAPI, redis_url: str) -> None:

@@ -22,6 +22,12 @@ from portflow.errors import PortflowError
 
 def add_service_routes(app: FastAPI, backend: Backend, metrics: ApiMetrics) -> None:
     """Health, readiness and metrics: open to all (no token), for probes and Prometheus."""
+    add_probe_routes(app, backend)
+    add_metrics_route(app, metrics)
+
+
+def add_probe_routes(app: FastAPI, backend: Backend) -> None:
+    """Health (the process is alive) and readiness (Redis answers with a readable state)."""
 
     @app.get(
         "/healthz",
@@ -40,23 +46,29 @@ def add_service_routes(app: FastAPI, backend: Backend, metrics: ApiMetrics) -> N
         summary="Redis answers and holds a readable state (else 503)",
     )
     async def readyz() -> Response:
-        from portflow.services.state import check_readable
+        return json_response(to_json_bytes(await backend.run(lambda: readiness(backend))))
 
-        def ready() -> dict[str, str | None]:
-            try:
-                check_readable(backend.store, backend.settings)
-                newest = backend.store.latest_event_time()
-            except (PortflowError, RedisError) as exc:
-                raise unavailable(
-                    problem_for(exc, backend.settings.redacted_redis_url).detail, "not-ready"
-                ) from None
-            return {
-                "status": "ready",
-                "time_zone": backend.settings.tz_name,
-                "newest_event": newest_event_text(newest, backend.settings.tz),
-            }
 
-        return json_response(to_json_bytes(await backend.run(ready)))
+def readiness(backend: Backend) -> dict[str, str | None]:
+    """The readiness body, or a 503 problem saying why the state cannot be read."""
+    from portflow.services.state import check_readable
+
+    try:
+        check_readable(backend.store, backend.settings)
+        newest = backend.store.latest_event_time()
+    except (PortflowError, RedisError) as exc:
+        raise unavailable(
+            problem_for(exc, backend.settings.redacted_redis_url).detail, "not-ready"
+        ) from None
+    return {
+        "status": "ready",
+        "time_zone": backend.settings.tz_name,
+        "newest_event": newest_event_text(newest, backend.settings.tz),
+    }
+
+
+def add_metrics_route(app: FastAPI, metrics: ApiMetrics) -> None:
+    """The API's own metrics, in Prometheus' text format."""
 
     @app.get(
         "/metrics",

@@ -16,7 +16,7 @@ from producers.scenarios import MAX_SAMPLE_EVENTS, MAX_SCALE, SCENARIOS
 if TYPE_CHECKING:
     from portflow.adapters.redis import Outcomes, RedisStore
     from portflow.config import Settings
-    from producers.replay import Replayer, ReplayResult
+    from producers.replay import Pace, Replayer, ReplayResult
 
 SEED_HELP = "Seed of the random choices: the same seed gives the same events."
 
@@ -74,6 +74,26 @@ def replay(
     has handled them all (exit 1 after --timeout). A replay stopped part-way (Ctrl-C: exit 130)
     says up to which line it published; running it again is safe.
     """
+    _check_replay_options(speed, rate, as_fast, wait, fail_on_rejection)
+    from producers.replay import Pace
+
+    pace = Pace(rate=rate, speed=speed)
+    settings = load_settings()
+    result, store = _publish_replay(settings, list(files), batch, pace, wait, progress)
+    say(result.summary())
+    if store is None:  # (no --wait)
+        say(
+            "rejections are not known yet (the worker validates events as it handles them): "
+            "`portflow dlq list` shows rejected lines, `portflow replay --wait` counts them"
+        )
+        return
+    _wait_and_tell(settings, store, result, timeout, progress, fail_on_rejection)
+
+
+def _check_replay_options(
+    speed: float | None, rate: float | None, as_fast: bool, wait: bool, fail_on_rejection: bool
+) -> None:
+    """Usage errors: more than one pace, or --fail-on-rejection without --wait."""
     if sum(x is not None and x is not False for x in (speed, rate, as_fast or None)) > 1:
         raise click.UsageError("choose one of --speed, --rate and --max")
     if fail_on_rejection and not wait:
@@ -81,22 +101,27 @@ def replay(
             "--fail-on-rejection needs --wait: rejections are known only "
             "once the worker has handled the records"
         )
+
+
+def _publish_replay(
+    settings: Settings, files: list[str], batch: int, pace: Pace, wait: bool, progress: bool | None
+) -> tuple[ReplayResult, RedisStore | None]:
+    """The files checked, then published; with ``wait``, the store to wait on (opened first,
+    warning if no worker runs). Ctrl-C says how far the replay got."""
     from portflow.services.progress import store_to_wait_on
-    from producers.replay import Pace, ReplayInterrupted, publish
+    from producers.replay import ReplayInterrupted, publish
     from producers.replay_files import check_replay_files
 
-    pace = Pace(rate=rate, speed=speed)
-    settings = load_settings()
     running: list[Replayer] = []  # the replayer, once publishing begins
     try:
-        check_replay_files(list(files), progress)
+        check_replay_files(files, progress)
         store: RedisStore | None = None
         if wait:
             store, no_worker = store_to_wait_on(settings)
             warn(no_worker)
         result = publish(
             settings,
-            lambda replayer: _publish_files(replayer, list(files), running),
+            lambda replayer: _publish_files(replayer, files, running),
             batch=batch,
             pace=pace,
             progress=progress,
@@ -107,14 +132,7 @@ def replay(
             if running
             else "replay interrupted (Ctrl-C) before anything was published"
         ) from None
-    say(result.summary())
-    if store is None:  # (no --wait)
-        say(
-            "rejections are not known yet (the worker validates events as it handles them): "
-            "`portflow dlq list` shows rejected lines, `portflow replay --wait` counts them"
-        )
-        return
-    _wait_and_tell(settings, store, result, timeout, progress, fail_on_rejection)
+    return result, store
 
 
 def _publish_files(replayer: Replayer, files: list[str], running: list[Replayer]) -> ReplayResult:
@@ -149,6 +167,24 @@ def _wait_and_tell(
 ) -> None:
     """Wait until the worker handled every record, then say what it did to them (also when
     the wait ends early)."""
+    from producers.replay_records import check_no_rejections
+
+    waited = _wait_until_handled(settings, store, result, timeout, progress)
+    say(f"all records handled by the worker ({waited:.1f}s after publishing)")
+    outcomes = _tell_outcomes(store, result)
+    if fail_on_rejection:
+        check_no_rejections(outcomes, result.sent)
+
+
+def _wait_until_handled(
+    settings: Settings,
+    store: RedisStore,
+    result: ReplayResult,
+    timeout: float,
+    progress: bool | None,
+) -> float:
+    """Seconds until the worker handled every record of ``result``; a wait that ends early
+    says what it did so far."""
     from redis import RedisError
 
     from portflow.services.progress import (
@@ -158,16 +194,9 @@ def _wait_and_tell(
         wait_until_applied,
     )
     from producers.replay import ReplayInterrupted
-    from producers.replay_records import check_no_rejections, describe_outcomes
-
-    def tell_outcomes(so_far: str = "") -> Outcomes:
-        outcomes = store.run_outcomes(result.run_id)
-        for line in describe_outcomes(outcomes, result.sent, so_far):
-            say(line)
-        return outcomes
 
     try:
-        waited = wait_until_applied(
+        return wait_until_applied(
             store, result.offsets, timeout, progress, topic_ids=current_topic_ids(settings)
         )
     except RedisError as exc:
@@ -177,19 +206,25 @@ def _wait_and_tell(
             "what the workers did once it answers"
         ) from None
     except NotApplied:
-        tell_outcomes("so far ")
+        _tell_outcomes(store, result, "so far ")
         raise
     except KeyboardInterrupt:
-        tell_outcomes("so far ")
+        _tell_outcomes(store, result, "so far ")
         raise ReplayInterrupted(
             "stopped waiting (Ctrl-C): everything is published and the "
             "worker goes on handling it (`portflow dlq list` shows "
             "rejections)"
         ) from None
-    say(f"all records handled by the worker ({waited:.1f}s after publishing)")
-    outcomes = tell_outcomes()
-    if fail_on_rejection:
-        check_no_rejections(outcomes, result.sent)
+
+
+def _tell_outcomes(store: RedisStore, result: ReplayResult, so_far: str = "") -> Outcomes:
+    """Says what the worker did to the replay's lines (``so_far``: before it handled all)."""
+    from producers.replay_records import describe_outcomes
+
+    outcomes = store.run_outcomes(result.run_id)
+    for line in describe_outcomes(outcomes, result.sent, so_far):
+        say(line)
+    return outcomes
 
 
 @cli.command()

@@ -18,7 +18,7 @@ import json
 import math
 import random
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from fractions import Fraction
@@ -193,6 +193,9 @@ class _Event:
     line: str
 
 
+Moment = Callable[[], tuple[int, str]]  # the next event's sort key and time stamp (``_moment``)
+
+
 def _moment(rng: random.Random, midnight: datetime, base_s: int) -> tuple[int, str]:
     """A random time of the day starting at ``midnight`` (``base_s`` after FIRST_DAY's): the
     file's sort key and its RFC 3339 time stamp."""
@@ -215,64 +218,73 @@ def _counterfactual(seed: int) -> tuple[_Event, ...]:
         for lane in LANES:
             mean = lane.per_day * rhythm(day, lane.mode)
             count = round(mean * rng.uniform(1 - COUNT_JITTER, 1 + COUNT_JITTER))
-            mu = math.log(lane.mean_yuan) - VALUE_SIGMA**2 / 2
-            for n in range(count):
-                order, ts = moment()
-                value_fen = round(rng.lognormvariate(mu, VALUE_SIGMA) * 100)
-                weight_kg = round(
-                    value_fen
-                    * 10
-                    / VALUE_PER_TONNE_YUAN[lane.mode]
-                    * rng.lognormvariate(0, WEIGHT_SIGMA)
-                )
-                direction = "export" if rng.random() < EXPORT_SHARE else "import"
-                zones = []
-                if rng.random() < BONDED_SHARE:
-                    zones.append(f'"cbz-{lane.port}"')
-                if lane.port in FTZ_PORTS and day >= FTZ_OPENED and rng.random() < FTZ_SHARE:
-                    zones.append(f'"ftz-{lane.port}"')
-                events.append(
-                    _Event(
-                        day,
-                        order,
-                        lane.port,
-                        lane.mode,
-                        value_fen,
-                        (
-                            f'{{"type":"shipment","event_id":"drill-{stamp}-{lane.port}-{lane.mode}-{n}",'
-                            f'"ts":"{ts}","port":"{lane.port}","mode":"{lane.mode}",'
-                            f'"direction":"{direction}","value_cny":{decimal_text(value_fen, 2)},'
-                            f'"weight_tonnes":{decimal_text(weight_kg, 3)},'
-                            f'"partner":"{_weighted(PARTNERS[lane.port], rng)}",'
-                            f'"trade_mode":"{_weighted(TRADE_MODES, rng)}",'
-                            f'"zones":[{",".join(zones)}]}}'
-                        ),
-                    )
-                )
+            events += (_shipment(rng, moment, day, stamp, lane, n) for n in range(count))
         for line in LINES:
             jitter = rng.uniform(1 - TRAIN_JITTER, 1 + TRAIN_JITTER)
             count = round(line.per_day * rhythm(day, "train") * jitter)
-            low, high = TEU[line.service]
-            for n in range(count):
-                order, ts = moment()
-                direction = "outbound" if rng.random() < OUTBOUND_SHARE else "inbound"
-                events.append(
-                    _Event(
-                        day,
-                        order,
-                        line.port,
-                        line.service,
-                        0,
-                        (
-                            f'{{"type":"train","event_id":"drill-{stamp}-{line.port}-{line.service}-{n}",'
-                            f'"ts":"{ts}","port":"{line.port}","service":"{line.service}",'
-                            f'"direction":"{direction}","teu":{rng.randint(low, high)},'
-                            f'"train_id":"D{stamp[2:]}{line.port[:2].upper()}'
-                            f'{SERVICE_LETTER[line.service]}{n:02d}"}}'
-                        ),
-                    )
-                )
+            events += (_train(rng, moment, day, stamp, line, n) for n in range(count))
     return tuple(events)
+
+
+def _shipment(
+    rng: random.Random, moment: Moment, day: date, stamp: str, lane: Lane, n: int
+) -> _Event:
+    """The ``n``th shipment of ``lane`` on ``day`` (``stamp``: the day as YYYYMMDD)."""
+    order, ts = moment()
+    mu = math.log(lane.mean_yuan) - VALUE_SIGMA**2 / 2
+    value_fen = round(rng.lognormvariate(mu, VALUE_SIGMA) * 100)
+    weight_kg = round(
+        value_fen * 10 / VALUE_PER_TONNE_YUAN[lane.mode] * rng.lognormvariate(0, WEIGHT_SIGMA)
+    )
+    direction = "export" if rng.random() < EXPORT_SHARE else "import"
+    zones = _zones(rng, day, lane.port)
+    return _Event(
+        day,
+        order,
+        lane.port,
+        lane.mode,
+        value_fen,
+        (
+            f'{{"type":"shipment","event_id":"drill-{stamp}-{lane.port}-{lane.mode}-{n}",'
+            f'"ts":"{ts}","port":"{lane.port}","mode":"{lane.mode}",'
+            f'"direction":"{direction}","value_cny":{decimal_text(value_fen, 2)},'
+            f'"weight_tonnes":{decimal_text(weight_kg, 3)},'
+            f'"partner":"{_weighted(PARTNERS[lane.port], rng)}",'
+            f'"trade_mode":"{_weighted(TRADE_MODES, rng)}",'
+            f'"zones":[{",".join(zones)}]}}'
+        ),
+    )
+
+
+def _zones(rng: random.Random, day: date, port: str) -> list[str]:
+    """A shipment's zones, as JSON strings: bonded by chance, free trade by chance once open."""
+    zones = []
+    if rng.random() < BONDED_SHARE:
+        zones.append(f'"cbz-{port}"')
+    if port in FTZ_PORTS and day >= FTZ_OPENED and rng.random() < FTZ_SHARE:
+        zones.append(f'"ftz-{port}"')
+    return zones
+
+
+def _train(rng: random.Random, moment: Moment, day: date, stamp: str, line: Line, n: int) -> _Event:
+    """The ``n``th train of ``line`` on ``day`` (``stamp``: the day as YYYYMMDD)."""
+    order, ts = moment()
+    low, high = TEU[line.service]
+    direction = "outbound" if rng.random() < OUTBOUND_SHARE else "inbound"
+    return _Event(
+        day,
+        order,
+        line.port,
+        line.service,
+        0,
+        (
+            f'{{"type":"train","event_id":"drill-{stamp}-{line.port}-{line.service}-{n}",'
+            f'"ts":"{ts}","port":"{line.port}","service":"{line.service}",'
+            f'"direction":"{direction}","teu":{rng.randint(low, high)},'
+            f'"train_id":"D{stamp[2:]}{line.port[:2].upper()}'
+            f'{SERVICE_LETTER[line.service]}{n:02d}"}}'
+        ),
+    )
 
 
 def _kept(group: list[_Event], factor: float) -> list[_Event]:

@@ -187,24 +187,9 @@ def year_targets(data: ScenarioData) -> dict[int, YearTargets]:
     pub, chosen = data["published"], data["chosen"]
     total24 = fen(pub["total_value_yuan"])
     total23 = previous(total24, pub["total_value_yoy_pct"])
-
-    modes24 = {m: fen(v) for m, v in chosen["mode_value_2024_yuan"].items()}
-    modes23 = {m: previous(v, pub["mode_value_yoy_pct"][m]) for m, v in modes24.items()}
-    modes24["pipeline"] = total24 - sum(modes24.values())
-    modes23["pipeline"] = total23 - sum(modes23.values())
-
-    partners24 = {p: fen(v) for p, v in chosen["partner_value_2024_yuan"].items()}
-    partners23 = {p: previous(v, pub["partner_yoy_pct"][p]) for p, v in partners24.items()}
-    partners24["other"] = total24 - sum(partners24.values())
-    partners23["other"] = total23 - sum(partners23.values())
-
-    both24 = fen(chosen["ftz_and_cbz_2024_yuan"])
-    ftz24, cbz24 = fen(pub["ftz_value_yuan"]), fen(pub["cbz_value_yuan"])
-    zones24 = {"ftz": ftz24 - both24, "cbz": cbz24 - both24, "both": both24}
-    zones24["none"] = total24 - sum(zones24.values())
-    zones23 = {"ftz": 0, "both": 0, "cbz": previous(cbz24, pub["cbz_yoy_pct"])}  # FTZ from 2023-11
-    zones23["none"] = total23 - sum(zones23.values())
-
+    modes24, modes23 = _value_by_mode(data, total24, total23)
+    partners24, partners23 = _value_by_partner(data, total24, total23)
+    zones24, zones23 = _value_by_zone(data, total24, total23)
     weight24 = kilograms(pub["cargo_tonnes"])
     trains24 = dict(pub["trains"])
     candidates = PREFERRED_PARTNERS + sorted(
@@ -226,6 +211,44 @@ def year_targets(data: ScenarioData) -> dict[int, YearTargets]:
             candidates[:n_other23],
         ),
     }
+
+
+def _value_by_mode(
+    data: ScenarioData, total24: int, total23: int
+) -> tuple[dict[str, int], dict[str, int]]:
+    """2024's and 2023's value by transport mode, in fen; the pipeline takes the rest."""
+    pub, chosen = data["published"], data["chosen"]
+    modes24 = {m: fen(v) for m, v in chosen["mode_value_2024_yuan"].items()}
+    modes23 = {m: previous(v, pub["mode_value_yoy_pct"][m]) for m, v in modes24.items()}
+    modes24["pipeline"] = total24 - sum(modes24.values())
+    modes23["pipeline"] = total23 - sum(modes23.values())
+    return modes24, modes23
+
+
+def _value_by_partner(
+    data: ScenarioData, total24: int, total23: int
+) -> tuple[dict[str, int], dict[str, int]]:
+    """2024's and 2023's value by partner group, in fen; "other" takes the rest."""
+    pub, chosen = data["published"], data["chosen"]
+    partners24 = {p: fen(v) for p, v in chosen["partner_value_2024_yuan"].items()}
+    partners23 = {p: previous(v, pub["partner_yoy_pct"][p]) for p, v in partners24.items()}
+    partners24["other"] = total24 - sum(partners24.values())
+    partners23["other"] = total23 - sum(partners23.values())
+    return partners24, partners23
+
+
+def _value_by_zone(
+    data: ScenarioData, total24: int, total23: int
+) -> tuple[dict[str, int], dict[str, int]]:
+    """2024's and 2023's value by zone class, in fen; "none" takes the rest."""
+    pub, chosen = data["published"], data["chosen"]
+    both24 = fen(chosen["ftz_and_cbz_2024_yuan"])
+    ftz24, cbz24 = fen(pub["ftz_value_yuan"]), fen(pub["cbz_value_yuan"])
+    zones24 = {"ftz": ftz24 - both24, "cbz": cbz24 - both24, "both": both24}
+    zones24["none"] = total24 - sum(zones24.values())
+    zones23 = {"ftz": 0, "both": 0, "cbz": previous(cbz24, pub["cbz_yoy_pct"])}  # FTZ from 2023-11
+    zones23["none"] = total23 - sum(zones23.values())
+    return zones24, zones23
 
 
 def integer_table(rows: list[int], cols: list[int]) -> list[list[int]]:
@@ -560,26 +583,28 @@ def acceptance_checks(report: ReportFn, data: ScenarioData | None = None) -> lis
     """
     pub = (data or load_data())["published"]
     period = "2024-H1"
-
-    def rows(measure: str, by: str) -> dict[str, dict[str, Any]]:
-        return {row["key"][by]: row for row in report(period, measure, [by])["rows"]}
-
     value = report(period, "value_cny", [])["total"]
-    weight = report(period, "weight_tonnes", [])["total"]
-    partners, modes = rows("value_cny", "partner"), rows("value_cny", "mode")
-    zones = rows("value_cny", "zone_group")
-    ftz, cbz = zones.get("ftz", {}), zones.get("cbz", {})
-    trains: dict[str, list[int]] = {}
-    for row in report(period, "trains", ["port", "service"])["rows"]:
-        if row["key"]["port"] in pub["train_ports"]:
-            sums = trains.setdefault(row["key"]["service"], [0, 0])
-            sums[0] += row["current"]
-            sums[1] += row["previous"]
+    return [
+        *_value_checks(report, period, pub, value),
+        *_cargo_checks(report, period, pub),
+        *_train_checks(report, period, pub),
+        *_mode_checks(report, period, pub),
+        *_zone_checks(report, period, pub, value),
+        *_dollar_checks(report, period, pub),
+    ]
 
-    def growth(sums: list[int]) -> Decimal | None:
-        return (Decimal(sums[0]) / sums[1] - 1) * 100 if sums[1] else None
 
-    checks = [
+def _rows(report: ReportFn, period: str, measure: str, by: str) -> dict[str, dict[str, Any]]:
+    """The report's rows by their value of the one dimension ``by``."""
+    return {row["key"][by]: row for row in report(period, measure, [by])["rows"]}
+
+
+def _value_checks(
+    report: ReportFn, period: str, pub: dict[str, Any], value: dict[str, Any]
+) -> list[Check]:
+    """The total trade value and its growth; the partners: how many, and each one's growth."""
+    partners = _rows(report, period, "value_cny", "partner")
+    return [
         check_figure(
             "total trade value, billion yuan",
             billions(pub["total_value_yuan"]),
@@ -591,12 +616,17 @@ def acceptance_checks(report: ReportFn, data: ScenarioData | None = None) -> lis
             pub["partners"],
             sum(1 for r in partners.values() if r["current"]),
         ),
-    ]
-    for code, pct in pub["partner_yoy_pct"].items():
-        checks.append(
+        *(
             check_figure(f"{code} trade YoY %", pct, partners.get(code, {}).get("yoy_pct"))
-        )
-    checks += [
+            for code, pct in pub["partner_yoy_pct"].items()
+        ),
+    ]
+
+
+def _cargo_checks(report: ReportFn, period: str, pub: dict[str, Any]) -> list[Check]:
+    """The cargo through the ports, in tonnes, and its growth."""
+    weight = report(period, "weight_tonnes", [])["total"]
+    return [
         check_figure(
             "cargo through the ports, tonnes",
             str(Decimal(pub["cargo_tonnes"]).quantize(1)),
@@ -604,15 +634,47 @@ def acceptance_checks(report: ReportFn, data: ScenarioData | None = None) -> lis
         ),
         check_figure("cargo YoY %", pub["cargo_yoy_pct"], weight["yoy_pct"]),
     ]
+
+
+def _train_checks(report: ReportFn, period: str, pub: dict[str, Any]) -> list[Check]:
+    """Each train service's count at the article's ports (Alashankou, Khorgos), and its growth."""
+    trains: dict[str, list[int]] = {}
+    for row in report(period, "trains", ["port", "service"])["rows"]:
+        if row["key"]["port"] in pub["train_ports"]:
+            sums = trains.setdefault(row["key"]["service"], [0, 0])
+            sums[0] += row["current"]
+            sums[1] += row["previous"]
+    checks = []
     for service, count in pub["trains"].items():
         sums = trains.get(service, [0, 0])
         checks.append(check_figure(f"{service} trains (Alashankou, Khorgos)", count, sums[0]))
         checks.append(
-            check_figure(f"{service} trains YoY %", pub["trains_yoy_pct"][service], growth(sums))
+            check_figure(f"{service} trains YoY %", pub["trains_yoy_pct"][service], _growth(sums))
         )
-    for mode, pct in pub["mode_value_yoy_pct"].items():
-        checks.append(check_figure(f"{mode} value YoY %", pct, modes.get(mode, {}).get("yoy_pct")))
-    checks += [
+    return checks
+
+
+def _growth(sums: list[int]) -> Decimal | None:
+    """Per cent growth from ``sums[1]`` (a year earlier) to ``sums[0]``; None from nothing."""
+    return (Decimal(sums[0]) / sums[1] - 1) * 100 if sums[1] else None
+
+
+def _mode_checks(report: ReportFn, period: str, pub: dict[str, Any]) -> list[Check]:
+    """Each transport mode's growth in value."""
+    modes = _rows(report, period, "value_cny", "mode")
+    return [
+        check_figure(f"{mode} value YoY %", pct, modes.get(mode, {}).get("yoy_pct"))
+        for mode, pct in pub["mode_value_yoy_pct"].items()
+    ]
+
+
+def _zone_checks(
+    report: ReportFn, period: str, pub: dict[str, Any], value: dict[str, Any]
+) -> list[Check]:
+    """The free trade and bonded zones: value and share of the total; the bonded zones' growth."""
+    zones = _rows(report, period, "value_cny", "zone_group")
+    ftz, cbz = zones.get("ftz", {}), zones.get("cbz", {})
+    return [
         check_figure(
             "free trade zones, billion yuan",
             billions(pub["ftz_value_yuan"]),
@@ -637,7 +699,6 @@ def acceptance_checks(report: ReportFn, data: ScenarioData | None = None) -> lis
             value["current"] / BILLION,
         ),
     ]
-    return checks + _dollar_checks(report, period, pub)
 
 
 def checks_against(reports: Reports) -> list[Check]:
