@@ -54,6 +54,7 @@ class WorkerMetrics:
         self._declare_batch_timings(self.registry)
         self._declare_partition_progress(self.registry)
         self._declare_business_counters(self.registry)
+        self._index_business_counters()
         self.offsets_lost = Counter(
             "portflow_offsets_lost_total",
             "Offsets Kafka deleted (retention) before they were applied: an undercount.",
@@ -178,21 +179,6 @@ class WorkerMetrics:
             registry=r,
             buckets=(600, 1800, 3600, 7200, 14400, 28800, 43200, 86400, 172800, 345600, 604800),
         )
-        # Per event type: how many of its cell values are labels (the type first, then the
-        # first of ``CELL_LAYOUT``), and the counters of its amounts (``STORED_MEASURES``
-        # order) with their scale to the unit.
-        self._business = {
-            "shipment": (
-                4,
-                (
-                    (self.value, unit_scale("shipment", "value")),
-                    (self.weight, unit_scale("shipment", "weight")),
-                    (self.shipments, 1),
-                ),
-            ),
-            "train": (4, ((self.trains, 1), (self.teu, 1))),
-            "customs": (3, ((self.declarations, 1),)),
-        }
 
     def _declare_shipment_counters(self, r: CollectorRegistry) -> None:
         self.value = Counter(
@@ -213,6 +199,23 @@ class WorkerMetrics:
             ["port", "mode", "direction"],
             registry=r,
         )
+
+    def _index_business_counters(self) -> None:
+        """Per event type: how many of its cell values are labels (the type first, then the
+        first of ``CELL_LAYOUT``), and the counters of its amounts (``STORED_MEASURES`` order)
+        with their scale to the unit."""
+        self._business = {
+            "shipment": (
+                4,
+                (
+                    (self.value, unit_scale("shipment", "value")),
+                    (self.weight, unit_scale("shipment", "weight")),
+                    (self.shipments, 1),
+                ),
+            ),
+            "train": (4, ((self.trains, 1), (self.teu, 1))),
+            "customs": (3, ((self.declarations, 1),)),
+        }
 
     def _start_event_series_at_zero(self) -> None:
         """Every series labelled by event type (and rejection code) exists from the start."""

@@ -99,10 +99,7 @@ def wait_until_applied(
                 marks, ids_adopted = _progress(store, targets, topic_ids)
             except REDIS_UNAVAILABLE as exc:  # a restart: the workers re-read, so do we
                 if time.monotonic() - started > timeout_s:
-                    raise NotApplied(
-                        f"timed out after {timeout_s:g}s: Redis, where the "
-                        f"workers' progress is, cannot be read ({exc})"
-                    ) from None
+                    raise _redis_unreadable(timeout_s, exc) from None
                 time.sleep(0.5)
                 continue
             bar.update(_applied(marks, firsts, targets) - bar.n)
@@ -128,6 +125,13 @@ def _applied(
 ) -> int:
     """How many of the records published the marks have passed."""
     return sum(min(max(marks[n] - firsts[n] + 1, 0), targets[n] - firsts[n] + 1) for n in targets)
+
+
+def _redis_unreadable(timeout_s: float, exc: Exception) -> NotApplied:
+    return NotApplied(
+        f"timed out after {timeout_s:g}s: Redis, where the "
+        f"workers' progress is, cannot be read ({exc})"
+    )
 
 
 def _timed_out(
