@@ -273,60 +273,23 @@ class Settings:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
-
-        def get(name: str, default: str) -> str:
-            value = env.get(name, "").strip()
-            return value or default
-
-        bootstrap = get("PORTFLOW_KAFKA_BOOTSTRAP", DEFAULT_KAFKA_BOOTSTRAP)
-        for server in bootstrap.split(","):
-            parse_host_port(server, "PORTFLOW_KAFKA_BOOTSTRAP")
-
-        redis_url = get("PORTFLOW_REDIS_URL", DEFAULT_REDIS_URL)
-        if not _is_redis_url(redis_url):
-            raise ConfigError(f"PORTFLOW_REDIS_URL={_redact(redis_url)!r}: {_EXPECT_REDIS_URL}")
-
-        tz_name = get("PORTFLOW_TZ", "Asia/Shanghai")
-        if _time_zone(tz_name) is None:
-            raise ConfigError(f"PORTFLOW_TZ={tz_name!r}: {_EXPECT_TIME_ZONE}")
-
-        prefix = env.get("PORTFLOW_TOPIC_PREFIX", "portflow.")
-        if not _TOPIC_PREFIX.match(prefix):
-            raise ConfigError(f"PORTFLOW_TOPIC_PREFIX={prefix!r}: {_EXPECT_NAME}")
-
-        def count(name: str, default: str, highest: int) -> int:
-            text = get(name, default)
-            if not text.isdigit() or not 1 <= int(text) <= highest:
-                raise ConfigError(f"{name}={text!r}: expected 1 to {highest}")
-            return int(text)
-
-        group_id = get("PORTFLOW_GROUP_ID", "portflow")
-        if not _TOPIC_PREFIX.match(group_id):
-            raise ConfigError(f"PORTFLOW_GROUP_ID={group_id!r}: {_EXPECT_NAME}")
-
+        get = _getter(env)
+        bootstrap = _kafka_bootstrap(get)
+        redis_url = _redis_url(get)
+        tz_name = _tz_name(get)
+        prefix = _name(env.get("PORTFLOW_TOPIC_PREFIX", "portflow."), "PORTFLOW_TOPIC_PREFIX")
+        group_id = _name(get("PORTFLOW_GROUP_ID", "portflow"), "PORTFLOW_GROUP_ID")
         return cls(
             kafka_bootstrap=bootstrap,
             redis_url=redis_url,
             tz_name=tz_name,
             topic_prefix=prefix,
-            dedupe_ttl_seconds=parse_duration(
-                get("PORTFLOW_DEDUPE_TTL", "7d"), "PORTFLOW_DEDUPE_TTL"
-            ),
-            metrics_addr=parse_host_port(
-                get("PORTFLOW_METRICS_ADDR", DEFAULT_METRICS_ADDR), "PORTFLOW_METRICS_ADDR"
-            ),
-            partitions=count("PORTFLOW_PARTITIONS", "8", MAX_PARTITIONS),
+            dedupe_ttl_seconds=_duration(get, "PORTFLOW_DEDUPE_TTL", "7d"),
+            metrics_addr=_address(get, "PORTFLOW_METRICS_ADDR", DEFAULT_METRICS_ADDR),
+            partitions=_count(get, "PORTFLOW_PARTITIONS", "8", MAX_PARTITIONS),
             group_id=group_id,
-            session_timeout_s=parse_duration(
-                get("PORTFLOW_SESSION_TIMEOUT", "30s"), "PORTFLOW_SESSION_TIMEOUT"
-            ),
-            batch_records=count(
-                "PORTFLOW_BATCH_RECORDS"
-                if get("PORTFLOW_BATCH_RECORDS", "") or not get("PORTFLOW_TAKE_RECORDS", "")
-                else "PORTFLOW_TAKE_RECORDS",  # its old name
-                "500",
-                MAX_BATCH_RECORDS,
-            ),
+            session_timeout_s=_duration(get, "PORTFLOW_SESSION_TIMEOUT", "30s"),
+            batch_records=_batch_records(get),
             kafka_security=KafkaSecurity.from_env(get),
             max_event_ahead_s=parse_optional_duration(
                 get("PORTFLOW_MAX_EVENT_AHEAD", "1d"), "PORTFLOW_MAX_EVENT_AHEAD"
@@ -334,12 +297,76 @@ class Settings:
             max_event_age_s=parse_optional_duration(
                 get("PORTFLOW_MAX_EVENT_AGE", "off"), "PORTFLOW_MAX_EVENT_AGE"
             ),
-            api_addr=parse_host_port(
-                get("PORTFLOW_API_ADDR", DEFAULT_API_ADDR), "PORTFLOW_API_ADDR"
-            ),
+            api_addr=_address(get, "PORTFLOW_API_ADDR", DEFAULT_API_ADDR),
             api_token=get("PORTFLOW_API_TOKEN", ""),
             data_dir=get("PORTFLOW_DATA_DIR", ""),
         )
+
+
+# A variable's value, stripped, or the default when it is unset or blank.
+_Getter = Callable[[str, str], str]
+
+
+def _getter(env: Mapping[str, str]) -> _Getter:
+    def get(name: str, default: str) -> str:
+        value = env.get(name, "").strip()
+        return value or default
+
+    return get
+
+
+def _kafka_bootstrap(get: _Getter) -> str:
+    bootstrap = get("PORTFLOW_KAFKA_BOOTSTRAP", DEFAULT_KAFKA_BOOTSTRAP)
+    for server in bootstrap.split(","):
+        parse_host_port(server, "PORTFLOW_KAFKA_BOOTSTRAP")
+    return bootstrap
+
+
+def _redis_url(get: _Getter) -> str:
+    redis_url = get("PORTFLOW_REDIS_URL", DEFAULT_REDIS_URL)
+    if not _is_redis_url(redis_url):
+        raise ConfigError(f"PORTFLOW_REDIS_URL={_redact(redis_url)!r}: {_EXPECT_REDIS_URL}")
+    return redis_url
+
+
+def _tz_name(get: _Getter) -> str:
+    tz_name = get("PORTFLOW_TZ", "Asia/Shanghai")
+    if _time_zone(tz_name) is None:
+        raise ConfigError(f"PORTFLOW_TZ={tz_name!r}: {_EXPECT_TIME_ZONE}")
+    return tz_name
+
+
+def _name(value: str, variable: str) -> str:
+    """A topic prefix or group id: ``value``, if only of the characters Kafka allows."""
+    if not _TOPIC_PREFIX.match(value):
+        raise ConfigError(f"{variable}={value!r}: {_EXPECT_NAME}")
+    return value
+
+
+def _duration(get: _Getter, variable: str, default: str) -> int:
+    return parse_duration(get(variable, default), variable)
+
+
+def _address(get: _Getter, variable: str, default: str) -> tuple[str, int]:
+    return parse_host_port(get(variable, default), variable)
+
+
+def _count(get: _Getter, variable: str, default: str, highest: int) -> int:
+    text = get(variable, default)
+    if not text.isdigit() or not 1 <= int(text) <= highest:
+        raise ConfigError(f"{variable}={text!r}: expected 1 to {highest}")
+    return int(text)
+
+
+def _batch_records(get: _Getter) -> int:
+    """``PORTFLOW_BATCH_RECORDS``, or its old name ``PORTFLOW_TAKE_RECORDS`` when only that
+    one is set."""
+    variable = (
+        "PORTFLOW_BATCH_RECORDS"
+        if get("PORTFLOW_BATCH_RECORDS", "") or not get("PORTFLOW_TAKE_RECORDS", "")
+        else "PORTFLOW_TAKE_RECORDS"
+    )
+    return _count(get, variable, "500", MAX_BATCH_RECORDS)
 
 
 def _redact(url: str) -> str:

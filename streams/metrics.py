@@ -49,7 +49,26 @@ MAX_PENDING_DECLARATIONS = 200_000
 class WorkerMetrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
-        r = self.registry
+        # Declared in this order, which is the order of /metrics.
+        self._declare_event_outcomes(self.registry)
+        self._declare_batch_timings(self.registry)
+        self._declare_partition_progress(self.registry)
+        self._declare_business_counters(self.registry)
+        self._index_business_counters()
+        self.offsets_lost = Counter(
+            "portflow_offsets_lost_total",
+            "Offsets Kafka deleted (retention) before they were applied: an undercount.",
+            ["type"],
+            registry=self.registry,
+        )
+        self._ports: set[str] = set()
+        # (type, port label, labels...) -> its counters' children: ``labels()`` is slow
+        self._business_children: dict[tuple[str, ...], list[tuple[Counter, int]]] = {}
+        self._filed: dict[str, float] = {}
+        self._start_event_series_at_zero()
+
+    def _declare_event_outcomes(self, r: CollectorRegistry) -> None:
+        """What became of the events and records of each type: applied, skipped, rejected."""
         self.applied = Counter(
             "portflow_events_applied_total",
             "Events applied to the aggregates.",
@@ -74,6 +93,9 @@ class WorkerMetrics:
             ["type"],
             registry=r,
         )
+
+    def _declare_batch_timings(self, r: CollectorRegistry) -> None:
+        """How long batches and Redis steps take, how big batches are, how late events are."""
         self.batch_seconds = Histogram(
             "portflow_batch_processing_seconds",
             "Time to validate, deduplicate and apply one batch of records.",
@@ -101,6 +123,10 @@ class WorkerMetrics:
             ["type"],
             registry=r,
         )
+
+    def _declare_partition_progress(self, r: CollectorRegistry) -> None:
+        """Where each owned partition stands: its mark, its lag, batches retried, records
+        waiting."""
         self.mark = Gauge(
             "portflow_applied_offset",
             "Offset of the last record applied (the partition's mark), per partition.",
@@ -126,24 +152,11 @@ class WorkerMetrics:
         )
         self.unapplied = UnappliedAgeCollector()
         r.register(self.unapplied)
-        self.value = Counter(
-            "portflow_trade_value_yuan_total",
-            "Trade value applied, in yuan.",
-            ["port", "mode", "direction"],
-            registry=r,
-        )
-        self.weight = Counter(
-            "portflow_cargo_weight_tonnes_total",
-            "Cargo weight applied, in tonnes.",
-            ["port", "mode", "direction"],
-            registry=r,
-        )
-        self.shipments = Counter(
-            "portflow_shipments_total",
-            "Shipments applied.",
-            ["port", "mode", "direction"],
-            registry=r,
-        )
+
+    def _declare_business_counters(self, r: CollectorRegistry) -> None:
+        """What the events applied carried, per port: the business counters (processing time),
+        and the clearance time of declarations (event time)."""
+        self._declare_shipment_counters(r)
         self.trains = Counter(
             "portflow_trains_total", "Trains applied.", ["port", "service", "direction"], registry=r
         )
@@ -166,15 +179,31 @@ class WorkerMetrics:
             registry=r,
             buckets=(600, 1800, 3600, 7200, 14400, 28800, 43200, 86400, 172800, 345600, 604800),
         )
-        self.offsets_lost = Counter(
-            "portflow_offsets_lost_total",
-            "Offsets Kafka deleted (retention) before they were applied: an undercount.",
-            ["type"],
+
+    def _declare_shipment_counters(self, r: CollectorRegistry) -> None:
+        self.value = Counter(
+            "portflow_trade_value_yuan_total",
+            "Trade value applied, in yuan.",
+            ["port", "mode", "direction"],
             registry=r,
         )
-        # Per event type: how many of its cell values are labels (the type first, then the
-        # first of ``CELL_LAYOUT``), and the counters of its amounts (``STORED_MEASURES``
-        # order) with their scale to the unit.
+        self.weight = Counter(
+            "portflow_cargo_weight_tonnes_total",
+            "Cargo weight applied, in tonnes.",
+            ["port", "mode", "direction"],
+            registry=r,
+        )
+        self.shipments = Counter(
+            "portflow_shipments_total",
+            "Shipments applied.",
+            ["port", "mode", "direction"],
+            registry=r,
+        )
+
+    def _index_business_counters(self) -> None:
+        """Per event type: how many of its cell values are labels (the type first, then the
+        first of ``CELL_LAYOUT``), and the counters of its amounts (``STORED_MEASURES`` order)
+        with their scale to the unit."""
         self._business = {
             "shipment": (
                 4,
@@ -187,10 +216,9 @@ class WorkerMetrics:
             "train": (4, ((self.trains, 1), (self.teu, 1))),
             "customs": (3, ((self.declarations, 1),)),
         }
-        self._ports: set[str] = set()
-        # (type, port label, labels...) -> its counters' children: ``labels()`` is slow
-        self._business_children: dict[tuple[str, ...], list[tuple[Counter, int]]] = {}
-        self._filed: dict[str, float] = {}
+
+    def _start_event_series_at_zero(self) -> None:
+        """Every series labelled by event type (and rejection code) exists from the start."""
         for event_type in EVENT_TYPES:
             for metric in (
                 self.applied,

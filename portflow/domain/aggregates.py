@@ -131,16 +131,17 @@ class Increments:
         for (event_type, day), (day_lines, _) in granules.items():
             yield event_type, day, "\n".join(day_lines)
         for (event_type, month_name), cells in months.items():
-            yield (
-                event_type,
-                month_name,
-                "\n".join(
-                    [
-                        entry[0] if isinstance(entry, tuple) else _line(cell, entry)
-                        for cell, entry in cells.items()
-                    ]
-                ),
-            )
+            yield event_type, month_name, _month_lines(cells)
+
+
+def _month_lines(cells: _MonthCells) -> str:
+    """A month's lines: a cell touched on one day only keeps that day's line."""
+    return "\n".join(
+        [
+            entry[0] if isinstance(entry, tuple) else _line(cell, entry)
+            for cell, entry in cells.items()
+        ]
+    )
 
 
 def _line(cell: str, amounts: tuple[int, ...] | list[int]) -> str:

@@ -29,6 +29,7 @@ from portflow.domain.countries import ISO_3166_ALPHA2
 from portflow.domain.event_decoding import (
     BATCH_DECODER,
     STRICT_DECODER,
+    LooseCustoms,
     LooseShipment,
     LooseTrain,
     Wire,
@@ -356,6 +357,11 @@ def _event_of(wire: Wire) -> Event:
             teu=wire.teu,
             train_id=wire.train_id,
         )
+    return _customs_of(wire, seconds)
+
+
+def _customs_of(wire: LooseCustoms, seconds: float) -> Customs:
+    """``_event_of`` of a declaration, whose value is optional."""
     value_fen = None
     if bytes(wire.value_cny) != b"null":  # absent or null: the declaration carries no value
         value_fen = scaled_decimal(wire.value_cny, 2, MAX_VALUE_FEN, "value_cny")

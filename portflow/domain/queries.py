@@ -153,6 +153,37 @@ def _money(spec: Measure, currency: str | None, usd_rate: str | Decimal | None) 
     return Money(spec, name, rate)
 
 
+def _report_period(text: str) -> Period:
+    """The period reported, which must have a year before it to compare with."""
+    try:
+        current = Period.parse(text)
+        current.previous()  # there is none before year 1
+    except InvalidPeriod as exc:
+        raise InvalidParameter("period", str(exc)) from None
+    return current
+
+
+def _year_to_date(current: Period, compare: str, ytd: bool) -> bool:
+    """Whether the report is year to date, once ``compare`` (and ``ytd`` with it) is checked
+    against the period: a year is its own year to date."""
+    if compare not in COMPARES:
+        raise InvalidParameter(
+            "compare",
+            f"compare {compare!r}: choose yoy (the same days "
+            "a year earlier) or previous (the period before)",
+        )
+    if ytd and compare != "yoy":
+        raise InvalidParameter(
+            "ytd", "ytd compares with the same days a year earlier: it takes compare=yoy"
+        )
+    if compare == "previous":
+        try:
+            current.preceding()
+        except InvalidPeriod as exc:
+            raise InvalidParameter("compare", str(exc)) from None
+    return False if ytd and current.kind == "year" else ytd
+
+
 @dataclass(frozen=True)
 class ReportRequest:
     """A report: a period's days against the same days a year earlier, or the period before."""
@@ -180,29 +211,9 @@ class ReportRequest:
         top: int | None = None,
     ) -> ReportRequest:
         """Raises ``InvalidParameter`` naming the first parameter that is not allowed."""
-        try:
-            current = Period.parse(period)
-            current.previous()  # there is none before year 1
-        except InvalidPeriod as exc:
-            raise InvalidParameter("period", str(exc)) from None
+        current = _report_period(period)
         spec, dims = _measure(measure, by)
-        if compare not in COMPARES:
-            raise InvalidParameter(
-                "compare",
-                f"compare {compare!r}: choose yoy (the same days "
-                "a year earlier) or previous (the period before)",
-            )
-        if ytd and compare != "yoy":
-            raise InvalidParameter(
-                "ytd", "ytd compares with the same days a year earlier: it takes compare=yoy"
-            )
-        if ytd and current.kind == "year":
-            ytd = False  # a year is its own year to date
-        if compare == "previous":
-            try:
-                current.preceding()
-            except InvalidPeriod as exc:
-                raise InvalidParameter("compare", str(exc)) from None
+        ytd = _year_to_date(current, compare, ytd)
         if top is not None and not 1 <= top <= MAX_TOP:
             raise InvalidParameter("top", f"top must be 1 to {MAX_TOP:,}")
         return cls(

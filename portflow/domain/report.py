@@ -97,54 +97,24 @@ def build_report(
     now, total_now = _summed(current, divisors)
     before, total_before = _summed(previous, divisors)
     amount = amount_of(money)
-    keys = [key for key in set(now) | set(before) if now.get(key, 0) or before.get(key, 0)]
-    keys.sort(key=lambda k: (-now.get(k, 0), k))
-    ranks = {k: i for i, k in enumerate(keys, 1) if now.get(k, 0)}
-    previous_ranks = {
-        k: i
-        for i, k in enumerate(
-            sorted((k for k in keys if before.get(k, 0)), key=lambda k: (-before[k], k)), 1
-        )
+    result: JsonObject = {
+        **_what_was_asked(request),
+        "rows": _rows(request, now, before, _RowAmounts(amount, total_now, total_before)),
+        "total": _total(amount, total_now, total_before),
     }
+    if money.in_dollars:
+        result["usd_rates"] = money.rates_used([*current, *previous], dict(rates or {}))
+    result["data"] = coverage.as_json()  # last: what moves with every worker step
+    return result
 
-    def row(key: dict[str, str], cur: Exact, prev: Exact, **extra: int | None) -> JsonObject:
-        figures = row_figures(cur, prev, total_now, total_before)
-        return {
-            "key": key,
-            "current": amount(cur),
-            "previous": amount(prev),
-            "yoy_pct": figures["growth_pct"],
-            "change": amount(cur - prev),
-            **figures,
-            **extra,
-        }
 
-    shown = keys if request.top is None else keys[: request.top]
-    rows = [
-        row(
-            dict(zip(request.by, k, strict=True)),
-            now.get(k, 0),
-            before.get(k, 0),
-            rank=ranks.get(k),
-            previous_rank=previous_ranks.get(k),
-        )
-        for k in shown
-    ]
-    rest = keys[len(shown) :]
-    if rest:
-        rows.append(
-            row(
-                dict.fromkeys(request.by, OTHER),
-                sum(now.get(k, 0) for k in rest),
-                sum(before.get(k, 0) for k in rest),
-                rank=None,
-                previous_rank=None,
-                others=len(rest),
-            )
-        )
+def _what_was_asked(request: ReportRequest) -> JsonObject:
+    """The report's members that the request alone decides: periods, measure, dimensions,
+    filters, unit and the spans of days compared."""
+    money = request.money
     first, last = request.span()
     previous_first, previous_last = request.previous_span()
-    result: JsonObject = {
+    return {
         "period": str(request.period),
         "previous_period": str(request.compared),
         "measure": money.spec.name,
@@ -159,19 +129,91 @@ def build_report(
             "first_day": previous_first.isoformat(),
             "last_day": previous_last.isoformat(),
         },
-        "rows": rows,
-        "total": {
-            "current": amount(total_now),
-            "previous": amount(total_before),
-            "yoy_pct": growth_pct(total_now, total_before),
-            "change": amount(total_now - total_before),
-            "growth_pct": growth_pct(total_now, total_before),
-        },
     }
-    if money.in_dollars:
-        result["usd_rates"] = money.rates_used([*current, *previous], dict(rates or {}))
-    result["data"] = coverage.as_json()  # last: what moves with every worker step
-    return result
+
+
+def _ranked_keys(
+    now: Mapping[RowKey, Exact], before: Mapping[RowKey, Exact]
+) -> tuple[list[RowKey], dict[RowKey, int], dict[RowKey, int]]:
+    """The keys with an amount in either period, largest current first (then by key), with
+    their rank in each period (none where their amount is 0)."""
+    keys = [key for key in set(now) | set(before) if now.get(key, 0) or before.get(key, 0)]
+    keys.sort(key=lambda k: (-now.get(k, 0), k))
+    ranks = {k: i for i, k in enumerate(keys, 1) if now.get(k, 0)}
+    previous_ranks = {
+        k: i
+        for i, k in enumerate(
+            sorted((k for k in keys if before.get(k, 0)), key=lambda k: (-before[k], k)), 1
+        )
+    }
+    return keys, ranks, previous_ranks
+
+
+class _RowAmounts:
+    """A report's rows as the contract writes them: amounts reported, and their figures
+    against the two periods' totals."""
+
+    def __init__(self, amount: Amount, total_now: Exact, total_before: Exact) -> None:
+        self.amount = amount
+        self.total_now = total_now
+        self.total_before = total_before
+
+    def row(self, key: dict[str, str], cur: Exact, prev: Exact, **extra: int | None) -> JsonObject:
+        amount = self.amount
+        figures = row_figures(cur, prev, self.total_now, self.total_before)
+        return {
+            "key": key,
+            "current": amount(cur),
+            "previous": amount(prev),
+            "yoy_pct": figures["growth_pct"],
+            "change": amount(cur - prev),
+            **figures,
+            **extra,
+        }
+
+
+def _rows(
+    request: ReportRequest,
+    now: Mapping[RowKey, Exact],
+    before: Mapping[RowKey, Exact],
+    amounts: _RowAmounts,
+) -> list[JsonObject]:
+    """The rows shown (``top`` of them, if asked), then one ``(other)`` row summing the rest."""
+    keys, ranks, previous_ranks = _ranked_keys(now, before)
+    shown = keys if request.top is None else keys[: request.top]
+    rows = [
+        amounts.row(
+            dict(zip(request.by, k, strict=True)),
+            now.get(k, 0),
+            before.get(k, 0),
+            rank=ranks.get(k),
+            previous_rank=previous_ranks.get(k),
+        )
+        for k in shown
+    ]
+    rest = keys[len(shown) :]
+    if rest:
+        rows.append(
+            amounts.row(
+                dict.fromkeys(request.by, OTHER),
+                sum(now.get(k, 0) for k in rest),
+                sum(before.get(k, 0) for k in rest),
+                rank=None,
+                previous_rank=None,
+                others=len(rest),
+            )
+        )
+    return rows
+
+
+def _total(amount: Amount, total_now: Exact, total_before: Exact) -> JsonObject:
+    return {
+        "current": amount(total_now),
+        "previous": amount(total_before),
+        "yoy_pct": growth_pct(total_now, total_before),
+        "change": amount(total_now - total_before),
+        "growth_pct": growth_pct(total_now, total_before),
+    }
 
 
 def yoy_pct(current: int, previous: int) -> Decimal | None:
@@ -203,40 +245,46 @@ def to_table(report: JsonObject) -> str:
         "YoY %" if report["compare"] == "yoy" else "Change %",
         "Share %",
     ]
-
-    def fmt(amount: Decimal | int) -> str:
-        return f"{amount:,f}" if isinstance(amount, Decimal) else f"{amount:,}"
-
     no_data_yet = report["data"]["period_status"] == NO_DATA_YET
-
-    def pct(value: Decimal | None) -> str:
-        return "—" if value is None or no_data_yet else f"{value:+.2f}"
-
-    body = (
-        [
-            [
-                *(row["key"][d] for d in report["by"]),
-                fmt(row["current"]),
-                fmt(row["previous"]),
-                pct(row["yoy_pct"]),
-                "—" if row["share_pct"] is None else f"{row['share_pct']:.2f}",
-            ]
-            for row in report["rows"]
-        ]
-        if report["by"]
-        else []
-    )
+    # A report by no dimension has one row, the total: the footer says it.
+    rows = report["rows"] if report["by"] else []
+    body = [_table_row(report["by"], row, no_data_yet) for row in rows]
     total = report["total"]
     footer = [
         "TOTAL",
         *([""] * (len(by) - 1)),
-        fmt(total["current"]),
-        fmt(total["previous"]),
-        pct(total["yoy_pct"]),
+        _amount_text(total["current"]),
+        _amount_text(total["previous"]),
+        _pct_text(total["yoy_pct"], no_data_yet),
         "100.00" if total["current"] else "—",
     ]
-    widths = [max(len(r[i]) for r in [header, *body, footer]) for i in range(len(header))]
-    n_keys = len(by)
+    line, rule = _aligned([header, *body, footer], n_keys=len(by))
+    table = [line(header), rule, *map(line, body), rule, line(footer)]
+    return "\n".join([_title(report), coverage_line(report), *table])
+
+
+def _table_row(by: list[str], row: JsonObject, no_data_yet: bool) -> list[str]:
+    return [
+        *(row["key"][d] for d in by),
+        _amount_text(row["current"]),
+        _amount_text(row["previous"]),
+        _pct_text(row["yoy_pct"], no_data_yet),
+        "—" if row["share_pct"] is None else f"{row['share_pct']:.2f}",
+    ]
+
+
+def _amount_text(amount: Decimal | int) -> str:
+    return f"{amount:,f}" if isinstance(amount, Decimal) else f"{amount:,}"
+
+
+def _pct_text(value: Decimal | None, no_data_yet: bool) -> str:
+    return "—" if value is None or no_data_yet else f"{value:+.2f}"
+
+
+def _aligned(table: list[list[str]], n_keys: int) -> tuple[Callable[[list[str]], str], str]:
+    """How to write a line of ``table`` (keys to the left, figures to the right, each column
+    as wide as its widest cell), and the rule under its header."""
+    widths = [max(len(r[i]) for r in table) for i in range(len(table[0]))]
 
     def line(cells: list[str]) -> str:
         return "  ".join(
@@ -244,14 +292,13 @@ def to_table(report: JsonObject) -> str:
             for i, (c, w) in enumerate(zip(cells, widths, strict=True))
         ).rstrip()
 
-    rule = "  ".join("-" * w for w in widths)
+    return line, "  ".join("-" * w for w in widths)
+
+
+def _title(report: JsonObject) -> str:
     filters = "; ".join(f"{dim} {' or '.join(values)}" for dim, values in report["filters"].items())
-    title = f"{report['measure']} ({report['unit']}) by {', '.join(report['by']) or 'total'}" + (
-        f", where {filters}" if filters else ""
-    )
-    return "\n".join(
-        [title, coverage_line(report), line(header), rule, *map(line, body), rule, line(footer)]
-    )
+    title = f"{report['measure']} ({report['unit']}) by {', '.join(report['by']) or 'total'}"
+    return title + (f", where {filters}" if filters else "")
 
 
 def _label(span: Mapping[str, str], period: str, ytd: bool) -> str:

@@ -3,7 +3,7 @@ earlier (or the same month a year earlier), flat, as a Grafana time-series panel
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import date, datetime
 from decimal import Decimal
 from fractions import Fraction
@@ -51,24 +51,65 @@ def build_series(
     money = request.money
     granules = [g for pair in pairs for g in pair]
     divisors = money.divisors(granules, dict(rates or {})) if money.in_dollars else None
-    amount = amount_of(money)
-
-    def value(granule: str, key: RowKey) -> Exact:
-        units = rollups.get(granule, EMPTY)
-        found = units.rows.get(key, 0) if request.by else units.total
-        return Fraction(found) / divisors[granule] if divisors is not None else found
-
-    keys: list[RowKey] = [()]
-    if request.by:
-        keys = sorted(
-            {k for g in granules for k, units in rollups.get(g, EMPTY).rows.items() if units}
-        )
+    keys = _keys(request, granules, rollups)
     if len(keys) * len(pairs) > MAX_ROWS:
         raise InvalidParameter(
             "by",
             f"{len(keys):,} keys x {len(pairs):,} times is over "
             f"{MAX_ROWS:,} rows: narrow from/to, by or the filters",
         )
+    value = _value_of(request, rollups, divisors)
+    result: JsonObject = {
+        "measure": money.spec.name,
+        "by": list(request.by),
+        "granularity": request.granularity,
+        "from": pairs[0][0] if pairs else None,
+        "to": pairs[-1][0] if pairs else None,
+        "filters": {dim: list(values) for dim, values in request.filters},
+        "currency": money.currency if money.spec.name == "value_cny" else None,
+        "unit": money.unit,
+        "time_zone": tz.key,
+        "rows": _rows(request, keys, pairs, tz, value),
+    }
+    if money.in_dollars:
+        result["usd_rates"] = money.rates_used(granules, dict(rates or {}))
+    result["data"] = data  # last: what moves with every worker step
+    return result
+
+
+def _keys(
+    request: SeriesRequest, granules: list[str], rollups: Mapping[str, Rollup]
+) -> list[RowKey]:
+    """The keys with an amount in any granule, in order; the one key ``()`` by no dimension."""
+    if not request.by:
+        return [()]
+    return sorted({k for g in granules for k, units in rollups.get(g, EMPTY).rows.items() if units})
+
+
+def _value_of(
+    request: SeriesRequest,
+    rollups: Mapping[str, Rollup],
+    divisors: Mapping[str, Fraction] | None,
+) -> Callable[[str, RowKey], Exact]:
+    """The exact amount of a key in a granule: stored units, or dollars at its divisor."""
+
+    def value(granule: str, key: RowKey) -> Exact:
+        units = rollups.get(granule, EMPTY)
+        found = units.rows.get(key, 0) if request.by else units.total
+        return Fraction(found) / divisors[granule] if divisors is not None else found
+
+    return value
+
+
+def _rows(
+    request: SeriesRequest,
+    keys: list[RowKey],
+    pairs: list[tuple[str, str]],
+    tz: ZoneInfo,
+    value: Callable[[str, RowKey], Exact],
+) -> list[JsonObject]:
+    """One row per key and time, flat: the key's columns, its amount and the one compared."""
+    amount = amount_of(request.money)
     rows = []
     for key in keys:
         named = "/".join(key) if key else "total"
@@ -84,19 +125,4 @@ def build_series(
                     "previous_time": local_midnight(compared, tz),
                 }
             )
-    result: JsonObject = {
-        "measure": money.spec.name,
-        "by": list(request.by),
-        "granularity": request.granularity,
-        "from": pairs[0][0] if pairs else None,
-        "to": pairs[-1][0] if pairs else None,
-        "filters": {dim: list(values) for dim, values in request.filters},
-        "currency": money.currency if money.spec.name == "value_cny" else None,
-        "unit": money.unit,
-        "time_zone": tz.key,
-        "rows": rows,
-    }
-    if money.in_dollars:
-        result["usd_rates"] = money.rates_used(granules, dict(rates or {}))
-    result["data"] = data  # last: what moves with every worker step
-    return result
+    return rows

@@ -96,32 +96,53 @@ def wait_until_applied(
     ) as bar:
         while True:
             try:
-                marks = store.marks_of(sorted(targets))
-                ids_adopted = not topic_ids or store.topic_ids_of(sorted(topic_ids)) == dict(
-                    topic_ids
-                )
+                marks, ids_adopted = _progress(store, targets, topic_ids)
             except REDIS_UNAVAILABLE as exc:  # a restart: the workers re-read, so do we
                 if time.monotonic() - started > timeout_s:
-                    raise NotApplied(
-                        f"timed out after {timeout_s:g}s: Redis, where the "
-                        f"workers' progress is, cannot be read ({exc})"
-                    ) from None
+                    raise _redis_unreadable(timeout_s, exc) from None
                 time.sleep(0.5)
                 continue
-            done = sum(
-                min(max(marks[n] - firsts[n] + 1, 0), targets[n] - firsts[n] + 1) for n in targets
-            )
-            bar.update(done - bar.n)
+            bar.update(_applied(marks, firsts, targets) - bar.n)
             behind = {n: (marks[n], targets[n]) for n in targets if marks[n] < targets[n]}
             if not behind and ids_adopted:
                 return time.monotonic() - started
             if time.monotonic() - started > timeout_s:
-                waiting = [f"{n} at {m} of {t}" for n, (m, t) in sorted(behind.items())[:4]]
-                if not ids_adopted:
-                    waiting.insert(0, "the topics' current Kafka ids not yet seen by a worker")
-                raise NotApplied(
-                    f"timed out after {timeout_s:g}s: {len(behind)} partition(s) not yet applied "
-                    f"({', '.join(waiting)}). Is `portflow worker` running against "
-                    f"this Redis and topic prefix {store.root!r}?"
-                )
+                raise _timed_out(timeout_s, behind, ids_adopted, store.root)
             time.sleep(0.1)
+
+
+def _progress(
+    store: RedisStore, targets: Mapping[str, int], topic_ids: Mapping[str, str] | None
+) -> tuple[dict[str, int], bool]:
+    """The partitions' marks, and whether the workers have adopted the topics' ids."""
+    marks = store.marks_of(sorted(targets))
+    ids_adopted = not topic_ids or store.topic_ids_of(sorted(topic_ids)) == dict(topic_ids)
+    return marks, ids_adopted
+
+
+def _applied(
+    marks: Mapping[str, int], firsts: Mapping[str, int], targets: Mapping[str, int]
+) -> int:
+    """How many of the records published the marks have passed."""
+    return sum(min(max(marks[n] - firsts[n] + 1, 0), targets[n] - firsts[n] + 1) for n in targets)
+
+
+def _redis_unreadable(timeout_s: float, exc: Exception) -> NotApplied:
+    return NotApplied(
+        f"timed out after {timeout_s:g}s: Redis, where the "
+        f"workers' progress is, cannot be read ({exc})"
+    )
+
+
+def _timed_out(
+    timeout_s: float, behind: Mapping[str, tuple[int, int]], ids_adopted: bool, root: str
+) -> NotApplied:
+    """What is still awaited (the first four partitions behind) when the time is up."""
+    waiting = [f"{n} at {m} of {t}" for n, (m, t) in sorted(behind.items())[:4]]
+    if not ids_adopted:
+        waiting.insert(0, "the topics' current Kafka ids not yet seen by a worker")
+    return NotApplied(
+        f"timed out after {timeout_s:g}s: {len(behind)} partition(s) not yet applied "
+        f"({', '.join(waiting)}). Is `portflow worker` running against "
+        f"this Redis and topic prefix {root!r}?"
+    )

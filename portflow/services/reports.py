@@ -180,37 +180,10 @@ class Reports:
         snapshot = self.store.granule_versions(
             spec.event_type, granules, with_rates=money.in_dollars and money.usd_rate is None
         )
-        epoch, versions = snapshot.epoch, snapshot.versions
-        if epoch is None or epoch == DROPPING:
-            raise StateUnavailable(
-                "there is no state to report from: "
-                + (
-                    "it is being rebuilt from Kafka; try again in a moment"
-                    if epoch
-                    else "no worker has opened one"
-                )
-            )
-        if snapshot.time_zone and snapshot.time_zone != self.tz.key:
-            raise TimeZoneConflict(
-                f"the aggregates were built with PORTFLOW_TZ="
-                f"{snapshot.time_zone}, not {self.tz.key}; set PORTFLOW_TZ="
-                f"{snapshot.time_zone}"
-            )
-        found: dict[str, Rollup] = {}
-        used: dict[str, int] = {}  # the version of each rollup taken
-        missing: list[tuple[str, int]] = []
-        now = monotonic()
-        with self._lock:
-            for granule, version in zip(granules, versions, strict=True):
-                key = (epoch, spec.event_type, spec.stored, granule, by, filters)
-                kept = self._rollups.get(key)
-                if kept is not None and (
-                    kept[0] == version or now - kept[2] < self.max_staleness_s
-                ):
-                    self._rollups.move_to_end(key)
-                    found[granule], used[granule] = kept[1], kept[0]
-                else:
-                    missing.append((granule, version))
+        epoch = self._readable_epoch(snapshot.epoch, snapshot.time_zone)
+        found, used, missing = self._kept(
+            spec, by, filters, epoch, list(zip(granules, snapshot.versions, strict=True))
+        )
         if missing:
             found.update(self._stored_or_summed(spec, by, filters, epoch, missing))
             used.update(missing)
@@ -221,6 +194,52 @@ class Reports:
             snapshot.lost,
             snapshot.rates,
         )
+
+    def _readable_epoch(self, epoch: str | None, time_zone: str | None) -> str:
+        """The state's epoch, if there is a state to report from, built in our time zone."""
+        if epoch is None or epoch == DROPPING:
+            raise StateUnavailable(
+                "there is no state to report from: "
+                + (
+                    "it is being rebuilt from Kafka; try again in a moment"
+                    if epoch
+                    else "no worker has opened one"
+                )
+            )
+        if time_zone and time_zone != self.tz.key:
+            raise TimeZoneConflict(
+                f"the aggregates were built with PORTFLOW_TZ="
+                f"{time_zone}, not {self.tz.key}; set PORTFLOW_TZ="
+                f"{time_zone}"
+            )
+        return epoch
+
+    def _kept(
+        self,
+        spec: Measure,
+        by: tuple[str, ...],
+        filters: Filters,
+        epoch: str,
+        granules: list[tuple[str, int]],
+    ) -> tuple[dict[str, Rollup], dict[str, int], list[tuple[str, int]]]:
+        """The rollups kept in memory that may be used (of the version read, or recent
+        enough), the version of each, and the (granule, version) of those missing."""
+        found: dict[str, Rollup] = {}
+        used: dict[str, int] = {}  # the version of each rollup taken
+        missing: list[tuple[str, int]] = []
+        now = monotonic()
+        with self._lock:
+            for granule, version in granules:
+                key = (epoch, spec.event_type, spec.stored, granule, by, filters)
+                kept = self._rollups.get(key)
+                if kept is not None and (
+                    kept[0] == version or now - kept[2] < self.max_staleness_s
+                ):
+                    self._rollups.move_to_end(key)
+                    found[granule], used[granule] = kept[1], kept[0]
+                else:
+                    missing.append((granule, version))
+        return found, used, missing
 
     def _stored_or_summed(
         self,
@@ -245,15 +264,42 @@ class Reports:
             else:
                 found[granule] = rollup
         if to_sum:
-            cells = self.store.cells_per_granule(
-                spec.event_type, spec.stored, [granule for granule, _, _ in to_sum]
-            )
-            summer = self._summer(spec.event_type, by, filters)
-            encoded: list[tuple[str, bytes]] = []
-            for granule, version, key in to_sum:
-                found[granule] = rollup = summer.rollup(cells[granule])
-                encoded.append((key, _encoded(rollup, epoch, version)))
-            self.store.store_rollups(encoded, STORED_ROLLUP_TTL_S)
+            found.update(self._summed_and_stored(spec, by, filters, epoch, to_sum))
+        self._keep(spec, by, filters, epoch, granules, found)
+        return found
+
+    def _summed_and_stored(
+        self,
+        spec: Measure,
+        by: tuple[str, ...],
+        filters: Filters,
+        epoch: str,
+        to_sum: list[tuple[str, int, str]],
+    ) -> dict[str, Rollup]:
+        """Rollups summed from the cells of each (granule, version, its Redis key), and stored
+        in Redis for the next reader."""
+        cells = self.store.cells_per_granule(
+            spec.event_type, spec.stored, [granule for granule, _, _ in to_sum]
+        )
+        summer = self._summer(spec.event_type, by, filters)
+        summed: dict[str, Rollup] = {}
+        encoded: list[tuple[str, bytes]] = []
+        for granule, version, key in to_sum:
+            summed[granule] = rollup = summer.rollup(cells[granule])
+            encoded.append((key, _encoded(rollup, epoch, version)))
+        self.store.store_rollups(encoded, STORED_ROLLUP_TTL_S)
+        return summed
+
+    def _keep(
+        self,
+        spec: Measure,
+        by: tuple[str, ...],
+        filters: Filters,
+        epoch: str,
+        granules: list[tuple[str, int]],
+        found: dict[str, Rollup],
+    ) -> None:
+        """Keep these rollups in memory (the most recently used ``KEPT_ROLLUPS`` stay)."""
         when = monotonic()
         with self._lock:
             for granule, version in granules:
@@ -262,7 +308,6 @@ class Reports:
                 self._rollups.move_to_end(kept_key)
             while len(self._rollups) > KEPT_ROLLUPS:
                 self._rollups.popitem(last=False)
-        return found
 
     def _summer(self, event_type: str, by: tuple[str, ...], filters: Filters) -> Summer:
         key = (event_type, by, filters)

@@ -9,12 +9,13 @@ Kafka's end offsets and the lag, which its own thread reads (``with_end_offsets`
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import NotRequired, TypedDict
 from zoneinfo import ZoneInfo
 
 from portflow.adapters.redis import DROPPING, Outcomes, RedisStore
+from portflow.adapters.redis.progress import Worker
 from portflow.config import Settings
 from portflow.domain.event_time import AHEAD, BEHIND
 from portflow.domain.partitions import split_partition_name
@@ -85,11 +86,7 @@ def read_status(store: RedisStore, settings: Settings) -> Status:
     stored_tz = store.time_zone()
     newest = store.latest_event_time()
     zone = ZoneInfo(stored_tz) if stored_tz else settings.tz
-    marks = store.marks()
-    by_topic: dict[str, dict[str, int]] = {topic: {} for topic in settings.event_topics}
-    for name, mark in sorted(marks.items(), key=lambda item: split_partition_name(item[0])):
-        topic, partition = split_partition_name(name)
-        by_topic.setdefault(topic, {})[str(partition)] = mark
+    by_topic = _marks_by_topic(store.marks(), settings.event_topics)
     topic_ids = store.topic_ids_of(sorted(by_topic))
     now = time.time()
     epoch = store.epoch()
@@ -111,16 +108,31 @@ def read_status(store: RedisStore, settings: Settings) -> Status:
             {"topic": topic, "topic_id": topic_ids.get(topic), "marks": partitions}
             for topic, partitions in by_topic.items()
         ],
-        "workers": [
-            {
-                "id": worker_id,
-                "partitions": info.get("partitions", []),
-                "announced_s_ago": round(max(0.0, now - info.get("at", now)), 1),
-            }
-            for worker_id, info in sorted(store.workers().items())
-        ],
+        "workers": _workers_json(store.workers(), now),
         "lost_offsets": store.lost_offsets(),
     }
+
+
+def _marks_by_topic(marks: Mapping[str, int], topics: Iterable[str]) -> dict[str, dict[str, int]]:
+    """Each topic's partition marks, by partition number (as text), in partition order; the
+    event topics first, listed even without marks."""
+    by_topic: dict[str, dict[str, int]] = {topic: {} for topic in topics}
+    for name, mark in sorted(marks.items(), key=lambda item: split_partition_name(item[0])):
+        topic, partition = split_partition_name(name)
+        by_topic.setdefault(topic, {})[str(partition)] = mark
+    return by_topic
+
+
+def _workers_json(workers: Mapping[str, Worker], now: float) -> list[WorkerJson]:
+    """The workers announced, by id: their partitions and how long ago they said so."""
+    return [
+        {
+            "id": worker_id,
+            "partitions": info.get("partitions", []),
+            "announced_s_ago": round(max(0.0, now - info.get("at", now)), 1),
+        }
+        for worker_id, info in sorted(workers.items())
+    ]
 
 
 def with_end_offsets(status: Status, ends: Mapping[tuple[str, int], int] | None) -> Status:

@@ -199,3 +199,53 @@ def test_a_state_without_events_says_so():
 def test_invalid_requests(measure, by):
     with pytest.raises(InvalidReport):
         check_request(measure, by)
+
+
+def test_a_top_report_in_dollars_is_written_member_by_member_as_before():
+    """The whole JSON object and table, in order: the shown rows, the ``(other)`` row summing
+    the rest, the total, ``usd_rates``, then ``data``."""
+    request = ReportRequest.parse("2024-H1", by=["port"], top=1, currency="USD", usd_rate="8")
+    summer = Summer(request.spec.event_type, request.by)
+    current, previous = request.granules()
+    result = build_report(
+        request,
+        {current[0]: summer.rollup(CELLS_2024)},
+        {previous[0]: summer.rollup(CELLS_2023)},
+        Coverage.of(request.period, AFTER_H1, SHANGHAI),
+    )
+    assert to_json(result) == (
+        '{"period":"2024-H1","previous_period":"2023-H1","measure":"value_cny","by":["port"],'
+        '"compare":"yoy","ytd":false,"filters":{},"currency":"USD","unit":"usd",'
+        '"span":{"first_day":"2024-01-01","last_day":"2024-06-30"},'
+        '"previous_span":{"first_day":"2023-01-01","last_day":"2023-06-30"},'
+        '"rows":[{"key":{"port":"khorgos"},"current":25.00,"previous":12.50,"yoy_pct":100.00,'
+        '"change":12.50,"growth_pct":100.00,"share_pct":50.00,"previous_share_pct":99.00,'
+        '"share_change_pp":-49.00,"contribution_pp":99.00,"contribution_share_pct":33.45,'
+        '"rank":1,"previous_rank":1},{"key":{"port":"(other)"},"current":25.00,'
+        '"previous":0.13,"yoy_pct":19701.98,"change":24.87,"growth_pct":19701.98,'
+        '"share_pct":50.00,"previous_share_pct":1.00,"share_change_pp":49.00,'
+        '"contribution_pp":197.00,"contribution_share_pct":66.55,"rank":null,'
+        '"previous_rank":null,"others":2}],"total":{"current":50.00,"previous":12.63,'
+        '"yoy_pct":296.00,"change":37.37,"growth_pct":296.00},"usd_rates":{"*":"8"},'
+        '"data":{"newest_event":"2024-07-03T10:00:00+08:00","time_zone":"Asia/Shanghai",'
+        '"period_status":"complete"}}'
+    )
+    assert to_table(result).splitlines() == [
+        "value_cny (usd) by port",
+        "2024-H1 is complete: events applied through 2024-07-03 10:00:00 Asia/Shanghai",
+        "port     2024-H1  2023-H1      YoY %  Share %",
+        "-------  -------  -------  ---------  -------",
+        "khorgos    25.00    12.50    +100.00    50.00",
+        "(other)    25.00     0.13  +19701.98    50.00",
+        "-------  -------  -------  ---------  -------",
+        "TOTAL      50.00    12.63    +296.00   100.00",
+    ]
+
+
+def test_a_table_by_no_dimension_shows_only_the_total():
+    assert to_table(report([])).splitlines()[2:] == [
+        "total  2024-H1  2023-H1    YoY %  Share %",
+        "-----  -------  -------  -------  -------",
+        "-----  -------  -------  -------  -------",
+        "TOTAL   400.00   101.01  +296.00   100.00",
+    ]

@@ -6,7 +6,7 @@ from zoneinfo import ZoneInfo
 
 from portflow.domain.coverage import Coverage
 from portflow.domain.queries import ReportRequest, SeriesRequest
-from portflow.domain.report import build_report
+from portflow.domain.report import build_report, to_json
 from portflow.domain.rollup import Summer
 from portflow.domain.series import build_series
 
@@ -167,3 +167,19 @@ def test_dollars_summed_per_rate_first_equal_each_granule_divided_on_its_own():
         key: sum(Fraction(r.rows.get(key, 0)) / divisors[g] for g, r in rollups.items())
         for key in {k for r in rollups.values() for k in r.rows}
     }
+
+
+def test_a_series_in_dollars_is_written_member_by_member_as_before():
+    request = SeriesRequest.parse(
+        granularity="month", start="2024-01", end="2024-01", currency="USD", usd_rate="8"
+    )
+    pairs = request.times(SHANGHAI, datetime(2024, 7, 1).date())
+    rollups = {"2024-01": Summer("shipment", ()).rollup(CELLS)}
+    result = build_series(request, pairs, rollups, SHANGHAI, {"newest_event": None})
+    assert to_json(result) == (
+        '{"measure":"value_cny","by":[],"granularity":"month","from":"2024-01","to":"2024-01",'
+        '"filters":{},"currency":"USD","unit":"usd","time_zone":"Asia/Shanghai",'
+        '"rows":[{"time":"2024-01-01T00:00:00+08:00","key":"total","value":50.13,'
+        '"previous":0.00,"previous_time":"2023-01-01T00:00:00+08:00"}],'
+        '"usd_rates":{"*":"8"},"data":{"newest_event":null}}'
+    )
