@@ -7,6 +7,7 @@ mapping in ``base``.
 
 from __future__ import annotations
 
+import logging
 import signal
 import sys
 
@@ -14,7 +15,7 @@ import click
 
 # (they register their commands)
 from entrypoints.cli import operating, publishing, rates, reading, serving  # noqa: F401
-from entrypoints.cli.base import cli
+from entrypoints.cli.base import WarningsAsLines, cli
 from portflow.errors import EXIT_FAILURE, EXIT_USAGE
 
 __all__ = ["cli", "main"]
@@ -26,6 +27,7 @@ def main() -> None:
     # Ctrl-C (SIGINT) stops every command, also one started in the background by a script
     # (`portflow up &`): the shell starts it with SIGINT ignored, and Python keeps it ignored.
     signal.signal(signal.SIGINT, signal.default_int_handler)
+    logging.getLogger("portflow").addHandler(WarningsAsLines())
     try:
         status = cli.main(prog_name="portflow", standalone_mode=False)
     except click.UsageError as exc:

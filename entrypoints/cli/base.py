@@ -3,6 +3,7 @@ environment, messages on stderr, and the one place where errors become exit code
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import sys
@@ -41,6 +42,19 @@ def say(message: str) -> None:
 def warn(message: str | None) -> None:
     if message:
         click.secho(f"portflow: warning: {message}", fg="yellow", err=True)
+
+
+class WarningsAsLines(logging.Handler):
+    """portflow's own log warnings (a server not answering yet, say) as ``portflow: warning:``
+    lines, where nothing else shows them: a command that set up logging (the worker) has its
+    own handlers on the root logger, and this one then stays quiet."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if not logging.getLogger().handlers:
+            warn(record.getMessage())
 
 
 def fail(message: str) -> click.exceptions.Exit:

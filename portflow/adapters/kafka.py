@@ -105,14 +105,25 @@ def connect(settings: Settings, make: Callable[[int], Client], timeout_s: float 
     connection failed, then times out: the reason is caught from its log, so that a refusal
     fails after one attempt, naming the setting to fix."""
 
+    failed_before = False
+
     def attempt() -> Client:
+        nonlocal failed_before
         with _connection_failures() as failures:
             try:
                 return make(ATTEMPT_MS)
-            except (KafkaError, OSError):
+            except (KafkaError, OSError) as exc:
                 refusal = next(filter(None, map(_refusal(settings), failures)), None)
                 if refusal:
                     raise BrokerRefused(refusal) from None
+                if not failed_before:  # said once: the wait is long enough to look like a hang
+                    failed_before = True
+                    log.warning(
+                        "Kafka at %s does not answer (%s); trying again for up to %.0f s",
+                        settings.kafka_bootstrap,
+                        exc,
+                        timeout_s,
+                    )
                 raise
 
     return retry(
