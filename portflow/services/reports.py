@@ -230,7 +230,7 @@ class Reports:
         now = monotonic()
         with self._lock:
             for granule, version in granules:
-                key = (epoch, spec.event_type, spec.stored, granule, by, filters)
+                key = _rollup_key(epoch, spec, granule, by, filters)
                 kept = self._rollups.get(key)
                 if kept is not None and (
                     kept[0] == version or now - kept[2] < self.max_staleness_s
@@ -303,7 +303,7 @@ class Reports:
         when = monotonic()
         with self._lock:
             for granule, version in granules:
-                kept_key = (epoch, spec.event_type, spec.stored, granule, by, filters)
+                kept_key = _rollup_key(epoch, spec, granule, by, filters)
                 self._rollups[kept_key] = (version, found[granule], when)
                 self._rollups.move_to_end(kept_key)
             while len(self._rollups) > KEPT_ROLLUPS:
@@ -342,6 +342,14 @@ class Read:
     fingerprint: Fingerprint
     lost: bool  # Kafka deleted offsets before they were applied
     rates: dict[str, Decimal] | None  # USD rates by month, where the question needs them
+
+
+def _rollup_key(
+    epoch: str, spec: Measure, granule: str, by: tuple[str, ...], filters: Filters
+) -> RollupKey:
+    """Where a granule's rollup is kept in memory: one place for the key ``_kept`` reads and
+    ``_keep`` writes."""
+    return (epoch, spec.event_type, spec.stored, granule, by, filters)
 
 
 def _frozen(rates: dict[str, Decimal] | None) -> FrozenRates | None:
